@@ -1,0 +1,21 @@
+{#
+  normalized_email(expr): the matching key of an email address (docs/identity.md, marts.md):
+  trim and lowercase; gmail.com / googlemail.com drop dots in the local part and map to gmail.com;
+  a +tag is dropped for the providers in var('plus_address_domains'). Anything without exactly one
+  '@', a non-empty local part and a dotted domain gives null (no identifier).
+  Other models (campaigns) call this on event emails: keep the name and meaning stable.
+#}
+{% macro normalized_email(expr) -%}
+    {%- set e = "lower(trim(cast(" ~ expr ~ " as varchar), ' ' || chr(9) || chr(10) || chr(13)))" -%}
+    {%- set local = "split_part(" ~ e ~ ", '@', 1)" -%}
+    {%- set domain = "split_part(" ~ e ~ ", '@', 2)" -%}
+    {%- set plus_domains = "('" ~ (var('plus_address_domains') | join("', '")) ~ "')" -%}
+    {%- set local_untagged = "case when " ~ domain ~ " in " ~ plus_domains ~ " then split_part(" ~ local ~ ", '+', 1) else " ~ local ~ " end" -%}
+    {%- set is_gmail = domain ~ " in ('gmail.com', 'googlemail.com')" -%}
+    {%- set local_final = "case when " ~ is_gmail ~ " then replace(" ~ local_untagged ~ ", '.', '') else " ~ local_untagged ~ " end" -%}
+    (case
+        when not regexp_full_match({{ e }}, '[^@\s]+@[^@\s.]+(\.[^@\s.]+)+') then null
+        when ({{ local_final }}) = '' then null
+        else ({{ local_final }}) || '@' || (case when {{ is_gmail }} then 'gmail.com' else {{ domain }} end)
+    end)
+{%- endmacro %}

@@ -1,0 +1,104 @@
+-- One row per campaign audience member (distinct lower(trim(email)) per campaign and group), with the
+-- stitched customer, the holdout outcome and the member's segment as of the day before the send.
+--   converted: the customer has a valid order in [send_at, send_at + holdout_window_days). Every member
+--              counts (intent to treat), delivered or not; a member no customer could be found for
+--              never converts.
+--   window_revenue_usd: net USD of those orders. Two members of one group who are the same person
+--              share their orders: counts_revenue marks one member per (campaign, group, customer) so
+--              a group's revenue sums each of its orders once.
+--   pre_send_rfm_segment: from orders created before send_at only, recency from the day before
+--              (int_segment_rfm's 'send:' scope); 'No Purchases' without such orders.
+{%- set holdout_days = var('holdout_window_days', 7) %}
+
+with campaigns as (
+    select campaign_id, send_at
+    from {{ ref('int_campaigns') }}
+    where send_at is not null
+),
+
+audience_rows as (
+    select campaign_id, email, lower(trim(audience_group)) as audience_group
+    from {{ ref('stg_esp__audiences') }}
+    where email is not null
+),
+
+audience_identities as (
+    select source_id, customer_id
+    from {{ ref('customer_identities') }}
+    where source = 'esp.audience_member'
+),
+
+members as (
+    select
+        audience_rows.campaign_id,
+        lower(trim(audience_rows.email)) as recipient_key,
+        audience_rows.audience_group,
+        min(audience_rows.email) as email,
+        min(audience_identities.customer_id) as customer_id
+    from audience_rows
+    left join audience_identities
+        on audience_identities.source_id = audience_rows.campaign_id || ':' || audience_rows.email
+    group by 1, 2, 3
+),
+
+campaign_members as (
+    select members.*, campaigns.send_at
+    from members
+    inner join campaigns on members.campaign_id = campaigns.campaign_id
+),
+
+valid_orders as (
+    select order_id, customer_id, created_at, coalesce(net_revenue_usd, 0) as net_revenue_usd
+    from {{ ref('int_orders_enriched') }}
+    where is_valid and customer_id is not null and created_at is not null
+),
+
+member_window_orders as (
+    select
+        campaign_members.campaign_id,
+        campaign_members.recipient_key,
+        campaign_members.audience_group,
+        count(*) as window_orders,
+        sum(valid_orders.net_revenue_usd) as window_revenue_usd
+    from campaign_members
+    inner join valid_orders
+        on campaign_members.customer_id = valid_orders.customer_id
+        and valid_orders.created_at >= campaign_members.send_at
+        and valid_orders.created_at < {{ dbt.dateadd('day', holdout_days, 'campaign_members.send_at') }}
+    group by 1, 2, 3
+),
+
+pre_send_segments as (
+    select scopes.cutoff_at, scopes.as_of_date, rfm.customer_id, rfm.rfm_segment
+    from {{ ref('int_segment_rfm') }} as rfm
+    inner join {{ ref('int_segment_scopes') }} as scopes on rfm.scope_id = scopes.scope_id
+    where scopes.scope_id <> 'as_of'
+)
+
+select
+    campaign_members.campaign_id,
+    campaign_members.recipient_key,
+    campaign_members.email,
+    campaign_members.audience_group,
+    campaign_members.customer_id,
+    campaign_members.send_at,
+    coalesce(member_window_orders.window_orders, 0) > 0 as converted,
+    coalesce(member_window_orders.window_orders, 0) as window_orders,
+    coalesce(member_window_orders.window_revenue_usd, 0) as window_revenue_usd,
+    row_number() over (
+        partition by
+            campaign_members.campaign_id,
+            campaign_members.audience_group,
+            coalesce(campaign_members.customer_id, campaign_members.recipient_key)
+        order by campaign_members.recipient_key
+    ) = 1 as counts_revenue,
+    cast(cast(campaign_members.send_at as date) - interval 1 day as date) as segment_as_of_date,
+    coalesce(pre_send_segments.rfm_segment, 'No Purchases') as pre_send_rfm_segment
+from campaign_members
+left join member_window_orders
+    on campaign_members.campaign_id = member_window_orders.campaign_id
+    and campaign_members.recipient_key = member_window_orders.recipient_key
+    and campaign_members.audience_group = member_window_orders.audience_group
+left join pre_send_segments
+    on campaign_members.send_at = pre_send_segments.cutoff_at
+    and campaign_members.customer_id = pre_send_segments.customer_id

@@ -1,0 +1,48 @@
+-- One row per campaign, with its cost converted to USD at the send date's rate (the latest earlier rate
+-- when that day has none). Cost in USD needs no rate; cost without a usable rate stays null (ROI null).
+with campaigns as (
+    select
+        campaign_id,
+        name,
+        subject,
+        send_at,
+        target_segment,
+        holdout_pct,
+        cost,
+        upper(trim(cost_currency)) as cost_currency
+    from {{ ref('stg_esp__campaigns') }}
+),
+
+fx_rates as (
+    select rate_date, upper(currency) as currency, usd_per_unit
+    from {{ ref('stg_shop__fx_rates') }}
+),
+
+send_date_rates as (
+    select
+        campaigns.campaign_id,
+        fx_rates.usd_per_unit,
+        row_number() over (partition by campaigns.campaign_id order by fx_rates.rate_date desc) as newest_first
+    from campaigns
+    inner join fx_rates
+        on fx_rates.currency = campaigns.cost_currency
+        and fx_rates.rate_date <= cast(campaigns.send_at as date)
+)
+
+select
+    campaigns.campaign_id,
+    campaigns.name,
+    campaigns.subject,
+    campaigns.send_at,
+    campaigns.target_segment,
+    campaigns.holdout_pct,
+    campaigns.cost,
+    campaigns.cost_currency,
+    case
+        when campaigns.cost_currency = 'USD' then cast(campaigns.cost as double)
+        else cast(campaigns.cost as double) * cast(send_date_rates.usd_per_unit as double)
+    end as cost_usd
+from campaigns
+left join send_date_rates
+    on campaigns.campaign_id = send_date_rates.campaign_id
+    and send_date_rates.newest_first = 1

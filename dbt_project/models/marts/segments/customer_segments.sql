@@ -1,0 +1,124 @@
+-- One row per customer: RFM, lifecycle, value, engagement and support segments as of the run's as-of date.
+{%- set engagement_days = var('engagement_window_days', 90) %}
+{%- set bad_rating_days = var('support_bad_rating_days', 180) %}
+{%- set ticket_window_days = var('support_ticket_window_days', 90) %}
+{%- set ticket_count_at_risk = var('support_ticket_count_at_risk', 3) %}
+
+with run_scope as (
+    select as_of_date
+    from {{ ref('int_segment_scopes') }}
+    where scope_id = 'as_of'
+),
+
+customers as (
+    select customer_id, email_status
+    from {{ ref('customers') }}
+),
+
+rfm as (
+    select *
+    from {{ ref('int_segment_rfm') }}
+    where scope_id = 'as_of'
+),
+
+-- clicks and human opens (privacy-proxy prefetches are not engagement), resolved to stitched customers
+engagement_events as (
+    select
+        email_customers.customer_id,
+        max(case when events.event = 'click' then 1 else 0 end) as has_click,
+        max(case when events.event = 'open' then 1 else 0 end) as has_human_open
+    from {{ ref('stg_esp__events') }} as events
+    inner join {{ ref('int_email_customers') }} as email_customers
+        on events.email_normalized = email_customers.email_normalized
+    cross join run_scope
+    where
+        (events.event = 'click' or (events.event = 'open' and not coalesce(events.sg_machine_open, false)))
+        and cast(events.event_at as date) <= run_scope.as_of_date
+        and {{ dbt.datediff('cast(events.event_at as date)', 'run_scope.as_of_date', 'day') }}
+            <= {{ engagement_days }}
+    group by email_customers.customer_id
+),
+
+helpdesk_users as (
+    select cast(source_id as varchar) as requester_key, customer_id
+    from {{ ref('customer_identities') }}
+    where source = 'helpdesk.user'
+),
+
+tickets as (
+    select
+        helpdesk_users.customer_id,
+        tickets.status,
+        tickets.priority,
+        tickets.satisfaction_score,
+        tickets.created_at,
+        tickets.updated_at
+    from {{ ref('stg_helpdesk__tickets') }} as tickets
+    inner join helpdesk_users
+        on cast(tickets.requester_id as varchar) = helpdesk_users.requester_key
+    cross join run_scope
+    where
+        tickets.status <> 'deleted'
+        and cast(tickets.created_at as date) <= run_scope.as_of_date
+),
+
+support as (
+    select
+        tickets.customer_id,
+        count(*) as tickets_ever,
+        -- a rating's time is its ticket's latest updated_at
+        max(case
+            when tickets.satisfaction_score = 'bad'
+                and {{ dbt.datediff('cast(tickets.updated_at as date)', 'run_scope.as_of_date', 'day') }}
+                <= {{ bad_rating_days }}
+                then 1 else 0
+        end) as has_recent_bad_rating,
+        sum(case
+            when {{ dbt.datediff('cast(tickets.created_at as date)', 'run_scope.as_of_date', 'day') }}
+                <= {{ ticket_window_days }}
+                then 1 else 0
+        end) as recent_tickets,
+        max(case
+            when tickets.status in ('new', 'open', 'pending', 'hold') and tickets.priority = 'urgent'
+                then 1 else 0
+        end) as has_open_urgent
+    from tickets
+    cross join run_scope
+    group by tickets.customer_id
+)
+
+select
+    customers.customer_id,
+    run_scope.as_of_date,
+    rfm.recency_days,
+    coalesce(rfm.frequency, 0) as frequency,
+    coalesce(rfm.monetary_usd, 0) as monetary_usd,
+    rfm.r_score,
+    rfm.f_score,
+    rfm.m_score,
+    coalesce(rfm.rfm_segment, 'No Purchases') as rfm_segment,
+    coalesce(rfm.lifecycle_stage, 'prospect') as lifecycle_stage,
+    coalesce(rfm.value_tier, 'none') as value_tier,
+    case
+        when coalesce(customers.email_status, 'none') <> 'subscribed' then 'unreachable'
+        when engagement_events.has_click = 1 then 'engaged'
+        when engagement_events.has_human_open = 1 then 'opener'
+        else 'dormant'
+    end as engagement_tier,
+    case
+        when support.customer_id is null then 'none'
+        when support.has_recent_bad_rating = 1
+            or support.recent_tickets >= {{ ticket_count_at_risk }}
+            or support.has_open_urgent = 1
+            then 'at_risk'
+        else 'healthy'
+    end as support_health,
+    rfm.first_order_at,
+    rfm.last_order_at,
+    rfm.days_since_first_order,
+    rfm.gap_before_last_order_days
+from customers
+cross join run_scope
+left join rfm on customers.customer_id = rfm.customer_id
+left join engagement_events on customers.customer_id = engagement_events.customer_id
+left join support on customers.customer_id = support.customer_id

@@ -1,0 +1,18 @@
+-- Order lines: latest landing per line id.
+with versions as (
+    select * from {{ source('shop', 'shop_order_items') }}
+    {{ latest_version('id', '_run_id desc') }}
+)
+
+select
+    id as order_item_id,
+    order_id,
+    sku,
+    product_name,
+    category,
+    quantity,
+    unit_price,
+    quantity * unit_price as line_total,
+    _run_id,
+    _extracted_at
+from versions

@@ -1,0 +1,146 @@
+"""The `rapport` command line."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from rapport.config import Settings, load_settings
+
+DESCRIPTION = """\
+rapport: a customer-data pipeline for CRM analytics.
+
+It extracts shop orders (SQL database), support tickets (helpdesk API) and email engagement (ESP exports)
+into DuckDB, builds a unified customer table, segments and campaign-effectiveness marts with dbt, checks
+them, publishes them for BI tools and writes a report for marketers.
+
+  rapport demo        generate demo sources and run the pipeline on them (start here)
+  rapport run         run the pipeline once against the configured sources
+  rapport generate    only generate the demo sources
+
+Configuration comes from RAPPORT_* environment variables (see the README); with none set, everything
+points at the demo under ./warehouse.
+"""
+
+
+def _progress(msg: str) -> None:
+    print(f"[rapport {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--interval-end",
+        type=datetime.fromisoformat,
+        help="end of the run's data interval (ISO timestamp, UTC); default: now",
+    )
+    p.add_argument("--as-of", type=date.fromisoformat, help="date segments are computed as of (RAPPORT_AS_OF)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rapport", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Airflow's and dbt's own logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="write the demo source systems (orders DB, helpdesk data, ESP exports)")
+    _add_generate_args(gen)
+
+    run = sub.add_parser("run", help="run the rapport_daily Airflow DAG once, in-process, against the sources")
+    _add_run_args(run)
+
+    demo = sub.add_parser("demo", help="generate the demo sources, then run the pipeline on them")
+    _add_generate_args(demo)
+    _add_run_args(demo)
+    return parser
+
+
+def _add_generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--people", type=int, default=3000, help="number of real people behind the data (default 3000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed; same seed and end date -> same data")
+    p.add_argument(
+        "--end", type=date.fromisoformat, default=None, help="last day of generated history (default: today, UTC)"
+    )
+    p.add_argument("--months", type=int, default=15, help="months of history (default 15)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: $RAPPORT_WAREHOUSE_DIR/demo)")
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from rapport.demo.generate import generate
+
+    out = (args.out or settings.demo_dir).resolve()
+    _progress(f"generating demo sources for {args.people} people into {out}")
+    t0 = time.monotonic()
+    summary = generate(out, people=args.people, seed=args.seed, end=args.end, months=args.months, progress=_progress)
+    _progress(f"demo sources ready in {time.monotonic() - t0:.1f}s: {summary}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from rapport.airflow_runner import run_dag
+
+    lock_path = settings.warehouse_dir / "work" / "run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _progress(f"another rapport run is active on {settings.warehouse_dir} (lock {lock_path}); not starting")
+            return 3
+        _progress(f"running DAG rapport_daily in-process; warehouse {settings.warehouse_dir}")
+        outcome = run_dag(
+            settings,
+            interval_end=args.interval_end,
+            as_of=args.as_of.isoformat() if args.as_of else None,
+        )
+    for task_id, state in outcome.task_states.items():
+        _progress(f"  {task_id:<18} {state}")
+    if not outcome.ok:
+        _progress(f"run {outcome.run_id} FAILED ({outcome.state}) after {outcome.seconds:.0f}s; "
+                  f"the previously published file, if any, is untouched: {settings.published_db}")
+        _progress(f"task logs: {settings.logs_dir / 'airflow'}")
+        return 1
+    _progress(f"run {outcome.run_id} succeeded in {outcome.seconds:.0f}s")
+    _progress(f"published marts (DuckDB, open read-only): {settings.published_db}")
+    _progress(f"published marts (Parquet):               {settings.published_dir / 'parquet'}")
+    _progress(f"marketer report:                         {settings.reports_dir / 'latest.html'}")
+    _progress(f"audience files:                          {settings.audiences_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("rapport").setLevel(logging.INFO)
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        print(f"rapport: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "generate":
+        return cmd_generate(args, settings)
+    if args.command == "run":
+        return cmd_run(args, settings)
+    if args.command == "demo":
+        # The demo always runs on the demo sources, whatever RAPPORT_* source variables say.
+        for var in ("RAPPORT_ORDERS_DB_URL", "RAPPORT_HELPDESK_URL", "RAPPORT_HELPDESK_TOKEN", "RAPPORT_ESP_ROOT"):
+            os.environ.pop(var, None)
+        settings = load_settings()
+        rc = cmd_generate(args, settings)
+        return rc or cmd_run(args, settings)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Run configuration, read from the environment (see the README's configuration table).
+
+Every setting has a default that points at the embedded demo, so `rapport demo` needs none.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+DEMO_TOKEN = "rapport-demo-token"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_dir: Path
+    orders_db_url: str
+    helpdesk_url: str | None  # None: serve the demo helpdesk from demo_dir for the length of the extract
+    helpdesk_token: str
+    esp_root: Path
+    as_of: date | None
+    reporting_currency: str = "USD"
+    duckdb_threads: int = 2
+    duckdb_memory_limit: str = "4GB"
+    orders_lookback_minutes: int = 10
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.warehouse_dir / "demo"
+
+    @property
+    def work_db(self) -> Path:
+        # Not named after a schema inside it (see pitfalls: "Ambiguous reference to catalog or schema").
+        return self.warehouse_dir / "work" / "rapport_work.duckdb"
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.warehouse_dir / "work" / "tmp"
+
+    @property
+    def published_dir(self) -> Path:
+        return self.warehouse_dir / "published"
+
+    @property
+    def published_db(self) -> Path:
+        return self.published_dir / "rapport.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.warehouse_dir / "reports"
+
+    @property
+    def audiences_dir(self) -> Path:
+        return self.warehouse_dir / "audiences"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.warehouse_dir / "logs"
+
+    def duckdb_config(self) -> dict[str, object]:
+        """Explicit limits: DuckDB's defaults (all cores, 80% of RAM) are wrong for a shared 2-core box."""
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "threads": self.duckdb_threads,
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(self.temp_dir),
+            "preserve_insertion_order": False,
+        }
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    warehouse = Path(env.get("RAPPORT_WAREHOUSE_DIR", "./warehouse")).expanduser().resolve()
+    demo = warehouse / "demo"
+    as_of = env.get("RAPPORT_AS_OF")
+    currency = env.get("RAPPORT_REPORTING_CURRENCY", "USD").upper()
+    if currency != "USD":
+        raise ValueError(f"RAPPORT_REPORTING_CURRENCY={currency!r}: only USD is supported for now")
+    return Settings(
+        warehouse_dir=warehouse,
+        orders_db_url=env.get("RAPPORT_ORDERS_DB_URL") or f"sqlite:///{demo / 'shop.db'}",
+        helpdesk_url=(env.get("RAPPORT_HELPDESK_URL") or None),
+        helpdesk_token=env.get("RAPPORT_HELPDESK_TOKEN") or DEMO_TOKEN,
+        esp_root=Path(env.get("RAPPORT_ESP_ROOT") or demo / "esp").expanduser().resolve(),
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        reporting_currency=currency,
+        duckdb_threads=int(env.get("RAPPORT_DUCKDB_THREADS", "2")),
+        duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
+        orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
+    )

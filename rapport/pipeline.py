@@ -1,0 +1,185 @@
+"""The steps of a rapport run, as plain functions of (settings, run context).
+
+The Airflow DAG (`dags/rapport_daily.py`) only wires these together; they are importable and testable
+without Airflow. Heavy libraries (dbt, Great Expectations, matplotlib) are imported inside the steps that
+need them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from rapport.config import Settings
+from rapport.warehouse import open_warehouse, writer_lock
+
+log = logging.getLogger("rapport.pipeline")
+
+SOURCES = ("orders", "helpdesk", "esp")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    interval_start: datetime | None
+    interval_end: datetime
+    as_of: date
+
+    @classmethod
+    def create(
+        cls,
+        run_id: str,
+        interval_end: datetime | None = None,
+        interval_start: datetime | None = None,
+        as_of: date | None = None,
+    ) -> RunContext:
+        end = _naive_utc(interval_end or datetime.now(UTC))
+        start = _naive_utc(interval_start) if interval_start else None
+        return cls(run_id=run_id, interval_start=start, interval_end=end, as_of=as_of or end.date())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in d.items()}
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    """Warehouse timestamps are naive UTC."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts.replace(microsecond=0)
+
+
+def start_run(settings: Settings, ctx: RunContext) -> None:
+    from rapport.extractors.landing import ensure_schema
+
+    with open_warehouse(settings) as con:
+        ensure_schema(con)
+        # A rerun of the same run id starts its row afresh instead of adding a second one.
+        con.execute("delete from ops.runs where run_id = ?", [ctx.run_id])
+        con.execute(
+            "insert into ops.runs (run_id, started_at, status, data_interval_start, data_interval_end, "
+            "as_of_date) values (?, now()::timestamp, 'running', ?, ?, ?)",
+            [ctx.run_id, ctx.interval_start, ctx.interval_end, ctx.as_of],
+        )
+    log.info("run %s: data interval ends %s, segments as of %s", ctx.run_id, ctx.interval_end, ctx.as_of)
+
+
+@contextmanager
+def helpdesk_endpoint(settings: Settings) -> Iterator[str]:
+    """The configured helpdesk, or the demo helpdesk served on loopback for the length of the extract."""
+    if settings.helpdesk_url:
+        yield settings.helpdesk_url
+        return
+    from rapport.demo.helpdesk_server import serve_helpdesk
+
+    data_dir = settings.demo_dir / "helpdesk"
+    if not data_dir.exists():
+        raise FileNotFoundError(
+            f"RAPPORT_HELPDESK_URL is not set and there is no demo helpdesk data in {data_dir}: "
+            "run `rapport generate` (or `rapport demo`) first, or point RAPPORT_HELPDESK_URL at your helpdesk"
+        )
+    with serve_helpdesk(data_dir, token=settings.helpdesk_token) as server:
+        log.info("serving the demo helpdesk at %s", server.base_url)
+        yield server.base_url
+
+
+def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
+    """Land one source into raw.* and record its counts on the run."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
+    with open_warehouse(settings) as con:
+        if source == "orders":
+            from rapport.extractors.orders import extract_orders
+
+            result = extract_orders(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        elif source == "helpdesk":
+            from rapport.extractors.helpdesk import extract_helpdesk
+
+            with helpdesk_endpoint(settings) as url:
+                result = extract_helpdesk(
+                    con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end, base_url=url
+                )
+        else:
+            from rapport.extractors.esp import extract_esp
+
+            result = extract_esp(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        con.execute(
+            f"update ops.runs set {source}_extracted = ?, {source}_quarantined = ? where run_id = ?",
+            [result.rows_landed, result.rows_quarantined, ctx.run_id],
+        )
+    counts = {
+        "read": result.rows_read,
+        "landed": result.rows_landed,
+        "quarantined": result.rows_quarantined,
+        "duplicate": result.rows_duplicate,
+    }
+    log.info("extracted %s: %s", source, counts)
+    return counts
+
+
+def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    from rapport.expectations.gate import run_raw_checks
+
+    with open_warehouse(settings) as con:
+        summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+    return _summary_dict(summary)
+
+
+def transform(settings: Settings, ctx: RunContext) -> None:
+    from rapport.transform import dbt_build
+
+    # dbt opens the file itself; the lock keeps other rapport processes out meanwhile.
+    with writer_lock(settings):
+        dbt_build(settings, run_id=ctx.run_id, as_of=ctx.as_of)
+
+
+def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    from rapport.expectations.gate import run_mart_checks
+
+    with open_warehouse(settings) as con:
+        summary = run_mart_checks(con, settings, run_id=ctx.run_id)
+    return _summary_dict(summary)
+
+
+def publish(settings: Settings, ctx: RunContext) -> str:
+    from rapport.publish import publish as publish_marts
+
+    with open_warehouse(settings) as con:
+        result = publish_marts(con, settings, run_id=ctx.run_id)
+    log.info("published %d relations to %s", len(result.tables), result.path)
+    return str(result.path)
+
+
+def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
+    """Audience files and the marketer report, both read from the freshly published file."""
+    from rapport.audiences import export_audiences
+    from rapport.reports.render import render_report
+
+    files = export_audiences(settings.published_db, settings.audiences_dir)
+    paths = render_report(
+        settings.published_db,
+        settings.reports_dir,
+        run_id=ctx.run_id,
+        as_of=ctx.as_of,
+        audiences_dir=settings.audiences_dir,
+    )
+    log.info("wrote %d audience files and the report %s", len(files), paths.html)
+    return {"html": str(paths.html), "pdf": str(paths.pdf) if paths.pdf else None}
+
+
+def finish_run(settings: Settings, ctx: RunContext, *, status: str = "success", error: str | None = None) -> None:
+    with open_warehouse(settings) as con:
+        con.execute(
+            "update ops.runs set status = ?, finished_at = now()::timestamp, error = ? where run_id = ?",
+            [status, error[:2000] if error else None, ctx.run_id],
+        )
+
+
+def _summary_dict(summary: Any) -> dict[str, Any]:
+    if hasattr(summary, "__dataclass_fields__"):
+        return {k: v for k, v in asdict(summary).items() if isinstance(v, int | float | str | bool)}
+    return {"summary": str(summary)}

@@ -1,0 +1,74 @@
+"""The working warehouse: one DuckDB file, one writer at a time.
+
+DuckDB allows a single writing process per file. Tasks open the file, do their work and close it again
+(dbt opens it itself in between). A second pipeline process that tries to write while a run holds the
+file waits a bounded time for the lock and then fails with a message that says who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from rapport.config import Settings
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def writer_lock(settings: Settings, *, wait_seconds: float = 30.0) -> Iterator[None]:
+    """An advisory lock next to the working file, held while a task writes it.
+
+    The OS drops a flock when its process dies (even by SIGKILL), so a crashed run leaves no stale lock.
+    """
+    lock_path = settings.work_db.parent / "writer.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    raise WarehouseBusy(
+                        f"the warehouse {settings.work_db} is being written by {holder}; "
+                        "only one rapport run may write it at a time"
+                    ) from None
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def connect(path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only, config=settings.duckdb_config())
+
+
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Read-write connection to the working warehouse, under the writer lock."""
+    with writer_lock(settings):
+        con = connect(settings.work_db, settings)
+        try:
+            yield con
+        finally:
+            con.close()

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One entry point for a fresh checkout:
+#   bash scripts/bootstrap.sh demo [rapport demo options]   install everything, then run the demo end to end
+#   bash scripts/bootstrap.sh test [pytest options]         install everything (+ test servers), run the tests
+#   bash scripts/bootstrap.sh setup                         only install
+# Installs into ./.venv from the lock files (pinned, hashed) with uv; needs only Python 3.11 and pip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+UV_VERSION=0.13.9
+say() { printf '[bootstrap %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+find_python() {
+  for cand in "${PYTHON:-}" python3.11 python3 python; do
+    [ -n "$cand" ] || continue
+    if command -v "$cand" >/dev/null 2>&1 &&
+       "$cand" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+      echo "$cand"; return 0
+    fi
+  done
+  echo "rapport needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  return 1
+}
+
+setup() {
+  local lock=$1
+  if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    "$(find_python)" -m venv .venv
+  fi
+  if ! .venv/bin/uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
+    say "installing uv $UV_VERSION (the installer that reads the lock file)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  say "installing pinned dependencies from $lock"
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip sync --quiet --python .venv/bin/python "$lock"
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+  say "environment ready: $ROOT/.venv"
+}
+
+cmd=${1:-}
+shift || true
+export DO_NOT_TRACK=1
+case "$cmd" in
+  setup)
+    setup requirements-dev.lock ;;
+  demo)
+    setup requirements.lock
+    say "running: rapport demo $*"
+    exec .venv/bin/rapport demo "$@" ;;
+  test)
+    setup requirements-dev.lock
+    # Servers the tests need, from Debian's packages. A failure here is reported; the tests that need the
+    # missing server then skip loudly, and nothing else does.
+    bash scripts/install_chromium.sh || say "WARNING: Chromium could not be installed; report browser tests will skip"
+    bash scripts/start_postgres.sh install-only || say "WARNING: PostgreSQL could not be installed; postgres tests will skip"
+    say "running the test suite"
+    exec .venv/bin/pytest "$@" ;;
+  *)
+    echo "usage: bash scripts/bootstrap.sh {demo|test|setup} [args]" >&2
+    exit 2 ;;
+esac
