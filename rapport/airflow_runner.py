@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +60,51 @@ def migrate_metadata_db() -> None:
     initdb()
 
 
-def run_dag(settings: Settings, *, interval_end: datetime | None = None, as_of: str | None = None) -> DagOutcome:
-    """Run `rapport_daily` once; its data interval ends at `interval_end` (default: now)."""
+@contextmanager
+def _quiet_terminal(log_file: Path) -> Iterator[None]:
+    """Send everything written to fd 1 and 2 (Airflow's and dbt's logs) to a file, keeping the terminal for
+    rapport's progress lines (RAPPORT_PROGRESS_FD)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    previous = os.environ.get("RAPPORT_PROGRESS_FD")
+    os.environ["RAPPORT_PROGRESS_FD"] = str(saved_out)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        for fd in (target, saved_out, saved_err):
+            os.close(fd)
+        if previous is None:
+            os.environ.pop("RAPPORT_PROGRESS_FD", None)
+        else:
+            os.environ["RAPPORT_PROGRESS_FD"] = previous
+
+
+def run_dag(
+    settings: Settings,
+    *,
+    interval_end: datetime | None = None,
+    as_of: str | None = None,
+    log_file: Path | None = None,
+) -> DagOutcome:
+    """Run `rapport_daily` once; its data interval ends at `interval_end` (default: now).
+
+    With `log_file`, Airflow's and dbt's output goes there and only progress lines reach the terminal.
+    """
     configure_airflow(settings)
+    with _quiet_terminal(log_file) if log_file else nullcontext():
+        return _run(settings, interval_end, as_of)
+
+
+def _run(settings: Settings, interval_end: datetime | None, as_of: str | None) -> DagOutcome:
     t0 = time.monotonic()
     migrate_metadata_db()
     from airflow.dag_processing.dagbag import DagBag
@@ -75,6 +120,8 @@ def run_dag(settings: Settings, *, interval_end: datetime | None = None, as_of: 
     if as_of:
         conf["as_of"] = as_of
     dag_run = dag.test(logical_date=end, run_conf=conf)
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    order = {task_id: i for i, task_id in enumerate(t.task_id for t in dag.topological_sort())}
+    tis = sorted(dag_run.get_task_instances(), key=lambda ti: order.get(ti.task_id, len(order)))
+    states = {ti.task_id: str(ti.state) for ti in tis}
     state = str(dag_run.state)
     return DagOutcome(dag_run.run_id, state, states, time.monotonic() - t0)

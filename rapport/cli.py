@@ -95,17 +95,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             _progress(f"another rapport run is active on {settings.warehouse_dir} (lock {lock_path}); not starting")
             return 3
         _progress(f"running DAG rapport_daily in-process; warehouse {settings.warehouse_dir}")
+        log_file = settings.logs_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        if not args.verbose:
+            _progress(f"Airflow and dbt logs: {log_file}")
         outcome = run_dag(
             settings,
             interval_end=args.interval_end,
             as_of=args.as_of.isoformat() if args.as_of else None,
+            log_file=None if args.verbose else log_file,
         )
     for task_id, state in outcome.task_states.items():
         _progress(f"  {task_id:<18} {state}")
     if not outcome.ok:
         _progress(f"run {outcome.run_id} FAILED ({outcome.state}) after {outcome.seconds:.0f}s; "
                   f"the previously published file, if any, is untouched: {settings.published_db}")
-        _progress(f"task logs: {settings.logs_dir / 'airflow'}")
+        if not args.verbose:
+            _progress(f"the log of this run, with each failed task's traceback: {log_file}")
+            _print_errors(log_file)
         return 1
     _progress(f"run {outcome.run_id} succeeded in {outcome.seconds:.0f}s")
     _progress(f"published marts (DuckDB, open read-only): {settings.published_db}")
@@ -113,6 +119,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _progress(f"marketer report:                         {settings.reports_dir / 'latest.html'}")
     _progress(f"audience files:                          {settings.audiences_dir}")
     return 0
+
+
+def _print_errors(log_file: Path, limit: int = 12) -> None:
+    """The lines of the run log that say what went wrong, so the user need not open it first."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    errors = [ln for ln in lines if " [error " in ln or "Error:" in ln or "FAILED" in ln][-limit:]
+    for line in errors:
+        print(f"    {line[:400]}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from rapport.config import Settings
+from rapport.progress import progress, step
 from rapport.warehouse import open_warehouse, writer_lock
 
 log = logging.getLogger("rapport.pipeline")
@@ -56,7 +57,8 @@ def _naive_utc(ts: datetime) -> datetime:
 def start_run(settings: Settings, ctx: RunContext) -> None:
     from rapport.extractors.landing import ensure_schema
 
-    with open_warehouse(settings) as con:
+    progress(f"run {ctx.run_id}: data interval ends {ctx.interval_end}, segments as of {ctx.as_of}")
+    with step("start run"), open_warehouse(settings) as con:
         ensure_schema(con)
         # A rerun of the same run id starts its row afresh instead of adding a second one.
         con.execute("delete from ops.runs where run_id = ?", [ctx.run_id])
@@ -65,7 +67,6 @@ def start_run(settings: Settings, ctx: RunContext) -> None:
             "as_of_date) values (?, now()::timestamp, 'running', ?, ?, ?)",
             [ctx.run_id, ctx.interval_start, ctx.interval_end, ctx.as_of],
         )
-    log.info("run %s: data interval ends %s, segments as of %s", ctx.run_id, ctx.interval_end, ctx.as_of)
 
 
 @contextmanager
@@ -91,7 +92,7 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
     """Land one source into raw.* and record its counts on the run."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {SOURCES}")
-    with open_warehouse(settings) as con:
+    with step(f"extract {source}"), open_warehouse(settings) as con:
         if source == "orders":
             from rapport.extractors.orders import extract_orders
 
@@ -117,14 +118,15 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
         "quarantined": result.rows_quarantined,
         "duplicate": result.rows_duplicate,
     }
-    log.info("extracted %s: %s", source, counts)
+    progress(f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
+             f"duplicates skipped {counts['duplicate']}")
     return counts
 
 
 def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.expectations.gate import run_raw_checks
 
-    with open_warehouse(settings) as con:
+    with step("raw data checks"), open_warehouse(settings) as con:
         summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
     return _summary_dict(summary)
 
@@ -133,14 +135,14 @@ def transform(settings: Settings, ctx: RunContext) -> None:
     from rapport.transform import dbt_build
 
     # dbt opens the file itself; the lock keeps other rapport processes out meanwhile.
-    with writer_lock(settings):
+    with step("dbt build"), writer_lock(settings):
         dbt_build(settings, run_id=ctx.run_id, as_of=ctx.as_of)
 
 
 def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.expectations.gate import run_mart_checks
 
-    with open_warehouse(settings) as con:
+    with step("mart checks"), open_warehouse(settings) as con:
         summary = run_mart_checks(con, settings, run_id=ctx.run_id)
     return _summary_dict(summary)
 
@@ -148,9 +150,9 @@ def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
 def publish(settings: Settings, ctx: RunContext) -> str:
     from rapport.publish import publish as publish_marts
 
-    with open_warehouse(settings) as con:
+    with step("publish marts"), open_warehouse(settings) as con:
         result = publish_marts(con, settings, run_id=ctx.run_id)
-    log.info("published %d relations to %s", len(result.tables), result.path)
+    progress(f"  published {len(result.tables)} relations to {result.path}")
     return str(result.path)
 
 
@@ -159,15 +161,16 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
     from rapport.audiences import export_audiences
     from rapport.reports.render import render_report
 
-    files = export_audiences(settings.published_db, settings.audiences_dir)
-    paths = render_report(
-        settings.published_db,
-        settings.reports_dir,
-        run_id=ctx.run_id,
-        as_of=ctx.as_of,
-        audiences_dir=settings.audiences_dir,
-    )
-    log.info("wrote %d audience files and the report %s", len(files), paths.html)
+    with step("audience files and report"):
+        files = export_audiences(settings.published_db, settings.audiences_dir)
+        paths = render_report(
+            settings.published_db,
+            settings.reports_dir,
+            run_id=ctx.run_id,
+            as_of=ctx.as_of,
+            audiences_dir=settings.audiences_dir,
+        )
+    progress(f"  wrote {len(files)} audience files and the report {paths.html}")
     return {"html": str(paths.html), "pdf": str(paths.pdf) if paths.pdf else None}
 
 

@@ -1,0 +1,215 @@
+"""Landing typed batches into the warehouse: merge on natural keys, quarantine, counts.
+
+Every extractor lands in batches (a chunk of rows, a helpdesk page, a group of ESP files). One batch is one
+DuckDB transaction holding the rows, the quarantined records and the extractor state that describes them
+(watermark, cursor or manifest rows): see `state.batch_transaction`. A kill at any point therefore either
+keeps the whole batch and its state or neither, and a rerun re-reads from the last committed state.
+
+Merging is idempotent: a version already present (same natural key, same content) is counted as a
+duplicate and not written again; a changed version under the same key replaces the old one (latest landing
+wins), except where a table's rule says otherwise (`MERGE_RULES`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from rapport.extractors import schemas
+from rapport.extractors.coerce import columns, natural_key, quote
+
+
+@dataclass
+class TableCounts:
+    """What one extractor did to one raw table. Reconciles: read = landed + quarantined + duplicate."""
+
+    rows_read: int = 0
+    rows_landed: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    duration_s: float = 0.0
+
+    def add(self, other: TableCounts) -> None:
+        self.rows_read += other.rows_read
+        self.rows_landed += other.rows_landed
+        self.rows_quarantined += other.rows_quarantined
+        self.rows_duplicate += other.rows_duplicate
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_landed + self.rows_quarantined + self.rows_duplicate
+
+
+@dataclass
+class ExtractResult:
+    source: str
+    rows_read: int
+    rows_landed: int
+    rows_quarantined: int
+    rows_duplicate: int
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+
+    @classmethod
+    def from_tables(cls, source: str, tables: dict[str, TableCounts]) -> ExtractResult:
+        t = tables.values()
+        return cls(source, sum(c.rows_read for c in t), sum(c.rows_landed for c in t),
+                   sum(c.rows_quarantined for c in t), sum(c.rows_duplicate for c in t), tables)
+
+
+@dataclass(frozen=True)
+class MergeRule:
+    keep_first: bool = False  # an existing key is never replaced (events: a webhook retry is the same event)
+    ignore: tuple[str, ...] = ()  # columns that do not make a version different
+    newer_by: str | None = None  # replace only when the incoming value of this column is >= the landed one
+
+
+MERGE_RULES: dict[str, MergeRule] = {
+    "esp_events": MergeRule(keep_first=True),
+    # the same contact version appears in every daily snapshot: it keeps the date it was first seen
+    "esp_contacts": MergeRule(ignore=("snapshot_date",), newer_by="snapshot_date"),
+}
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw, quarantine and ops schemas and tables (idempotent)."""
+    for stmt in schemas.raw_ddl():
+        con.execute(stmt)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    """Airflow hands out aware datetimes; the warehouse stores naive UTC."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@contextmanager
+def utc_session(con: duckdb.DuckDBPyConnection):
+    """Read offset-less timestamps as UTC whatever the connection's TimeZone; restore it afterwards."""
+    prev = con.execute("select current_setting('TimeZone')").fetchall()[0][0]
+    con.execute("set TimeZone = 'UTC'")
+    try:
+        yield
+    finally:
+        con.execute("set TimeZone = '" + str(prev).replace("'", "''") + "'")
+
+
+def _key_match(key: Iterable[str], left: str, right: str) -> str:
+    return " and ".join(f"{left}.{quote(k)} is not distinct from {right}.{quote(k)}" for k in key)
+
+
+def merge_batch(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    typed_sql: str,
+    *,
+    system: str,
+    run_id: str,
+    params: list | None = None,
+    extracted_at: datetime | None = None,
+) -> TableCounts:
+    """Merge the rows of `typed_sql` (a `coerce.typed_query`) into raw.<table>; run inside a transaction.
+
+    Callers that need figures from the batch (a watermark) query the temp table `_cand` (the valid,
+    de-duplicated rows of this batch) before the next merge.
+    """
+    extracted_at = extracted_at or utc_now()
+    cols = [c.name for c in columns(table)]
+    key = natural_key(table)
+    rule = MERGE_RULES.get(table, MergeRule())
+    cmp_cols = [c for c in cols if c not in rule.ignore] + ["_extra"]
+    data = ", ".join(quote(c) for c in cols)
+    keys = ", ".join(quote(k) for k in key)
+
+    con.execute(f"create or replace temp table _typed as {typed_sql}", params or [])
+    # rejects: an exact re-rejection (same place, same text, same reason) is a duplicate, not a new reject
+    rej_new = con.execute(
+        f"""insert into quarantine.{table}_rejects
+            select ?, _raw, _reason, _loc, ?, ? from _typed t
+            where _reason is not null and not exists (
+                select 1 from quarantine.{table}_rejects q
+                where q.source = ? and q.location is not distinct from t._loc
+                  and q.raw is not distinct from t._raw and q.reason = t._reason)
+            qualify row_number() over (partition by _loc, _raw, _reason order by _ord) = 1""",
+        [system, run_id, extracted_at, system],
+    ).fetchall()[0][0]
+
+    # one candidate per key. keep_first: the first occurrence. Otherwise what landing the rows one by one
+    # would leave: the last distinct content, carried by the first row of its final run of equal contents.
+    if rule.keep_first:
+        pick = f"qualify row_number() over (partition by {keys} order by _ord) = 1"
+        runs = "select * from valid"
+    else:
+        h = ", ".join(quote(c) for c in cmp_cols)
+        runs = f"""select * from (
+                       select *, coalesce(hash({h}) <> lag(hash({h})) over (partition by {keys} order by _ord),
+                                          true) as _run_start
+                       from valid)
+                   where _run_start"""
+        pick = f"qualify row_number() over (partition by {keys} order by _ord desc) = 1"
+    con.execute(
+        f"""create or replace temp table _cand as
+            with valid as (select * exclude (_reason) from _typed where _reason is null),
+            runs as ({runs})
+            select * from runs {pick}"""
+    )
+    same = " and ".join(f"c.{quote(k)} is not distinct from t.{quote(k)}" for k in cmp_cols)
+    stale = f"when c.{quote(rule.newer_by)} < t.{quote(rule.newer_by)} then 'dup'" if rule.newer_by else ""
+    wanted = [*key, *cmp_cols, *([rule.newer_by] if rule.newer_by else [])]
+    cmp_select = ", ".join(quote(c) for c in dict.fromkeys(wanted))
+    con.execute(
+        f"""create or replace temp table _cls as
+            select c.*, case when t._hit is null then 'new'
+                             when {same} then 'dup'
+                             {"when true then 'dup'" if rule.keep_first else ''}
+                             {stale}
+                             else 'changed' end as _state
+            from _cand c
+            left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, 'c', 't')}"""
+    )
+    n_read, n_rej, n_valid, n_cand, n_dup, n_changed = con.execute(
+        """select (select count(*) from _typed), (select count(*) from _typed where _reason is not null),
+                  (select count(*) from _typed where _reason is null), (select count(*) from _cand),
+                  count(*) filter (where _state = 'dup'), count(*) filter (where _state = 'changed')
+           from _cls"""
+    ).fetchall()[0]
+    if n_changed:
+        con.execute(
+            f"delete from raw.{table} t using _cls c where c._state = 'changed' and {_key_match(key, 'c', 't')}"
+        )
+    landed = con.execute(
+        f"""insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra)
+            select {data}, ?, ?, _source, _extra from _cls where _state in ('new', 'changed')""",
+        [run_id, extracted_at],
+    ).fetchall()[0][0]
+    counts = TableCounts(
+        rows_read=n_read,
+        rows_landed=landed,
+        rows_quarantined=rej_new,
+        rows_duplicate=(n_rej - rej_new) + (n_valid - n_cand) + n_dup,
+    )
+    assert counts.reconciles, (table, counts)
+    return counts
+
+
+class Timer:
+    """Accumulates wall time into a TableCounts (several passes may add to one table)."""
+
+    def __init__(self, counts: TableCounts) -> None:
+        self.counts = counts
+
+    def __enter__(self) -> Timer:
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.counts.duration_s += time.perf_counter() - self._t0

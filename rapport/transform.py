@@ -1,0 +1,126 @@
+"""Run the dbt project in-process (dbt's programmatic `dbtRunner`), against the run's working database.
+
+dbt is imported inside the functions: importing it costs seconds, and most rapport commands don't need it.
+Target and log paths go under `{warehouse_dir}/dbt/` so the source tree stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from rapport.config import PROJECT_ROOT, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# dbt result statuses that mean something went wrong (skips follow from an upstream failure).
+_FAILED = {"error", "fail", "runtime error"}
+
+
+class TransformError(RuntimeError):
+    """dbt failed: `failures` holds (node name, message) for every failed model or test."""
+
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or []
+
+
+def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
+    """(target path, log path) of dbt for this warehouse."""
+    base = settings.warehouse_dir / "dbt"
+    return base / "target", base / "logs"
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "RAPPORT_WORK_DB": str(settings.work_db),
+        "RAPPORT_DUCKDB_THREADS": str(settings.duckdb_threads),
+        "RAPPORT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
+    }
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    # dbt reads env_var() from os.environ at invocation time; restore the caller's environment after.
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None) -> object:
+    from dbt.cli.main import dbtRunner
+
+    target, logs = dbt_dirs(settings)
+    args = [
+        *command,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target),
+        "--log-path", str(logs),
+        *(extra_args or []),
+    ]  # fmt: skip
+    with _environ(_env(settings)):
+        result = dbtRunner().invoke(args)
+    if result.exception is not None:
+        raise TransformError(f"dbt {command[0]} could not run: {result.exception}") from result.exception
+    return result
+
+
+def _failures(run_result: object) -> list[tuple[str, str]]:
+    failures = []
+    for node_result in getattr(run_result, "results", None) or []:
+        status = str(getattr(node_result.status, "value", node_result.status)).lower()
+        if status in _FAILED:
+            node = node_result.node
+            name = f"{node.resource_type}:{node.name}" if hasattr(node, "resource_type") else str(node)
+            message = node_result.message or ""
+            if getattr(node_result, "failures", None):
+                message = f"{message} ({node_result.failures} failing rows)".strip()
+            failures.append((name, message))
+    return failures
+
+
+def dbt_build(
+    settings: Settings,
+    *,
+    run_id: str,
+    as_of: date,
+    select: list[str] | None = None,
+    extra_args: list[str] | None = None,
+) -> None:
+    """`dbt build` (models, tests, unit tests) with vars as_of and run_id; TransformError on any failure."""
+    command = ["build", "--vars", json.dumps({"as_of": as_of.isoformat(), "run_id": run_id})]
+    if select:
+        command += ["--select", *select]
+    result = _invoke(settings, command, extra_args)
+    failures = _failures(result.result)
+    if failures or not result.success:
+        detail = "; ".join(f"{name}: {msg}" for name, msg in failures) or "see the dbt log"
+        raise TransformError(
+            f"dbt build failed ({len(failures)} failed nodes, log under {dbt_dirs(settings)[1]}): {detail}",
+            failures,
+        )
+
+
+def dbt_docs_generate(settings: Settings) -> Path:
+    """`dbt docs generate` into `{warehouse_dir}/dbt/target`; returns that directory (index.html there)."""
+    result = _invoke(settings, ["docs", "generate"], None)
+    if not result.success:
+        raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
+    return dbt_dirs(settings)[0]

@@ -1,0 +1,218 @@
+"""End to end as a user runs it: `rapport generate` + `rapport run` as processes, on a small demo.
+
+Row counts must reconcile from each source, to raw, to staging; a rerun must not duplicate anything; a run
+that fails half-way must leave the previously published file byte-identical.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+RAPPORT = [sys.executable, "-m", "rapport.cli"]
+END = "2026-10-31"
+INTERVAL_END = "2026-11-01T00:00:00"
+
+
+def _run(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(RAPPORT + args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    wh = tmp_path_factory.mktemp("e2e") / "warehouse"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
+    env["RAPPORT_WAREHOUSE_DIR"] = str(wh)
+    gen = _run(["generate", "--people", "400", "--seed", "11", "--end", END], env)
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    run = _run(["run", "--interval-end", INTERVAL_END], env)
+    assert run.returncode == 0, run.stdout + run.stderr + _log_tail(wh)
+    return wh, env, run.stdout
+
+
+def _log_tail(wh: Path) -> str:
+    logs = sorted((wh / "logs").glob("run-*.log"))
+    return logs[-1].read_text(errors="replace")[-6000:] if logs else ""
+
+
+def _work(wh: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
+
+
+def _one(con, sql: str) -> int:
+    return con.execute(sql).fetchone()[0]
+
+
+def test_run_prints_where_the_outputs_are(demo):
+    wh, _env, stdout = demo
+    assert str(wh / "published" / "rapport.duckdb") in stdout
+    assert "report" in stdout
+    assert (wh / "published" / "rapport.duckdb").exists()
+
+
+def test_published_file_meets_the_marts_contract(demo):
+    wh, _env, _ = demo
+    checker = ROOT.parent / "shared" / "tools" / "check_published.py"
+    if not checker.exists():
+        pytest.fail(f"the contract checker is missing at {checker}")
+    out = subprocess.run([sys.executable, str(checker), str(wh / "published" / "rapport.duckdb")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_orders_reconcile_source_raw_staging(demo):
+    wh, _env, _ = demo
+    shop = sqlite3.connect(wh / "demo" / "shop.db")
+    con = _work(wh)
+    for table, raw, stg in [
+        ("customers", "raw.shop_customers", "staging.stg_shop__customers"),
+        ("orders", "raw.shop_orders", "staging.stg_shop__orders"),
+        ("order_items", "raw.shop_order_items", "staging.stg_shop__order_items"),
+    ]:
+        n_source = shop.execute(f"select count(*) from {table}").fetchone()[0]
+        assert n_source > 0
+        assert _one(con, f"select count(distinct id) from {raw}") == n_source, table
+        assert _one(con, f"select count(*) from {stg}") == n_source, table
+    n_fx = shop.execute("select count(*) from fx_rates").fetchone()[0]
+    assert _one(con, "select count(*) from staging.stg_shop__fx_rates") == n_fx
+    # every valid order's revenue reaches exactly one customer
+    valid = shop.execute(
+        "select count(*) from orders where status in ('paid', 'fulfilled', 'partially_refunded')"
+    ).fetchone()[0]
+    assert _one(con, "select sum(order_count) from marts.customers") == valid
+
+
+def _jsonl_gz(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def test_helpdesk_reconciles_source_raw_staging(demo):
+    wh, _env, _ = demo
+    con = _work(wh)
+    for kind, raw, stg in [("users", "raw.helpdesk_users", "staging.stg_helpdesk__users"),
+                           ("tickets", "raw.helpdesk_tickets", "staging.stg_helpdesk__tickets")]:
+        items = _jsonl_gz(wh / "demo" / "helpdesk" / f"{kind}.jsonl.gz")
+        versions = {(i["id"], i["updated_at"]) for i in items}
+        ids = {i["id"] for i in items}
+        assert _one(con, f"select count(*) from {raw}") == len(versions), kind
+        assert _one(con, f"select count(*) from {stg}") == len(ids), kind
+
+
+def test_esp_events_reconcile_lines_to_landed_quarantined_duplicates(demo):
+    wh, _env, _ = demo
+    con = _work(wh)
+    lines = good = 0
+    event_ids: set[str] = set()
+    for path in sorted((wh / "demo" / "esp" / "events").rglob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                lines += 1
+                try:
+                    event = json.loads(line)
+                    event_ids.add(event["sg_event_id"])
+                    good += 1
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    pass
+    landed = _one(con, "select count(*) from raw.esp_events")
+    quarantined = _one(con, "select count(*) from quarantine.esp_events_rejects")
+    assert landed == len(event_ids)
+    assert quarantined == lines - good
+    assert quarantined > 0  # the demo carries malformed lines by contract
+    assert _one(con, "select count(*) from staging.stg_esp__events") == landed
+    logged = con.execute(
+        "select sum(rows_read), sum(rows_landed), sum(rows_quarantined), sum(rows_duplicate) "
+        "from ops.extraction_log where \"table\" = 'esp_events'"
+    ).fetchone()
+    assert logged[0] == logged[1] + logged[2] + logged[3]
+
+
+def test_esp_contacts_and_audiences_reconcile(demo):
+    wh, _env, _ = demo
+    con = _work(wh)
+    esp = wh / "demo" / "esp"
+    contact_ids = set(
+        duckdb.connect().execute(
+            f"select distinct contact_id::varchar from read_csv('{esp}/contacts/*.csv', all_varchar=true)"
+        ).fetchall()
+    )
+    assert _one(con, "select count(*) from staging.stg_esp__contacts") == len(contact_ids)
+    audience_rows = duckdb.connect().execute(
+        f"select count(*) from read_csv('{esp}/audiences/*.csv', all_varchar=true)"
+    ).fetchone()[0]
+    assert _one(con, "select count(*) from raw.esp_audiences") == audience_rows
+
+
+def test_rerun_of_the_same_interval_adds_no_rows(demo):
+    wh, env, _ = demo
+    tables = ["raw.shop_customers", "raw.shop_orders", "raw.helpdesk_tickets", "raw.esp_events",
+              "raw.esp_contacts", "marts.customers", "marts.customer_identities"]
+    con = _work(wh)
+    before = {t: _one(con, f"select count(*) from {t}") for t in tables}
+    con.close()
+    again = _run(["run", "--interval-end", INTERVAL_END], env)
+    assert again.returncode == 0, again.stdout + _log_tail(wh)
+    con = _work(wh)
+    after = {t: _one(con, f"select count(*) from {t}") for t in tables}
+    assert after == before
+    runs = con.execute("select count(*), count(*) filter (status = 'success') from ops.runs").fetchone()
+    assert runs == (2, 2)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_failed_run_leaves_published_file_byte_identical(demo):
+    wh, env, _ = demo
+    published = wh / "published" / "rapport.duckdb"
+    before = _sha(published)
+    # The helpdesk is down: extraction of orders succeeds, then the run stops at the helpdesk.
+    bad = dict(env, RAPPORT_HELPDESK_URL=f"http://127.0.0.1:{_closed_port()}")
+    failed = _run(["run", "--interval-end", "2026-11-02T00:00:00"], bad)
+    assert failed.returncode != 0
+    assert "helpdesk" in failed.stdout.lower()
+    assert _sha(published) == before
+    con = _work(wh)
+    status = con.execute("select status from ops.runs order by started_at desc limit 1").fetchone()[0]
+    assert status == "failed"
+
+
+def test_failed_transform_leaves_published_file_byte_identical(demo):
+    wh, env, _ = demo
+    published = wh / "published" / "rapport.duckdb"
+    before = _sha(published)
+    # A source change that breaks the data contract after extraction: an order with an unknown status.
+    shop = sqlite3.connect(wh / "demo" / "shop.db")
+    shop.execute(
+        "insert into orders (id, customer_id, email, status, currency, subtotal, discount_total, shipping_total, "
+        "tax_total, total, refunded_total, created_at, updated_at) values "
+        "(99999999, null, 'x@example.com', 'teleported', 'USD', 1, 0, 0, 0, 1, 0, "
+        "'2026-11-02T10:00:00Z', '2026-11-02T10:00:00Z')"
+    )
+    shop.commit()
+    shop.close()
+    failed = _run(["run", "--interval-end", "2026-11-03T00:00:00"], env)
+    assert failed.returncode != 0, failed.stdout
+    assert _sha(published) == before
