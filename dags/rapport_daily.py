@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, get_current_context, task
 
 from rapport import pipeline
-from rapport.airflow_glue import record_failure, run_context
-from rapport.config import load_settings
+from rapport.airflow_glue import record_failure, run_context, task_settings
 
 EXTRACT_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True}
 
 
 def _ctx():
-    return load_settings(), run_context(get_current_context())
+    settings = task_settings()
+    return settings, run_context(get_current_context(), settings)
 
 
 @dag(

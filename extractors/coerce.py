@@ -78,6 +78,7 @@ def typed_query(
     source_sql: str,
     raw_sql: str,
     loc_sql: str,
+    raw_final: str = "_raw_src::varchar",
     ord_sql: str,
     extra_sql: str = "null",
     pre_reason_sql: str = "null",
@@ -88,7 +89,8 @@ def typed_query(
     `_loc`, `_ord` and `_reason`.
 
     `values` maps column name -> SQL expression giving the source value as text (or JSON); a column not in
-    `values` is NULL. `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong
+    `values` is NULL. `raw_sql` is kept per row as `_raw_src`; `raw_final` turns it into the quarantine's
+    `raw` text, evaluated only for rejected rows (serialising every good row would be wasted work). `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong
     field count) and wins over the column checks. `where` filters source rows (not counted as read);
     `post_where` filters on typed columns (e.g. the exact extraction window), also before counting.
     """
@@ -114,15 +116,19 @@ def typed_query(
         with src as (
             select {', '.join(src_items)},
                    ({source_sql})::varchar as _source, ({extra_sql})::json as _extra,
-                   ({raw_sql})::varchar as _raw, ({loc_sql})::varchar as _loc, ({ord_sql})::bigint as _ord,
+                   ({raw_sql}) as _raw_src, ({loc_sql})::varchar as _loc, ({ord_sql})::bigint as _ord,
                    ({pre_reason_sql})::varchar as _pre_reason
             from {from_sql}
             {'where ' + where if where else ''}
         ),
         typed as (
             select *, {', '.join(typed_items)} from src
+        ),
+        checked as (
+            select *, {reason} as _reason from typed
+            {'where ' + post_where if post_where else ''}
         )
-        select {keep}, _source, _extra, _raw, _loc, _ord, {reason} as _reason
-        from typed
-        {'where ' + post_where if post_where else ''}
+        select {keep}, _source, _extra, case when _reason is not null then ({raw_final})::varchar end as _raw,
+               _loc, _ord, _reason
+        from checked
     """

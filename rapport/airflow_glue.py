@@ -12,6 +12,17 @@ from rapport.pipeline import RunContext, finish_run
 log = logging.getLogger("rapport.airflow")
 
 
+def task_settings() -> Settings:
+    """Settings for a task: environment variables, overridden by the rapport_* Airflow connections."""
+    import os
+
+    from rapport.connections import airflow_connection_getter, env_overrides
+
+    env = dict(os.environ)
+    env.update(env_overrides(airflow_connection_getter()))
+    return load_settings(env)
+
+
 def run_context(context: dict[str, Any], settings: Settings | None = None) -> RunContext:
     """The run's identity and data interval, from the Airflow context.
 

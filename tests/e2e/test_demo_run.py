@@ -178,6 +178,74 @@ def test_rerun_of_the_same_interval_adds_no_rows(demo):
     assert runs == (2, 2)
 
 
+READER = """
+import json, sys, time
+from pathlib import Path
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+db, out, stop = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+# A BI tool's connection: SQLAlchemy through duckdb-engine, read-only, a fresh connection per query.
+engine = create_engine(f"duckdb:///{db}", connect_args={"read_only": True}, poolclass=NullPool)
+sig = text(
+    "select (select string_agg(run_id, ',' order by run_id) from ops.runs where status = 'success'), "
+    "(select count(*) from marts.customers), (select sum(order_count) from marts.customers), "
+    "(select count(*) from marts.customer_identities), (select count(*) from marts.campaign_performance)"
+)
+with out.open("w") as fh:
+    while not stop.exists():
+        try:
+            with engine.connect() as con:
+                row = con.execute(sig).one()
+            fh.write(json.dumps({"ok": [str(v) for v in row]}) + "\\n")
+        except Exception as exc:
+            fh.write(json.dumps({"error": repr(exc)}) + "\\n")
+        fh.flush()
+        time.sleep(0.05)
+"""
+
+
+def _signature(db: Path) -> list[str]:
+    code = READER.split("with out.open")[0] + (
+        "\nwith engine.connect() as con: print(json.dumps([str(v) for v in con.execute(sig).one()]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(db), "/dev/null", "/dev/null"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_bi_reader_sees_complete_old_or_new_marts_during_a_run(demo, tmp_path):
+    wh, env, _ = demo
+    published = wh / "published" / "rapport.duckdb"
+    old = _signature(published)
+    # New data at the source, so the next run publishes different marts.
+    shop = sqlite3.connect(wh / "demo" / "shop.db")
+    shop.execute(
+        "insert into orders (id, customer_id, email, status, currency, subtotal, discount_total, shipping_total, "
+        "tax_total, total, refunded_total, created_at, updated_at) values "
+        "(99999990, null, 'new.buyer@example.com', 'paid', 'USD', 10, 0, 0, 0, 10, 0, "
+        "'2026-11-01T10:00:00Z', '2026-11-01T10:00:00Z')"
+    )
+    shop.commit()
+    shop.close()
+    out, stop = tmp_path / "reads.jsonl", tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(published), str(out), str(stop)])
+    try:
+        run = _run(["run", "--interval-end", "2026-11-01T12:00:00"], env)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    assert run.returncode == 0, run.stdout + _log_tail(wh)
+    new = _signature(published)
+    assert new != old
+    reads = [json.loads(line) for line in out.read_text().splitlines()]
+    errors = [r["error"] for r in reads if "error" in r]
+    assert errors == []
+    seen = [r["ok"] for r in reads]
+    assert len(seen) > 10
+    assert all(s in (old, new) for s in seen), {tuple(s) for s in seen} - {tuple(old), tuple(new)}
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

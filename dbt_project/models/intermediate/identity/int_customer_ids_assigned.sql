@@ -1,0 +1,170 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['record_id', 'customer_id'],
+        on_schema_change='append_new_columns',
+        full_refresh=false
+    )
+}}
+-- Persisted record -> customer_id assignments: the state that keeps customer ids stable across runs.
+-- One row per (record, customer id) pair ever assigned; is_current marks this run's assignment.
+-- full_refresh=false: `dbt build --full-refresh` keeps this history (drop the table to reset ids).
+--
+-- Rules (docs/identity.md):
+-- * a cluster whose records were assigned ids before keeps one of them: every previous id goes to the
+--   cluster holding most of its records, and a cluster that wins several (a merge) keeps the id of the
+--   oldest customer (earliest first_seen_at), the others are retired (marts.customer_id_history);
+-- * a new cluster (or the smaller part of a split) gets 'c' + 16 hex of md5(anchor record id), the anchor
+--   being its oldest record, so a rebuilt warehouse issues the same ids; salted with the run id in the
+--   rare case that id was already issued.
+
+{%- set assigned_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as timestamp)" %}
+
+with clusters as (
+    select
+        c.record_id,
+        c.anchor_rank,
+        c.anchor_record_id,
+        r.source,
+        r.source_id,
+        r.first_seen_at
+    from {{ ref('int_identity_clusters') }} as c
+    inner join {{ ref('int_identity_records') }} as r on c.record_id = r.record_id
+),
+
+previous as (
+    {% if is_incremental() %}
+        select record_id, customer_id, first_assigned_at, first_assigned_run_id, is_current
+        from {{ this }}
+    {% else %}
+        select
+            cast(null as varchar) as record_id,
+            cast(null as varchar) as customer_id,
+            cast(null as timestamp) as first_assigned_at,
+            cast(null as varchar) as first_assigned_run_id,
+            cast(null as boolean) as is_current
+        where false
+    {% endif %}
+),
+
+previous_current as (
+    select record_id, customer_id from previous where is_current
+),
+
+-- how many of each cluster's records held each previous id
+claims as (
+    select
+        c.anchor_rank,
+        p.customer_id,
+        count(*) as claimed_records,
+        min(c.first_seen_at) as claimed_first_seen_at
+    from clusters as c
+    inner join previous_current as p on c.record_id = p.record_id
+    group by c.anchor_rank, p.customer_id
+),
+
+-- age of a previous id: its customer's earliest record
+id_age as (
+    select
+        p.customer_id,
+        min(c.first_seen_at) as customer_first_seen_at
+    from previous_current as p
+    inner join clusters as c on p.record_id = c.record_id
+    group by p.customer_id
+),
+
+id_winners as (
+    select
+        customer_id,
+        anchor_rank,
+        claimed_records
+    from claims
+    qualify row_number() over (
+        partition by customer_id order by claimed_records desc, anchor_rank
+    ) = 1
+),
+
+kept_ids as (
+    select
+        w.anchor_rank,
+        w.customer_id
+    from id_winners as w
+    inner join id_age as a on w.customer_id = a.customer_id
+    qualify row_number() over (
+        partition by w.anchor_rank
+        order by a.customer_first_seen_at nulls last, w.claimed_records desc, w.customer_id
+    ) = 1
+),
+
+ever_issued as (
+    select distinct customer_id from previous
+),
+
+anchors as (
+    select distinct anchor_rank, anchor_record_id from clusters
+),
+
+cluster_ids as (
+    select
+        a.anchor_rank,
+        coalesce(
+            k.customer_id,
+            case
+                when 'c' || left(md5(a.anchor_record_id), 16) in (select e.customer_id from ever_issued as e)
+                    then 'c' || left(md5(a.anchor_record_id || '|' || '{{ var("run_id") }}'), 16)
+                else 'c' || left(md5(a.anchor_record_id), 16)
+            end
+        ) as customer_id
+    from anchors as a
+    left join kept_ids as k on a.anchor_rank = k.anchor_rank
+),
+
+current_assignments as (
+    select
+        c.record_id,
+        c.source,
+        c.source_id,
+        ci.customer_id,
+        c.anchor_record_id
+    from clusters as c
+    inner join cluster_ids as ci on c.anchor_rank = ci.anchor_rank
+)
+
+select
+    ca.record_id,
+    ca.source,
+    ca.source_id,
+    ca.customer_id,
+    ca.anchor_record_id,
+    true as is_current,
+    coalesce(p.first_assigned_at, {{ assigned_at }}) as first_assigned_at,
+    coalesce(p.first_assigned_run_id, '{{ var("run_id") }}') as first_assigned_run_id,
+    {{ assigned_at }} as last_assigned_at,
+    '{{ var("run_id") }}' as last_assigned_run_id
+from current_assignments as ca
+left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.customer_id
+
+{% if is_incremental() %}
+    union all
+
+    -- assignments of the previous run that no longer hold (merge, split, record gone)
+    select
+        t.record_id,
+        t.source,
+        t.source_id,
+        t.customer_id,
+        t.anchor_record_id,
+        false as is_current,
+        t.first_assigned_at,
+        t.first_assigned_run_id,
+        t.last_assigned_at,
+        t.last_assigned_run_id
+    from {{ this }} as t
+    where
+        t.is_current
+        and not exists (
+            select 1 from current_assignments as ca
+            where ca.record_id = t.record_id and ca.customer_id = t.customer_id
+        )
+{% endif %}

@@ -1,0 +1,164 @@
+-- The unified customer table: one row per real person (stitched identity cluster), marts.md contract.
+with assignments as (
+    select record_id, customer_id from {{ ref('int_customer_ids_assigned') }} where is_current
+),
+
+rejected as (
+    select identifier_type, identifier_value from {{ ref('int_identity_fanout') }} where is_rejected
+),
+
+records as (
+    select
+        a.customer_id,
+        r.*,
+        r.email_normalized in (select x.identifier_value from rejected as x where x.identifier_type = 'email')
+            as email_is_rejected,
+        r.phone_normalized in (select x.identifier_value from rejected as x where x.identifier_type = 'phone')
+            as phone_is_rejected
+    from assignments as a
+    inner join {{ ref('int_identity_records') }} as r on a.record_id = r.record_id
+),
+
+-- display attributes: the best record first (shop account > helpdesk > ESP > guest order > audience),
+-- linking identifiers before rejected shared ones, then the most recently updated
+primary_emails as (
+    select customer_id, trim(email) as primary_email, email_normalized
+    from records
+    where email_normalized is not null
+    qualify row_number() over (
+        partition by customer_id
+        order by email_is_rejected, source_priority, updated_at desc nulls last, record_id
+    ) = 1
+),
+
+primary_phones as (
+    select customer_id, phone_normalized as primary_phone
+    from records
+    where phone_normalized is not null
+    qualify row_number() over (
+        partition by customer_id
+        order by phone_is_rejected, source_priority, updated_at desc nulls last, record_id
+    ) = 1
+),
+
+names as (
+    select customer_id, full_name
+    from records
+    where full_name is not null
+    qualify row_number() over (
+        partition by customer_id order by source_priority, updated_at desc nulls last, record_id
+    ) = 1
+),
+
+countries as (
+    select customer_id, country
+    from records
+    where country is not null
+    qualify row_number() over (
+        partition by customer_id order by source_priority, updated_at desc nulls last, record_id
+    ) = 1
+),
+
+record_stats as (
+    select
+        customer_id,
+        min(first_seen_at) as first_record_at,
+        count(*) as identity_records,
+        count(*) filter (where source = 'orders.customer') as shop_accounts,
+        count(*) filter (where source = 'helpdesk.user') as helpdesk_users,
+        count(*) filter (where source = 'esp.contact') as esp_contacts
+    from records
+    group by customer_id
+),
+
+orders as (
+    select
+        customer_id,
+        min(created_at) as first_any_order_at,
+        count(*) filter (where is_valid) as order_count,
+        sum(net_revenue_usd) filter (where is_valid) as lifetime_revenue_usd,
+        min(created_at) filter (where is_valid) as first_order_at,
+        max(created_at) filter (where is_valid) as last_order_at
+    from {{ ref('int_orders_enriched') }}
+    group by customer_id
+),
+
+tickets as (
+    select
+        r.customer_id,
+        count(*) as ticket_count,
+        count(*) filter (where t.status in ('new', 'open', 'pending', 'hold')) as open_ticket_count,
+        count(*) filter (where t.satisfaction_score = 'good') as csat_good,
+        count(*) filter (where t.satisfaction_score = 'bad') as csat_bad,
+        avg(t.full_resolution_time_minutes) as avg_resolution_minutes
+    from {{ ref('stg_helpdesk__tickets') }} as t
+    inner join records as r
+        on r.source = 'helpdesk.user' and r.source_id = cast(t.requester_id as varchar)
+    where t.status != 'deleted'
+    group by r.customer_id
+),
+
+email_statuses as (
+    select
+        r.customer_id,
+        min(
+            case c.status when 'subscribed' then 1 when 'unsubscribed' then 2 when 'cleaned' then 3 end
+        ) as best_status_rank
+    from {{ ref('stg_esp__contacts') }} as c
+    inner join records as r on r.source = 'esp.contact' and r.source_id = c.contact_id
+    group by r.customer_id
+),
+
+engagement as (
+    select
+        ec.customer_id,
+        count(distinct e.campaign_id) filter (where e.event = 'delivered') as emails_delivered,
+        count(distinct e.campaign_id) filter (where e.is_human_open) as unique_human_opens,
+        count(distinct e.campaign_id) filter (where e.event = 'click') as unique_clicks,
+        max(e.event_at) filter (where e.is_human_open or e.event = 'click') as last_engaged_at
+    from {{ ref('stg_esp__events') }} as e
+    inner join {{ ref('int_email_customers') }} as ec on e.email_normalized = ec.email_normalized
+    group by ec.customer_id
+)
+
+select
+    s.customer_id,
+    pe.primary_email,
+    pp.primary_phone,
+    n.full_name,
+    coalesce(co.country, phone_region(pp.primary_phone)) as country,
+    least(s.first_record_at, o.first_any_order_at) as first_seen_at,
+    coalesce(o.order_count, 0) as order_count,
+    cast(coalesce(o.lifetime_revenue_usd, 0) as decimal(18, 4)) as lifetime_revenue_usd,
+    cast(o.lifetime_revenue_usd / nullif(o.order_count, 0) as decimal(18, 4)) as avg_order_value_usd,
+    o.first_order_at,
+    o.last_order_at,
+    coalesce(t.ticket_count, 0) as ticket_count,
+    coalesce(t.open_ticket_count, 0) as open_ticket_count,
+    coalesce(t.csat_good, 0) as csat_good,
+    coalesce(t.csat_bad, 0) as csat_bad,
+    t.avg_resolution_minutes,
+    case es.best_status_rank
+        when 1 then 'subscribed'
+        when 2 then 'unsubscribed'
+        when 3 then 'cleaned'
+        else 'none'
+    end as email_status,
+    coalesce(en.emails_delivered, 0) as emails_delivered,
+    coalesce(en.unique_human_opens, 0) as unique_human_opens,
+    coalesce(en.unique_clicks, 0) as unique_clicks,
+    en.last_engaged_at,
+    pe.email_normalized,
+    s.identity_records,
+    s.shop_accounts,
+    s.helpdesk_users,
+    s.esp_contacts
+from record_stats as s
+left join primary_emails as pe on s.customer_id = pe.customer_id
+left join primary_phones as pp on s.customer_id = pp.customer_id
+left join names as n on s.customer_id = n.customer_id
+left join countries as co on s.customer_id = co.customer_id
+left join orders as o on s.customer_id = o.customer_id
+left join tickets as t on s.customer_id = t.customer_id
+left join email_statuses as es on s.customer_id = es.customer_id
+left join engagement as en on s.customer_id = en.customer_id

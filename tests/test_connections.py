@@ -1,0 +1,60 @@
+"""Airflow connections map onto the RAPPORT_* settings (pure mapping; no Airflow needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from rapport.config import load_settings
+from rapport.connections import env_overrides, orders_url
+
+
+@dataclass
+class Conn:
+    conn_type: str | None = None
+    host: str | None = None
+    port: int | None = None
+    login: str | None = None
+    password: str | None = None
+    schema: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        return self.extra
+
+
+def test_postgres_connection_becomes_a_psycopg_url_with_quoted_password():
+    conn = Conn("postgres", "db.internal", 5432, "reader", "p@ss/word", "shop")
+    assert orders_url(conn) == "postgresql+psycopg://reader:p%40ss%2Fword@db.internal:5432/shop"
+
+
+def test_explicit_sqlalchemy_url_wins():
+    conn = Conn("postgres", "ignored", extra={"sqlalchemy_url": "sqlite:////data/shop.db"})
+    assert orders_url(conn) == "sqlite:////data/shop.db"
+
+
+def test_unknown_connection_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="rapport_orders_db"):
+        orders_url(Conn("mysql", "db"))
+
+
+def test_connections_override_environment_and_missing_ones_do_not():
+    conns = {
+        "rapport_helpdesk": Conn("http", "https://acme.zendesk.com/", password="s3cret"),
+        "rapport_esp": Conn("fs", extra={"root": "/mnt/esp"}),
+    }
+    env = {"RAPPORT_ORDERS_DB_URL": "sqlite:///from-env.db", "RAPPORT_HELPDESK_URL": "http://env"}
+    env.update(env_overrides(conns.get))
+    settings = load_settings(env)
+    assert settings.orders_db_url == "sqlite:///from-env.db"
+    assert settings.helpdesk_url == "https://acme.zendesk.com"
+    assert settings.helpdesk_token == "s3cret"
+    assert str(settings.esp_root) == "/mnt/esp"
+
+
+def test_bare_helpdesk_host_gets_https():
+    env = env_overrides({"rapport_helpdesk": Conn("http", "acme.zendesk.com")}.get)
+    assert env == {"RAPPORT_HELPDESK_URL": "https://acme.zendesk.com"}
