@@ -38,6 +38,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_str(value: str) -> str:
+    """A SQL string literal (for values that cannot be bound, like text inside generated selects)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 @cache
 def columns(table: str) -> tuple[Column, ...]:
     """The data columns of `raw.<table>`, parsed from schemas.RAW_TABLES so the two never diverge."""
@@ -90,8 +95,9 @@ def typed_query(
 
     `values` maps column name -> SQL expression giving the source value as text (or JSON); a column not in
     `values` is NULL. `raw_sql` is kept per row as `_raw_src`; `raw_final` turns it into the quarantine's
-    `raw` text, evaluated only for rejected rows (serialising every good row would be wasted work). `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong
-    field count) and wins over the column checks. `where` filters source rows (not counted as read);
+    `raw` text, evaluated only for rejected rows (serialising every good row would be wasted work).
+    `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong field count) and
+    wins over the column checks. `where` filters source rows (not counted as read);
     `post_where` filters on typed columns (e.g. the exact extraction window), also before counting.
     """
     cols = columns(table)

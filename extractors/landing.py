@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
-
 from rapport.extractors import schemas
 from rapport.extractors.coerce import columns, natural_key, quote
 
@@ -119,8 +118,11 @@ def merge_batch(
 ) -> TableCounts:
     """Merge the rows of `typed_sql` (a `coerce.typed_query`) into raw.<table>; run inside a transaction.
 
-    Callers that need figures from the batch (a watermark) query the temp table `_cand` (the valid,
-    de-duplicated rows of this batch) before the next merge.
+    Counts: a version superseded by a later one *within the same batch* is counted as a duplicate (only
+    the surviving version is written); across batches the replacement is counted as landed.
+
+    Callers that need figures from the batch (a watermark) can query the temp tables `_typed` (every row
+    read, typed, with `_reason`) and `_cand` (the valid, de-duplicated rows) before the next merge.
     """
     extracted_at = extracted_at or utc_now()
     cols = [c.name for c in columns(table)]
@@ -131,66 +133,78 @@ def merge_batch(
     keys = ", ".join(quote(k) for k in key)
 
     con.execute(f"create or replace temp table _typed as {typed_sql}", params or [])
-    # rejects: an exact re-rejection (same place, same text, same reason) is a duplicate, not a new reject
-    rej_new = con.execute(
-        f"""insert into quarantine.{table}_rejects
-            select ?, _raw, _reason, _loc, ?, ? from _typed t
-            where _reason is not null and not exists (
-                select 1 from quarantine.{table}_rejects q
-                where q.source = ? and q.location is not distinct from t._loc
-                  and q.raw is not distinct from t._raw and q.reason = t._reason)
-            qualify row_number() over (partition by _loc, _raw, _reason order by _ord) = 1""",
-        [system, run_id, extracted_at, system],
-    ).fetchall()[0][0]
+    n_read, n_rej = con.execute("select count(*), count(_reason) from _typed").fetchall()[0]
+    n_valid = n_read - n_rej
+    rej_new = 0
+    if n_rej:
+        # an exact re-rejection (same place, same text, same reason) is a duplicate, not a new reject
+        rej_new = con.execute(
+            f"""insert into quarantine.{table}_rejects
+                select ?, _raw, _reason, _loc, ?, ? from _typed t
+                where _reason is not null and not exists (
+                    select 1 from quarantine.{table}_rejects q
+                    where q.source = ? and q.location is not distinct from t._loc
+                      and q.raw is not distinct from t._raw and q.reason = t._reason)
+                qualify row_number() over (partition by _loc, _raw, _reason order by _ord) = 1""",
+            [system, run_id, extracted_at, system],
+        ).fetchall()[0][0]
 
     # one candidate per key. keep_first: the first occurrence. Otherwise what landing the rows one by one
     # would leave: the last distinct content, carried by the first row of its final run of equal contents.
-    if rule.keep_first:
-        pick = f"qualify row_number() over (partition by {keys} order by _ord) = 1"
-        runs = "select * from valid"
-    else:
-        h = ", ".join(quote(c) for c in cmp_cols)
-        runs = f"""select * from (
-                       select *, coalesce(hash({h}) <> lag(hash({h})) over (partition by {keys} order by _ord),
-                                          true) as _run_start
-                       from valid)
-                   where _run_start"""
-        pick = f"qualify row_number() over (partition by {keys} order by _ord desc) = 1"
-    con.execute(
-        f"""create or replace temp table _cand as
-            with valid as (select * exclude (_reason) from _typed where _reason is null),
-            runs as ({runs})
-            select * from runs {pick}"""
-    )
-    same = " and ".join(f"c.{quote(k)} is not distinct from t.{quote(k)}" for k in cmp_cols)
-    stale = f"when c.{quote(rule.newer_by)} < t.{quote(rule.newer_by)} then 'dup'" if rule.newer_by else ""
-    wanted = [*key, *cmp_cols, *([rule.newer_by] if rule.newer_by else [])]
-    cmp_select = ", ".join(quote(c) for c in dict.fromkeys(wanted))
-    con.execute(
-        f"""create or replace temp table _cls as
-            select c.*, case when t._hit is null then 'new'
-                             when {same} then 'dup'
-                             {"when true then 'dup'" if rule.keep_first else ''}
-                             {stale}
-                             else 'changed' end as _state
-            from _cand c
-            left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, 'c', 't')}"""
-    )
-    n_read, n_rej, n_valid, n_cand, n_dup, n_changed = con.execute(
-        """select (select count(*) from _typed), (select count(*) from _typed where _reason is not null),
-                  (select count(*) from _typed where _reason is null), (select count(*) from _cand),
-                  count(*) filter (where _state = 'dup'), count(*) filter (where _state = 'changed')
-           from _cls"""
-    ).fetchall()[0]
-    if n_changed:
-        con.execute(
-            f"delete from raw.{table} t using _cls c where c._state = 'changed' and {_key_match(key, 'c', 't')}"
-        )
-    landed = con.execute(
-        f"""insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra)
-            select {data}, ?, ?, _source, _extra from _cls where _state in ('new', 'changed')""",
-        [run_id, extracted_at],
+    # The window functions are costly on millions of rows, and most batches repeat no key at all.
+    repeated = con.execute(
+        f"select count(*) from (select 1 from _typed where _reason is null group by {keys} having count(*) > 1)"
     ).fetchall()[0][0]
+    valid = "select * exclude (_reason) from _typed where _reason is null"
+    if repeated and rule.keep_first:
+        con.execute(f"""create or replace temp table _dedup as
+                        {valid} qualify row_number() over (partition by {keys} order by _ord) = 1""")
+    elif repeated:
+        h = ", ".join(quote(c) for c in cmp_cols)
+        con.execute(
+            f"""create or replace temp table _dedup as
+                with runs as (
+                    select *, coalesce(hash({h}) <> lag(hash({h})) over (partition by {keys} order by _ord),
+                                       true) as _run_start
+                    from ({valid}))
+                select * exclude (_run_start) from runs where _run_start
+                qualify row_number() over (partition by {keys} order by _ord desc) = 1"""
+        )
+    con.execute(f"create or replace temp view _cand as {'select * from _dedup' if repeated else valid}")
+    n_cand = con.execute("select count(*) from _cand").fetchall()[0][0]
+
+    insert = f"insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra) " \
+             f"select {data}, ?, ?, _source, _extra"
+    n_dup = 0
+    hits = con.execute(
+        f"select count(*) from _cand c where exists (select 1 from raw.{table} t where {_key_match(key, 'c', 't')})"
+    ).fetchall()[0][0] if n_cand else 0
+    if not hits:  # all new: the common case of a first or incremental load
+        landed = con.execute(f"{insert} from _cand", [run_id, extracted_at]).fetchall()[0][0] if n_cand else 0
+    else:
+        same = " and ".join(f"c.{quote(k)} is not distinct from t.{quote(k)}" for k in cmp_cols)
+        stale = f"when c.{quote(rule.newer_by)} < t.{quote(rule.newer_by)} then 'dup'" if rule.newer_by else ""
+        wanted = [*key, *cmp_cols, *([rule.newer_by] if rule.newer_by else [])]
+        cmp_select = ", ".join(quote(c) for c in dict.fromkeys(wanted))
+        con.execute(
+            f"""create or replace temp table _cls as
+                select c.*, case when t._hit is null then 'new'
+                                 when {same} then 'dup'
+                                 {"when true then 'dup'" if rule.keep_first else ''}
+                                 {stale}
+                                 else 'changed' end as _state
+                from _cand c
+                left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, 'c', 't')}"""
+        )
+        n_dup, n_changed = con.execute(
+            "select count(*) filter (where _state = 'dup'), count(*) filter (where _state = 'changed') from _cls"
+        ).fetchall()[0]
+        if n_changed:
+            con.execute(
+                f"delete from raw.{table} t using _cls c where c._state = 'changed' and {_key_match(key, 'c', 't')}"
+            )
+        landed = con.execute(f"{insert} from _cls where _state in ('new', 'changed')",
+                             [run_id, extracted_at]).fetchall()[0][0]
     counts = TableCounts(
         rows_read=n_read,
         rows_landed=landed,
@@ -199,6 +213,13 @@ def merge_batch(
     )
     assert counts.reconciles, (table, counts)
     return counts
+
+
+def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the per-batch temp tables (the last batch can be large) once an extractor is done."""
+    con.execute("drop view if exists _cand")
+    for name in ("_typed", "_dedup", "_cls"):
+        con.execute(f"drop table if exists {name}")
 
 
 class Timer:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,19 +34,58 @@ def qi(name: str) -> str:
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Group the driver's small record batches into tables of about `rows` rows."""
+    """Regroup the driver's record batches (any size) into tables of `rows` rows (the last one shorter)."""
     buf: list[pa.RecordBatch] = []
     n = 0
     for b in batches:
-        if b.num_rows == 0:
-            continue
-        buf.append(b)
-        n += b.num_rows
-        if n >= rows:
-            yield pa.Table.from_batches(buf)
-            buf, n = [], 0
+        while b.num_rows:
+            take = b.slice(0, rows - n)  # zero-copy
+            b = b.slice(take.num_rows)
+            buf.append(take)
+            n += take.num_rows
+            if n == rows:
+                yield pa.Table.from_batches(buf)
+                buf, n = [], 0
     if buf:
         yield pa.Table.from_batches(buf)
+
+
+def prefetch(items: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+    """Read the next batch in a background thread while the caller lands the current one: the drivers
+    (ADBC, psycopg COPY, pyarrow's CSV reader) and DuckDB all release the GIL, so reading and landing overlap
+    on two cores. The source connection is only ever used by that one thread while the iterator runs."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=run, name="orders-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
 
 
 class SqlSource:
@@ -127,9 +168,14 @@ class SqliteSource(SqlSource):
         )
         self._cur.execute(f"select {sentinel} union all select {body} from {from_where}")
         reader = self._cur.fetch_record_batch()
+        first = True
         for table in _rebatch(iter(reader), batch_rows):
-            mask = table.column("_sentinel").is_null()
-            yield table.filter(mask).drop_columns(["_sentinel"])
+            if first and table.num_rows and table.column("_sentinel")[0].is_valid:
+                table = table.slice(1)  # SQLite returns the first select of a UNION ALL first
+            first = False
+            if table.column("_sentinel").null_count != table.num_rows:  # not where expected: filter it out
+                table = table.filter(table.column("_sentinel").is_null())
+            yield table.drop_columns(["_sentinel"])
 
 
 class _CopyReader(io.RawIOBase):

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import duckdb
-
-from rapport.extractors.landing import TableCounts, utc_now
+from rapport.extractors.landing import TableCounts, drop_scratch, utc_now
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,7 +85,9 @@ def write_extraction_log(
     con: duckdb.DuckDBPyConnection, *, run_id: str, source: str, tables: dict[str, TableCounts],
     started_at: datetime,
 ) -> None:
-    """One row per (run, source table); a retried run (same run_id) replaces its rows."""
+    """One row per (run, source table); a retried run (same run_id) replaces its rows. Called once at the end
+    of every extraction (failed ones too), it also drops the per-batch scratch tables."""
+    drop_scratch(con)
     with batch_transaction(con):
         for table, c in tables.items():
             con.execute('delete from ops.extraction_log where run_id = ? and source = ? and "table" = ?',
@@ -99,3 +100,11 @@ def write_extraction_log(
     for table, c in tables.items():
         log.info("%s %s: read %d, landed %d, quarantined %d, duplicate %d in %.1f s", source, table,
                  c.rows_read, c.rows_landed, c.rows_quarantined, c.rows_duplicate, c.duration_s)
+
+
+def log_failure(con: duckdb.DuckDBPyConnection, **kw) -> None:  # type: ignore[no-untyped-def]
+    """Record what a failing extractor did before it failed, without masking its error."""
+    try:
+        write_extraction_log(con, **kw)
+    except Exception:  # the connection may be what failed
+        log.exception("could not write ops.extraction_log for a failed %s extraction", kw.get("source"))

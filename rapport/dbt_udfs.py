@@ -41,10 +41,7 @@ def normalize_phone(phone: str | None, country: str | None = None) -> str | None
         return None
     # "Possible" (right length for the country) rather than "valid": valid-number metadata rejects
     # reserved-for-fiction ranges such as UK 07700 900xxx that real exports and demos do contain.
-    if not (
-        phonenumbers.is_valid_number(number)
-        or phonenumbers.is_possible_number_with_reason(number) == _POSSIBLE
-    ):
+    if not (phonenumbers.is_valid_number(number) or phonenumbers.is_possible_number_with_reason(number) == _POSSIBLE):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -73,13 +73,33 @@ def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(target),
         "--log-path", str(logs),
+        "--no-use-colors",  # plain text in logs and in TransformError messages
         *(extra_args or []),
     ]  # fmt: skip
     with _environ(_env(settings)):
-        result = dbtRunner().invoke(args)
+        try:
+            result = dbtRunner().invoke(args)
+        finally:
+            _release_duckdb()
     if result.exception is not None:
         raise TransformError(f"dbt {command[0]} could not run: {result.exception}") from result.exception
     return result
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process run.
+
+    dbt-duckdb caches its environment (and the open database) on a class attribute; left open, any later
+    `duckdb.connect()` of the work file in this process with other settings (read_only, publish) fails with
+    "Can't open a connection to same database file with a different configuration".
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        env.close()
 
 
 def _failures(run_result: object) -> list[tuple[str, str]]:
@@ -96,6 +116,24 @@ def _failures(run_result: object) -> list[tuple[str, str]]:
     return failures
 
 
+def _split_vars(args: list[str]) -> tuple[list[str], dict[str, object]]:
+    import yaml  # dbt's own dependency; --vars accepts YAML (a superset of JSON)
+
+    rest: list[str] = []
+    merged: dict[str, object] = {}
+    it = iter(args)
+    for arg in it:
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(it, "{}")
+            value = yaml.safe_load(text) or {}
+            if not isinstance(value, dict):
+                raise TransformError(f"--vars must be a mapping, got {text!r}")
+            merged.update(value)
+        else:
+            rest.append(arg)
+    return rest, merged
+
+
 def dbt_build(
     settings: Settings,
     *,
@@ -104,11 +142,17 @@ def dbt_build(
     select: list[str] | None = None,
     extra_args: list[str] | None = None,
 ) -> None:
-    """`dbt build` (models, tests, unit tests) with vars as_of and run_id; TransformError on any failure."""
-    command = ["build", "--vars", json.dumps({"as_of": as_of.isoformat(), "run_id": run_id})]
+    """`dbt build` (models, tests, unit tests) with vars as_of and run_id; TransformError on any failure.
+
+    A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of replacing them,
+    e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    """
+    extra, overrides = _split_vars(extra_args or [])
+    dbt_vars = {"as_of": as_of.isoformat(), "run_id": run_id, **overrides}
+    command = ["build", "--vars", json.dumps(dbt_vars)]
     if select:
         command += ["--select", *select]
-    result = _invoke(settings, command, extra_args)
+    result = _invoke(settings, command, extra)
     failures = _failures(result.result)
     if failures or not result.success:
         detail = "; ".join(f"{name}: {msg}" for name, msg in failures) or "see the dbt log"

@@ -8,13 +8,12 @@ template, so no code path can print a full address.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import duckdb
-
 from rapport.reports.masking import mask_email, mask_emails_in_text
 
 REQUIRED_RELATIONS = (
@@ -25,7 +24,7 @@ REQUIRED_RELATIONS = (
     "marts.campaign_performance",
     "marts.campaign_segment_performance",
 )
-ACTION_LIST_LIMIT = 25
+ACTION_LIST_LIMIT = 15  # two lists share one printed page
 LIFECYCLE_ORDER = ("prospect", "new", "active", "reactivated", "at_risk", "churned")
 
 
@@ -68,17 +67,14 @@ class Campaign:
     send_at: datetime | date | None
     treatment_size: int | None
     control_size: int | None
-    delivered: int | None
     open_rate: float | None
     click_rate: float | None
     conversion_rate: float | None
     control_conversion_rate: float | None
-    attributed_orders: int | None
     attributed_revenue_usd: float | None
     lift_abs: float | None
     lift_ci_low: float | None
     lift_ci_high: float | None
-    p_value: float | None
     incremental_revenue_usd: float | None
     cost_usd: float | None
     roi: float | None
@@ -112,17 +108,14 @@ def campaign_from_row(row: dict[str, Any]) -> Campaign:
         send_at=row.get("send_at"),
         treatment_size=whole(row.get("treatment_size")),
         control_size=whole(row.get("control_size")),
-        delivered=whole(row.get("delivered")),
         open_rate=num(row.get("open_rate")),
         click_rate=num(row.get("click_rate")),
         conversion_rate=num(row.get("treatment_conversion_rate")),
         control_conversion_rate=num(row.get("control_conversion_rate")),
-        attributed_orders=whole(row.get("attributed_orders")),
         attributed_revenue_usd=num(row.get("attributed_revenue_usd")),
         lift_abs=num(row.get("lift_abs")),
         lift_ci_low=num(row.get("lift_ci_low")),
         lift_ci_high=num(row.get("lift_ci_high")),
-        p_value=num(row.get("p_value")),
         incremental_revenue_usd=num(row.get("incremental_revenue_usd")),
         cost_usd=num(row.get("cost_usd")),
         roi=num(row.get("roi")),
@@ -133,8 +126,6 @@ def campaign_from_row(row: dict[str, Any]) -> Campaign:
 class SegmentLift:
     campaign_id: str
     rfm_segment: str
-    treatment_size: int | None
-    control_size: int | None
     lift_abs: float | None
     lift_ci_low: float | None
     lift_ci_high: float | None
@@ -147,15 +138,15 @@ class SegmentLift:
 
 @dataclass(frozen=True)
 class ActionList:
-    rows: list[dict[str, Any]]
-    total: int
+    rows: list[dict[str, Any]]  # the first `limit`, most valuable first
+    total: int  # everyone matching
+    total_revenue_usd: float  # their lifetime revenue together
 
 
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
     status: str | None
-    started_at: datetime | None
     finished_at: datetime | None
     quarantined: int | None
     previous_success: dict[str, Any] | None
@@ -172,8 +163,8 @@ class CustomerBase:
 
 @dataclass
 class Campaigns:
-    campaigns: list[Campaign]
-    segment_lifts: list[SegmentLift] = field(default_factory=list)
+    campaigns: list[Campaign]  # most revenue after the email first
+    segment_lifts: list[SegmentLift]
 
 
 def check_required(columns: dict[str, set[str]]) -> None:
@@ -206,7 +197,7 @@ def load_customer_base(con: duckdb.DuckDBPyConnection) -> CustomerBase:
         con.execute("select lifecycle_stage, count(*) from marts.customer_segments group by all").fetchall()
     )
     # Contract stages first in their natural order, then anything unexpected rather than dropping it.
-    stages = [s for s in LIFECYCLE_ORDER] + sorted(str(s) for s in stage_counts if s not in LIFECYCLE_ORDER)
+    stages = list(LIFECYCLE_ORDER) + sorted(str(s) for s in stage_counts if s not in LIFECYCLE_ORDER)
     lifecycle = [(s, int(stage_counts.get(s, 0))) for s in stages]
     return CustomerBase(segments, num(share), int(high or 0), int(buying or 0), lifecycle)
 
@@ -221,8 +212,6 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> Campaigns:
         SegmentLift(
             campaign_id=str(r["campaign_id"]),
             rfm_segment=str(r["rfm_segment"]),
-            treatment_size=whole(r.get("treatment_size")),
-            control_size=whole(r.get("control_size")),
             lift_abs=num(r.get("lift_abs")),
             lift_ci_low=num(r.get("lift_ci_low")),
             lift_ci_high=num(r.get("lift_ci_high")),
@@ -235,7 +224,7 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> Campaigns:
 _PERSON_COLUMNS = """
     c.customer_id, c.full_name, c.primary_email, c.country, c.order_count, c.lifetime_revenue_usd,
     c.email_status, c.ticket_count, c.open_ticket_count, c.csat_bad, c.avg_resolution_minutes,
-    s.recency_days, s.rfm_segment, s.lifecycle_stage, s.value_tier
+    s.recency_days, s.rfm_segment
 """
 # Both lists rank by what the customer is worth, so the first rows are the ones to call first.
 AT_RISK_HIGH_VALUE = (
@@ -256,29 +245,27 @@ def _person(row: dict[str, Any]) -> dict[str, Any]:
         "tickets": whole(row["ticket_count"]) or 0,
         "open_tickets": whole(row["open_ticket_count"]) or 0,
         "bad_ratings": whole(row["csat_bad"]) or 0,
-        "avg_resolution_hours": None if row["avg_resolution_minutes"] is None
-        else num(row["avg_resolution_minutes"]) / 60,  # type: ignore[operator]
+        "avg_resolution_minutes": num(row["avg_resolution_minutes"]),
         "recency_days": whole(row["recency_days"]),
         "rfm_segment": row["rfm_segment"],
-        "lifecycle_stage": row["lifecycle_stage"],
     }
 
 
 def load_action_list(con: duckdb.DuckDBPyConnection, condition: str, limit: int = ACTION_LIST_LIMIT) -> ActionList:
     base = "from marts.customer_segments s join marts.customers c using (customer_id) where " + condition
-    total = con.execute("select count(*) " + base).fetchall()[0][0]
+    total, revenue = con.execute("select count(*), sum(c.lifetime_revenue_usd) " + base).fetchall()[0]
     rows = fetch_dicts(
         con,
         f"select {_PERSON_COLUMNS} {base} order by c.lifetime_revenue_usd desc nulls last, c.customer_id limit ?",
         [limit],
     )
-    return ActionList([_person(r) for r in rows], int(total))
+    return ActionList([_person(r) for r in rows], int(total), num(revenue) or 0.0)
 
 
 def load_run_info(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], run_id: str) -> RunInfo:
     cols = columns.get("ops.runs")
     if not cols:
-        return RunInfo(run_id, None, None, None, None, None)
+        return RunInfo(run_id, None, None, None, None)
     runs = fetch_dicts(con, "select * from ops.runs order by started_at")
     this = next((r for r in runs if r["run_id"] == run_id), None)
     earlier = [
@@ -287,15 +274,12 @@ def load_run_info(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], 
         and (this is None or r["started_at"] is None or this["started_at"] is None
              or r["started_at"] < this["started_at"])
     ]
-    quarantined = None
-    if this is not None:
-        parts = [whole(this[c]) for c in sorted(cols) if c.endswith("_quarantined")]
-        quarantined = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
+    # per-source `<source>_quarantined` counts of this run; None when the file records none
+    parts = [whole(this[c]) or 0 for c in cols if c.endswith("_quarantined") and this and this[c] is not None]
     return RunInfo(
         run_id=run_id,
         status=this.get("status") if this else None,
-        started_at=this.get("started_at") if this else None,
         finished_at=this.get("finished_at") if this else None,
-        quarantined=quarantined,
+        quarantined=sum(parts) if parts else None,
         previous_success=earlier[-1] if earlier else None,
     )

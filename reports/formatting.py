@@ -52,6 +52,34 @@ def truncate(text: str, width: int = 38) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+
+def longdate(d: Any) -> str:
+    return "–" if d is None else f"{d.day} {d:%B %Y}"
+
+
+def stamp(ts: Any) -> str:
+    """A point in time to the minute: seconds and microseconds are noise to this reader."""
+    return "–" if ts is None else f"{ts:%Y-%m-%d %H:%M}"
+
+
+def duration_minutes(x: Any) -> str:
+    """Support resolution times: minutes up to an hour, then hours up to two days, then days."""
+    if _missing(x):
+        return "–"
+    m = float(x)
+    if m < 60:
+        return f"{m:.0f} min"
+    if m < 48 * 60:
+        return f"{m / 60:.1f} h"
+    return f"{m / 1440:.1f} days"
+
+
+def plural(n: Any, singular: str, many: str | None = None) -> str:
+    """`3 | plural("person", "people")` -> "3 people"; the number formatted like `count`."""
+    word = singular if not _missing(n) and round(float(n)) == 1 else (many or singular + "s")
+    return f"{count(n)} {word}"
+
+
 FILTERS = {
     "count": count,
     "money": money,
@@ -60,4 +88,8 @@ FILTERS = {
     "signed_pct": signed_pct,
     "number": number,
     "truncate_label": truncate,
+    "longdate": longdate,
+    "stamp": stamp,
+    "duration_minutes": duration_minutes,
+    "plural": plural,
 }

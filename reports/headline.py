@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-
 from rapport.reports.data import num
 from rapport.reports.files import write_atomic
 
@@ -96,7 +95,6 @@ class Baseline:
 class HeadlineCard:
     metric: Metric
     value: float | None
-    previous: float | None
     change: float | None
     change_ratio: float | None
     tone: str  # "good", "bad" or "flat"; "none" without a baseline
@@ -122,7 +120,7 @@ def cards(values: dict[str, float | None], baseline: Baseline | None) -> list[He
             tone = "flat"
         else:
             tone = "good" if (change > 0) == m.up_is_good else "bad"
-        out.append(HeadlineCard(m, value, prev, change, ratio, tone))
+        out.append(HeadlineCard(m, value, change, ratio, tone))
     return out
 
 
@@ -158,11 +156,21 @@ def load_history(out_dir: Path) -> list[dict[str, Any]]:
         return []
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
-        return [e for e in entries if isinstance(e, dict) and "run_id" in e and "as_of" in e]
+        return [e for e in entries if _usable(e)]
     except (ValueError, KeyError, TypeError) as exc:
         # A damaged history costs one report its comparison, never the run.
         log.warning("report history %s is unreadable (%s); starting it afresh", path, exc)
         return []
+
+
+def _usable(entry: Any) -> bool:
+    """An entry this code wrote: run id, ISO as-of date, numbers (or nulls) by metric."""
+    try:
+        date.fromisoformat(entry["as_of"])
+        numbers = entry.get("headline", {}).values()
+        return isinstance(entry["run_id"], str) and all(v is None or isinstance(v, int | float) for v in numbers)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
 
 
 def baseline_from_history(entries: list[dict[str, Any]], *, run_id: str, as_of: date) -> Baseline | None:

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-
 from rapport.reports.data import fetch_dicts, whole
 
 log = logging.getLogger("rapport.reports")
 
-NEW = "(new)"  # a customer who had no segment before
-GONE = "(gone)"  # a customer no longer in the data (merged identities, erased)
+NEW = "(new)"  # shown for a customer who had no segment before
+GONE = "(gone)"  # shown for a customer no longer in the data (merged identities, erased)
+ABSENT = "(absent)"  # how marts.segment_migrations names "not in the data on that date"
 HISTORY_POINTS = 12
+
+Move = tuple[str | None, str | None, int]  # from segment, to segment (None: absent), customers
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class Migrations:
     arrived: int
     left: int
     source: str
+    from_date: date | None = None  # the two snapshots compared, when the source says
+    to_date: date | None = None
+
+    @property
+    def first_snapshot(self) -> bool:
+        """Nobody was in an earlier snapshot: there was none to compare with (the first run)."""
+        return self.moved == self.stayed == self.left == 0
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,8 @@ class SegmentHistory:
     series: dict[str, list[int]]  # segment -> customers at each date
 
 
-def summarise(rows: list[tuple[str | None, str | None, int]], source: str) -> Migrations:
+def summarise(rows: list[Move], source: str, from_date: date | None = None, to_date: date | None = None
+              ) -> Migrations:
     flows: list[dict[str, Any]] = []
     net: dict[str, int] = defaultdict(int)
     moved = stayed = arrived = left = 0
@@ -65,21 +75,31 @@ def summarise(rows: list[tuple[str | None, str | None, int]], source: str) -> Mi
         flows.append({"from_segment": frm or NEW, "to_segment": to or GONE, "customers": n})
     flows.sort(key=lambda f: (-f["customers"], f["from_segment"], f["to_segment"]))
     net_sorted = sorted(((s, v) for s, v in net.items() if v), key=lambda sv: (-sv[1], sv[0]))
-    return Migrations(flows, net_sorted, moved, stayed, arrived, left, source)
+    return Migrations(flows, net_sorted, moved, stayed, arrived, left, source, from_date, to_date)
 
 
-def _from_mart(con: duckdb.DuckDBPyConnection, cols: set[str]) -> list[tuple[str | None, str | None, int]]:
-    # If the mart keeps several periods, the latest one is "since the previous run".
-    where = (
-        "where as_of_date = (select max(as_of_date) from marts.segment_migrations)" if "as_of_date" in cols else ""
-    )
+def _segment(name: Any) -> str | None:
+    return None if name is None or name == ABSENT else str(name)
+
+
+def _from_mart(con: duckdb.DuckDBPyConnection, cols: set[str]) -> Migrations:
+    """The mart compares two snapshots (`from_date`, `to_date`); should it ever keep several periods,
+    the latest one is "since the previous run"."""
+    period = next((c for c in ("to_date", "as_of_date") if c in cols), None)
+    where = f"where {period} = (select max({period}) from marts.segment_migrations)" if period else ""
     rows = con.execute(
         f"select from_segment, to_segment, sum(customers) from marts.segment_migrations {where} group by all"
     ).fetchall()
-    return [(f, t, whole(n) or 0) for f, t, n in rows]
+    dates: tuple[Any, Any] = (None, None)
+    if {"from_date", "to_date"} <= cols:
+        dates = con.execute(
+            f"select max(from_date), max(to_date) from marts.segment_migrations {where}"
+        ).fetchall()[0]
+    moves = [(_segment(f), _segment(t), whole(n) or 0) for f, t, n in rows]
+    return summarise(moves, "marts.segment_migrations", *dates)
 
 
-def _from_previous_db(con: duckdb.DuckDBPyConnection, previous_db: Path) -> list[tuple[str | None, str | None, int]]:
+def _from_previous_db(con: duckdb.DuckDBPyConnection, previous_db: Path) -> Migrations:
     path = str(previous_db).replace("'", "''")
     con.execute(f"attach '{path}' as prev_pub (read_only)")
     try:
@@ -91,9 +111,11 @@ def _from_previous_db(con: duckdb.DuckDBPyConnection, previous_db: Path) -> list
             group by all
             """
         ).fetchall()
+        from_date = con.execute("select max(as_of_date) from prev_pub.marts.customer_segments").fetchall()[0][0]
     finally:
         con.execute("detach prev_pub")
-    return [(f, t, int(n)) for f, t, n in rows]
+    moves = [(_segment(f), _segment(t), int(n)) for f, t, n in rows]
+    return summarise(moves, "the previous published file", from_date)
 
 
 def load_migrations(
@@ -101,17 +123,17 @@ def load_migrations(
 ) -> Migrations | None:
     cols = columns.get("marts.segment_migrations")
     if cols is not None and {"from_segment", "to_segment", "customers"} <= cols:
-        return summarise(_from_mart(con, cols), "marts.segment_migrations")
+        return _from_mart(con, cols)
     if previous_db is not None and previous_db.exists():
         try:
-            return summarise(_from_previous_db(con, previous_db), "the previous published file")
+            return _from_previous_db(con, previous_db)
         except duckdb.Error as exc:
             log.warning("cannot compare segments with %s: %s", previous_db, exc)
     return None
 
 
 def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> SegmentHistory | None:
-    """Accepts either one row per (date, segment) with `customers`, or one row per customer and date."""
+    """One row per customer and date (as published), or per date and segment with a `customers` count."""
     cols = columns.get("marts.segment_history")
     if cols is None or not {"as_of_date", "rfm_segment"} <= cols:
         return None

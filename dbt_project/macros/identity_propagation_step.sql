@@ -6,7 +6,7 @@
   identifiers; then a record adopts its label's own new label (pointer jumping), which shortens long
   chains to a logarithmic number of steps. Labels only decrease, and stop changing once every component
   carries its smallest node: the connected components.
-  Used by int_identity_clusters (unrolled var('identity_propagation_steps') times) and by the singular
+  Used by int_identity_clusters_propagated (unrolled var('identity_propagation_steps') times) and by the singular
   test assert_identity_propagation_converged (one more step must change nothing).
 #}
 {% macro identity_propagation_step(name, labels, edges) -%}

@@ -10,9 +10,11 @@
     {%- set local = "split_part(" ~ e ~ ", '@', 1)" -%}
     {%- set domain = "split_part(" ~ e ~ ", '@', 2)" -%}
     {%- set plus_domains = "('" ~ (var('plus_address_domains') | join("', '")) ~ "')" -%}
-    {%- set local_untagged = "case when " ~ domain ~ " in " ~ plus_domains ~ " then split_part(" ~ local ~ ", '+', 1) else " ~ local ~ " end" -%}
+    {%- set local_untagged = "case when " ~ domain ~ " in " ~ plus_domains
+        ~ " then split_part(" ~ local ~ ", '+', 1) else " ~ local ~ " end" -%}
     {%- set is_gmail = domain ~ " in ('gmail.com', 'googlemail.com')" -%}
-    {%- set local_final = "case when " ~ is_gmail ~ " then replace(" ~ local_untagged ~ ", '.', '') else " ~ local_untagged ~ " end" -%}
+    {%- set local_final = "case when " ~ is_gmail ~ " then replace(" ~ local_untagged ~ ", '.', '') else "
+        ~ local_untagged ~ " end" -%}
     (case
         when not regexp_full_match({{ e }}, '[^@\s]+@[^@\s.]+(\.[^@\s.]+)+') then null
         when ({{ local_final }}) = '' then null

@@ -7,13 +7,20 @@ with orders as (
 ),
 
 identities as (
-    select source, source_id, customer_id
+    select
+        source,
+        source_id,
+        customer_id
     from {{ ref('int_customer_ids_assigned') }}
     where is_current and source in ('orders.customer', 'orders.guest_order')
 ),
 
 fx as (
-    select rate_date, currency, usd_per_unit from {{ ref('stg_shop__fx_rates') }}
+    select
+        rate_date,
+        currency,
+        usd_per_unit
+    from {{ ref('stg_shop__fx_rates') }}
     where usd_per_unit is not null
 ),
 

@@ -1,13 +1,18 @@
 -- Fails (returns rows) when one more propagation step would still change a record's cluster: then
 -- var('identity_propagation_steps') is too small for this graph's longest chain; raise it.
 with edges as (
-    select node, ident from {{ ref('int_identity_edges') }}
+    select
+        node,
+        ident
+    from {{ ref('int_identity_edges_filtered') }}
 ),
 
 final_labels as (
-    select e.node, min(c.anchor_rank) as label
+    select
+        e.node,
+        min(c.anchor_rank) as label
     from edges as e
-    inner join {{ ref('int_identity_clusters') }} as c on e.node = c.record_rank
+    inner join {{ ref('int_identity_clusters_propagated') }} as c on e.node = c.record_rank
     group by e.node
 ),
 

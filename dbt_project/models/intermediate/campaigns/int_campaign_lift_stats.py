@@ -55,8 +55,9 @@ def _row_stats(tc: int, tn: int, cc: int, cn: int, alpha: float) -> dict[str, fl
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    confidence = float(dbt.config.get("lift_confidence_level") or 0.95)
-    alpha = 1.0 - confidence
+    # a plain call: dbt only passes config keys it finds as direct dbt.config.get(...) calls in the code
+    configured = dbt.config.get("lift_confidence_level", 0.95)
+    confidence = float(configured if configured is not None else 0.95)
     counts = dbt.ref("int_campaign_lift_counts").df()
     stats = [
         _row_stats(
@@ -64,12 +65,30 @@ def model(dbt, session):
             int(row.treatment_size),
             int(row.control_conversions),
             int(row.control_size),
-            alpha,
+            1.0 - confidence,
         )
         for row in counts.itertuples(index=False)
     ]
     result = pd.concat(
         [counts.reset_index(drop=True), pd.DataFrame(stats, columns=STAT_COLUMNS, dtype="float64")], axis=1
     )
-    result["confidence_level"] = confidence
-    return result
+    # Explicit types: an empty frame would otherwise give DuckDB columns of type NULL.
+    session.register("int_campaign_lift_stats_frame", result)
+    stat_casts = ", ".join(f"cast({name} as double) as {name}" for name in STAT_COLUMNS)
+    return session.sql(
+        f"""
+        select
+            cast(grain as varchar) as grain,
+            cast(campaign_id as varchar) as campaign_id,
+            cast(rfm_segment as varchar) as rfm_segment,
+            cast(treatment_size as bigint) as treatment_size,
+            cast(control_size as bigint) as control_size,
+            cast(treatment_conversions as bigint) as treatment_conversions,
+            cast(control_conversions as bigint) as control_conversions,
+            cast(treatment_revenue_usd as decimal(38, 4)) as treatment_revenue_usd,
+            cast(control_revenue_usd as decimal(38, 4)) as control_revenue_usd,
+            {stat_casts},
+            cast({confidence} as double) as confidence_level
+        from int_campaign_lift_stats_frame
+        """
+    )

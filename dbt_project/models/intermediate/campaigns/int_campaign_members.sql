@@ -11,19 +11,26 @@
 {%- set holdout_days = var('holdout_window_days', 7) %}
 
 with campaigns as (
-    select campaign_id, send_at
+    select
+        campaign_id,
+        send_at
     from {{ ref('int_campaigns') }}
     where send_at is not null
 ),
 
 audience_rows as (
-    select campaign_id, email, lower(trim(audience_group)) as audience_group
+    select
+        campaign_id,
+        email,
+        lower(trim(audience_group)) as audience_group
     from {{ ref('stg_esp__audiences') }}
     where email is not null
 ),
 
 audience_identities as (
-    select source_id, customer_id
+    select
+        source_id,
+        customer_id
     from {{ ref('customer_identities') }}
     where source = 'esp.audience_member'
 ),
@@ -42,13 +49,19 @@ members as (
 ),
 
 campaign_members as (
-    select members.*, campaigns.send_at
+    select
+        members.*,
+        campaigns.send_at
     from members
     inner join campaigns on members.campaign_id = campaigns.campaign_id
 ),
 
 valid_orders as (
-    select order_id, customer_id, created_at, coalesce(net_revenue_usd, 0) as net_revenue_usd
+    select
+        order_id,
+        customer_id,
+        created_at,
+        coalesce(net_revenue_usd, 0) as net_revenue_usd
     from {{ ref('int_orders_enriched') }}
     where is_valid and customer_id is not null and created_at is not null
 ),
@@ -62,14 +75,19 @@ member_window_orders as (
         sum(valid_orders.net_revenue_usd) as window_revenue_usd
     from campaign_members
     inner join valid_orders
-        on campaign_members.customer_id = valid_orders.customer_id
-        and valid_orders.created_at >= campaign_members.send_at
-        and valid_orders.created_at < {{ dbt.dateadd('day', holdout_days, 'campaign_members.send_at') }}
+        on
+            campaign_members.customer_id = valid_orders.customer_id
+            and campaign_members.send_at <= valid_orders.created_at
+            and valid_orders.created_at < campaign_members.send_at + to_days({{ holdout_days }})
     group by 1, 2, 3
 ),
 
 pre_send_segments as (
-    select scopes.cutoff_at, scopes.as_of_date, rfm.customer_id, rfm.rfm_segment
+    select
+        scopes.cutoff_at,
+        scopes.as_of_date,
+        rfm.customer_id,
+        rfm.rfm_segment
     from {{ ref('int_segment_rfm') }} as rfm
     inner join {{ ref('int_segment_scopes') }} as scopes on rfm.scope_id = scopes.scope_id
     where scopes.scope_id <> 'as_of'
@@ -96,9 +114,11 @@ select
     coalesce(pre_send_segments.rfm_segment, 'No Purchases') as pre_send_rfm_segment
 from campaign_members
 left join member_window_orders
-    on campaign_members.campaign_id = member_window_orders.campaign_id
-    and campaign_members.recipient_key = member_window_orders.recipient_key
-    and campaign_members.audience_group = member_window_orders.audience_group
+    on
+        campaign_members.campaign_id = member_window_orders.campaign_id
+        and campaign_members.recipient_key = member_window_orders.recipient_key
+        and campaign_members.audience_group = member_window_orders.audience_group
 left join pre_send_segments
-    on campaign_members.send_at = pre_send_segments.cutoff_at
-    and campaign_members.customer_id = pre_send_segments.customer_id
+    on
+        campaign_members.send_at = pre_send_segments.cutoff_at
+        and campaign_members.customer_id = pre_send_segments.customer_id

@@ -14,7 +14,10 @@ with campaigns as (
 ),
 
 fx_rates as (
-    select rate_date, upper(currency) as currency, usd_per_unit
+    select
+        rate_date,
+        upper(currency) as currency,
+        usd_per_unit
     from {{ ref('stg_shop__fx_rates') }}
 ),
 
@@ -25,8 +28,9 @@ send_date_rates as (
         row_number() over (partition by campaigns.campaign_id order by fx_rates.rate_date desc) as newest_first
     from campaigns
     inner join fx_rates
-        on fx_rates.currency = campaigns.cost_currency
-        and fx_rates.rate_date <= cast(campaigns.send_at as date)
+        on
+            campaigns.cost_currency = fx_rates.currency
+            and fx_rates.rate_date <= cast(campaigns.send_at as date)
 )
 
 select
@@ -39,10 +43,11 @@ select
     campaigns.cost,
     campaigns.cost_currency,
     case
-        when campaigns.cost_currency = 'USD' then cast(campaigns.cost as double)
-        else cast(campaigns.cost as double) * cast(send_date_rates.usd_per_unit as double)
+        when campaigns.cost_currency = 'USD' then cast(campaigns.cost as decimal(18, 4))
+        else cast(campaigns.cost * send_date_rates.usd_per_unit as decimal(18, 4))
     end as cost_usd
 from campaigns
 left join send_date_rates
-    on campaigns.campaign_id = send_date_rates.campaign_id
-    and send_date_rates.newest_first = 1
+    on
+        campaigns.campaign_id = send_date_rates.campaign_id
+        and send_date_rates.newest_first = 1

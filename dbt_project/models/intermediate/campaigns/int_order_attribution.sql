@@ -7,13 +7,22 @@
 {%- set window_hours = var('attribution_window_hours', 120) %}
 
 with valid_orders as (
-    select order_id, customer_id, created_at, coalesce(net_revenue_usd, 0) as net_revenue_usd
+    select
+        order_id,
+        customer_id,
+        created_at,
+        coalesce(net_revenue_usd, 0) as net_revenue_usd
     from {{ ref('int_orders_enriched') }}
     where is_valid and customer_id is not null and created_at is not null
 ),
 
 touches as (
-    select sg_event_id, campaign_id, touch_event, touch_at, customer_id
+    select
+        sg_event_id,
+        campaign_id,
+        touch_event,
+        touch_at,
+        customer_id
     from {{ ref('int_campaign_touches') }}
 ),
 
@@ -32,14 +41,15 @@ candidate_touches as (
             order by
                 touches.touch_at desc,
                 case when touches.touch_event = 'click' then 0 else 1 end,
-                touches.campaign_id,
-                touches.sg_event_id
+                touches.campaign_id asc,
+                touches.sg_event_id asc
         ) as latest_first
     from valid_orders
     inner join touches
-        on valid_orders.customer_id = touches.customer_id
-        and touches.touch_at <= valid_orders.created_at
-        and valid_orders.created_at <= {{ dbt.dateadd('hour', window_hours, 'touches.touch_at') }}
+        on
+            valid_orders.customer_id = touches.customer_id
+            and valid_orders.created_at >= touches.touch_at
+            and valid_orders.created_at <= touches.touch_at + to_hours({{ window_hours }})
 )
 
 select

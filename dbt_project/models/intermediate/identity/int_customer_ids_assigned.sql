@@ -19,7 +19,7 @@
 --   being its oldest record, so a rebuilt warehouse issues the same ids; salted with the run id in the
 --   rare case that id was already issued.
 
-{%- set assigned_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as timestamp)" %}
+{%- set assigned_at = iso_to_utc_timestamp("'" ~ run_started_at ~ "'") %}
 
 with clusters as (
     select
@@ -29,13 +29,18 @@ with clusters as (
         r.source,
         r.source_id,
         r.first_seen_at
-    from {{ ref('int_identity_clusters') }} as c
-    inner join {{ ref('int_identity_records') }} as r on c.record_id = r.record_id
+    from {{ ref('int_identity_clusters_propagated') }} as c
+    inner join {{ ref('int_identity_records_unioned') }} as r on c.record_id = r.record_id
 ),
 
 previous as (
     {% if is_incremental() %}
-        select record_id, customer_id, first_assigned_at, first_assigned_run_id, is_current
+        select
+            record_id,
+            customer_id,
+            first_assigned_at,
+            first_assigned_run_id,
+            is_current
         from {{ this }}
     {% else %}
         select
@@ -49,7 +54,11 @@ previous as (
 ),
 
 previous_current as (
-    select record_id, customer_id from previous where is_current
+    select
+        record_id,
+        customer_id
+    from previous
+    where is_current
 ),
 
 -- how many of each cluster's records held each previous id
@@ -81,7 +90,7 @@ id_winners as (
         claimed_records
     from claims
     qualify row_number() over (
-        partition by customer_id order by claimed_records desc, anchor_rank
+        partition by customer_id order by claimed_records desc, anchor_rank asc
     ) = 1
 ),
 
@@ -93,7 +102,7 @@ kept_ids as (
     inner join id_age as a on w.customer_id = a.customer_id
     qualify row_number() over (
         partition by w.anchor_rank
-        order by a.customer_first_seen_at nulls last, w.claimed_records desc, w.customer_id
+        order by a.customer_first_seen_at asc nulls last, w.claimed_records desc, w.customer_id asc
     ) = 1
 ),
 
@@ -102,7 +111,10 @@ ever_issued as (
 ),
 
 anchors as (
-    select distinct anchor_rank, anchor_record_id from clusters
+    select distinct
+        anchor_rank,
+        anchor_record_id
+    from clusters
 ),
 
 cluster_ids as (

@@ -5,8 +5,8 @@ select
     i.identifier_value as email_normalized,
     min(a.customer_id) as customer_id,
     count(distinct a.customer_id) as customer_count
-from {{ ref('int_identity_identifiers') }} as i
-inner join {{ ref('int_identity_fanout') }} as f
+from {{ ref('int_identity_identifiers_unpivoted') }} as i
+inner join {{ ref('int_identity_fanout_measured') }} as f
     on i.identifier_type = f.identifier_type and i.identifier_value = f.identifier_value
 inner join {{ ref('int_customer_ids_assigned') }} as a
     on i.record_id = a.record_id and a.is_current

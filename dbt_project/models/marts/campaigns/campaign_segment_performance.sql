@@ -2,7 +2,10 @@
 -- created before send_at only (point in time), with the audience, conversion and lift columns of
 -- campaign_performance. Lift columns are null where the segment has no control members.
 with campaigns as (
-    select campaign_id, name, send_at
+    select
+        campaign_id,
+        name,
+        send_at
     from {{ ref('int_campaigns') }}
 ),
 

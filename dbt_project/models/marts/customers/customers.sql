@@ -1,61 +1,82 @@
 -- The unified customer table: one row per real person (stitched identity cluster), marts.md contract.
 with assignments as (
-    select record_id, customer_id from {{ ref('int_customer_ids_assigned') }} where is_current
+    select
+        record_id,
+        customer_id
+    from {{ ref('int_customer_ids_assigned') }}
+    where is_current
 ),
 
 rejected as (
-    select identifier_type, identifier_value from {{ ref('int_identity_fanout') }} where is_rejected
+    select
+        identifier_type,
+        identifier_value
+    from {{ ref('int_identity_fanout_measured') }}
+    where is_rejected
 ),
 
 records as (
     select
         a.customer_id,
         r.*,
-        r.email_normalized in (select x.identifier_value from rejected as x where x.identifier_type = 'email')
+        r.email_normalized in (
+            select x.identifier_value from rejected as x
+            where x.identifier_type = 'email')
             as email_is_rejected,
-        r.phone_normalized in (select x.identifier_value from rejected as x where x.identifier_type = 'phone')
+        r.phone_normalized in (
+            select x.identifier_value from rejected as x
+            where x.identifier_type = 'phone')
             as phone_is_rejected
     from assignments as a
-    inner join {{ ref('int_identity_records') }} as r on a.record_id = r.record_id
+    inner join {{ ref('int_identity_records_unioned') }} as r on a.record_id = r.record_id
 ),
 
 -- display attributes: the best record first (shop account > helpdesk > ESP > guest order > audience),
 -- linking identifiers before rejected shared ones, then the most recently updated
 primary_emails as (
-    select customer_id, trim(email) as primary_email, email_normalized
+    select
+        customer_id,
+        trim(email) as primary_email,
+        email_normalized
     from records
     where email_normalized is not null
     qualify row_number() over (
         partition by customer_id
-        order by email_is_rejected, source_priority, updated_at desc nulls last, record_id
+        order by email_is_rejected asc, source_priority asc, updated_at desc nulls last, record_id asc
     ) = 1
 ),
 
 primary_phones as (
-    select customer_id, phone_normalized as primary_phone
+    select
+        customer_id,
+        phone_normalized as primary_phone
     from records
     where phone_normalized is not null
     qualify row_number() over (
         partition by customer_id
-        order by phone_is_rejected, source_priority, updated_at desc nulls last, record_id
+        order by phone_is_rejected asc, source_priority asc, updated_at desc nulls last, record_id asc
     ) = 1
 ),
 
 names as (
-    select customer_id, full_name
+    select
+        customer_id,
+        full_name
     from records
     where full_name is not null
     qualify row_number() over (
-        partition by customer_id order by source_priority, updated_at desc nulls last, record_id
+        partition by customer_id order by source_priority asc, updated_at desc nulls last, record_id asc
     ) = 1
 ),
 
 countries as (
-    select customer_id, country
+    select
+        customer_id,
+        country
     from records
     where country is not null
     qualify row_number() over (
-        partition by customer_id order by source_priority, updated_at desc nulls last, record_id
+        partition by customer_id order by source_priority asc, updated_at desc nulls last, record_id asc
     ) = 1
 ),
 
@@ -105,7 +126,7 @@ email_statuses as (
             case c.status when 'subscribed' then 1 when 'unsubscribed' then 2 when 'cleaned' then 3 end
         ) as best_status_rank
     from {{ ref('stg_esp__contacts') }} as c
-    inner join records as r on r.source = 'esp.contact' and r.source_id = c.contact_id
+    inner join records as r on r.source = 'esp.contact' and c.contact_id = r.source_id
     group by r.customer_id
 ),
 

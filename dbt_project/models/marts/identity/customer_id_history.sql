@@ -6,7 +6,12 @@ with pairs as (
 ),
 
 current_pairs as (
-    select record_id, customer_id, first_assigned_at from pairs where is_current
+    select
+        record_id,
+        customer_id,
+        first_assigned_at
+    from pairs
+    where is_current
 ),
 
 ids as (

@@ -10,5 +10,5 @@ select
     distinct_emails,
     records,
     {{ var('max_identifier_fanout') }} as max_identifier_fanout
-from {{ ref('int_identity_fanout') }}
+from {{ ref('int_identity_fanout_measured') }}
 where is_rejected

@@ -11,7 +11,9 @@ with run_scope as (
 ),
 
 customers as (
-    select customer_id, email_status
+    select
+        customer_id,
+        email_status
     from {{ ref('customers') }}
 ),
 
@@ -34,13 +36,52 @@ engagement_events as (
     where
         (events.event = 'click' or (events.event = 'open' and not coalesce(events.sg_machine_open, false)))
         and cast(events.event_at as date) <= run_scope.as_of_date
-        and {{ dbt.datediff('cast(events.event_at as date)', 'run_scope.as_of_date', 'day') }}
-            <= {{ engagement_days }}
+        and date_diff('day', cast(events.event_at as date), run_scope.as_of_date)
+        <= {{ engagement_days }}
     group by email_customers.customer_id
 ),
 
+-- The address to upload for email marketing: the person's most recently updated subscribed ESP contact,
+-- unless some contact with the same normalised address is unsubscribed or cleaned (never re-mail those).
+esp_contacts as (
+    select
+        identities.customer_id,
+        contacts.contact_id,
+        contacts.email,
+        contacts.email_normalized,
+        contacts.status,
+        contacts.updated_at
+    from {{ ref('customer_identities') }} as identities
+    inner join {{ ref('stg_esp__contacts') }} as contacts
+        on identities.source = 'esp.contact' and identities.source_id = contacts.contact_id
+),
+
+suppressed_emails as (
+    select distinct email_normalized
+    from {{ ref('stg_esp__contacts') }}
+    where status in ('unsubscribed', 'cleaned') and email_normalized is not null
+),
+
+marketing_emails as (
+    select
+        esp_contacts.customer_id,
+        esp_contacts.email as marketing_email
+    from esp_contacts
+    left join suppressed_emails on esp_contacts.email_normalized = suppressed_emails.email_normalized
+    where
+        esp_contacts.status = 'subscribed'
+        and esp_contacts.email_normalized is not null
+        and suppressed_emails.email_normalized is null
+    qualify row_number() over (
+        partition by esp_contacts.customer_id
+        order by esp_contacts.updated_at desc nulls last, esp_contacts.contact_id asc
+    ) = 1
+),
+
 helpdesk_users as (
-    select cast(source_id as varchar) as requester_key, customer_id
+    select
+        cast(source_id as varchar) as requester_key,
+        customer_id
     from {{ ref('customer_identities') }}
     where source = 'helpdesk.user'
 ),
@@ -68,19 +109,24 @@ support as (
         count(*) as tickets_ever,
         -- a rating's time is its ticket's latest updated_at
         max(case
-            when tickets.satisfaction_score = 'bad'
-                and {{ dbt.datediff('cast(tickets.updated_at as date)', 'run_scope.as_of_date', 'day') }}
+            when
+                tickets.satisfaction_score = 'bad'
+                and date_diff('day', cast(tickets.updated_at as date), run_scope.as_of_date)
                 <= {{ bad_rating_days }}
-                then 1 else 0
+                then 1
+            else 0
         end) as has_recent_bad_rating,
         sum(case
-            when {{ dbt.datediff('cast(tickets.created_at as date)', 'run_scope.as_of_date', 'day') }}
+            when
+                date_diff('day', cast(tickets.created_at as date), run_scope.as_of_date)
                 <= {{ ticket_window_days }}
-                then 1 else 0
+                then 1
+            else 0
         end) as recent_tickets,
         max(case
             when tickets.status in ('new', 'open', 'pending', 'hold') and tickets.priority = 'urgent'
-                then 1 else 0
+                then 1
+            else 0
         end) as has_open_urgent
     from tickets
     cross join run_scope
@@ -107,7 +153,8 @@ select
     end as engagement_tier,
     case
         when support.customer_id is null then 'none'
-        when support.has_recent_bad_rating = 1
+        when
+            support.has_recent_bad_rating = 1
             or support.recent_tickets >= {{ ticket_count_at_risk }}
             or support.has_open_urgent = 1
             then 'at_risk'
@@ -116,9 +163,11 @@ select
     rfm.first_order_at,
     rfm.last_order_at,
     rfm.days_since_first_order,
-    rfm.gap_before_last_order_days
+    rfm.gap_before_last_order_days,
+    case when customers.email_status = 'subscribed' then marketing_emails.marketing_email end as marketing_email
 from customers
 cross join run_scope
 left join rfm on customers.customer_id = rfm.customer_id
 left join engagement_events on customers.customer_id = engagement_events.customer_id
 left join support on customers.customer_id = support.customer_id
+left join marketing_emails on customers.customer_id = marketing_emails.customer_id

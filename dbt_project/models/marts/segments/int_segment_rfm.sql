@@ -16,12 +16,19 @@
 {%- set mid_share = var('value_tier_mid_share', 0.3) %}
 
 with scopes as (
-    select scope_id, as_of_date, cutoff_at
+    select
+        scope_id,
+        as_of_date,
+        cutoff_at
     from {{ ref('int_segment_scopes') }}
 ),
 
 valid_orders as (
-    select order_id, customer_id, created_at, coalesce(net_revenue_usd, 0) as net_revenue_usd
+    select
+        order_id,
+        customer_id,
+        created_at,
+        coalesce(net_revenue_usd, 0) as net_revenue_usd
     from {{ ref('int_orders_enriched') }}
     where is_valid and customer_id is not null and created_at is not null
 ),
@@ -36,7 +43,7 @@ scoped_orders as (
         valid_orders.net_revenue_usd
     from scopes
     inner join valid_orders
-        on valid_orders.created_at < scopes.cutoff_at
+        on scopes.cutoff_at > valid_orders.created_at
 ),
 
 sequenced_orders as (
@@ -68,9 +75,9 @@ customer_orders as (
 day_counts as (
     select
         *,
-        {{ dbt.datediff('cast(last_order_at as date)', 'as_of_date', 'day') }} as recency_days,
-        {{ dbt.datediff('cast(first_order_at as date)', 'as_of_date', 'day') }} as days_since_first_order,
-        {{ dbt.datediff('cast(previous_order_at as date)', 'cast(last_order_at as date)', 'day') }}
+        date_diff('day', cast(last_order_at as date), as_of_date) as recency_days,
+        date_diff('day', cast(first_order_at as date), as_of_date) as days_since_first_order,
+        date_diff('day', cast(previous_order_at as date), cast(last_order_at as date))
             as gap_before_last_order_days
     from customer_orders
 ),
@@ -100,7 +107,7 @@ scored as (
         cast((5 * recency_rank_k + buyers - 1) // buyers as integer) as r_score,
         case
             {%- for min_orders in f_bins | reverse %}
-            when frequency >= {{ min_orders }} then {{ f_bins | length - loop.index0 }}
+                when frequency >= {{ min_orders }} then {{ f_bins | length - loop.index0 }}
             {%- endfor %}
             else 1
         end as f_score,
@@ -137,7 +144,8 @@ select
     end as rfm_segment,
     case
         when days_since_first_order <= {{ new_days }} then 'new'
-        when recency_days <= {{ active_days }}
+        when
+            recency_days <= {{ active_days }}
             and gap_before_last_order_days > {{ reactivation_gap_days }} then 'reactivated'
         when recency_days <= {{ active_days }} then 'active'
         when recency_days <= {{ churn_days }} then 'at_risk'
@@ -146,7 +154,8 @@ select
     -- cume_dist() over monetary_usd descending <= share, again in exact (decimal) arithmetic
     case
         when monetary_desc_rank_k <= cast({{ high_share }} as decimal(18, 6)) * buyers then 'high'
-        when monetary_desc_rank_k
+        when
+            monetary_desc_rank_k
             <= (cast({{ high_share }} as decimal(18, 6)) + cast({{ mid_share }} as decimal(18, 6))) * buyers
             then 'mid'
         else 'low'

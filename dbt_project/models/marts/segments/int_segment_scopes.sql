@@ -5,7 +5,7 @@
 --                          segment as of the day before the send, from orders created before send_at only
 --                          (no leakage from the future).
 -- Every RFM input is computed per scope by int_segment_rfm, so both uses share one definition.
-{%- set as_of = var('as_of', none) or modules.datetime.datetime.now(modules.datetime.timezone.utc).date().isoformat() %}
+{%- set as_of = var('as_of', none) or modules.datetime.datetime.utcnow().date().isoformat() %}
 
 with run_scope as (
     select
@@ -28,6 +28,14 @@ send_scopes as (
     from send_times
 )
 
-select scope_id, as_of_date, cutoff_at from run_scope
+select
+    scope_id,
+    as_of_date,
+    cutoff_at
+from run_scope
 union all
-select scope_id, as_of_date, cutoff_at from send_scopes
+select
+    scope_id,
+    as_of_date,
+    cutoff_at
+from send_scopes

@@ -7,7 +7,10 @@
 {%- set to_var = var('segment_migration_to_date', none) %}
 
 with history as (
-    select as_of_date, customer_id, rfm_segment
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment
     from {{ ref('segment_history') }}
 ),
 
@@ -19,7 +22,7 @@ chosen_to as (
     select max(as_of_date) as to_date
     from history_dates
     {%- if to_var %}
-    where as_of_date <= cast('{{ to_var }}' as date)
+        where as_of_date <= cast('{{ to_var }}' as date)
     {%- endif %}
 ),
 
@@ -30,18 +33,22 @@ chosen_from as (
     where
         history_dates.as_of_date < chosen_to.to_date
         {%- if from_var %}
-        and history_dates.as_of_date <= cast('{{ from_var }}' as date)
+            and history_dates.as_of_date <= cast('{{ from_var }}' as date)
         {%- endif %}
 ),
 
 before_state as (
-    select history.customer_id, history.rfm_segment
+    select
+        history.customer_id,
+        history.rfm_segment
     from history
     inner join chosen_from on history.as_of_date = chosen_from.from_date
 ),
 
 after_state as (
-    select history.customer_id, history.rfm_segment
+    select
+        history.customer_id,
+        history.rfm_segment
     from history
     inner join chosen_to on history.as_of_date = chosen_to.to_date
 ),

@@ -1,15 +1,56 @@
 -- One row per rfm_segment (all eleven, empty ones with zeros, so dashboards keep a stable shape).
 with segment_names as (
-    select * from (
-        values
-            (1, 'Champions'), (2, 'Loyal Customers'), (3, 'Potential Loyalists'), (4, 'New Customers'),
-            (5, 'Promising'), (6, 'Need Attention'), (7, 'About to Sleep'), (8, 'At Risk'),
-            (9, 'Cannot Lose Them'), (10, 'Hibernating'), (11, 'No Purchases')
-    ) as names (segment_order, rfm_segment)
+    select
+        1 as segment_order,
+        'Champions' as rfm_segment
+    union all
+    select
+        2 as segment_order,
+        'Loyal Customers' as rfm_segment
+    union all
+    select
+        3 as segment_order,
+        'Potential Loyalists' as rfm_segment
+    union all
+    select
+        4 as segment_order,
+        'New Customers' as rfm_segment
+    union all
+    select
+        5 as segment_order,
+        'Promising' as rfm_segment
+    union all
+    select
+        6 as segment_order,
+        'Need Attention' as rfm_segment
+    union all
+    select
+        7 as segment_order,
+        'About to Sleep' as rfm_segment
+    union all
+    select
+        8 as segment_order,
+        'At Risk' as rfm_segment
+    union all
+    select
+        9 as segment_order,
+        'Cannot Lose Them' as rfm_segment
+    union all
+    select
+        10 as segment_order,
+        'Hibernating' as rfm_segment
+    union all
+    select
+        11 as segment_order,
+        'No Purchases' as rfm_segment
 ),
 
 segments as (
-    select rfm_segment, frequency, monetary_usd, as_of_date
+    select
+        rfm_segment,
+        frequency,
+        monetary_usd,
+        as_of_date
     from {{ ref('customer_segments') }}
 ),
 
@@ -24,7 +65,9 @@ per_segment as (
 ),
 
 totals as (
-    select sum(monetary_usd) as total_revenue_usd, max(as_of_date) as as_of_date
+    select
+        sum(monetary_usd) as total_revenue_usd,
+        max(as_of_date) as as_of_date
     from segments
 )
 

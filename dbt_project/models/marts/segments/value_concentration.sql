@@ -1,6 +1,9 @@
 -- One row: the share of revenue produced by the `high` value tier (the top 20% of buyers by revenue).
 with segments as (
-    select as_of_date, value_tier, monetary_usd
+    select
+        as_of_date,
+        value_tier,
+        monetary_usd
     from {{ ref('customer_segments') }}
 )
 

@@ -136,7 +136,7 @@ select
         when 'orders.guest_order' then 4
         else 5
     end as source_priority,
-    -- oldest record first; the cluster's smallest rank is its anchor (see int_identity_clusters)
+    -- oldest record first; the cluster's smallest rank is its anchor (see int_identity_clusters_propagated)
     row_number() over (
         order by
             first_seen_at nulls last,

@@ -3,19 +3,29 @@
 -- identity_propagation_step); tests/identity/assert_identity_propagation_converged fails when
 -- var('identity_propagation_steps') was not enough. The anchor is the cluster's oldest record.
 with edges as materialized (
-    select node, ident from {{ ref('int_identity_edges') }}
+    select
+        node,
+        ident
+    from {{ ref('int_identity_edges_filtered') }}
 ),
 
 labels_0 as (
-    select distinct node, node as label from edges
+    select distinct
+        node,
+        node as label
+    from edges
 ),
 
-{% for step in range(1, var('identity_propagation_steps') + 1) %}
+{%- set steps = var('identity_propagation_steps') | int %}
+{% for step in range(1, steps + 1) %}
 {{ identity_propagation_step('labels_' ~ step, 'labels_' ~ (step - 1), 'edges') }},
 {% endfor %}
 
 final_labels as (
-    select node, label from labels_{{ var('identity_propagation_steps') }}
+    select
+        node,
+        label
+    from labels_{{ steps }}
 )
 
 select
@@ -23,6 +33,6 @@ select
     r.record_rank,
     coalesce(f.label, r.record_rank) as anchor_rank,
     anchor.record_id as anchor_record_id
-from {{ ref('int_identity_records') }} as r
+from {{ ref('int_identity_records_unioned') }} as r
 left join final_labels as f on r.record_rank = f.node
-inner join {{ ref('int_identity_records') }} as anchor on coalesce(f.label, r.record_rank) = anchor.record_rank
+inner join {{ ref('int_identity_records_unioned') }} as anchor on coalesce(f.label, r.record_rank) = anchor.record_rank

@@ -6,17 +6,21 @@ with account_fanout as (
         identifier_value,
         count(distinct record_id) filter (where is_account_like) as account_records,
         count(distinct record_id) as records
-    from {{ ref('int_identity_identifiers') }}
+    from {{ ref('int_identity_identifiers_unpivoted') }}
     group by identifier_type, identifier_value
 ),
 
 phone_email_pairs as (
-    select phone_normalized, email_normalized
-    from {{ ref('int_identity_records') }}
+    select
+        phone_normalized,
+        email_normalized
+    from {{ ref('int_identity_records_unioned') }}
     where phone_normalized is not null and email_normalized is not null
     union
     -- checkout contacts of customers' orders are no identifiers, but they do show a shared phone
-    select phone_normalized, email_normalized
+    select
+        phone_normalized,
+        email_normalized
     from {{ ref('stg_shop__orders') }}
     where phone_normalized is not null and email_normalized is not null
 ),

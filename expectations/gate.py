@@ -1,0 +1,114 @@
+"""The data-quality gates the pipeline calls: raw suites after extraction, mart suites after dbt.
+
+    from rapport.expectations.gate import run_raw_checks, run_mart_checks, CheckFailed
+
+Importing this module is cheap: Great Expectations is imported inside the validating functions only
+(through `gx_runner`). Both gates build one frame per suite with DuckDB through `con`, validate all of
+them in one GX checkpoint (Data Docs under `{warehouse}/data_docs/`), write one `ops.check_results` row
+per expectation, and raise `CheckFailed` when an error-severity expectation failed. Warnings are
+recorded and returned in the `CheckSummary`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+from rapport.expectations.catalog import SuiteSpec, expectation_label, suites_for
+from rapport.expectations.frames import (
+    ExportedFrame,
+    Frame,
+    contracts_by_table,
+    export_frame,
+    mart_frame,
+    raw_frame,
+    volume_frame,
+)
+from rapport.expectations.results import (
+    CheckFailed,
+    CheckSummary,
+    Outcome,
+    ensure_check_results,
+    failure_message,
+    sample_offending_rows,
+    write_outcomes,
+)
+
+from rapport.config import Settings
+
+__all__ = ["CheckFailed", "CheckSummary", "Outcome", "run_mart_checks", "run_raw_checks"]
+
+log = logging.getLogger(__name__)
+
+# Clock skew between sources and the warehouse is minutes; a day also absorbs a demo generated up to
+# the end of today. A timestamp later than this is a unit or timezone bug (or a test record).
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def run_raw_checks(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, interval_end: datetime
+) -> CheckSummary:
+    """Validate the rows landed since the last passing check (plus volumes) before transformation."""
+    ensure_check_results(con)
+    end = _naive_utc(interval_end)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    params = {"max_allowed_time": (max(end, now) + FUTURE_TOLERANCE).isoformat()}
+    specs = suites_for("raw")
+    contracts = contracts_by_table(specs)
+    frames = [
+        volume_frame(con, contracts, run_id=run_id, interval_end=end) if s.name == "raw_volume" else raw_frame(s)
+        for s in specs
+    ]
+    return _run_gate(con, settings, "raw", specs, frames, run_id=run_id, params=params)
+
+
+def run_mart_checks(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> CheckSummary:
+    """Validate the marts (keys, orphans, ranges, reconciliation) before publishing."""
+    ensure_check_results(con)
+    specs = suites_for("mart")
+    return _run_gate(con, settings, "mart", specs, [mart_frame(s) for s in specs], run_id=run_id, params={})
+
+
+def _run_gate(
+    con: duckdb.DuckDBPyConnection, settings: Settings, gate: str, specs: list[SuiteSpec], frames: list[Frame],
+    *, run_id: str, params: dict[str, object],
+) -> CheckSummary:
+    frame_dir = settings.warehouse_dir / "gx" / "frames" / gate
+    exported: dict[str, ExportedFrame] = {
+        f.suite: export_frame(con, f, frame_dir / f"{f.suite}.parquet") for f in frames
+    }
+    from rapport.expectations import gx_runner  # seconds to import: only when validating
+
+    raw_outcomes, docs_index = gx_runner.validate(
+        settings.warehouse_dir, gate, specs, {n: e.path for n, e in exported.items()}, run_id=run_id, params=params
+    )
+    by_label = {(s.name, expectation_label(e)): e for s in specs for e in s.expectations}
+    spec_by_name = {s.name: s for s in specs}
+    outcomes = []
+    for r in raw_outcomes:
+        frame = exported[r.suite]
+        sample = []
+        if not r.success and (r.suite, r.label) in by_label:
+            sample = sample_offending_rows(
+                con, frame.path, spec_by_name[r.suite].key, by_label[(r.suite, r.label)], params, frame.columns
+            )
+        outcomes.append(
+            Outcome(r.suite, r.label, r.severity, r.success, r.observed_value, r.element_count,
+                    r.unexpected_count, sample)
+        )
+    summary = CheckSummary(
+        gate=gate, run_id=run_id, outcomes=outcomes, data_docs_index=docs_index,
+        problems={n: e.problem for n, e in exported.items() if e.problem},
+        missing={n for n, e in exported.items() if e.relation_missing},
+    )
+    write_outcomes(con, summary, datetime.now(UTC).replace(tzinfo=None))
+    for w in summary.failed_warns:
+        log.warning("%s check warning: %s: %s: %s", gate, w.suite, w.expectation, w.observed_value)
+    if summary.failed_errors:
+        raise CheckFailed(failure_message(summary), summary)
+    return summary

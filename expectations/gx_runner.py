@@ -1,0 +1,267 @@
+"""The only module that imports Great Expectations (3-7 s, ~200 MB): the gate imports it lazily.
+
+One file-backed GX context per warehouse per process, under `{warehouse}/gx`; Data Docs go to
+`{warehouse}/data_docs`. Each suite is validated against a Parquet frame (a pandas Parquet asset whose
+path is a `file://` URL, so the context still loads when a frame file is absent). All suites of a gate
+are validation definitions of one checkpoint, so Data Docs are rendered once per gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+    from great_expectations.exceptions import DataContextError
+
+from rapport.expectations.catalog import SEVERITY, SuiteSpec, expectation_label
+
+for _name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+DATASOURCE = "rapport_frames"
+SITE = "rapport"
+BATCH = "whole_frame"
+KEEP_RUNS = 30  # validation results (and their Data Docs pages) kept per suite
+
+
+@dataclass
+class RawOutcome:
+    suite: str
+    label: str
+    severity: str
+    success: bool
+    observed_value: str
+    element_count: int | None
+    unexpected_count: int | None
+
+
+_contexts: dict[Path, object] = {}
+_checkpoints: dict[tuple[Path, str], object] = {}
+
+
+def _context(warehouse_dir: Path):
+    root = warehouse_dir.resolve()
+    if root not in _contexts:
+        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        site = {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(root / "data_docs"),
+            },
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "validation_results_limit": 200,
+            },
+        }
+        # Once per process: only our site (GX's default `local_site` would be a second, stale copy under
+        # uncommitted/), no analytics, no progress bars.
+        v = ctx.variables
+        v.data_docs_sites = {SITE: site}
+        v.analytics_enabled = False
+        v.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        v.save()
+        _contexts[root] = ctx
+    return _contexts[root]
+
+
+class UpdateDataDocsOnce(UpdateDataDocsAction):
+    """GX's UpdateDataDocsAction rebuilds the site (index included) once per validation result; with a
+    dozen suites per gate that is most of the gate's time. This builds it once for the whole checkpoint."""
+
+    type: Literal["rapport_update_data_docs_once"] = "rapport_update_data_docs_once"
+
+    def run(self, checkpoint_result, action_context=None) -> dict:  # noqa: ARG002 (GX signature)
+        identifiers: list = []
+        for result_id, result in checkpoint_result.run_results.items():
+            identifiers += [result_id, ExpectationSuiteIdentifier(name=result.suite_name)]
+        self._build_data_docs(site_names=self.site_names, resource_identifiers=identifiers)
+        return {}
+
+
+def _fingerprint(spec: SuiteSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.expectations, sort_keys=True).encode()).hexdigest()
+
+
+def _suite(ctx, spec: SuiteSpec):
+    """The stored suite, replaced only when its JSON changed (GX's add_or_update compares expectations
+    pairwise, which costs seconds per gate)."""
+    fingerprint = _fingerprint(spec)
+    try:
+        stored = ctx.suites.get(spec.name)
+    except DataContextError:
+        stored = None
+    if stored is not None and stored.meta.get("rapport_fingerprint") == fingerprint:
+        return stored
+    if stored is not None:
+        ctx.suites.delete(spec.name)
+    suite = gx.ExpectationSuite(
+        name=spec.name, expectations=[dict(e) for e in spec.expectations],
+        meta={"rapport_fingerprint": fingerprint, "source": spec.path.name},
+    )
+    if len(suite.expectations) != len(spec.expectations):
+        # GX logs and drops an invalid expectation; a silently shorter suite must not pass as a gate.
+        raise ValueError(f"suite {spec.name} ({spec.path}): {len(spec.expectations) - len(suite.expectations)} "
+                         "expectation(s) were rejected by Great Expectations")
+    return ctx.suites.add(suite)
+
+
+def _validation_definition(ctx, name: str, batch, suite):
+    try:
+        stored = ctx.validation_definitions.get(name)
+    except DataContextError:
+        stored = None
+    if stored is not None and stored.suite.id == suite.id and stored.data.id == batch.id:
+        return stored
+    if stored is not None:
+        ctx.validation_definitions.delete(name)
+    return ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+
+
+def _checkpoint(warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, Path]):
+    """Register data assets, suites, validation definitions and the gate's checkpoint (once per process)."""
+    key = (warehouse_dir.resolve(), gate)
+    if key in _checkpoints:
+        return _checkpoints[key]
+    ctx = _context(warehouse_dir)
+    try:
+        ds = ctx.data_sources.get(DATASOURCE)
+    except KeyError:
+        ds = ctx.data_sources.add_pandas(DATASOURCE)
+    vds = []
+    for spec in specs:
+        url = frame_paths[spec.name].resolve().as_uri()
+        try:
+            asset = ds.get_asset(spec.name)
+            if str(asset.path) != url:
+                ds.delete_asset(spec.name)
+                raise LookupError
+        except LookupError:
+            asset = ds.add_parquet_asset(spec.name, path=url, dtype_backend="numpy_nullable")
+        try:
+            batch = asset.get_batch_definition(BATCH)
+        except KeyError:
+            batch = asset.add_batch_definition_whole_dataframe(BATCH)
+        vds.append(_validation_definition(ctx, spec.name, batch, _suite(ctx, spec)))
+    name = f"rapport_{gate}_gate"
+    try:
+        checkpoint = ctx.checkpoints.get(name)
+    except DataContextError:
+        checkpoint = None
+    if checkpoint is None or [v.id for v in checkpoint.validation_definitions] != [v.id for v in vds] or [
+        a.type for a in checkpoint.actions
+    ] != [UpdateDataDocsOnce.__fields__["type"].default]:
+        if checkpoint is not None:
+            ctx.checkpoints.delete(name)
+        checkpoint = ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=vds,
+                actions=[UpdateDataDocsOnce(name="update_data_docs", site_names=[SITE])],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+            )
+        )
+    _checkpoints[key] = checkpoint
+    return checkpoint
+
+
+def _prune_history(base: Path, keep: int) -> None:
+    """Keep the newest `keep` run directories per suite: `base/<suite>/<run_name>/<run_time>/...`."""
+    if not base.is_dir():
+        return
+    for suite_dir in (p for p in base.iterdir() if p.is_dir()):
+        runs = sorted(
+            (rt for rn in suite_dir.iterdir() if rn.is_dir() for rt in rn.iterdir() if rt.is_dir()),
+            key=lambda p: p.name,
+        )
+        for old in runs[: max(len(runs) - keep, 0)]:
+            shutil.rmtree(old, ignore_errors=True)
+            if not any(old.parent.iterdir()):
+                old.parent.rmdir()
+
+
+def _plain(value: object) -> object:
+    """numpy scalars and containers as plain Python values, for readable observed values."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def _observed(result: dict, exception: str | None) -> tuple[str, int | None, int | None]:
+    if exception:
+        return f"could not evaluate: {exception}", None, None
+    mismatched = (result.get("details") or {}).get("mismatched") or {}
+    if mismatched.get("missing"):
+        return f"missing columns: {', '.join(map(str, mismatched['missing']))}", None, None
+    if "observed_value" in result:
+        observed = _plain(result["observed_value"])
+        if isinstance(observed, list) and len(observed) > 10:
+            observed = f"{len(observed)} values"
+        return f"observed {observed}", result.get("element_count"), None
+    n, bad = result.get("element_count"), result.get("unexpected_count")
+    if bad is None:
+        return "no result", n, None
+    text = f"{bad} of {n} rows unexpected"
+    examples = result.get("partial_unexpected_list") or []
+    if bad and examples:
+        text += ", e.g. " + ", ".join(str(_plain(v)) for v in examples[:5])
+    return text, n, bad
+
+
+def _exception_message(validation_result) -> str | None:
+    info = validation_result.exception_info or {}
+    candidates = [info] + [v for v in info.values() if isinstance(v, dict)]
+    for c in candidates:
+        if c.get("raised_exception"):
+            return (c.get("exception_message") or "exception").strip().splitlines()[0]
+    return None
+
+
+def validate(
+    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, Path], *,
+    run_id: str, params: dict[str, object],
+) -> tuple[list[RawOutcome], Path]:
+    """Run the gate's checkpoint; outcomes in suite order, plus the Data Docs index path."""
+    gx_root = warehouse_dir.resolve() / "gx"
+    _prune_history(gx_root / "uncommitted" / "validations", KEEP_RUNS - 1)
+    _prune_history(warehouse_dir.resolve() / "data_docs" / "validations", KEEP_RUNS - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        checkpoint = _checkpoint(warehouse_dir, gate, specs, frame_paths)
+        result = checkpoint.run(
+            expectation_parameters=dict(params),
+            run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
+        )
+    by_suite = {vr.suite_name: vr for vr in result.run_results.values()}
+    outcomes: list[RawOutcome] = []
+    for spec in specs:
+        vr = by_suite[spec.name]
+        order = {expectation_label(e): i for i, e in enumerate(spec.expectations)}
+        suite_outcomes = []
+        for r in vr.results:
+            cfg = r.expectation_config
+            label = expectation_label({"type": cfg.type, "kwargs": cfg.kwargs, "meta": cfg.meta})
+            severity = SEVERITY.get(getattr(cfg.severity, "value", str(cfg.severity)), "warn")
+            observed, n, bad = _observed(r.result or {}, _exception_message(r))
+            suite_outcomes.append(RawOutcome(spec.name, label, severity, bool(r.success), observed, n, bad))
+        outcomes += sorted(suite_outcomes, key=lambda o: order.get(o.label, len(order)))
+    return outcomes, warehouse_dir.resolve() / "data_docs" / "index.html"

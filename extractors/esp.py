@@ -1,0 +1,176 @@
+"""ESP exports extractor: contact and campaign snapshots, audiences, webhook event files.
+
+`ops.esp_manifest` holds every loaded file's path, size and sha256, written in the transaction that lands
+the file's rows. A file whose size and checksum match is skipped; a new (late) file is loaded; a changed file
+is loaded again and merged on natural keys, so nothing is counted twice (raw tables keep what each version of
+a file said: rows that disappear from a rewritten file are not deleted).
+
+Events are de-duplicated on `sg_event_id` (webhook retries put one event into several files: the first one
+seen is kept). Contacts land one row per version (contact_id, updated_at) with the date of the first snapshot
+that showed it, so status history (subscribed -> unsubscribed) is kept and the newest snapshot wins
+downstream. Malformed lines (invalid JSON, invalid UTF-8, wrong field count, untypable values) go to
+`quarantine.<table>_rejects` with `<file>:<line>`; the rest of the file loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapport.extractors.coerce import columns, quote, typed_query
+from rapport.extractors.esp_files import (
+    TABLE_OF_KIND,
+    EspFile,
+    csv_records,
+    decode,
+    discover,
+    event_lines,
+    load_manifest,
+    read_if_changed,
+    record_manifest,
+)
+from rapport.extractors.landing import (
+    ExtractResult,
+    TableCounts,
+    Timer,
+    ensure_schema,
+    merge_batch,
+    to_utc_naive,
+    utc_now,
+    utc_session,
+)
+from rapport.extractors.state import batch_transaction, log_failure, write_extraction_log
+
+from rapport.config import Settings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "esp"
+# columns that come from the file's name, not its content
+FROM_NAME = {"contacts": "snapshot_date", "campaigns": "snapshot_date", "audiences": "campaign_id"}
+_BLANK = r"^\s*$"
+
+
+def _events_sql() -> str:
+    cols = columns("esp_events")
+    paths = ", ".join(f"'$.{quote(c.name)}'" for c in cols)
+    known = json.dumps({c.name: None for c in cols})
+    return typed_query(
+        "esp_events",
+        # one JSON parse per line for all fields (a json_extract per field would parse it once per field)
+        {c.name: f"_v[{i}]" for i, c in enumerate(cols, start=1)},
+        from_sql=f"""(select *, json_extract_string(j, [{paths}]) as _v
+                      from (select *, case when _pre is null and json_valid(line)
+                                           then case when json_type(line) = 'OBJECT' then line::json end end as j
+                            from _in)) t""",
+        source_sql="_file || ':' || _line",
+        raw_sql="line",
+        loc_sql="_file || ':' || _line",
+        ord_sql="_ord",
+        extra_sql=f"case when j is not null then nullif(json_merge_patch(j, '{known}')::varchar, '{{}}') end",
+        pre_reason_sql="""coalesce(_pre, case when j is null then
+                              case when json_valid(line) then 'not a JSON object' else 'invalid JSON' end end)""",
+        where=f"not regexp_matches(line, '{_BLANK}')",
+    )
+
+
+def _csv_sql(kind: str) -> str:
+    table = TABLE_OF_KIND[kind]
+    names = [c.name for c in columns(table)]
+    fields = ", ".join(f"{quote(n)} := {quote(n)}" for n in names if n != FROM_NAME[kind])
+    return typed_query(
+        table,
+        {n: quote(n) for n in names},
+        from_sql="_in t",
+        source_sql="_file || ':' || _line",
+        raw_sql=f"struct_pack(_rawline := _rawline, f := struct_pack({fields}))",
+        raw_final="coalesce(_raw_src._rawline, to_json(_raw_src.f)::varchar)",
+        loc_sql="_file || ':' || _line",
+        ord_sql="_ord",
+        extra_sql="_extra",
+        pre_reason_sql="_pre",
+    )
+
+
+class _Batch:
+    """Files of one kind decoded into one Arrow table, landed with their manifest rows in one transaction."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.parts: list[pa.Table] = []
+        self.files: list[tuple[EspFile, int, str, int]] = []  # file, size, sha256, records read
+        self.rows = 0
+
+    def add(self, f: EspFile, size: int, sha: str, part: pa.Table, records: int) -> None:
+        self.parts.append(part)
+        self.files.append((f, size, sha, records))
+        self.rows += part.num_rows
+
+    def land(self, con: duckdb.DuckDBPyConnection, run_id: str, counts: TableCounts) -> None:
+        table = TABLE_OF_KIND[self.kind]
+        sql = _events_sql() if self.kind == "events" else _csv_sql(self.kind)
+        with Timer(counts), batch_transaction(con):
+            con.register("_in", pa.concat_tables(self.parts))
+            try:
+                counts.add(merge_batch(con, table, sql, system=SOURCE, run_id=run_id))
+            finally:
+                con.unregister("_in")
+            record_manifest(con, [(f.rel, size, sha, records) for f, size, sha, records in self.files], run_id,
+                            utc_now())
+
+
+def _decode_file(f: EspFile, data: bytes, first_ord: int) -> tuple[pa.Table, int]:
+    dec = decode(data, f.rel)
+    if f.kind == "events":
+        part = event_lines(f, dec, first_ord)
+        blank = pc.sum(pc.match_substring_regex(part.column("line"), _BLANK)).as_py() or 0
+        return part, part.num_rows - blank
+    known = [c.name for c in columns(f.table) if c.name != FROM_NAME[f.kind]]
+    part = csv_records(f, dec, known, first_ord)
+    value = str(f.snapshot_date) if f.kind != "audiences" else f.campaign_id
+    part = part.append_column(FROM_NAME[f.kind], pa.repeat(pa.scalar(value, pa.string()), part.num_rows))
+    return part, part.num_rows
+
+
+def extract_esp(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, interval_end: datetime
+) -> ExtractResult:
+    """Land the ESP export files due at `interval_end` that are new or changed into raw.esp_*."""
+    ensure_schema(con)
+    started = utc_now()
+    hi = to_utc_naive(interval_end)
+    batch_rows = int(settings.extra.get("esp_batch_rows", 500_000))
+    batch_files = int(settings.extra.get("esp_batch_files", 200))
+    counts = {t: TableCounts() for t in TABLE_OF_KIND.values()}
+    skipped = 0
+    try:
+        with utc_session(con):
+            manifest = load_manifest(con)
+            batch: _Batch | None = None
+            next_ord = 0
+            for f in discover(settings.esp_root, hi):
+                got = read_if_changed(f, manifest)
+                if got is None:
+                    skipped += 1
+                    continue
+                data, sha = got
+                part, records = _decode_file(f, data, next_ord)
+                next_ord += part.num_rows
+                if batch and (batch.kind != f.kind or batch.rows + part.num_rows > batch_rows
+                              or len(batch.files) >= batch_files):
+                    batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
+                    batch = None
+                batch = batch or _Batch(f.kind)
+                batch.add(f, len(data), sha, part, records)
+            if batch:
+                batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
+    except Exception:
+        log_failure(con, run_id=run_id, source=SOURCE, tables=counts, started_at=started)
+        raise
+    log.info("ESP: %d files already loaded and unchanged", skipped)
+    write_extraction_log(con, run_id=run_id, source=SOURCE, tables=counts, started_at=started)
+    return ExtractResult.from_tables(SOURCE, counts)

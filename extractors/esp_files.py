@@ -1,0 +1,250 @@
+"""ESP export files: which exist and are due for an interval, the manifest of loaded files, and decoding.
+
+Decoding keeps line numbers and never gives up on a file: invalid UTF-8 lines, a truncated gzip stream or
+CSV rows with the wrong number of fields come back as rejects (line number, raw text, reason) next to the
+good records.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+log = logging.getLogger(__name__)
+
+_SNAPSHOT_RE = re.compile(r"^(contacts|campaigns)_(\d{8})\.csv$")
+_PARTITION_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$"), re.compile(r"^hour=(\d{1,2})$")
+TABLE_OF_KIND = {"contacts": "esp_contacts", "campaigns": "esp_campaigns", "audiences": "esp_audiences",
+                 "events": "esp_events"}
+
+
+@dataclass(frozen=True)
+class EspFile:
+    kind: str  # contacts | campaigns | audiences | events
+    rel: str  # path relative to the export root, '/'-separated: the manifest key
+    path: Path
+    snapshot_date: date | None = None
+    campaign_id: str | None = None
+
+    @property
+    def table(self) -> str:
+        return TABLE_OF_KIND[self.kind]
+
+
+def discover(root: Path, hi: datetime) -> list[EspFile]:
+    """Files due at `hi`: snapshots dated on or before it, all audience files, event files of hour partitions
+    that ended by it. Ordered: snapshots by date, audiences, events by partition then name."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"ESP export root not found: {root}")
+    found: list[EspFile] = []
+    for kind in ("contacts", "campaigns"):
+        for p in sorted((root / kind).glob("*.csv")):
+            m = _SNAPSHOT_RE.match(p.name)
+            if not m or m.group(1) != kind:
+                log.warning("ESP: ignoring %s (expected %s_YYYYMMDD.csv)", p, kind)
+                continue
+            try:
+                day = datetime.strptime(m.group(2), "%Y%m%d").date()
+            except ValueError:
+                log.warning("ESP: ignoring %s (not a date)", p)
+                continue
+            if datetime.combine(day, datetime.min.time()) <= hi:
+                found.append(EspFile(kind, p.relative_to(root).as_posix(), p, snapshot_date=day))
+    found.sort(key=lambda f: (f.kind != "contacts", f.snapshot_date, f.rel))
+    for p in sorted((root / "audiences").glob("*.csv")):
+        found.append(EspFile("audiences", p.relative_to(root).as_posix(), p, campaign_id=p.stem))
+    events: list[tuple[datetime, str, EspFile]] = []
+    for p in (root / "events").glob("dt=*/hour=*/*.jsonl*"):
+        if not (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz")):
+            continue
+        m_dt, m_hour = _PARTITION_RE[0].match(p.parent.parent.name), _PARTITION_RE[1].match(p.parent.name)
+        try:
+            start = datetime.fromisoformat(m_dt.group(1)) + timedelta(hours=int(m_hour.group(1)))  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            log.warning("ESP: ignoring %s (partition is not dt=YYYY-MM-DD/hour=HH)", p)
+            continue
+        if start + timedelta(hours=1) <= hi:
+            rel = p.relative_to(root).as_posix()
+            events.append((start, rel, EspFile("events", rel, p)))
+    found.extend(f for _s, _r, f in sorted(events, key=lambda e: (e[0], e[1])))
+    return found
+
+
+def load_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
+    return {r[0]: (r[1], r[2]) for r in con.execute("select path, size, sha256 from ops.esp_manifest").fetchall()}
+
+
+def record_manifest(con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, str, int]], run_id: str,
+                    loaded_at: datetime) -> None:
+    """Upsert manifest rows (path, size, sha256, rows read) in one statement, inside the batch transaction."""
+    if not files:
+        return
+    paths, sizes, shas, reads = (list(x) for x in zip(*files, strict=True))
+    rows = pa.table({"path": paths, "size": pa.array(sizes, pa.int64()), "sha256": shas,
+                     "rows_read": pa.array(reads, pa.int64())})
+    con.register("_manifest_in", rows)
+    try:
+        con.execute(
+            """insert into ops.esp_manifest (path, size, sha256, rows_read, loaded_at, run_id)
+               select path, size, sha256, rows_read, ?, ? from _manifest_in
+               on conflict (path) do update set size = excluded.size, sha256 = excluded.sha256,
+                   rows_read = excluded.rows_read, loaded_at = excluded.loaded_at, run_id = excluded.run_id""",
+            [loaded_at, run_id],
+        )
+    finally:
+        con.unregister("_manifest_in")
+
+
+def read_if_changed(f: EspFile, manifest: dict[str, tuple[int, str]]) -> tuple[bytes, str] | None:
+    """The file's bytes and sha256, or None when the manifest already has this exact content. Hash and
+    parse use the same bytes, so a file rewritten meanwhile is simply seen as changed next run."""
+    data = f.path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if manifest.get(f.rel) == (len(data), digest):
+        return None
+    return data, digest
+
+
+@dataclass
+class Decoded:
+    text: str | None  # the whole file when it all decoded
+    lines: list[str] | None = None  # per-line text when it did not (invalid lines left empty)
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, raw, reason)
+
+
+def decode(data: bytes, rel: str) -> Decoded:
+    """Gunzip (tolerating a truncated stream) and decode UTF-8, line by line only when the fast path fails.
+
+    A truncated gzip file (still being written, or cut short) yields what it holds; its cut last line is
+    quarantined as malformed, and when the file is complete later its checksum changes and it is reloaded."""
+    rejects: list[tuple[int, str, str]] = []
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data)
+        except _Truncated as exc:
+            data = exc.partial
+            log.warning("ESP: %s is a truncated gzip stream; loading the %d bytes it holds", rel, len(data))
+        except zlib.error as exc:
+            log.warning("ESP: %s is not a readable gzip stream (%s); loading nothing from it", rel, exc)
+            data = b""
+    try:
+        return Decoded(data.decode("utf-8"), rejects=rejects)
+    except UnicodeDecodeError:
+        pass
+    lines: list[str] = []
+    for i, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append("")
+            rejects.append((i, raw.decode("utf-8", "backslashreplace"), "invalid UTF-8"))
+    return Decoded(None, lines, rejects)
+
+
+class _Truncated(Exception):
+    def __init__(self, partial: bytes) -> None:
+        self.partial = partial
+
+
+def _gunzip(data: bytes) -> bytes:
+    out = io.BytesIO()
+    while data:  # gzip files may hold several members
+        d = zlib.decompressobj(wbits=31)
+        out.write(d.decompress(data))
+        if not d.eof:
+            raise _Truncated(out.getvalue())
+        data = d.unused_data.lstrip(b"\x00")
+    return out.getvalue()
+
+
+def event_lines(f: EspFile, dec: Decoded, first_ord: int) -> pa.Table:
+    """One row per physical line: _file, _line, line, _pre (reason found while decoding), _ord."""
+    lines = dec.text.split("\n") if dec.text is not None else dec.lines or []
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    n = len(lines)
+    pre: list[str | None] = [None] * n
+    for line_no, _raw, reason in dec.rejects:
+        if 1 <= line_no <= n:
+            pre[line_no - 1] = reason
+    for line_no, raw, _reason in dec.rejects:  # keep the raw text of undecodable lines for quarantine
+        if 1 <= line_no <= n:
+            lines[line_no - 1] = raw
+    arr = pa.array(lines, pa.string())
+    return pa.table({
+        "_file": pa.repeat(f.rel, n).cast(pa.string()) if n else pa.array([], pa.string()),
+        "_line": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+        "line": arr,
+        "_pre": pa.array(pre, pa.string()),
+        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+    })
+
+
+def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> pa.Table:
+    """Rows of a CSV file as text columns named after `known` (missing ones NULL, '' read as NULL), plus
+    _extra (JSON of columns not in `known`), _file, _line, _rawline (only for rejects), _pre and _ord."""
+    text = dec.text if dec.text is not None else "\n".join(dec.lines or [])
+    text = text.removeprefix("\ufeff")
+    rows: list[list[str]] = []
+    line_nos: list[int] = []
+    pre: list[str | None] = []
+    rawlines: list[str | None] = []
+    physical: list[str] | None = None
+    header: list[str] | None = None
+    bad_lines = {ln: (raw, reason) for ln, raw, reason in dec.rejects}
+    reader = csv.reader(io.StringIO(text, newline=""))
+    prev = 0
+    for row in reader:
+        start, prev = prev + 1, reader.line_num
+        if start in bad_lines:
+            raw, reason = bad_lines.pop(start)
+            rows.append([]), line_nos.append(start), pre.append(reason), rawlines.append(raw)
+            continue
+        if not row or all(not c.strip() for c in row):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        if len(row) != len(header):
+            physical = physical or text.split("\n")
+            rows.append([]), line_nos.append(start), rawlines.append("\n".join(physical[start - 1:prev]))
+            pre.append(f"expected {len(header)} fields, got {len(row)}")
+            continue
+        rows.append(row), line_nos.append(start), pre.append(None), rawlines.append(None)
+    for ln, (raw, reason) in sorted(bad_lines.items()):  # bad lines the CSV parser swallowed (inside quotes)
+        rows.append([]), line_nos.append(ln), pre.append(reason), rawlines.append(raw)
+    header = header or []
+    cols: dict[str, pa.Array] = {}
+    for name in known:
+        if name in header:
+            i = header.index(name)
+            arr = pa.array([r[i] if r else None for r in rows], pa.string())
+            cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        else:
+            cols[name] = pa.nulls(len(rows), pa.string())
+    extra_idx = [(i, h) for i, h in enumerate(header) if h not in known]
+    extras = [json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
+              for r in rows] if extra_idx else [None] * len(rows)
+    n = len(rows)
+    return pa.table({
+        **cols,
+        "_extra": pa.array(extras, pa.string()),
+        "_file": pa.array([f.rel] * n, pa.string()),
+        "_line": pa.array(line_nos, pa.int64()),
+        "_rawline": pa.array(rawlines, pa.string()),
+        "_pre": pa.array(pre, pa.string()),
+        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+    })

@@ -1,0 +1,225 @@
+"""Render the marketer report: one self-contained HTML file (charts inline as SVG) and a PDF of it.
+
+    from rapport.reports.render import render_report
+    paths = render_report(published_db, settings.reports_dir, run_id=..., as_of=..., audiences_dir=...)
+
+Writes `rapport_report_<as_of>.html` and `.pdf` into `out_dir`, then replaces `latest.html` and
+`latest.pdf` atomically. The PDF needs Chromium (scripts/install_chromium.sh); without it the run goes on
+with the HTML alone and a warning. See docs/report.md for what the report shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from rapport.reports import charts
+from rapport.reports.audience_files import list_audience_files
+from rapport.reports.data import (
+    AT_RISK_HIGH_VALUE,
+    BAD_SUPPORT,
+    ActionList,
+    Campaigns,
+    CustomerBase,
+    check_required,
+    load_action_list,
+    load_campaigns,
+    load_customer_base,
+    load_run_info,
+    relation_columns,
+)
+from rapport.reports.files import copy_atomic, write_atomic
+from rapport.reports.formatting import FILTERS, longdate, money, plural, points
+from rapport.reports.glossary import (
+    CAMPAIGN_TERMS,
+    EMAIL_STATUS,
+    LIFECYCLE_DESCRIPTIONS,
+    LIFECYCLE_NAMES,
+    SEGMENT_DESCRIPTIONS,
+    VERDICT_TEXT,
+)
+from rapport.reports.headline import (
+    Baseline,
+    baseline_from_db,
+    baseline_from_history,
+    cards,
+    headline_values,
+    load_history,
+    record_history,
+)
+from rapport.reports.migrations import load_migrations, load_segment_history
+from rapport.reports.pdf import ChromiumUnavailable, print_to_pdf
+
+log = logging.getLogger("rapport.reports")
+
+LEADERBOARD_SIZE = charts.MAX_CAMPAIGNS
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    html: Path
+    pdf: Path | None  # None when pdf=False or Chromium could not print
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    # Autoescape on for everything: customer and campaign names are untrusted input.
+    env = Environment(
+        loader=PackageLoader("rapport.reports", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def render_report(
+    published_db: Path,
+    out_dir: Path,
+    *,
+    run_id: str,
+    as_of: date,
+    audiences_dir: Path | None = None,
+    previous_db: Path | None = None,
+    pdf: bool = True,
+) -> ReportPaths:
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(published_db), read_only=True)
+    try:
+        columns = relation_columns(con)
+        check_required(columns)
+        values = headline_values(con)
+        base = load_customer_base(con)
+        campaigns = load_campaigns(con)
+        at_risk = load_action_list(con, AT_RISK_HIGH_VALUE)
+        support = load_action_list(con, BAD_SUPPORT)
+        migrations = load_migrations(con, columns, previous_db)
+        segment_history = load_segment_history(con, columns)
+        run = load_run_info(con, columns, run_id)
+    finally:
+        con.close()
+
+    history = load_history(out_dir)
+    baseline = baseline_from_db(previous_db) if previous_db is not None and previous_db.exists() else None
+    if baseline is None:
+        baseline = baseline_from_history(history, run_id=run_id, as_of=as_of)
+
+    figures = {
+        c.name: c
+        for c in (
+            charts.segments_chart(base.segments),
+            charts.concentration_chart(base.top_20pct_revenue_share),
+            charts.lifecycle_chart(base.lifecycle),
+            charts.migrations_chart(migrations) if migrations else None,
+            charts.segment_history_chart(segment_history) if segment_history else None,
+            charts.campaign_rates_chart(campaigns.campaigns),
+            charts.lift_chart(campaigns.campaigns),
+            charts.segment_lift_chart(campaigns.segment_lifts, campaigns.campaigns),
+        )
+        if c is not None
+    }
+    env = environment()
+    html = env.get_template("report.html.j2").render(
+        css=Markup(env.loader.get_source(env, "report.css")[0]),  # type: ignore[union-attr]  # read as is
+        as_of=as_of,
+        run=run,
+        generated_at=datetime.now(UTC),
+        baseline=baseline,
+        cards=cards(values, baseline),
+        highlights=highlights(values, base, campaigns, at_risk, support, baseline),
+        base=base,
+        campaigns=campaigns.campaigns,
+        leaderboard=campaigns.campaigns[:LEADERBOARD_SIZE],
+        migrations=migrations,
+        at_risk=at_risk,
+        support=support,
+        audience_files=list_audience_files(audiences_dir),
+        audiences_dir=audiences_dir,
+        charts=figures,
+        segment_descriptions=SEGMENT_DESCRIPTIONS,
+        lifecycle_names=LIFECYCLE_NAMES,
+        lifecycle_descriptions=LIFECYCLE_DESCRIPTIONS,
+        campaign_terms=CAMPAIGN_TERMS,
+        email_status=EMAIL_STATUS,
+        verdict_text=VERDICT_TEXT,
+    )
+
+    html_path = out_dir / f"rapport_report_{as_of.isoformat()}.html"
+    write_atomic(html_path, html.encode("utf-8"))
+    copy_atomic(html_path, out_dir / "latest.html")
+    record_history(out_dir, history, run_id=run_id, as_of=as_of, values=values)
+    log.info("marketer report written to %s in %.1f s", html_path, time.monotonic() - started)
+
+    pdf_path = html_path.with_suffix(".pdf") if pdf else None
+    if pdf_path is not None:
+        try:
+            print_to_pdf(html_path, pdf_path)
+            copy_atomic(pdf_path, out_dir / "latest.pdf")
+            log.info("marketer report PDF written to %s", pdf_path)
+        except ChromiumUnavailable as exc:
+            log.warning("marketer report: NO PDF this run, the HTML report is complete at %s. %s", html_path, exc)
+            pdf_path = None
+    if pdf_path is None:
+        # An older PDF beside a newer HTML would show different numbers under the same name.
+        html_path.with_suffix(".pdf").unlink(missing_ok=True)
+        (out_dir / "latest.pdf").unlink(missing_ok=True)
+    return ReportPaths(html_path, pdf_path)
+
+
+def highlights(
+    values: dict[str, float | None],
+    base: CustomerBase,
+    campaigns: Campaigns,
+    at_risk: ActionList,
+    support: ActionList,
+    baseline: Baseline | None,
+) -> list[str]:
+    """The few sentences a reader should take away, in plain words (escaped by the template)."""
+    out: list[str] = []
+    now, before = values.get("revenue_usd"), baseline.values.get("revenue_usd") if baseline else None
+    if baseline is not None and now is not None and before is not None:
+        added = now - before
+        since = f"the report of {longdate(baseline.as_of)}" if baseline.as_of else "the previous report"
+        if added > 0:
+            out.append(f"Revenue to date grew by {money(added)} since {since}.")
+        elif added < 0:
+            out.append(f"Revenue to date fell by {money(-added)} since {since}.")
+        else:
+            out.append(f"Revenue to date did not change since {since}.")
+    if base.top_20pct_revenue_share is not None:
+        out.append(
+            f"Your top 20% of customers ({base.high_tier_customers:,} people) bring in "
+            f"{100 * base.top_20pct_revenue_share:.0f}% of all revenue."
+        )
+    if at_risk.total:
+        out.append(
+            f"{at_risk.total:,} of your highest-value customers {'is' if at_risk.total == 1 else 'are'} "
+            f"slipping away, with {money(at_risk.total_revenue_usd)} spent so far: see “Who to act on”."
+        )
+    tested = [c for c in campaigns.campaigns if c.has_holdout]
+    worked = [c for c in tested if c.verdict == "positive"]
+    if tested:
+        if worked:
+            best = max(worked, key=lambda c: c.lift_abs or 0.0)
+            out.append(
+                f"{len(worked)} of {len(tested)} campaigns with a holdout group clearly increased sales; "
+                f"the strongest was “{best.name}” ({points(best.lift_abs)})."
+            )
+        else:
+            out.append(f"None of the {len(tested)} campaigns with a holdout group clearly increased sales.")
+    if support.total:
+        out.append(
+            f"{plural(support.total, 'customer')} had a poor support experience recently: "
+            "worth a personal follow-up."
+        )
+    return out

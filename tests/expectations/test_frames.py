@@ -1,0 +1,213 @@
+"""The frames the suites validate, built with DuckDB on hand-made raw tables (no Great Expectations)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from expectation_helpers import event, land, order, ticket
+from rapport.expectations.catalog import load_suites, suites_for
+from rapport.expectations.frames import (
+    ExportedFrame,
+    contracts_by_table,
+    export_frame,
+    mart_frame,
+    raw_frame,
+    volume_frame,
+)
+from rapport.expectations.results import ensure_check_results
+
+END = datetime(2026, 3, 1)
+
+
+def _frame(con, suite: str, tmp_path) -> tuple[ExportedFrame, list[dict]]:
+    ensure_check_results(con)
+    exported = export_frame(con, raw_frame(load_suites()[suite]), tmp_path / f"{suite}.parquet")
+    cur = con.execute(f"select * from read_parquet('{exported.path}')")
+    names = [d[0] for d in cur.description]
+    return exported, [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _pass(con, suite: str, run_id: str, *, warn_failed: bool = False) -> None:
+    """Record `run_id` as checked by `suite` (all error checks passed, maybe a failed warning)."""
+    ensure_check_results(con)
+    con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
+                "values (?, 'raw', ?, 'x', 'error', true, now())", [run_id, suite])
+    if warn_failed:
+        con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, "
+                    "checked_at) values (?, 'raw', ?, 'w', 'warn', false, now())", [run_id, suite])
+
+
+def test_latest_version_per_record_and_ties_kept(con, tmp_path):
+    land(con, "shop_orders", [
+        order(id=1, status="pending", updated_at="2026-01-05 10:00:00"),
+        order(id=1, status="paid", updated_at="2026-01-06 10:00:00"),
+        # two different rows under one key at the same version: both survive, so `unique(id)` fails
+        order(id=2, total=5, subtotal=5, updated_at="2026-01-07 10:00:00"),
+        order(id=2, total=6, subtotal=6, updated_at="2026-01-07 10:00:00"),
+    ], "r1")
+    _, rows = _frame(con, "raw_shop_orders", tmp_path)
+    by_id = sorted((r["id"], r["status"], r["total"]) for r in rows)
+    assert by_id == [(1, "paid", 100.0), (2, "paid", 5.0), (2, "paid", 6.0)]
+
+
+def test_scope_skips_runs_the_suite_passed_and_keeps_failed_ones(con, tmp_path):
+    land(con, "shop_orders", [order(id=1)], "passed")
+    land(con, "shop_orders", [order(id=2)], "failed")
+    land(con, "shop_orders", [order(id=3)], "warned")
+    land(con, "shop_orders", [order(id=4)], "new")
+    _pass(con, "raw_shop_orders", "passed")
+    _pass(con, "raw_shop_orders", "warned", warn_failed=True)
+    con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
+                "values ('failed', 'raw', 'raw_shop_orders', 'x', 'error', false, now())")
+    # another suite's verdict does not count for this one
+    _pass(con, "raw_shop_customers", "new")
+    _, rows = _frame(con, "raw_shop_orders", tmp_path)
+    assert sorted(r["id"] for r in rows) == [2, 4]
+
+
+def test_a_new_version_brings_the_whole_record_back_into_scope(con, tmp_path):
+    land(con, "shop_orders", [order(id=1, created_at="2026-01-05 10:00:00")], "old")
+    _pass(con, "raw_shop_orders", "old")
+    # a different order reusing id 1: its created_at differs from the checked version's
+    land(con, "shop_orders", [order(id=1, created_at="2026-02-01 10:00:00", updated_at="2026-02-01 10:00:00")],
+         "new")
+    _, rows = _frame(con, "raw_shop_orders", tmp_path)
+    assert [(r["id"], r["created_at_variants"]) for r in rows] == [(1, 2)]
+
+
+def test_order_derived_columns(con, tmp_path):
+    land(con, "shop_customers", [{"id": 1, "updated_at": "2026-01-01 00:00:00"}], "r1")
+    land(con, "shop_fx_rates", [{"rate_date": "2026-01-10", "currency": "EUR", "usd_per_unit": 1.1}], "r1")
+    land(con, "shop_orders", [
+        order(id=1),  # consistent, USD, known customer
+        order(id=2, customer_id=7, total=99.5),  # unknown customer, 0.5 short
+        order(id=3, customer_id=None, email=" ", currency="EUR"),  # guest without email; EUR before 2026-01-10
+        order(id=4, status="paid", refunded_total=10),  # refund on a paid order
+    ], "r1")
+    _, rows = _frame(con, "raw_shop_orders", tmp_path)
+    got = {r["id"]: (r["total_minus_components"], r["orphan_customer_id"], r["guest_order_without_email"],
+                     r["currency_without_rate"], r["refund_status_mismatch"]) for r in rows}
+    assert got == {
+        1: (0.0, None, None, None, None),
+        2: (-0.5, 7, None, None, None),
+        3: (0.0, None, 3, "EUR", None),
+        4: (0.0, None, None, None, "paid"),
+    }
+
+
+def test_ticket_and_event_derived_columns(con, tmp_path):
+    land(con, "helpdesk_users", [{"id": 500, "role": "end-user", "updated_at": "2026-01-01 00:00:00"}], "r1")
+    land(con, "helpdesk_tickets", [ticket(), ticket(id=901, requester_id=999)], "r1")
+    _, rows = _frame(con, "raw_helpdesk_tickets", tmp_path)
+    got = {r["id"]: (r["orphan_requester_id"], r["via_channel"], r["satisfaction_score"], r["reopens"],
+                     r["full_resolution_minutes"]) for r in rows}
+    assert got == {900: (None, "email", "good", 0, 300), 901: (999, "email", "good", 0, 300)}
+
+    land(con, "esp_campaigns", [{"campaign_id": "k1", "snapshot_date": "2026-01-01"}], "r1")
+    land(con, "esp_events", [event(), event(sg_event_id="e2", event="bounce", type="soft", campaign_id="k9")], "r1")
+    _, rows = _frame(con, "raw_esp_events", tmp_path)
+    got = {r["sg_event_id"]: (r["event_at"], r["unknown_bounce_type"], r["unknown_campaign_id"]) for r in rows}
+    assert got == {"e1": (datetime(2026, 1, 10, 10), None, None), "e2": (datetime(2026, 1, 10, 10), "soft", "k9")}
+
+
+def test_export_casts_decimals_dates_and_json_for_pandas(con, tmp_path):
+    land(con, "shop_fx_rates", [{"rate_date": "2026-01-10", "currency": "EUR", "usd_per_unit": 1.1}], "r1")
+    exported, rows = _frame(con, "raw_shop_fx_rates", tmp_path)
+    types = {r[0]: r[1] for r in con.execute(f"describe select * from read_parquet('{exported.path}')").fetchall()}
+    assert types["usd_per_unit"] == "DOUBLE" and types["rate_date"] == "TIMESTAMP"
+    assert rows[0]["usd_per_unit"] == pytest.approx(1.1)
+
+
+def test_missing_relation_gives_an_empty_marker_frame(con, tmp_path):
+    con.execute("drop table raw.esp_audiences")
+    exported, rows = _frame(con, "raw_esp_audiences", tmp_path)
+    assert exported.relation_missing and rows == []
+    assert "esp_audiences" in exported.problem
+
+
+def test_missing_column_falls_back_to_the_plain_latest_frame(con, tmp_path):
+    con.execute("alter table raw.shop_orders drop column tax_total")
+    land(con, "shop_orders", [{k: v for k, v in order().items() if k != "tax_total"}], "r1")
+    exported, rows = _frame(con, "raw_shop_orders", tmp_path)
+    assert not exported.relation_missing and "tax_total" in exported.problem
+    assert len(rows) == 1 and "total_minus_components" not in rows[0] and "tax_total" not in rows[0]
+
+
+def test_mart_frames_flag_orphans(con, tmp_path):
+    con.execute("create schema marts")
+    con.execute("create table marts.customers as select * from (values ('p1', 1)) t(customer_id, order_count)")
+    con.execute("create table marts.customer_identities as select * from (values "
+                "('orders.customer', '1', 'p1'), ('helpdesk.user', '5', 'p9')) t(source, source_id, customer_id)")
+    exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]), tmp_path / "i.parquet")
+    got = con.execute(f"select source_id, orphan_customer_id from read_parquet('{exported.path}') "
+                      "order by source_id").fetchall()
+    assert got == [("1", None), ("5", "p9")]
+
+
+# ---------------------------------------------------------------- volume
+
+def _volume(con, run_id: str = "now", end: datetime = END) -> dict[str, dict]:
+    ensure_check_results(con)
+    frame = volume_frame(con, contracts_by_table(suites_for("raw")), run_id=run_id, interval_end=end)
+    cur = con.execute(frame.queries[0])
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def _events_per_day(con, first: datetime, days: int, per_day: int, run_id: str, prefix: str) -> None:
+    rows = []
+    for d in range(days):
+        for i in range(per_day):
+            ts = first + timedelta(days=d, hours=1 + i % 20)
+            unix = int((ts - datetime(1970, 1, 1)).total_seconds())
+            rows.append(event(sg_event_id=f"{prefix}-{d}-{i}", timestamp=unix))
+    land(con, "esp_events", rows, run_id)
+
+
+def test_volume_ratio_compares_the_last_week_with_the_four_before(con):
+    # 28 days at 10 events a day, then 7 days at 1 a day: a 90% drop.
+    _events_per_day(con, datetime(2026, 1, 1), 28, 10, "old", "a")
+    _events_per_day(con, datetime(2026, 1, 29), 7, 1, "now", "b")
+    v = _volume(con)["esp_events"]
+    assert v["baseline_records"] == 280 and v["recent_records"] == 7
+    assert v["volume_ratio"] == pytest.approx((7 / 7) / (280 / 28))  # 0.1: fails the strict > 0.1 check
+
+
+def test_volume_is_judged_from_the_last_data_not_from_a_later_interval_end(con):
+    # Steady 10 a day for 35 days; the run happens three weeks after the last event (a quiet ESP).
+    _events_per_day(con, datetime(2026, 1, 1), 35, 10, "old", "a")
+    v = _volume(con, end=datetime(2026, 3, 1))["esp_events"]
+    assert v["volume_ratio"] == pytest.approx(1.0)
+
+
+def test_volume_needs_history_and_a_baseline(con):
+    _events_per_day(con, datetime(2026, 1, 20), 14, 10, "old", "a")  # two weeks only
+    assert _volume(con)["esp_events"]["volume_ratio"] is None
+    land(con, "shop_orders", [order(id=i) for i in range(1, 4)], "old")  # tiny table: no ratio either
+    assert _volume(con)["shop_orders"]["volume_ratio"] is None
+
+
+def test_quarantine_rate_from_this_runs_extraction_log(con):
+    con.execute("insert into ops.extraction_log values "
+                "('now', 'esp', 'esp_events', 200, 140, 60, 0, now(), 1), "
+                "('now', 'orders', 'orders', 10, 5, 5, 0, now(), 1), "  # too few rows read to judge
+                "('old', 'esp', 'esp_events', 100, 0, 100, 0, now(), 1)")  # another run
+    v = _volume(con)
+    assert v["esp_events"]["quarantine_rate"] == pytest.approx(0.3)
+    assert v["shop_orders"]["rows_read"] == 10 and v["shop_orders"]["quarantine_rate"] is None
+
+
+def test_emptied_columns_are_usually_filled_columns_empty_in_this_run(con):
+    land(con, "esp_contacts", [
+        {"contact_id": f"c{i}", "email": f"p{i}@example.com", "status": "subscribed",
+         "created_at": "2026-01-01", "updated_at": "2026-01-01", "snapshot_date": "2026-01-02"}
+        for i in range(30)], "old")
+    land(con, "esp_contacts", [
+        {"contact_id": f"n{i}", "email": f"n{i}@example.com", "status": None,
+         "created_at": "2026-02-01", "updated_at": "2026-02-01", "snapshot_date": "2026-02-02"}
+        for i in range(25)], "now")
+    v = _volume(con)["esp_contacts"]
+    # first_name was never filled, so its absence says nothing; status was always filled
+    assert v["run_rows"] == 25 and v["emptied_columns"] == "status"
+    assert _volume(con, run_id="old")["esp_contacts"]["emptied_columns"] is None

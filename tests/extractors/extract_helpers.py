@@ -1,0 +1,153 @@
+"""Helpers shared by the extractor tests: settings, hand-made sources, warehouse comparisons, kill runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+from rapport.extractors.schemas import RAW_TABLES
+
+from rapport.config import Settings
+
+TOKEN = "tok-3f9a-extractor-tests"
+LOAD_META = {"_run_id", "_extracted_at"}
+
+SHOP_DDL = """
+create table customers (id integer primary key, email text, first_name text, last_name text, phone text,
+    country text, accepts_marketing integer, created_at text, updated_at text);
+create table orders (id integer primary key, customer_id integer, email text, phone text, status text,
+    currency text, subtotal numeric, discount_total numeric, shipping_total numeric, tax_total numeric,
+    total numeric, refunded_total numeric, discount_code text, utm_source text, utm_medium text,
+    utm_campaign text, created_at text, updated_at text, cancelled_at text);
+create table order_items (id integer primary key, order_id integer, sku text, product_name text,
+    category text, quantity integer, unit_price numeric);
+create table fx_rates (rate_date text, currency text, usd_per_unit numeric);
+"""
+
+
+def make_settings(tmp: Path, **kw: object) -> Settings:
+    extra = {str(k): str(v) for k, v in dict(kw.pop("extra", {}) or {}).items()}  # type: ignore[call-overload]
+    base = dict(
+        warehouse_dir=tmp / "wh",
+        orders_db_url=f"sqlite:///{tmp / 'shop.db'}",
+        helpdesk_url=None,
+        helpdesk_token=TOKEN,
+        esp_root=tmp / "esp",
+        as_of=None,
+        extra=extra,
+    )
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def connect(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), config=settings.duckdb_config())
+
+
+def write_shop(path: Path, *, customers=(), orders=(), items=(), fx=(), ddl: str = SHOP_DDL) -> None:
+    """Create (if needed) and fill a SQLite shop database; rows are tuples in column order."""
+    con = sqlite3.connect(path)
+    if not con.execute("select 1 from sqlite_master where name = 'orders'").fetchall():
+        con.executescript(ddl)
+    for table, rows in (("customers", customers), ("orders", orders), ("order_items", items), ("fx_rates", fx)):
+        for row in rows:
+            marks = ", ".join("?" * len(row))
+            con.execute(f"insert or replace into {table} values ({marks})", row)
+    con.commit()
+    con.close()
+
+
+def raw_rows(con: duckdb.DuckDBPyConnection, table: str, *, keep_meta: bool = False) -> list[tuple]:
+    """All rows of raw.<table>, sorted, without the load metadata that legitimately differs between runs."""
+    cols = [r[0] for r in con.execute(f"describe raw.{table}").fetchall()]
+    if not keep_meta:
+        cols = [c for c in cols if c not in LOAD_META]
+    sel = ", ".join(f'"{c}"' for c in cols)
+    return sorted(con.execute(f"select {sel} from raw.{table}").fetchall(), key=repr)
+
+
+def warehouse_state(con: duckdb.DuckDBPyConnection, *, keep_meta: bool) -> dict[str, list[tuple]]:
+    """Every raw, quarantine and state table (not the extraction log, which records each run)."""
+    out = {}
+    for name in RAW_TABLES:
+        out[f"raw.{name}"] = raw_rows(con, name, keep_meta=keep_meta)
+        q = "*" if keep_meta else "source, raw, reason, location"
+        out[f"quarantine.{name}_rejects"] = sorted(
+            con.execute(f"select {q} from quarantine.{name}_rejects").fetchall(), key=repr)
+    q = "*" if keep_meta else "source, key, value"
+    out["ops.extract_state"] = sorted(con.execute(f"select {q} from ops.extract_state").fetchall(), key=repr)
+    q = "*" if keep_meta else "path, size, sha256, rows_read"
+    out["ops.esp_manifest"] = sorted(con.execute(f"select {q} from ops.esp_manifest").fetchall(), key=repr)
+    return out
+
+
+def checksums(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """md5 over the sorted text of every row, metadata included: any change to any table shows."""
+    out = {}
+    tables = [f"raw.{n}" for n in RAW_TABLES] + [f"quarantine.{n}_rejects" for n in RAW_TABLES]
+    for t in [*tables, "ops.extract_state", "ops.esp_manifest"]:
+        out[t] = con.execute(
+            f"select count(*) || ':' || coalesce(md5(string_agg(x, chr(10) order by x)), '') "
+            f"from (select t::varchar as x from {t} t)"
+        ).fetchall()[0][0]
+    return out
+
+
+EXTRACT_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from datetime import datetime
+    from pathlib import Path
+    import duckdb
+    from rapport.config import Settings
+    args = json.loads(sys.argv[1])
+    settings = Settings(warehouse_dir=Path(args["wh"]), orders_db_url=args["orders_db_url"], helpdesk_url=None,
+                        helpdesk_token=args["token"], esp_root=Path(args["esp_root"]), as_of=None,
+                        extra=args["extra"])
+    con = duckdb.connect(args["db"], config=settings.duckdb_config())
+    end = datetime.fromisoformat(args["interval_end"])
+    if args["source"] == "orders":
+        from rapport.extractors.orders import extract_orders as f
+        f(con, settings, run_id=args["run_id"], interval_end=end)
+    elif args["source"] == "helpdesk":
+        from rapport.extractors.helpdesk import extract_helpdesk as f
+        f(con, settings, run_id=args["run_id"], interval_end=end, base_url=args["base_url"])
+    else:
+        from rapport.extractors.esp import extract_esp as f
+        f(con, settings, run_id=args["run_id"], interval_end=end)
+    con.close()
+""")
+
+
+def run_and_kill(args: dict, *, failpoint: str, marker: Path, timeout: float = 120.0) -> None:
+    """Run one extractor in a child process, SIGKILL it when it reaches `failpoint`; fail if it never does."""
+    import json
+
+    env = dict(os.environ, RAPPORT_EXTRACT_FAILPOINT=failpoint, RAPPORT_EXTRACT_FAILPOINT_FILE=str(marker))
+    proc = subprocess.Popen([sys.executable, "-c", EXTRACT_SCRIPT, json.dumps(args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while not marker.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"extractor exited ({proc.returncode}) before {failpoint}:\n{err.decode()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"extractor did not reach {failpoint} within {timeout} s")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
