@@ -1,19 +1,35 @@
-"""rapport_daily: extract the three sources, check, transform with dbt, check, publish, report.
+"""rapport_daily: every UTC day, land what changed in the three sources, then wait for the transform.
 
-Wiring only; every step is a function in `rapport.pipeline`. Steps run one after another because the
-working warehouse file has a single writer.
+One run per data interval [D, D+1): start_run registers the run in ops.runs; the three extract tasks land
+each source's changes up to the interval's end and update its Airflow asset (`rapport://sources/orders`,
+`.../helpdesk`, `.../esp`); that triggers `rapport_transform` (checks, dbt, publish, report) for this run.
+await_transform then waits for that transform to finish, so runs, catch-up and backfills are processed
+strictly one day after another and this run's state is the whole pipeline's.
+
+Wiring only: steps are `rapport.pipeline` functions; policy (schedule, retries, timeouts, pool) is in
+`rapport.airflow_dags`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import PokeReturnValue, dag, get_current_context, task
 
 from rapport import pipeline
-from rapport.airflow_glue import record_failure, run_context, task_settings
+from rapport.airflow_dags import (
+    AWAIT_TRANSFORM,
+    DAILY_DAG_ID,
+    EXTRACT_RETRIES,
+    TIMEOUTS,
+    catchup,
+    daily_timetable,
+    default_args,
+    start_date,
+    warehouse_pool,
+)
+from rapport.airflow_glue import await_transform_poke, clear_run_status, run_context, task_settings
+from rapport.assets import SOURCE_ASSETS, run_extra
 
-EXTRACT_RETRY = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True}
+POOL = warehouse_pool()
 
 
 def _ctx():
@@ -22,71 +38,43 @@ def _ctx():
 
 
 @dag(
-    dag_id="rapport_daily",
-    schedule="@daily",
-    start_date=datetime(2025, 1, 1),
-    catchup=False,
+    dag_id=DAILY_DAG_ID,
+    schedule=daily_timetable(),
+    start_date=start_date(),
+    catchup=catchup(),
     max_active_runs=1,
     max_active_tasks=1,
-    default_args={"retries": 0, "on_failure_callback": record_failure, "execution_timeout": timedelta(hours=2)},
+    default_args=default_args(POOL),
     tags=["rapport"],
     doc_md=__doc__,
 )
 def rapport_daily():
-    @task
+    @task(execution_timeout=TIMEOUTS["start"])
     def start_run() -> dict:
         settings, ctx = _ctx()
+        clear_run_status(settings, ctx.run_id)  # a rerun of this run waits for its new transform
         pipeline.start_run(settings, ctx)
         return ctx.to_dict()
 
-    @task(**EXTRACT_RETRY)
-    def extract_orders() -> dict:
-        return pipeline.extract(*_ctx(), "orders")
+    def extract(source: str):
+        asset = SOURCE_ASSETS[source]
 
-    @task(**EXTRACT_RETRY)
-    def extract_helpdesk() -> dict:
-        return pipeline.extract(*_ctx(), "helpdesk")
+        @task(task_id=f"extract_{source}", outlets=[asset], execution_timeout=TIMEOUTS["extract"], **EXTRACT_RETRIES)
+        def extract_source() -> dict:
+            settings, ctx = _ctx()
+            counts = pipeline.extract(settings, ctx, source)
+            get_current_context()["outlet_events"][asset].extra = run_extra(ctx.to_dict(), **counts)
+            return counts
 
-    @task(**EXTRACT_RETRY)
-    def extract_esp() -> dict:
-        return pipeline.extract(*_ctx(), "esp")
+        return extract_source()
 
-    @task
-    def check_raw() -> dict:
-        return pipeline.check_raw(*_ctx())
+    # Not in the warehouse pool: it only reads a status file, and must not hold the slot the transform needs.
+    @task.sensor(pool="default_pool", mode="poke", **AWAIT_TRANSFORM)
+    def await_transform() -> PokeReturnValue:
+        settings, ctx = _ctx()
+        return PokeReturnValue(is_done=await_transform_poke(settings, ctx.run_id))
 
-    @task
-    def dbt_build() -> None:
-        pipeline.transform(*_ctx())
-
-    @task
-    def check_marts() -> dict:
-        return pipeline.check_marts(*_ctx())
-
-    @task
-    def publish() -> str:
-        return pipeline.publish(*_ctx())
-
-    @task
-    def report() -> dict:
-        return pipeline.write_outputs(*_ctx())
-
-    @task
-    def finish_run() -> None:
-        pipeline.finish_run(*_ctx())
-
-    (
-        start_run()
-        >> extract_orders()
-        >> extract_helpdesk()
-        >> extract_esp()
-        >> check_raw()
-        >> dbt_build()
-        >> check_marts()
-        >> publish()
-        >> report()
-        >> finish_run()
-    )
+    start_run() >> [extract("orders"), extract("helpdesk"), extract("esp")] >> await_transform()
 
 
 rapport_daily()

@@ -9,15 +9,15 @@ end, so every order in a window has reached its final status (orders.MAX_SETTLE_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from rapport.demo.common import DAY, HOUR, Period, iso_z, pick, rng_for, seasonal_integral
 from rapport.demo.esp_contacts import LogIndex, snapshot_dates, write_csv
-from rapport.demo.messages import HOLDOUT_DAYS, P_DELIVER_OK, concat_columns, simulate_send
+from rapport.demo.messages import HOLDOUT_DAYS, P_DELIVER_OK, simulate_send
 from rapport.demo.orders import MAX_SETTLE_DAYS, OK, P_VALID, PARTIAL
 
 MIN_GAP_DAYS = 8
@@ -58,10 +58,17 @@ UPLIFTS = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.005, 0.01, 0.01, 0.015, 0.02, 0.02, 0
 class CampaignRun:
     campaigns: pd.DataFrame  # one row per campaign: plan, sizes, costs, truth
     audiences: pd.DataFrame  # campaign_id, email, group, person_id, contact_idx
-    events: pd.DataFrame     # webhook event rows (+ person_id, contact_idx)
     caused_orders: pd.DataFrame
     log: pd.DataFrame        # contact status log including campaign effects
     clicks: pd.DataFrame     # person_id, timestamp, campaign_id of every click (for utm tagging)
+
+
+PLAN_COLUMNS = {"campaign_id": object, "name": object, "subject": object, "theme": object, "send_ts": "int64",
+                "created_ts": "int64", "segment": object, "holdout_pct": "float64", "uplift": "float64",
+                "cost_currency": object, "draft_name": bool, "lowercase_events": bool, "cost_base": "float64",
+                "cost_per_k": "float64"}
+RESULT_COLUMNS = ["campaign_id", "segment", "subject", "treatment_size", "control_size", "true_uplift_abs",
+                  "expected_control_rate", "expected_treatment_rate", "caused_orders"]
 
 
 def plan_campaigns(seed: int, period: Period) -> pd.DataFrame:
@@ -70,8 +77,8 @@ def plan_campaigns(seed: int, period: Period) -> pd.DataFrame:
     last = period.end_ts - LAST_SEND_BEFORE_END_DAYS * DAY
     span_days = max((last - first) // DAY, 0)
     k = int(min(rng.integers(22, 29), span_days // MIN_GAP_DAYS + 1 if span_days >= 0 else 0))
-    if k <= 0 or last < first:
-        return pd.DataFrame(columns=["campaign_id", "send_ts", "created_ts", "segment", "holdout_pct", "uplift"])
+    if k <= 0 or last < first:  # too short a period for any campaign
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in PLAN_COLUMNS.items()})
     slack = span_days - (k - 1) * MIN_GAP_DAYS
     offsets = np.sort(rng.integers(0, slack + 1, size=k)) + np.arange(k) * MIN_GAP_DAYS
     hours = rng.choice([1, 2, 9, 14], size=k)  # morning in Seoul/Bangkok or in Europe/US
@@ -86,6 +93,7 @@ def plan_campaigns(seed: int, period: Period) -> pd.DataFrame:
     zero = rng.choice(k, size=min(k, 4), replace=False)
     uplift[zero] = 0.0
     ids = pd.Series(rng.integers(16**9, 16**10, size=k)).map(lambda v: f"{v:010x}").to_numpy(dtype=object)
+    assert len(set(ids)) == k  # 10 random hex digits: a collision among ~25 would be a 1e-10 event
     dates = pd.to_datetime(send, unit="s")
     theme = np.asarray([THEMES[d.month][int(x)] for d, x in zip(dates, rng.integers(0, 2, size=k), strict=True)],
                        dtype=object)
@@ -140,7 +148,10 @@ def p_no_natural_valid_order(active_from: np.ndarray, active_to: np.ndarray, ord
 
 
 def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFrame, natural: pd.DataFrame,
-                  plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray) -> CampaignRun:
+                  plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray,
+                  on_events: Callable[[pd.DataFrame], None]) -> CampaignRun:
+    """Run the sends in order; each campaign's webhook event rows are handed to `on_events` (columns:
+    person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields)."""
     rng = rng_for(seed, "campaign-run")
     n_people, n_contacts = len(people), len(contacts)
     assert (people["person_id"].to_numpy() == np.arange(n_people)).all()
@@ -151,7 +162,7 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
     c_created = contacts["created_ts"].to_numpy()
     c_email = contacts["email"].to_numpy(dtype=object)
     c_bad = contacts["bad"].to_numpy()
-    logs, group_logs, caused, audiences, events, rows = [log], [], [], [], [], []
+    logs, group_logs, caused, audiences, clicks, rows = [log], [], [], [], [], []
     for camp in plan.itertuples(index=False):
         t = int(camp.send_ts)
         status, _ = LogIndex(pd.concat(logs, ignore_index=True), n_contacts).state_at(t)
@@ -187,7 +198,10 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
         logs.append(res["log"])
         group_logs.append(res["groups"])
         caused.append(res["orders"])
-        events.append(res["events"])
+        if res["events"]:
+            ev = pd.DataFrame(res["events"])
+            clicks.append(ev.loc[ev["event"] == "click", ["person_id", "timestamp", "campaign_id"]])
+            on_events(ev)
         audiences.append(aud)
         # truth: expected ITT difference = mean over the audience of P0 * P(delivered) * uplift
         p0 = p_no_natural_valid_order(pa_["active_from"][pid], pa_["active_to"][pid], pa_["order_rate"][pid], t,
@@ -201,15 +215,14 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
             "expected_control_rate": float(np.mean(1 - p0)) if n else 0.0,
             "expected_treatment_rate": float(np.mean(1 - p0 * (1 - d * camp.uplift))) if n else 0.0,
             "caused_orders": len(res["orders"])})
-    camps = plan.drop(columns=["segment", "subject"]).merge(pd.DataFrame(rows), on="campaign_id",
-                                                            how="left") if rows else plan
-    ev = pd.DataFrame(concat_columns([e for e in events if e]))
-    clicks = ev[ev["event"] == "click"][["person_id", "timestamp", "campaign_id"]] if len(ev) else pd.DataFrame(
-        columns=["person_id", "timestamp", "campaign_id"])
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS).astype({"campaign_id": object})
+    camps = plan.drop(columns=["segment", "subject"]).merge(results, on="campaign_id", how="left")
+    click = pd.concat(clicks, ignore_index=True) if clicks else pd.DataFrame(
+        {"person_id": np.zeros(0, "int64"), "timestamp": np.zeros(0, "int64"), "campaign_id": []})
     return CampaignRun(
         campaigns=camps, audiences=pd.concat(audiences, ignore_index=True) if audiences else pd.DataFrame(),
-        events=ev, caused_orders=pd.concat(caused, ignore_index=True) if caused else natural.iloc[:0],
-        log=pd.concat(logs, ignore_index=True), clicks=clicks.reset_index(drop=True))
+        caused_orders=pd.concat(caused, ignore_index=True) if caused else natural.iloc[:0],
+        log=pd.concat(logs, ignore_index=True), clicks=click)
 
 
 def _cost(camps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -241,6 +254,8 @@ def write_campaign_files(esp_root: Path, run: CampaignRun, period: Period) -> in
         files += 1
     aud_dir = esp_root / "audiences"
     aud_dir.mkdir(parents=True, exist_ok=True)
+    if not len(run.audiences):
+        return files
     for cid, a in run.audiences.groupby("campaign_id", sort=True):
         write_csv(a[["email", "group"]].reset_index(drop=True), aud_dir / f"{cid}.csv")
     return files

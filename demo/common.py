@@ -85,6 +85,8 @@ def iso_z(ts: np.ndarray) -> np.ndarray:
 def iso_variants(ts: np.ndarray, style: np.ndarray) -> np.ndarray:
     """Timestamps in the styles the orders DB holds: 0 `...Z`, 1 `...+00:00`, 2 `YYYY-MM-DD HH:MM:SS`."""
     base = np.datetime_as_string(np.asarray(ts, dtype="int64").astype("datetime64[s]"), unit="s").astype("U19")
+    if base.size == 0:
+        return base.astype(object)
     z = np.char.add(base, "Z")
     off = np.char.add(base, "+00:00")
     space = np.char.replace(base, "T", " ")

@@ -15,7 +15,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
 from rapport.demo.common import DAY, Period, iso_z, rng_for
 from rapport.demo.contact_points import PLUS_PROVIDERS, type_emails, typo_emails
 from rapport.demo.shop import P_TYPO
@@ -153,16 +152,6 @@ class LogIndex:
         status[ok] = self.st_values[ls[ok]]
         la = self.all.last_before(t)
         updated = np.where(la >= 0, self.all.ts[np.maximum(la, 0)], 0)
-        return status, updated
-
-
-def state_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        status = np.full(self.n, None, dtype=object)
-        ls = self._last_before(self.has_status, t)
-        ok = ls >= 0
-        status[ok] = self.status[ls[ok]]
-        la = self._last_before(np.ones(len(self.ts), dtype=bool), t)
-        updated = np.where(la >= 0, self.ts[np.maximum(la, 0)], 0)
         return status, updated
 
 

@@ -4,7 +4,8 @@ receiver got each POST, with the dirt a real webhook pipeline collects:
 - retries: ~1% of events are delivered again minutes to hours later (same sg_event_id, another file);
 - late files: a few hour partitions get an extra `part-NNNN-late.jsonl.gz` holding some of their events;
 - malformed lines: ~0.05% extra lines that are cut mid-JSON or are not JSON at all.
-Lines are built with vectorised string operations; no per-event Python.
+Lines are built with pyarrow's element-wise string functions and files are cut with numpy; no per-event
+Python beyond joining each file's lines.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapport.demo.common import HOUR, gz_bytes, random_tokens, rng_for
 
 P_RETRY = 0.01
@@ -38,105 +40,147 @@ FIELDS = {  # fields after the common ones, by event type (SendGrid Event Webhoo
 }
 NUMERIC = {"tls", "asm_group_id"}
 BOOLEAN = {"sg_machine_open"}
-
-
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
 
-def _json_str(s: pd.Series) -> pd.Series:
+def _json_str(values: np.ndarray) -> pa.Array:
     """JSON string literals: plain quoting where nothing needs escaping (the usual case), else json.dumps."""
-    s = s.astype("str")
-    out = '"' + s + '"'
-    special = s.str.contains(_NEEDS_ESCAPE, regex=True).fillna(False).to_numpy(dtype=bool)
+    arr = pa.array(values, type=pa.string())
+    out = pc.binary_join_element_wise('"', arr, '"', "")
+    special = pc.match_substring_regex(arr, _NEEDS_ESCAPE).to_numpy(zero_copy_only=False)
     if special.any():
-        out[special] = [json.dumps(v, ensure_ascii=False) for v in s[special]]
+        fixed = out.to_numpy(zero_copy_only=False).astype(object)
+        fixed[special] = [json.dumps(v, ensure_ascii=False) for v in values[special]]
+        out = pa.array(fixed, type=pa.string())
     return out
 
 
-def event_lines(ev: pd.DataFrame) -> pd.Series:
-    """One JSON object per row, holding only the fields its event type carries."""
-    out = pd.Series([""] * len(ev), index=ev.index, dtype="str")
-    ev = ev.copy()
-    ev["smtp-id"] = "<" + ev["sg_message_id"].astype("str").str.slice(0, 22) + "@maru-shop.com>"
-    ev["category"] = '["newsletter"]'
-    base = ('{"email":' + _json_str(ev["email"]) + ',"timestamp":' + ev["timestamp"].astype("int64").astype("str")
-            + ',"event":"' + ev["event"].astype("str") + '","sg_event_id":"' + ev["sg_event_id"].astype("str")
-            + '","sg_message_id":"' + ev["sg_message_id"].astype("str") + '","campaign_id":"'
-            + ev["campaign_id"].astype("str") + '","category":["newsletter"]')
-    for event, fields in FIELDS.items():
-        m = (ev["event"] == event).to_numpy()
-        if not m.any():
+def _column(ev: pd.DataFrame, name: str, idx: np.ndarray) -> pa.Array:
+    values = ev[name].to_numpy(dtype=object)[idx]
+    if name in NUMERIC:
+        return pc.cast(pa.array(values.astype("int64")), pa.string())
+    if name in BOOLEAN:
+        return pa.array(np.where(values.astype(bool), "true", "false"), type=pa.string())
+    return _json_str(values)
+
+
+def event_lines(ev: pd.DataFrame) -> np.ndarray:
+    """One JSON object per row (in row order), holding only the fields its event type carries."""
+    n = len(ev)
+    event = ev["event"].to_numpy(dtype=object)
+    msg = ev["sg_message_id"].to_numpy(dtype=object)
+    chunks, positions = [], []
+    for event_type, fields in FIELDS.items():
+        idx = np.flatnonzero(event == event_type)
+        if not len(idx):
             continue
-        line = base[m]
+        parts: list[pa.Array | str] = [
+            '{"email":', _json_str(ev["email"].to_numpy(dtype=object)[idx]),
+            ',"timestamp":', pc.cast(pa.array(ev["timestamp"].to_numpy()[idx]), pa.string()),
+            f',"event":"{event_type}","sg_event_id":"', pa.array(ev["sg_event_id"].to_numpy(dtype=object)[idx],
+                                                                 type=pa.string()),
+            '","sg_message_id":"', pa.array(msg[idx], type=pa.string()),
+            '","campaign_id":"', pa.array(ev["campaign_id"].to_numpy(dtype=object)[idx], type=pa.string()),
+            '","category":["newsletter"]',
+        ]
         for f in fields:
-            col = ev.loc[m, f]
-            if f in NUMERIC:
-                val = col.astype("int64").astype("str")
-            elif f in BOOLEAN:
-                val = col.map({True: "true", False: "false"}).astype("str")
+            if f == "smtp-id":
+                prefix = pc.utf8_slice_codeunits(pa.array(msg[idx], type=pa.string()), 0, 22)
+                parts += [',"smtp-id":"<', prefix, '@maru-shop.com>"']
             else:
-                val = _json_str(col)
-            line = line + f',"{f}":' + val
-        out[m] = line + "}"
+                parts += [f',"{f}":', _column(ev, f, idx)]
+        parts.append("}")
+        chunks.append(pc.binary_join_element_wise(*parts, ""))
+        positions.append(idx)
+    lines = pa.concat_arrays(chunks).to_numpy(zero_copy_only=False)
+    out = np.empty(n, dtype=object)
+    out[np.concatenate(positions)] = lines
     return out
 
 
-def write_event_files(esp_root: Path, events: pd.DataFrame, seed: int) -> dict[str, int]:
+class EventEncoder:
+    """Turns each campaign's event rows into JSON lines as soon as they exist (the wide per-event frame of
+    all campaigns never has to be in memory at once), adding sg_event_ids, receive times and webhook
+    retries (a second delivery of the same line, minutes to hours later)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = rng_for(seed, "esp-event-encoding")
+        self.recv: list[np.ndarray] = []
+        self.lines: list[np.ndarray] = []
+        self.events = 0
+        self.retries = 0
+
+    def add(self, events: pd.DataFrame) -> None:
+        n = len(events)
+        if n == 0:
+            return
+        ev = events.reset_index(drop=True)
+        ev["sg_event_id"] = random_tokens(self.rng, n, 22)
+        recv = ev["timestamp"].to_numpy() + self.rng.integers(0, 90, size=n)
+        retry = self.rng.random(n) < P_RETRY
+        retry_recv = recv[retry] + self.rng.integers(300, 12 * HOUR, size=int(retry.sum()))
+        lines = event_lines(ev)
+        self.recv += [recv, retry_recv]
+        self.lines += [lines, lines[retry]]
+        self.events += n
+        self.retries += int(retry.sum())
+
+
+def write_event_files(esp_root: Path, encoded: EventEncoder, seed: int) -> dict[str, int]:
     """Write the events tree; returns counts of events, lines, files, retries, late files, malformed lines."""
     rng = rng_for(seed, "esp-event-files")
-    n = len(events)
-    stats = {"events": n, "retries": 0, "late_files": 0, "malformed_lines": 0, "files": 0, "lines": 0}
-    if n == 0:
+    stats = {"events": encoded.events, "retries": encoded.retries, "late_files": 0, "malformed_lines": 0,
+             "files": 0, "lines": 0}
+    if not encoded.lines:
         return stats
-    ev = events.reset_index(drop=True).copy()
-    ev["sg_event_id"] = random_tokens(rng, n, 22)
-    ev["recv_ts"] = ev["timestamp"].to_numpy() + rng.integers(0, 90, size=n)
-    retry = rng.random(n) < P_RETRY
-    again = ev[retry].copy()
-    again["recv_ts"] = again["recv_ts"].to_numpy() + rng.integers(300, 12 * HOUR, size=len(again))
-    stats["retries"] = len(again)
-    ev = pd.concat([ev, again], ignore_index=True)
-    ev["line"] = event_lines(ev)
-    recv = ev["recv_ts"].to_numpy()
-    ev["hour_key"] = recv // HOUR
-    ev = ev.iloc[np.lexsort((np.arange(len(ev)), recv))].reset_index(drop=True)  # by receive time, stable
+    recv = np.concatenate(encoded.recv)
+    lines = np.concatenate(encoded.lines)
+    encoded.recv.clear()
+    encoded.lines.clear()
+    order = np.argsort(recv, kind="stable")  # by receive time
+    recv, lines = recv[order], lines[order]
+    n = len(lines)
 
     # partition -> files: part-0000, part-0001 ... (big hours split), plus late files in a few partitions
-    hour_key = ev["hour_key"].to_numpy()
-    rank = ev.groupby("hour_key").cumcount().to_numpy()
+    hour_key = recv // HOUR
+    first_of_hour = np.concatenate([[True], hour_key[1:] != hour_key[:-1]])
+    start = np.maximum.accumulate(np.where(first_of_hour, np.arange(n), 0))
+    rank = np.arange(n) - start
     part = rank // MAX_LINES_PER_FILE
     keys, sizes = np.unique(hour_key, return_counts=True)
-    keys = keys[sizes >= 5]  # late files go to partitions that also had files on time
-    late_keys = keys[rng.random(len(keys)) < P_LATE_PARTITION]
-    if len(late_keys) == 0 and len(keys) >= 20:
-        late_keys = keys[rng.choice(len(keys), size=2, replace=False)]
-    late = np.isin(hour_key, late_keys) & (rank > 0) & (rng.random(len(ev)) < 0.4)
-    n_parts = pd.Series(part).groupby(hour_key).transform("max").to_numpy() + 1
-    dt = pd.to_datetime(hour_key * HOUR, unit="s")
-    prefix = ("dt=" + pd.Series(dt.strftime("%Y-%m-%d"), dtype="str") + "/hour="
-              + pd.Series(dt.strftime("%H"), dtype="str") + "/part-")
-    part_no = np.where(late, n_parts, part)
-    name = prefix + pd.Series(part_no).map("{:04d}".format).astype("str") + pd.Series(
-        np.where(late, "-late.jsonl.gz", ".jsonl.gz"), dtype="str")
-    ev["file"] = name.to_numpy()
-    stats["late_files"] = int(pd.Series(ev["file"][late]).nunique())
+    n_parts = dict(zip(keys.tolist(), ((sizes - 1) // MAX_LINES_PER_FILE + 1).tolist(), strict=True))
+    candidates = keys[sizes >= 5]  # late files go to partitions that also had files on time
+    late_keys = candidates[rng.random(len(candidates)) < P_LATE_PARTITION]
+    if len(late_keys) == 0 and len(candidates) >= 20:
+        late_keys = candidates[rng.choice(len(candidates), size=2, replace=False)]
+    late = np.isin(hour_key, late_keys) & (rank > 0) & (rng.random(n) < 0.4)
+    part_no = np.where(late, pd.Series(hour_key).map(n_parts).to_numpy(), part)
+    file_code = hour_key * 10_000 + part_no * 2 + late  # one integer per output file
 
     # malformed extra lines, each placed right after a real line of the same file
-    k = max(3, int(round(len(ev) * P_MALFORMED)))
-    after = np.sort(rng.choice(len(ev), size=min(k, len(ev)), replace=False))
-    src = ev["line"].to_numpy()[after]
-    cut = [s[: max(5, int(len(s) * f))] for s, f in zip(src, rng.uniform(0.2, 0.9, size=len(after)), strict=True)]
-    garbage = np.asarray(GARBAGE, dtype=object)[rng.integers(0, len(GARBAGE), size=len(after))]
-    bad = np.where(rng.random(len(after)) < 0.7, np.asarray(cut, dtype=object), garbage)
-    extra = pd.DataFrame({"file": ev["file"].to_numpy()[after], "line": bad, "order": after + 0.5})
-    stats["malformed_lines"] = len(extra)
-    lines = pd.concat([pd.DataFrame({"file": ev["file"], "line": ev["line"], "order": np.arange(len(ev), dtype="float64")}),
-                       extra], ignore_index=True).sort_values(["file", "order"], kind="stable")
+    k = min(n, max(3, int(round(n * P_MALFORMED))))
+    after = np.sort(rng.choice(n, size=k, replace=False))
+    cut = [s[: max(5, int(len(s) * f))] for s, f in zip(lines[after], rng.uniform(0.2, 0.9, size=k), strict=True)]
+    garbage = np.asarray(GARBAGE, dtype=object)[rng.integers(0, len(GARBAGE), size=k)]
+    bad = np.where(rng.random(k) < 0.7, np.asarray(cut, dtype=object), garbage)
+    all_lines = np.concatenate([lines, bad])
+    all_code = np.concatenate([file_code, file_code[after]])
+    all_order = np.concatenate([np.arange(n, dtype="float64"), after + 0.5])
+    sort = np.lexsort((all_order, all_code))
+    all_lines, all_code = all_lines[sort], all_code[sort]
+    stats["malformed_lines"] = k
+    stats["late_files"] = len(np.unique(file_code[late]))
+
     root = esp_root / "events"
-    for fname, grp in lines.groupby("file", sort=True):
-        path = root / fname
+    bounds = np.flatnonzero(np.concatenate([[True], all_code[1:] != all_code[:-1], [True]]))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        code = int(all_code[a])
+        hour, rest = divmod(code, 10_000)
+        pno, is_late = divmod(rest, 2)
+        dt = np.datetime64(hour * HOUR, "s").astype(object)
+        path = root / f"dt={dt:%Y-%m-%d}" / f"hour={dt:%H}" / f"part-{pno:04d}{'-late' if is_late else ''}.jsonl.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gz_bytes("\n".join(grp["line"].tolist()) + "\n", level=3))
+        path.write_bytes(gz_bytes("\n".join(all_lines[a:b].tolist()) + "\n", level=3))
         stats["files"] += 1
-    stats["lines"] = len(lines)
+    stats["lines"] = len(all_lines)
     return stats

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-
 from rapport.demo.campaigns import plan_campaigns, run_campaigns, write_campaign_files
 from rapport.demo.common import make_period, seasonality
 from rapport.demo.esp_contacts import build_contacts, initial_log, write_contact_snapshots
-from rapport.demo.esp_events import write_event_files
+from rapport.demo.esp_events import EventEncoder, write_event_files
 from rapport.demo.helpdesk_data import build_helpdesk, write_helpdesk
 from rapport.demo.orders import build_orders, natural_orders
 from rapport.demo.people import build_people, true_address_keys
@@ -52,6 +51,8 @@ class GenerationSummary:
 
 def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | None = None, months: int = 15,
              progress: Callable[[str], None] | None = None) -> GenerationSummary:
+    if people < 1 or months < 1:
+        raise ValueError("people and months must be at least 1")
     t_start = time.perf_counter()
     say = progress or (lambda _msg: None)
     end = end or datetime.now(UTC).date()
@@ -76,7 +77,8 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     log = initial_log(contacts, seed, period)
     say("campaigns")
     plan = plan_campaigns(seed, period)
-    run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season)
+    encoder = EventEncoder(seed)
+    run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season, on_events=encoder.add)
     say("orders")
     orders, items = build_orders(pop, customers, natural, run.caused_orders, run.clicks, seed, period, taken)
     fx = build_fx(seed, period)
@@ -88,7 +90,7 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     say("writing esp exports")
     contact_files = write_contact_snapshots(esp_dir, contacts, run.log, period)
     campaign_files = write_campaign_files(esp_dir, run, period)
-    ev_stats = write_event_files(esp_dir, run.events, seed)
+    ev_stats = write_event_files(esp_dir, encoder, seed)
 
     say("ground truth")
     ident = identities(customers, orders, hd_people, contacts, run.audiences)

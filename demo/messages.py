@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from rapport.demo.common import DAY, HOUR, pick, random_tokens
 from rapport.demo.orders import ATTRIBUTION_HOURS, OK, PARTIAL
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from rapport.demo.common import DAY, HOUR, Period, pick, rng_for
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 from rapport.demo.shop import P_TYPO, row_styles
@@ -35,21 +34,36 @@ US_SALES_TAX = [0.0, 0.04, 0.0625, 0.0725, 0.08875, 0.1025]
 DISCOUNTS = {"WELCOME10": 0.10, "SPRING15": 0.15, "VIP20": 0.20, "SORRY5": 0.05, "FREESHIP": -1.0}
 
 CATALOG = [  # sku, name, category, USD price
-    ("SK-TNR-150", "Green Tea Hydrating Toner 150ml", "Skincare", 24), ("SK-SRM-030", "Vitamin C Serum 30ml", "Skincare", 38),
-    ("SK-CRM-050", "Ceramide Barrier Cream 50ml", "Skincare", 32), ("SK-SUN-050", "Daily Sunscreen SPF50 50ml", "Skincare", 22),
-    ("SK-MSK-010", "Sheet Mask Set (10)", "Skincare", 18), ("SK-CLN-200", "Low pH Gel Cleanser 200ml", "Skincare", 16),
-    ("SK-ESS-100", "Snail Mucin Essence 100ml", "Skincare", 28), ("SK-EYE-020", "Retinal Eye Cream 20ml", "Skincare", 44),
-    ("MU-CSH-015", "Cushion Foundation 15g", "Makeup", 34), ("MU-TNT-004", "Water Lip Tint", "Makeup", 14),
-    ("MU-BRW-001", "Brow Pencil", "Makeup", 12), ("MU-MSC-008", "Curling Mascara", "Makeup", 19),
-    ("MU-PAL-009", "Eyeshadow Palette (9)", "Makeup", 42), ("MU-BLS-005", "Cream Blush", "Makeup", 21),
-    ("HR-SHP-300", "Scalp Care Shampoo 300ml", "Hair", 20), ("HR-OIL-070", "Camellia Hair Oil 70ml", "Hair", 26),
-    ("HR-MSK-200", "Protein Hair Mask 200ml", "Hair", 23), ("FR-EDP-050", "Eau de Parfum Fig 50ml", "Fragrance", 78),
-    ("FR-EDP-030", "Eau de Parfum Yuzu 30ml", "Fragrance", 58), ("FR-CND-200", "Hinoki Candle 200g", "Fragrance", 36),
-    ("BD-LTN-300", "Rice Body Lotion 300ml", "Body", 19), ("BD-SCR-250", "Sea Salt Body Scrub 250g", "Body", 17),
-    ("BD-HND-050", "Hand Cream Trio", "Body", 15), ("TL-GUA-001", "Rose Quartz Gua Sha", "Tools", 29),
-    ("TL-PAD-100", "Cotton Pads (100)", "Tools", 6), ("TL-BRS-003", "Brush Set (3)", "Tools", 31),
-    ("GS-HOL-001", "Holiday Gift Set", "Gift sets", 89), ("GS-MIN-005", "Travel Minis (5)", "Gift sets", 35),
-    ("GS-DUO-002", "Serum & Cream Duo", "Gift sets", 64), ("SK-TNP-070", "Exfoliating Toner Pads (70)", "Skincare", 25),
+    ("SK-TNR-150", "Green Tea Hydrating Toner 150ml", "Skincare", 24),
+    ("SK-SRM-030", "Vitamin C Serum 30ml", "Skincare", 38),
+    ("SK-CRM-050", "Ceramide Barrier Cream 50ml", "Skincare", 32),
+    ("SK-SUN-050", "Daily Sunscreen SPF50 50ml", "Skincare", 22),
+    ("SK-MSK-010", "Sheet Mask Set (10)", "Skincare", 18),
+    ("SK-CLN-200", "Low pH Gel Cleanser 200ml", "Skincare", 16),
+    ("SK-ESS-100", "Snail Mucin Essence 100ml", "Skincare", 28),
+    ("SK-EYE-020", "Retinal Eye Cream 20ml", "Skincare", 44),
+    ("MU-CSH-015", "Cushion Foundation 15g", "Makeup", 34),
+    ("MU-TNT-004", "Water Lip Tint", "Makeup", 14),
+    ("MU-BRW-001", "Brow Pencil", "Makeup", 12),
+    ("MU-MSC-008", "Curling Mascara", "Makeup", 19),
+    ("MU-PAL-009", "Eyeshadow Palette (9)", "Makeup", 42),
+    ("MU-BLS-005", "Cream Blush", "Makeup", 21),
+    ("HR-SHP-300", "Scalp Care Shampoo 300ml", "Hair", 20),
+    ("HR-OIL-070", "Camellia Hair Oil 70ml", "Hair", 26),
+    ("HR-MSK-200", "Protein Hair Mask 200ml", "Hair", 23),
+    ("FR-EDP-050", "Eau de Parfum Fig 50ml", "Fragrance", 78),
+    ("FR-EDP-030", "Eau de Parfum Yuzu 30ml", "Fragrance", 58),
+    ("FR-CND-200", "Hinoki Candle 200g", "Fragrance", 36),
+    ("BD-LTN-300", "Rice Body Lotion 300ml", "Body", 19),
+    ("BD-SCR-250", "Sea Salt Body Scrub 250g", "Body", 17),
+    ("BD-HND-050", "Hand Cream Trio", "Body", 15),
+    ("TL-GUA-001", "Rose Quartz Gua Sha", "Tools", 29),
+    ("TL-PAD-100", "Cotton Pads (100)", "Tools", 6),
+    ("TL-BRS-003", "Brush Set (3)", "Tools", 31),
+    ("GS-HOL-001", "Holiday Gift Set", "Gift sets", 89),
+    ("GS-MIN-005", "Travel Minis (5)", "Gift sets", 35),
+    ("GS-DUO-002", "Serum & Cream Duo", "Gift sets", 64),
+    ("SK-TNP-070", "Exfoliating Toner Pads (70)", "Skincare", 25),
 ]
 
 

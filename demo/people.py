@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from rapport.demo.common import DAY, Period, pick, rng_for
 from rapport.demo.contact_points import (
     e164,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from rapport.demo.common import DAY, Period, date_str, iso_variants, rng_for
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 
@@ -77,11 +76,12 @@ def build_customers(people: pd.DataFrame, seed: int, period: Period, taken: set[
                                 p_plus=0.0, p_dots=0.0, p_googlemail=0.0).to_numpy()
     typo = (rng.random(n) < P_TYPO) & ~shared
     email[typo] = typo_emails(rng, local[typo], domain[typo], taken).to_numpy()
-    no_email = (rng.random(n) < 0.01) & ~shared & ~typo  # phone-only accounts exist on some shops
+    # phone-only accounts exist on some shops
+    no_email = (rng.random(n) < 0.01) & ~shared & ~typo & pp["phone_nsn"].notna().to_numpy()
     email[no_email] = None
 
     country = pp["country"].to_numpy().astype(str)
-    has_phone = pp["phone_nsn"].notna().to_numpy() & ((rng.random(n) < 0.8) | sec) & ~typo
+    has_phone = pp["phone_nsn"].notna().to_numpy() & ((rng.random(n) < 0.8) | sec | no_email) & ~typo
     intl = rng.random(n) < 0.25
     phone = type_phones(rng, country, pp["phone_nsn"].fillna(""), intl)
     phone[~has_phone] = None
@@ -121,7 +121,8 @@ def build_fx(seed: int, period: Period) -> pd.DataFrame:
         keep = np.ones(days, dtype=bool)
         if cur != "USD":
             keep[1:] = rng.random(days - 1) >= 0.015  # day 0 always present: there is always an earlier rate
-        frames.append(pd.DataFrame({"rate_date": dates[keep], "currency": cur, "usd_per_unit": np.round(rate[keep], 8)}))
+        frames.append(pd.DataFrame({"rate_date": dates[keep], "currency": cur,
+                                    "usd_per_unit": np.round(rate[keep], 8)}))
     return pd.concat(frames, ignore_index=True).sort_values(["rate_date", "currency"], kind="stable",
                                                             ignore_index=True)
 

@@ -34,8 +34,8 @@ def identities(customers: pd.DataFrame, orders: pd.DataFrame, helpdesk_users: pd
         ("esp.contact", contacts["contact_id"].astype(str), contacts["person_id"]),
     ]
     if len(audiences):
-        parts.append(("esp.audience_member", audiences["campaign_id"].astype(str) + ":" + audiences["email"].astype(str),
-                      audiences["person_id"]))
+        member = audiences["campaign_id"].astype(str) + ":" + audiences["email"].astype(str)
+        parts.append(("esp.audience_member", member, audiences["person_id"]))
     return pd.concat([pd.DataFrame({"source": s, "source_id": np.asarray(i, dtype=object),
                                     "person_id": np.asarray(p, dtype="int64")}) for s, i, p in parts],
                      ignore_index=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -123,12 +123,13 @@ RAW_TABLES: dict[str, RawTable] = {
     ]
 }
 
-# Volume: one timestamp per record, in data time (not load time), so a first full load and daily
-# increments are judged alike and a rerun that lands nothing changes nothing. Records per day over the
-# last RECENT_DAYS calendar days of data (ending on the day of the latest record, or of the interval end
-# if that is earlier: a quiet source is not a drop) against the BASELINE_DAYS before them. A source that
-# stops altogether is source freshness's business (dbt), not this check's. Columns it needs in brackets.
-VOLUME_RECORDS: dict[str, tuple[str, tuple[str, ...]]] = {
+# Volume, in data time (not load time), so a first full load and daily increments are judged alike and a
+# rerun that lands nothing changes nothing. A rate over the last RECENT_DAYS calendar days of data (ending on
+# the day of the latest record, or of the interval end if that is earlier: a quiet source is not a drop) is
+# compared with the rate over the BASELINE_DAYS before them. A source that stops altogether is source
+# freshness's business (dbt), not this check's.
+# Most tables: records per day, one timestamp per record (`ts`); columns needed in brackets.
+VOLUME_PER_DAY: dict[str, tuple[str, tuple[str, ...]]] = {
     "shop_customers": ("select min(created_at) as ts from raw.shop_customers group by id", ("created_at",)),
     "shop_orders": ("select min(created_at) as ts from raw.shop_orders group by id", ("created_at",)),
     "shop_fx_rates": (
@@ -139,8 +140,35 @@ VOLUME_RECORDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "esp_contacts": (
         "select min(created_at) as ts from raw.esp_contacts group by contact_id", ("created_at", "contact_id")
     ),
-    "esp_events": ('select make_timestamp("timestamp" * 1000000) as ts from raw.esp_events', ("timestamp",)),
 }
+# ESP events come in bursts after each send: per day, every quiet week after a campaign (or a late click
+# three weeks on) would look like a drop. They are judged per send instead: delivery webhooks (processed,
+# delivered, bounce, dropped, deferred: they arrive within hours) per treated audience member, for the
+# campaigns sent in each window (`day` = send date; sends of the last 24 hours before the interval end are
+# left out: their webhooks are still arriving). A receiver that loses 90% of the webhooks drops this rate
+# by 90%.
+VOLUME_PER_SEND: dict[str, str] = {
+    "esp_events": """
+        with campaigns as (
+            select campaign_id, send_at from raw.esp_campaigns
+            qualify row_number() over (partition by campaign_id order by snapshot_date desc) = 1
+        ),
+        treated as (
+            select campaign_id, count(*) as recipients from raw.esp_audiences
+            where "group" = 'treatment' group by campaign_id
+        ),
+        delivery as (
+            select campaign_id, count(*) as webhooks from raw.esp_events
+            where event in ('processed', 'delivered', 'bounce', 'dropped', 'deferred') group by campaign_id
+        )
+        select campaigns.send_at::date as day, coalesce(delivery.webhooks, 0) as records,
+            treated.recipients as exposure
+        from campaigns
+        join treated on treated.campaign_id = campaigns.campaign_id
+        left join delivery on delivery.campaign_id = campaigns.campaign_id
+        where campaigns.send_at <= {settled_before}""",
+}
+VOLUME_PER_SEND_TABLES = ("esp_events", "esp_campaigns", "esp_audiences")
 RECENT_DAYS = 7  # a full week, so weekly campaign rhythms do not look like drops
 BASELINE_DAYS = 28
 MIN_BASELINE_RECORDS = 100  # below this a week-on-month ratio is noise
@@ -215,28 +243,46 @@ def raw_frame(spec: SuiteSpec) -> Frame:
     )
 
 
+def _volume_part(table: str, basis: str, rows_sql: str, end_day: str, *, per_day: bool) -> str:
+    """Recent and baseline records and exposure of one table. `rows_sql` gives day, records, exposure;
+    per day, the exposure is the number of days in the window; per send, the recipients of its sends."""
+    recent = f"day > ref_day - {RECENT_DAYS} and day <= ref_day"
+    baseline = f"day > ref_day - {RECENT_DAYS + BASELINE_DAYS} and day <= ref_day - {RECENT_DAYS}"
+    recent_exposure = str(RECENT_DAYS) if per_day else f"sum(exposure) filter (where {recent})"
+    baseline_exposure = str(BASELINE_DAYS) if per_day else f"sum(exposure) filter (where {baseline})"
+    return f"""
+            select {lit(table)} as table_name, {lit(basis)} as volume_basis, ref_day, first_day,
+                coalesce(sum(records) filter (where {recent}), 0) as recent_records,
+                coalesce(sum(records) filter (where {baseline}), 0) as baseline_records,
+                {recent_exposure} as recent_exposure, {baseline_exposure} as baseline_exposure
+            from (
+                select day, records, exposure, min(day) over () as first_day,
+                    max(day) filter (where day <= {end_day}) over () as ref_day
+                from ({rows_sql}) as records where day is not null
+            ) as dated
+            group by ref_day, first_day"""
+
+
 def volume_frame(
     con: duckdb.DuckDBPyConnection, contracts: dict[str, list[str]], *, run_id: str, interval_end: datetime
 ) -> Frame:
     """One row per raw table: data-time volume ratio, this run's quarantine rate, emptied columns."""
     run = lit(run_id)
     parts_volume, parts_emptied = [], []
+    per_send_ready = all(existing_columns(con, "raw", t) for t in VOLUME_PER_SEND_TABLES)
     for table, columns in contracts.items():
         present = existing_columns(con, "raw", table)
         if not present:
             continue
-        if table in VOLUME_RECORDS and set(VOLUME_RECORDS[table][1]) <= present:
-            parts_volume.append(f"""
-            select {lit(table)} as table_name, ref_day, first_day,
-                count(*) filter (where day > ref_day - {RECENT_DAYS} and day <= ref_day) as recent_records,
-                count(*) filter (where day > ref_day - {RECENT_DAYS + BASELINE_DAYS}
-                                 and day <= ref_day - {RECENT_DAYS}) as baseline_records
-            from (
-                select ts::date as day, min(ts::date) over () as first_day,
-                    least(max(ts) over (), {lit(interval_end)})::date as ref_day
-                from ({VOLUME_RECORDS[table][0]}) as records where ts is not null
-            ) as dated
-            group by ref_day, first_day""")
+        if table in VOLUME_PER_DAY and set(VOLUME_PER_DAY[table][1]) <= present:
+            rows = f"select ts::date as day, 1 as records, null::bigint as exposure from ({VOLUME_PER_DAY[table][0]}) t"
+            parts_volume.append(
+                _volume_part(table, "records per day", rows, lit(interval_end) + "::date", per_day=True)
+            )
+        elif table in VOLUME_PER_SEND and per_send_ready:
+            rows = VOLUME_PER_SEND[table].format(settled_before=lit(interval_end - timedelta(days=1)))
+            parts_volume.append(_volume_part(table, "delivery webhooks per treated recipient", rows,
+                                             lit(interval_end) + "::date", per_day=False))
         cols = [c for c in columns if c in present]
         if "_run_id" in present and cols:
             checks = ", ".join(
@@ -252,8 +298,9 @@ def volume_frame(
                 list_filter([{checks}], lambda c: c is not null) as emptied
             from raw.{table}""")
     empty_volume = (
-        "select null::varchar as table_name, null::date as ref_day, null::date as first_day, "
-        "0::bigint as recent_records, 0::bigint as baseline_records where false"
+        "select null::varchar as table_name, null::varchar as volume_basis, null::date as ref_day, "
+        "null::date as first_day, 0::bigint as recent_records, 0::bigint as baseline_records, "
+        "0::bigint as recent_exposure, 0::bigint as baseline_exposure where false"
     )
     empty_emptied = (
         "select null::varchar as table_name, 0::bigint as run_rows, 0::bigint as earlier_rows, "
@@ -277,12 +324,13 @@ def volume_frame(
             landed.rows_read, landed.rows_landed, landed.rows_quarantined, landed.rows_duplicate,
             case when landed.rows_read >= {MIN_QUARANTINE_READ}
                 then landed.rows_quarantined / landed.rows_read end as quarantine_rate,
-            volume.ref_day, volume.recent_records, volume.baseline_records,
-            volume.recent_records / {RECENT_DAYS} as recent_per_day,
-            volume.baseline_records / {BASELINE_DAYS} as baseline_per_day,
+            volume.volume_basis, volume.ref_day, volume.recent_records, volume.baseline_records,
+            volume.recent_records / volume.recent_exposure as recent_rate,
+            volume.baseline_records / volume.baseline_exposure as baseline_rate,
             case when volume.first_day <= volume.ref_day - {RECENT_DAYS + BASELINE_DAYS - 1}
                     and volume.baseline_records >= {MIN_BASELINE_RECORDS}
-                then (volume.recent_records / {RECENT_DAYS}) / (volume.baseline_records / {BASELINE_DAYS})
+                then (volume.recent_records / volume.recent_exposure)
+                    / (volume.baseline_records / volume.baseline_exposure)
             end as volume_ratio,
             emptied.run_rows,
             case when emptied.run_rows >= {MIN_EMPTIED_ROWS} and emptied.earlier_rows > 0

@@ -205,13 +205,27 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
     physical: list[str] | None = None
     header: list[str] | None = None
     bad_lines = {ln: (raw, reason) for ln, raw, reason in dec.rejects}
+    def add(row: list[str], line: int, reason: str | None, raw: str | None) -> None:
+        rows.append(row)
+        line_nos.append(line)
+        pre.append(reason)
+        rawlines.append(raw)
+
     reader = csv.reader(io.StringIO(text, newline=""))
     prev = 0
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the size limit: reject the record, go on
+            start, prev = prev + 1, reader.line_num
+            physical = physical or text.split("\n")
+            add([], start, f"unreadable CSV record: {exc}", "\n".join(physical[start - 1:prev])[:10_000])
+            continue
         start, prev = prev + 1, reader.line_num
         if start in bad_lines:
-            raw, reason = bad_lines.pop(start)
-            rows.append([]), line_nos.append(start), pre.append(reason), rawlines.append(raw)
+            add([], start, bad_lines[start][1], bad_lines.pop(start)[0])
             continue
         if not row or all(not c.strip() for c in row):
             continue
@@ -220,12 +234,11 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
             continue
         if len(row) != len(header):
             physical = physical or text.split("\n")
-            rows.append([]), line_nos.append(start), rawlines.append("\n".join(physical[start - 1:prev]))
-            pre.append(f"expected {len(header)} fields, got {len(row)}")
+            add([], start, f"expected {len(header)} fields, got {len(row)}", "\n".join(physical[start - 1:prev]))
             continue
-        rows.append(row), line_nos.append(start), pre.append(None), rawlines.append(None)
+        add(row, start, None, None)
     for ln, (raw, reason) in sorted(bad_lines.items()):  # bad lines the CSV parser swallowed (inside quotes)
-        rows.append([]), line_nos.append(ln), pre.append(reason), rawlines.append(raw)
+        add([], ln, reason, raw)
     header = header or []
     cols: dict[str, pa.Array] = {}
     for name in known:

@@ -31,7 +31,7 @@ from rapport.extractors.landing import (
     utc_now,
     utc_session,
 )
-from rapport.extractors.sql_source import SqlSource, open_source, prefetch, qi
+from rapport.extractors.sql_source import SqlSource, open_source, qi
 from rapport.extractors.state import (
     batch_transaction,
     get_state,
@@ -143,7 +143,7 @@ def _window(
                 yield items, b
 
     newest = watermark
-    for (table, batch), last in with_last(prefetch(streams())):
+    for (table, batch), last in with_last(streams()):
         with Timer(counts[table]), batch_transaction(con):
             if table == main:
                 c = lander.land(table, batch, post_where, params)
@@ -177,7 +177,7 @@ def extract_orders(
             fx = "shop_fx_rates"
             where = f"{qi('fx_rates')} t where {src.date_upto('rate_date', hi.date())}"
             post = "rate_date is null or rate_date <= ?"
-            for batch in prefetch(src.stream(_select(src, fx), where, batch_rows)):
+            for batch in src.stream(_select(src, fx), where, batch_rows):
                 with Timer(counts[fx]), batch_transaction(con):
                     counts[fx].add(lander.land(fx, batch, post, [hi.date()]))
     except Exception:

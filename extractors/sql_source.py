@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
-import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -48,44 +46,6 @@ def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
                 buf, n = [], 0
     if buf:
         yield pa.Table.from_batches(buf)
-
-
-def prefetch(items: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
-    """Read the next batch in a background thread while the caller lands the current one: the drivers
-    (ADBC, psycopg COPY, pyarrow's CSV reader) and DuckDB all release the GIL, so reading and landing overlap
-    on two cores. The source connection is only ever used by that one thread while the iterator runs."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def run() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    worker = threading.Thread(target=run, name="orders-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
 
 class SqlSource:

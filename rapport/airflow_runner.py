@@ -1,8 +1,14 @@
-"""Run the real `rapport_daily` DAG once, in this process, with no Airflow servers.
+"""Run the real rapport DAGs once, in this process, with no Airflow servers (`rapport run`).
+
+A pipeline run is a `rapport_daily` run (start, extract) followed by the `rapport_transform` run it
+triggers through its source assets (checks, dbt, publish, report). In-process there is no scheduler to
+react to asset events, so the runner plays its part: it runs `rapport_transform` right after
+`rapport_daily`, for the same run (conf `run_id`, interval, as_of), and marks `rapport_daily`'s
+await_transform done instead of letting it wait.
 
 Airflow reads its configuration when first imported, so `configure_airflow` must run before any Airflow
 import. The metadata database is a SQLite file under the warehouse directory (what `dag.test()` needs);
-a real deployment uses PostgreSQL (see docker-compose.yml).
+a real deployment uses PostgreSQL (docker-compose.yml).
 """
 
 from __future__ import annotations
@@ -13,22 +19,30 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time as dtime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rapport.config import PROJECT_ROOT, Settings
 
 log = logging.getLogger("rapport.runner")
 DAG_ID = "rapport_daily"
+TRANSFORM_DAG_ID = "rapport_transform"
+AWAIT_TASK = "await_transform"
 
 
 @dataclass(frozen=True)
 class DagOutcome:
+    """One pipeline run: `run_id` is the rapport run id (the rapport_daily run's), `task_states` holds the
+    tasks of both DAGs in execution order."""
+
     run_id: str
     state: str
     task_states: dict[str, str]
     seconds: float
+    interval_end: str | None = None
+    dag_runs: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -46,6 +60,11 @@ def configure_airflow(settings: Settings) -> Path:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # cosmos' partial-parse cache, per warehouse: concurrent runs on other warehouses don't share it
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        "DO_NOT_TRACK": "1",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -55,9 +74,16 @@ def configure_airflow(settings: Settings) -> Path:
 
 
 def migrate_metadata_db() -> None:
+    from airflow.models.pool import Pool
     from airflow.utils.db import initdb
 
+    from rapport.airflow_dags import warehouse_pool
+
     initdb()
+    pool = warehouse_pool()
+    if pool:
+        # dag.test() ignores pools; created anyway so this metadata DB matches a deployment's.
+        Pool.create_or_update_pool(pool, 1, "rapport: one writer of the working DuckDB file", False)
 
 
 @contextmanager
@@ -95,33 +121,98 @@ def run_dag(
     as_of: str | None = None,
     log_file: Path | None = None,
 ) -> DagOutcome:
-    """Run `rapport_daily` once; its data interval ends at `interval_end` (default: now).
+    """Run the pipeline once; its data interval ends at `interval_end` (default: now).
 
     With `log_file`, Airflow's and dbt's output goes there and only progress lines reach the terminal.
     """
     configure_airflow(settings)
     with _quiet_terminal(log_file) if log_file else nullcontext():
-        return _run(settings, interval_end, as_of)
+        dags = _load_dags()
+        end = _utc(interval_end or datetime.now(UTC))
+        conf: dict[str, str] = {"interval_end": end.isoformat()}
+        if as_of:
+            conf["as_of"] = as_of
+        return _run_pipeline(dags, logical_date=end, conf=conf)
 
 
-def _run(settings: Settings, interval_end: datetime | None, as_of: str | None) -> DagOutcome:
-    t0 = time.monotonic()
+def backfill(settings: Settings, start: date, end: date, *, log_file: Path | None = None) -> list[DagOutcome]:
+    """Run the pipeline for each UTC day from `start` to `end` (inclusive), oldest first, as a scheduler's
+    backfill would: the run for day D gets rapport_daily's data interval [D, D+1) from its timetable (no
+    conf). Stops at the first failed day, since later days build on it. Returns one outcome per day run.
+
+    On a deployment, `airflow backfill create --dag-id rapport_daily --from-date D1 --to-date D2` does the
+    same through the scheduler (see docs/airflow.md).
+    """
+    if end < start:
+        raise ValueError(f"backfill end {end} is before its start {start}")
+    configure_airflow(settings)
+    outcomes: list[DagOutcome] = []
+    with _quiet_terminal(log_file) if log_file else nullcontext():
+        dags = _load_dags()
+        day = start
+        while day <= end:
+            # dag.test infers a manual run's interval as the last complete one before its logical date:
+            # logical date D+1 00:00 gives [D, D+1), the interval of the scheduled run of day D.
+            next_midnight = datetime.combine(day + timedelta(days=1), dtime.min, tzinfo=UTC)
+            outcome = _run_pipeline(dags, logical_date=next_midnight, conf={})
+            outcomes.append(outcome)
+            if not outcome.ok:
+                break
+            day += timedelta(days=1)
+    return outcomes
+
+
+def _utc(ts: datetime) -> datetime:
+    ts = ts.replace(microsecond=0)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _load_dags() -> dict[str, Any]:
+    from rapport.dbt_tasks import ensure_manifest
+
+    # Before the DAG files are parsed: they render the dbt tasks from this manifest.
+    ensure_manifest()
     migrate_metadata_db()
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"the DAG files failed to import: {bag.import_errors}")
-    dag = bag.get_dag(DAG_ID)
-    end = (interval_end or datetime.now(UTC)).replace(microsecond=0)
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
-    conf: dict[str, str] = {"interval_end": end.isoformat()}
-    if as_of:
-        conf["as_of"] = as_of
-    dag_run = dag.test(logical_date=end, run_conf=conf)
+    return {dag_id: bag.get_dag(dag_id) for dag_id in (DAG_ID, TRANSFORM_DAG_ID)}
+
+
+def _states(dag: Any, dag_run: Any, skip: set[str] = frozenset()) -> dict[str, str]:
     order = {task_id: i for i, task_id in enumerate(t.task_id for t in dag.topological_sort())}
     tis = sorted(dag_run.get_task_instances(), key=lambda ti: order.get(ti.task_id, len(order)))
-    states = {ti.task_id: str(ti.state) for ti in tis}
-    state = str(dag_run.state)
-    return DagOutcome(dag_run.run_id, state, states, time.monotonic() - t0)
+    return {ti.task_id: str(ti.state) for ti in tis if ti.task_id not in skip}
+
+
+def _run_pipeline(dags: dict[str, Any], *, logical_date: datetime, conf: dict[str, str]) -> DagOutcome:
+    t0 = time.monotonic()
+    daily, transform = dags[DAG_ID], dags[TRANSFORM_DAG_ID]
+    daily_run = daily.test(logical_date=logical_date, run_conf=conf, mark_success_pattern=AWAIT_TASK)
+    states = _states(daily, daily_run, skip={AWAIT_TASK})
+    runs = {DAG_ID: daily_run.run_id}
+    ctx = _run_context_of(daily_run)
+    failed = any(state != "success" for state in states.values())
+    if failed:
+        return DagOutcome(daily_run.run_id, "failed", states, time.monotonic() - t0, ctx["interval_end"], runs)
+    transform_run = transform.test(logical_date=logical_date, run_conf=ctx)
+    runs[TRANSFORM_DAG_ID] = transform_run.run_id
+    states.update(_states(transform, transform_run))
+    state = str(transform_run.state)
+    return DagOutcome(daily_run.run_id, state, states, time.monotonic() - t0, ctx["interval_end"], runs)
+
+
+def _run_context_of(dag_run: Any) -> dict[str, Any]:
+    """The rapport run context the daily run's tasks computed (same function, same inputs), as conf for the
+    transform run that continues it."""
+    from rapport.airflow_glue import run_context
+
+    context = {
+        "dag_run": dag_run,
+        "data_interval_start": dag_run.data_interval_start,
+        "data_interval_end": dag_run.data_interval_end,
+        "logical_date": dag_run.logical_date,
+    }
+    return run_context(context).to_dict()

@@ -8,10 +8,13 @@ need them.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from rapport.config import Settings
@@ -153,7 +156,23 @@ def publish(settings: Settings, ctx: RunContext) -> str:
     with step("publish marts"), open_warehouse(settings) as con:
         result = publish_marts(con, settings, run_id=ctx.run_id)
     progress(f"  published {len(result.tables)} relations to {result.path}")
+    with step("dbt docs"), writer_lock(settings):
+        docs = publish_dbt_docs(settings)
+    progress(f"  dbt docs (lineage and column descriptions): {docs}")
     return str(result.path)
+
+
+def publish_dbt_docs(settings: Settings) -> Path:
+    """dbt's documentation site, as one self-contained page beside the published file."""
+    from rapport.transform import dbt_docs_generate
+
+    target = dbt_docs_generate(settings)
+    out = settings.published_dir / "dbt_docs"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".index.html.tmp"
+    shutil.copyfile(target / "static_index.html", tmp)
+    os.replace(tmp, out / "index.html")
+    return out / "index.html"
 
 
 def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:

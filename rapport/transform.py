@@ -163,8 +163,11 @@ def dbt_build(
 
 
 def dbt_docs_generate(settings: Settings) -> Path:
-    """`dbt docs generate` into `{warehouse_dir}/dbt/target`; returns that directory (index.html there)."""
-    result = _invoke(settings, ["docs", "generate"], None)
+    """`dbt docs generate --static` into `{warehouse_dir}/dbt/target`; returns that directory.
+
+    `static_index.html` there embeds the manifest and catalog, so it opens from disk without a web server.
+    """
+    result = _invoke(settings, ["docs", "generate", "--static"], None)
     if not result.success:
         raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
     return dbt_dirs(settings)[0]

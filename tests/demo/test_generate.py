@@ -141,7 +141,7 @@ def test_fx_rates_daily_with_a_few_gaps(out: Path) -> None:
         assert days * 0.95 <= len(have) <= days
     assert 0 < sum(1 for _ in rows) < 5 * days  # some missing
     krw = [v for _, c, v in rows if c == "KRW"]
-    assert 0.0005 < min(krw) and max(krw) < 0.001
+    assert min(krw) > 0.0005 and max(krw) < 0.001
     order_days = {r[0][:10] for r in con.execute("select created_at from orders")}
     assert min(order_days) >= min(d for d, _, _ in rows)
 
@@ -149,6 +149,7 @@ def test_fx_rates_daily_with_a_few_gaps(out: Path) -> None:
 def test_customers_realistic(out: Path) -> None:
     con = db(out)
     cust = [dict(r) for r in con.execute("select * from customers")]
+    assert all(c["email"] or c["phone"] for c in cust)
     emails = [c["email"] for c in cust if c["email"]]
     assert any(e != e.strip() for e in emails)
     assert any(e.strip() != e.strip().lower() for e in emails)
@@ -178,7 +179,7 @@ def test_helpdesk_items_follow_the_contract(out: Path) -> None:
     iso_z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
     customer_ids = {str(r[0]) for r in db(out).execute("select id from customers")}
     for u in users:
-        assert USER_FIELDS <= set(u)
+        assert set(u) >= USER_FIELDS
         assert u["role"] in {"end-user", "agent", "admin"}
         assert iso_z.match(u["created_at"]) and iso_z.match(u["updated_at"])
         assert u["external_id"] is None or u["external_id"] in customer_ids
@@ -191,7 +192,7 @@ def test_helpdesk_items_follow_the_contract(out: Path) -> None:
     assert any(set(u) - USER_FIELDS for u in users)  # undocumented extras
     user_ids = {u["id"] for u in users}
     for t in tickets:
-        assert TICKET_FIELDS <= set(t)
+        assert set(t) >= TICKET_FIELDS
         assert t["status"] in {"new", "open", "pending", "hold", "solved", "closed", "deleted"}
         assert t["priority"] in {None, "low", "normal", "high", "urgent"}
         assert t["via"]["channel"] in {"email", "web", "chat", "api", "voice"}

@@ -155,37 +155,62 @@ def _volume(con, run_id: str = "now", end: datetime = END) -> dict[str, dict]:
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
 
 
-def _events_per_day(con, first: datetime, days: int, per_day: int, run_id: str, prefix: str) -> None:
-    rows = []
+def _orders_per_day(con, first: datetime, days: int, per_day: int, run_id: str, start_id: int) -> int:
+    rows, next_id = [], start_id
     for d in range(days):
         for i in range(per_day):
-            ts = first + timedelta(days=d, hours=1 + i % 20)
-            unix = int((ts - datetime(1970, 1, 1)).total_seconds())
-            rows.append(event(sg_event_id=f"{prefix}-{d}-{i}", timestamp=unix))
-    land(con, "esp_events", rows, run_id)
+            ts = (first + timedelta(days=d, hours=1 + i % 20)).isoformat(sep=" ")
+            rows.append(order(id=next_id, created_at=ts, updated_at=ts))
+            next_id += 1
+    land(con, "shop_orders", rows, run_id)
+    return next_id
 
 
 def test_volume_ratio_compares_the_last_week_with_the_four_before(con):
-    # 28 days at 10 events a day, then 7 days at 1 a day: a 90% drop.
-    _events_per_day(con, datetime(2026, 1, 1), 28, 10, "old", "a")
-    _events_per_day(con, datetime(2026, 1, 29), 7, 1, "now", "b")
-    v = _volume(con)["esp_events"]
-    assert v["baseline_records"] == 280 and v["recent_records"] == 7
+    # 28 days at 10 orders a day, then 7 days at 1 a day: a 90% drop.
+    n = _orders_per_day(con, datetime(2026, 1, 1), 28, 10, "old", 1)
+    _orders_per_day(con, datetime(2026, 1, 29), 7, 1, "now", n)
+    v = _volume(con)["shop_orders"]
+    assert (v["volume_basis"], v["baseline_records"], v["recent_records"]) == ("records per day", 280, 7)
     assert v["volume_ratio"] == pytest.approx((7 / 7) / (280 / 28))  # 0.1: fails the strict > 0.1 check
 
 
 def test_volume_is_judged_from_the_last_data_not_from_a_later_interval_end(con):
-    # Steady 10 a day for 35 days; the run happens three weeks after the last event (a quiet ESP).
-    _events_per_day(con, datetime(2026, 1, 1), 35, 10, "old", "a")
-    v = _volume(con, end=datetime(2026, 3, 1))["esp_events"]
+    # Steady 10 a day for 35 days; the run happens weeks after the last order (a quiet shop).
+    _orders_per_day(con, datetime(2026, 1, 1), 35, 10, "old", 1)
+    v = _volume(con, end=datetime(2026, 3, 1))["shop_orders"]
     assert v["volume_ratio"] == pytest.approx(1.0)
 
 
 def test_volume_needs_history_and_a_baseline(con):
-    _events_per_day(con, datetime(2026, 1, 20), 14, 10, "old", "a")  # two weeks only
-    assert _volume(con)["esp_events"]["volume_ratio"] is None
-    land(con, "shop_orders", [order(id=i) for i in range(1, 4)], "old")  # tiny table: no ratio either
+    _orders_per_day(con, datetime(2026, 1, 20), 14, 10, "old", 1)  # two weeks only
     assert _volume(con)["shop_orders"]["volume_ratio"] is None
+    con.execute("delete from raw.shop_orders")
+    _orders_per_day(con, datetime(2026, 1, 1), 35, 2, "old", 1)  # 56 baseline records: too few to judge
+    assert _volume(con)["shop_orders"]["volume_ratio"] is None
+
+
+def _send(con, campaign: str, send_at: str, treated: int, webhooks: int) -> None:
+    land(con, "esp_campaigns", [{"campaign_id": campaign, "send_at": send_at, "snapshot_date": send_at[:10]}], "r")
+    land(con, "esp_audiences", [{"campaign_id": campaign, "email": f"{campaign}-{i}@example.com",
+                                 "group": "treatment"} for i in range(treated)]
+         + [{"campaign_id": campaign, "email": f"{campaign}-c@example.com", "group": "control"}], "r")
+    kinds = ["processed", "delivered", "open"]  # opens are not delivery webhooks
+    land(con, "esp_events", [event(sg_event_id=f"{campaign}-{i}", campaign_id=campaign, event=kinds[i % 3])
+                             for i in range(webhooks * 3 // 2)], "r")
+
+
+def test_event_volume_is_delivery_webhooks_per_treated_recipient_of_each_send(con):
+    _send(con, "k0", "2025-12-20 10:00:00", 10, 20)  # history before the baseline window (2026-01-07 on)
+    _send(con, "k1", "2026-01-10 10:00:00", 100, 200)  # baseline: 2 delivery webhooks per recipient
+    _send(con, "k2", "2026-01-20 10:00:00", 50, 100)
+    _send(con, "k3", "2026-02-10 10:00:00", 80, 16)  # recent: 0.2 per recipient, a 90% drop
+    _send(con, "k4", "2026-02-28 20:00:00", 80, 0)  # sent the day before the interval end: not judged yet
+    v = _volume(con, end=datetime(2026, 3, 1, 6))["esp_events"]
+    assert (v["volume_basis"], v["ref_day"].isoformat()) == ("delivery webhooks per treated recipient",
+                                                             "2026-02-10")
+    assert (v["recent_records"], v["baseline_records"]) == (16, 300)
+    assert v["volume_ratio"] == pytest.approx((16 / 80) / (300 / 150))
 
 
 def test_quarantine_rate_from_this_runs_extraction_log(con):

@@ -27,12 +27,13 @@ audience_rows as (
     where email is not null
 ),
 
+-- the intermediate form of marts.customer_identities (this layer builds before the marts)
 audience_identities as (
     select
         source_id,
         customer_id
-    from {{ ref('customer_identities') }}
-    where source = 'esp.audience_member'
+    from {{ ref('int_customer_ids_assigned') }}
+    where source = 'esp.audience_member' and is_current
 ),
 
 members as (

@@ -157,7 +157,8 @@ select
 from current_assignments as ca
 left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.customer_id
 
-{% if is_incremental() %}
+{#- with --empty the refs are empty, so this part would retire every assignment: skip it -#}
+{% if is_incremental() and not flags.EMPTY %}
     union all
 
     -- assignments of the previous run that no longer hold (merge, split, record gone)

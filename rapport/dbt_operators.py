@@ -1,0 +1,18 @@
+"""The cosmos operator behind rapport's per-layer dbt tasks (imported only when a DAG renders them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos.operators.local import DbtBuildLocalOperator
+
+
+class DbtLayerBuildOperator(DbtBuildLocalOperator):
+    """`dbt build` of one layer: `layer_select` is the layer's selection; the interceptor narrows it on a
+    retry to what did not succeed in the previous attempt (rapport.dbt_tasks.inject_run_context)."""
+
+    def __init__(self, *, layer_select: str, **kwargs: Any) -> None:
+        # buildable: a test runs in the layer of its last parent, once all its parents are built
+        kwargs.setdefault("indirect_selection", "buildable")
+        super().__init__(select=layer_select, **kwargs)
+        self.layer_select = layer_select

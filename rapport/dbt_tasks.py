@@ -1,0 +1,381 @@
+"""The dbt project as Airflow tasks, rendered by astronomer-cosmos from dbt's manifest.
+
+Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt in the task's process
+(`InvocationMode.DBT_RUNNER`):
+
+- `layer` (default): one `dbt build` task per layer (staging → intermediate → marts), each running the
+  layer's models, unit tests and data tests; a test whose parents span layers runs in the later layer
+  (`--indirect-selection buildable`). A retry of a failed layer task rebuilds only the nodes that errored,
+  failed or were skipped in the previous attempt, and their children in the layer (`result:` selection
+  against the attempt's saved run_results.json).
+- `model`: one task per model (`dbt build --select <model>`: its unit tests, the model, its tests), tests
+  with several parents in their own task after all of them, source tests in one task per source.
+
+docs/airflow.md gives the measured cost of each. The manifest comes from `dbt parse`
+(`ensure_manifest()`); when it is missing or older than the project's files, the DAG still imports and
+runs the whole project as one `dbt_build` task instead.
+
+The run's dbt vars (`as_of`, `run_id`) and the working database's path are not known when the DAG file
+is parsed: an interceptor computes them from the task's run context, exactly as the Python tasks do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rapport.config import PROJECT_ROOT, Settings
+
+log = logging.getLogger("rapport.dbt_tasks")
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+PROFILE_NAME, TARGET_NAME = "rapport", "work"
+LAYERS = ("staging", "intermediate", "marts")
+GRANULARITIES = ("layer", "model")
+DEFAULT_GRANULARITY = "layer"
+# What dbt reads: a change to any of these makes the manifest stale.
+_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
+
+
+def manifest_path() -> Path:
+    """Where the manifest lives: `RAPPORT_DBT_MANIFEST`, else dbt_project/target/ (git-ignored)."""
+    return Path(os.environ.get("RAPPORT_DBT_MANIFEST") or DBT_PROJECT_DIR / "target" / "manifest.json")
+
+
+def granularity(env: dict[str, str] | None = None) -> str:
+    value = (env if env is not None else os.environ).get("RAPPORT_DBT_TASKS", DEFAULT_GRANULARITY).strip().lower()
+    if value not in GRANULARITIES:
+        raise ValueError(f"RAPPORT_DBT_TASKS={value!r}: use one of {', '.join(GRANULARITIES)}")
+    return value
+
+
+def _project_files(project_dir: Path) -> Iterable[Path]:
+    for name in _PROJECT_INPUTS:
+        path = project_dir / name
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            yield from (p for p in path.rglob("*") if p.is_file())
+
+
+def manifest_is_current(manifest: Path | None = None, project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """True when the manifest exists and no project file changed after it was written."""
+    manifest = manifest or manifest_path()
+    try:
+        written = manifest.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return all(p.stat().st_mtime <= written for p in _project_files(project_dir))
+
+
+def generate_manifest(manifest: Path | None = None, project_dir: Path = DBT_PROJECT_DIR) -> Path:
+    """`dbt parse` into a scratch target directory, then move the manifest into place atomically.
+
+    Parsing opens no database; RAPPORT_WORK_DB only has to be set for profiles.yml to render.
+    """
+    from dbt.cli.main import dbtRunner
+
+    manifest = manifest or manifest_path()
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="rapport-dbt-parse-"))
+    env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.setdefault("RAPPORT_WORK_DB", os.environ.get("RAPPORT_WORK_DB") or str(scratch / "parse.duckdb"))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+                "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
+                "--no-partial-parse", "--quiet", "--no-use-colors"]  # fmt: skip
+        result = dbtRunner().invoke(args)
+        if not result.success:
+            raise RuntimeError(f"dbt parse failed: {result.exception or 'see the messages above'}")
+        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(scratch / "target" / "manifest.json", tmp)
+        os.replace(tmp, manifest)  # readers (a DAG parse) see the old or the new file, never half of one
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info("wrote the dbt manifest %s", manifest)
+    return manifest
+
+
+def ensure_manifest(manifest: Path | None = None) -> Path:
+    """The manifest, regenerated first if it is missing or stale (the runner and the docker init call this)."""
+    manifest = manifest or manifest_path()
+    if not manifest_is_current(manifest):
+        generate_manifest(manifest)
+    return manifest
+
+
+# --- run time -----------------------------------------------------------------------------------------
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment profiles.yml reads (the same values rapport.transform sets for its own dbt calls)."""
+    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "RAPPORT_WORK_DB": str(settings.work_db),
+        "RAPPORT_DUCKDB_THREADS": str(settings.duckdb_threads),
+        "RAPPORT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
+    }
+
+
+def run_results_dir(settings: Settings, run_id: str, task_id: str) -> Path:
+    """Where a layer task keeps each attempt's run_results.json (for `result:` selection on retry)."""
+    from rapport.airflow_glue import safe_name
+
+    return settings.warehouse_dir / "dbt" / "airflow" / safe_name(run_id) / safe_name(task_id)
+
+
+def retry_selection(results: dict[str, Any], layer_select: str) -> str | None:
+    """dbt selection for a retry: the nodes of the previous attempt that did not succeed, and their children
+    inside the layer. None when the previous attempt left nothing to redo (or there is none)."""
+    redo = sorted(
+        {
+            r["unique_id"]
+            for r in results.get("results", [])
+            if str(r.get("status", "")).lower() in {"error", "fail", "runtime error", "skipped"}
+        }
+    )
+    if not redo:
+        return None
+    # Errored and skipped nodes and their children; a failed test also rebuilds the model it tests (`1+`),
+    # since whatever fixed the data or the SQL needs the model rebuilt. `result:` reads --state's
+    # run_results.json. Each term is intersected with each part of the layer's selection (a union), so a
+    # retry never leaves the layer.
+    terms = ("result:error+", "1+result:fail+", "result:skipped+")
+    return " ".join(f"{term},{part}" for term in terms for part in layer_select.split())
+
+
+def inject_run_context(context: Any, operator: Any) -> None:
+    """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's."""
+    from rapport.airflow_glue import run_context, task_settings
+
+    settings = task_settings()
+    ctx = run_context(context, settings)
+    operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id}
+    operator.env = {**(operator.env or {}), **dbt_env(settings)}
+    layer_select = getattr(operator, "layer_select", None)
+    if layer_select:
+        _narrow_layer_retry(context, operator, settings, ctx.run_id, layer_select)
+
+
+def _narrow_layer_retry(context: Any, operator: Any, settings: Settings, run_id: str, layer_select: str) -> None:
+    state_dir = run_results_dir(settings, run_id, operator.task_id)
+    previous = state_dir / "run_results.json"
+    ti = context.get("ti")
+    if getattr(ti, "try_number", 1) <= 1 or not previous.exists():
+        operator.select = layer_select
+        return
+    results = json.loads(previous.read_text())
+    narrowed = retry_selection(results, layer_select)
+    if narrowed is None:
+        operator.select = layer_select
+        return
+    log.info("retry of %s: rebuilding only what did not succeed last time: %s", operator.task_id, narrowed)
+    operator.select = narrowed
+    operator.dbt_cmd_flags = [*(operator.dbt_cmd_flags or []), "--state", str(state_dir)]
+
+
+def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
+    """Cosmos callback after every dbt invocation: keep layer run results, release the DuckDB file."""
+    try:
+        task = context["ti"].task if context else None
+        if task is not None and getattr(task, "layer_select", None):
+            _save_run_results(Path(project_dir) / "target" / "run_results.json", context)
+    finally:
+        release_dbt_duckdb()
+
+
+def _save_run_results(source: Path, context: Any) -> None:
+    if not source.exists():
+        return
+    from rapport.airflow_glue import run_context, task_settings
+
+    settings = task_settings()
+    ctx = run_context(context, settings)
+    target = run_results_dir(settings, ctx.run_id, context["ti"].task_id)
+    previous = target / "run_results.json"
+    results = json.loads(source.read_text())
+    if previous.exists() and getattr(context["ti"], "try_number", 1) > 1:
+        # A narrowed retry only reports what it re-ran: keep the earlier outcome of everything else.
+        merged = {r["unique_id"]: r for r in json.loads(previous.read_text()).get("results", [])}
+        merged.update({r["unique_id"]: r for r in results.get("results", [])})
+        results["results"] = list(merged.values())
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "run_results.json").write_text(json.dumps(results))
+
+
+def release_dbt_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open in this process after an in-process dbt call.
+
+    dbt-duckdb caches its environment (and the open file) on a class attribute; left open, the next task
+    of an in-process run (`rapport run`) could not open the working file with other settings.
+    """
+    if "dbt.adapters.duckdb.connections" not in sys.modules:
+        return
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        env.close()
+
+
+# --- parse time ---------------------------------------------------------------------------------------
+
+
+def _cosmos_configs(manifest: Path) -> dict[str, Any]:
+    from cosmos import ExecutionConfig, ExecutionMode, InvocationMode, ProfileConfig, ProjectConfig
+
+    return {
+        "project_config": ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR, manifest_path=manifest, install_dbt_deps=False, partial_parse=True
+        ),
+        "profile_config": ProfileConfig(
+            profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+        ),
+        "execution_config": ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+    }
+
+
+def _operator_args(pool: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "install_deps": False,  # no dbt packages, and `dbt deps` would need the internet
+        "interceptors": [inject_run_context],
+        "callback": after_dbt,
+        "emit_datasets": False,  # rapport declares its own assets (rapport.assets)
+        "should_store_compiled_sql": False,
+    }
+    if pool:
+        args["pool"] = pool
+    return args
+
+
+def layers_in(manifest: Path) -> list[str]:
+    """The model folders directly under models/ that hold at least one model, in build order."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    folders = {
+        Path(n["original_file_path"]).parts[1]
+        for n in nodes
+        if n["resource_type"] == "model" and len(Path(n["original_file_path"]).parts) > 2
+    }
+    unknown = sorted(folders - set(LAYERS))
+    return [layer for layer in LAYERS if layer in folders] + unknown
+
+
+def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: Path | None = None) -> Any:
+    """Create the dbt tasks inside the DAG being defined; returns what to chain (a TaskGroup or a task).
+
+    Falls back to one `dbt_build` task (rapport.pipeline.transform) when the manifest is missing or stale.
+    """
+    from airflow.sdk import TaskGroup
+
+    mode = mode or granularity()
+    manifest = manifest or manifest_path()
+    if not manifest_is_current(manifest):
+        log.warning(
+            "dbt manifest %s is missing or older than the dbt project: rendering one dbt_build task instead of "
+            "cosmos tasks (regenerate it with `python -m rapport.dbt_tasks`)",
+            manifest,
+        )
+        return _single_build_task(pool)
+    if mode == "model":
+        return _model_group(manifest, pool)
+    with TaskGroup("dbt", tooltip="dbt build, one task per layer") as group:
+        _layer_tasks(manifest, pool)
+    return group
+
+
+def _model_group(manifest: Path, pool: str | None) -> Any:
+    from cosmos import DbtTaskGroup, LoadMode, RenderConfig, SourceRenderingBehavior, TestBehavior
+    from cosmos.constants import TestIndirectSelection
+
+    configs = _cosmos_configs(manifest)
+    configs["execution_config"].test_indirect_selection = TestIndirectSelection.BUILDABLE
+    return DbtTaskGroup(
+        group_id="dbt",
+        **configs,
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+            source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            emit_datasets=False,
+        ),
+        operator_args=_operator_args(pool),
+    )
+
+
+def _layer_tasks(manifest: Path, pool: str | None) -> list[Any]:
+    from airflow.sdk import chain
+
+    from rapport.dbt_operators import DbtLayerBuildOperator
+
+    configs = _cosmos_configs(manifest)
+    tasks = []
+    for i, layer in enumerate(layers_in(manifest)):
+        select = f"path:models/{layer}"
+        if i == 0:
+            select = f"source:* {select}"  # source tests belong with the first layer that reads the sources
+        tasks.append(
+            DbtLayerBuildOperator(
+                task_id=layer,
+                layer_select=select,
+                project_dir=str(DBT_PROJECT_DIR),
+                profile_config=configs["profile_config"],
+                invocation_mode=configs["execution_config"].invocation_mode,
+                doc_md=f"`dbt build --select {select} --indirect-selection buildable`; a retry rebuilds only "
+                "what did not succeed in the previous attempt.",
+                **_operator_args(pool),
+            )
+        )
+    chain(*tasks)
+    return tasks
+
+
+def _single_build_task(pool: str | None) -> Any:
+    from airflow.sdk import get_current_context, task
+
+    from rapport import pipeline
+    from rapport.airflow_glue import run_context, task_settings
+
+    kwargs = {"pool": pool} if pool else {}
+
+    @task(task_id="dbt_build", **kwargs)
+    def dbt_build() -> None:
+        settings = task_settings()
+        pipeline.transform(settings, run_context(get_current_context(), settings))
+
+    return dbt_build()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rapport.dbt_tasks [--if-stale]`: write the manifest the DAG renders its dbt tasks from."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path = ensure_manifest() if "--if-stale" in args else generate_manifest()
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
