@@ -227,7 +227,7 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
         if start in bad_lines:
             add([], start, bad_lines[start][1], bad_lines.pop(start)[0])
             continue
-        if not row or all(not c.strip() for c in row):
+        if not row or (len(row) == 1 and not row[0].strip()):  # a blank line is no record
             continue
         if header is None:
             header = [h.strip() for h in row]

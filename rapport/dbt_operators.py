@@ -12,7 +12,8 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
     retry to what did not succeed in the previous attempt (rapport.dbt_tasks.inject_run_context)."""
 
     def __init__(self, *, layer_select: str, **kwargs: Any) -> None:
-        # buildable: a test runs in the layer of its last parent, once all its parents are built
-        kwargs.setdefault("indirect_selection", "buildable")
+        # cautious: dbt adds only tests whose parents are all in the layer; cross-layer tests are in
+        # layer_select by name (rapport.dbt_tasks.layer_selections)
+        kwargs.setdefault("indirect_selection", "cautious")
         super().__init__(select=layer_select, **kwargs)
         self.layer_select = layer_select

@@ -4,8 +4,8 @@ Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt
 (`InvocationMode.DBT_RUNNER`):
 
 - `layer` (default): one `dbt build` task per layer (staging → intermediate → marts), each running the
-  layer's models, unit tests and data tests; a test whose parents span layers runs in the later layer
-  (`--indirect-selection buildable`). A retry of a failed layer task rebuilds only the nodes that errored,
+  layer's models, unit tests and data tests; a test whose parents span layers runs in the layer of its
+  last parent (`layer_selections`). A retry of a failed layer task rebuilds only the nodes that errored,
   failed or were skipped in the previous attempt, and their children in the layer (`result:` selection
   against the attempt's saved run_results.json).
 - `model`: one task per model (`dbt build --select <model>`: its unit tests, the model, its tests), tests
@@ -270,16 +270,39 @@ def _operator_args(pool: str | None) -> dict[str, Any]:
     return args
 
 
-def layers_in(manifest: Path) -> list[str]:
-    """The model folders directly under models/ that hold at least one model, in build order."""
-    nodes = json.loads(manifest.read_text())["nodes"].values()
-    folders = {
-        Path(n["original_file_path"]).parts[1]
-        for n in nodes
+def layer_selections(manifest: Path) -> list[tuple[str, str]]:
+    """(layer, dbt selection) per layer in build order, from the manifest.
+
+    A layer is a folder directly under models/ (staging, intermediate, marts, then any other, sorted). Its
+    selection is its models (with their unit tests) by path; with `--indirect-selection cautious` dbt adds
+    the tests whose parents are all selected. A test whose parents lie in several layers (a relationships
+    test from an intermediate model to a mart, a reconciliation across layers) is named explicitly in the
+    layer of its last parent, when all of them are built; tests of sources go with the first layer.
+    (dbt's `buildable` mode was tried and picks some of these up a layer too early.)
+    """
+    data = json.loads(manifest.read_text())
+    nodes = data["nodes"]
+    model_layer = {
+        uid: Path(n["original_file_path"]).parts[1]
+        for uid, n in nodes.items()
         if n["resource_type"] == "model" and len(Path(n["original_file_path"]).parts) > 2
     }
-    unknown = sorted(folders - set(LAYERS))
-    return [layer for layer in LAYERS if layer in folders] + unknown
+    folders = set(model_layer.values())
+    layers = [layer for layer in LAYERS if layer in folders] + sorted(folders - set(LAYERS))
+    rank = {uid: layers.index(layer) for uid, layer in model_layer.items()}
+    rank.update({uid: -1 for uid in data.get("sources", {})})  # sources come before every layer
+    explicit: dict[int, list[str]] = {}
+    for n in nodes.values():
+        if n["resource_type"] != "test":
+            continue
+        ranks = {rank[d] for d in n["depends_on"]["nodes"] if d in rank}
+        if len(ranks) > 1:
+            explicit.setdefault(max(max(ranks), 0), []).append(n["name"])
+    selections = []
+    for i, layer in enumerate(layers):
+        parts = (["source:*"] if i == 0 else []) + [f"path:models/{layer}"] + sorted(explicit.get(i, []))
+        selections.append((layer, " ".join(parts)))
+    return selections
 
 
 def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: Path | None = None) -> Any:
@@ -310,7 +333,7 @@ def _model_group(manifest: Path, pool: str | None) -> Any:
     from cosmos.constants import TestIndirectSelection
 
     configs = _cosmos_configs(manifest)
-    configs["execution_config"].test_indirect_selection = TestIndirectSelection.BUILDABLE
+    configs["execution_config"].test_indirect_selection = TestIndirectSelection.CAUTIOUS
     return DbtTaskGroup(
         group_id="dbt",
         **configs,
@@ -331,23 +354,19 @@ def _layer_tasks(manifest: Path, pool: str | None) -> list[Any]:
     from rapport.dbt_operators import DbtLayerBuildOperator
 
     configs = _cosmos_configs(manifest)
-    tasks = []
-    for i, layer in enumerate(layers_in(manifest)):
-        select = f"path:models/{layer}"
-        if i == 0:
-            select = f"source:* {select}"  # source tests belong with the first layer that reads the sources
-        tasks.append(
-            DbtLayerBuildOperator(
-                task_id=layer,
-                layer_select=select,
-                project_dir=str(DBT_PROJECT_DIR),
-                profile_config=configs["profile_config"],
-                invocation_mode=configs["execution_config"].invocation_mode,
-                doc_md=f"`dbt build --select {select} --indirect-selection buildable`; a retry rebuilds only "
-                "what did not succeed in the previous attempt.",
-                **_operator_args(pool),
-            )
+    tasks = [
+        DbtLayerBuildOperator(
+            task_id=layer,
+            layer_select=select,
+            project_dir=str(DBT_PROJECT_DIR),
+            profile_config=configs["profile_config"],
+            invocation_mode=configs["execution_config"].invocation_mode,
+            doc_md=f"`dbt build --indirect-selection cautious --select {select}`; a retry rebuilds only what "
+            "did not succeed in the previous attempt.",
+            **_operator_args(pool),
         )
+        for layer, select in layer_selections(manifest)
+    ]
     chain(*tasks)
     return tasks
 

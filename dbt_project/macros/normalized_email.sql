@@ -6,7 +6,9 @@
   Other models (campaigns) call this on event emails: keep the name and meaning stable.
 #}
 {% macro normalized_email(expr) -%}
-    {%- set e = "lower(trim(cast(" ~ expr ~ " as varchar), ' ' || chr(9) || chr(10) || chr(13)))" -%}
+    {#- coalesce: DuckDB 2.0 fails to bind this expression when constant folding sees an all-null input
+        ("BindBuiltinScalarFunction did not return a BoundFunctionExpression"); '' gives null below anyway. -#}
+    {%- set e = "lower(trim(coalesce(cast(" ~ expr ~ " as varchar), ''), ' ' || chr(9) || chr(10) || chr(13)))" -%}
     {%- set local = "split_part(" ~ e ~ ", '@', 1)" -%}
     {%- set domain = "split_part(" ~ e ~ ", '@', 2)" -%}
     {%- set plus_domains = "('" ~ (var('plus_address_domains') | join("', '")) ~ "')" -%}
