@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import socket
 import sqlite3
@@ -28,12 +29,12 @@ from pathlib import Path
 import duckdb
 import httpx
 import numpy as np
+
+from rapport.config import Settings
 from rapport.demo.helpdesk_server import HelpdeskData, serve_helpdesk
 from rapport.extractors.esp import extract_esp
 from rapport.extractors.helpdesk import extract_helpdesk
 from rapport.extractors.orders import extract_orders
-
-from rapport.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 END = datetime(2025, 9, 1)
@@ -163,6 +164,7 @@ def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
     proc = subprocess.run(["bash", str(script), str(pg_dir), str(port)], capture_output=True, text=True)
     if proc.returncode:
         print("PostgreSQL did not start; skipping the PG bench:\n", proc.stderr)
+        shutil.rmtree(pg_dir, ignore_errors=True)
         return []
     url = proc.stdout.strip().splitlines()[-1]
     conninfo = url.replace("postgresql+psycopg", "postgresql")
@@ -291,6 +293,11 @@ def main(argv: list[str] | None = None) -> None:
              else " | | | ")
         lines.append(f"| {name} | {n:,} | {t:.1f} | {n / t:,.0f} | {f} |")
     table = "\n".join(lines)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = os.getloadavg()
+    table += (f"\n\nPeak RSS of the bench process: {peak_mb:,.0f} MB (the 200k helpdesk items are held in memory by "
+              f"the demo server in the same process). Load average at the end: {load[0]:.1f} / {load[1]:.1f} / "
+              f"{load[2]:.1f} on {os.cpu_count()} cores.")
     print(table)
     if a.results:
         cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()

@@ -152,13 +152,12 @@ def build_demo_warehouse(
 
     Returns (work DB path, ground-truth identities parquet, seconds per step).
     """
+    from rapport.config import load_settings
     from rapport.demo.generate import generate
     from rapport.demo.helpdesk_server import serve_helpdesk
     from rapport.extractors.esp import extract_esp
     from rapport.extractors.helpdesk import extract_helpdesk
     from rapport.extractors.orders import extract_orders
-
-    from rapport.config import load_settings
     from rapport.transform import dbt_build
 
     timings: dict[str, float] = {}

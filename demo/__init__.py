@@ -1,1 +1,7 @@
-"""rapport package."""
+"""rapport.demo: the embedded demo source systems.
+
+- `generate.generate(out_dir, people=3000, seed=7, end=None, months=15)` writes a deterministic orders
+  database, helpdesk export data and ESP export tree, with ground truth kept apart (see generate.py).
+- `helpdesk_server.serve_helpdesk(...)` serves the helpdesk data as a Zendesk-style incremental export
+  on loopback, with optional fault injection.
+"""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, HOUR, Period, iso_z, pick, rng_for, seasonal_integral
 from rapport.demo.esp_contacts import LogIndex, snapshot_dates, write_csv
 from rapport.demo.messages import HOLDOUT_DAYS, P_DELIVER_OK, simulate_send
@@ -50,8 +51,7 @@ SUBJECTS = {
     "kr": "[마루앤코] {theme} - 최대 30% 할인", "thcn": "{theme} | ลดสูงสุด 30% · 最高享7折",
     "default": "{theme}: up to 30% off this week",
 }
-UPLIFTS = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.005, 0.01, 0.01, 0.015, 0.02, 0.02, 0.025, 0.03, 0.03, 0.04, 0.05,
-           0.06, 0.08]
+UPLIFTS = [0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08]  # P(extra order | delivered)
 
 
 @dataclass
@@ -149,9 +149,9 @@ def p_no_natural_valid_order(active_from: np.ndarray, active_to: np.ndarray, ord
 
 def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFrame, natural: pd.DataFrame,
                   plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray,
-                  on_events: Callable[[pd.DataFrame], None]) -> CampaignRun:
-    """Run the sends in order; each campaign's webhook event rows are handed to `on_events` (columns:
-    person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields)."""
+                  on_events: Callable[[dict[str, np.ndarray]], None]) -> CampaignRun:
+    """Run the sends in order; each campaign's webhook events are handed to `on_events` as column arrays
+    (person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields)."""
     rng = rng_for(seed, "campaign-run")
     n_people, n_contacts = len(people), len(contacts)
     assert (people["person_id"].to_numpy() == np.arange(n_people)).all()
@@ -198,9 +198,11 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
         logs.append(res["log"])
         group_logs.append(res["groups"])
         caused.append(res["orders"])
-        if res["events"]:
-            ev = pd.DataFrame(res["events"])
-            clicks.append(ev.loc[ev["event"] == "click", ["person_id", "timestamp", "campaign_id"]])
+        ev = res["events"]
+        if ev:
+            c = ev["event"] == "click"
+            clicks.append(pd.DataFrame({"person_id": ev["person_id"][c], "timestamp": ev["timestamp"][c],
+                                        "campaign_id": ev["campaign_id"][c]}))
             on_events(ev)
         audiences.append(aud)
         # truth: expected ITT difference = mean over the audience of P0 * P(delivered) * uplift

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from rapport.demo.common import pick
 
 PLUS_PROVIDERS = {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "icloud.com", "fastmail.com",
@@ -157,7 +158,11 @@ def make_unique(rng: np.random.Generator, local: pd.Series, domain: pd.Series,
         clash = key.duplicated(keep="first").to_numpy() | is_taken(key, taken)
         if not clash.any():
             return local
-        local[clash] = local[clash] + _digits(rng, int(clash.sum()), 2).to_numpy()
+        # minji.kim, minji.kim147, minji.kim268...: the n-th taker of a name gets n*100 + two random digits,
+        # so even very common names settle in a couple of rounds
+        nth = key[clash].groupby(key[clash]).cumcount().to_numpy() + 1
+        suffix = nth * 100 + rng.integers(0, 100, size=len(nth))
+        local[clash] = local[clash] + pd.Series(suffix.astype(str), index=local.index[clash], dtype="str")
     raise RuntimeError("could not make email addresses unique")
 
 

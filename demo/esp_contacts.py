@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from rapport.demo.common import DAY, Period, iso_z, rng_for
 from rapport.demo.contact_points import PLUS_PROVIDERS, type_emails, typo_emails
 from rapport.demo.shop import P_TYPO

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from rapport.demo.common import HOUR, gz_bytes, random_tokens, rng_for
 
 P_RETRY = 0.01
@@ -55,8 +56,7 @@ def _json_str(values: np.ndarray) -> pa.Array:
     return out
 
 
-def _column(ev: pd.DataFrame, name: str, idx: np.ndarray) -> pa.Array:
-    values = ev[name].to_numpy(dtype=object)[idx]
+def _column(values: np.ndarray, name: str) -> pa.Array:
     if name in NUMERIC:
         return pc.cast(pa.array(values.astype("int64")), pa.string())
     if name in BOOLEAN:
@@ -64,31 +64,31 @@ def _column(ev: pd.DataFrame, name: str, idx: np.ndarray) -> pa.Array:
     return _json_str(values)
 
 
-def event_lines(ev: pd.DataFrame) -> np.ndarray:
-    """One JSON object per row (in row order), holding only the fields its event type carries."""
-    n = len(ev)
-    event = ev["event"].to_numpy(dtype=object)
-    msg = ev["sg_message_id"].to_numpy(dtype=object)
+def event_lines(ev: dict[str, np.ndarray]) -> np.ndarray:
+    """One JSON object per row (in row order), holding only the fields its event type carries.
+    `ev` holds one numpy array per column (object arrays for text)."""
+    n = len(ev["timestamp"])
+    event = ev["event"]
+    msg = ev["sg_message_id"]
     chunks, positions = [], []
     for event_type, fields in FIELDS.items():
         idx = np.flatnonzero(event == event_type)
         if not len(idx):
             continue
+        msg_i = pa.array(msg[idx], type=pa.string())
         parts: list[pa.Array | str] = [
-            '{"email":', _json_str(ev["email"].to_numpy(dtype=object)[idx]),
-            ',"timestamp":', pc.cast(pa.array(ev["timestamp"].to_numpy()[idx]), pa.string()),
-            f',"event":"{event_type}","sg_event_id":"', pa.array(ev["sg_event_id"].to_numpy(dtype=object)[idx],
-                                                                 type=pa.string()),
-            '","sg_message_id":"', pa.array(msg[idx], type=pa.string()),
-            '","campaign_id":"', pa.array(ev["campaign_id"].to_numpy(dtype=object)[idx], type=pa.string()),
+            '{"email":', _json_str(ev["email"][idx]),
+            ',"timestamp":', pc.cast(pa.array(ev["timestamp"][idx]), pa.string()),
+            f',"event":"{event_type}","sg_event_id":"', pa.array(ev["sg_event_id"][idx], type=pa.string()),
+            '","sg_message_id":"', msg_i,
+            '","campaign_id":"', pa.array(ev["campaign_id"][idx], type=pa.string()),
             '","category":["newsletter"]',
         ]
         for f in fields:
             if f == "smtp-id":
-                prefix = pc.utf8_slice_codeunits(pa.array(msg[idx], type=pa.string()), 0, 22)
-                parts += [',"smtp-id":"<', prefix, '@maru-shop.com>"']
+                parts += [',"smtp-id":"<', pc.utf8_slice_codeunits(msg_i, 0, 22), '@maru-shop.com>"']
             else:
-                parts += [f',"{f}":', _column(ev, f, idx)]
+                parts += [f',"{f}":', _column(ev[f][idx], f)]
         parts.append("}")
         chunks.append(pc.binary_join_element_wise(*parts, ""))
         positions.append(idx)
@@ -110,13 +110,12 @@ class EventEncoder:
         self.events = 0
         self.retries = 0
 
-    def add(self, events: pd.DataFrame) -> None:
-        n = len(events)
+    def add(self, events: dict[str, np.ndarray]) -> None:
+        n = len(events["timestamp"]) if events else 0
         if n == 0:
             return
-        ev = events.reset_index(drop=True)
-        ev["sg_event_id"] = random_tokens(self.rng, n, 22)
-        recv = ev["timestamp"].to_numpy() + self.rng.integers(0, 90, size=n)
+        ev = dict(events, sg_event_id=random_tokens(self.rng, n, 22))
+        recv = ev["timestamp"] + self.rng.integers(0, 90, size=n)
         retry = self.rng.random(n) < P_RETRY
         retry_recv = recv[retry] + self.rng.integers(300, 12 * HOUR, size=int(retry.sum()))
         lines = event_lines(ev)

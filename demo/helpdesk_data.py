@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, HOUR, Period, gz_bytes, iso_z, pick, rng_for
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 from rapport.demo.names import FAMILY_FIRST

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, HOUR, pick, random_tokens
 from rapport.demo.orders import ATTRIBUTION_HOURS, OK, PARTIAL
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, HOUR, Period, pick, rng_for
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 from rapport.demo.shop import P_TYPO, row_styles
@@ -145,7 +146,10 @@ def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.Data
     sec_id[customers["person_id"][~first]] = customers["id"][~first]
     sec_at[customers["person_id"][~first]] = customers["created_ts"][~first]
     u = rng.random((4, n))
-    cust = np.where((main_id[pid] >= 0) & (main_at[pid] <= ts) & (u[0] >= 0.07), main_id[pid], -1)
+    has2 = pp["email2_local"].notna().to_numpy()
+    # account holders sometimes check out as guests, more often those with a work address (from work)
+    as_guest = u[0] < np.where(has2, 0.2, 0.07)
+    cust = np.where((main_id[pid] >= 0) & (main_at[pid] <= ts) & ~as_guest, main_id[pid], -1)
     use2 = (cust >= 0) & (sec_id[pid] >= 0) & (sec_at[pid] <= ts) & (u[1] < 0.35)
     cust = np.where(use2, sec_id[pid], cust)
     guest = cust < 0
@@ -153,8 +157,7 @@ def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.Data
 
     # checkout email and phone as typed
     local, domain = pp["email_local"].copy(), pp["email_domain"].copy()
-    has2 = pp["email2_local"].notna().to_numpy()
-    work = has2 & ((existing & (u[2] < 0.7)) | (guest & (u[2] < 0.1)))
+    work = has2 & ((existing & (u[2] < 0.9)) | (guest & (u[2] < 0.1)))
     local[work], domain[work] = pp["email2_local"][work], pp["email2_domain"][work]
     email = type_emails(rng, local, domain, p_caps=0.1, p_space=0.04, p_plus=0.05, p_dots=0.03, p_googlemail=0.01)
     shared = guest & pp["shared_address"].notna().to_numpy() & (u[3] < 0.5)
@@ -169,8 +172,8 @@ def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.Data
     email[same] = cust_email.loc[cust[same]].to_numpy()
 
     has_phone = pp["phone_nsn"].notna().to_numpy() & ~typo & (
-        rng.random(n) < np.where(existing, 0.7, np.where(guest, 0.45, 0.3)))
-    intl = np.where(existing, rng.random(n) < 0.7, rng.random(n) < 0.5)
+        rng.random(n) < np.where(existing, 0.85, np.where(guest, 0.45, 0.3)))
+    intl = np.where(existing, rng.random(n) < 0.8, rng.random(n) < 0.5)
     phone = type_phones(rng, country, pp["phone_nsn"].fillna(""), intl)
     phone[~has_phone] = None
     # phone orders: an agent types the shop's own number; junk numbers typed to get past the form

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, Period, pick, rng_for
 from rapport.demo.contact_points import (
     e164,
@@ -65,7 +66,7 @@ def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
     p["email_local"] = make_unique(rng, local, domain)
     # a second (work) address for some: records under it link to the person only through a phone or
     # the helpdesk's external_id
-    has2 = rng.random(n) < 0.12
+    has2 = rng.random(n) < 0.15
     company = pd.Series(pick(rng, COMPANIES, [1] * len(COMPANIES), n), dtype="str")
     local2 = (p["given_roman"] + "." + p["family_roman"]).where(rng.random(n) < 0.7,
                                                                  p["given_roman"].str[0] + p["family_roman"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from rapport.demo.common import DAY, Period, date_str, iso_variants, rng_for
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 

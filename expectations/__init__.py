@@ -1,1 +1,1 @@
-"""rapport package."""
+"""Data-quality gates (Great Expectations): `rapport.expectations.gate`; suites in `suites/*.json`."""

@@ -15,16 +15,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+
+from rapport.config import Settings
 from rapport.expectations.catalog import SuiteSpec, expectation_label, suites_for
-from rapport.expectations.frames import (
-    ExportedFrame,
-    Frame,
-    contracts_by_table,
-    export_frame,
-    mart_frame,
-    raw_frame,
-    volume_frame,
-)
+from rapport.expectations.frames import ExportedFrame, Frame, contracts_by_table, export_frame, raw_frame
+from rapport.expectations.mart_frames import mart_frame
 from rapport.expectations.results import (
     CheckFailed,
     CheckSummary,
@@ -34,8 +29,7 @@ from rapport.expectations.results import (
     sample_offending_rows,
     write_outcomes,
 )
-
-from rapport.config import Settings
+from rapport.expectations.volume import volume_frame
 
 __all__ = ["CheckFailed", "CheckSummary", "Outcome", "run_mart_checks", "run_raw_checks"]
 
@@ -84,23 +78,15 @@ def _run_gate(
     }
     from rapport.expectations import gx_runner  # seconds to import: only when validating
 
-    raw_outcomes, docs_index = gx_runner.validate(
+    outcomes, docs_index = gx_runner.validate(
         settings.warehouse_dir, gate, specs, {n: e.path for n, e in exported.items()}, run_id=run_id, params=params
     )
-    by_label = {(s.name, expectation_label(e)): e for s in specs for e in s.expectations}
-    spec_by_name = {s.name: s for s in specs}
-    outcomes = []
-    for r in raw_outcomes:
-        frame = exported[r.suite]
-        sample = []
-        if not r.success and (r.suite, r.label) in by_label:
-            sample = sample_offending_rows(
-                con, frame.path, spec_by_name[r.suite].key, by_label[(r.suite, r.label)], params, frame.columns
-            )
-        outcomes.append(
-            Outcome(r.suite, r.label, r.severity, r.success, r.observed_value, r.element_count,
-                    r.unexpected_count, sample)
-        )
+    by_label = {(s.name, expectation_label(e)): (s, e) for s in specs for e in s.expectations}
+    for o in outcomes:
+        if not o.success and (o.suite, o.expectation) in by_label:
+            spec, expectation = by_label[(o.suite, o.expectation)]
+            frame = exported[o.suite]
+            o.sample = sample_offending_rows(con, frame.path, spec.key, expectation, params, frame.columns)
     summary = CheckSummary(
         gate=gate, run_id=run_id, outcomes=outcomes, data_docs_index=docs_index,
         problems={n: e.problem for n, e in exported.items() if e.problem},

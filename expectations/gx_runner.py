@@ -14,12 +14,16 @@ import logging
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from rapport.expectations.catalog import SEVERITY, SuiteSpec, expectation_label
+from rapport.expectations.results import Outcome
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GX logs at INFO while it imports and validates (docs decorators, metric resolution): silence it first.
+logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,26 +34,10 @@ with warnings.catch_warnings():
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
     from great_expectations.exceptions import DataContextError
 
-from rapport.expectations.catalog import SEVERITY, SuiteSpec, expectation_label
-
-for _name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
-
 DATASOURCE = "rapport_frames"
 SITE = "rapport"
 BATCH = "whole_frame"
 KEEP_RUNS = 30  # validation results (and their Data Docs pages) kept per suite
-
-
-@dataclass
-class RawOutcome:
-    suite: str
-    label: str
-    severity: str
-    success: bool
-    observed_value: str
-    element_count: int | None
-    unexpected_count: int | None
 
 
 _contexts: dict[Path, object] = {}
@@ -239,8 +227,8 @@ def _exception_message(validation_result) -> str | None:
 def validate(
     warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, Path], *,
     run_id: str, params: dict[str, object],
-) -> tuple[list[RawOutcome], Path]:
-    """Run the gate's checkpoint; outcomes in suite order, plus the Data Docs index path."""
+) -> tuple[list[Outcome], Path]:
+    """Run the gate's checkpoint; outcomes (without samples) in suite order, plus the Data Docs index path."""
     gx_root = warehouse_dir.resolve() / "gx"
     _prune_history(gx_root / "uncommitted" / "validations", KEEP_RUNS - 1)
     _prune_history(warehouse_dir.resolve() / "data_docs" / "validations", KEEP_RUNS - 1)
@@ -252,7 +240,7 @@ def validate(
             run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
         )
     by_suite = {vr.suite_name: vr for vr in result.run_results.values()}
-    outcomes: list[RawOutcome] = []
+    outcomes: list[Outcome] = []
     for spec in specs:
         vr = by_suite[spec.name]
         order = {expectation_label(e): i for i, e in enumerate(spec.expectations)}
@@ -262,6 +250,6 @@ def validate(
             label = expectation_label({"type": cfg.type, "kwargs": cfg.kwargs, "meta": cfg.meta})
             severity = SEVERITY.get(getattr(cfg.severity, "value", str(cfg.severity)), "warn")
             observed, n, bad = _observed(r.result or {}, _exception_message(r))
-            suite_outcomes.append(RawOutcome(spec.name, label, severity, bool(r.success), observed, n, bad))
-        outcomes += sorted(suite_outcomes, key=lambda o: order.get(o.label, len(order)))
+            suite_outcomes.append(Outcome(spec.name, label, severity, bool(r.success), observed, n, bad))
+        outcomes += sorted(suite_outcomes, key=lambda o: order.get(o.expectation, len(order)))
     return outcomes, warehouse_dir.resolve() / "data_docs" / "index.html"

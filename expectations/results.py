@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
 from rapport.expectations.frames import lit
 
 CHECK_RESULTS_DDL = """

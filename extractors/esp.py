@@ -21,6 +21,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from rapport.config import Settings
 from rapport.extractors.coerce import columns, quote, typed_query
 from rapport.extractors.esp_files import (
     TABLE_OF_KIND,
@@ -44,8 +46,6 @@ from rapport.extractors.landing import (
     utc_session,
 )
 from rapport.extractors.state import batch_transaction, log_failure, write_extraction_log
-
-from rapport.config import Settings
 
 log = logging.getLogger(__name__)
 

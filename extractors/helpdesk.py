@@ -16,6 +16,8 @@ from datetime import datetime
 import duckdb
 import numpy as np
 import pyarrow as pa
+
+from rapport.config import Settings
 from rapport.extractors.coerce import columns, quote, sql_str, typed_query
 from rapport.extractors.helpdesk_client import HelpdeskClient, Page, RetryPolicy
 from rapport.extractors.landing import (
@@ -29,8 +31,6 @@ from rapport.extractors.landing import (
     utc_session,
 )
 from rapport.extractors.state import batch_transaction, get_state, log_failure, put_state, write_extraction_log
-
-from rapport.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,11 @@ def _export(
         with Timer(counts), batch_transaction(con):
             con.register("_items", items)
             try:
-                # the first item past the interval ends this run's export (items arrive by updated_at)
+                # the first item past the interval ends this run's export (items arrive by updated_at);
+                # items are JSON we serialised, and a non-object simply has no updated_at here
                 stop = con.execute(
                     """select min(_ord) from _items
-                       where case when json_valid(_raw) then json_type(_raw) = 'OBJECT' end
-                         and (try_cast(json_extract_string(_raw, '$.updated_at') as timestamptz)
+                       where (try_cast(json_extract_string(_raw, '$.updated_at') as timestamptz)
                               at time zone 'UTC') > ?""",
                     [hi],
                 ).fetchall()[0][0]

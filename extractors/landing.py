@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
+
 from rapport.extractors import schemas
 from rapport.extractors.coerce import columns, natural_key, quote
 

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 import duckdb
 import numpy as np
 import pyarrow as pa
+
+from rapport.config import Settings
 from rapport.extractors.coerce import columns, typed_query
 from rapport.extractors.landing import (
     ExtractResult,
@@ -40,8 +42,6 @@ from rapport.extractors.state import (
     with_last,
     write_extraction_log,
 )
-
-from rapport.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,13 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
+
 from rapport.extractors.landing import TableCounts, drop_scratch, utc_now
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def batch_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         _failpoint("before_commit")
         con.commit()
     except BaseException:
-        con.rollback()
+        with suppress(duckdb.Error):  # a failed commit may have ended the transaction already
+            con.rollback()
         raise
     _failpoint("after_commit")
 

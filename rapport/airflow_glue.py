@@ -93,7 +93,7 @@ def run_context(context: dict[str, Any], settings: Settings | None = None) -> Ru
     start = _parse_ts(source.get("interval_start"))
     if end is None:
         end = context.get("data_interval_end") or getattr(dag_run, "run_after", None) or context.get("logical_date")
-        start = start or context.get("data_interval_start")
+    start = start or context.get("data_interval_start")
     if conf.get("interval_start"):
         start = _parse_ts(conf["interval_start"])
     as_of_text = conf.get("as_of") or source.get("as_of")

@@ -4,7 +4,9 @@ Inside Airflow, a connection of the following id overrides the variable of the s
 
 - `rapport_orders_db` -> RAPPORT_ORDERS_DB_URL: extra `sqlalchemy_url`, else built from
   conn_type (postgres, sqlite), host, port, login, password, schema;
-- `rapport_helpdesk` -> RAPPORT_HELPDESK_URL (host, with scheme) and RAPPORT_HELPDESK_TOKEN (password);
+- `rapport_helpdesk` -> RAPPORT_HELPDESK_URL (host, with its scheme or the one in `schema`, default https;
+  port) and RAPPORT_HELPDESK_TOKEN (password); a connection with only a password keeps the URL from the
+  environment (or the demo helpdesk);
 - `rapport_esp` -> RAPPORT_ESP_ROOT: extra `root`, else host.
 
 The mapping is a pure function of connection fields so it can be tested without Airflow.
@@ -13,7 +15,7 @@ The mapping is a pure function of connection fields so it can be tested without 
 from __future__ import annotations
 
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 class ConnectionLike(Protocol):
@@ -53,6 +55,18 @@ def orders_url(conn: ConnectionLike) -> str:
     return f"{driver}://{auth}{conn.host or 'localhost'}{port}/{conn.schema or ''}"
 
 
+def helpdesk_url(conn: ConnectionLike) -> str | None:
+    """Base URL from an HTTP-style connection: host with or without scheme (`schema` holds it otherwise)."""
+    if not conn.host:
+        return None
+    host = conn.host.strip()
+    if "://" not in host:
+        host = f"{(conn.schema or 'https').strip()}://{host}"
+    parts = urlsplit(host)
+    netloc = parts.netloc if (not conn.port or parts.port) else f"{parts.netloc}:{conn.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
 def env_overrides(get: Any) -> dict[str, str]:
     """Environment overrides from the connections `get(conn_id)` returns (None when not defined)."""
     env: dict[str, str] = {}
@@ -61,9 +75,9 @@ def env_overrides(get: Any) -> dict[str, str]:
         env["RAPPORT_ORDERS_DB_URL"] = orders_url(orders)
     helpdesk = get("rapport_helpdesk")
     if helpdesk is not None:
-        if helpdesk.host:
-            host = helpdesk.host if "://" in helpdesk.host else f"https://{helpdesk.host}"
-            env["RAPPORT_HELPDESK_URL"] = host.rstrip("/") + (f":{helpdesk.port}" if helpdesk.port else "")
+        url = helpdesk_url(helpdesk)
+        if url:
+            env["RAPPORT_HELPDESK_URL"] = url
         if helpdesk.password:
             env["RAPPORT_HELPDESK_TOKEN"] = helpdesk.password
     esp = get("rapport_esp")

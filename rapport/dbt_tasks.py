@@ -21,6 +21,7 @@ is parsed: an interceptor computes them from the task's run context, exactly as 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,13 +41,16 @@ PROFILE_NAME, TARGET_NAME = "rapport", "work"
 LAYERS = ("staging", "intermediate", "marts")
 GRANULARITIES = ("layer", "model")
 DEFAULT_GRANULARITY = "layer"
+# dbt result statuses a retry has to redo (skips follow from an upstream failure)
+_UNSUCCESSFUL = {"error", "fail", "runtime error", "skipped"}
 # What dbt reads: a change to any of these makes the manifest stale.
 _PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 
 def manifest_path() -> Path:
-    """Where the manifest lives: `RAPPORT_DBT_MANIFEST`, else dbt_project/target/ (git-ignored)."""
-    return Path(os.environ.get("RAPPORT_DBT_MANIFEST") or DBT_PROJECT_DIR / "target" / "manifest.json")
+    """Where the manifest lives: `RAPPORT_DBT_MANIFEST`, else dbt_project/target/airflow/ (git-ignored; not
+    dbt's own target/manifest.json, which any `dbt` command run in the project directory rewrites)."""
+    return Path(os.environ.get("RAPPORT_DBT_MANIFEST") or DBT_PROJECT_DIR / "target" / "airflow" / "manifest.json")
 
 
 def granularity(env: dict[str, str] | None = None) -> str:
@@ -65,9 +69,10 @@ def _project_files(project_dir: Path) -> Iterable[Path]:
             yield from (p for p in path.rglob("*") if p.is_file())
 
 
-def manifest_is_current(manifest: Path | None = None, project_dir: Path = DBT_PROJECT_DIR) -> bool:
+def manifest_is_current(manifest: Path | None = None, project_dir: Path | None = None) -> bool:
     """True when the manifest exists and no project file changed after it was written."""
     manifest = manifest or manifest_path()
+    project_dir = project_dir or DBT_PROJECT_DIR
     try:
         written = manifest.stat().st_mtime
     except FileNotFoundError:
@@ -75,7 +80,7 @@ def manifest_is_current(manifest: Path | None = None, project_dir: Path = DBT_PR
     return all(p.stat().st_mtime <= written for p in _project_files(project_dir))
 
 
-def generate_manifest(manifest: Path | None = None, project_dir: Path = DBT_PROJECT_DIR) -> Path:
+def generate_manifest(manifest: Path | None = None, project_dir: Path | None = None) -> Path:
     """`dbt parse` into a scratch target directory, then move the manifest into place atomically.
 
     Parsing opens no database; RAPPORT_WORK_DB only has to be set for profiles.yml to render.
@@ -83,6 +88,7 @@ def generate_manifest(manifest: Path | None = None, project_dir: Path = DBT_PROJ
     from dbt.cli.main import dbtRunner
 
     manifest = manifest or manifest_path()
+    project_dir = project_dir or DBT_PROJECT_DIR
     manifest.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="rapport-dbt-parse-"))
     env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -145,14 +151,7 @@ def run_results_dir(settings: Settings, run_id: str, task_id: str) -> Path:
 def retry_selection(results: dict[str, Any], layer_select: str) -> str | None:
     """dbt selection for a retry: the nodes of the previous attempt that did not succeed, and their children
     inside the layer. None when the previous attempt left nothing to redo (or there is none)."""
-    redo = sorted(
-        {
-            r["unique_id"]
-            for r in results.get("results", [])
-            if str(r.get("status", "")).lower() in {"error", "fail", "runtime error", "skipped"}
-        }
-    )
-    if not redo:
+    if not any(str(r.get("status", "")).lower() in _UNSUCCESSFUL for r in results.get("results", [])):
         return None
     # Errored and skipped nodes and their children; a failed test also rebuilds the model it tests (`1+`),
     # since whatever fixed the data or the SQL needs the model rebuilt. `result:` reads --state's
@@ -203,6 +202,8 @@ def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
 
 
 def _save_run_results(source: Path, context: Any) -> None:
+    """Keep the attempt's run_results.json for a retry, only while something in the layer is unsuccessful
+    (a layer that succeeded needs no retry: its results are removed, so they don't pile up run after run)."""
     if not source.exists():
         return
     from rapport.airflow_glue import run_context, task_settings
@@ -217,6 +218,11 @@ def _save_run_results(source: Path, context: Any) -> None:
         merged = {r["unique_id"]: r for r in json.loads(previous.read_text()).get("results", [])}
         merged.update({r["unique_id"]: r for r in results.get("results", [])})
         results["results"] = list(merged.values())
+    if not any(str(r.get("status", "")).lower() in _UNSUCCESSFUL for r in results.get("results", [])):
+        shutil.rmtree(target, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()  # the run's directory, once none of its layers needs a retry
+        return
     target.mkdir(parents=True, exist_ok=True)
     (target / "run_results.json").write_text(json.dumps(results))
 
@@ -274,8 +280,8 @@ def layer_selections(manifest: Path) -> list[tuple[str, str]]:
     """(layer, dbt selection) per layer in build order, from the manifest.
 
     A layer is a folder directly under models/ (staging, intermediate, marts, then any other, sorted). Its
-    selection is its models (with their unit tests) by path; with `--indirect-selection cautious` dbt adds
-    the tests whose parents are all selected. A test whose parents lie in several layers (a relationships
+    selection names its models; with `--indirect-selection cautious` dbt adds the unit and data tests whose
+    parents are all selected. A test whose parents lie in several layers (a relationships
     test from an intermediate model to a mart, a reconciliation across layers) is named explicitly in the
     layer of its last parent, when all of them are built; tests of sources go with the first layer.
     (dbt's `buildable` mode was tried and picks some of these up a layer too early.)
@@ -290,6 +296,7 @@ def layer_selections(manifest: Path) -> list[tuple[str, str]]:
     folders = set(model_layer.values())
     layers = [layer for layer in LAYERS if layer in folders] + sorted(folders - set(LAYERS))
     rank = {uid: layers.index(layer) for uid, layer in model_layer.items()}
+    names = {uid: nodes[uid]["name"] for uid in model_layer}
     rank.update({uid: -1 for uid in data.get("sources", {})})  # sources come before every layer
     explicit: dict[int, list[str]] = {}
     for n in nodes.values():
@@ -300,7 +307,11 @@ def layer_selections(manifest: Path) -> list[tuple[str, str]]:
             explicit.setdefault(max(max(ranks), 0), []).append(n["name"])
     selections = []
     for i, layer in enumerate(layers):
-        parts = (["source:*"] if i == 0 else []) + [f"path:models/{layer}"] + sorted(explicit.get(i, []))
+        # Models by name. Not `path:models/<layer>`: that also matches every test declared in the layer's
+        # YAML files, including tests with a parent in a later layer (and intersecting it with
+        # `resource_type:model` does not help: dbt expands tests per criterion before intersecting).
+        models = sorted(names[uid] for uid, r in rank.items() if r == i and uid in names)
+        parts = (["source:*"] if i == 0 else []) + models + sorted(explicit.get(i, []))
         selections.append((layer, " ".join(parts)))
     return selections
 

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
+
 from rapport.reports.formatting import truncate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
     from rapport.reports.data import Campaign, SegmentLift
     from rapport.reports.migrations import Migrations, SegmentHistory
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+
 from rapport.reports.masking import mask_email, mask_emails_in_text
 
 REQUIRED_RELATIONS = (

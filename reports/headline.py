@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from rapport.reports.data import num
 from rapport.reports.files import write_atomic
 

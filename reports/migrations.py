@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from rapport.reports.data import fetch_dicts, whole
 
 log = logging.getLogger("rapport.reports")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
+
 from rapport.reports import charts
 from rapport.reports.audience_files import list_audience_files
 from rapport.reports.data import (

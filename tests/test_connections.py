@@ -58,3 +58,24 @@ def test_connections_override_environment_and_missing_ones_do_not():
 def test_bare_helpdesk_host_gets_https():
     env = env_overrides({"rapport_helpdesk": Conn("http", "acme.zendesk.com")}.get)
     assert env == {"RAPPORT_HELPDESK_URL": "https://acme.zendesk.com"}
+
+
+def test_helpdesk_scheme_from_schema_and_port_go_into_the_url():
+    env = env_overrides({"rapport_helpdesk": Conn("http", "helpdesk.internal", 8443, schema="http")}.get)
+    assert env == {"RAPPORT_HELPDESK_URL": "http://helpdesk.internal:8443"}
+    with_path = Conn("http", "https://acme.example/zendesk/", 8443)
+    assert env_overrides({"rapport_helpdesk": with_path}.get)["RAPPORT_HELPDESK_URL"] == (
+        "https://acme.example:8443/zendesk"
+    )
+
+
+def test_a_token_only_helpdesk_connection_keeps_the_url_from_the_environment():
+    env = {"RAPPORT_HELPDESK_URL": "http://127.0.0.1:9000"}
+    env.update(env_overrides({"rapport_helpdesk": Conn("http", password="t0ken")}.get))
+    settings = load_settings(env)
+    assert (settings.helpdesk_url, settings.helpdesk_token) == ("http://127.0.0.1:9000", "t0ken")
+
+
+def test_sqlite_connection_path_and_esp_host():
+    env = env_overrides({"rapport_orders_db": Conn("sqlite", "/data/shop.db"), "rapport_esp": Conn("fs", "/mnt/x")}.get)
+    assert env == {"RAPPORT_ORDERS_DB_URL": "sqlite:////data/shop.db", "RAPPORT_ESP_ROOT": "/mnt/x"}

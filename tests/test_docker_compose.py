@@ -26,7 +26,8 @@ def test_compose_has_the_airflow_3_services():
         assert name in services, name
     assert services["airflow-apiserver"]["command"] == "api-server"
     assert services["airflow-dag-processor"]["command"] == "dag-processor"
-    assert "8080:8080" in services["airflow-apiserver"]["ports"]
+    # the simple auth manager makes everyone admin: the UI must only be reachable from this machine
+    assert services["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080"]
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -34,6 +35,20 @@ def test_compose_has_the_airflow_3_services():
     # LocalExecutor runs tasks in the scheduler container: it needs the project and warehouse mounted.
     assert any(v.endswith(":/opt/rapport") for v in services["airflow-scheduler"]["volumes"])
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/rapport/dags"
+    # Airflow 3.3's async engine would otherwise need asyncpg, which is not in the lock file
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    # task tokens signed by the scheduler are checked by the api-server: one secret for all services
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer", "airflow-init"):
+        assert services[name]["environment"] == env, name
+
+
+def test_init_prepares_what_the_dags_need():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    script = "\n".join(compose["services"]["airflow-init"]["command"])
+    assert "airflow db migrate" in script
+    assert "airflow pools set rapport_warehouse 1" in script  # tasks in a missing pool never run
+    assert "python -m rapport.dbt_tasks" in script  # the manifest the dbt tasks are rendered from
 
 
 def test_image_pins_match_the_lock_file():

@@ -27,9 +27,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from rapport.extractors.schemas import RAW_TABLES, raw_ddl
 
 from rapport.config import Settings, load_settings
+from rapport.extractors.schemas import RAW_TABLES, raw_ddl
 
 AS_OF = date(2025, 6, 30)
 EXTRACTED_AT = "2025-06-30 00:00:00"

@@ -29,9 +29,8 @@ END = date(2025, 6, 30)
 
 
 def _run_demo(directory: Path, seed: int) -> pd.DataFrame:
-    from rapport.demo.generate import generate
-
     from rapport.config import load_settings
+    from rapport.demo.generate import generate
     from rapport.pipeline import SOURCES, RunContext, extract, start_run, transform
 
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(directory)})

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 import pytest
+
 from rapport.demo.contact_points import (
     PHONE_PLAN,
     make_phones,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rapport.demo.generate import generate
 from rapport.demo.helpdesk_server import serve_helpdesk
 

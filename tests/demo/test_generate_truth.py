@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import phonenumbers
 import pytest
+
 from rapport.demo.contact_points import normalize_email
 from rapport.demo.generate import generate
 

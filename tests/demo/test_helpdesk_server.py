@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rapport.demo.helpdesk_server import FaultPlan, HelpdeskData, load_helpdesk_data, serve_helpdesk
 
 TOKEN = "t0ken-for-tests"

@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from rapport.extractors.schemas import raw_ddl
 
 from rapport.config import Settings, load_settings
+from rapport.extractors.schemas import raw_ddl
 
 LANDED_AT = datetime(2026, 3, 1, 12, 0)
 

@@ -98,6 +98,18 @@ def _assert_stopped_by(wh: Path, published_sha: str, proc, failed, suite: str, e
     assert _sha(wh / "published" / "rapport.duckdb") == published_sha
 
 
+def test_a_clean_demo_run_passes_every_suite(clean):
+    from rapport.expectations.catalog import suites_for
+
+    con = duckdb.connect(str(clean / "work" / "rapport_work.duckdb"), read_only=True)
+    rows = con.execute("select gate, count(*), count(*) filter (where success) from ops.check_results "
+                       "group by gate order by gate").fetchall()
+    con.close()
+    expected = {g: sum(len(s.expectations) for s in suites_for(g)) for g in ("mart", "raw")}
+    assert rows == [("mart", expected["mart"], expected["mart"]), ("raw", expected["raw"], expected["raw"])]
+    assert (clean / "data_docs" / "index.html").exists()
+
+
 # ---------------------------------------------------------------- source helpers
 
 def _shop(wh: Path) -> sqlite3.Connection:

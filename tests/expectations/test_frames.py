@@ -6,16 +6,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from expectation_helpers import event, land, order, ticket
+
 from rapport.expectations.catalog import load_suites, suites_for
-from rapport.expectations.frames import (
-    ExportedFrame,
-    contracts_by_table,
-    export_frame,
-    mart_frame,
-    raw_frame,
-    volume_frame,
-)
+from rapport.expectations.frames import ExportedFrame, contracts_by_table, export_frame, raw_frame
+from rapport.expectations.mart_frames import mart_frame
 from rapport.expectations.results import ensure_check_results
+from rapport.expectations.volume import volume_frame
 
 END = datetime(2026, 3, 1)
 

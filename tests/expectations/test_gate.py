@@ -9,6 +9,7 @@ from datetime import datetime
 import duckdb
 import pytest
 from expectation_helpers import build_clean_marts, event, land, land_clean_sources, order, settings_for, ticket
+
 from rapport.expectations.catalog import suites_for
 from rapport.expectations.gate import CheckFailed, run_mart_checks, run_raw_checks
 
@@ -204,3 +205,17 @@ def test_a_missing_mart_table_is_an_error(mart_warehouse):
     finally:
         build_clean_marts(con)
     assert "- suite mart_value_concentration: " in str(failed.value)
+
+
+def test_old_results_are_pruned_per_suite(tmp_path):
+    from rapport.expectations.gx_runner import _prune_history
+
+    for run, time in [("a", "20260101T000000.000000Z"), ("b", "20260102T000000.000000Z"),
+                      ("b", "20260103T000000.000000Z")]:
+        (tmp_path / "raw_volume" / run / time).mkdir(parents=True)
+        (tmp_path / "raw_volume" / run / time / "result.json").write_text("{}")
+    _prune_history(tmp_path, keep=2)
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json"))
+    assert left == ["raw_volume/b/20260102T000000.000000Z/result.json",
+                    "raw_volume/b/20260103T000000.000000Z/result.json"]
+    assert not (tmp_path / "raw_volume" / "a").exists()

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from rapport.expectations.catalog import SEVERITY, expectation_label, load_suites, suites_for
-from rapport.expectations.frames import MART_QUERIES, RAW_TABLES
+from rapport.expectations.frames import RAW_TABLES
+from rapport.expectations.mart_frames import MART_QUERIES
 from rapport.expectations.results import (
     CheckSummary,
     Outcome,

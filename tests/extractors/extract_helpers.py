@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import duckdb
-from rapport.extractors.schemas import RAW_TABLES
 
 from rapport.config import Settings
+from rapport.extractors.schemas import RAW_TABLES
 
 TOKEN = "tok-3f9a-extractor-tests"
 LOAD_META = {"_run_id", "_extracted_at"}

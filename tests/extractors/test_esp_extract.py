@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from extract_helpers import checksums, connect, make_settings
+
 from rapport.extractors.esp import extract_esp
 
 DAY1_END = datetime(2025, 8, 2)

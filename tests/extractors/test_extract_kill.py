@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from extract_helpers import TOKEN, connect, make_settings, run_and_kill, warehouse_state, write_shop
+
 from rapport.demo.helpdesk_server import HelpdeskData, serve_helpdesk
 from rapport.extractors.esp import extract_esp
 from rapport.extractors.helpdesk import extract_helpdesk

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from extract_helpers import TOKEN, checksums, connect, make_settings, raw_rows
+
 from rapport.demo.helpdesk_server import FaultPlan, HelpdeskData, encode_cursor, serve_helpdesk
 from rapport.extractors.helpdesk import extract_helpdesk
 from rapport.extractors.helpdesk_client import HelpdeskAuthError, HelpdeskError, parse_retry_after

@@ -7,6 +7,7 @@ from datetime import date, datetime
 import duckdb
 import pyarrow as pa
 import pytest
+
 from rapport.extractors.coerce import columns, typed_query
 from rapport.extractors.landing import ensure_schema, merge_batch, utc_session
 from rapport.extractors.state import batch_transaction, get_state, put_state

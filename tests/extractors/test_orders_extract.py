@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from extract_helpers import checksums, connect, make_settings, raw_rows, write_shop
+
 from rapport.extractors.orders import extract_orders
 
 DAY1_END = datetime(2025, 8, 2)

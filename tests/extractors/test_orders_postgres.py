@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from extract_helpers import connect, make_settings, raw_rows, write_shop
+
 from rapport.extractors.orders import extract_orders
 
 pytestmark = pytest.mark.postgres

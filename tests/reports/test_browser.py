@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from rapport.reports.pdf import chromium_command, find_chromium
 
 pytestmark = pytest.mark.slow

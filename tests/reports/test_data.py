@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from rapport.reports.data import (
     AT_RISK_HIGH_VALUE,
     BAD_SUPPORT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rapport.reports.formatting import duration_minutes, money, pct, plural, points, signed_pct
 from rapport.reports.masking import mask_email, mask_emails_in_text
 

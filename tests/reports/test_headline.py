@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from rapport.reports.headline import (
     HISTORY_FILE,
     Baseline,

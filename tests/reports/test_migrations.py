@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+
 from rapport.reports.data import relation_columns
 from rapport.reports.migrations import load_migrations, load_segment_history, summarise
 

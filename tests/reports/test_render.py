@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from rapport.reports.render import render_report
 
 ALL_CHARTS = {

@@ -1,0 +1,165 @@
+"""How the dbt project becomes Airflow tasks: layer selections, retry narrowing, manifest freshness.
+
+Expected selections are read off the hand-written manifest in airflow_fixtures.py (three layers, a source,
+a test across layers). The real project's selections are checked against dbt itself in
+tests/integration/test_dbt_layers.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from airflow_fixtures import write_manifest
+
+from rapport.dbt_tasks import (
+    granularity,
+    inject_run_context,
+    layer_selections,
+    manifest_is_current,
+    retry_selection,
+    run_results_dir,
+)
+
+
+def test_layers_in_build_order_with_cross_layer_tests_in_the_layer_of_their_last_parent(tmp_path):
+    manifest = write_manifest(tmp_path / "manifest.json")
+    assert layer_selections(manifest) == [
+        # source tests go with the first layer; the singular test over source + staging is named there
+        ("staging", "source:* stg_orders assert_stg_matches_source"),
+        ("intermediate", "int_orders"),
+        # declared next to int_orders, but it also reads customers: only once the marts are built
+        ("marts", "customers relationships_int_orders_customer_id__ref_customers_"),
+    ]
+
+
+def _results(*pairs: tuple[str, str]) -> dict:
+    return {"results": [{"unique_id": uid, "status": status} for uid, status in pairs]}
+
+
+def test_retry_selects_what_did_not_succeed_intersected_with_the_layer():
+    results = _results(("model.rapport.customers", "error"), ("model.rapport.orders", "success"))
+    assert retry_selection(results, "customers orders_check") == (
+        "result:error+,customers result:error+,orders_check "
+        "1+result:fail+,customers 1+result:fail+,orders_check "
+        "result:skipped+,customers result:skipped+,orders_check"
+    )
+
+
+@pytest.mark.parametrize("status", ["fail", "skipped", "error", "runtime error"])
+def test_any_unsuccessful_node_makes_a_narrowed_retry(status):
+    assert retry_selection(_results(("test.rapport.t", status)), "a") is not None
+
+
+def test_nothing_to_redo_means_the_whole_layer_again():
+    assert retry_selection(_results(("model.rapport.a", "success"), ("test.rapport.t", "pass")), "a b") is None
+    assert retry_selection({}, "a b") is None
+
+
+def test_granularity_from_the_environment():
+    assert granularity({}) == "layer"
+    assert granularity({"RAPPORT_DBT_TASKS": " Model "}) == "model"
+    with pytest.raises(ValueError, match="RAPPORT_DBT_TASKS"):
+        granularity({"RAPPORT_DBT_TASKS": "table"})
+
+
+def test_manifest_is_stale_when_missing_or_older_than_a_project_file(tmp_path):
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    model = project / "models" / "a.sql"
+    model.write_text("select 1")
+    manifest = tmp_path / "manifest.json"
+    assert not manifest_is_current(manifest, project)
+    manifest.write_text("{}")
+    now = time.time()
+    os.utime(model, (now - 10, now - 10))
+    os.utime(manifest, (now - 5, now - 5))
+    assert manifest_is_current(manifest, project)
+    os.utime(model, (now, now))  # edited after the manifest was written
+    assert not manifest_is_current(manifest, project)
+    # dbt's own output under target/ and logs/ is not an input
+    (project / "target").mkdir()
+    (project / "target" / "run_results.json").write_text("{}")
+    os.utime(model, (now - 10, now - 10))
+    assert manifest_is_current(manifest, project)
+
+
+class _Operator(SimpleNamespace):
+    pass
+
+
+def _context(run_id: str, try_number: int, conf: dict) -> dict:
+    dag_run = SimpleNamespace(run_id=run_id, conf=conf, run_after=None)
+    return {"dag_run": dag_run, "ti": SimpleNamespace(try_number=try_number), "triggering_asset_events": {}}
+
+
+def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="customers", select="customers",
+                   dbt_cmd_flags=[])  # fmt: skip
+    conf = {"run_id": "scheduled__2026-10-31", "interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-30"}
+    inject_run_context(_context("asset_triggered__x", 1, conf), op)
+    assert op.vars == {"as_of": "2026-10-30", "run_id": "scheduled__2026-10-31"}
+    assert op.env["RAPPORT_WORK_DB"] == str(tmp_path / "work" / "rapport_work.duckdb")
+    assert op.select == "customers" and op.dbt_cmd_flags == []
+
+
+def test_interceptor_narrows_a_retry_to_the_failed_nodes(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    from rapport.config import load_settings
+
+    run_id = "manual__2026-11-01T00:00:00+00:00"
+    state = run_results_dir(load_settings(), run_id, "dbt.marts")
+    state.mkdir(parents=True)
+    (state / "run_results.json").write_text('{"results": [{"unique_id": "model.rapport.x", "status": "error"}]}')
+    op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="x", select="x", dbt_cmd_flags=[])
+    inject_run_context(_context(run_id, 2, {"interval_end": "2026-11-01T00:00:00"}), op)
+    assert op.select == "result:error+,x 1+result:fail+,x result:skipped+,x"
+    assert op.dbt_cmd_flags == ["--state", str(state)]
+    # the first attempt of the same task ignores earlier results
+    op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="x", select="x", dbt_cmd_flags=[])
+    inject_run_context(_context(run_id, 1, {"interval_end": "2026-11-01T00:00:00"}), op)
+    assert op.select == "x" and op.dbt_cmd_flags == []
+
+
+def test_run_results_live_under_the_warehouse_with_file_safe_names(tmp_path):
+    settings = SimpleNamespace(warehouse_dir=tmp_path)
+    path = run_results_dir(settings, "manual__2026-11-01T00:00:00+00:00", "dbt.marts")
+    assert path == tmp_path / "dbt" / "airflow" / "manual__2026-11-01T00_00_00_00_00" / "dbt.marts"
+    assert isinstance(path, Path)
+
+
+def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypatch):
+    import json
+
+    from rapport.dbt_tasks import after_dbt
+
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path / "wh"))
+    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    run_id = "manual__r"
+    project = tmp_path / "tmp_project"
+    (project / "target").mkdir(parents=True)
+
+    def attempt(try_number: int, *pairs: tuple[str, str]) -> Path:
+        (project / "target" / "run_results.json").write_text(json.dumps(_results(*pairs)))
+        ti = SimpleNamespace(try_number=try_number, task_id="dbt.marts", task=SimpleNamespace(layer_select="a b"))
+        context = _context(run_id, try_number, {"interval_end": "2026-11-01T00:00:00"})
+        context["ti"] = ti
+        after_dbt(str(project), context=context)
+        from rapport.config import load_settings
+
+        return run_results_dir(load_settings(), run_id, "dbt.marts") / "run_results.json"
+
+    kept = attempt(1, ("model.rapport.a", "success"), ("model.rapport.b", "error"))
+    assert {r["unique_id"]: r["status"] for r in json.loads(kept.read_text())["results"]} == {
+        "model.rapport.a": "success", "model.rapport.b": "error"}  # fmt: skip
+    # the narrowed retry re-ran only b; merged with a's earlier success nothing is left to redo
+    kept = attempt(2, ("model.rapport.b", "success"))
+    assert not kept.exists() and not kept.parent.parent.exists()
+    # a first attempt that succeeds keeps nothing
+    assert not attempt(1, ("model.rapport.a", "success")).exists()
