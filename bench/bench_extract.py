@@ -8,7 +8,7 @@ same run on the same data:
 - helpdesk: the extractor vs fetching the same pages with a bare httpx loop (no typing, no landing).
 
     .venv/bin/python bench/bench_extract.py --orders 1000000 --events 2000000 --helpdesk 100000 [--pg]
-        [--out /tmp/rapport-bench] [--results bench/RESULTS_extract.md]
+        [--out /tmp/rapport-bench] [--results bench/RESULTS.md (append by hand)]
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from rapport.airflow_dags import (
 )
 from rapport.airflow_glue import await_transform_poke, clear_run_status, run_context, task_settings
 from rapport.assets import SOURCE_ASSETS, run_extra
+from rapport.dbt_tasks import forget_retry_state
 
 POOL = warehouse_pool()
 
@@ -62,6 +63,7 @@ def rapport_daily():
         @task(task_id=f"extract_{source}", outlets=[asset], execution_timeout=TIMEOUTS["extract"], **EXTRACT_RETRIES)
         def extract_source() -> dict:
             settings, ctx = _ctx()
+            forget_retry_state(settings, ctx.run_id)  # new raw data: a dbt retry must rebuild whole layers
             counts = pipeline.extract(settings, ctx, source)
             get_current_context()["outlet_events"][asset].extra = run_extra(ctx.to_dict(), **counts)
             return counts

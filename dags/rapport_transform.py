@@ -20,7 +20,7 @@ from rapport import pipeline
 from rapport.airflow_dags import TIMEOUTS, TRANSFORM_DAG_ID, default_args, start_date, warehouse_pool
 from rapport.airflow_glue import open_transform, run_context, task_settings, write_run_status
 from rapport.assets import MARTS_ASSET, SOURCE_ASSETS
-from rapport.dbt_tasks import dbt_task_group
+from rapport.dbt_tasks import dbt_task_group, forget_retry_state
 
 POOL = warehouse_pool()
 
@@ -50,7 +50,9 @@ def rapport_transform():
 
     @task(execution_timeout=TIMEOUTS["check"])
     def check_raw() -> dict:
-        return pipeline.check_raw(*_ctx())
+        settings, ctx = _ctx()
+        forget_retry_state(settings, ctx.run_id)  # rerun after new raw data: dbt retries rebuild whole layers
+        return pipeline.check_raw(settings, ctx)
 
     @task(execution_timeout=TIMEOUTS["check"])
     def check_marts() -> dict:

@@ -7,7 +7,8 @@ Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt
   layer's models, unit tests and data tests; a test whose parents span layers runs in the layer of its
   last parent (`layer_selections`). A retry of a failed layer task rebuilds only the nodes that errored,
   failed or were skipped in the previous attempt, and their children in the layer (`result:` selection
-  against the attempt's saved run_results.json).
+  against the attempt's saved run_results.json), unless what the layer reads changed since: new raw data
+  (an extract or check_raw ran again) or a full rebuild of another layer (`forget_retry_state`).
 - `model`: one task per model (`dbt build --select <model>`: its unit tests, the model, its tests), tests
   with several parents in their own task after all of them, source tests in one task per source.
 
@@ -171,14 +172,15 @@ def inject_run_context(context: Any, operator: Any) -> None:
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
-        _narrow_layer_retry(context, operator, settings, ctx.run_id, layer_select)
+        _narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
 
 
-def _narrow_layer_retry(context: Any, operator: Any, settings: Settings, run_id: str, layer_select: str) -> None:
+def _narrow_layer_retry(operator: Any, settings: Settings, run_id: str, layer_select: str) -> None:
+    # Saved results exist only while the task's last attempt left something undone and nothing it reads
+    # changed since (extract, check_raw and full layer builds forget them): this attempt is a retry.
     state_dir = run_results_dir(settings, run_id, operator.task_id)
     previous = state_dir / "run_results.json"
-    ti = context.get("ti")
-    if getattr(ti, "try_number", 1) <= 1 or not previous.exists():
+    if not previous.exists():
         operator.select = layer_select
         return
     results = json.loads(previous.read_text())
@@ -191,29 +193,47 @@ def _narrow_layer_retry(context: Any, operator: Any, settings: Settings, run_id:
     operator.dbt_cmd_flags = [*(operator.dbt_cmd_flags or []), "--state", str(state_dir)]
 
 
+def forget_retry_state(settings: Settings, run_id: str, keep: str | None = None) -> None:
+    """Drop the saved dbt results of a run's layer tasks (all, or all but task `keep`): called when what
+    they were built from changes (new raw data, a layer rebuilt in full), so their next attempt rebuilds
+    the whole layer instead of only what failed before."""
+    from rapport.airflow_glue import safe_name
+
+    run_dir = run_results_dir(settings, run_id, "x").parent
+    if not run_dir.exists():
+        return
+    for task_dir in run_dir.iterdir():
+        if keep is None or task_dir.name != safe_name(keep):
+            shutil.rmtree(task_dir, ignore_errors=True)
+
+
 def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
     """Cosmos callback after every dbt invocation: keep layer run results, release the DuckDB file."""
     try:
         task = context["ti"].task if context else None
         if task is not None and getattr(task, "layer_select", None):
-            _save_run_results(Path(project_dir) / "target" / "run_results.json", context)
+            _save_run_results(Path(project_dir) / "target" / "run_results.json", context,
+                              narrowed=task.select != task.layer_select)  # fmt: skip
     finally:
         release_dbt_duckdb()
 
 
-def _save_run_results(source: Path, context: Any) -> None:
+def _save_run_results(source: Path, context: Any, *, narrowed: bool = False) -> None:
     """Keep the attempt's run_results.json for a retry, only while something in the layer is unsuccessful
-    (a layer that succeeded needs no retry: its results are removed, so they don't pile up run after run)."""
+    (a layer that succeeded needs no retry: its results are removed, so they don't pile up run after run).
+    A full build of a layer also drops the other layers' saved results: their inputs changed."""
     if not source.exists():
         return
     from rapport.airflow_glue import run_context, task_settings
 
     settings = task_settings()
     ctx = run_context(context, settings)
+    if not narrowed:
+        forget_retry_state(settings, ctx.run_id, keep=context["ti"].task_id)
     target = run_results_dir(settings, ctx.run_id, context["ti"].task_id)
     previous = target / "run_results.json"
     results = json.loads(source.read_text())
-    if previous.exists() and getattr(context["ti"], "try_number", 1) > 1:
+    if previous.exists() and narrowed:
         # A narrowed retry only reports what it re-ran: keep the earlier outcome of everything else.
         merged = {r["unique_id"]: r for r in json.loads(previous.read_text()).get("results", [])}
         merged.update({r["unique_id"]: r for r in results.get("results", [])})

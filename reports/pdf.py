@@ -59,7 +59,7 @@ def print_to_pdf(html: Path, pdf: Path, *, timeout_s: float = PRINT_TIMEOUT_S) -
             "Chromium was not found (looked for RAPPORT_CHROMIUM, then "
             + ", ".join(CANDIDATES) + " on PATH); run scripts/install_chromium.sh"
         )
-    with tempfile.TemporaryDirectory(prefix="rapport-chromium-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rapport-chromium-", ignore_cleanup_errors=True) as tmp:
         out = Path(tmp) / "report.pdf"
         cmd = chromium_command(
             binary, Path(tmp) / "profile", f"--print-to-pdf={out}", "--no-pdf-header-footer",

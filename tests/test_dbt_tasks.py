@@ -121,10 +121,10 @@ def test_interceptor_narrows_a_retry_to_the_failed_nodes(tmp_path, monkeypatch):
     inject_run_context(_context(run_id, 2, {"interval_end": "2026-11-01T00:00:00"}), op)
     assert op.select == "result:error+,x 1+result:fail+,x result:skipped+,x"
     assert op.dbt_cmd_flags == ["--state", str(state)]
-    # the first attempt of the same task ignores earlier results
-    op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="x", select="x", dbt_cmd_flags=[])
-    inject_run_context(_context(run_id, 1, {"interval_end": "2026-11-01T00:00:00"}), op)
-    assert op.select == "x" and op.dbt_cmd_flags == []
+    # another layer task of the run has nothing saved: it builds its whole layer
+    op = _Operator(task_id="dbt.staging", vars=None, env=None, layer_select="s", select="s", dbt_cmd_flags=[])
+    inject_run_context(_context(run_id, 2, {"interval_end": "2026-11-01T00:00:00"}), op)
+    assert op.select == "s" and op.dbt_cmd_flags == []
 
 
 def test_run_results_live_under_the_warehouse_with_file_safe_names(tmp_path):
@@ -145,15 +145,17 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
     project = tmp_path / "tmp_project"
     (project / "target").mkdir(parents=True)
 
-    def attempt(try_number: int, *pairs: tuple[str, str]) -> Path:
+    def attempt(try_number: int, *pairs: tuple[str, str], task_id: str = "dbt.marts") -> Path:
         (project / "target" / "run_results.json").write_text(json.dumps(_results(*pairs)))
-        ti = SimpleNamespace(try_number=try_number, task_id="dbt.marts", task=SimpleNamespace(layer_select="a b"))
+        select = "a b" if try_number == 1 else "result:error+,a"  # a retry runs narrowed
+        ti = SimpleNamespace(try_number=try_number, task_id=task_id,
+                             task=SimpleNamespace(layer_select="a b", select=select))  # fmt: skip
         context = _context(run_id, try_number, {"interval_end": "2026-11-01T00:00:00"})
         context["ti"] = ti
         after_dbt(str(project), context=context)
         from rapport.config import load_settings
 
-        return run_results_dir(load_settings(), run_id, "dbt.marts") / "run_results.json"
+        return run_results_dir(load_settings(), run_id, task_id) / "run_results.json"
 
     kept = attempt(1, ("model.rapport.a", "success"), ("model.rapport.b", "error"))
     assert {r["unique_id"]: r["status"] for r in json.loads(kept.read_text())["results"]} == {
@@ -163,3 +165,24 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
     assert not kept.exists() and not kept.parent.parent.exists()
     # a first attempt that succeeds keeps nothing
     assert not attempt(1, ("model.rapport.a", "success")).exists()
+    # a full build of one layer drops what another layer kept: that layer's inputs changed
+    marts = attempt(1, ("model.rapport.m", "error"))
+    assert marts.exists()
+    assert attempt(1, ("model.rapport.s", "error"), task_id="dbt.staging").exists()
+    assert not marts.exists()
+
+
+def test_new_raw_data_forgets_every_layers_saved_results(tmp_path):
+    from rapport.config import load_settings
+    from rapport.dbt_tasks import forget_retry_state
+
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path)})
+    for task_id in ("dbt.staging", "dbt.marts"):
+        run_results_dir(settings, "run:1", task_id).mkdir(parents=True)
+    other_run = run_results_dir(settings, "run:2", "dbt.marts")
+    other_run.mkdir(parents=True)
+    forget_retry_state(settings, "run:1")
+    assert not run_results_dir(settings, "run:1", "dbt.staging").exists()
+    assert not run_results_dir(settings, "run:1", "dbt.marts").exists()
+    assert other_run.exists()
+    forget_retry_state(settings, "run:3")  # nothing saved: nothing to do

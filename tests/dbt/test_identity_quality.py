@@ -3,7 +3,7 @@
 The demo test generates the default demo (3000 people, seed 7), lands it with the extractors, builds the
 identity models and requires pairwise precision >= 0.995 and recall >= 0.99; it also reports the
 lower(email)-only baseline computed in the same run (bench/identity_quality.py, figures in
-bench/RESULTS_identity.md).
+bench/RESULTS.md).
 """
 
 from __future__ import annotations

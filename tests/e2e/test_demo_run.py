@@ -284,3 +284,64 @@ def test_failed_transform_leaves_published_file_byte_identical(demo):
     failed = _run(["run", "--interval-end", "2026-11-03T00:00:00"], env)
     assert failed.returncode != 0, failed.stdout
     assert _sha(published) == before
+
+
+def _browser_harness():
+    """The DevTools client and pixel checks of tests/reports/test_browser.py, reused on the demo's report."""
+    import importlib.util
+
+    path = ROOT / "tests" / "reports" / "test_browser.py"
+    spec = importlib.util.spec_from_file_location("rapport_browser_harness", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
+    wh, _env, _ = demo
+    harness = _browser_harness()
+    if harness.CHROMIUM is None:
+        pytest.skip("!!! Chromium is NOT installed (scripts/install_chromium.sh): the demo report was not opened !!!")
+    html = wh / "reports" / "latest.html"
+    browser = harness.Browser()
+    try:
+        browser.open(html.as_uri())
+        charts = browser.evaluate(harness.CHARTS_JS)
+        images = browser.evaluate(harness.IMAGES_JS)
+        text = browser.evaluate("document.body.innerText")
+        png = browser.screenshot()
+        problems = browser.problems()
+    finally:
+        browser.close()
+    (tmp_path / "demo_report.png").write_bytes(png)
+    assert problems == []
+    assert {c["name"] for c in charts} == harness.EXPECTED_CHARTS
+    for chart in charts:
+        assert chart["width"] > 300 and chart["height"] > 60 and chart["shapes"] > 5, chart
+    assert all(i["ok"] for i in images), images
+    stddev, inked = harness.ink(png)
+    assert stddev > 20 and inked > 0.05
+    # Email addresses are masked in the report: none of the demo's customer addresses appear in full.
+    pub = duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True)
+    emails = [r[0] for r in pub.execute("select primary_email from marts.customers where primary_email like '%@%'")
+              .fetchall()]
+    pub.close()
+    assert emails and not [e for e in emails if e.strip() in text]
+
+
+def test_demo_report_pdf_has_every_section_with_text(demo):
+    from pypdf import PdfReader
+
+    wh, _env, _ = demo
+    pdf = wh / "reports" / "latest.pdf"
+    if not pdf.exists():
+        harness = _browser_harness()
+        assert harness.CHROMIUM is None, "Chromium is installed but the run wrote no PDF"
+        pytest.skip("!!! Chromium is NOT installed: the run wrote no PDF !!!")
+    pages = [page.extract_text() for page in PdfReader(pdf).pages]
+    headings = _browser_harness().PAGE_HEADINGS
+    assert len(pages) >= len(headings)
+    everything = "\n".join(pages)
+    for heading in headings:
+        assert heading in everything
+    assert all(len(p.strip()) > 50 for p in pages)

@@ -52,7 +52,8 @@ class Browser:
     def __init__(self, timeout: float = 30.0) -> None:
         from websockets.sync.client import connect
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="rapport-cdp-")
+        # Chromium helper processes may still write the profile while it is removed: ignore that race.
+        self._tmp = tempfile.TemporaryDirectory(prefix="rapport-cdp-", ignore_cleanup_errors=True)
         profile = Path(self._tmp.name) / "profile"
         assert CHROMIUM is not None
         self.proc = subprocess.Popen(
