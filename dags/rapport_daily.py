@@ -18,11 +18,11 @@ from rapport import pipeline
 from rapport.airflow_dags import (
     AWAIT_TRANSFORM,
     DAILY_DAG_ID,
-    EXTRACT_RETRIES,
     TIMEOUTS,
     catchup,
     daily_timetable,
     default_args,
+    extract_retries,
     start_date,
     warehouse_pool,
 )
@@ -60,7 +60,7 @@ def rapport_daily():
     def extract(source: str):
         asset = SOURCE_ASSETS[source]
 
-        @task(task_id=f"extract_{source}", outlets=[asset], execution_timeout=TIMEOUTS["extract"], **EXTRACT_RETRIES)
+        @task(task_id=f"extract_{source}", outlets=[asset], execution_timeout=TIMEOUTS["extract"], **extract_retries())
         def extract_source() -> dict:
             settings, ctx = _ctx()
             forget_retry_state(settings, ctx.run_id)  # new raw data: a dbt retry must rebuild whole layers

@@ -8,6 +8,7 @@ Environment (read when a DAG file is parsed; scheduler, dag-processor and worker
 | `RAPPORT_START_DATE` | first data interval of `rapport_daily` (ISO date, UTC) | `2025-01-01` |
 | `RAPPORT_AIRFLOW_POOL` | the one-slot pool every warehouse-writing task runs in (empty: none) | `rapport_warehouse` |
 | `RAPPORT_DBT_TASKS` | dbt task granularity: `layer` or `model` (rapport.dbt_tasks) | `layer` |
+| `RAPPORT_EXTRACT_RETRIES`, `RAPPORT_EXTRACT_RETRY_DELAY` | extract retries and first wait (seconds) | `3`, `30` |
 """
 
 from __future__ import annotations
@@ -23,13 +24,20 @@ DEFAULT_POOL = "rapport_warehouse"
 # Sources are remote systems: transient failures (a 503, a reset connection, a locked file) deserve retries
 # with backoff. Transforms, checks and publishing are deterministic given the landed data: retrying them
 # would only repeat the failure, so they fail at once.
-EXTRACT_RETRIES: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    # A multiplier in Airflow 3 (True would mean 1.0: no backoff). Waits of 30-60 s, 60-120 s, 120-240 s.
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-}
+def extract_retries(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Retry policy of the extract tasks: `RAPPORT_EXTRACT_RETRIES` (default 3) attempts more, the first after
+    `RAPPORT_EXTRACT_RETRY_DELAY` seconds (default 30), each wait about twice the previous (Airflow adds
+    jitter: 30-60 s, 60-120 s, 120-240 s), never more than 10 minutes."""
+    env = env if env is not None else dict(os.environ)
+    return {
+        "retries": int(env.get("RAPPORT_EXTRACT_RETRIES") or 3),
+        "retry_delay": timedelta(seconds=float(env.get("RAPPORT_EXTRACT_RETRY_DELAY") or 30)),
+        # a multiplier in Airflow 3 (True would mean 1.0: a constant delay)
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
 # Task-level timeouts: a hung source or a runaway query fails its task instead of holding the warehouse.
 TIMEOUTS: dict[str, timedelta] = {
     "start": timedelta(minutes=5),

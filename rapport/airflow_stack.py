@@ -357,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
             while True:
                 s.check_alive()
                 time.sleep(2)
+    import shutil
+
+    shutil.rmtree(pg_dir, ignore_errors=True)
     return 0
 
 

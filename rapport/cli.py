@@ -79,7 +79,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     _progress(f"generating demo sources for {args.people} people into {out}")
     t0 = time.monotonic()
     summary = generate(out, people=args.people, seed=args.seed, end=args.end, months=args.months, progress=_progress)
-    _progress(f"demo sources ready in {time.monotonic() - t0:.1f}s: {summary}")
+    counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
+    _progress(f"demo sources ready in {time.monotonic() - t0:.1f}s ({summary.start} to {summary.end}): {counts}")
     return 0
 
 

@@ -29,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,14 @@ def inject_run_context(context: Any, operator: Any) -> None:
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
         _narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
+    from rapport.progress import progress
+
+    operator.rapport_started = time.monotonic()
+    progress(f"dbt {_label(operator.task_id)} ...")
+
+
+def _label(task_id: str) -> str:
+    return task_id.split(".", 1)[-1]
 
 
 def _narrow_layer_retry(operator: Any, settings: Settings, run_id: str, layer_select: str) -> None:
@@ -211,11 +220,30 @@ def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
     """Cosmos callback after every dbt invocation: keep layer run results, release the DuckDB file."""
     try:
         task = context["ti"].task if context else None
+        if context:
+            _report_progress(Path(project_dir) / "target" / "run_results.json", context["ti"].task_id, task)
         if task is not None and getattr(task, "layer_select", None):
             _save_run_results(Path(project_dir) / "target" / "run_results.json", context,
                               narrowed=task.select != task.layer_select)  # fmt: skip
     finally:
         release_dbt_duckdb()
+
+
+def _report_progress(results_file: Path, task_id: str, task: Any) -> None:
+    """One progress line per dbt task, like the other steps' (`rapport run` shows them on the terminal)."""
+    from rapport.progress import progress
+
+    seconds = time.monotonic() - getattr(task, "rapport_started", time.monotonic())
+    try:
+        results = json.loads(results_file.read_text()).get("results", [])
+    except (OSError, ValueError):
+        results = []
+    bad = [r["unique_id"].split(".")[-1] for r in results if str(r.get("status", "")).lower() in _UNSUCCESSFUL]
+    if bad:
+        progress(f"dbt {_label(task_id)} FAILED after {seconds:.1f}s: {len(bad)} of {len(results)} nodes "
+                 f"did not succeed ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})")  # fmt: skip
+    else:
+        progress(f"dbt {_label(task_id)} done in {seconds:.1f}s: {len(results)} nodes")
 
 
 def _save_run_results(source: Path, context: Any, *, narrowed: bool = False) -> None:

@@ -21,7 +21,8 @@ def _parse(env: dict[str, str]):
     from airflow.dag_processing.dagbag import DagBag
 
     with pytest.MonkeyPatch.context() as mp:
-        for key in ("RAPPORT_CATCHUP", "RAPPORT_START_DATE", "RAPPORT_AIRFLOW_POOL", "RAPPORT_DBT_TASKS"):
+        for key in ("RAPPORT_CATCHUP", "RAPPORT_START_DATE", "RAPPORT_AIRFLOW_POOL", "RAPPORT_DBT_TASKS",
+                    "RAPPORT_EXTRACT_RETRIES", "RAPPORT_EXTRACT_RETRY_DELAY"):
             mp.delenv(key, raising=False)
         for key, value in env.items():
             mp.setenv(key, value)
@@ -128,7 +129,8 @@ def test_extracts_retry_with_backoff_and_nothing_else_retries(layer_bag, model_b
         for dag in (bag.dags[DAILY], bag.dags[TRANSFORM]):
             for task in dag.tasks:
                 if task.task_id.startswith("extract_"):
-                    assert task.retries >= 2, task.task_id
+                    assert task.retries == 3, task.task_id
+                    assert task.retry_delay == timedelta(seconds=30)
                     # Airflow 3: a multiplier (True would be 1.0, a constant delay)
                     assert task.retry_exponential_backoff >= 2, task.task_id
                     assert task.max_retry_delay <= timedelta(minutes=10)
@@ -136,6 +138,13 @@ def test_extracts_retry_with_backoff_and_nothing_else_retries(layer_bag, model_b
                     assert task.retries == 0, task.task_id
                 assert task.execution_timeout is not None, task.task_id
                 assert task.on_failure_callback, task.task_id
+
+
+def test_extract_retry_policy_from_the_environment():
+    bag = _parse({"RAPPORT_EXTRACT_RETRIES": "5", "RAPPORT_EXTRACT_RETRY_DELAY": "4",
+                  "RAPPORT_DBT_MANIFEST": "/nonexistent/manifest.json"})  # fmt: skip
+    task = bag.dags[DAILY].get_task("extract_esp")
+    assert (task.retries, task.retry_delay) == (5, timedelta(seconds=4))
 
 
 def test_warehouse_writers_share_a_one_slot_pool_and_the_sensor_stays_out_of_it(layer_bag, model_bag):
