@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the rapport_daily Airflow DAG once, in-process, against the sources")
     _add_run_args(run)
 
+    bf = sub.add_parser(
+        "backfill", help="run the pipeline for each UTC day from --start to --end, oldest first, in-process"
+    )
+    bf.add_argument("--start", type=date.fromisoformat, required=True, help="first day: interval [start, start+1d)")
+    bf.add_argument("--end", type=date.fromisoformat, required=True, help="last day, inclusive")
+
     demo = sub.add_parser("demo", help="generate the demo sources, then run the pipeline on them")
     _add_generate_args(demo)
     _add_run_args(demo)
@@ -122,6 +128,28 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from rapport.airflow_runner import backfill
+
+    if args.end < args.start:
+        print("rapport: --end is before --start", file=sys.stderr)
+        return 2
+    lock_path = settings.warehouse_dir / "work" / "run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _progress(f"another rapport run is active on {settings.warehouse_dir} (lock {lock_path}); not starting")
+            return 3
+        log_file = settings.logs_dir / f"backfill-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        outcomes = backfill(settings, args.start, args.end, log_file=None if args.verbose else log_file)
+    for o in outcomes:
+        _progress(f"  interval ending {o.interval_end}: {o.state} ({o.seconds:.0f}s, run {o.run_id})")
+    complete = len(outcomes) == (args.end - args.start).days + 1
+    return 0 if complete and all(o.ok for o in outcomes) else 1
+
+
 def _print_errors(log_file: Path, limit: int = 12) -> None:
     """The lines of the run log that say what went wrong, so the user need not open it first."""
     try:
@@ -150,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_generate(args, settings)
     if args.command == "run":
         return cmd_run(args, settings)
+    if args.command == "backfill":
+        return cmd_backfill(args, settings)
     if args.command == "demo":
         # The demo always runs on the demo sources, whatever RAPPORT_* source variables say.
         for var in ("RAPPORT_ORDERS_DB_URL", "RAPPORT_HELPDESK_URL", "RAPPORT_HELPDESK_TOKEN", "RAPPORT_ESP_ROOT"):

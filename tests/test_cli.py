@@ -10,7 +10,7 @@ from rapport.cli import build_parser
 
 def test_help_explains_the_three_commands():
     text = build_parser().format_help()
-    for word in ("demo", "run", "generate", "RAPPORT_"):
+    for word in ("demo", "run", "generate", "backfill", "RAPPORT_"):
         assert word in text
 
 
@@ -37,3 +37,11 @@ def test_bad_arguments_exit_with_usage(argv):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(argv)
     assert exc.value.code == 2
+
+
+def test_backfill_rejects_an_end_before_the_start(capsys, tmp_path, monkeypatch):
+    from rapport.cli import main
+
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    assert main(["backfill", "--start", "2026-11-05", "--end", "2026-11-01"]) == 2
+    assert "--end is before --start" in capsys.readouterr().err
