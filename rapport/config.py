@@ -17,9 +17,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Settings:
     warehouse_dir: Path
-    orders_db_url: str
+    orders_db_url: str = field(repr=False)  # may carry a password
     helpdesk_url: str | None  # None: serve the demo helpdesk from demo_dir for the length of the extract
-    helpdesk_token: str
+    helpdesk_token: str = field(repr=False)
     esp_root: Path
     as_of: date | None
     reporting_currency: str = "USD"

@@ -79,3 +79,9 @@ def test_a_token_only_helpdesk_connection_keeps_the_url_from_the_environment():
 def test_sqlite_connection_path_and_esp_host():
     env = env_overrides({"rapport_orders_db": Conn("sqlite", "/data/shop.db"), "rapport_esp": Conn("fs", "/mnt/x")}.get)
     assert env == {"RAPPORT_ORDERS_DB_URL": "sqlite:////data/shop.db", "RAPPORT_ESP_ROOT": "/mnt/x"}
+
+
+def test_settings_repr_never_shows_secrets():
+    settings = load_settings({"RAPPORT_ORDERS_DB_URL": "postgresql+psycopg://u:hunter2@db/shop",
+                              "RAPPORT_HELPDESK_TOKEN": "tok-s3cret"})
+    assert "hunter2" not in repr(settings) and "tok-s3cret" not in repr(settings)
