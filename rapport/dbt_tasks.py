@@ -129,20 +129,6 @@ def ensure_manifest(manifest: Path | None = None) -> Path:
 # --- run time -----------------------------------------------------------------------------------------
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment profiles.yml reads (the same values rapport.transform sets for its own dbt calls)."""
-    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
-    settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "RAPPORT_WORK_DB": str(settings.work_db),
-        "RAPPORT_DUCKDB_THREADS": str(settings.duckdb_threads),
-        "RAPPORT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
-    }
-
-
 def run_results_dir(settings: Settings, run_id: str, task_id: str) -> Path:
     """Where a layer task keeps each attempt's run_results.json (for `result:` selection on retry)."""
     from rapport.airflow_glue import safe_name
@@ -166,6 +152,7 @@ def retry_selection(results: dict[str, Any], layer_select: str) -> str | None:
 def inject_run_context(context: Any, operator: Any) -> None:
     """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's."""
     from rapport.airflow_glue import run_context, task_settings
+    from rapport.transform import dbt_env
 
     settings = task_settings()
     ctx = run_context(context, settings)

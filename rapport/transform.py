@@ -35,7 +35,8 @@ def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
     return base / "target", base / "logs"
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment profiles.yml reads; every dbt invocation of rapport (here and the Airflow tasks) uses it."""
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
     return {
@@ -76,7 +77,7 @@ def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None
         "--no-use-colors",  # plain text in logs and in TransformError messages
         *(extra_args or []),
     ]  # fmt: skip
-    with _environ(_env(settings)):
+    with _environ(dbt_env(settings)):
         try:
             result = dbtRunner().invoke(args)
         finally:
