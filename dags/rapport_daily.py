@@ -28,7 +28,7 @@ from rapport.airflow_dags import (
 )
 from rapport.airflow_glue import await_transform_poke, clear_run_status, run_context, task_settings
 from rapport.assets import SOURCE_ASSETS, run_extra
-from rapport.dbt_tasks import forget_retry_state
+from rapport.dbt_retry import forget_retry_state
 
 POOL = warehouse_pool()
 

@@ -20,7 +20,8 @@ from rapport import pipeline
 from rapport.airflow_dags import TIMEOUTS, TRANSFORM_DAG_ID, default_args, start_date, warehouse_pool
 from rapport.airflow_glue import open_transform, run_context, task_settings, write_run_status
 from rapport.assets import MARTS_ASSET, SOURCE_ASSETS
-from rapport.dbt_tasks import dbt_task_group, forget_retry_state
+from rapport.dbt_retry import forget_retry_state
+from rapport.dbt_tasks import dbt_task_group
 
 POOL = warehouse_pool()
 

@@ -66,8 +66,9 @@ def configure_airflow(settings: Settings) -> Path:
         # cosmos' partial-parse cache, per warehouse: concurrent runs on other warehouses don't share it
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "DO_NOT_TRACK": "1",
-        # Someone is waiting at the terminal: retry a failing source sooner than a deployment does
-        # (waits of 5-10 s, 10-20 s, 20-40 s instead of 30-60 s, 60-120 s, 120-240 s).
+        # Someone is waiting at the terminal: retry a failing source once, after 5-10 s, where a deployment
+        # retries 3 times over about 7 minutes (the extractors retry transient HTTP errors themselves).
+        "RAPPORT_EXTRACT_RETRIES": "1",
         "RAPPORT_EXTRACT_RETRY_DELAY": "5",
     }
     for key, value in defaults.items():

@@ -5,10 +5,8 @@ Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt
 
 - `layer` (default): one `dbt build` task per layer (staging → intermediate → marts), each running the
   layer's models, unit tests and data tests; a test whose parents span layers runs in the layer of its
-  last parent (`layer_selections`). A retry of a failed layer task rebuilds only the nodes that errored,
-  failed or were skipped in the previous attempt, and their children in the layer (`result:` selection
-  against the attempt's saved run_results.json), unless what the layer reads changed since: new raw data
-  (an extract or check_raw ran again) or a full rebuild of another layer (`forget_retry_state`).
+  last parent (`layer_selections`). A retry of a failed layer task rebuilds only what failed
+  (rapport.dbt_retry).
 - `model`: one task per model (`dbt build --select <model>`: its unit tests, the model, its tests), tests
   with several parents in their own task after all of them, source tests in one task per source.
 
@@ -22,7 +20,6 @@ is parsed: an interceptor computes them from the task's run context, exactly as 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -34,7 +31,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rapport.config import PROJECT_ROOT, Settings
+from rapport.config import PROJECT_ROOT
+from rapport.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
 
 log = logging.getLogger("rapport.dbt_tasks")
 
@@ -43,8 +41,6 @@ PROFILE_NAME, TARGET_NAME = "rapport", "work"
 LAYERS = ("staging", "intermediate", "marts")
 GRANULARITIES = ("layer", "model")
 DEFAULT_GRANULARITY = "layer"
-# dbt result statuses a retry has to redo (skips follow from an upstream failure)
-_UNSUCCESSFUL = {"error", "fail", "runtime error", "skipped"}
 # What dbt reads: a change to any of these makes the manifest stale.
 _PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
@@ -129,26 +125,6 @@ def ensure_manifest(manifest: Path | None = None) -> Path:
 # --- run time -----------------------------------------------------------------------------------------
 
 
-def run_results_dir(settings: Settings, run_id: str, task_id: str) -> Path:
-    """Where a layer task keeps each attempt's run_results.json (for `result:` selection on retry)."""
-    from rapport.airflow_glue import safe_name
-
-    return settings.warehouse_dir / "dbt" / "airflow" / safe_name(run_id) / safe_name(task_id)
-
-
-def retry_selection(results: dict[str, Any], layer_select: str) -> str | None:
-    """dbt selection for a retry: the nodes of the previous attempt that did not succeed, and their children
-    inside the layer. None when the previous attempt left nothing to redo (or there is none)."""
-    if not any(str(r.get("status", "")).lower() in _UNSUCCESSFUL for r in results.get("results", [])):
-        return None
-    # Errored and skipped nodes and their children; a failed test also rebuilds the model it tests (`1+`),
-    # since whatever fixed the data or the SQL needs the model rebuilt. `result:` reads --state's
-    # run_results.json. Each term is intersected with each part of the layer's selection (a union), so a
-    # retry never leaves the layer.
-    terms = ("result:error+", "1+result:fail+", "result:skipped+")
-    return " ".join(f"{term},{part}" for term in terms for part in layer_select.split())
-
-
 def inject_run_context(context: Any, operator: Any) -> None:
     """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's."""
     from rapport.airflow_glue import run_context, task_settings
@@ -160,7 +136,7 @@ def inject_run_context(context: Any, operator: Any) -> None:
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
-        _narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
+        narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
     from rapport.progress import progress
 
     operator.rapport_started = time.monotonic()
@@ -171,38 +147,6 @@ def _label(task_id: str) -> str:
     return task_id.split(".", 1)[-1]
 
 
-def _narrow_layer_retry(operator: Any, settings: Settings, run_id: str, layer_select: str) -> None:
-    # Saved results exist only while the task's last attempt left something undone and nothing it reads
-    # changed since (extract, check_raw and full layer builds forget them): this attempt is a retry.
-    state_dir = run_results_dir(settings, run_id, operator.task_id)
-    previous = state_dir / "run_results.json"
-    if not previous.exists():
-        operator.select = layer_select
-        return
-    results = json.loads(previous.read_text())
-    narrowed = retry_selection(results, layer_select)
-    if narrowed is None:
-        operator.select = layer_select
-        return
-    log.info("retry of %s: rebuilding only what did not succeed last time: %s", operator.task_id, narrowed)
-    operator.select = narrowed
-    operator.dbt_cmd_flags = [*(operator.dbt_cmd_flags or []), "--state", str(state_dir)]
-
-
-def forget_retry_state(settings: Settings, run_id: str, keep: str | None = None) -> None:
-    """Drop the saved dbt results of a run's layer tasks (all, or all but task `keep`): called when what
-    they were built from changes (new raw data, a layer rebuilt in full), so their next attempt rebuilds
-    the whole layer instead of only what failed before."""
-    from rapport.airflow_glue import safe_name
-
-    run_dir = run_results_dir(settings, run_id, "x").parent
-    if not run_dir.exists():
-        return
-    for task_dir in run_dir.iterdir():
-        if keep is None or task_dir.name != safe_name(keep):
-            shutil.rmtree(task_dir, ignore_errors=True)
-
-
 def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
     """Cosmos callback after every dbt invocation: keep layer run results, release the DuckDB file."""
     try:
@@ -210,8 +154,8 @@ def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
         if context:
             _report_progress(Path(project_dir) / "target" / "run_results.json", context["ti"].task_id, task)
         if task is not None and getattr(task, "layer_select", None):
-            _save_run_results(Path(project_dir) / "target" / "run_results.json", context,
-                              narrowed=task.select != task.layer_select)  # fmt: skip
+            save_run_results(Path(project_dir) / "target" / "run_results.json", context,
+                             narrowed=task.select != task.layer_select)  # fmt: skip
     finally:
         release_dbt_duckdb()
 
@@ -225,41 +169,12 @@ def _report_progress(results_file: Path, task_id: str, task: Any) -> None:
         results = json.loads(results_file.read_text()).get("results", [])
     except (OSError, ValueError):
         results = []
-    bad = [r["unique_id"].split(".")[-1] for r in results if str(r.get("status", "")).lower() in _UNSUCCESSFUL]
+    bad = [r["unique_id"].split(".")[-1] for r in results if str(r.get("status", "")).lower() in UNSUCCESSFUL]
     if bad:
         progress(f"dbt {_label(task_id)} FAILED after {seconds:.1f}s: {len(bad)} of {len(results)} nodes "
                  f"did not succeed ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})")  # fmt: skip
     else:
         progress(f"dbt {_label(task_id)} done in {seconds:.1f}s: {len(results)} nodes")
-
-
-def _save_run_results(source: Path, context: Any, *, narrowed: bool = False) -> None:
-    """Keep the attempt's run_results.json for a retry, only while something in the layer is unsuccessful
-    (a layer that succeeded needs no retry: its results are removed, so they don't pile up run after run).
-    A full build of a layer also drops the other layers' saved results: their inputs changed."""
-    if not source.exists():
-        return
-    from rapport.airflow_glue import run_context, task_settings
-
-    settings = task_settings()
-    ctx = run_context(context, settings)
-    if not narrowed:
-        forget_retry_state(settings, ctx.run_id, keep=context["ti"].task_id)
-    target = run_results_dir(settings, ctx.run_id, context["ti"].task_id)
-    previous = target / "run_results.json"
-    results = json.loads(source.read_text())
-    if previous.exists() and narrowed:
-        # A narrowed retry only reports what it re-ran: keep the earlier outcome of everything else.
-        merged = {r["unique_id"]: r for r in json.loads(previous.read_text()).get("results", [])}
-        merged.update({r["unique_id"]: r for r in results.get("results", [])})
-        results["results"] = list(merged.values())
-    if not any(str(r.get("status", "")).lower() in _UNSUCCESSFUL for r in results.get("results", [])):
-        shutil.rmtree(target, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            target.parent.rmdir()  # the run's directory, once none of its layers needs a retry
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "run_results.json").write_text(json.dumps(results))
 
 
 def release_dbt_duckdb() -> None:

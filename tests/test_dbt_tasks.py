@@ -1,4 +1,5 @@
-"""How the dbt project becomes Airflow tasks: layer selections, retry narrowing, manifest freshness.
+"""How the dbt project becomes Airflow tasks (rapport.dbt_tasks, rapport.dbt_retry): layer selections, retry
+narrowing, manifest freshness.
 
 Expected selections are read off the hand-written manifest in airflow_fixtures.py (three layers, a source,
 a test across layers). The real project's selections are checked against dbt itself in
@@ -15,14 +16,8 @@ from types import SimpleNamespace
 import pytest
 from airflow_fixtures import write_manifest
 
-from rapport.dbt_tasks import (
-    granularity,
-    inject_run_context,
-    layer_selections,
-    manifest_is_current,
-    retry_selection,
-    run_results_dir,
-)
+from rapport.dbt_retry import retry_selection, run_results_dir
+from rapport.dbt_tasks import granularity, inject_run_context, layer_selections, manifest_is_current
 
 
 def test_layers_in_build_order_with_cross_layer_tests_in_the_layer_of_their_last_parent(tmp_path):
@@ -174,7 +169,7 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
 
 def test_new_raw_data_forgets_every_layers_saved_results(tmp_path):
     from rapport.config import load_settings
-    from rapport.dbt_tasks import forget_retry_state
+    from rapport.dbt_retry import forget_retry_state
 
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path)})
     for task_id in ("dbt.staging", "dbt.marts"):

@@ -2,7 +2,7 @@
 
 Both warehouses start empty and read the same demo sources (data up to 2026-10-31, so each of the days
 2026-10-25 .. 2026-10-31 brings new rows):
-- daily: seven `rapport run --interval-end <D+1>` runs, the CLI's code path (conf interval_end);
+- daily: seven `run_dag(interval_end=D+1)` calls, what `rapport run --interval-end` does (conf interval_end);
 - backfill: `rapport.airflow_runner.backfill` over the same days, the scheduler's code path (the data
   interval [D, D+1) comes from rapport_daily's timetable, no conf).
 Each side runs in its own process (Airflow's configuration is per process), both at once.

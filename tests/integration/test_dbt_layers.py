@@ -84,7 +84,7 @@ def test_no_test_runs_before_all_its_parents_are_built(project):
 
 
 def test_a_narrowed_retry_selects_the_failed_model_and_its_children_in_the_layer(project):
-    from rapport.dbt_tasks import retry_selection
+    from rapport.dbt_retry import retry_selection
 
     tmp, manifest, layers, ls = project
     marts = dict(layers)["marts"]
