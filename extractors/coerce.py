@@ -54,6 +54,10 @@ def columns(table: str) -> tuple[Column, ...]:
     )
 
 
+_TS_MIN = "timestamptz '0001-01-01 00:00:00+00'"
+_TS_MAX = "timestamptz '9999-12-31 23:59:59.999999+00'"
+
+
 def natural_key(table: str) -> tuple[str, ...]:
     return RAW_TABLES[table][1]
 
@@ -62,16 +66,29 @@ def cast_expr(value: str, sql_type: str) -> str:
     """SQL that casts text/JSON `value` to `sql_type`, or NULL when it cannot be cast.
 
     Timestamps: ISO 8601 with `Z`, `+00:00`, another offset, `T` or space separator, or none (read as UTC:
-    callers run under `landing.utc_session`). The result is a naive UTC TIMESTAMP.
+    callers run under `landing.utc_session`). The result is a naive UTC TIMESTAMP. DuckDB's casts are more
+    lenient than the contracts, and some of that leniency would land wrong values, so it is narrowed:
+    integers must be written as integers ('1.5' would round to 2 and could collide with another id; '2.0' is
+    what SQLite prints for a REAL and is accepted), timestamps and dates must start with a digit and fall in
+    years 1-9999 ('epoch', 'infinity' and year 294247 parse), doubles must be finite ('NaN', 'inf').
     """
     if sql_type == "varchar":
         return f"({value})::varchar"
     if sql_type == "json":
         return f"try_cast({value} as json)"
+    if sql_type in ("bigint", "integer"):
+        return (f"case when regexp_full_match({value}::varchar, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
+                f"then try_cast({value} as {sql_type}) end")
+    digit = f"ascii(ltrim({value}::varchar)) between 48 and 57"
     if sql_type == "timestamp":
-        return f"(try_cast({value} as timestamptz) at time zone 'UTC')"
+        ts = f"try_cast({value} as timestamptz)"
+        return f"(case when {digit} and {ts} between {_TS_MIN} and {_TS_MAX} then {ts} end at time zone 'UTC')"
     if sql_type == "date":
-        return f"coalesce(try_cast({value} as date), (try_cast({value} as timestamptz) at time zone 'UTC')::date)"
+        d = (f"coalesce(try_cast({value} as date), "
+             f"(try_cast({value} as timestamptz) at time zone 'UTC')::date)")
+        return f"(case when {digit} and {d} between date '0001-01-01' and date '9999-12-31' then {d} end)"
+    if sql_type == "double":
+        return f"(case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end)"
     return f"try_cast({value} as {sql_type})"
 
 
@@ -89,6 +106,8 @@ def typed_query(
     pre_reason_sql: str = "null",
     where: str | None = None,
     post_where: str | None = None,
+    checks_sql: list[str] | None = None,
+    group_sql: str | None = None,
 ) -> str:
     """A select over `from_sql` yielding the typed data columns of `table` plus `_source`, `_extra`, `_raw`,
     `_loc`, `_ord` and `_reason`.
@@ -99,6 +118,9 @@ def typed_query(
     `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong field count) and
     wins over the column checks. `where` filters source rows (not counted as read);
     `post_where` filters on typed columns (e.g. the exact extraction window), also before counting.
+    `checks_sql` are more reasons (NULL or text) computed over `from_sql`, like a JSON value's type.
+    With `group_sql` (the file or page a record came from) the result also has `_grp` and `_miss`, the
+    required columns a record that got past `pre_reason_sql` lacks: `contract.check_json_drift` reads them.
     """
     cols = columns(table)
     unknown = set(values) - {c.name for c in cols}
@@ -116,14 +138,22 @@ def typed_query(
                 f"case when {v} is not null and {c.ident} is null "
                 f"then 'bad {c.name} (' || left({v}::varchar, 60) || ')' end"
             )
-    reason = f"coalesce(_pre_reason, nullif(concat_ws('; ', {', '.join(checks)}), ''))"
+    extra_checks = f"concat_ws('; ', {', '.join(checks_sql)})" if checks_sql else "null"
+    reason = f"coalesce(_pre_reason, nullif(concat_ws('; ', {', '.join(checks)}, _chk), ''))"
     keep = ", ".join(c.ident for c in cols)
+    drift_src = drift_out = ""
+    if group_sql:
+        miss = ", ".join(f"case when {quote('v_' + c.name)} is null then {sql_str(c.name)} end"
+                         for c in cols if c.required)
+        drift_src = f", ({group_sql})::varchar as _grp"
+        drift_out = (f", _grp, case when _pre_reason is null "
+                     f"then list_filter([{miss}], lambda x: x is not null) end as _miss")
     return f"""
         with src as (
             select {', '.join(src_items)},
                    ({source_sql})::varchar as _source, ({extra_sql})::json as _extra,
                    ({raw_sql}) as _raw_src, ({loc_sql})::varchar as _loc, ({ord_sql})::bigint as _ord,
-                   ({pre_reason_sql})::varchar as _pre_reason
+                   ({pre_reason_sql})::varchar as _pre_reason, nullif({extra_checks}, '') as _chk{drift_src}
             from {from_sql}
             {'where ' + where if where else ''}
         ),
@@ -135,6 +165,27 @@ def typed_query(
             {'where ' + post_where if post_where else ''}
         )
         select {keep}, _source, _extra, case when _reason is not null then ({raw_final})::varchar end as _raw,
-               _loc, _ord, _reason
+               _loc, _ord, _reason{drift_out}
         from checked
     """
+
+
+# The JSON shape each JSON column's contract gives (helpdesk tickets); a JSON null is always allowed.
+JSON_SHAPES = {"via": "OBJECT", "satisfaction_rating": "OBJECT", "metric_set": "OBJECT", "tags": "ARRAY"}
+
+
+def json_type_checks(table: str, types_sql: str) -> list[str]:
+    """Reasons for JSON values of the wrong shape, for `typed_query(checks_sql=...)`. `types_sql` is a list
+    of `json_type`s in the order of `columns(table)`. An object or array where the layout has a scalar is
+    junk (its JSON text would otherwise land as if it were a name or an email); a JSON column must hold
+    the shape its contract names."""
+    out = []
+    for i, c in enumerate(columns(table), start=1):
+        t = f"{types_sql}[{i}]"
+        if c.type == "json":
+            shape = JSON_SHAPES.get(c.name)
+            if shape:
+                out.append(f"case when {t} not in ('NULL', '{shape}') then 'bad {c.name} (not an {shape.lower()})' end")
+        else:
+            out.append(f"case when {t} in ('OBJECT', 'ARRAY') then 'bad {c.name} (' || lower({t}) || ')' end")
+    return out

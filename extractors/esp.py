@@ -8,14 +8,20 @@ a file said: rows that disappear from a rewritten file are not deleted).
 Events are de-duplicated on `sg_event_id` (webhook retries put one event into several files: the first one
 seen is kept). Contacts land one row per version (contact_id, updated_at) with the date of the first snapshot
 that showed it, so status history (subscribed -> unsubscribed) is kept and the newest snapshot wins
-downstream. Malformed lines (invalid JSON, invalid UTF-8, wrong field count, untypable values) go to
-`quarantine.<table>_rejects` with `<file>:<line>`; the rest of the file loads.
+downstream. Malformed lines (invalid JSON, invalid UTF-8, wrong field count, untypable values, an object or
+array where a scalar belongs) go to `quarantine.<table>_rejects` with `<file>:<line>`; the rest of the file
+loads. Columns and fields the contract does not name land in `_extra`.
+
+A missing export root fails after bounded retries (`SourceNotFoundError`). A CSV file whose header lacks a
+required column, or an events file none of whose records carries a required field, stops the extraction
+(`SchemaDriftError`, see `contract`) before its batch lands; files already landed stay landed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from datetime import datetime
 
 import duckdb
@@ -23,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rapport.config import Settings
-from rapport.extractors.coerce import columns, quote, typed_query
+from rapport.extractors.coerce import columns, json_type_checks, quote, typed_query
+from rapport.extractors.contract import check_columns, check_json_drift
+from rapport.extractors.errors import retry_source
 from rapport.extractors.esp_files import (
     TABLE_OF_KIND,
     EspFile,
@@ -53,6 +61,7 @@ SOURCE = "esp"
 # columns that come from the file's name, not its content
 FROM_NAME = {"contacts": "snapshot_date", "campaigns": "snapshot_date", "audiences": "campaign_id"}
 _BLANK = r"^\s*$"
+ROOT_ATTEMPTS, ROOT_BASE_S = 4, 0.25  # a remount or a sync in progress; Airflow's task retries cover the rest
 
 
 def _events_sql() -> str:
@@ -63,9 +72,10 @@ def _events_sql() -> str:
         "esp_events",
         # one JSON parse per line for all fields (a json_extract per field would parse it once per field)
         {c.name: f"_v[{i}]" for i, c in enumerate(cols, start=1)},
-        from_sql=f"""(select *, json_extract_string(j, [{paths}]) as _v
-                      from (select *, case when _pre is null and json_valid(line)
-                                           then case when json_type(line) = 'OBJECT' then line::json end end as j
+        from_sql=f"""(select *, json_extract_string(j, [{paths}]) as _v, json_type(j, [{paths}]) as _t
+                      from (select *, case when _pre is null then case when json_valid(line)
+                                           then case when json_type(line) = 'OBJECT' then line::json end end
+                                           end as j
                             from _in)) t""",
         source_sql="_file || ':' || _line",
         raw_sql="line",
@@ -74,7 +84,9 @@ def _events_sql() -> str:
         extra_sql=f"case when j is not null then nullif(json_merge_patch(j, '{known}')::varchar, '{{}}') end",
         pre_reason_sql="""coalesce(_pre, case when j is null then
                               case when json_valid(line) then 'not a JSON object' else 'invalid JSON' end end)""",
+        checks_sql=json_type_checks("esp_events", "_t"),
         where=f"not regexp_matches(line, '{_BLANK}')",
+        group_sql="_file",
     )
 
 
@@ -117,8 +129,11 @@ class _Batch:
             con.register("_in", pa.concat_tables(self.parts))
             try:
                 counts.add(merge_batch(con, table, sql, system=SOURCE, run_id=run_id))
+                if self.kind == "events":
+                    check_json_drift(con, SOURCE, table, "the events file")
             finally:
-                con.unregister("_in")
+                with suppress(duckdb.Error):  # in an aborted transaction: keep its error
+                    con.unregister("_in")
             record_manifest(con, [(f.rel, size, sha, records) for f, size, sha, records in self.files], run_id,
                             utc_now())
 
@@ -130,7 +145,9 @@ def _decode_file(f: EspFile, data: bytes, first_ord: int) -> tuple[pa.Table, int
         blank = pc.sum(pc.match_substring_regex(part.column("line"), _BLANK)).as_py() or 0
         return part, part.num_rows - blank
     known = [c.name for c in columns(f.table) if c.name != FROM_NAME[f.kind]]
-    part = csv_records(f, dec, known, first_ord)
+    part, header = csv_records(f, dec, known, first_ord)
+    if header is not None:
+        check_columns(SOURCE, f.rel, f.table, header, supplied=[FROM_NAME[f.kind]])
     value = str(f.snapshot_date) if f.kind != "audiences" else f.campaign_id
     part = part.append_column(FROM_NAME[f.kind], pa.repeat(pa.scalar(value, pa.string()), part.num_rows))
     return part, part.num_rows
@@ -152,7 +169,13 @@ def extract_esp(
             manifest = load_manifest(con)
             batch: _Batch | None = None
             next_ord = 0
-            for f in discover(settings.esp_root, hi):
+            extra = settings.extra
+            files = retry_source(
+                lambda: discover(settings.esp_root, hi), source="esp", where=str(settings.esp_root),
+                attempts=int(extra.get("esp_root_attempts", ROOT_ATTEMPTS)),
+                base_s=float(extra.get("esp_root_base_s", ROOT_BASE_S)),
+            )
+            for f in files:
                 got = read_if_changed(f, manifest)
                 if got is None:
                     skipped += 1

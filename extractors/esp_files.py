@@ -2,7 +2,8 @@
 
 Decoding keeps line numbers and never gives up on a file: invalid UTF-8 lines, a truncated gzip stream or
 CSV rows with the wrong number of fields come back as rejects (line number, raw text, reason) next to the
-good records.
+good records. The one thing that stops a CSV file is a header that cannot be read (SchemaDriftError): then
+no line of it can be interpreted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import logging
 import re
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from rapport.extractors.errors import SchemaDriftError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def discover(root: Path, hi: datetime) -> list[EspFile]:
     """Files due at `hi`: snapshots dated on or before it, all audience files, event files of hour partitions
     that ended by it. Ordered: snapshots by date, audiences, events by partition then name."""
     if not root.is_dir():
-        raise FileNotFoundError(f"ESP export root not found: {root}")
+        raise FileNotFoundError(f"ESP export root not found: {root} (RAPPORT_ESP_ROOT)")
     found: list[EspFile] = []
     for kind in ("contacts", "campaigns"):
         for p in sorted((root / kind).glob("*.csv")):
@@ -105,7 +109,8 @@ def record_manifest(con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, 
             [loaded_at, run_id],
         )
     finally:
-        con.unregister("_manifest_in")
+        with suppress(duckdb.Error):  # in an aborted transaction: keep its error
+            con.unregister("_manifest_in")
 
 
 def read_if_changed(f: EspFile, manifest: dict[str, tuple[int, str]]) -> tuple[bytes, str] | None:
@@ -193,9 +198,10 @@ def event_lines(f: EspFile, dec: Decoded, first_ord: int) -> pa.Table:
     })
 
 
-def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> pa.Table:
+def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> tuple[pa.Table, list[str] | None]:
     """Rows of a CSV file as text columns named after `known` (missing ones NULL, '' read as NULL), plus
-    _extra (JSON of columns not in `known`), _file, _line, _rawline (only for rejects), _pre and _ord."""
+    _extra (JSON of columns not in `known`), _file, _line, _rawline (only for rejects), _pre and _ord; and
+    the header (None for a file without one: an empty file)."""
     text = dec.text if dec.text is not None else "\n".join(dec.lines or [])
     text = text.removeprefix("\ufeff")
     rows: list[list[str]] = []
@@ -225,6 +231,9 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
             continue
         start, prev = prev + 1, reader.line_num
         if start in bad_lines:
+            if header is None:  # the next line would be taken for the header: every row would be misread
+                raise SchemaDriftError(f"esp: {f.rel}: the header line ({start}) is not valid UTF-8; "
+                                       "the run stops before transformation")
             add([], start, bad_lines[start][1], bad_lines.pop(start)[0])
             continue
         if not row or (len(row) == 1 and not row[0].strip()):  # a blank line is no record
@@ -239,6 +248,7 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
         add(row, start, None, None)
     for ln, (raw, reason) in sorted(bad_lines.items()):  # bad lines the CSV parser swallowed (inside quotes)
         add([], ln, reason, raw)
+    header_seen = header is not None
     header = header or []
     cols: dict[str, pa.Array] = {}
     for name in known:
@@ -248,7 +258,9 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
             cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
         else:
             cols[name] = pa.nulls(len(rows), pa.string())
-    extra_idx = [(i, h) for i, h in enumerate(header) if h not in known]
+    # unknown columns, and a second column of a known name (its first one is the value), land in _extra
+    extra_idx = [(i, h if h not in known else f"{h} (column {i + 1})") for i, h in enumerate(header)
+                 if h not in known or header.index(h) != i]
     extras = [json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
               for r in rows] if extra_idx else [None] * len(rows)
     n = len(rows)
@@ -260,4 +272,4 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> p
         "_rawline": pa.array(rawlines, pa.string()),
         "_pre": pa.array(pre, pa.string()),
         "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
-    })
+    }), (header if header_seen else None)

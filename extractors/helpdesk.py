@@ -5,12 +5,18 @@ the transaction of the page it follows. A rerun, or a run after a crash or after
 there. Items are ordered by `updated_at`: at the first item past `interval_end` the export stops, lands what
 came before it and leaves the cursor on the page it came from, so the next interval re-reads that page
 (the items already landed are then duplicates).
+
+Items that are not JSON objects, carry undecodable text, hold an object or array where the contract has a
+scalar, or values that cannot be typed are quarantined with `<kind> <cursor> item <n>`; fields the
+contract does not name land in `_extra`. A required field (`id`, `updated_at`) that no item of a page
+carries stops the export (`contract.check_json_drift`) before the page lands.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from datetime import datetime
 
 import duckdb
@@ -18,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from rapport.config import Settings
-from rapport.extractors.coerce import columns, quote, sql_str, typed_query
+from rapport.extractors.coerce import cast_expr, columns, json_type_checks, quote, sql_str, typed_query
+from rapport.extractors.contract import check_json_drift
 from rapport.extractors.helpdesk_client import HelpdeskClient, Page, RetryPolicy
 from rapport.extractors.landing import (
     ExtractResult,
@@ -49,18 +56,23 @@ def _typed_sql(table: str, kind: str, where: str) -> str:
     return typed_query(
         table,
         values,
-        from_sql=f"""(select *, json_extract_string(j, [{paths}]) as _s, json_extract(j, [{paths}]) as _j
-                      from (select _ord, _idx, _raw,
-                                   case when json_valid(_raw) then case when json_type(_raw) = 'OBJECT'
-                                                                   then _raw::json end end as j
+        from_sql=f"""(select *, json_extract_string(j, [{paths}]) as _s, json_extract(j, [{paths}]) as _j,
+                             json_type(j, [{paths}]) as _t
+                      from (select _ord, _idx, _raw, _pre,
+                                   case when _pre is null then case when json_valid(_raw) then
+                                       case when json_type(_raw) = 'OBJECT' then _raw::json end end end as j
                             from _items)) t""",
         source_sql=sql_str(where),
         raw_sql="_raw",
         loc_sql=f"{sql_str(f'{kind} {where} item ')} || _idx",
         ord_sql="_ord",
         extra_sql=f"case when j is not null then nullif(json_merge_patch(j, '{known}')::varchar, '{{}}') end",
-        pre_reason_sql="case when j is null then 'not a JSON object' end",
+        # NaN and Infinity are read by Python's json module, which re-serialises them: DuckDB reads them too
+        pre_reason_sql="""case when _pre is not null then _pre when j is null then
+                              case when json_valid(_raw) then 'not a JSON object' else 'invalid JSON' end end""",
+        checks_sql=json_type_checks(table, "_t"),
         where="_ord < ?",
+        group_sql=sql_str(f"{kind} page at {where}"),
     )
 
 
@@ -80,6 +92,7 @@ def _export(
             "_ord": pa.array(np.arange(next_ord, next_ord + n, dtype=np.int64)),
             "_idx": pa.array(np.arange(n, dtype=np.int64)),
             "_raw": pa.array(page.items, pa.string()),
+            "_pre": pa.array([page.bad.get(i) for i in range(n)], pa.string()),
         })
         next_ord += n
         with Timer(counts), batch_transaction(con):
@@ -87,23 +100,26 @@ def _export(
             try:
                 # the first item past the interval ends this run's export (items arrive by updated_at);
                 # items are JSON we serialised, and a non-object simply has no updated_at here
+                updated = cast_expr("json_extract_string(_raw, '$.updated_at')", "timestamp")
                 stop = con.execute(
-                    """select min(_ord) from _items
-                       where (try_cast(json_extract_string(_raw, '$.updated_at') as timestamptz)
-                              at time zone 'UTC') > ?""",
+                    f"""select min(_ord) from _items
+                        where case when _pre is null and json_valid(_raw) then {updated} > ? end""",
                     [hi],
                 ).fetchall()[0][0]
                 limit = stop if stop is not None else next_ord
                 counts.add(merge_batch(con, table, _typed_sql(table, kind, where), system=SOURCE,
                                        run_id=run_id, params=[limit]))
+                check_json_drift(con, SOURCE, table, "the helpdesk")
             finally:
-                con.unregister("_items")
+                with suppress(duckdb.Error):  # in an aborted transaction: keep its error
+                    con.unregister("_items")
             if stop is None and page.after_cursor:
                 put_state(con, SOURCE, key, page.after_cursor, run_id)
         if stop is not None:
             log.info("helpdesk %s: reached interval end %s at %s; cursor stays there", kind, hi, where)
             return
-        if page.end_of_stream or not page.after_cursor or (n == 0 and page.after_cursor == cursor):
+        # a cursor that does not move would ask for the same page for ever
+        if page.end_of_stream or not page.after_cursor or page.after_cursor == cursor:
             return
         cursor = page.after_cursor
 

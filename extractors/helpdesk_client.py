@@ -2,9 +2,12 @@
 
 Retries: `429` waits what `Retry-After` says (capped); `5xx`, connection errors (refused, reset, timeouts,
 truncated responses) and unreadable bodies back off exponentially with full jitter; both are bounded by a
-number of attempts. Then the request fails with `HelpdeskError` naming the endpoint and the cursor. Other
-`4xx` fail at once (a wrong token is not going to get better). The token travels in a header only; every
-message this module produces is scrubbed of it anyway.
+number of attempts. Then the request fails with `HelpdeskUnavailableError` naming the base URL (userinfo
+masked), the endpoint and the cursor. Other `4xx` fail at once (a wrong token is not going to get better).
+The token travels in a header only; every message this module produces is scrubbed of it anyway.
+
+Bodies are decoded leniently: bytes that are not UTF-8 (and unpaired surrogate escapes like "\\ud800")
+cannot be landed, but they only make the item holding them bad (`Page.bad`), not the page.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
+
+from rapport.extractors.errors import SourceUnavailableError, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,13 @@ class HelpdeskError(RuntimeError):
 
 class HelpdeskAuthError(HelpdeskError):
     pass
+
+
+class HelpdeskUnavailableError(HelpdeskError, SourceUnavailableError):
+    """Retries ran out: the helpdesk is down, overloaded or unreachable."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Transient(Exception):
@@ -51,6 +64,20 @@ class Page:
     items: list[str]  # each item re-serialised as JSON text, in stream order
     after_cursor: str | None
     end_of_stream: bool
+    bad: dict[int, str] = field(default_factory=dict)  # item index -> why it cannot be landed
+
+
+def serialise_items(items: list) -> tuple[list[str], dict[int, str]]:
+    """Items as compact JSON text. One holding a lone surrogate (undecodable bytes, or an unpaired escape)
+    is written with it as the visible text `\\udcff` (valid UTF-8 JSON, so it can be quarantined as is)."""
+    out, bad = [], {}
+    for i, item in enumerate(items):
+        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+        if _SURROGATE.search(text):
+            text = _SURROGATE.sub(lambda m: f"\\\\u{ord(m.group()):04x}", text)
+            bad[i] = "invalid UTF-8 (undecodable bytes or an unpaired surrogate)"
+        out.append(text)
+    return out, bad
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -74,6 +101,7 @@ class HelpdeskClient:
         if not token:
             raise HelpdeskAuthError("no helpdesk token configured (RAPPORT_HELPDESK_TOKEN)")
         self._token = token
+        self.base_url = redact_url(base_url.rstrip("/"))
         self.retry = retry or RetryPolicy()
         self._jitter = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.max_wait_s)
         self._http = httpx.Client(
@@ -113,18 +141,19 @@ class HelpdeskClient:
                     payload = self._get_once(path, params, where)
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise HelpdeskError(self._scrub(
-                f"helpdesk GET {path} at {where}: gave up after {self.retry.attempts} attempts "
-                f"(last error: {last}); pages already landed are kept and a rerun resumes from this cursor"
+            raise HelpdeskUnavailableError(self._scrub(
+                f"helpdesk unavailable at {self.base_url} after {self.retry.attempts} attempts: GET {path} at "
+                f"{where} (last error: {last}); pages already landed are kept and a rerun resumes from this cursor"
             )) from None
         items = payload.get(kind)
         if not isinstance(items, list):
             raise HelpdeskError(f"helpdesk GET {path} at {where}: response has no {kind!r} list")
-        return Page(
-            items=[json.dumps(i, ensure_ascii=False, separators=(",", ":")) for i in items],
-            after_cursor=payload.get("after_cursor"),
-            end_of_stream=bool(payload.get("end_of_stream")),
-        )
+        after = payload.get("after_cursor")
+        if after is not None and not isinstance(after, str):
+            raise HelpdeskError(self._scrub(f"helpdesk GET {path} at {where}: after_cursor is not a string "
+                                            f"({json.dumps(after)[:80]})"))
+        texts, bad = serialise_items(items)
+        return Page(items=texts, after_cursor=after, end_of_stream=payload.get("end_of_stream") is True, bad=bad)
 
     def _get_once(self, path: str, params: dict[str, str], where: str) -> dict:
         try:
@@ -142,7 +171,8 @@ class HelpdeskClient:
         if status != 200:
             raise HelpdeskError(self._scrub(f"helpdesk GET {path} at {where}: {status} {resp.text[:200]}"))
         try:
-            payload = resp.json()
+            # not resp.json(): one undecodable byte would make the whole page unreadable, for ever
+            payload = json.loads(resp.content.decode("utf-8", "surrogateescape"))
         except ValueError as exc:  # a body cut short by a proxy: ask again
             raise _Transient(f"unreadable JSON body ({exc})") from exc
         if not isinstance(payload, dict):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from rapport.extractors import schemas
-from rapport.extractors.coerce import columns, natural_key, quote
+from rapport.extractors.coerce import columns, natural_key, quote, sql_str
 
 
 @dataclass
@@ -66,9 +66,16 @@ class MergeRule:
     keep_first: bool = False  # an existing key is never replaced (events: a webhook retry is the same event)
     ignore: tuple[str, ...] = ()  # columns that do not make a version different
     newer_by: str | None = None  # replace only when the incoming value of this column is >= the landed one
+    # a key names one immutable version (id, updated_at): other content under it is quarantined, not merged
+    conflicts: bool = False
 
 
 MERGE_RULES: dict[str, MergeRule] = {
+    # the orders database moves updated_at on every change: two contents for one (id, updated_at) mean the
+    # source is broken (a lost primary key, a write that did not touch updated_at); which one is right is
+    # unknown, so the first version read lands and every other one is quarantined, saying which columns differ
+    "shop_customers": MergeRule(conflicts=True),
+    "shop_orders": MergeRule(conflicts=True),
     "esp_events": MergeRule(keep_first=True),
     # the same contact version appears in every daily snapshot: it keeps the date it was first seen
     "esp_contacts": MergeRule(ignore=("snapshot_date",), newer_by="snapshot_date"),
@@ -134,6 +141,8 @@ def merge_batch(
     keys = ", ".join(quote(k) for k in key)
 
     con.execute(f"create or replace temp table _typed as {typed_sql}", params or [])
+    if rule.conflicts:
+        _mark_conflicts(con, table, cols, key)
     n_read, n_rej = con.execute("select count(*), count(_reason) from _typed").fetchall()[0]
     n_valid = n_read - n_rej
     rej_new = 0
@@ -214,6 +223,49 @@ def merge_batch(
     )
     assert counts.reconciles, (table, counts)
     return counts
+
+
+def _mark_conflicts(con: duckdb.DuckDBPyConnection, table: str, cols: list[str], key: tuple[str, ...]) -> None:
+    """Turn every valid row of `_typed` whose data differs from its key's reference version into a reject.
+
+    The reference is the landed version of the key, else the first row of the batch with it (by `_ord`).
+    `_extra` is not compared: a column added to the source would make every re-read version "differ". The
+    reason is the same whichever the reference was, so a rerun re-rejects identically (a duplicate)."""
+    keys = ", ".join(quote(k) for k in key)
+    repeated = con.execute(
+        f"select count(*) from (select 1 from _typed where _reason is null group by {keys} having count(*) > 1)"
+    ).fetchall()[0][0]
+    landed = con.execute(
+        f"select count(*) from _typed c where _reason is null and exists "
+        f"(select 1 from raw.{table} t where {_key_match(key, 'c', 't')})"
+    ).fetchall()[0][0]
+    if not repeated and not landed:
+        return
+    data = [c for c in cols if c not in key]
+    sel = ", ".join(quote(c) for c in cols)
+    diff = ", ".join(f"case when v.{quote(c)} is distinct from r.{quote(c)} then {sql_str(c)} end" for c in data)
+    con.execute(f"""
+        create or replace temp table _conflicts as
+        with valid as (select _ord, {sel} from _typed where _reason is null),
+        held as (
+            select {sel}, 0 as _pri from raw.{table} t
+            where exists (select 1 from valid v where {_key_match(key, 'v', 't')})
+            union all by name
+            select {sel}, 1 as _pri from valid
+            qualify row_number() over (partition by {keys} order by _pri, _ord) = 1
+        ),
+        ref as (select * from held qualify row_number() over (partition by {keys} order by _pri) = 1)
+        select v._ord, concat_ws(', ', {diff}) as _diff
+        from valid v join ref r on {_key_match(key, 'v', 'r')}
+        where _diff <> ''""")
+    what = " and ".join(key)
+    con.execute(f"""
+        update _typed set
+            _reason = 'conflicting version: another row has the same {what} and a different ' || c._diff,
+            _raw = to_json(struct_pack({', '.join(f'{quote(n)} := _typed.{quote(n)}' for n in cols)},
+                                       _extra := _typed._extra))::varchar
+        from _conflicts c where _typed._ord = c._ord""")
+    con.execute("drop table _conflicts")
 
 
 def drop_scratch(con: duckdb.DuckDBPyConnection) -> None:

@@ -88,9 +88,17 @@ class SqliteSource(SqlSource):
         if not Path(path).is_file():
             raise FileNotFoundError(f"orders database not found: {path}")
         self._conn = adbc_sqlite.connect(f"file:{urlquote(str(Path(path).resolve()))}?mode=ro")
-        self._cur = self._conn.cursor()
-        # bigger driver batches: fewer Python round trips per million rows
-        self._cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
+        try:
+            self._cur = self._conn.cursor()
+            # bigger driver batches: fewer Python round trips per million rows
+            self._cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})
+            # SQLite opens lazily: read the schema now, so that a file that is not a database, or one locked
+            # by a writer, fails here (where the extractor retries) rather than in the middle of a read
+            self._cur.execute("select count(*) from sqlite_master")
+            self._cur.fetchall()
+        except Exception:
+            self._conn.close()
+            raise
         # autocommit is off: the driver holds one read transaction, a consistent snapshot for all reads
 
     def close(self) -> None:
@@ -168,7 +176,11 @@ class PostgresSource(SqlSource):
 
     def __init__(self, url: sa.URL) -> None:
         self._engine = sa.create_engine(url.set(drivername="postgresql+psycopg"), poolclass=sa.NullPool)
-        self._raw = self._engine.raw_connection()
+        try:
+            self._raw = self._engine.raw_connection()
+        except Exception:
+            self._engine.dispose()
+            raise
         self._pg = self._raw.driver_connection
         self._pg.rollback()  # whatever the dialect ran on connect: the snapshot must start below
         with self._pg.cursor() as cur:

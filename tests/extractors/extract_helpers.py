@@ -151,3 +151,118 @@ def run_and_kill(args: dict, *, failpoint: str, marker: Path, timeout: float = 1
             proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- hostile sources and a demo to break
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PageServer:
+    """A real HTTP server on loopback serving fixed response bodies: the helpdesk export as hostile
+    as a test wants it. `pages[kind][i]` (bytes) answers the start request (i = 0) and `?cursor=p<i>`;
+    `status` answers every request with that status instead (503 forever). Requests are logged.
+    The items of a page are given as JSON bytes (`export_page`), so they can hold anything."""
+
+    def __init__(self, pages: dict[str, list[bytes]] | None = None, *, status: int | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                server.requests.append((self.path, self.headers.get("Authorization")))
+                url = urlsplit(self.path)
+                kind = url.path.rsplit("/", 2)[-2]
+                cursor = parse_qs(url.query).get("cursor", ["p0"])[0]
+                if status is not None:
+                    body, code = b'{"error": "ServiceUnavailable"}', status
+                else:
+                    served = pages.get(kind, [])  # type: ignore[union-attr]
+                    i = int(cursor[1:])
+                    # past the last page: an empty one at the same cursor (a rerun resuming at the end)
+                    body = served[i] if i < len(served) else export_page(kind, [], i - 1, True)
+                    code = 200
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+        self._thread.start()
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> PageServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def export_page(kind: str, items_json: list[bytes], index: int, last: bool) -> bytes:
+    """One page of a Zendesk-style export whose items are given as raw JSON bytes (which may hold bytes
+    that are not UTF-8: the body is assembled as bytes)."""
+    tail = b'"after_cursor": "p%d", "before_cursor": null, "end_of_stream": %s}' % (
+        index + 1, b"true" if last else b"false")
+    return b'{"' + kind.encode() + b'": [' + b", ".join(items_json) + b"], " + tail
+
+
+DEMO_END = "2026-10-31"
+DEMO_INTERVAL_END = "2026-11-01T00:00:00"
+_demo_cache: dict[str, Path] = {}
+
+
+def cli_env(wh: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `rapport` process on warehouse `wh`, free of the caller's RAPPORT_*/AIRFLOW*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
+    env["RAPPORT_WAREHOUSE_DIR"] = str(wh)
+    env.update(extra)
+    return env
+
+
+def rapport(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rapport.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def published_demo(tmp_path_factory, dest: Path) -> Path:
+    """A copy, at `dest`, of a warehouse after the small demo of tests/e2e (`rapport generate --people 400
+    --seed 11` and one clean `rapport run`), built once per test process: a published file to protect."""
+    import shutil
+
+    if "clean" not in _demo_cache:
+        wh = tmp_path_factory.mktemp("published-demo") / "warehouse"
+        env = cli_env(wh)
+        gen = rapport(["generate", "--people", "400", "--seed", "11", "--end", DEMO_END], env)
+        assert gen.returncode == 0, gen.stdout + gen.stderr
+        run = rapport(["run", "--interval-end", DEMO_INTERVAL_END], env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert (wh / "published" / "rapport.duckdb").exists()
+        _demo_cache["clean"] = wh
+    shutil.copytree(_demo_cache["clean"], dest)
+    return dest
