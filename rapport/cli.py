@@ -24,6 +24,7 @@ them, publishes them for BI tools and writes a report for marketers.
   rapport demo        generate demo sources and run the pipeline on them (start here)
   rapport run         run the pipeline once against the configured sources
   rapport generate    only generate the demo sources
+  rapport forget      erase a person everywhere (right to erasure) and keep them out of later runs
 
 Configuration comes from RAPPORT_* environment variables (see the README); with none set, everything
 points at the demo under ./warehouse.
@@ -61,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bf.add_argument("--start", type=date.fromisoformat, required=True, help="first day: interval [start, start+1d)")
     bf.add_argument("--end", type=date.fromisoformat, required=True, help="last day, inclusive")
+
+    fg = sub.add_parser(
+        "forget",
+        help="erase the person an email address belongs to, across every layer and output (right to erasure)",
+        description="Erase the stitched customer each address belongs to: their records in all three sources "
+        "(raw, quarantine), every model, the identity and segment history, the published file, Parquet, audience "
+        "files, report and dbt docs. ops.erasures records a keyed hash of the address, the time and the rows "
+        "removed; later runs keep the person out although the sources still hold them.",
+        epilog="exit status: 0 erased; 4 an address matched nobody (recorded anyway, so it is kept out of later "
+        "runs); 1 erased, but rebuilding or republishing reported a problem; 2 not a usable address, a shared "
+        "address, or the erasure key is missing; 3 a rapport run holds the warehouse (nothing erased)",
+    )
+    fg.add_argument("--email", action="append", required=True, metavar="ADDRESS",
+                    help="an address of the person (repeat for several addresses or people)")
+    fg.add_argument("--dry-run", action="store_true", help="show what would be removed; change nothing")
 
     demo = sub.add_parser("demo", help="generate the demo sources, then run the pipeline on them")
     _add_generate_args(demo)
@@ -150,6 +166,45 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if complete and all(o.ok for o in outcomes) else 1
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from rapport.erasure import ForgetError, RunInProgress, forget
+    from rapport.erasure_store import ErasureKeyError
+    from rapport.warehouse import WarehouseBusy
+
+    log_file = None if args.verbose else settings.logs_dir / f"forget-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    what = "dry run: nothing is changed" if args.dry_run else f"warehouse {settings.warehouse_dir}"
+    _progress(f"forget {len(args.email)} address(es); {what}")
+    try:
+        result = forget(settings, args.email, dry_run=args.dry_run, log_file=log_file)
+    except (RunInProgress, WarehouseBusy) as exc:
+        _progress(f"{exc}; nothing was erased")
+        return 3
+    except (ForgetError, ErasureKeyError) as exc:
+        print(f"rapport forget: {exc}", file=sys.stderr)
+        return 2
+    verb = "would remove" if result.dry_run else "removed"
+    for address, status in result.status.items():
+        _progress(f"  {address}: {'matched NOBODY' if status == 'unmatched' else status}")
+    _progress(f"  {result.customers} stitched customer(s), {result.records} identity record(s); rows {verb}:")
+    for table, n in sorted(result.removed.items()):
+        _progress(f"    {table:<48} {n:>8}")
+    for table, n in sorted(result.redacted.items()):
+        _progress(f"    {table:<48} {n:>8} value(s) {'to redact' if result.dry_run else 'redacted'}")
+    for line in result.files.lines(settings.warehouse_dir):
+        _progress(f"    file {line}")
+    if result.republished:
+        _progress(f"  republished without them: {settings.published_db}, Parquet, dbt docs, audience files, report")
+    if not result.dry_run:
+        _progress(f"  recorded in ops.erasures as {result.erasure_id} (keyed SHA-256 of each address, no address)")
+    for problem in result.problems:
+        _progress(f"  PROBLEM: {problem}")
+    if result.unmatched:
+        _progress(f"  {len(result.unmatched)} address(es) matched nobody in this warehouse"
+                  + ("" if result.dry_run else "; recorded anyway, so they are kept out of future runs"))
+        return 4
+    return 1 if result.problems else 0
+
+
 def _print_errors(log_file: Path, limit: int = 12) -> None:
     """The lines of the run log that say what went wrong, so the user need not open it first."""
     try:
@@ -180,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args, settings)
     if args.command == "backfill":
         return cmd_backfill(args, settings)
+    if args.command == "forget":
+        return cmd_forget(args, settings)
     if args.command == "demo":
         # The demo always runs on the demo sources, whatever RAPPORT_* source variables say.
         for var in ("RAPPORT_ORDERS_DB_URL", "RAPPORT_HELPDESK_URL", "RAPPORT_HELPDESK_TOKEN", "RAPPORT_ESP_ROOT"):

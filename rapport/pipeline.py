@@ -115,6 +115,10 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
             f"update ops.runs set {source}_extracted = ?, {source}_quarantined = ? where run_id = ?",
             [result.rows_landed, result.rows_quarantined, ctx.run_id],
         )
+        # The sources still hold people erased by `rapport forget`: take them out of what just landed.
+        from rapport.erasure import keep_erased
+
+        keep_erased(con, settings, run_id=ctx.run_id)
     counts = {
         "read": result.rows_read,
         "landed": result.rows_landed,
@@ -127,9 +131,12 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
 
 
 def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    from rapport.erasure import keep_erased
     from rapport.expectations.gate import run_raw_checks
 
     with step("raw data checks"), open_warehouse(settings) as con:
+        # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
+        keep_erased(con, settings, run_id=ctx.run_id)
         summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
     return _summary_dict(summary)
 

@@ -1,0 +1,279 @@
+"""Right to erasure: `rapport forget --email ADDRESS` and keeping erased people out of later runs.
+
+`forget(settings, emails)`:
+1. takes the run lock (refuses while a run is active: it would republish the person) and the writer lock;
+2. resolves each address (normalised as the identity models do) to the stitched customer it belongs to,
+   with all that customer's records and non-rejected identifiers (rapport.erasure_db.resolve);
+3. in one transaction: records keyed hashes of those identifiers (ops.erasure_identifiers), removes the
+   person from raw.* and quarantine.* (rapport.erasure_purge), from every dbt-built table including the
+   incremental history (int_customer_ids_assigned, segment_history), redacts remaining mentions, and
+   writes ops.erasures (one row per address: hash, time, status, rows removed per table);
+4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
+   without the person), runs the mart checks, republishes atomically (published file, Parquet, dbt docs,
+   audience files, report), and scrubs the other files under the warehouse directory.
+An address that matches nobody is still recorded (status 'unmatched'), so it is kept out from then on.
+
+`keep_erased(con, settings, run_id)`: called by rapport.pipeline after every extract and before the raw
+checks; removes the erased people that the sources still hold from what was just landed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from rapport.config import Settings
+from rapport.erasure_db import Person, SharedAddress, compact, delete_derived, matched_addresses, patterns, resolve
+from rapport.erasure_db import sweep as sweep_mentions
+from rapport.erasure_files import FileChanges, delete_check_frames, scrub_files
+from rapport.erasure_match import install, keyed_hash, normalize_emails
+from rapport.erasure_purge import purge_raw
+from rapport.erasure_store import ensure_tables, has_identifiers, key_id, require_key
+from rapport.progress import progress
+from rapport.warehouse import open_warehouse
+
+
+class ForgetError(ValueError):
+    """The request cannot be carried out as given (nothing was changed)."""
+
+
+class RunInProgress(RuntimeError):
+    pass
+
+
+@dataclass
+class ForgetResult:
+    erasure_id: str
+    dry_run: bool
+    status: dict[str, str]  # address as given -> 'erased' | 'already erased' | 'unmatched'
+    customers: int = 0
+    records: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows deleted
+    redacted: dict[str, int] = field(default_factory=dict)  # "schema.table" -> values redacted
+    files: FileChanges = field(default_factory=FileChanges)
+    republished: bool = False
+    problems: list[str] = field(default_factory=list)
+    regenerated: set[Path] = field(default_factory=set, repr=False)  # files rewritten from the erased marts
+    person: Person = field(default_factory=Person, repr=False)  # clear values: memory only, never stored
+
+    @property
+    def removed_total(self) -> int:
+        return sum(self.removed.values())
+
+    @property
+    def unmatched(self) -> list[str]:
+        return [a for a, s in self.status.items() if s == "unmatched"]
+
+
+@contextmanager
+def run_lock(settings: Settings) -> Iterator[None]:
+    """The lock `rapport run` / `backfill` hold for a whole run (see rapport.cli); not waited for."""
+    path = settings.warehouse_dir / "work" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress(
+                f"a rapport run is active on {settings.warehouse_dir} (lock {path}); "
+                "run `rapport forget` again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def forget(settings: Settings, addresses: list[str], *, dry_run: bool = False,
+           log_file: Path | None = None) -> ForgetResult:
+    """Erase the people these addresses belong to (see the module doc). ForgetError / RunInProgress
+    when nothing was done. With `log_file`, dbt's and the checks' output during the rebuild goes there."""
+    normalised = normalize_emails(addresses)
+    bad = [a for a, n in zip(addresses, normalised, strict=True) if n is None]
+    if bad:
+        raise ForgetError(f"not an email address rapport can match (one '@' and a dotted domain): {bad[0]!r}")
+    erasure_id = "e" + secrets.token_hex(8)
+    with run_lock(settings):
+        try:
+            result = _erase_in_warehouse(settings, addresses, normalised, erasure_id, dry_run)
+        except SharedAddress as exc:
+            raise ForgetError(str(exc)) from None
+        # Also for an address erased before: a rerun mends an earlier forget whose republishing failed.
+        if not dry_run and (result.removed_total or "already erased" in result.status.values()):
+            from rapport.airflow_runner import _quiet_terminal
+
+            with _quiet_terminal(log_file) if log_file else nullcontext():
+                _republish(settings, result)
+        # files are scrubbed even when nothing matched in the warehouse: logs may mention any address
+        result.files = _scrub(settings, result, dry_run)
+    return result
+
+
+def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: list[str], erasure_id: str,
+                        dry_run: bool) -> ForgetResult:
+    emails = sorted(set(normalised))
+    with open_warehouse(settings) as con:
+        key = require_key(con, settings, create=not dry_run) if not dry_run or has_identifiers(con) else None
+        key = key or secrets.token_hex(32)  # a dry run on a warehouse without erasures stores nothing
+        kid = key_id(key)
+        install(con, key)
+        con.begin()
+        try:
+            ensure_tables(con)
+            found = matched_addresses(con, emails)
+            before = {h for (h,) in con.execute("select email_hash from ops.erasures where status <> 'unmatched'"
+                                                ).fetchall()}
+            person = resolve(con, emails)
+            seeds = [(kind, keyed_hash(key, kind, v)) for kind in
+                     ("email", "phone", "shop_customer", "order", "helpdesk_user", "esp_contact")
+                     for v in person.get(kind)]
+            con.executemany(
+                "insert into ops.erasure_identifiers values (?, ?, ?, ?, ?, ?) on conflict do nothing",
+                [(k, h, kid, erasure_id, _now(), f"forget:{erasure_id}") for k, h in seeds],
+            )
+            purged = purge_raw(con, key_id=kid, added_by=f"forget:{erasure_id}", erasure_id=erasure_id)
+            for kind, values in purged.ids.items():
+                person.add(kind, values)
+            for kind, source in (("shop_customer", "orders.customer"), ("helpdesk_user", "helpdesk.user"),
+                                 ("esp_contact", "esp.contact"), ("audience_member", "esp.audience_member")):
+                person.add("record", [f"{source}:{v}" for v in person.get(kind)])
+            removed = dict(purged.removed)
+            removed.update(delete_derived(con, person))
+            redacted = dict(purged.redacted)
+            for table, n in sweep_mentions(con, patterns(person), person.names).items():
+                redacted[table] = redacted.get(table, 0) + n
+            status = {a: ("erased" if found[n] else "already erased" if keyed_hash(key, "email", n) in before
+                          else "unmatched") for a, n in zip(addresses, normalised, strict=True)}
+            result = ForgetResult(erasure_id, dry_run, status, customers=len(person.get("customer")),
+                                  records=len(person.get("record")), removed=removed,
+                                  redacted=redacted)
+            now = _now()
+            con.executemany(
+                "insert into ops.erasures values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
+                [(erasure_id, now, keyed_hash(key, "email", n), kid, status[a], result.customers,
+                  len(person.get("record")), json.dumps(removed, sort_keys=True), json.dumps(redacted, sort_keys=True))
+                 for a, n in zip(addresses, normalised, strict=True)],
+            )
+            if dry_run:
+                con.rollback()
+            else:
+                con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    result.person = person
+    if not dry_run and result.removed_total and not compact(settings):
+        result.problems.append("the working file could not be rewritten; deleted rows may linger in its "
+                               "free space until DuckDB reuses it")
+    return result
+
+
+def _last_run(settings: Settings) -> tuple[str, datetime, date | None] | None:
+    with open_warehouse(settings) as con:
+        rows = con.execute(
+            "select run_id, data_interval_end, as_of_date from ops.runs where status = 'success' "
+            "order by coalesce(finished_at, started_at) desc limit 1"
+        ).fetchall()
+    return rows[0] if rows else None
+
+
+@contextmanager
+def _argv_without_addresses() -> Iterator[None]:
+    """dbt records the process's command line (`invocation_command`) in its logs and run_results.json: keep
+    the addresses out of it rather than scrub them afterwards."""
+    saved = sys.argv
+    sys.argv = [saved[0], "forget"]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _republish(settings: Settings, result: ForgetResult) -> None:
+    """Rebuild the models without the person and republish everything that copies the marts."""
+    from rapport import pipeline
+    from rapport.transform import dbt_build
+    from rapport.warehouse import writer_lock
+
+    delete_check_frames(settings)
+    last = _last_run(settings)
+    if last is None or not settings.published_db.exists():
+        return  # nothing was ever published
+    run_id, interval_end, as_of = last
+    ctx = pipeline.RunContext.create(run_id, interval_end=interval_end, as_of=as_of)
+    erasure_ctx = pipeline.RunContext.create(f"forget-{result.erasure_id}", interval_end=interval_end, as_of=as_of)
+    progress(f"forget: rebuilding the models without the erased people (segments as of {ctx.as_of})")
+    with _argv_without_addresses():
+        try:
+            with writer_lock(settings):
+                # dbt unit tests check SQL on fixed fixtures: the erasure cannot change their outcome
+                dbt_build(settings, run_id=erasure_ctx.run_id, as_of=ctx.as_of,
+                          extra_args=["--exclude-resource-type", "unit_test"])
+        except Exception as exc:  # the erased tables themselves are still published below
+            result.problems.append(f"dbt build after the erasure failed ({exc}); publishing the erased marts as "
+                                   "they were: aggregates count the erased people until the next run")
+        try:
+            pipeline.check_marts(settings, erasure_ctx)
+        except Exception as exc:
+            result.problems.append(f"mart checks after the erasure failed: {exc}")
+        # Published even when a check failed: the previous file still holds the person.
+        try:
+            pipeline.publish(settings, ctx)
+            paths = pipeline.write_outputs(settings, ctx)
+        except Exception as exc:
+            result.problems.append(f"republishing failed ({type(exc).__name__}: {exc}): the published file, Parquet, "
+                                   "audience files or report may still hold the person; run the same "
+                                   "`rapport forget` again")
+            return
+    result.republished = True
+    result.regenerated = {settings.published_dir / "dbt_docs" / "index.html", settings.reports_dir / "latest.html",
+                          *settings.audiences_dir.glob("*.csv")}
+    result.regenerated |= {Path(p) for p in paths.values() if p}
+
+
+def _scrub(settings: Settings, result: ForgetResult, dry_run: bool) -> FileChanges:
+    person = result.person
+    return scrub_files(settings, person.get("email"), person.get("phone"), person.names | person.get("customer"),
+                       keep=result.regenerated, dry_run=dry_run)
+
+
+def keep_erased(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> dict[str, int]:
+    """Remove erased people from raw.* / quarantine.* after an extract (they are still in the sources).
+
+    A no-op (one lookup) without erasures. Raises ErasureKeyError when erasures exist but their key is
+    missing: loading on would bring the people back. Returns rows removed (and redacted) per table.
+    """
+    if not has_identifiers(con):
+        return {}
+    key = require_key(con, settings)
+    install(con, key)
+    con.begin()
+    try:
+        result = purge_raw(con, key_id=key_id(key), added_by=run_id)
+        counts = {**result.redacted, **result.removed}
+        if counts:
+            now = _now()
+            con.executemany(
+                "insert into ops.erasure_purges values (?, ?, ?, ?, ?)",
+                [(run_id, now, t, result.removed.get(t, 0), result.redacted.get(t, 0)) for t in sorted(counts)],
+            )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    if result.removed:
+        progress(f"  kept {result.total_removed} rows of erased people out ({len(result.removed)} tables)")
+    return {t: result.removed.get(t, 0) + result.redacted.get(t, 0) for t in counts}
