@@ -132,6 +132,7 @@ def run_dag(
     """
     configure_airflow(settings)
     with _quiet_terminal(log_file) if log_file else nullcontext():
+        close_abandoned_runs(settings)
         dags = _load_dags()
         end = _utc(interval_end or datetime.now(UTC))
         conf: dict[str, str] = {"interval_end": end.isoformat()}
@@ -153,6 +154,7 @@ def backfill(settings: Settings, start: date, end: date, *, log_file: Path | Non
     configure_airflow(settings)
     outcomes: list[DagOutcome] = []
     with _quiet_terminal(log_file) if log_file else nullcontext():
+        close_abandoned_runs(settings)
         dags = _load_dags()
         day = start
         while day <= end:
@@ -165,6 +167,39 @@ def backfill(settings: Settings, start: date, end: date, *, log_file: Path | Non
                 break
             day += timedelta(days=1)
     return outcomes
+
+
+ABANDONED = "abandoned: its process stopped before the run finished (killed, or the machine went down)"
+
+
+def close_abandoned_runs(settings: Settings) -> list[str]:
+    """Mark the runs ops.runs still shows as running as failed, with error `ABANDONED`; returns their ids.
+
+    A run whose process is killed (or whose machine goes down) never gets to record its end, and its row
+    would say 'running' for ever, in the published ops.runs too. The in-process runner's callers hold the
+    warehouse's run lock (`rapport run`, `rapport backfill`), so no other run can be under way here: any
+    such row belongs to a process that is gone. (Not for a deployment's runs: they don't take that lock.)
+    """
+    if not settings.work_db.exists():
+        return []
+    from rapport.progress import progress
+    from rapport.warehouse import open_warehouse
+
+    with open_warehouse(settings) as con:
+        has_runs = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'runs'"
+        ).fetchall()[0][0]
+        if not has_runs:
+            return []
+        rows = con.execute(
+            "update ops.runs set status = 'failed', error = coalesce(error, ?) where status = 'running' "
+            "returning run_id",
+            [ABANDONED],
+        ).fetchall()
+    abandoned = sorted(r[0] for r in rows)
+    if abandoned:
+        progress(f"earlier run(s) that stopped without finishing, now marked failed: {', '.join(abandoned)}")
+    return abandoned
 
 
 def _utc(ts: datetime) -> datetime:

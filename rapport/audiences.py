@@ -143,6 +143,9 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
     `con_or_db_path` is an open DuckDB connection holding the `marts` schema, or the path of a DuckDB file
     (opened read-only, e.g. the published `rapport.duckdb`).
     """
+    from rapport.reports.files import remove_stale_temp_files
+
+    remove_stale_temp_files(out_dir)  # a killed export's half-written files hold full addresses
     with _connection(con_or_db_path) as con:
         cur = con.execute(_QUERY)
         names = [d[0] for d in cur.description]

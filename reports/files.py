@@ -24,3 +24,13 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def copy_atomic(src: Path, dst: Path) -> None:
     write_atomic(dst, src.read_bytes())
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete `.NAME.*.tmp` files a killed writer left behind (they can hold full copies of what it wrote,
+    e.g. audience emails). Only one run writes a warehouse at a time (the run lock), so none is in use."""
+    removed = []
+    for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed

@@ -36,7 +36,7 @@ from rapport.reports.data import (
     load_run_info,
     relation_columns,
 )
-from rapport.reports.files import copy_atomic, write_atomic
+from rapport.reports.files import copy_atomic, remove_stale_temp_files, write_atomic
 from rapport.reports.formatting import FILTERS, longdate, money, plural, points
 from rapport.reports.glossary import (
     CAMPAIGN_TERMS,
@@ -95,6 +95,7 @@ def render_report(
 ) -> ReportPaths:
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_dir)
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         columns = relation_columns(con)

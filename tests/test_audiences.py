@@ -162,3 +162,16 @@ def test_rerun_replaces_files_atomically_from_a_database_file(tmp_path):
     export_audiences(str(db), out)
     assert [r["customer_id"] for r in _read(out / "champions.csv")] == ["c2"]
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{slugify(s)}.csv" for s in SEGMENTS)
+
+
+def test_half_written_files_of_a_killed_export_are_removed(con, tmp_path):
+    out = tmp_path / "audiences"
+    out.mkdir()
+    stale = out / ".champions.csv.4242.tmp"  # what _write_atomically leaves when killed mid-write
+    stale.write_text("email\nsomeone@example.com\n")
+    keep = out / "notes.txt"
+    keep.write_text("not ours")
+    export_audiences(con, out)
+    assert not stale.exists()
+    assert keep.exists()
+    assert not list(out.glob(".*.tmp"))
