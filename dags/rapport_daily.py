@@ -13,6 +13,7 @@ Wiring only: steps are `rapport.pipeline` functions; policy (schedule, retries, 
 from __future__ import annotations
 
 from airflow.sdk import PokeReturnValue, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from rapport import pipeline
 from rapport.airflow_dags import (
@@ -29,6 +30,7 @@ from rapport.airflow_dags import (
 from rapport.airflow_glue import await_transform_poke, clear_run_status, run_context, task_settings
 from rapport.assets import SOURCE_ASSETS, run_extra
 from rapport.dbt_retry import forget_retry_state
+from rapport.extractors.errors import SchemaDriftError
 
 POOL = warehouse_pool()
 
@@ -64,7 +66,10 @@ def rapport_daily():
         def extract_source() -> dict:
             settings, ctx = _ctx()
             forget_retry_state(settings, ctx.run_id)  # new raw data: a dbt retry must rebuild whole layers
-            counts = pipeline.extract(settings, ctx, source)
+            try:
+                counts = pipeline.extract(settings, ctx, source)
+            except SchemaDriftError as exc:  # the source's layout is wrong: a retry would fail the same way
+                raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             get_current_context()["outlet_events"][asset].extra = run_extra(ctx.to_dict(), **counts)
             return counts
 
