@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -101,6 +102,17 @@ def date_str(ts: np.ndarray) -> np.ndarray:
 def gz_bytes(text: str, level: int = 6) -> bytes:
     """gzip with mtime 0 and no file name in the header, so identical content gives identical bytes."""
     return gzip.compress(text.encode("utf-8"), compresslevel=level, mtime=0)
+
+
+def write_gz_chunks(path: Path, chunks: Iterable[str], level: int = 6) -> None:
+    """gzip text given in pieces, never holding it whole: the same bytes as gz_bytes of the pieces joined
+    (zlib's deflate output does not depend on how its input is cut)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    z = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip header with mtime 0, as gzip.compress
+    with open(path, "wb") as fh:
+        for chunk in chunks:
+            fh.write(z.compress(chunk.encode("utf-8")))
+        fh.write(z.flush())
 
 
 def write_gz(path: Path, text: str, level: int = 6) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from rapport.demo.campaigns import plan_campaigns, run_campaigns, write_campaign_files
 from rapport.demo.common import make_period, seasonality
 from rapport.demo.esp_contacts import build_contacts, initial_log, write_contact_snapshots
-from rapport.demo.esp_events import EventEncoder, write_event_files
+from rapport.demo.esp_events import SPILL_PREFIX, EventEncoder, write_event_files
 from rapport.demo.helpdesk_data import build_helpdesk, write_helpdesk
 from rapport.demo.orders import build_orders, natural_orders
 from rapport.demo.people import build_people, true_address_keys
@@ -65,6 +65,8 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     for d in (helpdesk_dir, esp_dir, truth_dir):  # only what we write: stale files would break determinism
         if d.exists():
             shutil.rmtree(d)
+    for d in out_dir.glob(f"{SPILL_PREFIX}*"):  # left behind by a generator that was killed
+        shutil.rmtree(d, ignore_errors=True)
 
     say(f"people: {people}")
     pop = build_people(people, seed, period)
@@ -77,20 +79,30 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     log = initial_log(contacts, seed, period)
     say("campaigns")
     plan = plan_campaigns(seed, period)
-    encoder = EventEncoder(seed)
-    run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season, on_events=encoder.add)
-    say("orders")
-    orders, items = build_orders(pop, customers, natural, run.caused_orders, run.clicks, seed, period, taken)
-    fx = build_fx(seed, period)
-    say("writing shop.db")
-    write_shop_db(shop_db, customers, orders, items, fx)
-    say("helpdesk")
-    users, tickets, hd_people = build_helpdesk(pop, customers, seed, period, taken)
-    write_helpdesk(helpdesk_dir, users, tickets)
-    say("writing esp exports")
-    contact_files = write_contact_snapshots(esp_dir, contacts, run.log, period)
-    campaign_files = write_campaign_files(esp_dir, run, period)
-    ev_stats = write_event_files(esp_dir, encoder, seed)
+    # event lines are spilled to disk as campaigns run (bounded memory at any scale)
+    encoder = EventEncoder(seed, spill_dir=out_dir)
+    try:
+        run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season, on_events=encoder.add)
+        del log  # run.log continues it
+        say("orders")
+        orders, items = build_orders(pop, customers, natural, run.caused_orders, run.clicks, seed, period, taken)
+        fx = build_fx(seed, period)
+        say("writing shop.db")
+        write_shop_db(shop_db, customers, orders, items, fx)
+        n_items, n_fx = len(items), len(fx)
+        del natural, items, fx  # what is no longer needed is let go: memory matters at a million people
+        say("helpdesk")
+        users, tickets, hd_people = build_helpdesk(pop, customers, seed, period, taken)
+        write_helpdesk(helpdesk_dir, users, tickets)
+        hd_counts = {"helpdesk_user_versions": len(users), "helpdesk_end_users": len(hd_people),
+                     "helpdesk_ticket_versions": len(tickets), "helpdesk_tickets": len({t["id"] for t in tickets})}
+        del users, tickets
+        say("writing esp exports")
+        contact_files = write_contact_snapshots(esp_dir, contacts, run.log, period)
+        campaign_files = write_campaign_files(esp_dir, run, period)
+        ev_stats = write_event_files(esp_dir, encoder, seed)
+    finally:
+        encoder.close()
 
     say("ground truth")
     ident = identities(customers, orders, hd_people, contacts, run.audiences)
@@ -104,12 +116,9 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
         "guest_orders": int((orders["customer_id"] < 0).sum()),
         "valid_orders": int(orders["status"].isin(["paid", "fulfilled", "partially_refunded"]).sum()),
         "campaign_caused_orders": len(run.caused_orders),
-        "order_items": len(items),
-        "fx_rates": len(fx),
-        "helpdesk_user_versions": len(users),
-        "helpdesk_end_users": len(hd_people),
-        "helpdesk_ticket_versions": len(tickets),
-        "helpdesk_tickets": len({t["id"] for t in tickets}),
+        "order_items": n_items,
+        "fx_rates": n_fx,
+        **hd_counts,
         "esp_contacts": len(contacts),
         "esp_contact_snapshots": contact_files,
         "esp_campaign_snapshots": campaign_files,

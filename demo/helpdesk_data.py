@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rapport.demo.common import DAY, HOUR, Period, gz_bytes, iso_z, pick, rng_for
+from rapport.demo.common import DAY, HOUR, Period, iso_z, pick, rng_for, write_gz_chunks
 from rapport.demo.contact_points import type_emails, type_phones, typo_emails
 from rapport.demo.names import FAMILY_FIRST
 from rapport.demo.shop import P_TYPO
@@ -240,5 +240,7 @@ def write_helpdesk(helpdesk_dir: Path, users: list[dict], tickets: list[dict]) -
     helpdesk_dir.mkdir(parents=True, exist_ok=True)
     for name, items in (("users", users), ("tickets", tickets)):
         items = sorted(items, key=lambda it: (it["updated_at"], it["id"]))
-        text = "".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n" for it in items)
-        (helpdesk_dir / f"{name}.jsonl.gz").write_bytes(gz_bytes(text))
+        # serialised and compressed 50k items at a time: the whole text of 1M+ versions never is in memory
+        chunks = ("".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n"
+                          for it in items[i: i + 50_000]) for i in range(0, len(items), 50_000))
+        write_gz_chunks(helpdesk_dir / f"{name}.jsonl.gz", chunks)

@@ -1,0 +1,224 @@
+"""Run one benchmark stage in this process (a child of bench/run.py) and report its time and memory.
+
+    python bench/stage_worker.py SPEC.json RESULT.json
+
+SPEC holds `stage` (a key of STAGES), `env` (RAPPORT_* variables, set before anything reads them) and the
+stage's arguments. RESULT gets `seconds` (the stage function alone: interpreter start and module imports
+at the top of this file are not counted; imports a pipeline step makes inside itself are, as they are in a
+DAG task), `ru_maxrss_mb` of this process and of its own children, and what the stage returned.
+Each stage runs in its own process so that peak RSS is per stage (DuckDB's memory is in-process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+Spec = dict[str, Any]
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from rapport.config import load_settings
+
+    return load_settings()
+
+
+def _ctx(spec: Spec):  # type: ignore[no-untyped-def]
+    from rapport.pipeline import RunContext
+
+    return RunContext.create(spec["run_id"], interval_end=datetime.fromisoformat(spec["interval_end"]),
+                             as_of=date.fromisoformat(spec["as_of"]))
+
+
+def generate(spec: Spec) -> dict[str, Any]:
+    from rapport.demo.generate import generate as gen
+
+    s = gen(Path(spec["out"]), people=spec["people"], seed=spec["seed"], end=date.fromisoformat(spec["end"]))
+    return {"counts": s.counts}
+
+
+def pipeline_step(name: str) -> Callable[[Spec], Any]:
+    def run(spec: Spec) -> Any:
+        from rapport import pipeline
+
+        settings, ctx = _settings(), _ctx(spec)
+        if name.startswith("extract_"):
+            source = name.removeprefix("extract_")
+            counts = pipeline.extract(settings, ctx, source)
+            return counts | {"tables": extraction_log(settings, ctx.run_id, source)}
+        if name == "publish":
+            return {"path": pipeline.publish(settings, ctx)}
+        fn = {"start_run": pipeline.start_run, "check_raw": pipeline.check_raw, "transform": pipeline.transform,
+              "check_marts": pipeline.check_marts, "report": pipeline.write_outputs,
+              "finish_run": pipeline.finish_run}[name]
+        out = fn(settings, ctx)
+        if name == "transform":
+            return dbt_profile(settings)
+        return out if isinstance(out, dict) else None
+
+    return run
+
+
+def extraction_log(settings, run_id: str, source: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Per raw table: rows read and landed, and the seconds spent landing (typing, merge, commit: the
+    extractor's Timer; reading and decoding the source is the rest of the stage's time)."""
+    import duckdb
+
+    con = duckdb.connect(str(settings.work_db), read_only=True)
+    try:
+        rows = con.execute('select "table", rows_read, rows_landed, duration_s from ops.extraction_log '
+                           "where run_id = ? and source = ?", [run_id, source]).fetchall()
+    finally:
+        con.close()
+    return {t: {"read": r, "landed": landed, "landing_s": d} for t, r, landed, d in rows}
+
+
+def dag(spec: Spec) -> dict[str, Any]:
+    from rapport.airflow_runner import run_dag
+
+    settings = _settings()
+    outcome = run_dag(settings, interval_end=datetime.fromisoformat(spec["interval_end"]), as_of=spec["as_of"],
+                      log_file=Path(spec["log_file"]))
+    if not outcome.ok:
+        raise RuntimeError(f"DAG run failed: {outcome.task_states}")
+    return {"task_states": outcome.task_states, "runner_seconds": outcome.seconds}
+
+
+def dbt_subset(spec: Spec) -> dict[str, Any]:
+    from rapport.transform import dbt_build
+
+    settings = _settings()
+    dbt_build(settings, run_id=spec["run_id"], as_of=date.fromisoformat(spec["as_of"]), select=spec["select"],
+              extra_args=spec.get("extra_args"))
+    return {"select": spec["select"], **dbt_profile(settings)}
+
+
+def dbt_profile(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Where dbt's time went, from its run_results.json: seconds per node type and the slowest nodes."""
+    from rapport.transform import dbt_dirs
+
+    path = dbt_dirs(settings)[0] / "run_results.json"
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text()).get("results", [])
+    by_type: dict[str, float] = {}
+    nodes = []
+    for r in results:
+        kind = r["unique_id"].split(".")[0]
+        by_type[kind] = round(by_type.get(kind, 0.0) + r.get("execution_time", 0.0), 2)
+        nodes.append((r.get("execution_time", 0.0), r["unique_id"]))
+    nodes.sort(reverse=True)
+    return {"dbt_seconds_by_type": by_type, "dbt_nodes": len(results),
+            "dbt_slowest": [[uid.split(".", 2)[-1], round(t, 2)] for t, uid in nodes[:15]]}
+
+
+def floor_transform(spec: Spec) -> dict[str, Any]:
+    from floors import run_floor_transform
+
+    return run_floor_transform(_settings(), Path(spec["db"]), compare_with=Path(spec["compare_with"]))
+
+
+def floor_extract(source: str) -> Callable[[Spec], Any]:
+    def run(spec: Spec) -> Any:
+        import floors
+
+        return getattr(floors, f"floor_{source}")(_settings(), Path(spec["db"]))
+
+    return run
+
+
+def dlt_source(source: str) -> Callable[[Spec], Any]:
+    def run(spec: Spec) -> Any:
+        import dlt_peer
+
+        return dlt_peer.load(source, _settings(), Path(spec["dir"]))
+
+    return run
+
+
+def mutate(spec: Spec) -> dict[str, Any]:
+    from incremental import mutate_sources
+
+    return mutate_sources(Path(spec["src"]), share=spec["share"], seed=spec["seed"],
+                          start=datetime.fromisoformat(spec["start"]), end=datetime.fromisoformat(spec["end"]))
+
+
+PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
+            "check_marts", "publish", "report", "finish_run")
+STAGES: dict[str, Callable[[Spec], Any]] = {
+    "generate": generate, "dag": dag, "dbt_subset": dbt_subset, "floor_transform": floor_transform,
+    "mutate": mutate,
+    **{name: pipeline_step(name) for name in PIPELINE},
+    **{f"floor_{s}": floor_extract(s) for s in ("orders", "helpdesk", "esp")},
+    **{f"dlt_{s}": dlt_source(s) for s in ("orders", "helpdesk", "esp")},
+}
+
+
+def patch_dbt_temp_directory() -> None:
+    """Work around (in this process only) a rapport bug that stops `dbt build` once a model has spilled to disk:
+    dbt-duckdb runs `SET temp_directory = ...` from the profile's `settings` on every new cursor, and DuckDB 2.0
+    refuses that ("Cannot switch temporary directory after the current one has been used"), even for the same
+    path. The fix belongs in dbt_project/profiles.yml (pass temp_directory in `config_options`, applied once when
+    the database is opened); this patch has the same effect: a setting already in force is not set again."""
+    from dbt.adapters.duckdb.environments import Environment
+
+    original = Environment.initialize_cursor.__func__  # type: ignore[attr-defined]
+
+    def initialize_cursor(cls, creds, cursor, plugins=None, registered_df=None):  # type: ignore[no-untyped-def]
+        settings = creds.settings
+        if settings and "temp_directory" in settings:
+            current = cursor.execute("select current_setting('temp_directory')").fetchall()[0][0]
+            if current == settings["temp_directory"]:
+                creds.settings = {k: v for k, v in settings.items() if k != "temp_directory"}
+                try:
+                    return original(cls, creds, cursor, plugins, registered_df or {})
+                finally:
+                    creds.settings = settings
+        return original(cls, creds, cursor, plugins, registered_df or {})
+
+    Environment.initialize_cursor = classmethod(initialize_cursor)  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    os.environ.update(spec.get("env", {}))
+    if spec.get("patch_dbt_temp_directory") and spec["stage"] in ("transform", "dbt_subset", "dag", "publish"):
+        patch_dbt_temp_directory()
+    fn = STAGES[spec["stage"]]
+    profiler = None
+    if spec.get("profile"):  # cProfile of the stage (bench/run.py --profile STAGE,...): logs/<key>.prof
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    t0 = time.perf_counter()
+    out = fn(spec)
+    seconds = time.perf_counter() - t0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(Path(argv[1]).with_suffix(".prof"))
+    result = {
+        "seconds": seconds,
+        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "result": json.loads(json.dumps(out, default=str)),
+    }
+    Path(argv[1]).write_text(json.dumps(result, indent=1))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # skip interpreter teardown (GC of big frames, atexit hooks): it is not the stage's work
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

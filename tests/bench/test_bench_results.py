@@ -1,0 +1,96 @@
+"""The benchmark's bookkeeping, on hand-made inputs: ratios and goals, the RESULTS.md section update, and the
+floor-vs-dbt comparison (which must catch a difference, or the floor's equality check would mean nothing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import duckdb
+import pytest
+
+from rapport.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.bench
+PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
+            "check_marts", "publish", "report", "finish_run"]
+
+
+def _load(name: str):
+    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rec(seconds: float, **result) -> dict:
+    return {"seconds": seconds, "peak_rss_mb": 100.0, "result": result}
+
+
+def test_ratios_and_goals_from_stage_times():
+    md = _load("results_md")
+    stages = {k: _rec(10.0) for k in PIPELINE}  # full run: 10 stages x 10 s = 100 s
+    stages |= {f"inc_{k}": _rec(1.0) for k in PIPELINE}  # incremental: 10 s = exactly 0.10 of the full run
+    stages |= {"floor_orders": _rec(4.0), "floor_helpdesk": _rec(5.0), "floor_esp": _rec(10.0),
+               "dlt_orders": _rec(20.0), "dlt_helpdesk": _rec(5.0), "dlt_esp": _rec(50.0),
+               "dbt_subset": _rec(30.0), "floor_transform": _rec(99.0, floor_seconds=25.0), "dag": _rec(120.0)}
+    rows = {r["name"]: r for r in md.ratios(stages)}
+    orders = rows["extract orders / floor"]
+    assert orders["ratio"] == pytest.approx(2.5) and orders["met"] is False
+    assert rows["extract helpdesk / floor"]["ratio"] == pytest.approx(2.0) and rows["extract helpdesk / floor"]["met"]
+    assert rows["extract all three / floors"]["ratio"] == pytest.approx(30 / 19)
+    assert rows["extract helpdesk / dlt"]["ratio"] == pytest.approx(2.0) and not rows["extract helpdesk / dlt"]["met"]
+    assert rows["extract all three / dlt"]["ratio"] == pytest.approx(30 / 75) and rows["extract all three / dlt"]["met"]
+    # the floor's own time (25 s), not its stage's (which includes the untimed comparison)
+    name = "dbt build customers + campaign_performance / hand-written SQL"
+    assert rows[name]["ratio"] == pytest.approx(1.2) and rows[name]["met"]
+    # "under 10%" is strict: exactly 10% misses
+    inc = rows["incremental day (1% new + 1% changed) / full run"]
+    assert inc["ratio"] == pytest.approx(0.10) and inc["met"] is False
+    dag = rows["whole DAG in-process / sum of its stages run directly"]
+    assert dag["ratio"] == pytest.approx(1.2) and dag["met"]
+
+
+def test_missing_or_failed_stages_leave_their_ratios_unmeasured():
+    md = _load("results_md")
+    stages = {"extract_orders": _rec(10.0), "floor_orders": {"error": "exit 1: boom"}}
+    rows = {r["name"]: r for r in md.ratios(stages)}
+    assert rows["extract orders / floor"]["ratio"] is None and rows["extract orders / floor"]["met"] is None
+    assert rows["extract all three / floors"]["ratio"] is None
+
+
+def test_a_size_section_is_replaced_and_everything_else_kept(tmp_path):
+    md = _load("results_md")
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Benchmark results\n\nintro\n")
+    md.update_results(path, "small", "<!-- bench/run.py size=small -->\nfirst\n<!-- /bench/run.py size=small -->\n")
+    md.update_results(path, "medium", "<!-- bench/run.py size=medium -->\nmed\n<!-- /bench/run.py size=medium -->\n")
+    md.update_results(path, "small", "<!-- bench/run.py size=small -->\nsecond\n<!-- /bench/run.py size=small -->\n")
+    text = path.read_text()
+    assert text.startswith("# Benchmark results\n\nintro\n")
+    assert text.count(md.HEADING) == 1 and "first" not in text and text.count("second") == 1 and "med\n" in text
+    assert text.index("second") < text.index("med\n")  # a replaced section keeps its place
+
+
+def test_floor_comparison_finds_a_changed_value_and_a_missing_row(tmp_path):
+    floors = _load("floors")
+    marts = tmp_path / "dbt_built.duckdb"  # not named after a schema in it (pitfalls.md)
+    with duckdb.connect(str(marts)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.customers as select * from (values ('a', 1.0::double, 'x'), "
+                    "('b', 2.0::double, 'y')) t(customer_id, revenue, status)")
+        con.execute("create table marts.campaign_performance as select * from (values ('k1', 0.5::double)) "
+                    "t(campaign_id, open_rate)")
+    con = duckdb.connect()
+    con.execute("create schema floor")
+    # customers: b's revenue differs beyond 1e-9 relative, and a row c that dbt does not have
+    con.execute("create table floor.customers as select * from (values ('a', 1.0::double, 'x'), "
+                "('b', 2.001::double, 'y'), ('c', 3.0::double, 'z')) t(customer_id, revenue, status)")
+    # campaign_performance: equal up to floating-point noise (summation order)
+    con.execute("create table floor.campaign_performance as select * from (values ('k1', 0.5::double + 1e-15)) "
+                "t(campaign_id, open_rate)")
+    res = floors.compare(con, marts)
+    assert res["customers"] == {"rows_floor": 3, "rows_dbt": 2, "unmatched_keys": 1, "differing_rows": 1,
+                                "differing_columns": ["revenue"], "identical": False}
+    assert res["campaign_performance"]["identical"] is True
