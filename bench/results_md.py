@@ -95,8 +95,13 @@ def ratios(stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for s in ("orders", "helpdesk", "esp"):
         add(f"extract {s} / dlt", ex[s], dl[s], "< 1 (faster than dlt)", 1.0, strict=True)
     add("extract all three / dlt", total(ex), total(dl), "< 1 (faster than dlt)", 1.0, strict=True)
-    add("dbt build customers + campaign_performance / hand-written SQL", _s(g("dbt_subset")),
-        _s(g("floor_transform"), "floor_seconds"), "<= 1.5x", 1.5)
+    # with --repeat, the fastest of the repeats of each side (the least disturbed by other work on the machine)
+    dbt = [_s(r) for k, r in stages.items() if k.split("#")[0] == "dbt_subset" and _s(r) is not None]
+    floor = [_s(r, "floor_seconds") for k, r in stages.items() if k.split("#")[0] == "floor_transform"
+             and _s(r, "floor_seconds") is not None]
+    add("dbt build customers + campaign_performance / hand-written SQL", min(dbt) if dbt else None,
+        min(floor) if floor else None, "<= 1.5x" + (f" (fastest of {len(dbt)} runs each)" if len(dbt) > 1 else ""),
+        1.5)
     full = [_s(g(k)) for k in PIPELINE]
     inc = [_s(g(f"inc_{k}")) for k in PIPELINE]
     full_sum = sum(full) if all(v is not None for v in full) else None
@@ -117,8 +122,7 @@ def render_section(out: dict[str, Any]) -> str:
              f"Load average (1/5/15 min) at the start {_load(meta['load_start'])}, at the end "
              f"{_load(meta['load_end'])}: the machine is shared with other work, so compare the ratios (measured "
              f"in the same run) rather than absolute times across runs. Command: `.venv/bin/python bench/run.py "
-             f"--size {size}{' --stages ' + ','.join(meta['groups']) if len(meta['groups']) < 7 else ''}"
-             f"{' --patch-dbt-temp-directory' if meta.get('patch_dbt_temp_directory') else ''}`.", ""]
+             f"--size {size}{' --stages ' + ','.join(meta['groups']) if len(meta['groups']) < 7 else ''}`.", ""]
     c = meta.get("counts", {})
     if c:
         lines += ["Data (generator seed {}, history to {}): ".format(meta["seed"], meta["end"])
@@ -128,19 +132,22 @@ def render_section(out: dict[str, Any]) -> str:
     if meta.get("note"):
         lines += [meta["note"], ""]
     lines += ["| stage | seconds | peak RSS MB | notes |", "|---|---:|---:|---|"]
+    repeats = sorted(k for k in stages if "#" in k)
     order = ["generate", *PIPELINE, "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform",
-             "dlt_orders", "dlt_helpdesk", "dlt_esp", "dag", "mutate", *[f"inc_{k}" for k in PIPELINE]]
+             *repeats, "dlt_orders", "dlt_helpdesk", "dlt_esp", "dag", "mutate", *[f"inc_{k}" for k in PIPELINE]]
     for key in order:
         rec = stages.get(key)
-        label = LABELS.get(key) or "incremental: " + LABELS.get(key.removeprefix("inc_"), key)
+        base, _, n = key.partition("#")
+        label = LABELS.get(base) or "incremental: " + LABELS.get(base.removeprefix("inc_"), base)
+        label += (f" (repeat {n})" if n else "") + (" (earlier run)" if rec and rec.get("from_earlier_run") else "")
         if rec is None:
             continue
         if "error" in rec:
             lines.append(f"| {label} | failed after {rec.get('process_seconds', 0):,.0f} s | "
                          f"{rec.get('tree_peak_rss_mb', 0):,.0f} | {rec['error'].splitlines()[0][:160]} |")
             continue
-        note = _note(key, rec)
-        secs = rec["result"]["floor_seconds"] if key == "floor_transform" else rec["seconds"]
+        note = _note(base, rec)
+        secs = rec["result"]["floor_seconds"] if base == "floor_transform" else rec["seconds"]
         lines.append(f"| {label} | {secs:,.1f} | {rec['peak_rss_mb']:,.0f} | {note} |")
     for name, prefix in (("pipeline", ""), ("incremental", "inc_")):
         recs = [stages[f"{prefix}{k}"] for k in PIPELINE if f"{prefix}{k}" in stages]

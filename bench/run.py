@@ -54,9 +54,9 @@ SUBSET = ["+customers", "+campaign_performance"]
 
 class Bench:
     def __init__(self, workdir: Path, people: int, seed: int, memory_limit: str, timeout: float,
-                 profile: set[str] | None = None, max_rss_mb: float = 12_288, patch_dbt: bool = False) -> None:
+                 profile: set[str] | None = None, max_rss_mb: float = 12_288) -> None:
         self.dir, self.people, self.seed, self.timeout = workdir, people, seed, timeout
-        self.max_rss_mb, self.patch_dbt = max_rss_mb, patch_dbt
+        self.max_rss_mb = max_rss_mb
         self.profile = profile or set()
         self.src = workdir / "src"
         self.memory_limit = memory_limit
@@ -82,7 +82,7 @@ class Bench:
         out_path = self.dir / "logs" / f"{key}.result.json"
         out_path.unlink(missing_ok=True)
         spec_path.write_text(json.dumps({"stage": stage, "env": self.env(warehouse), "profile": key in self.profile,
-                                         "patch_dbt_temp_directory": self.patch_dbt, **spec}, default=str))
+                                         **spec}, default=str))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
         env |= {"DO_NOT_TRACK": "1", "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
         print(f"[bench {time.strftime('%H:%M:%S')}] {key} ...", flush=True)
@@ -147,13 +147,39 @@ class Bench:
             if not self.run(f"{prefix}{step}", step, **ctx) and step not in ("check_raw", "check_marts", "report"):
                 return
             if step == "extract_esp" and not prefix:  # raw only: the transform comparison starts from here
-                _copy_warehouse(self.dir / "wh", self.dir / "wh-dbt")
+                _copy_warehouse(self.dir / "wh", self.dir / "wh-raw")
+
+    def transform_comparison(self, repeat: int) -> None:
+        """dbt build of the two marts and the hand-written floor, alternately `repeat` times, each dbt build on
+        a fresh copy of the raw-only warehouse (no identity state: a first build, as the floor computes)."""
+        raw = self.dir / "wh-raw"
+        if not raw.exists() and (self.dir / "wh").exists():  # a kept warehouse of an earlier run (--keep)
+            _copy_warehouse(self.dir / "wh", raw, raw_only=True)
+        if not raw.exists():
+            return
+        for i in range(1, repeat + 1):
+            suffix = "" if i == 1 else f"#{i}"
+            _copy_warehouse(raw, self.dir / "wh-dbt")
+            self.run(f"dbt_subset{suffix}", "dbt_subset", warehouse="wh-dbt", run_id="bench-full",
+                     as_of=T1.date().isoformat(), select=SUBSET, extra_args=["--indirect-selection", "cautious"])
+            self.run(f"floor_transform{suffix}", "floor_transform", warehouse="wh-dbt",
+                     db=str(self.dir / "floor" / "t.duckdb"),
+                     compare_with=str(self.dir / "wh-dbt" / "work" / "rapport_work.duckdb"))
+            shutil.rmtree(self.dir / "wh-dbt", ignore_errors=True)
+        shutil.rmtree(raw, ignore_errors=True)
 
 
-def _copy_warehouse(src: Path, dst: Path) -> None:
+def _copy_warehouse(src: Path, dst: Path, raw_only: bool = False) -> None:
     shutil.rmtree(dst, ignore_errors=True)
     (dst / "work").mkdir(parents=True)
     shutil.copy2(src / "work" / "rapport_work.duckdb", dst / "work" / "rapport_work.duckdb")
+    if raw_only:  # what dbt built goes: the copy is as the extractors left it
+        import duckdb
+
+        with duckdb.connect(str(dst / "work" / "rapport_work.duckdb")) as con:
+            for schema in ("staging", "intermediate", "marts"):
+                con.execute(f"drop schema if exists {schema} cascade")
+            con.execute("checkpoint")
 
 
 def du_mb(path: Path) -> float:
@@ -164,33 +190,34 @@ def du_mb(path: Path) -> float:
 
 def run_bench(size: str, people: int, groups: list[str], workdir: Path, *, seed: int = 7, memory_limit: str = "4GB",
               timeout: float = 4 * 3600, keep: bool = False, profile: set[str] | None = None,
-              max_rss_mb: float = 12_288, patch_dbt: bool = False) -> dict[str, Any]:
-    b = Bench(workdir, people, seed, memory_limit, timeout, profile, max_rss_mb, patch_dbt)
+              max_rss_mb: float = 12_288, repeat: int = 1) -> dict[str, Any]:
+    b = Bench(workdir, people, seed, memory_limit, timeout, profile, max_rss_mb)
     meta: dict[str, Any] = {"size": size, "people": people, "seed": seed, "groups": groups, "end": END.isoformat(),
-                            "patch_dbt_temp_directory": patch_dbt,
                             "memory_limit": memory_limit, "started": datetime.now().isoformat(timespec="seconds"),
                             "load_start": os.getloadavg()}
-    if "generate" in groups or not (b.src / "ground_truth" / "summary.json").exists() or (b.src / "MUTATED").exists():
+    # sources are needed unless only the transform comparison runs, on a warehouse kept by an earlier run
+    needs_src = bool(set(groups) - {"transform"}) or not (workdir / "wh").exists()
+    fresh = (b.src / "ground_truth" / "summary.json").exists() and not (b.src / "MUTATED").exists()
+    if "generate" in groups or (needs_src and not fresh):
         shutil.rmtree(b.src, ignore_errors=True)
         b.run("generate", "generate", out=str(b.src), people=people, seed=seed, end=END.isoformat())
     meta["source_mb"] = {p.name: round(du_mb(p), 1) for p in sorted(b.src.iterdir())} if b.src.exists() else {}
     summary = b.src / "ground_truth" / "summary.json"
     meta["counts"] = json.loads(summary.read_text())["counts"] if summary.exists() else {}
-    b.start_server()
+    if needs_src:
+        b.start_server()
     try:
-        for wh in ("wh", "wh-dbt", "wh-dag", "floor", "dlt"):
+        for wh in ("wh-raw", "wh-dbt", "wh-dag", "floor", "dlt"):
             shutil.rmtree(workdir / wh, ignore_errors=True)
-        if {"pipeline", "transform", "incremental"} & set(groups):
+        if {"pipeline", "incremental"} & set(groups) or ("transform" in groups and not (workdir / "wh").exists()):
+            shutil.rmtree(workdir / "wh", ignore_errors=True)
             b.pipeline("", "bench-full", T1)
         if "floors" in groups:
             for s in ("orders", "helpdesk", "esp"):
                 b.run(f"floor_{s}", f"floor_{s}", db=str(workdir / "floor" / f"{s}.duckdb"))
-        if "transform" in groups and (workdir / "wh-dbt").exists():
-            b.run("dbt_subset", "dbt_subset", warehouse="wh-dbt", run_id="bench-full", as_of=T1.date().isoformat(),
-                  select=SUBSET, extra_args=["--indirect-selection", "cautious"])
-            b.run("floor_transform", "floor_transform", warehouse="wh-dbt", db=str(workdir / "floor" / "t.duckdb"),
-                  compare_with=str(workdir / "wh-dbt" / "work" / "rapport_work.duckdb"))
-            shutil.rmtree(workdir / "wh-dbt", ignore_errors=True)
+        if "transform" in groups:
+            b.transform_comparison(repeat)
+        shutil.rmtree(workdir / "wh-raw", ignore_errors=True)
         if "dlt" in groups:
             for s in ("orders", "helpdesk", "esp"):
                 b.run(f"dlt_{s}", f"dlt_{s}", dir=str(workdir / "dlt"))
@@ -211,7 +238,7 @@ def run_bench(size: str, people: int, groups: list[str], workdir: Path, *, seed:
         meta["finished"] = datetime.now().isoformat(timespec="seconds")
         meta["warehouse_mb"] = round(du_mb(workdir / "wh"), 1)
         if not keep:
-            for d in ("wh", "wh-dbt", "wh-dag", "floor", "dlt", "src"):
+            for d in ("wh", "wh-raw", "wh-dbt", "wh-dag", "floor", "dlt", "src"):
                 shutil.rmtree(workdir / d, ignore_errors=True)
     out = {"meta": meta, "stages": b.stages}
     (workdir / "results.json").write_text(json.dumps(out, indent=1, default=str))
@@ -231,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a stage whose process tree grows beyond this is killed and recorded as failed")
     ap.add_argument("--note", default="", help="free text added to the section (what was not run and why)")
     ap.add_argument("--keep", action="store_true", help="keep sources and warehouses (default: removed)")
-    ap.add_argument("--patch-dbt-temp-directory", action="store_true",
-                    help="work around the profile's temp_directory bug in the dbt stages (see stage_worker.py)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the dbt-vs-floor comparison this many times, alternating (ratios use the fastest)")
     ap.add_argument("--render", type=Path, default=None,
                     help="only re-render the section from a results.json of an earlier run (with --note)")
     ap.add_argument("--profile", default="", help="stage keys to run under cProfile (WORKDIR/logs/KEY.result.prof)")
@@ -250,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = (a.workdir or Path(f"/tmp/bench-{a.size}")).resolve()
     out = run_bench(a.size, people, groups, workdir, memory_limit=a.memory_limit, timeout=a.timeout, keep=a.keep,
                     profile={k.strip() for k in a.profile.split(",") if k.strip()}, max_rss_mb=a.max_rss_mb,
-                    patch_dbt=a.patch_dbt_temp_directory)
+                    repeat=a.repeat)
     out["meta"]["note"] = a.note
     (workdir / "results.json").write_text(json.dumps(out, indent=1, default=str))
     section = render_section(out)

@@ -164,36 +164,9 @@ STAGES: dict[str, Callable[[Spec], Any]] = {
 }
 
 
-def patch_dbt_temp_directory() -> None:
-    """Work around (in this process only) a rapport bug that stops `dbt build` once a model has spilled to disk:
-    dbt-duckdb runs `SET temp_directory = ...` from the profile's `settings` on every new cursor, and DuckDB 2.0
-    refuses that ("Cannot switch temporary directory after the current one has been used"), even for the same
-    path. The fix belongs in dbt_project/profiles.yml (pass temp_directory in `config_options`, applied once when
-    the database is opened); this patch has the same effect: a setting already in force is not set again."""
-    from dbt.adapters.duckdb.environments import Environment
-
-    original = Environment.initialize_cursor.__func__  # type: ignore[attr-defined]
-
-    def initialize_cursor(cls, creds, cursor, plugins=None, registered_df=None):  # type: ignore[no-untyped-def]
-        settings = creds.settings
-        if settings and "temp_directory" in settings:
-            current = cursor.execute("select current_setting('temp_directory')").fetchall()[0][0]
-            if current == settings["temp_directory"]:
-                creds.settings = {k: v for k, v in settings.items() if k != "temp_directory"}
-                try:
-                    return original(cls, creds, cursor, plugins, registered_df or {})
-                finally:
-                    creds.settings = settings
-        return original(cls, creds, cursor, plugins, registered_df or {})
-
-    Environment.initialize_cursor = classmethod(initialize_cursor)  # type: ignore[method-assign]
-
-
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     os.environ.update(spec.get("env", {}))
-    if spec.get("patch_dbt_temp_directory") and spec["stage"] in ("transform", "dbt_subset", "dag", "publish"):
-        patch_dbt_temp_directory()
     fn = STAGES[spec["stage"]]
     profiler = None
     if spec.get("profile"):  # cProfile of the stage (bench/run.py --profile STAGE,...): logs/<key>.prof

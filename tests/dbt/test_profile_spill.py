@@ -1,0 +1,61 @@
+"""The real profiles.yml keeps working after a model spills to DuckDB's temp directory.
+
+DuckDB refuses `SET temp_directory` once the directory has been used, and dbt-duckdb applies the profile's
+`settings` on every new cursor: with temp_directory there, every model after the first spill failed (found by
+the 1M-people benchmark). A throwaway dbt project using rapport's profile runs a model that must spill
+under a small memory limit, then more models on new cursors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rapport.config import load_settings
+from rapport.transform import DBT_PROJECT_DIR, _environ, _release_duckdb, dbt_env
+
+pytestmark = pytest.mark.slow  # one small dbt run (~10 s)
+
+SPILL = """{{ config(materialized='table') }}
+-- 2M random strings sorted under a 40MB memory limit: DuckDB has to spill the sort to disk
+select i, md5(cast(i as varchar)) as s from range(2000000) as t(i) order by s
+"""
+
+
+def _project(root: Path) -> Path:
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(
+        "name: spill_probe\nversion: '1.0'\nconfig-version: 2\nprofile: rapport\nmodel-paths: [models]\n"
+    )
+    (root / "models" / "a_spill.sql").write_text(SPILL)
+    for name in ("b_after", "c_after"):
+        (root / "models" / f"{name}.sql").write_text(
+            "{{ config(materialized='table') }}\nselect count(*) as n from {{ ref('a_spill') }}\n"
+        )
+    return root
+
+
+def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
+    from dbt.cli.main import dbtRunner
+
+    project = _project(tmp_path / "project")
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"})
+    env = {**dbt_env(settings), "RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"}
+    with _environ(env):
+        try:
+            res = dbtRunner().invoke([
+                "run", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+                "--threads", "1",
+            ])  # fmt: skip
+        finally:
+            _release_duckdb()
+    statuses = {r.node.name: (str(r.status), r.message) for r in res.result.results} if res.result else {}
+    assert res.success, (res.exception, statuses)
+    assert set(statuses) == {"a_spill", "b_after", "c_after"}
+
+    import duckdb
+
+    with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        assert con.execute("select n from main.b_after").fetchall() == [(2_000_000,)]
