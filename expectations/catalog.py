@@ -16,6 +16,20 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 SEVERITY = {"critical": "error", "warning": "warn"}
 
 
+# Expectations whose result over a frame is the sum of their results over any split of its rows.
+PART_WISE = frozenset({
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_in_type_list",
+    "expect_column_values_to_be_null",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_match_regex",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_table_columns_to_match_set",
+    "expect_table_column_count_to_be_between",
+})
+
+
 @dataclass(frozen=True)
 class SuiteSpec:
     name: str
@@ -24,6 +38,25 @@ class SuiteSpec:
     key: tuple[str, ...]
     expectations: tuple[dict, ...]
     path: Path
+
+    @property
+    def splittable(self) -> bool:
+        """Whether the suite can be validated part by part, the parts split by a hash of `key`: every
+        expectation is row-wise or about the schema, and uniqueness is of a column set containing the key
+        (all rows of one key share a part). Then each result is the sum of the parts' results."""
+        if not self.key:
+            return False
+        for e in self.expectations:
+            kwargs = e["kwargs"]
+            if "mostly" in kwargs:  # a share of the whole frame, not of a part
+                return False
+            if e["type"] in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+                cols = kwargs.get("column_list") or [kwargs.get("column")]
+                if not set(self.key) <= set(cols):
+                    return False
+            elif e["type"] not in PART_WISE:
+                return False
+        return True
 
     @property
     def contract_columns(self) -> list[str]:

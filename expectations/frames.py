@@ -13,6 +13,7 @@ that plain GX column expectations can check them; orphan-style columns hold the 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,11 +136,16 @@ class Frame:
 @dataclass(frozen=True)
 class ExportedFrame:
     suite: str
-    path: Path
+    path: Path  # a Parquet file, or a glob over the parts (DuckDB's read_parquet takes both)
     rows: int
     columns: tuple[str, ...]
     problem: str | None  # why the intended query could not be used (missing table or column)
     relation_missing: bool = False  # nothing bound: the frame is an empty marker
+    parts: tuple[Path, ...] = ()  # the files Great Expectations validates one at a time
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return self.parts or (self.path,)
 
 
 def lit(value: object) -> str:
@@ -210,9 +216,19 @@ def _export_cast(name: str, duck_type: str) -> str | None:
     return None
 
 
-def export_frame(con: duckdb.DuckDBPyConnection, frame: Frame, path: Path) -> ExportedFrame:
-    """Write the first query of `frame` that binds to `path`; an empty marker frame if none does."""
+def export_frame(
+    con: duckdb.DuckDBPyConnection, frame: Frame, path: Path, *, chunk_rows: int | None = None,
+    chunk_key: tuple[str, ...] = (),
+) -> ExportedFrame:
+    """Write the first query of `frame` that binds to `path`; an empty marker frame if none does.
+
+    A frame of more than `chunk_rows` rows is split into Parquet parts by a hash of `chunk_key`, so every
+    row of one key lands in the same part: a part can be validated on its own (row-wise expectations, and
+    uniqueness of a column set that contains the key) and the parts' results add up to the whole frame's.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    parts_dir = path.with_suffix(".parts")
+    shutil.rmtree(parts_dir, ignore_errors=True)
     problem = None
     for i, sql in enumerate(frame.queries):
         try:
@@ -225,8 +241,13 @@ def export_frame(con: duckdb.DuckDBPyConnection, frame: Frame, path: Path) -> Ex
         select = ", ".join(f'{cast} as "{name}"' if cast else f'"{name}"' for name, cast in casts)
         con.execute(f"copy (select {select} from ({sql}) as frame) to {lit(str(path))} (format parquet)")
         rows = con.execute(f"select count(*) from read_parquet({lit(str(path))})").fetchall()[0][0]
+        names = tuple(n for n, _ in casts)
+        parts: tuple[Path, ...] = ()
+        if chunk_rows and chunk_key and rows > chunk_rows and set(chunk_key) <= set(names):
+            parts = _split(con, path, parts_dir, -(-rows // chunk_rows), chunk_key)
         return ExportedFrame(
-            frame.suite, path, rows, tuple(n for n, _ in casts), problem if i > 0 else None
+            frame.suite, parts_dir / "*.parquet" if parts else path, rows, names, problem if i > 0 else None,
+            parts=parts,
         )
     # Nothing binds (the relation is missing): an empty frame fails every column expectation.
     con.execute(
@@ -235,6 +256,34 @@ def export_frame(con: duckdb.DuckDBPyConnection, frame: Frame, path: Path) -> Ex
     return ExportedFrame(
         frame.suite, path, 0, ("_relation_missing",), problem or f"{frame.relation} missing", relation_missing=True
     )
+
+
+def _split(
+    con: duckdb.DuckDBPyConnection, whole: Path, parts_dir: Path, n: int, key: tuple[str, ...]
+) -> tuple[Path, ...]:
+    parts_dir.mkdir(parents=True)
+    by_key = "hash(" + ", ".join(f'"{k}"' for k in key) + f") % {n}"
+    con.execute(
+        f"""copy (select *, {by_key} as _part from read_parquet({lit(str(whole))}))
+            to {lit(str(parts_dir / "hive"))} (format parquet, partition_by (_part))"""
+    )
+    parts = []
+    # one file per part, named so that the parts sort in order (hive folders hold DuckDB-named files)
+    for i in range(n):
+        files = sorted((parts_dir / "hive" / f"_part={i}").glob("*.parquet"))
+        target = parts_dir / f"part-{i + 1:04d}-of-{n:04d}.parquet"
+        if not files:  # no key hashed here: an empty part with the frame's columns
+            con.execute(f"copy (select * from read_parquet({lit(str(whole))}) limit 0) to {lit(str(target))} "
+                        "(format parquet)")
+        elif len(files) == 1:
+            files[0].rename(target)
+        else:
+            listed = ", ".join(lit(str(f)) for f in files)
+            con.execute(f"copy (select * from read_parquet([{listed}])) to {lit(str(target))} (format parquet)")
+        parts.append(target)
+    shutil.rmtree(parts_dir / "hive")
+    whole.unlink()
+    return tuple(parts)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -73,13 +73,18 @@ def _run_gate(
     *, run_id: str, params: dict[str, object],
 ) -> CheckSummary:
     frame_dir = settings.warehouse_dir / "gx" / "frames" / gate
-    exported: dict[str, ExportedFrame] = {
-        f.suite: export_frame(con, f, frame_dir / f"{f.suite}.parquet") for f in frames
-    }
+    by_name = {s.name: s for s in specs}
+    exported: dict[str, ExportedFrame] = {}
+    for f in frames:
+        spec = by_name[f.suite]
+        exported[f.suite] = export_frame(
+            con, f, frame_dir / f"{f.suite}.parquet", chunk_rows=settings.check_chunk_rows,
+            chunk_key=spec.key if spec.splittable else (),
+        )
     from rapport.expectations import gx_runner  # seconds to import: only when validating
 
     outcomes, docs_index = gx_runner.validate(
-        settings.warehouse_dir, gate, specs, {n: e.path for n, e in exported.items()}, run_id=run_id, params=params
+        settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params
     )
     by_label = {(s.name, expectation_label(e)): (s, e) for s in specs for e in s.expectations}
     for o in outcomes:

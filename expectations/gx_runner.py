@@ -14,6 +14,8 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -124,9 +126,17 @@ def _validation_definition(ctx, name: str, batch, suite):
     return ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
 
 
-def _checkpoint(warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, Path]):
-    """Register data assets, suites, validation definitions and the gate's checkpoint (once per process)."""
-    key = (warehouse_dir.resolve(), gate)
+def _part_names(name: str, n: int) -> list[str]:
+    """Asset and validation definition names of a suite's frame parts (the suite's own name if one)."""
+    return [name] if n == 1 else [f"{name}.part{i + 1}of{n}" for i in range(n)]
+
+
+def _checkpoint(
+    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]]
+):
+    """Register data assets, suites, validation definitions and the gate's checkpoint (once per process and
+    layout of frame parts)."""
+    key = (warehouse_dir.resolve(), gate, tuple((s.name, len(frame_paths[s.name])) for s in specs))
     if key in _checkpoints:
         return _checkpoints[key]
     ctx = _context(warehouse_dir)
@@ -136,19 +146,22 @@ def _checkpoint(warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_pa
         ds = ctx.data_sources.add_pandas(DATASOURCE)
     vds = []
     for spec in specs:
-        url = frame_paths[spec.name].resolve().as_uri()
-        try:
-            asset = ds.get_asset(spec.name)
-            if str(asset.path) != url:
-                ds.delete_asset(spec.name)
-                raise LookupError
-        except LookupError:
-            asset = ds.add_parquet_asset(spec.name, path=url, dtype_backend="numpy_nullable")
-        try:
-            batch = asset.get_batch_definition(BATCH)
-        except KeyError:
-            batch = asset.add_batch_definition_whole_dataframe(BATCH)
-        vds.append(_validation_definition(ctx, spec.name, batch, _suite(ctx, spec)))
+        suite = _suite(ctx, spec)
+        paths = frame_paths[spec.name]
+        for part, path in zip(_part_names(spec.name, len(paths)), paths, strict=True):
+            url = path.resolve().as_uri()
+            try:
+                asset = ds.get_asset(part)
+                if str(asset.path) != url:
+                    ds.delete_asset(part)
+                    raise LookupError
+            except LookupError:
+                asset = ds.add_parquet_asset(part, path=url, dtype_backend="numpy_nullable")
+            try:
+                batch = asset.get_batch_definition(BATCH)
+            except KeyError:
+                batch = asset.add_batch_definition_whole_dataframe(BATCH)
+            vds.append(_validation_definition(ctx, part, batch, suite))
     name = f"rapport_{gate}_gate"
     try:
         checkpoint = ctx.checkpoints.get(name)
@@ -169,6 +182,32 @@ def _checkpoint(warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_pa
         )
     _checkpoints[key] = checkpoint
     return checkpoint
+
+
+@contextmanager
+def _one_batch_in_memory() -> Iterator[None]:
+    """GX's execution engine keeps every batch it has loaded (the whole pandas frame) for the life of the
+    data source: over a gate, every frame at once (8.8 GB for a first load of 1M people). Validations run one
+    after the other, so only the batch being validated is kept, and nothing once the gate is done."""
+    from great_expectations.core.batch_manager import BatchManager
+
+    original = BatchManager.save_batch_data
+    managers: list[BatchManager] = []
+
+    def save_batch_data(self: BatchManager, batch_id: str, batch_data: object) -> None:
+        self._batch_data_cache.clear()
+        self._batch_cache.clear()
+        managers.append(self)
+        original(self, batch_id=batch_id, batch_data=batch_data)
+
+    BatchManager.save_batch_data = save_batch_data  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BatchManager.save_batch_data = original  # type: ignore[method-assign]
+        for m in managers:
+            m._batch_data_cache.clear()
+            m._batch_cache.clear()
 
 
 def _prune_history(base: Path, keep: int) -> None:
@@ -224,32 +263,65 @@ def _exception_message(validation_result) -> str | None:
     return None
 
 
+def _combined(parts: list[tuple[dict, str | None, bool]]) -> tuple[dict, str | None, bool]:
+    """One expectation's (result, exception, success) over a frame from its results over the frame's parts:
+    counts add up (the parts split the rows, `SuiteSpec.splittable`), examples are the first parts';
+    an aggregate result (observed value) is the first failing part's."""
+    if len(parts) == 1:
+        return parts[0]
+    exception = next((e for _, e, _ in parts if e), None)
+    success = all(ok for _, _, ok in parts)
+    results = [r for r, _, _ in parts]
+    if all("unexpected_count" in r for r in results):
+        examples = [v for r in results for v in (r.get("partial_unexpected_list") or [])]
+        merged = {
+            "element_count": sum(r.get("element_count") or 0 for r in results),
+            "unexpected_count": sum(r.get("unexpected_count") or 0 for r in results),
+            "partial_unexpected_list": examples[:20],
+        }
+        return merged, exception, success
+    first = next((r for r, _, ok in parts if not ok), results[0])
+    return first, exception, success
+
+
 def validate(
-    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, Path], *,
+    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]], *,
     run_id: str, params: dict[str, object],
 ) -> tuple[list[Outcome], Path]:
-    """Run the gate's checkpoint; outcomes (without samples) in suite order, plus the Data Docs index path."""
+    """Run the gate's checkpoint; outcomes (without samples) in suite order, plus the Data Docs index path.
+
+    `frame_paths` holds each suite's frame: one Parquet file, or the parts of a split frame, each validated
+    on its own (pandas holds one part at a time) and the results combined per expectation.
+    """
     gx_root = warehouse_dir.resolve() / "gx"
     _prune_history(gx_root / "uncommitted" / "validations", KEEP_RUNS - 1)
     _prune_history(warehouse_dir.resolve() / "data_docs" / "validations", KEEP_RUNS - 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         checkpoint = _checkpoint(warehouse_dir, gate, specs, frame_paths)
-        result = checkpoint.run(
-            expectation_parameters=dict(params),
-            run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
-        )
-    by_suite = {vr.suite_name: vr for vr in result.run_results.values()}
+        with _one_batch_in_memory():
+            result = checkpoint.run(
+                expectation_parameters=dict(params),
+                run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
+            )
+    by_part = {vr.meta["active_batch_definition"]["data_asset_name"]: vr for vr in result.run_results.values()}
     outcomes: list[Outcome] = []
     for spec in specs:
-        vr = by_suite[spec.name]
         order = {expectation_label(e): i for i, e in enumerate(spec.expectations)}
+        per_label: dict[str, list] = {}
+        configs: dict[str, object] = {}
+        for part in _part_names(spec.name, len(frame_paths[spec.name])):
+            for r in by_part[part].results:
+                cfg = r.expectation_config
+                label = expectation_label({"type": cfg.type, "kwargs": cfg.kwargs, "meta": cfg.meta})
+                configs.setdefault(label, cfg)
+                per_label.setdefault(label, []).append((r.result or {}, _exception_message(r), bool(r.success)))
         suite_outcomes = []
-        for r in vr.results:
-            cfg = r.expectation_config
-            label = expectation_label({"type": cfg.type, "kwargs": cfg.kwargs, "meta": cfg.meta})
+        for label, parts in per_label.items():
+            cfg = configs[label]
             severity = SEVERITY.get(getattr(cfg.severity, "value", str(cfg.severity)), "warn")
-            observed, n, bad = _observed(r.result or {}, _exception_message(r))
-            suite_outcomes.append(Outcome(spec.name, label, severity, bool(r.success), observed, n, bad))
+            result, exception, success = _combined(parts)
+            observed, n, bad = _observed(result, exception)
+            suite_outcomes.append(Outcome(spec.name, label, severity, success, observed, n, bad))
         outcomes += sorted(suite_outcomes, key=lambda o: order.get(o.expectation, len(order)))
     return outcomes, warehouse_dir.resolve() / "data_docs" / "index.html"

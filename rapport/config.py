@@ -26,6 +26,9 @@ class Settings:
     duckdb_threads: int = 2
     duckdb_memory_limit: str = "4GB"
     orders_lookback_minutes: int = 10
+    # rows per Parquet part a check validates at once: Great Expectations holds a part in pandas (~400 bytes
+    # a row for ESP events), so a first load of millions of rows is split to keep memory bounded
+    check_chunk_rows: int = 2_000_000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -91,4 +94,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         duckdb_threads=int(env.get("RAPPORT_DUCKDB_THREADS", "2")),
         duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
         orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
+        check_chunk_rows=int(env.get("RAPPORT_CHECK_CHUNK_ROWS", "2000000")),
     )
