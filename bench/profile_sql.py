@@ -37,12 +37,16 @@ def _profile(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[float, str]:
 
 
 def _top_operators(plan: str, n: int = 6) -> list[str]:
-    """The operators with the largest time in the rendered tree (DuckDB prints `(x.xxs)` under each)."""
+    """The operators with the largest time in the rendered tree: each box opens with `╭─ Name ─` and its last
+    line ends with the operator's time (`7.59s`, `30.0ms`, `0µs`). Boxes drawn side by side share lines, so a
+    small box beside a large one can show the large one's time: read the plan file for the tree."""
     found = []
-    names = re.findall(r"│\s+([A-Z_]{3,}(?: [A-Z_]+)*)\s+│", plan)
-    times = re.findall(r"│\s+\((\d+\.\d+)s\)\s+│", plan)
-    for name, t in zip(names, times, strict=False):
-        found.append((float(t), name))
+    for box in re.split(r"╭─ ", plan)[1:]:
+        name = box.split(" ─", 1)[0].strip()
+        times = re.findall(r"(\d+(?:\.\d+)?)(s|ms|µs) +│", box)
+        if name and times and name != "Summary":
+            value, unit = times[-1]
+            found.append((float(value) * {"s": 1, "ms": 1e-3, "µs": 1e-6}[unit], name))
     return [f"{name} {t:.2f}s" for t, name in sorted(found, reverse=True)[:n]]
 
 
