@@ -211,6 +211,8 @@ def _make_handler(server: HelpdeskServer) -> type[BaseHTTPRequestHandler]:
             pass  # quiet; request_log keeps what tests need (and never the Authorization header)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            # logged before the response goes out: a client that has its response can rely on the log
+            server.request_log.append((self.path, status))
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -218,7 +220,6 @@ def _make_handler(server: HelpdeskServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body)
-            server.request_log.append((self.path, status))
 
         def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps({"error": message}).encode(), headers)
