@@ -192,12 +192,12 @@ def _one_batch_in_memory() -> Iterator[None]:
     from great_expectations.core.batch_manager import BatchManager
 
     original = BatchManager.save_batch_data
-    managers: list[BatchManager] = []
+    managers: set[BatchManager] = set()
 
     def save_batch_data(self: BatchManager, batch_id: str, batch_data: object) -> None:
         self._batch_data_cache.clear()
         self._batch_cache.clear()
-        managers.append(self)
+        managers.add(self)
         original(self, batch_id=batch_id, batch_data=batch_data)
 
     BatchManager.save_batch_data = save_batch_data  # type: ignore[method-assign]
