@@ -11,6 +11,11 @@ records without an email stay alone). Metrics:
 - B-cubed precision / recall (per-record averages, less dominated by big clusters);
 - cluster counts against the true number of people.
 
+It also checks the stitching against a second implementation of marts.md's linking rules in Python
+(`identity_reference.py`): `disagreeing_pairs` counts record pairs that one puts together and the other
+does not (0: the same partition), and `ceiling` scores that reference with every link between two
+different true people cut, the best recall any stitcher that follows the contract can reach on the data.
+
 As a script it generates the demo sources, lands them with the extractors, builds the identity models
 with dbt and prints the scores (or scores an existing warehouse with --db and --truth):
 
@@ -30,7 +35,14 @@ from datetime import time as dtime
 from pathlib import Path
 
 import duckdb
+import yaml
 
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from identity_reference import ceiling_clusters, reference_clusters  # noqa: E402
+
+DBT_PROJECT = BENCH.parent / "dbt_project" / "dbt_project.yml"
 DEMO_END = date(2025, 6, 30)
 
 # The stitched clusters and the baseline, as (source, source_id, cluster) relations over the work DB.
@@ -61,6 +73,8 @@ class IdentityScores:
     baseline_lower_email: Scores
     records_missing: int  # ground-truth records absent from customer_identities
     records_unknown: int  # customer_identities records absent from the ground truth
+    ceiling: Scores  # the contract's rules with links between different true people cut
+    disagreeing_pairs: int  # record pairs rapport and the Python reference of the contract cluster differently
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -118,8 +132,31 @@ def _scores(con: duckdb.DuckDBPyConnection, clusters_sql: str) -> Scores:
     )
 
 
+def _contract_vars() -> tuple[frozenset[str], int]:
+    variables = yaml.safe_load(DBT_PROJECT.read_text())["vars"]
+    return frozenset(variables["plus_address_domains"]), int(variables["max_identifier_fanout"])
+
+
+def _disagreeing_pairs(con: duckdb.DuckDBPyConnection) -> int:
+    # pairs together in rapport + pairs together in the reference - 2 * pairs together in both
+    row = con.execute(
+        f"""
+        with joined as (
+            select c.cluster as ours, r.cluster as ref
+            from ({_STITCHED}) as c inner join reference as r using (source, source_id)
+        )
+        select
+            (select sum(n * (n - 1) / 2) from (select count(*) as n from joined group by ours))
+            + (select sum(n * (n - 1) / 2) from (select count(*) as n from joined group by ref))
+            - 2 * (select sum(n * (n - 1) / 2) from (select count(*) as n from joined group by ours, ref))
+        """
+    ).fetchone()
+    return int(row[0] or 0)
+
+
 def score_identities(db_path: Path | str, truth_parquet: Path | str) -> IdentityScores:
     """Score a built warehouse's stitched identities (and the lower(email) baseline) against ground truth."""
+    plus_domains, fanout = _contract_vars()
     with duckdb.connect() as con:
         con.execute(f"attach '{Path(db_path)}' as work (read_only)")
         con.execute(
@@ -137,11 +174,15 @@ def score_identities(db_path: Path | str, truth_parquet: Path | str) -> Identity
                                    where c.source = t.source and c.source_id = t.source_id))
             """
         ).fetchone()
+        con.register("reference", reference_clusters(con, plus_domains=plus_domains, fanout=fanout))
+        con.register("ceiling", ceiling_clusters(con, plus_domains=plus_domains, fanout=fanout))
         return IdentityScores(
             stitched=_scores(con, _STITCHED),
             baseline_lower_email=_scores(con, _BASELINE),
             records_missing=int(missing),
             records_unknown=int(unknown),
+            ceiling=_scores(con, "select source, source_id, cluster from ceiling"),
+            disagreeing_pairs=_disagreeing_pairs(con),
         )
 
 
@@ -199,7 +240,12 @@ def format_scores(result: IdentityScores) -> str:
         "| method | pairwise P | pairwise R | pairwise F1 | B³ P | B³ R | B³ F1 | clusters | people | records |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in [("rapport stitching", result.stitched), ("lower(email) only", result.baseline_lower_email)]:
+    rows = [
+        ("rapport stitching", result.stitched),
+        ("lower(email) only", result.baseline_lower_email),
+        ("contract ceiling", result.ceiling),
+    ]
+    for name, s in rows:
         lines.append(
             f"| {name} | {s.pairwise_precision:.4f} | {s.pairwise_recall:.4f} | {s.pairwise_f1:.4f} "
             f"| {s.bcubed_precision:.4f} | {s.bcubed_recall:.4f} | {s.bcubed_f1:.4f} "
@@ -207,7 +253,8 @@ def format_scores(result: IdentityScores) -> str:
         )
     lines.append(
         f"\nrecords missing from customer_identities: {result.records_missing}; "
-        f"records not in the ground truth: {result.records_unknown}"
+        f"records not in the ground truth: {result.records_unknown}; record pairs clustered differently "
+        f"from the Python reference of the contract's rules: {result.disagreeing_pairs}"
     )
     return "\n".join(lines)
 
