@@ -48,7 +48,10 @@ def build_contacts(people: pd.DataFrame, seed: int, period: Period, taken: set[s
     local, domain = pp["email_local"].copy(), pp["email_domain"].copy()
     has2 = pp["email2_local"].notna().to_numpy()
     is2 = c["second"].to_numpy()
-    work = has2 & ((rng.random(n) < 0.12) ^ is2)  # the second contact takes the other address
+    # account holders who accept marketing reach the ESP through the shop's sync, under their account's
+    # address; others sign up on a form, some with their work address; a second contact takes the other one
+    synced = pp["accepts_marketing"].to_numpy() & ~is2
+    work = has2 & (((rng.random(n) < 0.12) & ~synced) ^ is2)
     local[work], domain[work] = pp["email2_local"][work], pp["email2_domain"][work]
     email = type_emails(rng, local, domain, p_caps=0.08, p_space=0.0, p_plus=0.06, p_dots=0.02, p_googlemail=0.005)
     # a second contact without a work address: the same mailbox signed up again with a plus-tag

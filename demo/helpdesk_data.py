@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rapport.demo.common import DAY, HOUR, Period, iso_z, pick, rng_for, write_gz_chunks
-from rapport.demo.contact_points import type_emails, type_phones, typo_emails
+from rapport.demo.contact_points import e164, type_emails, type_phones, typo_emails
 from rapport.demo.names import FAMILY_FIRST
 from rapport.demo.shop import P_TYPO
 
@@ -88,6 +88,9 @@ def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, per
     email[no_email] = None
     country = hp["country"].to_numpy().astype(str)
     phone = type_phones(rng, country, hp["phone_nsn"].fillna(""), rng.random(n) < 0.6)
+    # users without an email are caller profiles: the helpdesk's phone channel creates them from the caller
+    # ID, which it stores in E.164 (Zendesk Talk does); numbers typed into profiles stay free text
+    phone[no_email] = e164(country[no_email], hp["phone_nsn"][no_email].reset_index(drop=True)).to_numpy()
     with_phone = has_phone_nsn & ~typo & (no_email | (rng.random(n) < 0.35))
     phone[~with_phone] = None
     ext = np.where(synced, hp["person_id"].map(main["id"]).fillna(-1).to_numpy().astype("int64"), -1)

@@ -160,19 +160,7 @@ def test_default_demo_stitching_quality(default_demo_scores) -> None:
     assert result.ceiling.pairwise_precision == 1.0
     s, base = result.stitched, result.baseline_lower_email
     assert s.pairwise_precision >= 0.995
+    assert s.pairwise_recall >= 0.99
     # stitching must beat the lower(email) baseline on recall without giving up precision
     assert s.pairwise_recall > base.pairwise_recall
     assert s.pairwise_f1 > base.pairwise_f1
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN SHORTFALL (issue 4 stays open): on the default demo pairwise recall is 0.9887, under the "
-    "0.99 bar, and equal to the contract's ceiling (test_default_demo_stitching_quality): every missed pair "
-    "is two records of one person with no usable identifier in common under marts.md's rules (unrelated "
-    "work/personal emails without a shared phone, misspelt emails, national-format phones on records without "
-    "a country). Strict: this test fails as soon as recall reaches the bar, so the marker must then go.",
-)
-def test_default_demo_stitching_recall_reaches_the_bar(default_demo_scores) -> None:
-    assert default_demo_scores.stitched.pairwise_recall >= 0.99

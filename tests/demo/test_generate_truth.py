@@ -19,6 +19,7 @@ import pytest
 
 from rapport.demo.contact_points import normalize_email
 from rapport.demo.generate import generate
+from rapport.demo.names import COMPANIES
 
 PARAMS = {"people": 800, "seed": 5, "end": date(2025, 9, 15), "months": 15}
 VALID = ("paid", "fulfilled", "partially_refunded")
@@ -162,6 +163,42 @@ def test_identity_noise(out: Path) -> None:
               and pk is None and people_records[person[k]] > 1 and k[0] != "helpdesk.user"]
     non_audience = sum(1 for k in keys if k[0] != "esp.audience_member")
     assert 0.001 <= len(lonely) / non_audience <= 0.03
+
+
+def test_source_system_habits_behind_identity_links(out: Path) -> None:
+    """Two habits of the real systems the demo models (docs/identity.md, "The demo's identity noise"):
+    a helpdesk end-user without an email is a caller profile whose phone is the caller ID in E.164, while
+    phones typed into other profiles stay free text; an ESP contact of a shop customer who accepts
+    marketing arrives through the shop's sync, under the account's address, while form sign-ups and
+    second contacts may use another one (a work address)."""
+    recs = source_records(out)
+    callers = [r for r in recs["helpdesk.user"].values() if r["email"] is None]
+    assert len(callers) >= 3
+    assert all(r["phone"] and r["phone"] == e164(r["phone"], None) for r in callers)
+    typed = [r["phone"] for r in recs["helpdesk.user"].values() if r["email"] and r["phone"]]
+    assert any(not p.startswith("+") for p in typed)
+
+    ident = pd.read_parquet(out / "ground_truth/identities.parquet")
+    person = dict(zip(zip(ident["source"], ident["source_id"], strict=True), ident["person_id"], strict=True))
+    con = sqlite3.connect(out / "shop.db")
+    # accounts under a shared inbox (info@...) are left out: the demo signs those colleagues up on a form
+    marketing = {person[("orders.customer", str(cid))]: normalize_email(email) for cid, email in con.execute(
+        "select id, email from customers where accepts_marketing = 1 and email is not null and lower(trim(email)) "
+        "not in (select lower(trim(email)) from customers where email is not null group by 1 having count(*) > 1) "
+        "order by id desc")}
+    contact_keys: dict[int, set[str | None]] = defaultdict(set)
+    for sid, r in recs["esp.contact"].items():
+        contact_keys[person[("esp.contact", sid)]].add(normalize_email(r["email"]))
+    synced = [p for p in marketing if p in contact_keys]
+    assert len(synced) > 50
+    # every such person has a contact under the account's address, unless it was misspelt (P_TYPO): never
+    # only a work address
+    missing = [p for p in synced if marketing[p] not in contact_keys[p]]
+    assert len(missing) <= 0.02 * len(synced)
+    assert not [k for p in missing for k in contact_keys[p] if k and k.rsplit("@", 1)[-1] in COMPANIES]
+    # form sign-ups and second contacts still use work addresses
+    work = [r for r in recs["esp.contact"].values() if r["email"].strip().lower().rsplit("@", 1)[-1] in COMPANIES]
+    assert len(work) >= 3
 
 
 def test_campaign_truth(out: Path) -> None:
