@@ -40,7 +40,7 @@ import yaml
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from identity_reference import ceiling_clusters, reference_clusters  # noqa: E402
+from identity_reference import ceiling_clusters, contract_graph, reference_clusters  # noqa: E402
 
 DBT_PROJECT = BENCH.parent / "dbt_project" / "dbt_project.yml"
 DEMO_END = date(2025, 6, 30)
@@ -174,8 +174,9 @@ def score_identities(db_path: Path | str, truth_parquet: Path | str) -> Identity
                                    where c.source = t.source and c.source_id = t.source_id))
             """
         ).fetchone()
-        con.register("reference", reference_clusters(con, plus_domains=plus_domains, fanout=fanout))
-        con.register("ceiling", ceiling_clusters(con, plus_domains=plus_domains, fanout=fanout))
+        graph = contract_graph(con, plus_domains=plus_domains, fanout=fanout)
+        con.register("reference", reference_clusters(graph))
+        con.register("ceiling", ceiling_clusters(graph, con.execute("select * from truth").df()))
         return IdentityScores(
             stitched=_scores(con, _STITCHED),
             baseline_lower_email=_scores(con, _BASELINE),

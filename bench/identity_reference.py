@@ -1,16 +1,17 @@
 """A second, independent implementation of marts.md's linking rules, in Python, to check the dbt stitching.
 
-    reference_clusters(con, plus_domains=..., fanout=5) -> DataFrame(source, source_id, cluster)
-    ceiling_clusters(con, plus_domains=..., fanout=5) -> DataFrame(source, source_id, cluster)
+    graph = contract_graph(con, plus_domains=..., fanout=5)
+    reference_clusters(graph) -> DataFrame(source, source_id, cluster)
+    ceiling_clusters(graph, truth) -> DataFrame(source, source_id, cluster)
 
-Both read the raw (as typed) email, phone, country and shop-customer key of every record from
+`contract_graph` reads the raw (as typed) email, phone, country and shop-customer key of every record from
 `intermediate.int_identity_records_unioned` of a built work DB (attached as `work`), plus the checkout
 email/phone of customers' orders (they show a shared phone, marts.md), and redo everything after that
 without the project's SQL: email keys from the contract's wording, phones with `phonenumbers`, the
 fan-out guard, then connected components with scipy.
 
 - `reference_clusters`: the contract's partition. rapport's clusters must be exactly these.
-- `ceiling_clusters` (needs a `truth` table: source, source_id, person_id): the same graph with every
+- `ceiling_clusters` (`truth`: source, source_id, person_id): the same graph with every
   link between two different true people cut. Its pairwise recall is the best any stitcher that follows
   the contract can reach on the data: a record that shares no usable identifier with the rest of its
   person cannot be linked to them by these rules.
@@ -19,6 +20,7 @@ fan-out guard, then connected components with scipy.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -106,21 +108,25 @@ def _components(records: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def reference_clusters(
-    con: duckdb.DuckDBPyConnection, *, plus_domains: frozenset[str], fanout: int = 5
-) -> pd.DataFrame:
-    records, checkouts = _records(con, plus_domains)
-    return _components(records, _identifiers(records, checkouts, fanout))
+@dataclass(frozen=True)
+class ContractGraph:
+    records: pd.DataFrame  # source, source_id, ... one row per record
+    links: pd.DataFrame  # rec (index into records), ident: the identifiers that may link
 
 
-def ceiling_clusters(
-    con: duckdb.DuckDBPyConnection, *, plus_domains: frozenset[str], fanout: int = 5
-) -> pd.DataFrame:
+def contract_graph(con: duckdb.DuckDBPyConnection, *, plus_domains: frozenset[str], fanout: int = 5) -> ContractGraph:
     records, checkouts = _records(con, plus_domains)
-    truth = con.execute("select source, source_id, person_id from truth").df()
+    return ContractGraph(records, _identifiers(records, checkouts, fanout))
+
+
+def reference_clusters(graph: ContractGraph) -> pd.DataFrame:
+    return _components(graph.records, graph.links)
+
+
+def ceiling_clusters(graph: ContractGraph, truth: pd.DataFrame) -> pd.DataFrame:
+    records, links = graph.records, graph.links
     person = records.merge(truth, on=["source", "source_id"], how="left")["person_id"]
     # records outside the ground truth get a person of their own, so they link to nobody
     person = person.astype("Int64").astype("str").where(person.notna(), "record:" + records.index.astype("str"))
-    links = _identifiers(records, checkouts, fanout)
     links = links.assign(ident=person.loc[links["rec"]].to_numpy() + "|" + links["ident"].to_numpy())
     return _components(records, links)

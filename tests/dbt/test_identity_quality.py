@@ -124,7 +124,7 @@ def test_contract_reference_and_ceiling_on_a_hand_made_case(tmp_path: Path) -> N
     plus, fanout = bench._contract_vars()
     with duckdb.connect() as con:
         con.execute(f"attach '{db}' as work (read_only)")
-        ref = bench.reference_clusters(con, plus_domains=plus, fanout=fanout)
+        ref = bench.reference_clusters(bench.contract_graph(con, plus_domains=plus, fanout=fanout))
         groups = ref.groupby("cluster")["source_id"].apply(frozenset)
         assert set(groups) == {frozenset({"1", "101", "502", "110"})} | {
             frozenset({r[1]}) for r in records if r[1] not in ("1", "101", "502", "110")
@@ -132,7 +132,7 @@ def test_contract_reference_and_ceiling_on_a_hand_made_case(tmp_path: Path) -> N
         # without the sixth address from the customer's order the shop's phone links the five guest orders
         con.execute("detach work")
         con.execute(f"attach '{_work_db(tmp_path / 'w2.duckdb', records, stitched)}' as work (read_only)")
-        ref2 = bench.reference_clusters(con, plus_domains=plus, fanout=fanout)
+        ref2 = bench.reference_clusters(bench.contract_graph(con, plus_domains=plus, fanout=fanout))
         assert frozenset(map(str, range(103, 108))) in set(ref2.groupby("cluster")["source_id"].apply(frozenset))
     result = bench.score_identities(db, truth)
     assert result.disagreeing_pairs == 4
