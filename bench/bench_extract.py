@@ -30,7 +30,7 @@ import duckdb
 import httpx
 import numpy as np
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.demo.helpdesk_server import HelpdeskData, serve_helpdesk
 from rapport.extractors.esp import extract_esp
 from rapport.extractors.helpdesk import extract_helpdesk

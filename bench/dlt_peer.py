@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DLT_TELEMETRY", "false")

@@ -10,7 +10,7 @@
 -- of a fixed number of steps.
 --
 -- Runs against a database that has the working warehouse attached as `w` (read only); writes schema
--- `floor`. Needs the Python UDFs normalize_phone and phone_region (rapport.dbt_udfs.register) and erfc
+-- `floor`. Needs the Python UDFs normalize_phone and phone_region (rapport.transform.udfs.register) and erfc
 -- (math.erfc; DuckDB has no normal CDF). Sections start with `-- @section <name>`; the runner repeats
 -- section `propagate` until no label changes. Parameters (dbt vars' defaults): max_fanout,
 -- attribution_hours, holdout_days, z (the normal quantile of the confidence level).

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
 SQL = Path(__file__).resolve().parent / "floor_transform.sql"
 ORDERS_TABLES = ("customers", "orders", "order_items", "fx_rates")
@@ -106,7 +106,7 @@ def run_floor_transform(settings: Settings, db: Path, *, compare_with: Path, max
     floor.customers / floor.campaign_performance with the marts of `compare_with`."""
     import time
 
-    from rapport.dbt_udfs import register
+    from rapport.transform.udfs import register
 
     confidence = 0.95
     params = {"max_fanout": 5, "attribution_hours": 120, "holdout_days": 7,

@@ -194,13 +194,13 @@ def build_demo_warehouse(
 
     Returns (work DB path, ground-truth identities parquet, seconds per step).
     """
-    from rapport.config import load_settings
+    from rapport.core.config import load_settings
     from rapport.demo.generate import generate
     from rapport.demo.helpdesk_server import serve_helpdesk
     from rapport.extractors.esp import extract_esp
     from rapport.extractors.helpdesk import extract_helpdesk
     from rapport.extractors.orders import extract_orders
-    from rapport.transform import dbt_build
+    from rapport.transform.runner import dbt_build
 
     timings: dict[str, float] = {}
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(warehouse_dir)})

@@ -28,13 +28,13 @@ Spec = dict[str, Any]
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from rapport.config import load_settings
+    from rapport.core.config import load_settings
 
     return load_settings()
 
 
 def _ctx(spec: Spec):  # type: ignore[no-untyped-def]
-    from rapport.pipeline import RunContext
+    from rapport.core.run_context import RunContext
 
     return RunContext.create(spec["run_id"], interval_end=datetime.fromisoformat(spec["interval_end"]),
                              as_of=date.fromisoformat(spec["as_of"]))
@@ -49,7 +49,7 @@ def generate(spec: Spec) -> dict[str, Any]:
 
 def pipeline_step(name: str) -> Callable[[Spec], Any]:
     def run(spec: Spec) -> Any:
-        from rapport import pipeline
+        from rapport.pipeline import steps as pipeline
 
         settings, ctx = _settings(), _ctx(spec)
         if name.startswith("extract_"):
@@ -84,7 +84,7 @@ def extraction_log(settings, run_id: str, source: str) -> dict[str, Any]:  # typ
 
 
 def dag(spec: Spec) -> dict[str, Any]:
-    from rapport.airflow_runner import run_dag
+    from rapport.orchestration.local_runner import run_dag
 
     settings = _settings()
     outcome = run_dag(settings, interval_end=datetime.fromisoformat(spec["interval_end"]), as_of=spec["as_of"],
@@ -95,7 +95,7 @@ def dag(spec: Spec) -> dict[str, Any]:
 
 
 def dbt_subset(spec: Spec) -> dict[str, Any]:
-    from rapport.transform import dbt_build
+    from rapport.transform.runner import dbt_build
 
     settings = _settings()
     dbt_build(settings, run_id=spec["run_id"], as_of=date.fromisoformat(spec["as_of"]), select=spec["select"],
@@ -105,7 +105,7 @@ def dbt_subset(spec: Spec) -> dict[str, Any]:
 
 def dbt_profile(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Where dbt's time went, from its run_results.json: seconds per node type and the slowest nodes."""
-    from rapport.transform import dbt_dirs
+    from rapport.transform.runner import dbt_dirs
 
     path = dbt_dirs(settings)[0] / "run_results.json"
     if not path.exists():

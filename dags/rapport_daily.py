@@ -6,8 +6,8 @@ each source's changes up to the interval's end and update its Airflow asset (`ra
 await_transform then waits for that transform to finish, so runs, catch-up and backfills are processed
 strictly one day after another and this run's state is the whole pipeline's.
 
-Wiring only: steps are `rapport.pipeline` functions; policy (schedule, retries, timeouts, pool) is in
-`rapport.airflow_dags`.
+Wiring only: steps are `rapport.pipeline.steps` functions; policy (schedule, retries, timeouts, pool) is in
+`rapport.orchestration.dag_policy`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 from airflow.sdk import PokeReturnValue, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from rapport import pipeline
-from rapport.airflow_dags import (
+from rapport.extractors.errors import SchemaDriftError
+from rapport.orchestration.assets import SOURCE_ASSETS, run_extra
+from rapport.orchestration.dag_policy import (
     AWAIT_TRANSFORM,
     DAILY_DAG_ID,
     TIMEOUTS,
@@ -27,10 +28,9 @@ from rapport.airflow_dags import (
     start_date,
     warehouse_pool,
 )
-from rapport.airflow_glue import await_transform_poke, clear_run_status, run_context, task_settings
-from rapport.assets import SOURCE_ASSETS, run_extra
-from rapport.dbt_retry import forget_retry_state
-from rapport.extractors.errors import SchemaDriftError
+from rapport.orchestration.dbt_retry import forget_retry_state
+from rapport.orchestration.task_context import await_transform_poke, clear_run_status, run_context, task_settings
+from rapport.pipeline import steps as pipeline
 
 POOL = warehouse_pool()
 

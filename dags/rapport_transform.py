@@ -9,19 +9,19 @@ The dbt project is rendered by astronomer-cosmos, one task per layer (or per mod
 RAPPORT_DBT_TASKS=model): a failed model fails its task, and a retry reruns only what failed. publish
 updates the asset `rapport://marts/published`: schedule BI refreshes or exports on it.
 
-Wiring only: steps are `rapport.pipeline` functions, dbt tasks come from `rapport.dbt_tasks`.
+Wiring only: steps are `rapport.pipeline.steps` functions, dbt tasks come from `rapport.orchestration.dbt_tasks`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import AssetAll, chain, dag, get_current_context, task
 
-from rapport import pipeline
-from rapport.airflow_dags import TIMEOUTS, TRANSFORM_DAG_ID, default_args, start_date, warehouse_pool
-from rapport.airflow_glue import open_transform, run_context, task_settings, write_run_status
-from rapport.assets import MARTS_ASSET, SOURCE_ASSETS
-from rapport.dbt_retry import forget_retry_state
-from rapport.dbt_tasks import dbt_task_group
+from rapport.orchestration.assets import MARTS_ASSET, SOURCE_ASSETS
+from rapport.orchestration.dag_policy import TIMEOUTS, TRANSFORM_DAG_ID, default_args, start_date, warehouse_pool
+from rapport.orchestration.dbt_retry import forget_retry_state
+from rapport.orchestration.dbt_tasks import dbt_task_group
+from rapport.orchestration.task_context import open_transform, run_context, task_settings, write_run_status
+from rapport.pipeline import steps as pipeline
 
 POOL = warehouse_pool()
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.expectations.catalog import SuiteSpec, expectation_label, suites_for
 from rapport.expectations.frames import ExportedFrame, Frame, contracts_by_table, export_frame, raw_frame
 from rapport.expectations.mart_frames import mart_frame

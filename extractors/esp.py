@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.extractors.coerce import columns, json_type_checks, quote, typed_query
 from rapport.extractors.contract import check_columns, check_json_drift
 from rapport.extractors.errors import retry_source

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.extractors.coerce import cast_expr, columns, json_type_checks, quote, sql_str, typed_query
 from rapport.extractors.contract import check_json_drift
 from rapport.extractors.helpdesk_client import HelpdeskClient, Page, RetryPolicy

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.extractors.coerce import columns, typed_query
 from rapport.extractors.contract import check_columns
 from rapport.extractors.errors import redact_url, retry_source

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
-from rapport.config import Settings, load_settings
+from rapport.core.config import Settings, load_settings
 
 DESCRIPTION = """\
 rapport: a customer-data pipeline for CRM analytics.
@@ -106,16 +106,26 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from rapport.airflow_runner import run_dag
+@contextmanager
+def _whole_run(settings: Settings) -> Iterator[bool]:
+    """The warehouse's run lock for `run` / `backfill`: False (and a message) when another run holds it."""
+    from rapport.core.warehouse import RunInProgress, run_lock
 
-    lock_path = settings.warehouse_dir / "work" / "run.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as lock:
+    with ExitStack() as stack:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _progress(f"another rapport run is active on {settings.warehouse_dir} (lock {lock_path}); not starting")
+            stack.enter_context(run_lock(settings, what="`rapport run`"))
+        except RunInProgress as exc:
+            _progress(f"{exc}; not starting")
+            yield False
+            return
+        yield True
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from rapport.orchestration.local_runner import run_dag
+
+    with _whole_run(settings) as locked:
+        if not locked:
             return 3
         _progress(f"running DAG rapport_daily in-process; warehouse {settings.warehouse_dir}")
         log_file = settings.logs_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}.log"
@@ -145,18 +155,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from rapport.airflow_runner import backfill
+    from rapport.orchestration.local_runner import backfill
 
     if args.end < args.start:
         print("rapport: --end is before --start", file=sys.stderr)
         return 2
-    lock_path = settings.warehouse_dir / "work" / "run.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _progress(f"another rapport run is active on {settings.warehouse_dir} (lock {lock_path}); not starting")
+    with _whole_run(settings) as locked:
+        if not locked:
             return 3
         log_file = settings.logs_dir / f"backfill-{time.strftime('%Y%m%dT%H%M%S')}.log"
         outcomes = backfill(settings, args.start, args.end, log_file=None if args.verbose else log_file)
@@ -167,9 +172,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    from rapport.erasure import ForgetError, RunInProgress, forget
-    from rapport.erasure_store import ErasureKeyError
-    from rapport.warehouse import WarehouseBusy
+    from rapport.core.warehouse import RunInProgress, WarehouseBusy
+    from rapport.orchestration.forget import ForgetError, forget
+    from rapport.privacy.store import ErasureKeyError
 
     log_file = None if args.verbose else settings.logs_dir / f"forget-{time.strftime('%Y%m%dT%H%M%S')}.log"
     what = "dry run: nothing is changed" if args.dry_run else f"warehouse {settings.warehouse_dir}"

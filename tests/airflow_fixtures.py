@@ -1,5 +1,5 @@
 """A small hand-written dbt manifest (three layers, a source, tests within and across layers) for the DAG
-rendering tests. Only the fields cosmos and rapport.dbt_tasks read."""
+rendering tests. Only the fields cosmos and rapport.orchestration.dbt_tasks read."""
 
 from __future__ import annotations
 

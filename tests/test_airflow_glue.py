@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from rapport import pipeline
-from rapport.airflow_glue import (
+from rapport.core.config import load_settings
+from rapport.orchestration.assets import run_extra, run_from_events
+from rapport.orchestration.task_context import (
     await_transform_poke,
     failure_message,
     open_transform,
@@ -20,8 +21,7 @@ from rapport.airflow_glue import (
     secrets_of,
     write_run_status,
 )
-from rapport.assets import run_extra, run_from_events
-from rapport.config import load_settings
+from rapport.pipeline import steps as pipeline
 
 
 def _ctx(run_id="manual__x", conf=None, events=None, start=None, end=None, run_after=None):
@@ -117,7 +117,7 @@ def _runs(settings):
 def test_failure_callback_records_the_failure_in_ops_runs_and_the_status_marker(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
     monkeypatch.setenv("RAPPORT_HELPDESK_TOKEN", "very-secret-token")
-    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
     settings = load_settings()
     ctx = pipeline.RunContext.create("manual__r1", interval_end=datetime(2026, 11, 1))
     pipeline.start_run(settings, ctx)

@@ -1,4 +1,4 @@
-"""Audience CSV exports (rapport.audiences) on hand-made marts."""
+"""Audience CSV exports (rapport.publishing.audiences) on hand-made marts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rapport.audiences import COLUMNS, SEGMENTS, export_audiences, first_name_of, neutralise, slugify
+from rapport.publishing.audiences import COLUMNS, SEGMENTS, export_audiences, first_name_of, neutralise, slugify
 
 # customer_id, full_name, email_status, marketing_email, rfm_segment, monetary, recency, order_count, revenue
 PEOPLE = [

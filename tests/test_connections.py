@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rapport.config import load_settings
-from rapport.connections import env_overrides, orders_url
+from rapport.core.config import load_settings
+from rapport.orchestration.connections import env_overrides, orders_url
 
 
 @dataclass

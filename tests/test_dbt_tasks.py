@@ -1,4 +1,4 @@
-"""How the dbt project becomes Airflow tasks (rapport.dbt_tasks, rapport.dbt_retry): layer selections, retry
+"""How the dbt project becomes Airflow tasks (rapport.orchestration.dbt_tasks and .dbt_retry): layer selections, retry
 narrowing, manifest freshness.
 
 Expected selections are read off the hand-written manifest in airflow_fixtures.py (three layers, a source,
@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 from airflow_fixtures import write_manifest
 
-from rapport.dbt_retry import retry_selection, run_results_dir
-from rapport.dbt_tasks import granularity, inject_run_context, layer_selections, manifest_is_current
+from rapport.orchestration.dbt_retry import retry_selection, run_results_dir
+from rapport.orchestration.dbt_tasks import granularity, inject_run_context, layer_selections, manifest_is_current
 
 
 def test_layers_in_build_order_with_cross_layer_tests_in_the_layer_of_their_last_parent(tmp_path):
@@ -93,7 +93,7 @@ def _context(run_id: str, try_number: int, conf: dict) -> dict:
 
 def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
     op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="customers", select="customers",
                    dbt_cmd_flags=[])  # fmt: skip
     conf = {"run_id": "scheduled__2026-10-31", "interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-30"}
@@ -105,8 +105,8 @@ def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypa
 
 def test_interceptor_narrows_a_retry_to_the_failed_nodes(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
-    from rapport.config import load_settings
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    from rapport.core.config import load_settings
 
     run_id = "manual__2026-11-01T00:00:00+00:00"
     state = run_results_dir(load_settings(), run_id, "dbt.marts")
@@ -132,10 +132,10 @@ def test_run_results_live_under_the_warehouse_with_file_safe_names(tmp_path):
 def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypatch):
     import json
 
-    from rapport.dbt_tasks import after_dbt
+    from rapport.orchestration.dbt_tasks import after_dbt
 
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path / "wh"))
-    monkeypatch.setattr("rapport.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
     run_id = "manual__r"
     project = tmp_path / "tmp_project"
     (project / "target").mkdir(parents=True)
@@ -148,7 +148,7 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
         context = _context(run_id, try_number, {"interval_end": "2026-11-01T00:00:00"})
         context["ti"] = ti
         after_dbt(str(project), context=context)
-        from rapport.config import load_settings
+        from rapport.core.config import load_settings
 
         return run_results_dir(load_settings(), run_id, task_id) / "run_results.json"
 
@@ -168,8 +168,8 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
 
 
 def test_new_raw_data_forgets_every_layers_saved_results(tmp_path):
-    from rapport.config import load_settings
-    from rapport.dbt_retry import forget_retry_state
+    from rapport.core.config import load_settings
+    from rapport.orchestration.dbt_retry import forget_retry_state
 
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path)})
     for task_id in ("dbt.staging", "dbt.marts"):

@@ -48,7 +48,7 @@ def test_init_prepares_what_the_dags_need():
     script = "\n".join(compose["services"]["airflow-init"]["command"])
     assert "airflow db migrate" in script
     assert "airflow pools set rapport_warehouse 1" in script  # tasks in a missing pool never run
-    assert "python -m rapport.dbt_tasks" in script  # the manifest the dbt tasks are rendered from
+    assert "python -m rapport.orchestration.dbt_tasks" in script  # the manifest the dbt tasks are rendered from
 
 
 def test_image_pins_match_the_lock_file():

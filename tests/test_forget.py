@@ -19,11 +19,14 @@ import pytest
 import yaml
 
 from rapport import cli
-from rapport.config import PROJECT_ROOT, load_settings
-from rapport.erasure import ForgetError, RunInProgress, forget, keep_erased
-from rapport.erasure_db import Person, delete_derived, patterns, sweep
-from rapport.erasure_files import scrub_files
-from rapport.erasure_match import (
+from rapport.core.config import PROJECT_ROOT, load_settings
+from rapport.core.warehouse import RunInProgress
+from rapport.extractors.landing import ensure_schema
+from rapport.orchestration.forget import ForgetError, forget
+from rapport.privacy.database import Person, delete_derived, patterns, sweep
+from rapport.privacy.files import scrub_files
+from rapport.privacy.keep import keep_erased
+from rapport.privacy.match import (
     email_pattern,
     install,
     keyed_hash,
@@ -33,9 +36,8 @@ from rapport.erasure_match import (
     python_pattern,
     redact_text,
 )
-from rapport.erasure_purge import purge_raw
-from rapport.erasure_store import KEY_ENV, ErasureKeyError, ensure_tables, key_id
-from rapport.extractors.landing import ensure_schema
+from rapport.privacy.purge import purge_raw
+from rapport.privacy.store import KEY_ENV, ErasureKeyError, ensure_tables, key_id
 
 KEY = "0" * 64
 P_EMAIL = "leo.nguyen@gmail.com"
@@ -51,7 +53,7 @@ def test_normalisation_by_hand():
 
 
 def test_normalisation_is_the_dbt_macro():
-    """The port in rapport.erasure_match gives what dbt_project/macros/normalized_email.sql gives."""
+    """The port in rapport.privacy.match gives what dbt_project/macros/normalized_email.sql gives."""
     dbt_vars = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
     source = (PROJECT_ROOT / "dbt_project" / "macros" / "normalized_email.sql").read_text()
     env = jinja2.Environment(extensions=["jinja2.ext.do"])
@@ -371,7 +373,7 @@ def test_cli_exit_codes(raw_only, capsys):
     with open(lock, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert cli.main(["forget", "--email", "leo.nguyen@gmail.com"]) == 3
-        assert "a rapport run is active" in capsys.readouterr().out
+        assert "another rapport run is active" in capsys.readouterr().out
         with pytest.raises(RunInProgress):
             forget(raw_only, ["leo.nguyen@gmail.com"])
     assert cli.main(["forget", "--email", "leo.nguyen@gmail.com"]) == 0
@@ -414,7 +416,7 @@ def _shop_db(path: Path) -> None:
 
 
 def test_pipeline_extract_keeps_an_erased_person_out(tmp_path, monkeypatch):
-    from rapport import pipeline
+    from rapport.pipeline import steps as pipeline
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     shop = tmp_path / "shop.db"

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rapport.config import load_settings
-from rapport.publish import publish
+from rapport.core.config import load_settings
+from rapport.publishing.publish import publish
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import sys
 import duckdb
 import pytest
 
-from rapport.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.bench
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",

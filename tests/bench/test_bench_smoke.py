@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from rapport.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from rapport.config import Settings, load_settings
+from rapport.core.config import Settings, load_settings
 from rapport.extractors.schemas import RAW_TABLES, raw_ddl
 
 AS_OF = date(2025, 6, 30)
@@ -106,7 +106,7 @@ class Warehouse:
         select: Sequence[str] | None = tuple(IDENTITY_SELECT),
         extra_args: list[str] | None = None,
     ) -> None:
-        from rapport.transform import dbt_build
+        from rapport.transform.runner import dbt_build
 
         if select and extra_args is None:
             # only tests whose parents are all selected (other developers' tests on these models need

@@ -29,9 +29,10 @@ END = date(2025, 6, 30)
 
 
 def _run_demo(directory: Path, seed: int) -> pd.DataFrame:
-    from rapport.config import load_settings
+    from rapport.core.config import load_settings
+    from rapport.core.run_context import RunContext
     from rapport.demo.generate import generate
-    from rapport.pipeline import SOURCES, RunContext, extract, start_run, transform
+    from rapport.pipeline.steps import SOURCES, extract, start_run, transform
 
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(directory)})
     generate(settings.demo_dir, people=PEOPLE, seed=seed, end=END)

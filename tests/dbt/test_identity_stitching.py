@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rapport.transform import TransformError
+from rapport.transform.runner import TransformError
 
 pytestmark = pytest.mark.slow  # one dbt build per module (~15 s)
 

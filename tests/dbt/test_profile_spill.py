@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rapport.config import load_settings
-from rapport.transform import DBT_PROJECT_DIR, _environ, _release_duckdb, dbt_env
+from rapport.core.config import load_settings
+from rapport.transform.runner import DBT_PROJECT_DIR, _environ, dbt_env, release_duckdb
 
 pytestmark = pytest.mark.slow  # one small dbt run (~10 s)
 
@@ -50,7 +50,7 @@ def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
                 "--threads", "1",
             ])  # fmt: skip
         finally:
-            _release_duckdb()
+            release_duckdb()
     statuses = {r.node.name: (str(r.status), r.message) for r in res.result.results} if res.result else {}
     assert res.success, (res.exception, statuses)
     assert set(statuses) == {"a_spill", "b_after", "c_after"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from rapport.config import Settings, load_settings
+from rapport.core.config import Settings, load_settings
 from rapport.extractors.schemas import raw_ddl
 
 LANDED_AT = datetime(2026, 3, 1, 12, 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 from rapport.extractors.schemas import RAW_TABLES
 
 TOKEN = "tok-3f9a-extractor-tests"
@@ -106,7 +106,7 @@ EXTRACT_SCRIPT = textwrap.dedent("""
     from datetime import datetime
     from pathlib import Path
     import duckdb
-    from rapport.config import Settings
+    from rapport.core.config import Settings
     args = json.loads(sys.argv[1])
     settings = Settings(warehouse_dir=Path(args["wh"]), orders_db_url=args["orders_db_url"], helpdesk_url=None,
                         helpdesk_token=args["token"], esp_root=Path(args["esp_root"]), as_of=None,

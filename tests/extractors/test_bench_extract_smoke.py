@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from rapport.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow]
 

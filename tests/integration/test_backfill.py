@@ -3,7 +3,7 @@
 Both warehouses start empty and read the same demo sources (data up to 2026-10-31, so each of the days
 2026-10-25 .. 2026-10-31 brings new rows):
 - daily: seven `run_dag(interval_end=D+1)` calls, what `rapport run --interval-end` does (conf interval_end);
-- backfill: `rapport.airflow_runner.backfill` over the same days, the scheduler's code path (the data
+- backfill: `rapport.orchestration.local_runner.backfill` over the same days, the scheduler's code path (the data
   interval [D, D+1) comes from rapport_daily's timetable, no conf).
 Each side runs in its own process (Airflow's configuration is per process), both at once.
 
@@ -36,8 +36,8 @@ DRIVER = """
 import json, sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from rapport.config import load_settings
-from rapport.airflow_runner import backfill, run_dag
+from rapport.core.config import load_settings
+from rapport.orchestration.local_runner import backfill, run_dag
 
 mode, first, last = sys.argv[1], date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])
 settings = load_settings()

@@ -48,7 +48,7 @@ def _dbt_ls(tmp_path: Path, selections: dict[str, tuple[str, list[str]]]) -> dic
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from rapport.dbt_tasks import generate_manifest, layer_selections
+    from rapport.orchestration.dbt_tasks import generate_manifest, layer_selections
 
     tmp = tmp_path_factory.mktemp("dbt_layers")
     manifest = generate_manifest(tmp / "manifest.json")
@@ -84,7 +84,7 @@ def test_no_test_runs_before_all_its_parents_are_built(project):
 
 
 def test_a_narrowed_retry_selects_the_failed_model_and_its_children_in_the_layer(project):
-    from rapport.dbt_retry import retry_selection
+    from rapport.orchestration.dbt_retry import retry_selection
 
     tmp, manifest, layers, ls = project
     marts = dict(layers)["marts"]

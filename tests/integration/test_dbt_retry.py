@@ -29,14 +29,14 @@ import json, os, sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import rapport.dbt_tasks as dbt_tasks
+import rapport.orchestration.dbt_tasks as dbt_tasks
 
 project, model_file = Path(sys.argv[1]), Path(sys.argv[2])
 dbt_tasks.DBT_PROJECT_DIR = project  # the edited copy, for rendering and for the cosmos operators
 os.environ["RAPPORT_DBT_MANIFEST"] = str(project / "target" / "airflow" / "manifest.json")
 
-from rapport import airflow_runner
-from rapport.config import load_settings
+from rapport.orchestration import local_runner as airflow_runner
+from rapport.core.config import load_settings
 
 settings = load_settings()
 airflow_runner.configure_airflow(settings)

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rapport.airflow_stack import AirflowStack, StackError, _alive, descendants, start_stack
+from rapport.orchestration.airflow_stack import AirflowStack, StackError, _alive, descendants, start_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -51,7 +51,7 @@ def stack(tmp_path_factory):
                           "--end", YESTERDAY.isoformat()], env=env, capture_output=True, text=True, timeout=600)
     assert gen.returncode == 0, gen.stdout + gen.stderr
     # the manifest the dag-processor renders the dbt tasks from
-    manifest = subprocess.run([sys.executable, "-m", "rapport.dbt_tasks", "--if-stale"], env=env,
+    manifest = subprocess.run([sys.executable, "-m", "rapport.orchestration.dbt_tasks", "--if-stale"], env=env,
                               capture_output=True, text=True, timeout=600)  # fmt: skip
     assert manifest.returncode == 0, manifest.stderr[-3000:]
     # The sources are configured as Airflow connections only: the orders DB and the ESP exports are moved

@@ -207,10 +207,10 @@ def log_tail(warehouse: Path, chars: int = 4000) -> str:
 DISCOVER = """
 import json, sys
 from pathlib import Path
-from rapport.config import PROJECT_ROOT, load_settings
-from rapport.airflow_runner import AWAIT_TASK, DAG_ID, TRANSFORM_DAG_ID, configure_airflow
+from rapport.core.config import PROJECT_ROOT, load_settings
+from rapport.orchestration.local_runner import AWAIT_TASK, DAG_ID, TRANSFORM_DAG_ID, configure_airflow
 configure_airflow(load_settings({"RAPPORT_WAREHOUSE_DIR": sys.argv[1]}))
-from rapport.dbt_tasks import ensure_manifest
+from rapport.orchestration.dbt_tasks import ensure_manifest
 ensure_manifest()  # what `rapport run` does first: the dbt tasks are rendered from the current manifest
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
-from rapport.airflow_runner import ABANDONED, close_abandoned_runs
-from rapport.config import load_settings
+from rapport.core.config import load_settings
+from rapport.orchestration.local_runner import ABANDONED, close_abandoned_runs
 
 
 def test_running_rows_are_closed_as_failed_and_others_kept(tmp_path):

@@ -25,8 +25,8 @@ from reliability_checks import (
 )
 from reliability_runs import INTERVAL_END, clean_env, log_tail, run_to_end
 
-from rapport.config import load_settings
-from rapport.publish import PublishError, publish
+from rapport.core.config import load_settings
+from rapport.publishing.publish import PublishError, publish
 
 RUN = ["run", "--interval-end", INTERVAL_END]
 

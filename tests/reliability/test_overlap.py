@@ -21,13 +21,13 @@ import pytest
 from reliability_checks import held_locks, lock_holders
 from reliability_runs import INTERVAL_END, RAPPORT, RapportProcess, clean_env, log_tail
 
-from rapport.config import load_settings
-from rapport.warehouse import WarehouseBusy, open_warehouse, writer_lock
+from rapport.core.config import load_settings
+from rapport.core.warehouse import WarehouseBusy, open_warehouse, writer_lock
 
 HOLD = textwrap.dedent("""
     import sys
-    from rapport.config import load_settings
-    from rapport.warehouse import writer_lock
+    from rapport.core.config import load_settings
+    from rapport.core.warehouse import writer_lock
     with writer_lock(load_settings({"RAPPORT_WAREHOUSE_DIR": sys.argv[1]})):
         print("locked", flush=True)
         sys.stdin.readline()  # hold the lock until the test writes a line (or kills this process)

@@ -12,49 +12,18 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rapport.config import Settings
-from rapport.progress import progress, step
-from rapport.warehouse import open_warehouse, writer_lock
+from rapport.core.config import Settings
+from rapport.core.progress import progress, step
+from rapport.core.run_context import RunContext
+from rapport.core.warehouse import open_warehouse, writer_lock
 
-log = logging.getLogger("rapport.pipeline")
+log = logging.getLogger("rapport.pipeline.steps")
 
 SOURCES = ("orders", "helpdesk", "esp")
-
-
-@dataclass(frozen=True)
-class RunContext:
-    run_id: str
-    interval_start: datetime | None
-    interval_end: datetime
-    as_of: date
-
-    @classmethod
-    def create(
-        cls,
-        run_id: str,
-        interval_end: datetime | None = None,
-        interval_start: datetime | None = None,
-        as_of: date | None = None,
-    ) -> RunContext:
-        end = _naive_utc(interval_end or datetime.now(UTC))
-        start = _naive_utc(interval_start) if interval_start else None
-        return cls(run_id=run_id, interval_start=start, interval_end=end, as_of=as_of or end.date())
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in d.items()}
-
-
-def _naive_utc(ts: datetime) -> datetime:
-    """Warehouse timestamps are naive UTC."""
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return ts.replace(microsecond=0)
 
 
 def start_run(settings: Settings, ctx: RunContext) -> None:
@@ -116,7 +85,7 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
             [result.rows_landed, result.rows_quarantined, ctx.run_id],
         )
         # The sources still hold people erased by `rapport forget`: take them out of what just landed.
-        from rapport.erasure import keep_erased
+        from rapport.privacy.keep import keep_erased
 
         keep_erased(con, settings, run_id=ctx.run_id)
     counts = {
@@ -131,8 +100,8 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
 
 
 def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    from rapport.erasure import keep_erased
     from rapport.expectations.gate import run_raw_checks
+    from rapport.privacy.keep import keep_erased
 
     with step("raw data checks"), open_warehouse(settings) as con:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
@@ -142,7 +111,7 @@ def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
 
 
 def transform(settings: Settings, ctx: RunContext) -> None:
-    from rapport.transform import dbt_build
+    from rapport.transform.runner import dbt_build
 
     # dbt opens the file itself; the lock keeps other rapport processes out meanwhile.
     with step("dbt build"), writer_lock(settings):
@@ -158,7 +127,7 @@ def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
 
 
 def publish(settings: Settings, ctx: RunContext) -> str:
-    from rapport.publish import publish as publish_marts
+    from rapport.publishing.publish import publish as publish_marts
 
     with step("publish marts"), open_warehouse(settings) as con:
         result = publish_marts(con, settings, run_id=ctx.run_id)
@@ -171,7 +140,7 @@ def publish(settings: Settings, ctx: RunContext) -> str:
 
 def publish_dbt_docs(settings: Settings) -> Path:
     """dbt's documentation site, as one self-contained page beside the published file."""
-    from rapport.transform import dbt_docs_generate
+    from rapport.transform.runner import dbt_docs_generate
 
     target = dbt_docs_generate(settings)
     out = settings.published_dir / "dbt_docs"
@@ -184,7 +153,7 @@ def publish_dbt_docs(settings: Settings) -> Path:
 
 def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
     """Audience files and the marketer report, both read from the freshly published file."""
-    from rapport.audiences import export_audiences
+    from rapport.publishing.audiences import export_audiences
     from rapport.reports.render import render_report
 
     with step("audience files and report"):

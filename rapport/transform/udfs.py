@@ -1,6 +1,6 @@
 """dbt-duckdb plugin: Python scalar UDFs the dbt models call (this ties those models to DuckDB).
 
-Registered on every dbt connection through `profiles.yml` (`plugins: [{module: rapport.dbt_udfs}]`):
+Registered on every dbt connection through `profiles.yml` (`plugins: [{module: rapport.transform.udfs}]`):
 
 - `normalize_phone(phone varchar, country varchar) -> varchar`: E.164 via `phonenumbers`, parsed with the
   record's own ISO country when it has one; without a country only international form (`+CC...`) parses.

@@ -1,6 +1,6 @@
 """Removing erased people from raw.* and quarantine.* by their hashed identifiers.
 
-Runs after every extract and before the raw checks (rapport.pipeline), and inside `rapport forget`. The
+Runs after every extract and before the raw checks (rapport.pipeline.steps), and inside `rapport forget`. The
 sources still hold erased people, so every extract may land them again (a changed record, the orders
 look-back, a new daily ESP snapshot): this pass removes them again before anything reads raw.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from rapport.erasure_match import EMAIL_TOKEN_RE, dbt_vars
+from rapport.privacy.match import EMAIL_TOKEN_RE, dbt_vars
 
 MAX_PASSES = 8
 
@@ -135,7 +135,7 @@ def purge_raw(
 ) -> PurgeResult:
     """Remove the rows of everyone in ops.erasure_identifiers from raw.* and quarantine.*.
 
-    Needs `rapport.erasure_match.install(con, key)`; run inside the caller's transaction. Identifiers learnt
+    Needs `rapport.privacy.match.install(con, key)`; run inside the caller's transaction. Identifiers learnt
     are added to ops.erasure_identifiers under `key_id`, `erasure_id` and `added_by`.
     """
     result = PurgeResult()

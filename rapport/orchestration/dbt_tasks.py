@@ -6,7 +6,7 @@ Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt
 - `layer` (default): one `dbt build` task per layer (staging → intermediate → marts), each running the
   layer's models, unit tests and data tests; a test whose parents span layers runs in the layer of its
   last parent (`layer_selections`). A retry of a failed layer task rebuilds only what failed
-  (rapport.dbt_retry).
+  (rapport.orchestration.dbt_retry).
 - `model`: one task per model (`dbt build --select <model>`: its unit tests, the model, its tests), tests
   with several parents in their own task after all of them, source tests in one task per source.
 
@@ -31,10 +31,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rapport.config import PROJECT_ROOT
-from rapport.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
+from rapport.core.config import PROJECT_ROOT
+from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
+from rapport.transform.runner import release_duckdb
 
-log = logging.getLogger("rapport.dbt_tasks")
+log = logging.getLogger("rapport.orchestration.dbt_tasks")
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 PROFILE_NAME, TARGET_NAME = "rapport", "work"
@@ -127,8 +128,8 @@ def ensure_manifest(manifest: Path | None = None) -> Path:
 
 def inject_run_context(context: Any, operator: Any) -> None:
     """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's."""
-    from rapport.airflow_glue import run_context, task_settings
-    from rapport.transform import dbt_env
+    from rapport.orchestration.task_context import run_context, task_settings
+    from rapport.transform.runner import dbt_env
 
     settings = task_settings()
     ctx = run_context(context, settings)
@@ -137,7 +138,7 @@ def inject_run_context(context: Any, operator: Any) -> None:
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
         narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
-    from rapport.progress import progress
+    from rapport.core.progress import progress
 
     operator.rapport_started = time.monotonic()
     progress(f"dbt {_label(operator.task_id)} ...")
@@ -157,12 +158,12 @@ def after_dbt(project_dir: str, context: Any = None, **_: Any) -> None:
             save_run_results(Path(project_dir) / "target" / "run_results.json", context,
                              narrowed=task.select != task.layer_select)  # fmt: skip
     finally:
-        release_dbt_duckdb()
+        release_duckdb()
 
 
 def _report_progress(results_file: Path, task_id: str, task: Any) -> None:
     """One progress line per dbt task, like the other steps' (`rapport run` shows them on the terminal)."""
-    from rapport.progress import progress
+    from rapport.core.progress import progress
 
     seconds = time.monotonic() - getattr(task, "rapport_started", time.monotonic())
     try:
@@ -175,23 +176,6 @@ def _report_progress(results_file: Path, task_id: str, task: Any) -> None:
                  f"did not succeed ({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})")  # fmt: skip
     else:
         progress(f"dbt {_label(task_id)} done in {seconds:.1f}s: {len(results)} nodes")
-
-
-def release_dbt_duckdb() -> None:
-    """Close the database dbt-duckdb keeps open in this process after an in-process dbt call.
-
-    dbt-duckdb caches its environment (and the open file) on a class attribute; left open, the next task
-    of an in-process run (`rapport run`) could not open the working file with other settings.
-    """
-    if "dbt.adapters.duckdb.connections" not in sys.modules:
-        return
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-    if env is not None:
-        env.close()
 
 
 # --- parse time ---------------------------------------------------------------------------------------
@@ -218,7 +202,7 @@ def _operator_args(pool: str | None) -> dict[str, Any]:
         "install_deps": False,  # no dbt packages, and `dbt deps` would need the internet
         "interceptors": [inject_run_context],
         "callback": after_dbt,
-        "emit_datasets": False,  # rapport declares its own assets (rapport.assets)
+        "emit_datasets": False,  # rapport declares its own assets (rapport.orchestration.assets)
         "should_store_compiled_sql": False,
     }
     if pool:
@@ -269,7 +253,7 @@ def layer_selections(manifest: Path) -> list[tuple[str, str]]:
 def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: Path | None = None) -> Any:
     """Create the dbt tasks inside the DAG being defined; returns what to chain (a TaskGroup or a task).
 
-    Falls back to one `dbt_build` task (rapport.pipeline.transform) when the manifest is missing or stale.
+    Falls back to one `dbt_build` task (rapport.pipeline.steps.transform) when the manifest is missing or stale.
     """
     from airflow.sdk import TaskGroup
 
@@ -278,7 +262,7 @@ def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: P
     if not manifest_is_current(manifest):
         log.warning(
             "dbt manifest %s is missing or older than the dbt project: rendering one dbt_build task instead of "
-            "cosmos tasks (regenerate it with `python -m rapport.dbt_tasks`)",
+            "cosmos tasks (regenerate it with `python -m rapport.orchestration.dbt_tasks`)",
             manifest,
         )
         return _single_build_task(pool)
@@ -312,7 +296,7 @@ def _model_group(manifest: Path, pool: str | None) -> Any:
 def _layer_tasks(manifest: Path, pool: str | None) -> list[Any]:
     from airflow.sdk import chain
 
-    from rapport.dbt_operators import DbtLayerBuildOperator
+    from rapport.orchestration.dbt_operators import DbtLayerBuildOperator
 
     configs = _cosmos_configs(manifest)
     tasks = [
@@ -335,8 +319,8 @@ def _layer_tasks(manifest: Path, pool: str | None) -> list[Any]:
 def _single_build_task(pool: str | None) -> Any:
     from airflow.sdk import get_current_context, task
 
-    from rapport import pipeline
-    from rapport.airflow_glue import run_context, task_settings
+    from rapport.orchestration.task_context import run_context, task_settings
+    from rapport.pipeline import steps as pipeline
 
     kwargs = {"pool": pool} if pool else {}
 
@@ -349,7 +333,8 @@ def _single_build_task(pool: str | None) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rapport.dbt_tasks [--if-stale]`: write the manifest the DAG renders its dbt tasks from."""
+    """`python -m rapport.orchestration.dbt_tasks [--if-stale]`: write the manifest the DAG renders its dbt tasks
+    from."""
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path = ensure_manifest() if "--if-stale" in args else generate_manifest()

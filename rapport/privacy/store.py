@@ -1,7 +1,7 @@
 """Where erasures are recorded (ops.erasures, ops.erasure_identifiers, ops.erasure_purges) and the key
 their hashes are made with.
 
-No clear identifier is ever stored: identifiers are `sha256(key|kind|value)` (rapport.erasure_match). The
+No clear identifier is ever stored: identifiers are `sha256(key|kind|value)` (rapport.privacy.match). The
 key is secret, so a copy of these tables alone cannot be checked against a list of addresses. It comes
 from `RAPPORT_ERASURE_KEY` when set, else from `{warehouse}/work/erasure.key` (created with mode 0600 by the
 first `rapport forget`). The key's fingerprint (`key_id`) is stored beside the hashes: a run that finds
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
 KEY_ENV = "RAPPORT_ERASURE_KEY"
 

@@ -16,11 +16,37 @@ from pathlib import Path
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
 
 class WarehouseBusy(RuntimeError):
     pass
+
+
+class RunInProgress(RuntimeError):
+    """Another `rapport run`, `backfill` or `forget` holds the warehouse's run lock."""
+
+
+@contextmanager
+def run_lock(settings: Settings, *, what: str = "this command") -> Iterator[Path]:
+    """The lock a whole run (`rapport run`, `backfill`, `forget`) holds on a warehouse; not waited for.
+
+    RunInProgress when another process holds it. Yields the lock file's path.
+    """
+    path = settings.warehouse_dir / "work" / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress(
+                f"another rapport run is active on {settings.warehouse_dir} (lock {path}); "
+                f"run {what} again when it has finished"
+            ) from None
+        try:
+            yield path
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextmanager

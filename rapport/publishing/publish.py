@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
 PUBLISHED_SCHEMAS = ("marts", "quarantine")
 STORAGE_VERSION = "v1.4.0"

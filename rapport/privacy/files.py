@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rapport.config import Settings
-from rapport.erasure_match import (
+from rapport.core.config import Settings
+from rapport.privacy.match import (
     PHONE_SEPARATORS,
     REDACTED,
     email_could_be_in,

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 DEMO_TOKEN = "rapport-demo-token"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

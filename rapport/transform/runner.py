@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from rapport.config import PROJECT_ROOT, Settings
+from rapport.core.config import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -81,19 +82,22 @@ def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None
         try:
             result = dbtRunner().invoke(args)
         finally:
-            _release_duckdb()
+            release_duckdb()
     if result.exception is not None:
         raise TransformError(f"dbt {command[0]} could not run: {result.exception}") from result.exception
     return result
 
 
-def _release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process run.
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process dbt call.
 
     dbt-duckdb caches its environment (and the open database) on a class attribute; left open, any later
-    `duckdb.connect()` of the work file in this process with other settings (read_only, publish) fails with
-    "Can't open a connection to same database file with a different configuration".
+    `duckdb.connect()` of the work file in this process with other settings (read_only, publish, the next
+    task of an in-process run) fails with "Can't open a connection to same database file with a different
+    configuration". A no-op when dbt-duckdb was never imported.
     """
+    if "dbt.adapters.duckdb.connections" not in sys.modules:
+        return
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     with DuckDBConnectionManager._LOCK:

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from rapport.config import PROJECT_ROOT, Settings
+from rapport.core.config import PROJECT_ROOT, Settings
+from rapport.core.progress import quiet_terminal
 
 log = logging.getLogger("rapport.runner")
 DAG_ID = "rapport_daily"
@@ -82,41 +81,13 @@ def migrate_metadata_db() -> None:
     from airflow.models.pool import Pool
     from airflow.utils.db import initdb
 
-    from rapport.airflow_dags import warehouse_pool
+    from rapport.orchestration.dag_policy import warehouse_pool
 
     initdb()
     pool = warehouse_pool()
     if pool:
         # dag.test() ignores pools; created anyway so this metadata DB matches a deployment's.
         Pool.create_or_update_pool(pool, 1, "rapport: one writer of the working DuckDB file", False)
-
-
-@contextmanager
-def _quiet_terminal(log_file: Path) -> Iterator[None]:
-    """Send everything written to fd 1 and 2 (Airflow's and dbt's logs) to a file, keeping the terminal for
-    rapport's progress lines (RAPPORT_PROGRESS_FD)."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_out, saved_err = os.dup(1), os.dup(2)
-    target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(target, 1)
-    os.dup2(target, 2)
-    previous = os.environ.get("RAPPORT_PROGRESS_FD")
-    os.environ["RAPPORT_PROGRESS_FD"] = str(saved_out)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved_out, 1)
-        os.dup2(saved_err, 2)
-        for fd in (target, saved_out, saved_err):
-            os.close(fd)
-        if previous is None:
-            os.environ.pop("RAPPORT_PROGRESS_FD", None)
-        else:
-            os.environ["RAPPORT_PROGRESS_FD"] = previous
 
 
 def run_dag(
@@ -131,7 +102,7 @@ def run_dag(
     With `log_file`, Airflow's and dbt's output goes there and only progress lines reach the terminal.
     """
     configure_airflow(settings)
-    with _quiet_terminal(log_file) if log_file else nullcontext():
+    with quiet_terminal(log_file) if log_file else nullcontext():
         close_abandoned_runs(settings)
         dags = _load_dags()
         end = _utc(interval_end or datetime.now(UTC))
@@ -153,7 +124,7 @@ def backfill(settings: Settings, start: date, end: date, *, log_file: Path | Non
         raise ValueError(f"backfill end {end} is before its start {start}")
     configure_airflow(settings)
     outcomes: list[DagOutcome] = []
-    with _quiet_terminal(log_file) if log_file else nullcontext():
+    with quiet_terminal(log_file) if log_file else nullcontext():
         close_abandoned_runs(settings)
         dags = _load_dags()
         day = start
@@ -182,8 +153,8 @@ def close_abandoned_runs(settings: Settings) -> list[str]:
     """
     if not settings.work_db.exists():
         return []
-    from rapport.progress import progress
-    from rapport.warehouse import open_warehouse
+    from rapport.core.progress import progress
+    from rapport.core.warehouse import open_warehouse
 
     with open_warehouse(settings) as con:
         has_runs = con.execute(
@@ -208,7 +179,7 @@ def _utc(ts: datetime) -> datetime:
 
 
 def _load_dags() -> dict[str, Any]:
-    from rapport.dbt_tasks import ensure_manifest
+    from rapport.orchestration.dbt_tasks import ensure_manifest
 
     # Before the DAG files are parsed: they render the dbt tasks from this manifest.
     ensure_manifest()
@@ -247,7 +218,7 @@ def _run_pipeline(dags: dict[str, Any], *, logical_date: datetime, conf: dict[st
 def _run_context_of(dag_run: Any) -> dict[str, Any]:
     """The rapport run context the daily run's tasks computed (same function, same inputs), as conf for the
     transform run that continues it."""
-    from rapport.airflow_glue import run_context
+    from rapport.orchestration.task_context import run_context
 
     context = {
         "dag_run": dag_run,

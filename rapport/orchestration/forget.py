@@ -3,9 +3,9 @@
 `forget(settings, emails)`:
 1. takes the run lock (refuses while a run is active: it would republish the person) and the writer lock;
 2. resolves each address (normalised as the identity models do) to the stitched customer it belongs to,
-   with all that customer's records and non-rejected identifiers (rapport.erasure_db.resolve);
+   with all that customer's records and non-rejected identifiers (rapport.privacy.database.resolve);
 3. in one transaction: records keyed hashes of those identifiers (ops.erasure_identifiers), removes the
-   person from raw.* and quarantine.* (rapport.erasure_purge), from every dbt-built table including the
+   person from raw.* and quarantine.* (rapport.privacy.purge), from every dbt-built table including the
    incremental history (int_customer_ids_assigned, segment_history), redacts remaining mentions, and
    writes ops.erasures (one row per address: hash, time, status, rows removed per table);
 4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
@@ -13,13 +13,12 @@
    audience files, report), and scrubs the other files under the warehouse directory.
 An address that matches nobody is still recorded (status 'unmatched'), so it is kept out from then on.
 
-`keep_erased(con, settings, run_id)`: called by rapport.pipeline after every extract and before the raw
-checks; removes the erased people that the sources still hold from what was just landed.
+Keeping erased people out of later runs is rapport.privacy.keep's (a pipeline step); this module is the
+command that sequences the erasure, the rebuild and the republishing.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import secrets
 import sys
@@ -29,25 +28,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import duckdb
-
-from rapport.config import Settings
-from rapport.erasure_db import Person, SharedAddress, compact, delete_derived, matched_addresses, patterns, resolve
-from rapport.erasure_db import sweep as sweep_mentions
-from rapport.erasure_files import FileChanges, delete_check_frames, scrub_files
-from rapport.erasure_match import install, keyed_hash, normalize_emails
-from rapport.erasure_purge import purge_raw
-from rapport.erasure_store import ensure_tables, has_identifiers, key_id, require_key
-from rapport.progress import progress
-from rapport.warehouse import open_warehouse
+from rapport.core.config import Settings
+from rapport.core.progress import progress, quiet_terminal
+from rapport.core.warehouse import open_warehouse, run_lock
+from rapport.privacy.database import (
+    Person,
+    SharedAddress,
+    compact,
+    delete_derived,
+    matched_addresses,
+    patterns,
+    resolve,
+)
+from rapport.privacy.database import sweep as sweep_mentions
+from rapport.privacy.files import FileChanges, delete_check_frames, scrub_files
+from rapport.privacy.match import install, keyed_hash, normalize_emails
+from rapport.privacy.purge import purge_raw
+from rapport.privacy.store import ensure_tables, has_identifiers, key_id, require_key
 
 
 class ForgetError(ValueError):
     """The request cannot be carried out as given (nothing was changed)."""
-
-
-class RunInProgress(RuntimeError):
-    pass
 
 
 @dataclass
@@ -74,25 +75,6 @@ class ForgetResult:
         return [a for a, s in self.status.items() if s == "unmatched"]
 
 
-@contextmanager
-def run_lock(settings: Settings) -> Iterator[None]:
-    """The lock `rapport run` / `backfill` hold for a whole run (see rapport.cli); not waited for."""
-    path = settings.warehouse_dir / "work" / "run.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInProgress(
-                f"a rapport run is active on {settings.warehouse_dir} (lock {path}); "
-                "run `rapport forget` again when it has finished"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -106,16 +88,14 @@ def forget(settings: Settings, addresses: list[str], *, dry_run: bool = False,
     if bad:
         raise ForgetError(f"not an email address rapport can match (one '@' and a dotted domain): {bad[0]!r}")
     erasure_id = "e" + secrets.token_hex(8)
-    with run_lock(settings):
+    with run_lock(settings, what="`rapport forget`"):
         try:
             result = _erase_in_warehouse(settings, addresses, normalised, erasure_id, dry_run)
         except SharedAddress as exc:
             raise ForgetError(str(exc)) from None
         # Also for an address erased before: a rerun mends an earlier forget whose republishing failed.
         if not dry_run and (result.removed_total or "already erased" in result.status.values()):
-            from rapport.airflow_runner import _quiet_terminal
-
-            with _quiet_terminal(log_file) if log_file else nullcontext():
+            with quiet_terminal(log_file) if log_file else nullcontext():
                 _republish(settings, result)
         # files are scrubbed even when nothing matched in the warehouse: logs may mention any address
         result.files = _scrub(settings, result, dry_run)
@@ -204,17 +184,18 @@ def _argv_without_addresses() -> Iterator[None]:
 
 def _republish(settings: Settings, result: ForgetResult) -> None:
     """Rebuild the models without the person and republish everything that copies the marts."""
-    from rapport import pipeline
-    from rapport.transform import dbt_build
-    from rapport.warehouse import writer_lock
+    from rapport.core.run_context import RunContext
+    from rapport.core.warehouse import writer_lock
+    from rapport.pipeline import steps as pipeline
+    from rapport.transform.runner import dbt_build
 
     delete_check_frames(settings)
     last = _last_run(settings)
     if last is None or not settings.published_db.exists():
         return  # nothing was ever published
     run_id, interval_end, as_of = last
-    ctx = pipeline.RunContext.create(run_id, interval_end=interval_end, as_of=as_of)
-    erasure_ctx = pipeline.RunContext.create(f"forget-{result.erasure_id}", interval_end=interval_end, as_of=as_of)
+    ctx = RunContext.create(run_id, interval_end=interval_end, as_of=as_of)
+    erasure_ctx = RunContext.create(f"forget-{result.erasure_id}", interval_end=interval_end, as_of=as_of)
     progress(f"forget: rebuilding the models without the erased people (segments as of {ctx.as_of})")
     with _argv_without_addresses():
         try:
@@ -248,32 +229,3 @@ def _scrub(settings: Settings, result: ForgetResult, dry_run: bool) -> FileChang
     person = result.person
     return scrub_files(settings, person.get("email"), person.get("phone"), person.names | person.get("customer"),
                        keep=result.regenerated, dry_run=dry_run)
-
-
-def keep_erased(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> dict[str, int]:
-    """Remove erased people from raw.* / quarantine.* after an extract (they are still in the sources).
-
-    A no-op (one lookup) without erasures. Raises ErasureKeyError when erasures exist but their key is
-    missing: loading on would bring the people back. Returns rows removed (and redacted) per table.
-    """
-    if not has_identifiers(con):
-        return {}
-    key = require_key(con, settings)
-    install(con, key)
-    con.begin()
-    try:
-        result = purge_raw(con, key_id=key_id(key), added_by=run_id)
-        counts = {**result.redacted, **result.removed}
-        if counts:
-            now = _now()
-            con.executemany(
-                "insert into ops.erasure_purges values (?, ?, ?, ?, ?)",
-                [(run_id, now, t, result.removed.get(t, 0), result.redacted.get(t, 0)) for t in sorted(counts)],
-            )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    if result.removed:
-        progress(f"  kept {result.total_removed} rows of erased people out ({len(result.removed)} tables)")
-    return {t: result.removed.get(t, 0) + result.redacted.get(t, 0) for t in counts}

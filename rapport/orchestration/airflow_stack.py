@@ -5,7 +5,7 @@ prepares it; the scheduler (LocalExecutor), dag-processor and api-server run as 
 own AIRFLOW_HOME. Every process is started in its own process group and `stop()` ends those groups and any
 descendant that left them, then stops PostgreSQL: nothing outlives the stack.
 
-    python -m rapport.airflow_stack up [WORK_DIR]     start, print the UI address, stop on Ctrl-C
+    python -m rapport.orchestration.airflow_stack up [WORK_DIR]     start, print the UI address, stop on Ctrl-C
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rapport.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT
 
 START_POSTGRES = PROJECT_ROOT / "scripts" / "start_postgres.sh"
 COMPONENTS = ("scheduler", "dag-processor", "api-server")
@@ -338,8 +338,8 @@ class ApiClient:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from rapport.airflow_dags import warehouse_pool
-    from rapport.dbt_tasks import ensure_manifest
+    from rapport.orchestration.dag_policy import warehouse_pool
+    from rapport.orchestration.dbt_tasks import ensure_manifest
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "up":

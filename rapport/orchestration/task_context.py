@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rapport.config import Settings, load_settings
-from rapport.pipeline import RunContext, finish_run
+from rapport.core.config import Settings, load_settings
+from rapport.core.run_context import RunContext
+from rapport.pipeline.steps import finish_run
 
 log = logging.getLogger("rapport.airflow")
 
@@ -23,7 +24,7 @@ def task_settings() -> Settings:
     The secrets among them (helpdesk token, orders DB password) are registered with Airflow's secrets
     masker, so a task log line that contains one shows `***` instead, wherever the value came from.
     """
-    from rapport.connections import airflow_connection_getter, env_overrides
+    from rapport.orchestration.connections import airflow_connection_getter, env_overrides
 
     env = dict(os.environ)
     env.update(env_overrides(airflow_connection_getter()))
@@ -85,7 +86,7 @@ def run_context(context: dict[str, Any], settings: Settings | None = None) -> Ru
     conf = dict(getattr(dag_run, "conf", None) or {})
     upstream: dict[str, Any] = {}
     if not conf.get("interval_end"):
-        from rapport.assets import run_from_events
+        from rapport.orchestration.assets import run_from_events
 
         upstream = run_from_events(context.get("triggering_asset_events")) or {}
     source = conf if conf.get("interval_end") else upstream
@@ -106,8 +107,8 @@ def open_transform(settings: Settings, ctx: RunContext, context: dict[str, Any])
     """First task of rapport_transform. A run that continues an extract run (named by its asset events or
     conf) is already in ops.runs; a standalone run (triggered by hand) registers itself. Returns whether
     the run is standalone."""
-    from rapport import pipeline
-    from rapport.progress import progress
+    from rapport.core.progress import progress
+    from rapport.pipeline import steps as pipeline
 
     standalone = ctx.run_id == context["dag_run"].run_id
     clear_run_status(settings, ctx.run_id)
@@ -187,7 +188,7 @@ def record_failure(context: dict[str, Any]) -> None:
 
     It runs after the last retry only (Airflow calls on_retry_callback for earlier attempts).
     """
-    from rapport.dbt_tasks import release_dbt_duckdb
+    from rapport.transform.runner import release_duckdb
 
     settings: Settings | None = None
     try:
@@ -203,7 +204,7 @@ def record_failure(context: dict[str, Any]) -> None:
         return
     try:
         # An in-process dbt task may have left the working file open in this process.
-        release_dbt_duckdb()
+        release_duckdb()
         finish_run(settings, ctx, status="failed", error=message)
     except Exception as exc:  # the callback must never mask the original failure
         log.error("could not record the failure in ops.runs: %s", redact(str(exc), secrets_of(settings)))

@@ -1,7 +1,7 @@
 """Matching an erased person: normalisation, keyed hashes and the spellings of their email and phone.
 
 The same matching keys as the identity models (dbt_project/macros/normalized_email.sql and the
-`normalize_phone` UDF of rapport.dbt_udfs), so that "the person" here is the person stitching sees:
+`normalize_phone` UDF of rapport.transform.udfs), so that "the person" here is the person stitching sees:
 
 - `install(con, key)` defines, on one DuckDB connection, the temp macros `erasure_norm_email(x)` (a port
   of the dbt macro, reading `plus_address_domains` from dbt_project.yml) and `erasure_hash(kind, value)`
@@ -23,7 +23,7 @@ import duckdb
 import phonenumbers
 import yaml
 
-from rapport.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT
 
 REDACTED = "[erased]"
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
@@ -75,7 +75,7 @@ def install(con: duckdb.DuckDBPyConnection, key: str) -> None:
         "create or replace temp macro erasure_hash(kind, v) as "
         f"case when v is null then null else sha256({_sql_str(key)} || '|' || kind || '|' || cast(v as varchar)) end"
     )
-    from rapport.dbt_udfs import register
+    from rapport.transform.udfs import register
 
     with suppress(duckdb.NotImplementedException):  # already registered on this connection
         register(con)

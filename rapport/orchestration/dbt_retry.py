@@ -1,6 +1,6 @@
 """Retrying a failed dbt layer task rebuilds only what failed.
 
-After each dbt invocation of a layer task (rapport.dbt_tasks) its run_results.json is kept under
+After each dbt invocation of a layer task (rapport.orchestration.dbt_tasks) its run_results.json is kept under
 `{warehouse}/dbt/airflow/<run>/<task>/` while something in it did not succeed. The next attempt of that
 task selects, with dbt's `result:` method against those results, the nodes that errored, failed or were
 skipped and their children inside the layer, instead of the whole layer. The saved results are dropped when
@@ -17,9 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rapport.config import Settings
+from rapport.core.config import Settings
 
-log = logging.getLogger("rapport.dbt_retry")
+log = logging.getLogger("rapport.orchestration.dbt_retry")
 
 # dbt result statuses a retry has to redo (skips follow from an upstream failure)
 UNSUCCESSFUL = {"error", "fail", "runtime error", "skipped"}
@@ -27,7 +27,7 @@ UNSUCCESSFUL = {"error", "fail", "runtime error", "skipped"}
 
 def run_results_dir(settings: Settings, run_id: str, task_id: str) -> Path:
     """Where a layer task keeps each attempt's run_results.json (for `result:` selection on retry)."""
-    from rapport.airflow_glue import safe_name
+    from rapport.orchestration.task_context import safe_name
 
     return settings.warehouse_dir / "dbt" / "airflow" / safe_name(run_id) / safe_name(task_id)
 
@@ -69,7 +69,7 @@ def forget_retry_state(settings: Settings, run_id: str, keep: str | None = None)
     """Drop the saved dbt results of a run's layer tasks (all, or all but task `keep`): called when what
     they were built from changes (new raw data, a layer rebuilt in full), so their next attempt rebuilds
     the whole layer instead of only what failed before."""
-    from rapport.airflow_glue import safe_name
+    from rapport.orchestration.task_context import safe_name
 
     run_dir = run_results_dir(settings, run_id, "x").parent
     if not run_dir.exists():
@@ -85,7 +85,7 @@ def save_run_results(source: Path, context: Any, *, narrowed: bool = False) -> N
     A full build of a layer also drops the other layers' saved results: their inputs changed."""
     if not source.exists():
         return
-    from rapport.airflow_glue import run_context, task_settings
+    from rapport.orchestration.task_context import run_context, task_settings
 
     settings = task_settings()
     ctx = run_context(context, settings)

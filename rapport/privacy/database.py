@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from rapport.config import Settings
-from rapport.erasure_match import REDACTED, combined, email_pattern, phone_pattern
-from rapport.erasure_purge import existing_tables
-from rapport.erasure_store import TABLES as ERASURE_TABLES
-from rapport.warehouse import connect, writer_lock
+from rapport.core.config import Settings
+from rapport.core.warehouse import connect, writer_lock
+from rapport.privacy.match import REDACTED, combined, email_pattern, phone_pattern
+from rapport.privacy.purge import existing_tables
+from rapport.privacy.store import TABLES as ERASURE_TABLES
 
-log = logging.getLogger("rapport.erasure")
+log = logging.getLogger("rapport.orchestration.forget")
 
 NON_DERIVED = ("raw", "quarantine", "ops", "information_schema", "pg_catalog")
 # column name -> kind of clear id it holds (customer_id depends on its type: see _column_kind)

@@ -7,7 +7,7 @@ Environment (read when a DAG file is parsed; scheduler, dag-processor and worker
 | `RAPPORT_CATCHUP` | `rapport_daily` creates runs for every missed day since `RAPPORT_START_DATE` | `false` |
 | `RAPPORT_START_DATE` | first data interval of `rapport_daily` (ISO date, UTC) | `2025-01-01` |
 | `RAPPORT_AIRFLOW_POOL` | the one-slot pool every warehouse-writing task runs in (empty: none) | `rapport_warehouse` |
-| `RAPPORT_DBT_TASKS` | dbt task granularity: `layer` or `model` (rapport.dbt_tasks) | `layer` |
+| `RAPPORT_DBT_TASKS` | dbt task granularity: `layer` or `model` (rapport.orchestration.dbt_tasks) | `layer` |
 | `RAPPORT_EXTRACT_RETRIES`, `RAPPORT_EXTRACT_RETRY_DELAY` | extract retries and first wait (seconds) | `3`, `30` |
 """
 
@@ -93,7 +93,7 @@ def daily_timetable() -> Any:
 
 def default_args(pool: str | None) -> dict[str, Any]:
     """Every task: no retries unless it says so, the failure callback, a timeout, the warehouse pool."""
-    from rapport.airflow_glue import record_failure
+    from rapport.orchestration.task_context import record_failure
 
     args: dict[str, Any] = {
         "owner": "rapport",
