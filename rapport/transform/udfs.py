@@ -1,6 +1,8 @@
-"""dbt-duckdb plugin: Python scalar UDFs the dbt models call (this ties those models to DuckDB).
+"""Python scalar UDFs the dbt models call, registered on every engine's connection.
 
-Registered on every dbt connection through `profiles.yml` (`plugins: [{module: rapport.transform.udfs}]`):
+`UDFS` lists them; `register(conn)` registers them on a DuckDB connection (dbt-duckdb does so on every
+connection through the plugin `rapport.transform.dbt_plugin`, named in `profiles.yml`); another engine
+registers the same scalar functions on its session. This module does not import dbt.
 
 - `normalize_phone(phone varchar, country varchar) -> varchar`: E.164 via `phonenumbers`, parsed with the
   record's own ISO country when it has one; without a country only international form (`+CC...`) parses.
@@ -13,13 +15,14 @@ Both are vectorised Arrow UDFs with a cache: real data repeats the same few phon
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 import pyarrow as pa
-from dbt.adapters.duckdb.plugins import BasePlugin
-from duckdb import DuckDBPyConnection
-from duckdb.sqltypes import VARCHAR
+from duckdb import DuckDBPyConnection, sqltypes
 
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
@@ -62,43 +65,53 @@ def phone_region(e164: str | None) -> str | None:
     return None if region in (None, "ZZ", "001") else region
 
 
-def _as_list(values: pa.Array | pa.ChunkedArray) -> list:
-    return values.to_pylist()
+@dataclass(frozen=True)
+class Udf:
+    """A SQL function backed by a Python function of scalars (None for SQL null, in and out)."""
+
+    name: str
+    function: Callable[..., Any]
+    args: tuple[str, ...]  # SQL types: "varchar", "double", "boolean", "bigint"
+    returns: str
 
 
-def _normalize_phone_arrow(phones: pa.Array, countries: pa.Array) -> pa.Array:
-    return pa.array(
-        [normalize_phone(p, c) for p, c in zip(_as_list(phones), _as_list(countries), strict=True)],
-        type=pa.string(),
-    )
+UDFS: list[Udf] = [
+    Udf("normalize_phone", normalize_phone, ("varchar", "varchar"), "varchar"),
+    Udf("phone_region", phone_region, ("varchar",), "varchar"),
+]
+
+_DUCKDB_TYPES = {"varchar": sqltypes.VARCHAR, "double": sqltypes.DOUBLE, "boolean": sqltypes.BOOLEAN,
+                 "bigint": sqltypes.BIGINT}
+_ARROW_TYPES = {"varchar": pa.string(), "double": pa.float64(), "boolean": pa.bool_(), "bigint": pa.int64()}
 
 
-def _phone_region_arrow(numbers: pa.Array) -> pa.Array:
-    return pa.array([phone_region(n) for n in _as_list(numbers)], type=pa.string())
+def _vectorised(udf: Udf) -> Callable[..., pa.Array]:
+    """An Arrow UDF calling the scalar function row by row (the scalar functions cache repeated values)."""
+    arrow_type = _ARROW_TYPES[udf.returns]
+
+    def call(*columns: pa.Array | pa.ChunkedArray) -> pa.Array:
+        rows = zip(*(c.to_pylist() for c in columns), strict=True)
+        return pa.array([udf.function(*row) for row in rows], type=arrow_type)
+
+    # DuckDB reads the parameter count off the signature: *args won't do
+    arity: dict[int, Callable[..., pa.Array]] = {
+        1: lambda a: call(a),
+        2: lambda a, b: call(a, b),
+        3: lambda a, b, c: call(a, b, c),
+        4: lambda a, b, c, d: call(a, b, c, d),
+    }
+    return arity[len(udf.args)]
 
 
 def register(conn: DuckDBPyConnection) -> None:
-    """Register the UDFs on a DuckDB connection (also usable outside dbt, e.g. in tests)."""
-    conn.create_function(
-        "normalize_phone",
-        _normalize_phone_arrow,
-        [VARCHAR, VARCHAR],
-        VARCHAR,
-        type="arrow",
-        null_handling="special",
-        side_effects=False,
-    )
-    conn.create_function(
-        "phone_region",
-        _phone_region_arrow,
-        [VARCHAR],
-        VARCHAR,
-        type="arrow",
-        null_handling="special",
-        side_effects=False,
-    )
-
-
-class Plugin(BasePlugin):
-    def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        register(conn)
+    """Register every UDF on a DuckDB connection (also usable outside dbt, e.g. in tests)."""
+    for udf in UDFS:
+        conn.create_function(
+            udf.name,
+            _vectorised(udf),
+            [_DUCKDB_TYPES[a] for a in udf.args],
+            _DUCKDB_TYPES[udf.returns],
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
