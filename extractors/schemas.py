@@ -99,6 +99,14 @@ OPS_DDL = [
     """create table if not exists ops.extract_state (
         source varchar not null, key varchar not null, value varchar, run_id varchar, updated_at timestamp,
         primary key (source, key))""",
+    # every change of a state value, so that a run whose raw data failed its checks can be undone
+    """create table if not exists ops.extract_state_history (
+        source varchar not null, key varchar not null, old_value varchar, old_run_id varchar,
+        old_updated_at timestamp, new_value varchar, run_id varchar not null, changed_at timestamp not null)""",
+    # runs whose landed raw data was undone after failing the raw checks (rapport.extractors.rollback)
+    """create table if not exists ops.raw_rollbacks (
+        run_id varchar not null, rolled_back_by varchar not null, rolled_back_at timestamp not null,
+        raw_rows bigint, rejects bigint)""",
     """create table if not exists ops.esp_manifest (
         path varchar primary key, size bigint, sha256 varchar, rows_read bigint, loaded_at timestamp,
         run_id varchar)""",

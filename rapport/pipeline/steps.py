@@ -100,14 +100,44 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
 
 
 def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    from rapport.expectations.gate import run_raw_checks
+    from rapport.expectations.gate import CheckFailed, run_raw_checks
     from rapport.privacy.keep import keep_erased
 
     with step("raw data checks"), open_warehouse(settings) as con:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
         keep_erased(con, settings, run_id=ctx.run_id)
-        summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        _refuse_rolled_back(con, ctx.run_id)
+        try:
+            summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}\n{_roll_back_unchecked(con, ctx.run_id)}", exc.summary) from None
     return _summary_dict(summary)
+
+
+def _refuse_rolled_back(con: Any, run_id: str) -> None:
+    """A retry of a run whose data was rolled back would validate nothing and publish without it."""
+    from rapport.expectations.gate import CheckFailed
+    from rapport.extractors.rollback import was_rolled_back
+
+    if was_rolled_back(con, run_id):
+        raise CheckFailed(f"the raw data of run {run_id} failed its checks and was rolled back; this run cannot go "
+                          "on: start a new run (`rapport run`), which reads those records again")
+
+
+def _roll_back_unchecked(con: Any, run_id: str) -> str:
+    """Undo the runs whose raw data just failed, so the next run reads those records again (rather than
+    stopping on the same landed rows forever); returns what the user should know and do."""
+    from rapport.extractors.rollback import rollback_runs, unvalidated_runs
+
+    undone = rollback_runs(con, unvalidated_runs(con), by=run_id)
+    tables = ", ".join(f"{t} {n}" for t, n in sorted(undone.raw_rows.items())) or "none"
+    progress(f"  rolled back the unchecked data of {len(undone.runs)} run(s): {undone.total_rows} raw rows "
+             f"({tables}), {undone.rejects} rejects, {len(undone.states_restored)} extractor positions, "
+             f"{undone.esp_files} ESP files")
+    return (f"The raw rows these checks rejected were rolled back ({undone.total_rows} rows landed by "
+            f"{len(undone.runs)} run(s); extractor watermarks and cursors restored), so nothing bad stays in the "
+            "warehouse and the published marts are those of the last good run. Correct the records named above in "
+            "the source system (or the source's configuration) and run again: the next run reads them again.")
 
 
 def transform(settings: Settings, ctx: RunContext) -> None:
