@@ -52,7 +52,16 @@ class _Parser(HTMLParser):
         if tag not in VOID:
             self.stack.append((tag, attrs, [] if _is_data(attrs) else None))
 
+    def handle_startendtag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
+        """`<path ... />`: attributes only, nothing opened."""
+        attrs = {k: v or "" for k, v in attr_list}
+        for name in ("title", "aria-label"):
+            if name in attrs:
+                self._add(attrs[name], f"@{name}", data=_is_data(attrs), attrs=attrs)
+
     def handle_endtag(self, tag: str) -> None:
+        if tag not in (t for t, _, _ in self.stack):
+            return
         while self.stack:
             open_tag, _, buffer = self.stack.pop()
             if buffer is not None:
@@ -129,3 +138,14 @@ def families(value: str) -> list[str]:
         if name and name not in ("sans-serif", "serif", "monospace") and not name.startswith("var("):
             out.append(name)
     return out
+
+
+def chart_labels(names: list[str]) -> set[str]:
+    """How charts may print data names: whole, cut short with "…", or with a date or id in brackets."""
+    return {n for n in names} | {n[:k] + "…" for n in names for k in range(4, len(n))}
+
+
+def in_charts(page: Page, names: list[str]) -> set[str]:
+    """The chart texts that are data names (for `untranslated_words`)."""
+    labels = chart_labels(names)
+    return {p.text for p in page.pieces if p.in_svg and re.sub(r" \([^)]*\)$", "", p.text) in labels}
