@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from babel.dates import format_date
+from babel.dates import UTC, format_date, format_datetime
 from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
 
 from rapport.reports.i18n import Language, language
@@ -97,8 +97,12 @@ class Formats:
         return self._date(d, self.lang.pgettext("date pattern", "d MMM"))
 
     def stamp(self, ts: Any) -> str:
-        """A point in time to the minute, ISO-like in every language: seconds are noise to this reader."""
-        return "–" if ts is None else f"{ts:%Y-%m-%d %H:%M}"
+        """A point in time (UTC) to the minute: seconds are noise to this reader."""
+        if ts is None:
+            return "–"
+        # Translators: CLDR pattern of a date and time to the minute, 24-hour clock (2025-05-31 01:05)
+        pattern = self.lang.pgettext("date pattern", "yyyy-MM-dd HH:mm")
+        return format_datetime(ts, pattern, tzinfo=UTC, locale=self.locale)
 
     def duration_minutes(self, x: Any) -> str:
         """Support resolution times: minutes up to an hour, then hours up to two days, then days."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,10 @@ def test_date_patterns_are_the_locales_usual_forms() -> None:
     assert formats("ko").longdate(d) == "2025년 6월 30일"
     assert formats("th").longdate(d) == "30 มิถุนายน ค.ศ. 2025"
     assert formats("en").longdate(d) == "30 June 2025"  # as before the report had languages
+    stamp = datetime(2025, 5, 31, 1, 5)
+    assert [formats(c).stamp(stamp) for c in ("en", "ko", "th")] == [
+        "2025-05-31 01:05", "2025. 5. 31. 01:05", "31 พ.ค. 2025 01:05"
+    ]
 
 
 def _glossary_tables() -> dict[str, list[list[str]]]:

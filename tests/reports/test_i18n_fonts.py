@@ -37,3 +37,19 @@ def test_the_check_sees_a_character_no_font_has() -> None:
     assert uncovered("고객 \N{EGYPTIAN HIEROGLYPH A001}", list(FONT_STACKS["ko"])) == {"\N{EGYPTIAN HIEROGLYPH A001}"}
     assert uncovered("고객", ["Noto Sans Thai"]) == {"고", "객"}
     assert uncovered("ลูกค้า 고객 陈静 ▲", list(FONT_STACKS["th"])) == set()
+
+
+def test_charts_register_fonts_matplotlib_has_not_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matplotlib font cache made before the fonts were installed: the charts add them from fontconfig."""
+    from matplotlib import font_manager
+
+    from rapport.reports.fonts import matplotlib_families
+
+    without = [f for f in font_manager.fontManager.ttflist if f.name != "NanumGothic"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", without)
+    matplotlib_families.cache_clear()
+    try:
+        assert matplotlib_families("ko")[0] == "NanumGothic"
+        assert "NanumGothic" in {f.name for f in font_manager.fontManager.ttflist}
+    finally:
+        matplotlib_families.cache_clear()
