@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rapport import cli
-from rapport.config import load_settings
+
+load_settings = cli.load_settings  # the command's own settings loader (where it lives is the CLI's business)
 
 
 def test_setting_defaults_to_english_and_accepts_the_report_languages(tmp_path: Path) -> None:
