@@ -39,6 +39,12 @@ def script_lang(text: Any) -> str:
     return "th" if "th" in scripts else ""
 
 
+def lang_attr(text: Any) -> Markup:
+    """` lang="…"` for a data value whose script says its language, else nothing."""
+    code = script_lang(text)
+    return Markup(' lang="{}"').format(code) if code else Markup("")
+
+
 def path_breaks(path: Any) -> Markup:
     """A file path that may wrap after each separator only, never inside a (perhaps Thai) name."""
     return Markup("/<wbr>").join(escape(part) for part in str(path).split("/"))
@@ -71,7 +77,7 @@ def template_helpers(fmt: Formats) -> dict[str, Any]:
     return {
         "segment": segment,
         "segment_en": segment_with_english,
-        "script_lang": script_lang,
+        "lang_attr": lang_attr,
         "path_breaks": path_breaks,
     }
 

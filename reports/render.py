@@ -5,8 +5,9 @@
 
 Writes `rapport_report_<as_of>.html` and `.pdf` into `out_dir`, then replaces `latest.html` and
 `latest.pdf` atomically. `language` (en, ko, th: RAPPORT_REPORT_LANGUAGE) picks the message catalog and the
-locale of numbers and dates (reports/i18n.py, docs/report.md "Languages"). The PDF needs Chromium (scripts/install_chromium.sh); without it the run goes on
-with the HTML alone and a warning. See docs/report.md for what the report shows.
+locale of numbers and dates (reports/i18n.py, docs/report.md "Languages"). The PDF needs Chromium
+(scripts/install_chromium.sh); without it the run goes on with the HTML alone and a warning. See
+docs/report.md for what the report shows.
 """
 
 from __future__ import annotations

@@ -96,6 +96,8 @@ def test_line_breaking_never_splits_words(intl_reports, code: str) -> None:
     assert '<td class="name" translate="no" lang="th">สมศรี มีสุข</td>' in html
     assert '<td class="name" translate="no" lang="ko">박지훈</td>' in html
     assert '<td class="name" translate="no" lang="zh">陈静</td>' in html
+    assert '<span class="name" translate="no" lang="zh">双十一大促</span>' in html
+    assert '<strong class="name" lang="ko">봄맞이 세일</strong>' in html
 
 
 def test_charts_name_the_languages_fonts(intl_reports) -> None:
