@@ -42,6 +42,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="end of the run's data interval (ISO timestamp, UTC); default: now",
     )
     p.add_argument("--as-of", type=date.fromisoformat, help="date segments are computed as of (RAPPORT_AS_OF)")
+    p.add_argument("--language", choices=("en", "ko", "th"),
+                   help="language of the marketer report (overrides RAPPORT_REPORT_LANGUAGE; default en)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("rapport").setLevel(logging.INFO)
+    if getattr(args, "language", None):
+        os.environ["RAPPORT_REPORT_LANGUAGE"] = args.language  # tasks read their settings from the environment
     try:
         settings = load_settings()
     except ValueError as exc:

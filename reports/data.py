@@ -237,7 +237,7 @@ BAD_SUPPORT = "s.support_health = 'at_risk'"
 def _person(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "customer_id": str(row["customer_id"]),
-        "name": mask_emails_in_text(row["full_name"]) or "(no name)",
+        "name": mask_emails_in_text(row["full_name"]),  # "" when unknown: the template says so in words
         "email": mask_email(row["primary_email"]),
         "country": row["country"] or "",
         "orders": whole(row["order_count"]) or 0,

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from rapport.reports.i18n import check_language
+
 DEMO_TOKEN = "rapport-demo-token"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +31,7 @@ class Settings:
     # rows per Parquet part a check validates at once: Great Expectations holds a part in pandas (~400 bytes
     # a row for ESP events), so a first load of millions of rows is split to keep memory bounded
     check_chunk_rows: int = 2_000_000
+    report_language: str = "en"  # RAPPORT_REPORT_LANGUAGE: en, ko or th (rapport.reports.i18n.LANGUAGES)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -95,4 +98,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
         orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
         check_chunk_rows=int(env.get("RAPPORT_CHECK_CHUNK_ROWS", "2000000")),
+        report_language=check_language(env.get("RAPPORT_REPORT_LANGUAGE")),
     )

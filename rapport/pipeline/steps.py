@@ -194,6 +194,7 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
             run_id=ctx.run_id,
             as_of=ctx.as_of,
             audiences_dir=settings.audiences_dir,
+            language=settings.report_language,
         )
     progress(f"  wrote {len(files)} audience files and the report {paths.html}")
     return {"html": str(paths.html), "pdf": str(paths.pdf) if paths.pdf else None}
