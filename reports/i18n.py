@@ -26,6 +26,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from markupsafe import Markup, escape
 
+from rapport.core import config
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
 SETTING = "RAPPORT_REPORT_LANGUAGE"
@@ -48,15 +50,9 @@ LANGUAGES: dict[str, LanguageSpec] = {
 }
 
 
-def check_language(value: str | None, setting: str = SETTING) -> str:
-    """The language code for a setting's value (blank: the default); ValueError naming the setting if unknown."""
-    code = (value or "").strip().lower() or DEFAULT_LANGUAGE
-    if code not in LANGUAGES:
-        raise ValueError(
-            f"{setting}={value!r} is not a report language; use one of {', '.join(LANGUAGES)} "
-            f"(default {DEFAULT_LANGUAGE})"
-        )
-    return code
+# The setting is validated where settings are read (rapport.core.config, which knows no Babel).
+# (tests/reports/test_i18n_catalogs.py checks that both name the same languages)
+check_language = config.check_language
 
 
 def catalog_path(code: str) -> Path:

@@ -10,10 +10,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from rapport.reports.i18n import check_language
-
 DEMO_TOKEN = "rapport-demo-token"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Languages the report is written in; rapport.reports.i18n.LANGUAGES holds their locales and catalogs.
+REPORT_LANGUAGES = ("en", "ko", "th")
+
+
+def check_language(value: str | None, setting: str = "RAPPORT_REPORT_LANGUAGE") -> str:
+    """The language code for a setting's value (blank: English); ValueError naming the setting if unknown."""
+    code = (value or "").strip().lower() or REPORT_LANGUAGES[0]
+    if code not in REPORT_LANGUAGES:
+        raise ValueError(
+            f"{setting}={value!r} is not a report language; use one of {', '.join(REPORT_LANGUAGES)} "
+            f"(default {REPORT_LANGUAGES[0]})"
+        )
+    return code
 
 
 @dataclass(frozen=True)

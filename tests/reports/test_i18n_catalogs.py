@@ -188,3 +188,9 @@ def test_unknown_language_is_refused_with_the_setting_and_the_choices() -> None:
     assert check_language(None) == check_language("") == "en"
     with pytest.raises(ValueError, match=r"RAPPORT_REPORT_LANGUAGE='fr' .* use one of en, ko, th"):
         check_language("fr")
+
+
+def test_the_setting_accepts_exactly_the_languages_with_catalogs():
+    from rapport.core.config import REPORT_LANGUAGES
+
+    assert tuple(LANGUAGES) == REPORT_LANGUAGES
