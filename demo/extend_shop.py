@@ -44,7 +44,7 @@ from rapport.demo.orders import (
     _utm,
     settle_times,
 )
-from rapport.demo.shop import BASE_USD_PER_UNIT, CURRENCIES, row_styles
+from rapport.demo.shop import BASE_USD_PER_UNIT, CURRENCIES, _nullable, row_styles
 
 P_FIRST_ORDER_SAME_DAY = 0.3  # a new customer's first order on the day they sign up
 P_ACCOUNT_EMAIL = 0.9  # account orders mostly carry the account's address (as in the base)
@@ -311,11 +311,6 @@ def _new_orders(r: np.random.Generator, rates: dict[str, float], factor: float, 
     o["phone_order"] = digits.str.endswith(SHOP_PHONE_NSN).to_numpy()  # guests who called the shop again
     o["style"] = row_styles(r, len(o))
     return o
-
-
-def _nullable(values: pd.Series) -> list:
-    return [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v
-            for v in values.to_numpy(dtype=object)]
 
 
 def _insert_orders(con: sqlite3.Connection, o: pd.DataFrame, items: pd.DataFrame) -> None:

@@ -268,6 +268,7 @@ def test_late_engagement_lands_in_new_partitions(base: Path, days: list[Path]) -
     assert all(t_lo <= e["timestamp"] < t_hi for e in lines)
 
 
+@pytest.mark.slow  # ~10 s: three extractors twice, a helpdesk server
 def test_continued_sources_extract_cleanly_on_top_of_the_base(base: Path, days: list[Path], tmp_path: Path) -> None:
     """The real extractors, first on the base, then on the continued sources (the same files, grown), into
     one scratch warehouse: nothing quarantined, and no record's created_at differs between its versions."""
