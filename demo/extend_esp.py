@@ -5,7 +5,8 @@ No new campaign is sent on a continued day (the campaigns snapshot stays as the 
 on is the long tail of engagement with the campaigns of the last LATE_OPEN_DAYS: members who received one
 open it now and then (a power-law decay with the days since the send), some click, a few unsubscribe
 through it. New contacts: new customers who accept marketing (synced under their account's address) and
-newsletter sign-ups of new people; a few contacts unsubscribe on their own.
+newsletter sign-ups of new people (names as the base's form sign-ups); a few contacts unsubscribe on
+their own.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from rapport.demo.common import DAY, HOUR, gz_bytes, iso_z, pick, random_tokens
 from rapport.demo.contact_points import type_emails
 from rapport.demo.esp_contacts import _dash, _hex32, write_csv
 from rapport.demo.esp_events import event_lines
-from rapport.demo.extend_people import new_people
+from rapport.demo.extend_people import new_people, typed_identity
 from rapport.demo.messages import PATHS, USERAGENTS, _ips
 
 LATE_OPEN_DAYS = 90  # campaigns older than this get no more opens
 LATE_OPEN_SCALE = 0.5  # P(open on day k after the send) = scale * k ** -1.5, per delivered member
 P_CLICK, P_UNSUB_ON_OPEN = 0.25, 0.012
 P_SPONTANEOUS_UNSUB = 1 / 1200  # per subscribed contact and day (the base's mean time to unsubscribe)
+P_NO_NAME = 0.15  # newsletter forms often ask for the address only (as in the base)
 P_HELD_BACK = 0.1  # events whose file reaches the export a day late (a late file in the day's partition)
 PART = "part-0100"  # file names of continued days: never one the base wrote
 CONTACT_COLUMNS = ["contact_id", "email", "first_name", "last_name", "status", "created_at", "updated_at"]
@@ -144,6 +146,9 @@ def contacts_day(esp_dir: Path, rng: np.random.Generator, day: date, t0: int, *,
     synced = new_customers[new_customers["accepts_marketing"].to_numpy() == 1]
     k_news = int(rng.poisson(newsletter_rate))
     people = new_people(rng, k_news, first_person, taken, tails)
+    names = typed_identity(rng, people, p_phone=0.0, p_native=0.5)
+    blank = rng.random(k_news) < P_NO_NAME
+    names.loc[blank, ["first_name", "last_name"]] = None
     who = pd.concat([
         pd.DataFrame({"person_id": synced["person_id"].to_numpy(), "email_local": synced["email_local"].to_numpy(),
                       "email_domain": synced["email_domain"].to_numpy(), "first_name": synced["first_name"].to_numpy(),
@@ -151,7 +156,8 @@ def contacts_day(esp_dir: Path, rng: np.random.Generator, day: date, t0: int, *,
                       "created_ts": np.minimum(synced["created_ts"].to_numpy()
                                                + rng.integers(60, 2 * HOUR, size=len(synced)), t1 - 1)}),
         pd.DataFrame({"person_id": people["person_id"].to_numpy(), "email_local": people["email_local"].to_numpy(),
-                      "email_domain": people["email_domain"].to_numpy(), "first_name": None, "last_name": None,
+                      "email_domain": people["email_domain"].to_numpy(), "first_name": names["first_name"].to_numpy(),
+                      "last_name": names["last_name"].to_numpy(),
                       "created_ts": t0 + rng.integers(0, DAY, size=k_news)}),
     ], ignore_index=True)
     email = type_emails(rng, who["email_local"], who["email_domain"], p_caps=0.08, p_plus=0.06, p_dots=0.02,
