@@ -23,6 +23,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -102,6 +103,9 @@ def extend(out_dir: Path, end: date, *, progress: Callable[[str], None] | None =
     if params is None:
         raise ContinuationError(f"{out_dir} holds no generated demo (ground_truth/summary.json is missing)")
     state = read_state(out_dir) or _start(out_dir, params)
+    if state.get("format") != FORMAT:
+        raise ContinuationError(f"{out_dir / STATE_FILE} was written by another version of rapport (format "
+                                f"{state.get('format')}, this one reads {FORMAT})")
     current = date.fromisoformat(state["continued_to"])
     if end < current:
         raise ContinuationError(f"the demo in {out_dir} already ends on {current}; it cannot go back to {end}")
@@ -127,7 +131,7 @@ def _start(out_dir: Path, params: dict) -> dict:
     (out_dir / STATE_DIR).mkdir(exist_ok=True)
     base_period = Period(start=date.fromisoformat(params["start"]), end=e1)
     drift_ts = base_period.start_ts + int(DRIFT_SHARE * (base_period.end_ts - base_period.start_ts))
-    with sqlite3.connect(out_dir / "shop.db") as con:
+    with closing(sqlite3.connect(out_dir / "shop.db")) as con:
         orders_steps = schedule_in_flight(con, rng_for(seed, "extend:start:orders"), t1)
         ids = dict(zip(["customer", "order", "item"], con.execute(
             "select (select max(id) from customers), (select max(id) from orders), (select max(id) from order_items)"
@@ -268,7 +272,7 @@ def _day(out_dir: Path, state: dict, day: date) -> dict[str, int]:
 def _identifiers(out_dir: Path, day: date) -> tuple[set[str], set[str]]:
     """Addresses (normalised) and phone tails in the sources before `day`: a new person takes none of them.
     (Only what is older than the day: a day redone after an interrupted attempt sees what the first saw.)"""
-    with sqlite3.connect(out_dir / "shop.db") as con:
+    with closing(sqlite3.connect(out_dir / "shop.db")) as con:
         rows = con.execute("select email, phone from customers where substr(created_at, 1, 10) < ? union all "
                            "select email, phone from orders where substr(created_at, 1, 10) < ?",
                            (day.isoformat(), day.isoformat())).fetchall()

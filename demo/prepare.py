@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from rapport.demo.extend import extend, read_parameters, sources_end
+from rapport.demo.extend import ContinuationError, extend, read_parameters, sources_end
 from rapport.demo.generate import generate
 
 DEFAULTS = {"people": 3000, "seed": 7, "months": 15}
@@ -47,7 +47,10 @@ def prepare_demo(out_dir: Path, *, people: int | None = None, seed: int | None =
     if not differs and end > current:
         say(f"continuing the demo shop's history from {current} to {end} (same shop, {(end - current).days} "
             f"more day(s); its earlier days are kept as they are)")
-        summary = extend(out_dir, end, progress=say)
+        try:
+            summary = extend(out_dir, end, progress=say)
+        except ContinuationError as exc:
+            raise DemoConflict(f"cannot continue the demo: {exc}. {_fresh_start(out_dir, work_db)}") from exc
         added = ", ".join(f"{k} {v:,}" for k, v in summary.added.items() if v)
         say(f"demo sources continued in {summary.seconds:.1f}s, now ending on {end}: {added}")
         return "continued"
@@ -70,15 +73,19 @@ def _conflict_message(out_dir: Path, work_db: Path, recorded: dict, current: dat
     why = (", ".join(f"--{k} {new} (it was made with {old})" for k, (old, new) in differs.items()) if differs
            else f"--end {end} is before the day its sources already end on ({current})")
     same = f"--people {recorded['people']} --seed {recorded['seed']} --months {recorded['months']}"
-    work_dir = work_db.parent
     return (
         f"not generating the demo: the warehouse already holds the demo in {out_dir}, and {why}. That would be "
         f"a different shop history under the same ids, which the raw data checks reject. Nothing was changed.\n"
         f"What you can do:\n"
         f"  - keep this warehouse: run `rapport demo {same}` with no --end or an --end on or after {current} "
         f"(it continues the same shop's history);\n"
-        f"  - try the other demo in a new warehouse: set RAPPORT_WAREHOUSE_DIR to an empty directory;\n"
-        f"  - start this warehouse over: delete {out_dir} and {work_dir}. This also deletes the erasure key "
-        f"{work_dir / 'erasure.key'}, and with it the record of the people `rapport forget` erased: do it only "
-        f"if you mean to."
+        f"  - {_fresh_start(out_dir, work_db)}"
     )
+
+
+def _fresh_start(out_dir: Path, work_db: Path) -> str:
+    work_dir = work_db.parent
+    return (f"try the other demo in a new warehouse: set RAPPORT_WAREHOUSE_DIR to an empty directory; or start "
+            f"this warehouse over: delete {out_dir} and {work_dir}. This also deletes the erasure key "
+            f"{work_dir / 'erasure.key'}, and with it the record of the people `rapport forget` erased: do it only "
+            f"if you mean to.")
