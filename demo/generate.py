@@ -11,6 +11,7 @@
     out_dir/ground_truth/identities.parquet, campaigns.parquet, summary.json
 
 The output is a pure function of (people, seed, end, months): same inputs, byte-identical files.
+`extend.extend` continues such a demo to a later day (what `rapport demo` does on a later day).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rapport.demo.campaigns import plan_campaigns, run_campaigns, write_campaign
 from rapport.demo.common import make_period, seasonality
 from rapport.demo.esp_contacts import build_contacts, initial_log, write_contact_snapshots
 from rapport.demo.esp_events import SPILL_PREFIX, EventEncoder, write_event_files
+from rapport.demo.extend import STATE_DIR, STATE_FILE
 from rapport.demo.helpdesk_data import build_helpdesk, write_helpdesk
 from rapport.demo.orders import build_orders, natural_orders
 from rapport.demo.people import build_people, true_address_keys
@@ -67,6 +69,8 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
             shutil.rmtree(d)
     for d in out_dir.glob(f"{SPILL_PREFIX}*"):  # left behind by a generator that was killed
         shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)  # a fresh base: no continuation of an older one
+    (out_dir / STATE_FILE).unlink(missing_ok=True)
 
     say(f"people: {people}")
     pop = build_people(people, seed, period)

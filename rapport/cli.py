@@ -21,7 +21,7 @@ It extracts shop orders (SQL database), support tickets (helpdesk API) and email
 into DuckDB, builds a unified customer table, segments and campaign-effectiveness marts with dbt, checks
 them, publishes them for BI tools and writes a report for marketers.
 
-  rapport demo        generate demo sources and run the pipeline on them (start here)
+  rapport demo        generate demo sources (or continue them to today) and run the pipeline (start here)
   rapport run         run the pipeline once against the configured sources
   rapport generate    only generate the demo sources
   rapport forget      erase a person everywhere (right to erasure) and keep them out of later runs
@@ -80,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an address of the person (repeat for several addresses or people)")
     fg.add_argument("--dry-run", action="store_true", help="show what would be removed; change nothing")
 
-    demo = sub.add_parser("demo", help="generate the demo sources, then run the pipeline on them")
+    demo = sub.add_parser("demo", help="generate the demo sources (or continue them to a later day), then run "
+                          "the pipeline on them")
     _add_generate_args(demo)
+    demo.set_defaults(people=None, seed=None, months=None)  # None: as the existing demo (else the defaults)
     _add_run_args(demo)
     return parser
 
@@ -105,6 +107,22 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     summary = generate(out, people=args.people, seed=args.seed, end=args.end, months=args.months, progress=_progress)
     counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
     _progress(f"demo sources ready in {time.monotonic() - t0:.1f}s ({summary.start} to {summary.end}): {counts}")
+    return 0
+
+
+def cmd_demo_sources(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate the demo sources, or continue the existing demo's history to --end (rapport.demo.prepare)."""
+    from rapport.demo.prepare import DemoConflict, prepare_demo
+
+    with _whole_run(settings) as locked:  # never change the sources under a running pipeline
+        if not locked:
+            return 3
+        try:
+            prepare_demo((args.out or settings.demo_dir).resolve(), people=args.people, seed=args.seed,
+                         months=args.months, end=args.end, work_db=settings.work_db, progress=_progress)
+        except DemoConflict as exc:
+            print(f"rapport: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -251,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for var in ("RAPPORT_ORDERS_DB_URL", "RAPPORT_HELPDESK_URL", "RAPPORT_HELPDESK_TOKEN", "RAPPORT_ESP_ROOT"):
             os.environ.pop(var, None)
         settings = load_settings()
-        rc = cmd_generate(args, settings)
+        rc = cmd_demo_sources(args, settings)
         return rc or cmd_run(args, settings)
     raise AssertionError(args.command)
 
