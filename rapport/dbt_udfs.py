@@ -7,8 +7,10 @@ Registered on every dbt connection through `profiles.yml` (`plugins: [{module: r
   Numbers that do not parse, or whose length is impossible for their country (or only possible as a local
   number without an area code), give null: they are no identifier.
 - `phone_region(e164 varchar) -> varchar`: the ISO country of an E.164 number (null when unknown).
+- the campaign statistics' distribution functions (`rapport_norm_cdf(x)`, `rapport_norm_ppf(p)`,
+  `rapport_t_ppf(p, df)`, all double), from `rapport.experiments.distributions.UDFS`.
 
-Both are vectorised Arrow UDFs with a cache: real data repeats the same few phones on many rows.
+The phone functions are vectorised Arrow UDFs with a cache: real data repeats the same few phones on many rows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import phonenumbers
 import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
-from duckdb.sqltypes import VARCHAR
+from duckdb.sqltypes import DOUBLE, VARCHAR
+
+from rapport.experiments.distributions import UDFS as STAT_UDFS
 
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
@@ -97,6 +101,8 @@ def register(conn: DuckDBPyConnection) -> None:
         null_handling="special",
         side_effects=False,
     )
+    for name, udf in STAT_UDFS.items():  # scalar: called once per campaign row, not per member
+        conn.create_function(name, udf.function, [DOUBLE] * udf.arity, DOUBLE, null_handling="special")
 
 
 class Plugin(BasePlugin):
