@@ -14,11 +14,13 @@ with counts as (
     select * from {{ ref('int_campaign_lift_counts') }}
 ),
 
+-- UDF arguments cast to double: literals are decimals, and Spark hands a Python UDF decimal.Decimal values
 quantiles as (
     select
-        1 - (1 - {{ confidence }}) / 2 as interval_quantile,
-        rapport_norm_ppf(1 - (1 - {{ confidence }}) / 2) as z_interval,
-        rapport_norm_ppf(1 - {{ mde_alpha }} / 2) + rapport_norm_ppf({{ mde_power }}) as z_mde
+        cast(1 - (1 - {{ confidence }}) / 2 as double) as interval_quantile,
+        rapport_norm_ppf(cast(1 - (1 - {{ confidence }}) / 2 as double)) as z_interval,
+        rapport_norm_ppf(cast(1 - {{ mde_alpha }} / 2 as double))
+        + rapport_norm_ppf(cast({{ mde_power }} as double)) as z_mde
 ),
 
 -- sizes as doubles; null unless both groups have members, which nulls every statistic below
