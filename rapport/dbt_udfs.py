@@ -101,8 +101,8 @@ def register(conn: DuckDBPyConnection) -> None:
         null_handling="special",
         side_effects=False,
     )
-    for name, udf in STAT_UDFS.items():  # scalar: called once per campaign row, not per member
-        conn.create_function(name, udf.function, [DOUBLE] * udf.arity, DOUBLE, null_handling="special")
+    for name, function, args, _returns in STAT_UDFS:  # all double; called per campaign row, not per member
+        conn.create_function(name, function, [DOUBLE] * len(args), DOUBLE, null_handling="special")
 
 
 class Plugin(BasePlugin):

@@ -80,6 +80,18 @@
     {{ clamp(adjusted, 0.0) }}
 {%- endmacro %}
 
+{# Standard error of the difference of the groups' CUPED-adjusted means, from int_campaign_lift_counts'
+   columns {group}_{outcome}_var, {group}_{covariate}_var, {group}_{outcome}_{covariate}_cov and the
+   group sizes n_t, n_c. #}
+{% macro cuped_standard_error(outcome, covariate, theta) -%}
+    sqrt(
+        {%- for g, n in [('treatment', 'n_t'), ('control', 'n_c')] %}
+        {{ '+ ' if not loop.first }}{{ cuped_adjusted_var(g ~ '_' ~ outcome ~ '_var', g ~ '_' ~ covariate ~ '_var',
+            g ~ '_' ~ outcome ~ '_' ~ covariate ~ '_cov', theta) }} / {{ n }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
 {# Benjamini-Hochberg adjusted p-value (statsmodels multipletests(method='fdr_bh')): the running minimum of
    p * m / rank from the largest p-value down, capped at 1. p_rank is 1..m in ascending p order (ties
    broken by any fixed order: tied p-values get the same q either way). #}

@@ -4,15 +4,15 @@ The closed-form statistics (Newcombe interval, pooled z-test, Welch, CUPED, MDE,
 project, so every engine computes them the same way; only the normal and Student t distribution functions
 come from here (scipy). Each engine registers `UDFS` under the names given, all arguments and results
 double: DuckDB in `rapport.dbt_udfs.register`, Spark on its session (`spark.udf.register(name, fn,
-DoubleType())`). Invalid arguments (null, NaN, a probability outside (0, 1), degrees of freedom <= 0)
-give null rather than an error or NaN, so one odd row nulls a statistic instead of failing the build.
+DoubleType())`; the SQL casts arguments to double, as a Python UDF must not receive decimals). Invalid
+arguments (null, NaN, a probability outside (0, 1), degrees of freedom <= 0) give null rather than an
+error or NaN, so one odd row nulls a statistic instead of failing the build.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from scipy import stats
 
@@ -42,14 +42,9 @@ def t_ppf(p: float | None, df: float | None) -> float | None:
     return float(stats.t.ppf(p, df))
 
 
-@dataclass(frozen=True)
-class Udf:
-    function: Callable[..., float | None]
-    arity: int  # arguments, all double; the result is double
-
-
-UDFS: dict[str, Udf] = {
-    "rapport_norm_cdf": Udf(norm_cdf, 1),
-    "rapport_norm_ppf": Udf(norm_ppf, 1),
-    "rapport_t_ppf": Udf(t_ppf, 2),
-}
+# (SQL name, function, argument SQL types, result SQL type): the fields of rapport's UDF registry entries
+UDFS: tuple[tuple[str, Callable[..., float | None], tuple[str, ...], str], ...] = (
+    ("rapport_norm_cdf", norm_cdf, ("double",), "double"),
+    ("rapport_norm_ppf", norm_ppf, ("double",), "double"),
+    ("rapport_t_ppf", t_ppf, ("double", "double"), "double"),
+)

@@ -51,4 +51,5 @@ def test_registered_on_duckdb_under_their_plain_names():
     ).fetchall()[0]
     assert row[:3] == (norm_cdf(1.0), norm_ppf(0.9), t_ppf(0.95, 4.5))
     assert row[3:] == (None, None)
-    assert set(UDFS) == {"rapport_norm_cdf", "rapport_norm_ppf", "rapport_t_ppf"}
+    assert {name for name, *_ in UDFS} == {"rapport_norm_cdf", "rapport_norm_ppf", "rapport_t_ppf"}
+    assert all(set(args) == {"double"} and returns == "double" for _n, _f, args, returns in UDFS)

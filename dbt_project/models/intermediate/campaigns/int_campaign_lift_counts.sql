@@ -7,6 +7,11 @@
 -- revenue sums each order once. Per group: size, sums, sample variances (var_samp, null below 2 members)
 -- and covariances; 'pooled' columns are over both groups together (the CUPED theta).
 {%- set groups = ['treatment', 'control'] %}
+{#- the CUPED pairs: (outcome, its column, covariate, its column) #}
+{%- set metrics = [
+    ('conversion', 'y_conv', 'pre_orders', 'x_orders'),
+    ('revenue', 'y_rev', 'pre_revenue', 'x_rev'),
+] %}
 
 with members as (
     select
@@ -61,24 +66,20 @@ select
         coalesce(sum(case when audience_group = '{{ g }}' then counted_revenue_usd end), 0) as {{ g }}_revenue_usd,
     {%- endfor %}
     {%- for g in groups %}
-        var_samp(case when audience_group = '{{ g }}' then y_conv end) as {{ g }}_conversion_var,
-        var_samp(case when audience_group = '{{ g }}' then y_rev end) as {{ g }}_revenue_var,
-        avg(case when audience_group = '{{ g }}' then x_orders end) as {{ g }}_pre_orders_mean,
-        var_samp(case when audience_group = '{{ g }}' then x_orders end) as {{ g }}_pre_orders_var,
-        covar_samp(
-            case when audience_group = '{{ g }}' then y_conv end,
-            case when audience_group = '{{ g }}' then x_orders end
-        ) as {{ g }}_conversion_pre_orders_cov,
-        avg(case when audience_group = '{{ g }}' then x_rev end) as {{ g }}_pre_revenue_mean,
-        var_samp(case when audience_group = '{{ g }}' then x_rev end) as {{ g }}_pre_revenue_var,
-        covar_samp(
-            case when audience_group = '{{ g }}' then y_rev end,
-            case when audience_group = '{{ g }}' then x_rev end
-        ) as {{ g }}_revenue_pre_revenue_cov,
+        {%- for outcome, y, covariate, x in metrics %}
+            var_samp(case when audience_group = '{{ g }}' then {{ y }} end) as {{ g }}_{{ outcome }}_var,
+            avg(case when audience_group = '{{ g }}' then {{ x }} end) as {{ g }}_{{ covariate }}_mean,
+            var_samp(case when audience_group = '{{ g }}' then {{ x }} end) as {{ g }}_{{ covariate }}_var,
+            covar_samp(
+                case when audience_group = '{{ g }}' then {{ y }} end,
+                case when audience_group = '{{ g }}' then {{ x }} end
+            ) as {{ g }}_{{ outcome }}_{{ covariate }}_cov,
+        {%- endfor %}
     {%- endfor %}
-    var_samp(x_orders) as pooled_pre_orders_var,
-    covar_samp(y_conv, x_orders) as pooled_conversion_pre_orders_cov,
-    var_samp(x_rev) as pooled_pre_revenue_var,
-    covar_samp(y_rev, x_rev) as pooled_revenue_pre_revenue_cov
+    {%- for outcome, y, covariate, x in metrics %}
+        var_samp({{ x }}) as pooled_{{ covariate }}_var,
+        covar_samp({{ y }}, {{ x }}) as pooled_{{ outcome }}_{{ covariate }}_cov,
+    {%- endfor %}
+    count(*) as audience_size
 from grains
 group by grain, campaign_id, rfm_segment

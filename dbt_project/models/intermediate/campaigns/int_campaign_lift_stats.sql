@@ -74,20 +74,10 @@ bounds as (
         {{ welch_df('revenue_se2_t', 'n_t', 'revenue_se2_c', 'n_c') }} as revenue_welch_df,
         p_t - p_c
         - cuped_theta_conversion * (treatment_pre_orders_mean - control_pre_orders_mean) as lift_cuped_abs,
-        sqrt(
-            {{ cuped_adjusted_var('treatment_conversion_var', 'treatment_pre_orders_var',
-                'treatment_conversion_pre_orders_cov', 'cuped_theta_conversion') }} / n_t
-            + {{ cuped_adjusted_var('control_conversion_var', 'control_pre_orders_var',
-                'control_conversion_pre_orders_cov', 'cuped_theta_conversion') }} / n_c
-        ) as lift_cuped_se,
+        {{ cuped_standard_error('conversion', 'pre_orders', 'cuped_theta_conversion') }} as lift_cuped_se,
         revenue_per_recipient_treatment_usd - revenue_per_recipient_control_usd
         - cuped_theta_revenue * (treatment_pre_revenue_mean - control_pre_revenue_mean) as revenue_cuped_diff,
-        sqrt(
-            {{ cuped_adjusted_var('treatment_revenue_var', 'treatment_pre_revenue_var',
-                'treatment_revenue_pre_revenue_cov', 'cuped_theta_revenue') }} / n_t
-            + {{ cuped_adjusted_var('control_revenue_var', 'control_pre_revenue_var',
-                'control_revenue_pre_revenue_cov', 'cuped_theta_revenue') }} / n_c
-        ) as revenue_cuped_se
+        {{ cuped_standard_error('revenue', 'pre_revenue', 'cuped_theta_revenue') }} as revenue_cuped_se
     from rates
 ),
 

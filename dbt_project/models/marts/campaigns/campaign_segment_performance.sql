@@ -26,7 +26,8 @@ select
     lift.control_size,
     lift.control_size > 0 as has_control_group,
     {%- for column in campaign_lift_columns() %}
-        lift.{{ column }}{{ ',' if not loop.last }}
+        lift.{{ column }},
     {%- endfor %}
+    lift.confidence_level
 from lift
 inner join campaigns on lift.campaign_id = campaigns.campaign_id
