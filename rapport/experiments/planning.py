@@ -100,9 +100,14 @@ def baseline_from_rates(rates: Sequence[float | None], where: str) -> tuple[floa
             f"no published campaign has a control group to take the baseline conversion rate from ({where}): "
             "pass --baseline-rate (e.g. 0.03 if 3% of recipients buy within the holdout window anyway)"
         )
-    return statistics.median(known), (
-        f"the median control-group conversion rate of {len(known)} published campaign(s) in {where}"
-    )
+    median = statistics.median(known)
+    source = f"the median control-group conversion rate of {len(known)} published campaign(s) in {where}"
+    if not 0 < median < 1:  # e.g. control groups so small that most saw no purchase at all
+        raise PlanningError(
+            f"{source} is {median:g}, which cannot serve as a baseline (too few control-group members bought "
+            "anything): pass --baseline-rate (e.g. 0.03 if 3% of recipients buy within the holdout window anyway)"
+        )
+    return median, source
 
 
 def _percent(rate: float) -> str:

@@ -88,3 +88,5 @@ def test_baseline_is_the_median_published_control_rate():
     assert baseline_from_rates([0.02, 0.04], "x")[0] == pytest.approx(0.03)
     with pytest.raises(PlanningError, match="--baseline-rate"):
         baseline_from_rates([None], "x")
+    with pytest.raises(PlanningError, match="median control-group conversion rate of 3 .* is 0, .*--baseline-rate"):
+        baseline_from_rates([0.0, 0.0, 0.1], "x")  # small control groups in which nobody bought
