@@ -9,8 +9,10 @@ registers the same scalar functions on its session. This module does not import 
   Numbers that do not parse, or whose length is impossible for their country (or only possible as a local
   number without an area code), give null: they are no identifier.
 - `phone_region(e164 varchar) -> varchar`: the ISO country of an E.164 number (null when unknown).
+- the campaign statistics' distribution functions (`rapport_norm_cdf(x)`, `rapport_norm_ppf(p)`,
+  `rapport_t_ppf(p, df)`, all double), from `rapport.experiments.distributions.UDFS`.
 
-Both are vectorised Arrow UDFs with a cache: real data repeats the same few phones on many rows.
+The phone functions are vectorised Arrow UDFs with a cache: real data repeats the same few phones on many rows.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 import phonenumbers
 import pyarrow as pa
 from duckdb import DuckDBPyConnection, sqltypes
+
+from rapport.experiments import distributions
 
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
@@ -78,6 +82,8 @@ class Udf:
 UDFS: list[Udf] = [
     Udf("normalize_phone", normalize_phone, ("varchar", "varchar"), "varchar"),
     Udf("phone_region", phone_region, ("varchar",), "varchar"),
+    # distribution functions of the campaign statistics (all double; called per campaign, not per member)
+    *(Udf(*spec) for spec in distributions.UDFS),
 ]
 
 _DUCKDB_TYPES = {"varchar": sqltypes.VARCHAR, "double": sqltypes.DOUBLE, "boolean": sqltypes.BOOLEAN,
