@@ -28,6 +28,8 @@ from extract_helpers import (
 
 from rapport.extractors.errors import (
     FatalSourceError,
+    SchemaDriftError,
+    SourceCheckError,
     SourceConfigError,
     SourceNotFoundError,
     SourceUnavailableError,
@@ -35,7 +37,7 @@ from rapport.extractors.errors import (
 )
 from rapport.extractors.esp import extract_esp
 from rapport.extractors.helpdesk import extract_helpdesk
-from rapport.extractors.helpdesk_client import HelpdeskUnavailableError
+from rapport.extractors.helpdesk_client import HelpdeskAuthError, HelpdeskUnavailableError
 from rapport.extractors.orders import extract_orders
 
 END = datetime(2025, 8, 2)
@@ -151,6 +153,13 @@ def test_a_helpdesk_url_that_is_not_http_fails_at_once(tmp_path, url):
     with pytest.raises(SourceConfigError, match="RAPPORT_HELPDESK_URL=.* is not an http"):
         extract_helpdesk(con, settings, run_id="r", interval_end=END, base_url=url)
     con.close()
+
+
+def test_a_rejected_token_is_not_retried_by_airflow_either():
+    # the DAG turns a FatalSourceError into AirflowFailException (no task retries); the client never retries
+    # a 401/403 (test_helpdesk_extract.test_wrong_token_fails_at_once_without_leaking_it)
+    assert issubclass(HelpdeskAuthError, FatalSourceError)
+    assert issubclass(SchemaDriftError, FatalSourceError) and issubclass(SourceCheckError, FatalSourceError)
 
 
 def test_a_file_that_is_not_a_database_fails_clearly(tmp_path):
