@@ -94,8 +94,13 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
         "quarantined": result.rows_quarantined,
         "duplicate": result.rows_duplicate,
     }
+    notes = ""
+    if result.future_dated:
+        notes += f"; {result.future_dated} dated in the future (quarantined)"
+    if result.reconciled:
+        notes += f"; {result.reconciled} committed after the look-back (found by the reconciliation)"
     progress(f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
-             f"duplicates skipped {counts['duplicate']}")
+             f"duplicates skipped {counts['duplicate']}{notes}")
     for finding in findings:  # the source checks' (rapport.extractors.source_health); errors stop the run
         progress(f"  {'ERROR' if finding.severity == 'error' else 'warning'}: {finding}")
     if errors_of(findings):

@@ -193,6 +193,8 @@ def test_hostile_records_are_quarantined_or_loaded_and_counted(copy, reference):
     run = _query(published, "select orders_future_dated, orders_reconciled, orders_quarantined, orders_warnings, "
                             "helpdesk_warnings, esp_warnings from ops.runs order by started_at desc limit 1")[0]
     assert run[:2] == (1, 1) and run[2] >= 1, run
+    assert ("; 1 dated in the future (quarantined); 1 committed after the look-back (found by the "
+            "reconciliation)") in proc.stdout
 
     # BOM and CRLF: every event and every contact of the new files landed, nothing from them was quarantined
     assert _query(work, "select count(*) from raw.esp_events where sg_event_id like 'bom-%'") == [(2,)]
