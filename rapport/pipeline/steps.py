@@ -80,10 +80,10 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
             from rapport.extractors.esp import extract_esp
 
             result = extract_esp(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
-        con.execute(
-            f"update ops.runs set {source}_extracted = ?, {source}_quarantined = ? where run_id = ?",
-            [result.rows_landed, result.rows_quarantined, ctx.run_id],
-        )
+        from rapport.extractors.source_health import errors_of, freshness_findings, record_run
+
+        findings = result.findings + freshness_findings(con, settings, source, ctx.interval_end)
+        record_run(con, ctx.run_id, result, findings)
         # The sources still hold people erased by `rapport forget`: take them out of what just landed.
         from rapport.privacy.keep import keep_erased
 
@@ -94,8 +94,19 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
         "quarantined": result.rows_quarantined,
         "duplicate": result.rows_duplicate,
     }
+    notes = ""
+    if result.future_dated:
+        notes += f"; {result.future_dated} dated in the future (quarantined)"
+    if result.reconciled:
+        notes += f"; {result.reconciled} committed after the look-back (found by the reconciliation)"
     progress(f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
-             f"duplicates skipped {counts['duplicate']}")
+             f"duplicates skipped {counts['duplicate']}{notes}")
+    for finding in findings:  # the source checks' (rapport.extractors.source_health); errors stop the run
+        progress(f"  {'ERROR' if finding.severity == 'error' else 'warning'}: {finding}")
+    if errors_of(findings):
+        from rapport.extractors.errors import SourceCheckError
+
+        raise SourceCheckError(errors_of(findings))
     return counts
 
 
