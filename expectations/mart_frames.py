@@ -3,12 +3,14 @@ reconciliation of revenue between the marts and the valid orders recomputed from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rapport.expectations.catalog import SuiteSpec
 from rapport.expectations.frames import Frame
 
 VALID_STATUSES = "('paid', 'fulfilled', 'partially_refunded')"
 
-MART_QUERIES: dict[str, str] = {
+MART_QUERIES: dict[str, str | Callable[[], str]] = {
     "mart_customers": """
         with identity_counts as (
             select customer_id, count(*) as identity_count from marts.customer_identities group by customer_id
@@ -124,8 +126,51 @@ MART_QUERIES: dict[str, str] = {
 }
 
 
+def _customer_predictions_query() -> str:
+    """marts.customer_predictions with its checks: every buyer of customer_purchase_history has exactly one
+    row (a full join, so a missing customer shows up), churn_risk follows p_alive and the dbt vars'
+    thresholds, scored rows carry every value."""
+    from rapport.predictions.score import INSUFFICIENT, NOT_CONVERGED
+    from rapport.predictions.step import load_config
+
+    cfg = load_config()
+    return f"""
+        with history as (select customer_id from marts.customer_purchase_history),
+        segments_as_of as (select max(as_of_date) as as_of_date from marts.customer_segments)
+        select predictions.* exclude (customer_id),
+            coalesce(predictions.customer_id, history.customer_id) as customer_id,
+            case when predictions.customer_id is null then history.customer_id end as buyer_without_prediction,
+            case when history.customer_id is null then predictions.customer_id end as prediction_without_history,
+            case when predictions.customer_id is not null and not exists (
+                    select 1 from marts.customers where customers.customer_id = predictions.customer_id)
+                then predictions.customer_id end as orphan_customer_id,
+            case when predictions.as_of_date <> segments_as_of.as_of_date then predictions.customer_id end
+                as as_of_mismatch,
+            case when predictions.model not in ('{INSUFFICIENT}', '{NOT_CONVERGED}') and (
+                    predictions.p_alive is null or predictions.expected_orders_90d is null
+                    or predictions.expected_revenue_90d_usd is null or predictions.predicted_clv_365d_usd is null
+                    or predictions.churn_risk is null or predictions.p_order_90d is null)
+                then predictions.customer_id end as scored_without_values,
+            case when predictions.churn_risk is distinct from (case
+                    when predictions.p_alive is null then null
+                    when predictions.p_alive > {cfg.churn_low_above} then 'low'
+                    when predictions.p_alive < {cfg.churn_high_below} then 'high'
+                    else 'medium' end)
+                then predictions.customer_id end as churn_risk_mismatch,
+            case when predictions.predicted_clv_365d_usd < predictions.expected_revenue_90d_usd - 1e-6
+                then predictions.customer_id end as clv_below_90d_revenue
+        from marts.customer_predictions as predictions
+        full outer join history on history.customer_id = predictions.customer_id
+        cross join segments_as_of"""
+
+
+# built when the checks run: the churn thresholds are the dbt project's vars
+MART_QUERIES["mart_customer_predictions"] = _customer_predictions_query
+
+
 def mart_frame(spec: SuiteSpec) -> Frame:
-    sql = MART_QUERIES[spec.name]
+    query = MART_QUERIES[spec.name]
+    sql = query() if callable(query) else query
     queries = [sql]
     if spec.relation.startswith("marts.") and "," not in spec.relation:
         queries.append(f"select * from {spec.relation}")

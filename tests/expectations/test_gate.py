@@ -175,6 +175,7 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
                     "where customer_id = 'p1'")  # revenue no longer reconciles with the valid orders
         con.execute("update marts.segment_summary set revenue_usd = 90.0 "
                     "where rfm_segment = 'New Customers'")  # nor do the segments (as of their date)
+        con.execute("delete from marts.customer_predictions where customer_id = 'p2'")  # a buyer left out
         with pytest.raises(CheckFailed) as failed:
             run_mart_checks(con, settings, run_id="m1")
     finally:
@@ -191,6 +192,7 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
         ("mart_reconciliation",
          "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,segments_vs_orders_as_of_gap_usd)",
          "error"),
+        ("mart_customer_predictions", "expect_column_values_to_be_null(buyer_without_prediction)", "error"),
     ]:
         assert expected in got, (expected, got)
     assert not [f for f in got if f[0] in ("mart_customer_segments", "mart_segment_summary")]

@@ -110,3 +110,6 @@ def test_p_alive_is_a_probability_falling_with_silence(r, alpha, s, beta, x, t_x
     expected = pareto_nbd.expected_purchases(params, 90.0, xs[:1], txs[:1], np.array([t_x + gap]))[0]
     longer = pareto_nbd.expected_purchases(params, 365.0, xs[:1], txs[:1], np.array([t_x + gap]))[0]
     assert 0.0 <= expected <= longer
+    # buying in the next 90 days needs being alive now
+    buys = pareto_nbd.probability_of_purchase(params, 90.0, xs[:1], txs[:1], np.array([t_x + gap]))[0]
+    assert 0.0 <= buys <= alive[0] + 1e-9

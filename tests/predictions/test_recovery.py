@@ -44,6 +44,9 @@ def test_p_alive_and_expected_purchases_match_the_simulated_truth(sample):
     assert alive.mean() == pytest.approx(sample.alive.mean(), abs=0.015)
     expected = pareto_nbd.expected_purchases(TRUE, 39, sample.x, sample.t_x, sample.T, alive=alive)
     assert expected.sum() == pytest.approx(sample.future.sum(), rel=0.08)
+    # P(at least one purchase in the next 39 weeks) is the share of customers who then bought (sd 0.003)
+    buys = pareto_nbd.probability_of_purchase(TRUE, 39, sample.x, sample.t_x, sample.T)
+    assert buys.mean() == pytest.approx((sample.future > 0).mean(), abs=0.015)
     # and it ranks: the customers truly alive have the higher p_alive
     assert alive[sample.alive].mean() > alive[~sample.alive].mean() + 0.3
 
