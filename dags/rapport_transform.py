@@ -3,7 +3,7 @@
 Scheduled on Airflow assets: it runs when `rapport_daily` has updated all three source assets
 (`rapport://sources/orders`, `.../helpdesk`, `.../esp`), for the run those asset events name. Trigger it
 by hand to rebuild and republish from the data already landed (after fixing a dbt model, say) without
-touching the sources; conf `{"as_of": "YYYY-MM-DD"}` recomputes segments as of another day.
+touching the sources; conf `{"as_of": "YYYY-MM-DD"}` recomputes segments and predictions as of another day.
 
 The dbt project is rendered by astronomer-cosmos, one task per layer (or per model with
 RAPPORT_DBT_TASKS=model): a failed model fails its task, and a retry reruns only what failed. publish

@@ -141,15 +141,17 @@ def p_alive(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndar
     return np.exp(alive - ll)
 
 
-def p_alive_and_log_likelihood(params: dict[str, float], x: np.ndarray, t_x: np.ndarray,
-                               T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def p_alive_and_log_likelihood(
+    params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(p_alive, log-likelihood) per customer, from one evaluation."""
     alive, ll = _parts(_vector(params), x, t_x, T)
     return np.exp(alive - ll), ll
 
 
-def probability_of_purchase(params: dict[str, float], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                            ll_now: np.ndarray | None = None) -> np.ndarray:
+def probability_of_purchase(
+    params: dict[str, float], t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, ll_now: np.ndarray | None = None
+) -> np.ndarray:
     """P(at least one purchase in the next t | x, t_x, T). No purchase in (T, T + t] together with the
     history is the history observed until T + t, so P(none) = L(x, t_x, T + t) / L(x, t_x, T).
     `ll_now`: the log-likelihood at T, if known."""
