@@ -40,6 +40,7 @@ PAGE_HEADINGS = [
     "Customer base: life stages and movement",
     "Campaigns",
     "Campaigns: did the email make people buy?",
+    "Campaigns: what each test showed",
     "Campaigns: which segments responded",
     "Who to act on",
     "Audience files",
@@ -249,8 +250,9 @@ def test_pdf_has_one_page_per_section_with_text(rendered: SimpleNamespace, facts
         assert heading in text, f"page {number} should start the section {heading!r}"
         assert f"page {number} of {len(PAGE_HEADINGS)}" in text
     assert facts.script_name in pages[3]  # the hostile campaign name, as text in the leaderboard
-    assert "Not significant" in pages[4]
-    assert "e***@example.com" in pages[6]
+    assert "How to read this" in pages[4] and "too small to tell" in pages[4]  # the chart's words and the note
+    assert "increased sales:" in pages[5] and "0.057)" in pages[5]  # the decisions table
+    assert "e***@example.com" in pages[7]
     everything = "\n".join(pages)
     assert not [p[2] for p in facts.people if p[2] and p[2] in everything]
     assert rendered.seconds < 30

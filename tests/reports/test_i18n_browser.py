@@ -29,13 +29,15 @@ pytestmark = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SECTIONS = 8  # one printed page per <section class="page">
+SECTIONS = 9  # one printed page per <section class="page">
 # Hand-written: the headings and footers a reader of each printed report must find.
 PRINTED = {
-    "ko": ["고객과 캠페인", "한눈에 보기", "고객 현황", "캠페인: 메일이 구매로 이어졌는가?", "지금 챙겨야 할 고객",
-           "이 보고서에 대하여", "8쪽 중 1쪽", "8쪽 중 8쪽", "rapport 마케팅 보고서"],
-    "th": ["ลูกค้าและแคมเปญ", "สรุปภาพรวม", "ฐานลูกค้า", "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "ลูกค้าที่ควรดูแลตอนนี้",
-           "เกี่ยวกับรายงานนี้", "หน้า 1 จาก 8", "หน้า 8 จาก 8", "รายงานการตลาด rapport"],
+    "ko": ["고객과 캠페인", "한눈에 보기", "고객 현황", "캠페인: 메일이 구매로 이어졌는가?", "캠페인: 테스트별 결과",
+           "읽는 법", "표본이 작아 판단 불가", "지금 챙겨야 할 고객", "이 보고서에 대하여", "9쪽 중 1쪽", "9쪽 중 9쪽",
+           "rapport 마케팅 보고서"],
+    "th": ["ลูกค้าและแคมเปญ", "สรุปภาพรวม", "ฐานลูกค้า", "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ",
+           "วิธีอ่าน", "ยอดขายเพิ่มขึ้น", "ลูกค้าที่ควรดูแลตอนนี้", "เกี่ยวกับรายงานนี้", "หน้า 1 จาก 9", "หน้า 9 จาก 9",
+           "รายงานการตลาด rapport"],
 }
 OWN_FONT = {"ko": "NanumGothic", "th": "NotoSansThai-Regular"}  # PostScript names in the PDF
 CHINESE_FONT = "WenQuanYiMicroHei"
