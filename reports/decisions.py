@@ -7,9 +7,10 @@ what the report says around them:
   precise (smallest MDE, narrowest interval); campaigns without a holdout group last;
 - for a test too small to tell, the holdout share of the same audience that would have detected a
   meaningful lift (`rapport.experiments.planning.plan_holdout`; nothing when even half would not do);
-- whether the revenue interval can be trusted: it is a normal approximation, and with very few buyers in
-  a group it covers the truth far less often than 95% (71-81% in the demo measurements of
-  docs/segments_and_campaigns.md), so with fewer than `MIN_BUYERS` buyers in either group it is flagged.
+- whether the revenue interval can be trusted: it is a normal approximation (Welch), and with very few
+  buyers in a group it covers the truth far less often than 95% (81% where the control group expects at
+  most 2 buyers, docs/segments_and_campaigns.md), so with fewer than `MIN_BUYERS` buyers in either group
+  it is flagged.
 """
 
 from __future__ import annotations

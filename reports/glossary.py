@@ -119,7 +119,8 @@ DECISION_DEFINITIONS = {
     ),
     "too_small": N_(
         "the range includes zero, but the groups were too small to see a lift of %(target)s: the test says "
-        "nothing either way. Hold out the share suggested next time."
+        "nothing either way. Where holding out more of the same audience would tell, the table names the share; "
+        "otherwise only a larger audience would."
     ),
     "mde": N_(
         "the smallest lift a test of this size would have spotted 8 times out of 10. Smaller effects may be "
