@@ -55,7 +55,7 @@ def test_as_of_run_succeeds_and_publishes(as_of_run):
     published = wh / "published" / "rapport.duckdb"
     assert str(published) in stdout
     checker = ROOT.parent / "shared" / "tools" / "check_published.py"
-    out = subprocess.run([sys.executable, str(checker), str(published)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(checker), "--all", str(published)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     with duckdb.connect(str(published), read_only=True) as con:
         assert con.execute("select distinct as_of_date from marts.customer_segments").fetchall() == [(AS_OF,)]
