@@ -154,10 +154,12 @@ def test_columns_and_values(con, tmp_path):
     assert alice["as_of_date"] == "2025-06-30"
     assert (alice["churn_risk"], alice["p_alive"], alice["p_order_90d"], alice["predicted_clv_365d_usd"]) == (
         "high", "0.2", "0.15", "100")
+    assert alice["revenue_at_risk_usd"] == "400"  # 100 x (1 - 0.2) / 0.2
     ola = _read(tmp_path / "loyal-customers.csv")[0]
     assert (ola["p_alive"], ola["p_order_90d"], ola["predicted_clv_365d_usd"]) == ("0.85", "0.75", "333.33")
+    assert ola["revenue_at_risk_usd"] == "58.82"  # 333.3333 x 0.15 / 0.85 = 58.8235
     plus = _read(tmp_path / "no-purchases.csv")[0]  # no paid order: no predictions
-    assert (plus["churn_risk"], plus["p_alive"], plus["p_order_90d"], plus["predicted_clv_365d_usd"]) == ("",) * 4
+    assert [plus[c] for c in COLUMNS[-5:]] == [""] * 5
     minsu = _read(tmp_path / "at-risk.csv")[0]
     assert minsu["first_name"] == "김민수" and minsu["full_name"] == "김민수"
     assert _read(tmp_path / "champions.csv")[0]["lifetime_revenue_usd"] == "900.5"
@@ -237,6 +239,7 @@ def test_prediction_audiences_hold_the_reports_groups_in_order(con, tmp_path):
     export_audiences(con, tmp_path)
     churn = _read(tmp_path / "likely-to-churn-high-value.csv")
     assert [r["customer_id"] for r in churn] == ["c2", "c1"]
+    assert [r["revenue_at_risk_usd"] for r in churn] == ["450", "400"]
     assert [r["email"] for r in churn] == ["bob@x.com", "alice@x.com"]
     assert churn[0]["full_name"] == '\'=HYPERLINK("http://evil")'  # the same formula guard as every file
     assert (churn[0]["segment"], churn[0]["churn_risk"], churn[0]["p_alive"]) == ("Champions", "high", "0.1")
@@ -258,7 +261,7 @@ def test_prediction_audiences_are_empty_without_predictions(tmp_path):
     for name in ("likely-to-churn-high-value.csv", "likely-to-buy-again.csv"):
         assert (out / name).read_text(encoding="utf-8").strip() == ",".join(COLUMNS)
     alice = next(r for r in _read(out / "champions.csv") if r["customer_id"] == "c1")
-    assert (alice["churn_risk"], alice["p_alive"], alice["p_order_90d"]) == ("", "", "")
+    assert [alice[c] for c in COLUMNS[-5:]] == [""] * 5
     with duckdb.connect() as con:  # a model that did not fit: rows without numbers
         _marts(con, predictions=[(cid, None, None, None, None, None) for cid, *_ in PREDICTIONS])
         export_audiences(con, out)

@@ -72,6 +72,7 @@ COLUMNS: tuple[str, ...] = (
     "p_alive",
     "p_order_90d",
     "predicted_clv_365d_usd",
+    "revenue_at_risk_usd",  # what the report calls revenue at risk (rapport.reports.prediction_data)
 )
 
 
@@ -118,7 +119,9 @@ _SELECT = """
         p.churn_risk,
         p.p_alive::decimal(6, 4) as p_alive,
         p.p_order_90d::decimal(6, 4) as p_order_90d,
-        p.predicted_clv_365d_usd::decimal(18, 2) as predicted_clv_365d_usd
+        p.predicted_clv_365d_usd::decimal(18, 2) as predicted_clv_365d_usd,
+        (case when p.p_alive is not null then {revenue_at_risk} end)::decimal(18, 2)
+            as revenue_at_risk_usd
     from marts.customer_segments as s
     inner join marts.customers as c on s.customer_id = c.customer_id
     left join {predictions} as p on s.customer_id = p.customer_id
@@ -201,8 +204,12 @@ def _records(con: duckdb.DuckDBPyConnection, condition: str, order: str) -> list
         "and table_schema || '.' || table_name = ?",
         [_PREDICTIONS],
     ).fetchall()[0][0]
-    sql = _SELECT.format(predictions=_PREDICTIONS if has_predictions else _NO_PREDICTIONS, condition=condition,
-                         order=order)
+    sql = _SELECT.format(
+        predictions=_PREDICTIONS if has_predictions else _NO_PREDICTIONS,
+        condition=condition,
+        order=order,
+        revenue_at_risk=REVENUE_AT_RISK_SQL,
+    )
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -74,6 +74,26 @@ def test_churn_list_ranks_by_revenue_at_risk_and_keeps_totals_beyond_the_limit(m
     assert capped.likely.total == 3 and len(capped.likely.rows) == 1
 
 
+UNFITTED = {
+    "insufficient": "No predictions yet: only 10 customers have bought so far, and the model needs the purchase "
+    "histories of at least 200 customers to be trusted.",
+    "not converged": "No predictions this time: the model could not be fitted to this data (the fit did not "
+    "converge), so this page shows no numbers rather than wrong ones.",
+    "none": "No predictions yet: nobody has bought so far",
+    "absent": "Predictions are not available: this warehouse does not publish marts.customer_predictions .",
+}
+
+
+def _unfitted_db(make_published_db, facts, rows: str) -> Path:
+    predictions = {
+        "insufficient": facts.unfitted(INSUFFICIENT),
+        "not converged": facts.unfitted(NOT_CONVERGED),
+        "none": [],
+        "absent": None,
+    }[rows]
+    return make_published_db(f"{rows}.duckdb", people=[] if rows == "none" else facts.people, predictions=predictions)
+
+
 @pytest.mark.parametrize(
     ("rows", "status", "buyers"),
     [
@@ -84,13 +104,7 @@ def test_churn_list_ranks_by_revenue_at_risk_and_keeps_totals_beyond_the_limit(m
     ],
 )
 def test_model_states(make_published_db, facts, rows: str, status: str, buyers: int) -> None:
-    predictions = {
-        "insufficient": facts.unfitted(INSUFFICIENT),
-        "not converged": facts.unfitted(NOT_CONVERGED),
-        "none": [],
-        "absent": None,
-    }[rows]
-    p = _load(make_published_db(predictions=predictions))
+    p = _load(_unfitted_db(make_published_db, facts, rows))
     assert (p.model.status, p.model.buyers, p.model.fitted) == (status, buyers, False)
     assert p.outlook is None and p.churn.total == p.likely.total == 0
 
@@ -127,26 +141,6 @@ def test_the_page_in_english(full_report) -> None:
         "1 high-value customer is likely to churn, with $480 of revenue at risk over the next 365 days: see "
         "“Who to act on: predictions”."
     ) in _text(html)
-
-
-UNFITTED = {
-    "insufficient": "No predictions yet: only 10 customers have bought so far, and the model needs the purchase "
-    "histories of at least 200 customers to be trusted.",
-    "not converged": "No predictions this time: the model could not be fitted to this data (the fit did not "
-    "converge), so this page shows no numbers rather than wrong ones.",
-    "none": "No predictions yet: nobody has bought so far",
-    "absent": "Predictions are not available: this warehouse does not publish marts.customer_predictions .",
-}
-
-
-def _unfitted_db(make_published_db, facts, rows: str) -> Path:
-    predictions = {
-        "insufficient": facts.unfitted(INSUFFICIENT),
-        "not converged": facts.unfitted(NOT_CONVERGED),
-        "none": [],
-        "absent": None,
-    }[rows]
-    return make_published_db(f"{rows}.duckdb", people=[] if rows == "none" else facts.people, predictions=predictions)
 
 
 def test_without_a_fit_the_report_says_why_and_shows_no_numbers(make_published_db, facts, tmp_path: Path) -> None:
