@@ -263,7 +263,7 @@ def load_campaigns(con: duckdb.DuckDBPyConnection) -> Campaigns:
     return Campaigns(campaigns, lifts)
 
 
-_PERSON_COLUMNS = """
+PERSON_COLUMNS = """
     c.customer_id, c.full_name, c.primary_email, c.country, c.order_count, c.lifetime_revenue_usd,
     c.email_status, c.ticket_count, c.open_ticket_count, c.csat_bad, c.avg_resolution_minutes,
     s.recency_days, s.rfm_segment
@@ -275,7 +275,7 @@ AT_RISK_HIGH_VALUE = (
 BAD_SUPPORT = "s.support_health = 'at_risk'"
 
 
-def _person(row: dict[str, Any]) -> dict[str, Any]:
+def person_row(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "customer_id": str(row["customer_id"]),
         "name": mask_emails_in_text(row["full_name"]),  # "" when unknown: the template says so in words
@@ -298,10 +298,10 @@ def load_action_list(con: duckdb.DuckDBPyConnection, condition: str, limit: int 
     total, revenue = con.execute("select count(*), sum(c.lifetime_revenue_usd) " + base).fetchall()[0]
     rows = fetch_dicts(
         con,
-        f"select {_PERSON_COLUMNS} {base} order by c.lifetime_revenue_usd desc nulls last, c.customer_id limit ?",
+        f"select {PERSON_COLUMNS} {base} order by c.lifetime_revenue_usd desc nulls last, c.customer_id limit ?",
         [limit],
     )
-    return ActionList([_person(r) for r in rows], int(total), num(revenue) or 0.0)
+    return ActionList([person_row(r) for r in rows], int(total), num(revenue) or 0.0)
 
 
 def load_run_info(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], run_id: str) -> RunInfo:

@@ -65,6 +65,15 @@ from rapport.reports.i18n import DEFAULT_LANGUAGE, check_language
 from rapport.reports.markup import page_margins_css, template_helpers
 from rapport.reports.migrations import load_migrations, load_segment_history
 from rapport.reports.pdf import ChromiumUnavailable, print_to_pdf
+from rapport.reports.prediction_data import (
+    BACKTEST_ORDERS_ERROR,
+    BACKTEST_PEOPLE,
+    BACKTEST_REVENUE_ERROR,
+    LIKELY_TO_BUY_MIN,
+    PREDICTION_LIST_LIMIT,
+    Predictions,
+    load_predictions,
+)
 
 log = logging.getLogger("rapport.reports")
 
@@ -125,6 +134,7 @@ def render_report(
         campaigns = load_campaigns(con)
         at_risk = load_action_list(con, AT_RISK_HIGH_VALUE)
         support = load_action_list(con, BAD_SUPPORT)
+        predictions = load_predictions(con, columns)
         migrations = load_migrations(con, columns, previous_db)
         segment_history = load_segment_history(con, columns)
         run = load_run_info(con, columns, run_id)
@@ -163,7 +173,7 @@ def render_report(
         generated_at=datetime.now(UTC),
         baseline=baseline,
         cards=cards(values, baseline),
-        highlights=highlights(values, base, decisions, at_risk, support, baseline, fmt),
+        highlights=highlights(values, base, decisions, at_risk, support, baseline, fmt, predictions),
         base=base,
         campaigns=campaigns.campaigns,
         leaderboard=campaigns.campaigns[:LEADERBOARD_SIZE],
@@ -175,6 +185,14 @@ def render_report(
         migrations=migrations,
         at_risk=at_risk,
         support=support,
+        predictions=predictions,
+        likely_min=LIKELY_TO_BUY_MIN,
+        list_limit=PREDICTION_LIST_LIMIT,
+        backtest={
+            "people": BACKTEST_PEOPLE,
+            "orders_error": abs(BACKTEST_ORDERS_ERROR),
+            "revenue_error": abs(BACKTEST_REVENUE_ERROR),
+        },
         audience_files=list_audience_files(audiences_dir),
         audiences_dir=audiences_dir,
         charts=figures,
@@ -219,6 +237,7 @@ def highlights(
     support: ActionList,
     baseline: Baseline | None,
     fmt: Formats | None = None,
+    predictions: Predictions | None = None,
 ) -> list[str]:
     """The few sentences a reader should take away, in plain words: strings (escaped by the template), or
     Markup where a sentence holds a name marked as data."""
@@ -252,6 +271,15 @@ def highlights(
             "%(people)s of your highest-value customers are slipping away, with %(amount)s spent so far: "
             "see “Who to act on”.",
             at_risk.total, people=fmt.count(at_risk.total), amount=fmt.money(at_risk.total_revenue_usd),
+        ))
+    if predictions is not None and predictions.churn.total:
+        churn = predictions.churn
+        out.append(ngettext(
+            "%(people)s high-value customer is likely to churn, with %(amount)s of revenue at risk over the next "
+            "365 days: see “Who to act on: predictions”.",
+            "%(people)s high-value customers are likely to churn, with %(amount)s of revenue at risk over the next "
+            "365 days: see “Who to act on: predictions”.",
+            churn.total, people=fmt.count(churn.total), amount=fmt.money(churn.value_usd),
         ))
     summary = holdout_summary(decisions, verdict_labels(fmt), fmt)
     if summary:

@@ -1,4 +1,4 @@
-"""Audience CSV exports (rapport.publishing.audiences) on hand-made marts."""
+"""Audience CSV exports (rapport.publishing.audiences) on hand-made marts, the prediction audiences included."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from rapport.publishing.audiences import COLUMNS, SEGMENTS, export_audiences, first_name_of, neutralise, slugify
+from rapport.publishing.audiences import (
+    COLUMNS,
+    SEGMENTS,
+    audience_paths,
+    export_audiences,
+    first_name_of,
+    neutralise,
+    slugify,
+)
 
 # customer_id, full_name, email_status, marketing_email, rfm_segment, monetary, recency, order_count, revenue
 PEOPLE = [
@@ -22,10 +30,29 @@ PEOPLE = [
     ("c8", "-Minus @At", "subscribed", "+plus@x.com", "No Purchases", 0, None, 0, "0.0000"),
     # not an email address: no identifier upstream, and never uploaded
     ("c9", "Mallory", "subscribed", '=HYPERLINK("http://evil","x")@x.com', "No Purchases", 0, None, 0, "0.0000"),
+    ("c10", "Ola Nordmann", "subscribed", "ola@x.no", "Loyal Customers", 300, 20, 4, "300.0000"),
+]
+MID_TIER = {"c3", "c10"}  # value tier mid; everyone else high
+
+# customer_id, p_alive, predicted_clv_365d_usd, churn_risk, p_order_90d, expected_revenue_90d_usd.
+# Likely to churn, high value (tier high, risk high), most revenue at risk first: c2 (50 x 0.9 / 0.1 = 450),
+# c1 (100 x 0.8 / 0.2 = 400); c3 is mid tier, c4 unsubscribed, c9's address is no address.
+# Likely to buy again (p_order_90d >= 0.5), likeliest first: c10 (0.75), c3 (0.5, the boundary); c5 is cleaned,
+# c7 has no usable address.
+PREDICTIONS = [
+    ("c1", 0.2, 100.0, "high", 0.15, 12.0),
+    ("c2", 0.1, 50.0, "high", 0.05, 4.0),
+    ("c3", 0.25, 80.0, "high", 0.5, 30.0),
+    ("c4", 0.05, 80.0, "high", 0.01, 1.0),
+    ("c5", 0.9, 40.0, "low", 0.9, 25.0),
+    ("c7", 0.95, 900.0, "low", 0.8, 300.0),
+    ("c9", 0.2, 10.0, "high", 0.1, 1.0),
+    ("c10", 0.85, 333.3333, "low", 0.75, 90.0),
 ]
 
 
-def _marts(con: duckdb.DuckDBPyConnection) -> None:
+def _marts(con: duckdb.DuckDBPyConnection, predictions: list[tuple] | None = PREDICTIONS) -> None:
+    """`predictions=None`: a file published before marts.customer_predictions existed."""
     con.execute("create schema marts")
     con.execute(
         "create table marts.customers (customer_id varchar, primary_email varchar, full_name varchar, "
@@ -43,9 +70,22 @@ def _marts(con: duckdb.DuckDBPyConnection) -> None:
             [cid, f"shop-{cid}@x.com", name, status, orders, revenue],
         )
         con.execute(
-            "insert into marts.customer_segments values (?, date '2025-06-30', ?, ?, ?, ?, 'active', 'high', "
+            "insert into marts.customer_segments values (?, date '2025-06-30', ?, ?, ?, ?, 'active', ?, "
             "'engaged', 'none', ?)",
-            [cid, recency, orders, monetary, segment, mail],
+            [cid, recency, orders, monetary, segment, "mid" if cid in MID_TIER else "high", mail],
+        )
+    if predictions is None:
+        return
+    con.execute(
+        "create table marts.customer_predictions (customer_id varchar, as_of_date date, p_alive double, "
+        "expected_orders_90d double, expected_revenue_90d_usd double, predicted_clv_365d_usd double, "
+        "churn_risk varchar, model varchar, expected_order_value_usd double, p_order_90d double)"
+    )
+    for cid, alive, clv, risk, p_order, revenue in predictions:
+        con.execute(
+            "insert into marts.customer_predictions values (?, date '2025-06-30', ?, 1, ?, ?, ?, "
+            "'pareto_nbd+gamma_gamma fitted 2025-06-30', 50, ?)",
+            [cid, alive, revenue, clv, risk, p_order],
         )
 
 
@@ -76,8 +116,11 @@ def test_one_file_per_segment_with_slugified_names(con, tmp_path):
         "cannot-lose-them.csv",
         "hibernating.csv",
         "no-purchases.csv",
+        "likely-to-churn-high-value.csv",
+        "likely-to-buy-again.csv",
     ]
-    assert len(paths) == len(SEGMENTS)
+    assert len(paths) == len(SEGMENTS) + 2
+    assert paths == audience_paths(tmp_path / "audiences")  # what `rapport forget` regenerates
     empty = _read(tmp_path / "audiences" / "hibernating.csv")
     assert empty == []
     with open(tmp_path / "audiences" / "hibernating.csv", encoding="utf-8") as fh:
@@ -109,6 +152,14 @@ def test_columns_and_values(con, tmp_path):
     assert alice["avg_order_value_usd"] == ""
     assert alice["last_order_at"] == "2025-06-27 10:00:00"
     assert alice["as_of_date"] == "2025-06-30"
+    assert (alice["churn_risk"], alice["p_alive"], alice["p_order_90d"], alice["predicted_clv_365d_usd"]) == (
+        "high", "0.2", "0.15", "100")
+    assert alice["revenue_at_risk_usd"] == "400"  # 100 x (1 - 0.2) / 0.2
+    ola = _read(tmp_path / "loyal-customers.csv")[0]
+    assert (ola["p_alive"], ola["p_order_90d"], ola["predicted_clv_365d_usd"]) == ("0.85", "0.75", "333.33")
+    assert ola["revenue_at_risk_usd"] == "58.82"  # 333.3333 x 0.15 / 0.85 = 58.8235
+    plus = _read(tmp_path / "no-purchases.csv")[0]  # no paid order: no predictions
+    assert [plus[c] for c in COLUMNS[-5:]] == [""] * 5
     minsu = _read(tmp_path / "at-risk.csv")[0]
     assert minsu["first_name"] == "김민수" and minsu["full_name"] == "김민수"
     assert _read(tmp_path / "champions.csv")[0]["lifetime_revenue_usd"] == "900.5"
@@ -168,7 +219,7 @@ def test_rerun_replaces_files_atomically_from_a_database_file(tmp_path):
         con.execute("update marts.customers set email_status = 'unsubscribed' where customer_id = 'c1'")
     export_audiences(str(db), out)
     assert [r["customer_id"] for r in _read(out / "champions.csv")] == ["c2"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{slugify(s)}.csv" for s in SEGMENTS)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in audience_paths(out))
 
 
 def test_half_written_files_of_a_killed_export_are_removed(con, tmp_path):
@@ -182,3 +233,36 @@ def test_half_written_files_of_a_killed_export_are_removed(con, tmp_path):
     assert not stale.exists()
     assert keep.exists()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_prediction_audiences_hold_the_reports_groups_in_order(con, tmp_path):
+    export_audiences(con, tmp_path)
+    churn = _read(tmp_path / "likely-to-churn-high-value.csv")
+    assert [r["customer_id"] for r in churn] == ["c2", "c1"]
+    assert [r["revenue_at_risk_usd"] for r in churn] == ["450", "400"]
+    assert [r["email"] for r in churn] == ["bob@x.com", "alice@x.com"]
+    assert churn[0]["full_name"] == '\'=HYPERLINK("http://evil")'  # the same formula guard as every file
+    assert (churn[0]["segment"], churn[0]["churn_risk"], churn[0]["p_alive"]) == ("Champions", "high", "0.1")
+    again = _read(tmp_path / "likely-to-buy-again.csv")
+    assert [r["customer_id"] for r in again] == ["c10", "c3"]
+    assert [r["p_order_90d"] for r in again] == ["0.75", "0.5"]
+    assert list(again[0]) == list(COLUMNS)
+
+
+def test_prediction_audiences_are_empty_without_predictions(tmp_path):
+    """A file published before the predictions (or a run whose model did not fit): header-only files, so no
+    earlier run's list lingers, and empty prediction columns in the segment files."""
+    with duckdb.connect() as con:
+        _marts(con, predictions=None)
+        out = tmp_path / "out"
+        (out).mkdir()
+        (out / "likely-to-buy-again.csv").write_text("email\nstale@x.com\n", encoding="utf-8")
+        export_audiences(con, out)
+    for name in ("likely-to-churn-high-value.csv", "likely-to-buy-again.csv"):
+        assert (out / name).read_text(encoding="utf-8").strip() == ",".join(COLUMNS)
+    alice = next(r for r in _read(out / "champions.csv") if r["customer_id"] == "c1")
+    assert [alice[c] for c in COLUMNS[-5:]] == [""] * 5
+    with duckdb.connect() as con:  # a model that did not fit: rows without numbers
+        _marts(con, predictions=[(cid, None, None, None, None, None) for cid, *_ in PREDICTIONS])
+        export_audiences(con, out)
+    assert _read(out / "likely-to-churn-high-value.csv") == _read(out / "likely-to-buy-again.csv") == []

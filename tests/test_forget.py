@@ -22,7 +22,7 @@ from rapport import cli
 from rapport.core.config import PROJECT_ROOT, load_settings
 from rapport.core.warehouse import RunInProgress
 from rapport.extractors.landing import ensure_schema
-from rapport.orchestration.forget import ForgetError, forget
+from rapport.orchestration.forget import ForgetError, forget, regenerated_files
 from rapport.privacy.database import Person, delete_derived, patterns, sweep
 from rapport.privacy.files import scrub_files
 from rapport.privacy.keep import keep_erased
@@ -38,6 +38,7 @@ from rapport.privacy.match import (
 )
 from rapport.privacy.purge import purge_raw
 from rapport.privacy.store import KEY_ENV, ErasureKeyError, ensure_tables, key_id
+from rapport.publishing.audiences import PREDICTED_AUDIENCES, audience_paths
 from rapport.transform.udfs import register
 
 KEY = "0" * 64
@@ -327,6 +328,24 @@ def test_scrub_files_redacts_copies_and_leaves_the_sources_alone(tmp_path):
                 "gx/uncommitted/validations/x.json"):
         assert (wh / rel).read_text() == files[rel]
     assert not (wh / "reports/rapport_report_2026-10-01.pdf").exists()
+
+
+def test_regenerated_files_are_every_audience_file_and_nothing_else(tmp_path):
+    """What a republish rewrites is left to it; a copy someone saved beside the audience files is scrubbed."""
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh")})
+    audiences = settings.audiences_dir
+    audiences.mkdir(parents=True)
+    written = audience_paths(audiences)
+    for path in [*written, audiences / "champions-october.csv"]:
+        path.write_text("email,full_name\nleo.nguyen@gmail.com,Leo Nguyen\n")
+    report = settings.reports_dir / "rapport_report_2026-11-01.html"
+    regenerated = regenerated_files(settings, {"html": str(report), "pdf": None})
+    assert {audiences / f"{a.slug}.csv" for a in PREDICTED_AUDIENCES} <= regenerated  # the prediction files too
+    assert set(written) <= regenerated and audiences / "champions-october.csv" not in regenerated
+    assert report in regenerated
+    changes = scrub_files(settings, {"leonguyen@gmail.com"}, set(), {"Leo Nguyen"}, keep=regenerated)
+    assert [p.name for p in changes.redacted] == ["champions-october.csv"]
+    assert (audiences / "likely-to-buy-again.csv").read_text().count("leo.nguyen@gmail.com") == 1
 
 
 # ---- forget as a whole, and the command line -------------------------------------------------------------

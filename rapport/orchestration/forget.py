@@ -220,9 +220,18 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
                                    "`rapport forget` again")
             return
     result.republished = True
-    result.regenerated = {settings.published_dir / "dbt_docs" / "index.html", settings.reports_dir / "latest.html",
-                          *settings.audiences_dir.glob("*.csv")}
-    result.regenerated |= {Path(p) for p in paths.values() if p}
+    result.regenerated = regenerated_files(settings, paths)
+
+
+def regenerated_files(settings: Settings, report_paths: dict[str, str | None]) -> set[Path]:
+    """The files a republish rewrites from the erased marts, which the scrub leaves alone: exactly the audience
+    files the export writes (not every CSV in the folder: a copy someone saved there is scrubbed), the report
+    (`report_paths`: pipeline.write_outputs) and the dbt docs."""
+    from rapport.publishing.audiences import audience_paths
+
+    files = {settings.published_dir / "dbt_docs" / "index.html", settings.reports_dir / "latest.html",
+             *audience_paths(settings.audiences_dir)}
+    return files | {Path(p) for p in report_paths.values() if p}
 
 
 def _scrub(settings: Settings, result: ForgetResult, dry_run: bool) -> FileChanges:

@@ -7,6 +7,11 @@ Numbers are picked so the report's figures can be checked by hand:
 - Lifecycle: prospect 2, new 1, active 4, reactivated 0, at_risk 3, churned 2 (active customers 5).
 - High-value customers slipping away: c02 only (c04 is "At Risk" but mid tier).
 - Bad support experiences (support_health at_risk): c02 (2000), c04 (800), c06 (500).
+- Predictions (marts.customer_predictions) for the 10 buyers: expected orders in the next 90 days add up to
+  3.81 (shown 4), expected revenue to 1081. High-value customers likely to churn (tier high, churn risk
+  high): c02 only (c04 and c09, c10 are high risk but not high tier); its revenue at risk is
+  120 x (1 - 0.2) / 0.2 = 480. Likely to buy again (p_order_90d >= 0.5): c01 0.62, c03 0.55, c07 0.50
+  (the boundary), expected revenue 450 + 160 + 210 = 820.
 - Campaigns: one of each verdict (increased, decreased, no detectable effect, too small to tell twice: one
   with a hostile name), one without a control group (nulls); one name holds dollar signs.
 Hostile values (`<script>alert(1)</script>`, `=HYPERLINK(...)`) prove escaping.
@@ -142,6 +147,29 @@ SEGMENT_HISTORY = {
     date(2025, 6, 30): {"Champions": 12, "At Risk": 4},
 }
 
+# customer_id, p_alive, expected_orders_90d, expected_revenue_90d_usd, predicted_clv_365d_usd, churn_risk,
+# p_order_90d, expected_order_value_usd (P(order) <= expected orders, as it must be)
+PREDICTIONS: list[tuple[Any, ...]] = [
+    ("c01", 0.95, 1.20, 450.0, 1650.0, "low", 0.62, 375.0),
+    ("c02", 0.20, 0.10, 33.0, 120.0, "high", 0.08, 330.0),
+    ("c03", 0.85, 0.80, 160.0, 600.0, "low", 0.55, 200.0),
+    ("c04", 0.25, 0.08, 21.0, 80.0, "high", 0.06, 260.0),
+    ("c05", 0.60, 0.30, 90.0, 320.0, "medium", 0.24, 300.0),
+    ("c06", 0.40, 0.15, 25.0, 85.0, "medium", 0.12, 165.0),
+    ("c07", 0.90, 0.70, 210.0, 700.0, "low", 0.50, 300.0),
+    ("c08", 0.80, 0.45, 90.0, 330.0, "low", 0.35, 200.0),
+    ("c09", 0.10, 0.02, 1.5, 6.0, "high", 0.02, 75.0),
+    ("c10", 0.05, 0.01, 0.5, 2.0, "high", 0.01, 50.0),
+]
+MODEL = "pareto_nbd+gamma_gamma fitted 2025-06-30"
+
+
+def unfitted(model: str, people: list[tuple[Any, ...]] | None = None) -> list[tuple[Any, ...]]:
+    """Prediction rows of a run whose model did not fit: every buyer, no numbers, the reason in `model`."""
+    ids = [p[0] for p in (PEOPLE if people is None else people) if p[4]]
+    return [(cid, None, None, None, None, None, None, None, model) for cid in ids]
+
+
 RUNS: list[tuple[Any, ...]] = [
     ("run_prev", datetime(2025, 5, 31, 1), datetime(2025, 5, 31, 1, 5), "success", date(2025, 5, 31), 1, 0, 2),
     ("run_failed", datetime(2025, 6, 15, 1), datetime(2025, 6, 15, 1, 2), "failed", date(2025, 6, 15), 0, 0, 0),
@@ -171,8 +199,10 @@ def build_published_db(
     segment_history: bool = False,
     runs: list[tuple[Any, ...]] | None = None,
     as_of: date = AS_OF,
+    predictions: list[tuple[Any, ...]] | None = PREDICTIONS,
 ) -> Path:
-    """Write a published-like DuckDB file; `migrations=None` leaves out the optional relation."""
+    """Write a published-like DuckDB file; `migrations=None` leaves out the optional relation, and so does
+    `predictions=None` (a file published before predictions existed). Prediction rows of 8 values get MODEL."""
     people = PEOPLE if people is None else people
     campaigns = CAMPAIGNS if campaigns is None else campaigns
     con = duckdb.connect(str(path))
@@ -260,6 +290,20 @@ def build_published_db(
                         "from range(?) t(i)",
                         [day, segment, n],
                     )
+        if predictions is not None:
+            con.execute(
+                "create table marts.customer_predictions (customer_id varchar, as_of_date date, p_alive double, "
+                "expected_orders_90d double, expected_revenue_90d_usd double, predicted_clv_365d_usd double, "
+                "churn_risk varchar, model varchar, expected_order_value_usd double, p_order_90d double)"
+            )
+            buyers = {p[0] for p in people}  # predictions only for the customers of this file
+            for cid, alive, orders, revenue, clv, risk, p_order, value, *model in predictions:
+                if cid not in buyers:
+                    continue
+                con.execute(
+                    "insert into marts.customer_predictions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [cid, as_of, alive, orders, revenue, clv, risk, model[0] if model else MODEL, value, p_order],
+                )
         con.execute(
             "create table ops.runs (run_id varchar, started_at timestamp, finished_at timestamp, status varchar, "
             "as_of_date date, orders_quarantined bigint, helpdesk_quarantined bigint, esp_quarantined bigint)"
@@ -329,6 +373,8 @@ def facts() -> SimpleNamespace:
         people=PEOPLE,
         campaigns=CAMPAIGNS,
         migrations=MIGRATIONS,
+        predictions=PREDICTIONS,
+        unfitted=unfitted,
         build=build_published_db,
     )
 

@@ -43,6 +43,7 @@ PAGE_HEADINGS = [
     "Campaigns: what each test showed",
     "Campaigns: which segments responded",
     "Who to act on",
+    "Who to act on: predictions",
     "Audience files",
 ]
 
@@ -176,6 +177,20 @@ DECISIONS_JS = """
   };
 })()
 """
+# The predictions page: the outlook's cards, each list's customers, and whether it or "Who to act on" (lists
+# of eight columns both) runs wider than the page, or a table's cell is cut off.
+PREDICTIONS_JS = """
+(() => {
+  const section = document.querySelector('#predictions');
+  return {
+    cards: [...section.querySelectorAll('.card .value')].map(c => c.innerText),
+    lists: [...section.querySelectorAll('table.people')].map(t =>
+      [...t.querySelectorAll('tbody tr')].map(r => r.querySelector('td.email').innerText)),
+    too_wide: [...document.querySelectorAll('#actions, #predictions'), ...section.querySelectorAll('td, th')]
+      .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + ': ' + e.innerText.slice(0, 40)),
+  };
+})()
+"""
 IMAGES_JS = "[...document.images].map(i => ({src: i.src.slice(0, 60), ok: i.complete && i.naturalWidth > 0}))"
 
 
@@ -238,6 +253,7 @@ def test_report_in_headless_chromium(rendered: SimpleNamespace, tmp_path: Path, 
         images = browser.evaluate(IMAGES_JS)
         text = browser.evaluate("document.body.innerText")
         decisions = browser.evaluate(DECISIONS_JS)
+        predictions = browser.evaluate(PREDICTIONS_JS)
         png = browser.screenshot()
         problems = browser.problems()
     finally:
@@ -266,6 +282,11 @@ def test_report_in_headless_chromium(rendered: SimpleNamespace, tmp_path: Path, 
         ["unreliable: only 2 buyers among those held out", True]
     ]  # the hostile campaign's revenue range; it has no cost, so no ROI range to flag
     assert decisions["colours"][:3] == ["rgb(26, 127, 75)", "rgb(192, 57, 43)", "rgb(93, 100, 112)"]
+    # the predictions: next 90 days' orders and revenue, revenue at risk; c02 likely to churn; c01, c03, c07
+    # likely to buy again, likeliest first (conftest.py)
+    assert predictions["cards"] == ["4", "$1,081", "$480"]
+    assert predictions["lists"] == [["e***@example.com"], ["a***@gmail.com", "m***@naver.com", "w***@qq.com"]]
+    assert predictions["too_wide"] == []
 
 
 @needs_chromium
@@ -284,6 +305,7 @@ def test_pdf_has_one_page_per_section_with_text(rendered: SimpleNamespace, facts
     assert "How to read this" in pages[4] and "too small to tell" in pages[4]  # the chart's words and the note
     assert "increased sales:" in pages[5] and "0.057)" in pages[5]  # the decisions table
     assert "e***@example.com" in pages[7]
+    assert "Revenue at risk" in pages[8] and "$480" in pages[8] and "Likely to buy again" in pages[8]
     everything = "\n".join(pages)
     assert not [p[2] for p in facts.people if p[2] and p[2] in everything]
     assert rendered.seconds < 30

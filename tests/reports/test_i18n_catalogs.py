@@ -21,7 +21,7 @@ GLOSSARY = Path(catalog_path("ko")).parents[2] / "GLOSSARY.md"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 TAG = re.compile(r"</?(\w+)[^>]*>")
 # Latin-script words a translation may keep (reports/locale/GLOSSARY.md, "What stays as it is").
-KEPT = {"USD", "ROI", "RFM", "UTC", "US", "rapport", "marts", "segment_migrations"}
+KEPT = {"USD", "ROI", "RFM", "UTC", "US", "rapport", "marts", "segment_migrations", "customer_predictions"}
 MASKED_EMAIL = re.compile(r"\S\*\*\*@[\w.-]+")
 
 
