@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEMO_TOKEN = "rapport-demo-token"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENGINES = ("duckdb", "spark")  # RAPPORT_ENGINE: where dbt builds the models
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Settings:
     # rows per Parquet part a check validates at once: Great Expectations holds a part in pandas (~400 bytes
     # a row for ESP events), so a first load of millions of rows is split to keep memory bounded
     check_chunk_rows: int = 2_000_000
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +67,16 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.warehouse_dir / "logs"
 
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's warehouse, metastore and the Parquet exchanged with DuckDB (RAPPORT_ENGINE=spark)."""
+        return self.warehouse_dir / "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        """The profiles.yml target of the engine."""
+        return "spark" if self.engine == "spark" else "work"
+
     def duckdb_config(self) -> dict[str, object]:
         """Explicit limits: DuckDB's defaults (all cores, 80% of RAM) are wrong for a shared 2-core box."""
         self.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +96,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     currency = env.get("RAPPORT_REPORTING_CURRENCY", "USD").upper()
     if currency != "USD":
         raise ValueError(f"RAPPORT_REPORTING_CURRENCY={currency!r}: only USD is supported for now")
+    engine = env.get("RAPPORT_ENGINE", "duckdb").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"RAPPORT_ENGINE={engine!r}: use one of {', '.join(ENGINES)} (default duckdb)")
+    spark_master = env.get("RAPPORT_SPARK_MASTER", "").strip() or "local[2]"
     return Settings(
         warehouse_dir=warehouse,
         orders_db_url=env.get("RAPPORT_ORDERS_DB_URL") or f"sqlite:///{demo / 'shop.db'}",
@@ -95,4 +112,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
         orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
         check_chunk_rows=int(env.get("RAPPORT_CHECK_CHUNK_ROWS", "2000000")),
+        engine=engine,
+        spark_master=spark_master,
     )
