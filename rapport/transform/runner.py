@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rapport.core.config import PROJECT_ROOT, Settings
 
@@ -30,10 +31,11 @@ class TransformError(RuntimeError):
         self.failures = failures or []
 
 
-def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
-    """(target path, log path) of dbt for this warehouse."""
+def dbt_dirs(settings: Settings, target: str = "work") -> tuple[Path, Path]:
+    """(target path, log path) of dbt for this warehouse; each profiles.yml target has its own target path,
+    so switching between them keeps dbt's partial parsing."""
     base = settings.warehouse_dir / "dbt"
-    return base / "target", base / "logs"
+    return base / ("target" if target == "work" else f"target-{target}"), base / "logs"
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -43,10 +45,12 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return {
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "RAPPORT_WAREHOUSE_DIR": str(settings.warehouse_dir),
         "RAPPORT_WORK_DB": str(settings.work_db),
         "RAPPORT_DUCKDB_THREADS": str(settings.duckdb_threads),
         "RAPPORT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
+        "RAPPORT_SPARK_MASTER": settings.spark_master,
     }
 
 
@@ -65,20 +69,33 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None) -> object:
+def invoke(
+    settings: Settings,
+    command: list[str],
+    extra_args: list[str] | None = None,
+    *,
+    target: str = "work",
+    env: dict[str, str] | None = None,
+    target_path: Path | None = None,
+) -> object:
+    """One in-process dbt command against profiles.yml's `target`; `env` overrides dbt_env(settings).
+
+    Returns dbt's result object; TransformError when dbt could not run at all.
+    """
     from dbt.cli.main import dbtRunner
 
-    target, logs = dbt_dirs(settings)
+    default_target_path, logs = dbt_dirs(settings, target)
     args = [
         *command,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target),
+        "--target", target,
+        "--target-path", str(target_path or default_target_path),
         "--log-path", str(logs),
         "--no-use-colors",  # plain text in logs and in TransformError messages
         *(extra_args or []),
     ]  # fmt: skip
-    with _environ(dbt_env(settings)):
+    with _environ({**dbt_env(settings), **(env or {})}):
         try:
             result = dbtRunner().invoke(args)
         finally:
@@ -151,28 +168,53 @@ def dbt_build(
 
     A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of replacing them,
     e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    With RAPPORT_ENGINE=spark the models build on Spark (rapport.transform.spark_exchange): raw tables and the
+    incremental models' state go to Spark as Parquet first, and the built tables come back into the working
+    DuckDB file after, so what follows the build reads the same tables whichever engine built them.
     """
     extra, overrides = _split_vars(extra_args or [])
-    dbt_vars = {"as_of": as_of.isoformat(), "run_id": run_id, **overrides}
-    command = ["build", "--vars", json.dumps(dbt_vars)]
+    dbt_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, **overrides})
+    command = ["build", "--vars", dbt_vars]
     if select:
         command += ["--select", *select]
-    result = _invoke(settings, command, extra)
-    failures = _failures(result.result)
-    if failures or not result.success:
+    if settings.engine != "spark":
+        raise_on_failures(settings, invoke(settings, command, extra), "build")
+        return
+    from rapport.transform import spark_exchange
+
+    # parsed with the run's vars, so the build that follows reuses the parse (dbt's partial parsing)
+    manifest = parse_manifest(settings, ["--vars", dbt_vars])
+    spark_exchange.load_into_spark(settings, manifest)
+    raise_on_failures(settings, invoke(settings, command, extra, target="spark"), "build")
+    spark_exchange.collect_from_spark(settings, manifest)
+
+
+def raise_on_failures(settings: Settings, result: object, what: str) -> None:
+    """TransformError naming every failed node of a dbt result, if any failed."""
+    failures = _failures(result.result)  # type: ignore[attr-defined]
+    if failures or not result.success:  # type: ignore[attr-defined]
         detail = "; ".join(f"{name}: {msg}" for name, msg in failures) or "see the dbt log"
         raise TransformError(
-            f"dbt build failed ({len(failures)} failed nodes, log under {dbt_dirs(settings)[1]}): {detail}",
+            f"dbt {what} failed ({len(failures)} failed nodes, log under {dbt_dirs(settings)[1]}): {detail}",
             failures,
         )
+
+
+def parse_manifest(settings: Settings, extra_args: list[str] | None = None) -> dict[str, Any]:
+    """`dbt parse` for the engine's target; the manifest as JSON (nodes, sources, their configs)."""
+    result = invoke(settings, ["parse"], extra_args, target=settings.dbt_target)
+    if not result.success:  # type: ignore[attr-defined]
+        raise TransformError(f"dbt parse failed, log under {dbt_dirs(settings)[1]}")
+    return json.loads((dbt_dirs(settings, settings.dbt_target)[0] / "manifest.json").read_text())
 
 
 def dbt_docs_generate(settings: Settings) -> Path:
     """`dbt docs generate --static` into `{warehouse_dir}/dbt/target`; returns that directory.
 
     `static_index.html` there embeds the manifest and catalog, so it opens from disk without a web server.
+    Always against the working DuckDB file: with RAPPORT_ENGINE=spark the built tables are back in it too.
     """
-    result = _invoke(settings, ["docs", "generate", "--static"], None)
+    result = invoke(settings, ["docs", "generate", "--static"])
     if not result.success:
         raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
     return dbt_dirs(settings)[0]

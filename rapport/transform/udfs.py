@@ -80,8 +80,12 @@ UDFS: list[Udf] = [
     Udf("phone_region", phone_region, ("varchar",), "varchar"),
 ]
 
-_DUCKDB_TYPES = {"varchar": sqltypes.VARCHAR, "double": sqltypes.DOUBLE, "boolean": sqltypes.BOOLEAN,
-                 "bigint": sqltypes.BIGINT}
+_DUCKDB_TYPES = {
+    "varchar": sqltypes.VARCHAR,
+    "double": sqltypes.DOUBLE,
+    "boolean": sqltypes.BOOLEAN,
+    "bigint": sqltypes.BIGINT,
+}
 _ARROW_TYPES = {"varchar": pa.string(), "double": pa.float64(), "boolean": pa.bool_(), "bigint": pa.int64()}
 
 
