@@ -88,6 +88,14 @@ class Settings:
         }
 
 
+def engine_from(env: dict[str, str] | None = None) -> str:
+    """RAPPORT_ENGINE: `duckdb` (default) or `spark`; ValueError naming the variable otherwise."""
+    value = (os.environ if env is None else env).get("RAPPORT_ENGINE", "").strip().lower() or "duckdb"
+    if value not in ENGINES:
+        raise ValueError(f"RAPPORT_ENGINE={value!r}: use one of {', '.join(ENGINES)} (default duckdb)")
+    return value
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     warehouse = Path(env.get("RAPPORT_WAREHOUSE_DIR", "./warehouse")).expanduser().resolve()
@@ -96,9 +104,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     currency = env.get("RAPPORT_REPORTING_CURRENCY", "USD").upper()
     if currency != "USD":
         raise ValueError(f"RAPPORT_REPORTING_CURRENCY={currency!r}: only USD is supported for now")
-    engine = env.get("RAPPORT_ENGINE", "duckdb").strip().lower() or "duckdb"
-    if engine not in ENGINES:
-        raise ValueError(f"RAPPORT_ENGINE={engine!r}: use one of {', '.join(ENGINES)} (default duckdb)")
     spark_master = env.get("RAPPORT_SPARK_MASTER", "").strip() or "local[2]"
     return Settings(
         warehouse_dir=warehouse,
@@ -112,6 +117,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
         orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
         check_chunk_rows=int(env.get("RAPPORT_CHECK_CHUNK_ROWS", "2000000")),
-        engine=engine,
+        engine=engine_from(env),
         spark_master=spark_master,
     )
