@@ -15,7 +15,7 @@ from __future__ import annotations
 from airflow.sdk import PokeReturnValue, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from rapport.extractors.errors import SchemaDriftError
+from rapport.extractors.errors import FatalSourceError
 from rapport.orchestration.assets import SOURCE_ASSETS, run_extra
 from rapport.orchestration.dag_policy import (
     AWAIT_TRANSFORM,
@@ -68,7 +68,7 @@ def rapport_daily():
             forget_retry_state(settings, ctx.run_id)  # new raw data: a dbt retry must rebuild whole layers
             try:
                 counts = pipeline.extract(settings, ctx, source)
-            except SchemaDriftError as exc:  # the source's layout is wrong: a retry would fail the same way
+            except FatalSourceError as exc:  # a wrong setting, layout or content: a retry would fail the same way
                 raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
             get_current_context()["outlet_events"][asset].extra = run_extra(ctx.to_dict(), **counts)
             return counts

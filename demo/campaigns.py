@@ -1,6 +1,10 @@
 """Email campaigns: the schedule, audiences with random holdout groups, the sends, and the exact expected
 intent-to-treat uplift of each campaign (ground truth).
 
+A 15-month history has 22-28 campaigns, a longer one proportionally more. About a third of the campaigns
+with a control group hold out 30-50% of the audience (the others 5-20%), and about a third of all
+campaigns have no effect at all (uplift 0), so the campaign decisions can be checked against known truth.
+
 Campaigns are run in send order because each changes the list (unsubscribes, bounces) that later ones
 draw their audience from. Sends are at least 8 days apart, so a campaign's caused orders (always inside
 its own 7-day window) never fall into another campaign's window, and the last send is 21 days before the
@@ -16,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rapport.demo.common import DAY, HOUR, Period, iso_z, pick, rng_for, seasonal_integral
+from rapport.demo.common import DAY, HOUR, Period, date_str, iso_z, pick, rng_for, seasonal_integral
 from rapport.demo.esp_contacts import LogIndex, snapshot_dates, write_csv
-from rapport.demo.messages import HOLDOUT_DAYS, P_DELIVER_OK, simulate_send
-from rapport.demo.orders import MAX_SETTLE_DAYS, OK, P_VALID, PARTIAL
+from rapport.demo.messages import HOLDOUT_DAYS, P_CAUSED_OK, P_DELIVER_OK, simulate_send
+from rapport.demo.orders import CURRENCY_OF, MAX_SETTLE_DAYS, OK, P_VALID, PARTIAL, expected_net_total
 
 MIN_GAP_DAYS = 8
 MIN_AUDIENCE = 150
@@ -52,6 +56,10 @@ SUBJECTS = {
     "default": "{theme}: up to 30% off this week",
 }
 UPLIFTS = [0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08]  # P(extra order | delivered)
+LARGE_HOLDOUTS = [30.0, 40.0, 50.0]  # percent: control groups large enough to detect small lifts
+LARGE_HOLDOUT_SHARE = 0.3  # of the campaigns with a control group
+EXTRA_ZERO_SHARE = 0.2  # of all campaigns, on top of the 4 forced and the zero draws of UPLIFTS
+BASE_PERIOD_DAYS = 457  # 15 months (demo.common.make_period): 22-28 campaigns in such a history
 
 
 @dataclass
@@ -68,15 +76,19 @@ PLAN_COLUMNS = {"campaign_id": object, "name": object, "subject": object, "theme
                 "cost_currency": object, "draft_name": bool, "lowercase_events": bool, "cost_base": "float64",
                 "cost_per_k": "float64"}
 RESULT_COLUMNS = ["campaign_id", "segment", "subject", "treatment_size", "control_size", "true_uplift_abs",
-                  "expected_control_rate", "expected_treatment_rate", "caused_orders"]
+                  "expected_control_rate", "expected_treatment_rate", "true_incremental_revenue_per_recipient_usd",
+                  "caused_orders"]
 
 
-def plan_campaigns(seed: int, period: Period) -> pd.DataFrame:
+def plan_campaigns(seed: int, period: Period, large_holdout_share: float = LARGE_HOLDOUT_SHARE) -> pd.DataFrame:
+    """The campaign schedule; `large_holdout_share` of the campaigns with a control group hold out 30-50%."""
     rng = rng_for(seed, "campaign-plan")
     first = period.start_ts + 30 * DAY
     last = period.end_ts - LAST_SEND_BEFORE_END_DAYS * DAY
     span_days = max((last - first) // DAY, 0)
-    k = int(min(rng.integers(22, 29), span_days // MIN_GAP_DAYS + 1 if span_days >= 0 else 0))
+    per_15_months = rng.integers(22, 29)
+    scale = max(1.0, period.days / BASE_PERIOD_DAYS)  # longer histories: as many campaigns per month
+    k = int(min(round(per_15_months * scale), span_days // MIN_GAP_DAYS + 1 if span_days >= 0 else 0))
     if k <= 0 or last < first:  # too short a period for any campaign
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in PLAN_COLUMNS.items()})
     slack = span_days - (k - 1) * MIN_GAP_DAYS
@@ -100,6 +112,13 @@ def plan_campaigns(seed: int, period: Period) -> pd.DataFrame:
     name = [f"{d:%Y-%m} {t}" for d, t in zip(dates, theme, strict=True)]
     subject = [SUBJECTS.get(s, SUBJECTS["default"]).format(theme=t) for s, t in zip(segment, theme, strict=True)]
     currency = pick(rng, ["USD", "EUR"], [7, 3], k)
+    # larger control groups and more zero-effect campaigns, from a stream of their own so that the draws
+    # above (and so the rest of the demo) stay as they were
+    more = rng_for(seed, "campaign-plan-decisions")
+    controlled = np.flatnonzero(holdout > 0)
+    large = more.choice(controlled, size=round(large_holdout_share * len(controlled)), replace=False)
+    holdout[large] = more.choice(LARGE_HOLDOUTS, size=len(large))
+    uplift[more.choice(k, size=round(EXTRA_ZERO_SHARE * k), replace=False)] = 0.0
     return pd.DataFrame({
         "campaign_id": ids, "name": name, "subject": subject, "theme": theme, "send_ts": send.astype("int64"),
         "created_ts": (send - rng.integers(3 * DAY, 14 * DAY, size=k)).astype("int64"),
@@ -147,11 +166,39 @@ def p_no_natural_valid_order(active_from: np.ndarray, active_to: np.ndarray, ord
     return np.exp(-P_VALID * order_rate * seasonal_integral(period, season, lo, hi))
 
 
+class CausedOrderValue:
+    """Expected net USD of a campaign-caused order per person at a send date: the money model's expected
+    net amount for the person's country and currency (orders.expected_net_total), at that currency's USD
+    rate on the send date (the latest earlier rate when the day has none; orders come within days, over
+    which rates move by about 1%)."""
+
+    def __init__(self, people: pd.DataFrame, fx: pd.DataFrame, seed: int) -> None:
+        country = people["country"].to_numpy().astype(str)
+        currency = pd.Series(country, dtype="str").map(CURRENCY_OF).to_numpy(dtype=object)
+        currency[people["gb_pays_eur"].to_numpy()] = "EUR"
+        combos = sorted(set(zip(country, currency, strict=True)))
+        value = expected_net_total(seed, combos, P_CAUSED_OK)
+        self.local = np.array([value[c] for c in zip(country, currency, strict=True)])
+        self.currency = currency.astype(str)
+        self.fx = {c: f.sort_values("rate_date") for c, f in fx.groupby("currency")}
+
+    def usd(self, person_ids: np.ndarray, t: int) -> np.ndarray:
+        day = str(date_str(np.asarray([t]))[0])
+        out = self.local[person_ids].copy()
+        for cur, rates in self.fx.items():
+            m = self.currency[person_ids] == cur
+            if m.any():
+                earlier = rates[rates["rate_date"].to_numpy() <= day]
+                out[m] *= float(earlier["usd_per_unit"].iloc[-1])
+        return out
+
+
 def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFrame, natural: pd.DataFrame,
-                  plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray,
+                  plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray, fx: pd.DataFrame,
                   on_events: Callable[[dict[str, np.ndarray]], None]) -> CampaignRun:
     """Run the sends in order; each campaign's webhook events are handed to `on_events` as column arrays
-    (person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields)."""
+    (person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields).
+    `fx` (shop.build_fx) prices the caused orders of the ground truth."""
     rng = rng_for(seed, "campaign-run")
     n_people, n_contacts = len(people), len(contacts)
     assert (people["person_id"].to_numpy() == np.arange(n_people)).all()
@@ -163,6 +210,7 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
     c_email = contacts["email"].to_numpy(dtype=object)
     c_bad = contacts["bad"].to_numpy()
     logs, group_logs, caused, audiences, clicks, rows = [log], [], [], [], [], []
+    order_value = CausedOrderValue(people, fx, seed) if len(plan) else None
     for camp in plan.itertuples(index=False):
         t = int(camp.send_ts)
         status, _ = LogIndex(pd.concat(logs, ignore_index=True), n_contacts).state_at(t)
@@ -205,7 +253,8 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
                                         "campaign_id": ev["campaign_id"][c]}))
             on_events(ev)
         audiences.append(aud)
-        # truth: expected ITT difference = mean over the audience of P0 * P(delivered) * uplift
+        # truth: expected ITT difference = mean over the audience of P0 * P(delivered) * uplift; revenue: every
+        # caused order adds its value whether or not the member would have bought anyway (no P0)
         p0 = p_no_natural_valid_order(pa_["active_from"][pid], pa_["active_to"][pid], pa_["order_rate"][pid], t,
                                       period, season)
         d = np.where(c_bad[idx] | suppressed[idx], 0.0, P_DELIVER_OK)
@@ -216,6 +265,8 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
             "true_uplift_abs": float(np.mean(p0 * d * camp.uplift)) if n else 0.0,
             "expected_control_rate": float(np.mean(1 - p0)) if n else 0.0,
             "expected_treatment_rate": float(np.mean(1 - p0 * (1 - d * camp.uplift))) if n else 0.0,
+            "true_incremental_revenue_per_recipient_usd":
+                float(np.mean(d * camp.uplift * order_value.usd(pid, t))) if n else 0.0,
             "caused_orders": len(res["orders"])})
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS).astype({"campaign_id": object})
     camps = plan.drop(columns=["segment", "subject"]).merge(results, on="campaign_id", how="left")

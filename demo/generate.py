@@ -10,7 +10,11 @@
     out_dir/esp/events/dt=YYYY-MM-DD/hour=HH/part-NNNN[-late].jsonl.gz
     out_dir/ground_truth/identities.parquet, campaigns.parquet, summary.json
 
-The output is a pure function of (people, seed, end, months): same inputs, byte-identical files.
+The output is a pure function of (people, seed, end, months, large_holdout_share): same inputs,
+byte-identical files. `large_holdout_share` (default 0.3) is the share of campaigns with a control group
+that hold out 30-50% of their audience rather than 5-20%: 1.0 gives every test an adequately large
+control group (the campaign statistics' coverage test uses that). `extend.extend` continues such a demo
+to a later day (what `rapport demo` does on a later day).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from rapport.demo.campaigns import plan_campaigns, run_campaigns, write_campaign_files
+from rapport.demo.campaigns import LARGE_HOLDOUT_SHARE, plan_campaigns, run_campaigns, write_campaign_files
 from rapport.demo.common import make_period, seasonality
 from rapport.demo.esp_contacts import build_contacts, initial_log, write_contact_snapshots
 from rapport.demo.esp_events import SPILL_PREFIX, EventEncoder, write_event_files
+from rapport.demo.extend import STATE_DIR, STATE_FILE
 from rapport.demo.helpdesk_data import build_helpdesk, write_helpdesk
 from rapport.demo.orders import build_orders, natural_orders
 from rapport.demo.people import build_people, true_address_keys
@@ -50,6 +55,7 @@ class GenerationSummary:
 
 
 def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | None = None, months: int = 15,
+             large_holdout_share: float = LARGE_HOLDOUT_SHARE,
              progress: Callable[[str], None] | None = None) -> GenerationSummary:
     if people < 1 or months < 1:
         raise ValueError("people and months must be at least 1")
@@ -67,6 +73,8 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
             shutil.rmtree(d)
     for d in out_dir.glob(f"{SPILL_PREFIX}*"):  # left behind by a generator that was killed
         shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(out_dir / STATE_DIR, ignore_errors=True)  # a fresh base: no continuation of an older one
+    (out_dir / STATE_FILE).unlink(missing_ok=True)
 
     say(f"people: {people}")
     pop = build_people(people, seed, period)
@@ -78,19 +86,19 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     contacts = build_contacts(pop, seed, period, taken)
     log = initial_log(contacts, seed, period)
     say("campaigns")
-    plan = plan_campaigns(seed, period)
+    plan = plan_campaigns(seed, period, large_holdout_share)
     # event lines are spilled to disk as campaigns run (bounded memory at any scale)
     encoder = EventEncoder(seed, spill_dir=out_dir)
     try:
-        run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season, on_events=encoder.add)
+        fx = build_fx(seed, period)
+        run = run_campaigns(pop, contacts, log, natural, plan, seed, period, season, fx, on_events=encoder.add)
         del log  # run.log continues it
         say("orders")
         orders, items = build_orders(pop, customers, natural, run.caused_orders, run.clicks, seed, period, taken)
-        fx = build_fx(seed, period)
         say("writing shop.db")
         write_shop_db(shop_db, customers, orders, items, fx)
         n_items, n_fx = len(items), len(fx)
-        del natural, items, fx  # what is no longer needed is let go: memory matters at a million people
+        del natural, items  # what is no longer needed is let go: memory matters at a million people
         say("helpdesk")
         users, tickets, hd_people = build_helpdesk(pop, customers, seed, period, taken)
         write_helpdesk(helpdesk_dir, users, tickets)
@@ -107,7 +115,7 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     say("ground truth")
     ident = identities(customers, orders, hd_people, contacts, run.audiences)
     write_parquet(ident, truth_dir / "identities.parquet")
-    camp_truth = campaign_truth(run.campaigns)
+    camp_truth = campaign_truth(run.campaigns, orders, fx)
     write_parquet(camp_truth, truth_dir / "campaigns.parquet")
     counts = {
         "people": people,
@@ -136,7 +144,7 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
     counts.update({f"identity_records.{k}": int(v) for k, v in ident["source"].value_counts().sort_index().items()})
     write_summary(truth_dir / "summary.json", {
         "parameters": {"people": people, "seed": seed, "end": end.isoformat(), "months": months,
-                       "start": period.start.isoformat()},
+                       "start": period.start.isoformat(), "large_holdout_share": large_holdout_share},
         "counts": counts,
         "notes": "ESP contact and campaign snapshots are daily for the last 14 days (through `end`) and on "
                  "the 1st of each earlier month; all events and orders are before `end` 00:00 UTC.",

@@ -4,7 +4,8 @@ which contacts change status because of it, and which orders the email causes.
 Delivery model (used exactly by truth.py): a member whose address is misspelt hard-bounces and one who
 group-unsubscribed earlier is dropped (P(delivered) = 0); everyone else is dropped with P_DROP, blocked
 with P_BLOCK, else delivered (P(delivered) = P_DELIVER_OK). A delivered member gets one extra valid
-order inside [send_at, send_at + 7 days) with probability equal to the campaign's uplift.
+order inside [send_at, send_at + 7 days) with probability equal to the campaign's uplift; such an order is
+partially refunded with probability 1 - P_CAUSED_OK (its value: orders.expected_net_total).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ P_DROP, P_BLOCK, P_DEFER = 0.002, 0.006, 0.03
 P_DELIVER_OK = 1 - P_DROP - P_BLOCK
 ASM_GROUP_ID = 4821  # the "Promotions" unsubscribe group
 HOLDOUT_DAYS = 7
+P_CAUSED_OK = 0.97  # a campaign-caused order is paid/fulfilled, else partially refunded
 
 USERAGENTS = [
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
@@ -156,7 +158,7 @@ def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: 
     ], ignore_index=True)
     orders = pd.DataFrame({
         "person_id": pid[caused], "created_ts": order_ts[caused],
-        "destiny": np.where(rng.random(n) < 0.97, OK, PARTIAL)[caused], "campaign_id": campaign_id,
+        "destiny": np.where(rng.random(n) < P_CAUSED_OK, OK, PARTIAL)[caused], "campaign_id": campaign_id,
         "utm": (clicked & (rng.random(n) < 0.6))[caused]})
     return {"events": ev, "log": log[log["ts"] < end_ts], "groups": groups[groups["ts"] < end_ts],
             "orders": orders, "delivered": pd.DataFrame({"contact_idx": cidx, "delivered": delivered})}

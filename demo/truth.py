@@ -10,6 +10,12 @@
       P(convert | control) = 1 - P0_i,  P(convert | treatment) = 1 - P0_i * (1 - d_i * u)
   so true_uplift_abs = mean over the whole audience of P0_i * d_i * u (the randomisation estimand:
   group assignment is random, so this is the expected treatment-minus-control difference).
+  true_incremental_revenue_per_recipient_usd = mean over the whole audience of d_i * u * V_i, V_i the
+  expected net USD of a caused order for i's country and currency (Monte Carlo through the generator's
+  money model, orders.expected_net_total, at the send date's rate): the expected treatment-minus-control
+  difference in revenue per recipient over the holdout window (every caused order adds revenue, bought
+  anyway or not). incremental_revenue_usd estimates it times treatment_size. caused_revenue_usd is what
+  the caused orders actually came to (net USD at their own dates), for comparison.
 - summary.json: parameters and counts.
 """
 
@@ -41,9 +47,27 @@ def identities(customers: pd.DataFrame, orders: pd.DataFrame, helpdesk_users: pd
                      ignore_index=True)
 
 
-def campaign_truth(campaigns: pd.DataFrame) -> pd.DataFrame:
+def caused_revenue_usd(orders: pd.DataFrame, fx: pd.DataFrame) -> pd.Series:
+    """Net USD of each campaign's caused valid orders (total - refunded at the order date's rate, the latest
+    earlier rate when the day has none, as the pipeline converts), by campaign_id."""
+    caused = orders[orders["campaign_id"].notna() & orders["status"].isin(["paid", "fulfilled", "partially_refunded"])]
+    if not len(caused):
+        return pd.Series(dtype="float64")
+    left = pd.DataFrame({"campaign_id": caused["campaign_id"].astype(str).to_numpy(),
+                         "currency": caused["currency"].astype(str).to_numpy(),
+                         "day": pd.to_datetime(caused["created_ts"].to_numpy(), unit="s").normalize(),
+                         "net": (caused["total"] - caused["refunded_total"]).to_numpy() / 100})
+    rates = pd.DataFrame({"currency": fx["currency"].astype(str), "day": pd.to_datetime(fx["rate_date"]),
+                          "usd_per_unit": fx["usd_per_unit"].astype("float64")})
+    priced = pd.merge_asof(left.sort_values("day"), rates.sort_values("day"), on="day", by="currency")
+    return (priced["net"] * priced["usd_per_unit"]).groupby(priced["campaign_id"]).sum()
+
+
+def campaign_truth(campaigns: pd.DataFrame, orders: pd.DataFrame, fx: pd.DataFrame) -> pd.DataFrame:
     if not len(campaigns):
-        return pd.DataFrame(columns=["campaign_id", "has_control", "true_uplift_abs"])
+        return pd.DataFrame(columns=["campaign_id", "has_control", "true_uplift_abs",
+                                     "true_incremental_revenue_per_recipient_usd"])
+    realised = caused_revenue_usd(orders, fx)
     return pd.DataFrame({
         "campaign_id": campaigns["campaign_id"].astype(str),
         "has_control": campaigns["control_size"].fillna(0).to_numpy() > 0,
@@ -56,6 +80,9 @@ def campaign_truth(campaigns: pd.DataFrame) -> pd.DataFrame:
         "expected_control_rate": campaigns["expected_control_rate"].astype("float64"),
         "send_at": pd.to_datetime(campaigns["send_ts"], unit="s"),
         "caused_orders": campaigns["caused_orders"].astype("int64"),
+        "true_incremental_revenue_per_recipient_usd":
+            campaigns["true_incremental_revenue_per_recipient_usd"].astype("float64"),
+        "caused_revenue_usd": campaigns["campaign_id"].astype(str).map(realised).fillna(0.0).astype("float64"),
     })
 
 

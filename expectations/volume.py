@@ -12,8 +12,8 @@ from rapport.expectations.frames import Frame, existing_columns, lit
 # Volume, in data time (not load time), so a first full load and daily increments are judged alike and a
 # rerun that lands nothing changes nothing. A rate over the last RECENT_DAYS calendar days of data (ending on
 # the day of the latest record, or of the interval end if that is earlier: a quiet source is not a drop) is
-# compared with the rate over the BASELINE_DAYS before them. A source that stops altogether is source
-# freshness's business (dbt), not this check's.
+# compared with the rate over the BASELINE_DAYS before them. A source that stops altogether, or loses what
+# it held, is the source checks' business at extraction (rapport.extractors.source_health), not this check's.
 # Most tables: records per day, one timestamp per record (`ts`); columns needed in brackets.
 VOLUME_PER_DAY: dict[str, tuple[str, tuple[str, ...]]] = {
     "shop_customers": ("select min(created_at) as ts from raw.shop_customers group by id", ("created_at",)),

@@ -107,6 +107,7 @@ def typed_query(
     where: str | None = None,
     post_where: str | None = None,
     checks_sql: list[str] | None = None,
+    typed_checks_sql: list[str] | None = None,
     group_sql: str | None = None,
 ) -> str:
     """A select over `from_sql` yielding the typed data columns of `table` plus `_source`, `_extra`, `_raw`,
@@ -118,7 +119,8 @@ def typed_query(
     `pre_reason_sql` is a reason found before typing (invalid UTF-8, invalid JSON, wrong field count) and
     wins over the column checks. `where` filters source rows (not counted as read);
     `post_where` filters on typed columns (e.g. the exact extraction window), also before counting.
-    `checks_sql` are more reasons (NULL or text) computed over `from_sql`, like a JSON value's type.
+    `checks_sql` are more reasons (NULL or text) computed over `from_sql`, like a JSON value's type;
+    `typed_checks_sql` reasons computed over the typed columns (a date in the future), listed first.
     With `group_sql` (the file or page a record came from) the result also has `_grp` and `_miss`, the
     required columns a record that got past `pre_reason_sql` lacks: `contract.check_json_drift` reads them.
     """
@@ -139,7 +141,8 @@ def typed_query(
                 f"then 'bad {c.name} (' || left({v}::varchar, 60) || ')' end"
             )
     extra_checks = f"concat_ws('; ', {', '.join(checks_sql)})" if checks_sql else "null"
-    reason = f"coalesce(_pre_reason, nullif(concat_ws('; ', {', '.join(checks)}, _chk), ''))"
+    all_checks = ", ".join([*(typed_checks_sql or []), *checks])
+    reason = f"coalesce(_pre_reason, nullif(concat_ws('; ', {all_checks}, _chk), ''))"
     keep = ", ".join(c.ident for c in cols)
     drift_src = drift_out = ""
     if group_sql:

@@ -1,8 +1,11 @@
-"""How an extraction stops: a source that cannot be reached, or a source whose layout broke its contract.
+"""How an extraction stops: a source that cannot be reached, a setting that points at nothing usable, a
+source whose layout broke its contract, or a source that lost what earlier runs landed from it.
 
-Both stop the run before transformation (the extract task fails; nothing downstream runs, nothing is
-published). Their messages name the source and what is wrong, and never carry a secret: URLs are shown
-with their password masked (`redact_url`) and every message is scrubbed of the secrets the caller names.
+All stop the run before transformation (the extract task fails; nothing downstream runs, nothing is
+published). Their messages name the source, what is wrong and the `RAPPORT_*` setting involved, and never
+carry a secret: URLs are shown with their password masked (`redact_url`) and every message is scrubbed of
+the secrets the caller names. Unavailability is retried (`retry_source`, Airflow's task retries); the
+`FatalSourceError`s are not: retrying cannot change a wrong setting or a source's content.
 
 `retry_source` is the bounded retry used where a source is opened (orders database, ESP export root); the
 helpdesk client retries each HTTP request itself (`helpdesk_client`).
@@ -20,6 +23,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class FatalSourceError(Exception):
+    """Retrying cannot help: the extract task fails at once (no retries), saying what to change."""
+
+
 class SourceUnavailableError(OSError):
     """A source could not be reached after bounded retries. Already-landed batches stay landed."""
 
@@ -28,9 +35,19 @@ class SourceNotFoundError(SourceUnavailableError, FileNotFoundError):
     """The source is a path that does not exist (SQLite file, ESP export root)."""
 
 
-class SchemaDriftError(ValueError):
+class SchemaDriftError(FatalSourceError, ValueError):
     """A source lacks a column its contract requires: landing would quarantine or misread every record, so
     the run stops before transformation. The message names the source, where, and the column."""
+
+
+class SourceConfigError(FatalSourceError, ValueError):
+    """A setting points at nothing usable (a missing SQLite file, an unsupported URL scheme, a rejected
+    token): the message names the `RAPPORT_*` variable to fix."""
+
+
+class SourceCheckError(FatalSourceError):
+    """A source holds far less than earlier runs landed from it, or sent nothing new for longer than the
+    freshness window (`source_health`): the message names the source, what was expected and the setting."""
 
 
 def redact_url(url: str) -> str:
@@ -73,8 +90,9 @@ def retry_source(
     """Call `fn` until it succeeds, at most `attempts` times (exponential backoff with full jitter); then
     raise `SourceUnavailableError` (`SourceNotFoundError` when the last error was a missing file) saying
     "<source> unavailable at <where> after <n> attempts: <last error>", scrubbed of `secrets`. Errors of
-    the `fatal` types (a malformed URL: configuration, not availability) are raised at once, unchanged."""
+    the `fatal` types and `FatalSourceError`s (configuration, not availability) are raised at once, unchanged."""
     secrets = list(secrets)
+    fatal = (FatalSourceError, *fatal)
     attempts = max(1, attempts)
 
     def _log(rs) -> None:  # type: ignore[no-untyped-def]

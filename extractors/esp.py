@@ -12,9 +12,13 @@ downstream. Malformed lines (invalid JSON, invalid UTF-8, wrong field count, unt
 array where a scalar belongs) go to `quarantine.<table>_rejects` with `<file>:<line>`; the rest of the file
 loads. Columns and fields the contract does not name land in `_extra`.
 
-A missing export root fails after bounded retries (`SourceNotFoundError`). A CSV file whose header lacks a
-required column, or an events file none of whose records carries a required field, stops the extraction
-(`SchemaDriftError`, see `contract`) before its batch lands; files already landed stay landed.
+A missing export root fails after bounded retries (`SourceNotFoundError`). An export root that no longer holds
+the files earlier runs loaded (unmounted, emptied, a folder gone) stops the extraction before anything lands
+(`source_health`). Files written by Windows tools (a byte-order mark, CRLF line ends) read like any other;
+a file in another encoding has its undecodable lines quarantined with the encoding it looks like. A CSV
+file whose header lacks a required column, or an events file none of whose records carries a required field,
+stops the extraction (`SchemaDriftError`, see `contract`) before its batch lands; files already landed stay
+landed.
 """
 
 from __future__ import annotations
@@ -43,17 +47,10 @@ from rapport.extractors.esp_files import (
     read_if_changed,
     record_manifest,
 )
-from rapport.extractors.landing import (
-    ExtractResult,
-    TableCounts,
-    Timer,
-    ensure_schema,
-    merge_batch,
-    to_utc_naive,
-    utc_now,
-    utc_session,
-)
-from rapport.extractors.state import batch_transaction, log_failure, write_extraction_log
+from rapport.extractors.extraction import extraction
+from rapport.extractors.landing import ExtractResult, TableCounts, Timer, merge_batch, utc_now
+from rapport.extractors.source_health import Finding, drop_severity, volume_finding
+from rapport.extractors.state import batch_transaction
 
 log = logging.getLogger(__name__)
 
@@ -153,47 +150,62 @@ def _decode_file(f: EspFile, data: bytes, first_ord: int) -> tuple[pa.Table, int
     return part, part.num_rows
 
 
+def missing_files(settings: Settings, manifest: dict[str, tuple[int, str]]) -> Finding | None:
+    """Export files earlier runs loaded that are no longer under the export root: a folder that disappeared
+    (an export kind holding none of its files) or an unmounted root is an error by default."""
+    root = settings.esp_root
+    loaded: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for rel in manifest:
+        kind = rel.split("/", 1)[0]
+        loaded[kind] = loaded.get(kind, 0) + 1
+        held[kind] = held.get(kind, 0) + (root / rel).is_file()
+    severities = [drop_severity(settings, held[k], loaded[k]) for k in loaded]
+    severity = "error" if "error" in severities else "warn" if "warn" in severities else None
+    if severity is None:
+        return None
+    kinds = ", ".join(f"{k}/ {held[k]} of {loaded[k]}" for k in sorted(loaded) if held[k] < loaded[k])
+    what = (f"RAPPORT_ESP_ROOT ({root}) holds {sum(held.values())} of the {len(manifest)} export files earlier "
+            f"runs loaded ({kinds})")
+    return volume_finding(settings, SOURCE, what, sum(held.values()), len(manifest),
+                          "is the folder unmounted, or were files removed? Restore them and rerun", severity)
+
+
 def extract_esp(
     con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, interval_end: datetime
 ) -> ExtractResult:
     """Land the ESP export files due at `interval_end` that are new or changed into raw.esp_*."""
-    ensure_schema(con)
-    started = utc_now()
-    hi = to_utc_naive(interval_end)
     batch_rows = int(settings.extra.get("esp_batch_rows", 500_000))
     batch_files = int(settings.extra.get("esp_batch_files", 200))
-    counts = {t: TableCounts() for t in TABLE_OF_KIND.values()}
     skipped = 0
-    try:
-        with utc_session(con):
-            manifest = load_manifest(con)
-            batch: _Batch | None = None
-            next_ord = 0
-            extra = settings.extra
-            files = retry_source(
-                lambda: discover(settings.esp_root, hi), source="esp", where=str(settings.esp_root),
-                attempts=int(extra.get("esp_root_attempts", ROOT_ATTEMPTS)),
-                base_s=float(extra.get("esp_root_base_s", ROOT_BASE_S)),
-            )
-            for f in files:
-                got = read_if_changed(f, manifest)
-                if got is None:
-                    skipped += 1
-                    continue
-                data, sha = got
-                part, records = _decode_file(f, data, next_ord)
-                next_ord += part.num_rows
-                if batch and (batch.kind != f.kind or batch.rows + part.num_rows > batch_rows
-                              or len(batch.files) >= batch_files):
-                    batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
-                    batch = None
-                batch = batch or _Batch(f.kind)
-                batch.add(f, len(data), sha, part, records)
-            if batch:
+    with extraction(con, settings, SOURCE, TABLE_OF_KIND.values(), run_id=run_id,
+                    interval_end=interval_end) as ex:
+        counts = ex.counts
+        manifest = load_manifest(con)
+        batch: _Batch | None = None
+        next_ord = 0
+        extra = settings.extra
+        files = retry_source(
+            lambda: discover(settings.esp_root, ex.interval_end), source="esp", where=str(settings.esp_root),
+            attempts=int(extra.get("esp_root_attempts", ROOT_ATTEMPTS)),
+            base_s=float(extra.get("esp_root_base_s", ROOT_BASE_S)),
+        )
+        ex.check(filter(None, [missing_files(settings, manifest)]))
+        for f in files:
+            got = read_if_changed(f, manifest)
+            if got is None:
+                skipped += 1
+                continue
+            data, sha = got
+            part, records = _decode_file(f, data, next_ord)
+            next_ord += part.num_rows
+            if batch and (batch.kind != f.kind or batch.rows + part.num_rows > batch_rows
+                          or len(batch.files) >= batch_files):
                 batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
-    except Exception:
-        log_failure(con, run_id=run_id, source=SOURCE, tables=counts, started_at=started)
-        raise
+                batch = None
+            batch = batch or _Batch(f.kind)
+            batch.add(f, len(data), sha, part, records)
+        if batch:
+            batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
     log.info("ESP: %d files already loaded and unchanged", skipped)
-    write_extraction_log(con, run_id=run_id, source=SOURCE, tables=counts, started_at=started)
-    return ExtractResult.from_tables(SOURCE, counts)
+    return ex.result()

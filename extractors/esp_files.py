@@ -3,11 +3,15 @@
 Decoding keeps line numbers and never gives up on a file: invalid UTF-8 lines, a truncated gzip stream or
 CSV rows with the wrong number of fields come back as rejects (line number, raw text, reason) next to the
 good records. The one thing that stops a CSV file is a header that cannot be read (SchemaDriftError): then
-no line of it can be interpreted.
+no line of it can be interpreted. What Windows tools write reads like any other file: a UTF-8 byte-order
+mark is dropped, CRLF line ends are read as LF, and UTF-16 or UTF-32 with a byte-order mark is decoded as
+such. A file in another encoding (Windows-1252, EUC-KR, ...) has its undecodable lines quarantined with
+the encoding the file looks like in the reason (charset-normalizer's guess), so the exporter can be fixed.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -130,6 +134,23 @@ class Decoded:
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, raw, reason)
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE starts like UTF-16 LE
+
+
+def looks_like(bad: list[bytes], non_ascii: int) -> str:
+    """' (the file looks like <encoding>: ...)' for the reason of undecodable lines, or '' without a good
+    guess: only when at least two lines, and most of those holding non-ASCII bytes, fail as UTF-8 (one bad
+    line among good UTF-8 ones is a damaged line, not another encoding)."""
+    if len(bad) < 2 or 2 * len(bad) < non_ascii:
+        return ""
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
+    best = from_bytes(b"\n".join(bad)[: 1 << 20]).best()
+    encoding = best.encoding if best is not None else None
+    return f" (the file looks like {encoding}: export it as UTF-8)" if encoding and encoding != "utf_8" else ""
+
+
 def decode(data: bytes, rel: str) -> Decoded:
     """Gunzip (tolerating a truncated stream) and decode UTF-8, line by line only when the fast path fails.
 
@@ -145,17 +166,30 @@ def decode(data: bytes, rel: str) -> Decoded:
         except zlib.error as exc:
             log.warning("ESP: %s is not a readable gzip stream (%s); loading nothing from it", rel, exc)
             data = b""
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    if encoding != "utf-8-sig":
+        with suppress(UnicodeDecodeError):  # a file that only starts like UTF-16 falls through to UTF-8
+            text = data.decode(encoding)
+            if encoding != "utf-8":
+                log.warning("ESP: %s is %s (with a byte-order mark), not UTF-8; read as such", rel, encoding)
+            return Decoded(text.replace("\r\n", "\n"), rejects=rejects)
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return Decoded(data.decode("utf-8"), rejects=rejects)
+        return Decoded(data.decode("utf-8").replace("\r\n", "\n"), rejects=rejects)
     except UnicodeDecodeError:
         pass
     lines: list[str] = []
+    bad: list[tuple[int, bytes]] = []
     for i, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.removesuffix(b"\r")
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
             lines.append("")
-            rejects.append((i, raw.decode("utf-8", "backslashreplace"), "invalid UTF-8"))
+            bad.append((i, raw))
+    non_ascii = sum(not line.isascii() for line in lines) + len(bad)
+    reason = "invalid UTF-8" + looks_like([raw for _i, raw in bad], non_ascii)
+    rejects += [(i, raw.decode("utf-8", "backslashreplace"), reason) for i, raw in bad]
     return Decoded(None, lines, rejects)
 
 
@@ -232,8 +266,9 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
         start, prev = prev + 1, reader.line_num
         if start in bad_lines:
             if header is None:  # the next line would be taken for the header: every row would be misread
-                raise SchemaDriftError(f"esp: {f.rel}: the header line ({start}) is not valid UTF-8; "
-                                       "the run stops before transformation")
+                raise SchemaDriftError(f"esp: {f.rel}: the header line ({start}) is not valid UTF-8"
+                                       f"{bad_lines[start][1].removeprefix('invalid UTF-8')}; the run stops "
+                                       "before transformation")
             add([], start, bad_lines[start][1], bad_lines.pop(start)[0])
             continue
         if not row or (len(row) == 1 and not row[0].strip()):  # a blank line is no record

@@ -23,7 +23,7 @@ import httpx
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from rapport.extractors.errors import SourceUnavailableError, redact_url
+from rapport.extractors.errors import SourceConfigError, SourceUnavailableError, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ class HelpdeskError(RuntimeError):
     """The export cannot continue; the message names the endpoint and the cursor, never the token."""
 
 
-class HelpdeskAuthError(HelpdeskError):
-    pass
+class HelpdeskAuthError(HelpdeskError, SourceConfigError):
+    """No token, or the helpdesk rejected it (401/403): not retried."""
 
 
 class HelpdeskUnavailableError(HelpdeskError, SourceUnavailableError):
@@ -100,6 +100,13 @@ class HelpdeskClient:
                  timeout_s: float = 30.0) -> None:
         if not token:
             raise HelpdeskAuthError("no helpdesk token configured (RAPPORT_HELPDESK_TOKEN)")
+        try:
+            url = httpx.URL(base_url) if "://" in base_url else None
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise SourceConfigError(f"RAPPORT_HELPDESK_URL={redact_url(base_url)!r} is not an http(s) URL: expected "
+                                    "the helpdesk's base URL, e.g. https://yourcompany.zendesk.com")
         self._token = token
         self.base_url = redact_url(base_url.rstrip("/"))
         self.retry = retry or RetryPolicy()

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 
@@ -53,6 +54,9 @@ class ExtractResult:
     rows_quarantined: int
     rows_duplicate: int
     tables: dict[str, TableCounts] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)  # source_health.Finding: warnings about the source
+    future_dated: int = 0  # quarantined this run as dated in the future (included in rows_quarantined)
+    reconciled: int = 0  # late commits the look-back missed, found by the reconciliation (in rows_landed)
 
     @classmethod
     def from_tables(cls, source: str, tables: dict[str, TableCounts]) -> ExtractResult:

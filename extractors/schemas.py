@@ -91,6 +91,11 @@ OPS_DDL = [
         data_interval_start timestamp, data_interval_end timestamp, as_of_date date,
         orders_extracted bigint, orders_quarantined bigint, helpdesk_extracted bigint,
         helpdesk_quarantined bigint, esp_extracted bigint, esp_quarantined bigint, error varchar)""",
+    # added later (older warehouses get them here): records held back as dated in the future, late commits
+    # found by the orders reconciliation, and each source's warnings (source_health), one per line
+    *(f"alter table ops.runs add column if not exists {c}" for c in (
+        "orders_future_dated bigint", "helpdesk_future_dated bigint", "orders_reconciled bigint",
+        "orders_warnings varchar", "helpdesk_warnings varchar", "esp_warnings varchar")),
     """create table if not exists ops.extraction_log (
         run_id varchar not null, source varchar not null, "table" varchar not null,
         rows_read bigint, rows_landed bigint, rows_quarantined bigint, rows_duplicate bigint,
@@ -99,6 +104,14 @@ OPS_DDL = [
     """create table if not exists ops.extract_state (
         source varchar not null, key varchar not null, value varchar, run_id varchar, updated_at timestamp,
         primary key (source, key))""",
+    # every change of a state value, so that a run whose raw data failed its checks can be undone
+    """create table if not exists ops.extract_state_history (
+        source varchar not null, key varchar not null, old_value varchar, old_run_id varchar,
+        old_updated_at timestamp, new_value varchar, run_id varchar not null, changed_at timestamp not null)""",
+    # runs whose landed raw data was undone after failing the raw checks (rapport.extractors.rollback)
+    """create table if not exists ops.raw_rollbacks (
+        run_id varchar not null, rolled_back_by varchar not null, rolled_back_at timestamp not null,
+        raw_rows bigint, rejects bigint)""",
     """create table if not exists ops.esp_manifest (
         path varchar primary key, size bigint, sha256 varchar, rows_read bigint, loaded_at timestamp,
         run_id varchar)""",

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from rapport.extractors.errors import SourceConfigError, redact_url
+
 log = logging.getLogger(__name__)
 
 _JULIAN_UNIX_EPOCH = 2440587.5
@@ -68,6 +70,13 @@ class SqlSource:
     def ts_window(self, column: str, lo: datetime | None, hi: datetime) -> str:
         raise NotImplementedError
 
+    def ts_after(self, column: str, ts: datetime) -> str:
+        """Rows whose `column` is later than `ts` (records dated in the future), a superset of them."""
+        raise NotImplementedError
+
+    def count(self, table: str) -> int:
+        raise NotImplementedError
+
     def date_upto(self, column: str, hi: date) -> str:
         raise NotImplementedError
 
@@ -85,8 +94,10 @@ class SqliteSource(SqlSource):
     def __init__(self, path: str) -> None:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"orders database not found: {path}")
+        if not Path(path).is_file():  # a file that is not there will not appear on a retry
+            raise SourceConfigError(
+                f"orders database not found: {path} (RAPPORT_ORDERS_DB_URL): point RAPPORT_ORDERS_DB_URL at the "
+                "shop's database (sqlite:///path/shop.db or postgresql+psycopg://...), or run `rapport generate`")
         self._conn = adbc_sqlite.connect(f"file:{urlquote(str(Path(path).resolve()))}?mode=ro")
         try:
             self._cur = self._conn.cursor()
@@ -124,6 +135,13 @@ class SqliteSource(SqlSource):
         if lo is not None:
             bounds = f"{jd} > {self._jd(lo - _SLACK)!r} and {bounds}"
         return f"(typeof({c}) <> 'text' or {jd} is null or ({bounds}))"
+
+    def ts_after(self, column: str, ts: datetime) -> str:
+        return f"(typeof({qi(column)}) = 'text' and julianday({qi(column)}) > {self._jd(ts - _SLACK)!r})"
+
+    def count(self, table: str) -> int:
+        self._cur.execute(f"select count(*) from {qi(table)}")
+        return int(self._cur.fetchall()[0][0])
 
     def date_upto(self, column: str, hi: date) -> str:
         c = qi(column)
@@ -208,6 +226,14 @@ class PostgresSource(SqlSource):
             cond = f"{c} > '{lo.isoformat(sep=' ')}+00' and {cond}"
         return f"({cond})"
 
+    def ts_after(self, column: str, ts: datetime) -> str:
+        return f"({qi(column)} > '{ts.isoformat(sep=' ')}+00')"
+
+    def count(self, table: str) -> int:
+        with self._pg.cursor() as cur:
+            cur.execute(f"select count(*) from {qi(table)}")
+            return int(cur.fetchone()[0])
+
     def date_upto(self, column: str, hi: date) -> str:
         return f"({qi(column)} <= '{hi.isoformat()}')"
 
@@ -229,12 +255,18 @@ class PostgresSource(SqlSource):
 
 def open_source(url: str) -> SqlSource:
     """Open the orders database named by a SQLAlchemy URL (sqlite:///path or postgresql[+psycopg]://...)."""
-    parsed = sa.make_url(url)
+    expected = "sqlite:///path/shop.db or postgresql+psycopg://user@host/db"
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise SourceConfigError(f"RAPPORT_ORDERS_DB_URL={redact_url(url)!r} is not a database URL: expected "
+                                f"{expected}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
-            raise ValueError(f"orders database URL needs a file path: {parsed!r}")
+            raise SourceConfigError(f"RAPPORT_ORDERS_DB_URL needs a file path: {parsed!r} (expected {expected})")
         return SqliteSource(parsed.database)
     if backend == "postgresql":
         return PostgresSource(parsed)
-    raise ValueError(f"unsupported orders database {backend!r} (supported: sqlite, postgresql)")
+    raise SourceConfigError(f"RAPPORT_ORDERS_DB_URL: unsupported orders database {backend!r} (supported: sqlite, "
+                            f"postgresql: {expected})")

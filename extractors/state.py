@@ -59,9 +59,18 @@ def get_state(con: duckdb.DuckDBPyConnection, source: str, key: str) -> str | No
 
 
 def put_state(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str, run_id: str) -> None:
-    """Upsert a state value; an unchanged value is not rewritten, so a no-op rerun leaves the row identical."""
-    if get_state(con, source, key) == value:
+    """Upsert a state value; an unchanged value is not rewritten, so a no-op rerun leaves the row identical.
+    Every change is also recorded in ops.extract_state_history (rapport.extractors.rollback undoes runs)."""
+    rows = con.execute("select value, run_id, updated_at from ops.extract_state where source = ? and key = ?",
+                       [source, key]).fetchall()
+    old = rows[0] if rows else (None, None, None)
+    if rows and old[0] == value:
         return
+    con.execute(
+        "insert into ops.extract_state_history (source, key, old_value, old_run_id, old_updated_at, new_value, "
+        "run_id, changed_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [source, key, *old, value, run_id, utc_now()],
+    )
     con.execute(
         """insert into ops.extract_state (source, key, value, run_id, updated_at) values (?, ?, ?, ?, ?)
            on conflict (source, key) do update

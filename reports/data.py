@@ -151,6 +151,7 @@ class RunInfo:
     finished_at: datetime | None
     quarantined: int | None
     previous_success: dict[str, Any] | None
+    warnings: tuple[str, ...] = ()  # the source checks' warnings of this run (ops.runs `<source>_warnings`)
 
 
 @dataclass
@@ -237,7 +238,7 @@ BAD_SUPPORT = "s.support_health = 'at_risk'"
 def _person(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "customer_id": str(row["customer_id"]),
-        "name": mask_emails_in_text(row["full_name"]) or "(no name)",
+        "name": mask_emails_in_text(row["full_name"]),  # "" when unknown: the template says so in words
         "email": mask_email(row["primary_email"]),
         "country": row["country"] or "",
         "orders": whole(row["order_count"]) or 0,
@@ -277,10 +278,15 @@ def load_run_info(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], 
     ]
     # per-source `<source>_quarantined` counts of this run; None when the file records none
     parts = [whole(this[c]) or 0 for c in cols if c.endswith("_quarantined") and this and this[c] is not None]
+    warnings = tuple(
+        f"{c.removesuffix('_warnings')}: {line}" for c in sorted(cols) if c.endswith("_warnings") and this
+        for line in str(this[c] or "").splitlines() if line.strip()
+    )
     return RunInfo(
         run_id=run_id,
         status=this.get("status") if this else None,
         finished_at=this.get("finished_at") if this else None,
         quarantined=sum(parts) if parts else None,
         previous_success=earlier[-1] if earlier else None,
+        warnings=tuple(mask_emails_in_text(w) for w in warnings),
     )

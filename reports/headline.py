@@ -26,6 +26,7 @@ import duckdb
 
 from rapport.reports.data import num
 from rapport.reports.files import write_atomic
+from rapport.reports.i18n import N_
 
 log = logging.getLogger("rapport.reports")
 
@@ -66,21 +67,23 @@ class Metric:
     up_is_good: bool = True
 
 
+# Labels and definitions are English messages, translated where the cards are shown.
 METRICS = (
-    Metric("revenue_usd", "Revenue to date", "Net revenue of every paid order so far, after refunds, in USD.",
-           "money"),
-    Metric("buying_customers", "Customers who bought", "People with at least one paid order.", "count"),
-    Metric("avg_order_value_usd", "Average order value", "Revenue divided by the number of paid orders.",
-           "money"),
-    Metric("active_customers", "Active customers", "Customers whose last order was in the last 90 days.",
-           "count"),
-    Metric("new_customers", "New customers", "Customers whose first order was in the last 30 days.", "count"),
-    Metric("at_risk_customers", "Slipping away", "Customers whose last order was 91 to 180 days ago.",
-           "count", up_is_good=False),
-    Metric("email_subscribers", "Email subscribers", "People who can be sent marketing email.", "count"),
-    Metric("attributed_revenue_usd", "Revenue after campaign emails",
-           "Revenue from orders placed soon after a customer opened or clicked a campaign email "
-           "(last email wins).", "money"),
+    Metric("revenue_usd", N_("Revenue to date"),
+           N_("Net revenue of every paid order so far, after refunds, in USD."), "money"),
+    Metric("buying_customers", N_("Customers who bought"), N_("People with at least one paid order."), "count"),
+    Metric("avg_order_value_usd", N_("Average order value"),
+           N_("Revenue divided by the number of paid orders."), "money"),
+    Metric("active_customers", N_("Active customers"),
+           N_("Customers whose last order was in the last 90 days."), "count"),
+    Metric("new_customers", N_("New customers"),
+           N_("Customers whose first order was in the last 30 days."), "count"),
+    Metric("at_risk_customers", N_("Slipping away"),
+           N_("Customers whose last order was 91 to 180 days ago."), "count", up_is_good=False),
+    Metric("email_subscribers", N_("Email subscribers"), N_("People who can be sent marketing email."), "count"),
+    Metric("attributed_revenue_usd", N_("Revenue after campaign emails"),
+           N_("Revenue from orders placed soon after a customer opened or clicked a campaign email "
+              "(last email wins)."), "money"),
 )
 
 

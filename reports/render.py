@@ -4,8 +4,10 @@
     paths = render_report(published_db, settings.reports_dir, run_id=..., as_of=..., audiences_dir=...)
 
 Writes `rapport_report_<as_of>.html` and `.pdf` into `out_dir`, then replaces `latest.html` and
-`latest.pdf` atomically. The PDF needs Chromium (scripts/install_chromium.sh); without it the run goes on
-with the HTML alone and a warning. See docs/report.md for what the report shows.
+`latest.pdf` atomically. `language` (en, ko, th: RAPPORT_REPORT_LANGUAGE) picks the message catalog and the
+locale of numbers and dates (reports/i18n.py, docs/report.md "Languages"). The PDF needs Chromium
+(scripts/install_chromium.sh); without it the run goes on with the HTML alone and a warning. See
+docs/report.md for what the report shows.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -37,14 +39,18 @@ from rapport.reports.data import (
     relation_columns,
 )
 from rapport.reports.files import copy_atomic, remove_stale_temp_files, write_atomic
-from rapport.reports.formatting import FILTERS, longdate, money, plural, points
+from rapport.reports.fonts import css_font_family
+from rapport.reports.formatting import Formats, formats
 from rapport.reports.glossary import (
+    CAMPAIGN_DEFINITIONS,
     CAMPAIGN_TERMS,
     EMAIL_STATUS,
     LIFECYCLE_DESCRIPTIONS,
     LIFECYCLE_NAMES,
+    RUN_STATUS,
     SEGMENT_DESCRIPTIONS,
     VERDICT_TEXT,
+    translated,
 )
 from rapport.reports.headline import (
     Baseline,
@@ -55,6 +61,8 @@ from rapport.reports.headline import (
     load_history,
     record_history,
 )
+from rapport.reports.i18n import DEFAULT_LANGUAGE, check_language
+from rapport.reports.markup import page_margins_css, template_helpers
 from rapport.reports.migrations import load_migrations, load_segment_history
 from rapport.reports.pdf import ChromiumUnavailable, print_to_pdf
 
@@ -69,8 +77,10 @@ class ReportPaths:
     pdf: Path | None  # None when pdf=False or Chromium could not print
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+@cache
+def environment(code: str = DEFAULT_LANGUAGE) -> Environment:
+    """The Jinja environment of one report language: its gettext catalog and its formatting filters."""
+    fmt = formats(code)
     # Autoescape on for everything: customer and campaign names are untrusted input.
     env = Environment(
         loader=PackageLoader("rapport.reports", "templates"),
@@ -78,8 +88,13 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters.update(FILTERS)
+    # Whitespace inside {% trans %} is collapsed, as reports/babel.cfg extracts it.
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(fmt.lang.translations, newstyle=True)  # type: ignore[attr-defined]
+    env.filters.update(fmt.filters())
+    env.filters.update(template_helpers(fmt))
     return env
 
 
@@ -92,8 +107,12 @@ def render_report(
     audiences_dir: Path | None = None,
     previous_db: Path | None = None,
     pdf: bool = True,
+    language: str = DEFAULT_LANGUAGE,
 ) -> ReportPaths:
+    """`language`: en, ko or th (RAPPORT_REPORT_LANGUAGE); amounts stay US dollars in every language."""
     started = time.monotonic()
+    code = check_language(language, "language")
+    fmt = formats(code)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out_dir)
     con = duckdb.connect(str(published_db), read_only=True)
@@ -119,26 +138,29 @@ def render_report(
     figures = {
         c.name: c
         for c in (
-            charts.segments_chart(base.segments),
-            charts.concentration_chart(base.top_20pct_revenue_share),
-            charts.lifecycle_chart(base.lifecycle),
-            charts.migrations_chart(migrations) if migrations else None,
-            charts.segment_history_chart(segment_history) if segment_history else None,
-            charts.campaign_rates_chart(campaigns.campaigns),
-            charts.lift_chart(campaigns.campaigns),
-            charts.segment_lift_chart(campaigns.segment_lifts, campaigns.campaigns),
+            charts.segments_chart(base.segments, fmt),
+            charts.concentration_chart(base.top_20pct_revenue_share, fmt),
+            charts.lifecycle_chart(base.lifecycle, fmt),
+            charts.migrations_chart(migrations, fmt) if migrations else None,
+            charts.segment_history_chart(segment_history, fmt) if segment_history else None,
+            charts.campaign_rates_chart(campaigns.campaigns, fmt),
+            charts.lift_chart(campaigns.campaigns, fmt),
+            charts.segment_lift_chart(campaigns.segment_lifts, campaigns.campaigns, fmt),
         )
         if c is not None
     }
-    env = environment()
+    env = environment(code)
+    lang = fmt.lang
     html = env.get_template("report.html.j2").render(
         css=Markup(env.loader.get_source(env, "report.css")[0]),  # type: ignore[union-attr]  # read as is
+        lang=code,
+        fonts={c: Markup(css_font_family(c)) for c in (code, "zh")},  # our constants, CSS not HTML
         as_of=as_of,
         run=run,
         generated_at=datetime.now(UTC),
         baseline=baseline,
         cards=cards(values, baseline),
-        highlights=highlights(values, base, campaigns, at_risk, support, baseline),
+        highlights=highlights(values, base, campaigns, at_risk, support, baseline, fmt),
         base=base,
         campaigns=campaigns.campaigns,
         leaderboard=campaigns.campaigns[:LEADERBOARD_SIZE],
@@ -148,19 +170,22 @@ def render_report(
         audience_files=list_audience_files(audiences_dir),
         audiences_dir=audiences_dir,
         charts=figures,
-        segment_descriptions=SEGMENT_DESCRIPTIONS,
-        lifecycle_names=LIFECYCLE_NAMES,
-        lifecycle_descriptions=LIFECYCLE_DESCRIPTIONS,
-        campaign_terms=CAMPAIGN_TERMS,
-        email_status=EMAIL_STATUS,
-        verdict_text=VERDICT_TEXT,
+        segment_descriptions=translated(lang, SEGMENT_DESCRIPTIONS),
+        lifecycle_names=translated(lang, LIFECYCLE_NAMES),
+        lifecycle_descriptions=translated(lang, LIFECYCLE_DESCRIPTIONS),
+        campaign_terms=translated(lang, CAMPAIGN_TERMS),
+        campaign_definitions=translated(lang, CAMPAIGN_DEFINITIONS),
+        email_status=translated(lang, EMAIL_STATUS),
+        verdict_text=translated(lang, VERDICT_TEXT),
+        run_status=translated(lang, RUN_STATUS),
+        page_margins=page_margins_css(fmt, css_font_family(code)),
     )
 
     html_path = out_dir / f"rapport_report_{as_of.isoformat()}.html"
     write_atomic(html_path, html.encode("utf-8"))
     copy_atomic(html_path, out_dir / "latest.html")
     record_history(out_dir, history, run_id=run_id, as_of=as_of, values=values)
-    log.info("marketer report written to %s in %.1f s", html_path, time.monotonic() - started)
+    log.info("marketer report (%s) written to %s in %.1f s", code, html_path, time.monotonic() - started)
 
     pdf_path = html_path.with_suffix(".pdf") if pdf else None
     if pdf_path is not None:
@@ -185,43 +210,65 @@ def highlights(
     at_risk: ActionList,
     support: ActionList,
     baseline: Baseline | None,
+    fmt: Formats | None = None,
 ) -> list[str]:
-    """The few sentences a reader should take away, in plain words (escaped by the template)."""
+    """The few sentences a reader should take away, in plain words: strings (escaped by the template), or
+    Markup where a sentence holds a name marked as data."""
+    fmt = fmt or formats()
+    _, ngettext = fmt.lang.gettext, fmt.lang.ngettext
     out: list[str] = []
     now, before = values.get("revenue_usd"), baseline.values.get("revenue_usd") if baseline else None
     if baseline is not None and now is not None and before is not None:
         added = now - before
-        since = f"the report of {longdate(baseline.as_of)}" if baseline.as_of else "the previous report"
-        if added > 0:
-            out.append(f"Revenue to date grew by {money(added)} since {since}.")
-        elif added < 0:
-            out.append(f"Revenue to date fell by {money(-added)} since {since}.")
+        if baseline.as_of:
+            since = _("the report of %(date)s", date=fmt.longdate(baseline.as_of))
         else:
-            out.append(f"Revenue to date did not change since {since}.")
+            since = _("the previous report")
+        if added > 0:
+            out.append(_("Revenue to date grew by %(amount)s since %(since)s.", amount=fmt.money(added), since=since))
+        elif added < 0:
+            out.append(_("Revenue to date fell by %(amount)s since %(since)s.", amount=fmt.money(-added), since=since))
+        else:
+            out.append(_("Revenue to date did not change since %(since)s.", since=since))
     if base.top_20pct_revenue_share is not None:
-        out.append(
-            f"Your top 20% of customers ({base.high_tier_customers:,} people) bring in "
-            f"{100 * base.top_20pct_revenue_share:.0f}% of all revenue."
-        )
+        out.append(ngettext(
+            "Your top 20%% of customers (%(people)s person) bring in %(share)s of all revenue.",
+            "Your top 20%% of customers (%(people)s people) bring in %(share)s of all revenue.",
+            base.high_tier_customers, people=fmt.count(base.high_tier_customers),
+            share=fmt.pct(base.top_20pct_revenue_share, 0),
+        ))
     if at_risk.total:
-        out.append(
-            f"{at_risk.total:,} of your highest-value customers {'is' if at_risk.total == 1 else 'are'} "
-            f"slipping away, with {money(at_risk.total_revenue_usd)} spent so far: see “Who to act on”."
-        )
+        out.append(ngettext(
+            "%(people)s of your highest-value customers is slipping away, with %(amount)s spent so far: "
+            "see “Who to act on”.",
+            "%(people)s of your highest-value customers are slipping away, with %(amount)s spent so far: "
+            "see “Who to act on”.",
+            at_risk.total, people=fmt.count(at_risk.total), amount=fmt.money(at_risk.total_revenue_usd),
+        ))
     tested = [c for c in campaigns.campaigns if c.has_holdout]
     worked = [c for c in tested if c.verdict == "positive"]
     if tested:
         if worked:
             best = max(worked, key=lambda c: c.lift_abs or 0.0)
-            out.append(
-                f"{len(worked)} of {len(tested)} campaigns with a holdout group clearly increased sales; "
-                f"the strongest was “{best.name}” ({points(best.lift_abs)})."
-            )
+            out.append(ngettext(
+                "%(worked)s of %(tested)s campaign with a holdout group clearly increased sales; "
+                "the strongest was “%(name)s” (%(lift)s).",
+                "%(worked)s of %(tested)s campaigns with a holdout group clearly increased sales; "
+                "the strongest was “%(name)s” (%(lift)s).",
+                len(tested), worked=fmt.count(len(worked)), tested=fmt.count(len(tested)),
+                name=Markup('<span class="name" translate="no">{}</span>').format(best.name),
+                lift=fmt.points(best.lift_abs),
+            ))
         else:
-            out.append(f"None of the {len(tested)} campaigns with a holdout group clearly increased sales.")
+            out.append(ngettext(
+                "The campaign with a holdout group did not clearly increase sales.",
+                "None of the %(tested)s campaigns with a holdout group clearly increased sales.",
+                len(tested), tested=fmt.count(len(tested)),
+            ))
     if support.total:
-        out.append(
-            f"{plural(support.total, 'customer')} had a poor support experience recently: "
-            "worth a personal follow-up."
-        )
+        out.append(ngettext(
+            "%(people)s customer had a poor support experience recently: worth a personal follow-up.",
+            "%(people)s customers had a poor support experience recently: worth a personal follow-up.",
+            support.total, people=fmt.count(support.total),
+        ))
     return out

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Install Debian's Chromium for the marketer report's PDF (headless print-to-PDF) and its end-to-end
-# test (screenshot), plus two small fonts so customer names in Korean, Chinese and Thai do not print as
-# empty boxes (fonts-wqy-microhei ~5 MB covers Hangul and CJK ideographs, fonts-tlwg-loma-ttf covers Thai).
+# Install what the marketer report needs to print and to be checked, from Debian's packages:
+#   chromium            the PDF (headless print-to-PDF) and the end-to-end tests (screenshots)
+#   fonts the report names (reports/fonts.py), so Korean, Thai and Chinese text never prints as boxes:
+#     fonts-noto-core     Noto Sans, Noto Sans Thai (TrueType: embedded in the PDF by name)
+#     fonts-nanum         NanumGothic, the report's Korean font (TrueType)
+#     fonts-wqy-microhei  WenQuanYi Micro Hei for Chinese characters (TrueType)
+#     fonts-noto-cjk      Noto Sans CJK, the fallback for rarer characters (CFF outlines, which Chromium can
+#                         only embed as unnamed Type 3 fonts, hence not the first choice)
+#     fonts-dejavu-core   DejaVu Sans, for symbols (▲ ▼ →) and the English report
+#   poppler-utils       pdftotext and pdffonts, which the tests read the PDFs with
 # Idempotent: installs only what is missing (no apt-get at all when everything is there).
 # Prints the path of the chromium binary on stdout; progress goes to stderr. Exit 1 when it cannot install.
 set -euo pipefail
@@ -10,15 +17,19 @@ find_chromium() {
     command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null || true
 }
 
-has_font_for() {  # $1: fontconfig language tag
-    command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list ":lang=$1" family 2>/dev/null | head -n 1)" ]
+has_font() {  # $1: font family name as fontconfig knows it
+    command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list ":family=$1" family 2>/dev/null | head -n 1)" ]
 }
 
 missing=()
 [ -n "$(find_chromium)" ] || missing+=(chromium)
 # Checked after chromium is known: a missing fc-list (no fontconfig yet) means fonts are missing too.
-{ has_font_for ko && has_font_for zh-cn; } || missing+=(fonts-wqy-microhei)
-has_font_for th || missing+=(fonts-tlwg-loma-ttf)
+{ has_font "Noto Sans" && has_font "Noto Sans Thai"; } || missing+=(fonts-noto-core)
+has_font "NanumGothic" || missing+=(fonts-nanum)
+has_font "WenQuanYi Micro Hei" || missing+=(fonts-wqy-microhei)
+has_font "Noto Sans CJK KR" || missing+=(fonts-noto-cjk)
+has_font "DejaVu Sans" || missing+=(fonts-dejavu-core)
+{ command -v pdftotext >/dev/null 2>&1 && command -v pdffonts >/dev/null 2>&1; } || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then

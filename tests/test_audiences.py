@@ -20,6 +20,8 @@ PEOPLE = [
     ("c6", "Eve Nocontact", "none", None, "No Purchases", 0, None, 0, "0.0000"),
     ("c7", "Frank NoAddress", "subscribed", None, "Champions", 700, 4, 8, "700.0000"),
     ("c8", "-Minus @At", "subscribed", "+plus@x.com", "No Purchases", 0, None, 0, "0.0000"),
+    # not an email address: no identifier upstream, and never uploaded
+    ("c9", "Mallory", "subscribed", '=HYPERLINK("http://evil","x")@x.com', "No Purchases", 0, None, 0, "0.0000"),
 ]
 
 
@@ -117,16 +119,21 @@ def test_formula_injection_is_neutralised(con, tmp_path):
     bob = _read(tmp_path / "champions.csv")[0]
     assert bob["full_name"] == '\'=HYPERLINK("http://evil")'
     assert bob["first_name"] == '\'=HYPERLINK("http://evil")'
-    c8 = _read(tmp_path / "no-purchases.csv")[0]
-    assert c8["email"] == "'+plus@x.com"
+    [c8] = _read(tmp_path / "no-purchases.csv")  # c9's address is not an email address: left out
+    assert c8["email"] == "+plus@x.com"  # a valid address stays intact: the ESP needs it as it is
     assert c8["full_name"] == "'-Minus @At"
     assert c8["first_name"] == "'-Minus"
+    assert [r for p in tmp_path.glob("*.csv") for r in _read(p) if r["customer_id"] == "c9"] == []
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("=1+1", "'=1+1"),
+        ("-dash@example.com", "-dash@example.com"),  # valid addresses are not formulas to neutralise
+        ("=carol@example.com", "=carol@example.com"),
+        ('=HYPERLINK("http://evil","x")@x.com', '\'=HYPERLINK("http://evil","x")@x.com'),
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
         ("+1", "'+1"),
         ("-1", "'-1"),
         ("@SUM(A1)", "'@SUM(A1)"),

@@ -66,3 +66,59 @@ def test_postgres_image_is_pinned():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     image = compose["services"]["postgres"]["image"]
     assert re.fullmatch(r"postgres:\d+\.\d+", image), image
+
+
+def _celery_services() -> dict[str, dict]:
+    """docker-compose.yml overridden by docker-compose.celery.yml, merged the way Compose merges them
+    (mappings key by key, scalars replaced) with `extends` resolved."""
+    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    override = yaml.safe_load((ROOT / "docker-compose.celery.yml").read_text())["services"]
+
+    def merge(a: dict, b: dict) -> dict:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    merged = {name: merge(base.get(name, {}), svc) for name, svc in {**base, **override}.items()
+              if name in override or name in base}
+    for name, svc in override.items():
+        if "extends" in svc:
+            assert svc["extends"]["file"] == "docker-compose.yml"
+            parent = base[svc["extends"]["service"]]
+            merged[name] = merge(merge(parent, base.get(name, {})), {k: v for k, v in svc.items() if k != "extends"})
+    return merged
+
+
+def test_celery_layout_runs_every_airflow_service_on_the_celery_executor():
+    services = _celery_services()
+    airflow = [n for n in services if n.startswith("airflow-")]
+    assert {"airflow-worker", "airflow-scheduler", "airflow-apiserver", "airflow-init"} <= set(airflow)
+    for name in airflow:
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0", name
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg://"), name
+        # everything else of the base environment is kept (the DAGs folder, the JWT secret, the warehouse)
+        assert env["RAPPORT_WAREHOUSE_DIR"] == "/opt/rapport/warehouse", name
+        assert services[name]["build"]["args"]["RAPPORT_LOCK"] == "requirements-celery.lock", name
+    worker = services["airflow-worker"]
+    assert worker["command"] == "celery worker"
+    # the worker runs the tasks: it needs the project and the warehouse, like the scheduler does with LocalExecutor
+    assert any(v.endswith(":/opt/rapport") for v in worker["volumes"])
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+", services["redis"]["image"]), services["redis"]["image"]
+    # one writer of the working DuckDB file, however many workers: the one-slot pool is still created
+    script = "\n".join(services["airflow-init"]["command"])
+    assert "airflow pools set rapport_warehouse 1" in script
+
+
+def test_celery_lock_is_the_runtime_lock_plus_the_celery_provider():
+    def pins(name: str) -> dict[str, str]:
+        return dict(re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", (ROOT / name).read_text(), re.M))
+
+    runtime, celery = pins("requirements.lock"), pins("requirements-celery.lock")
+    assert {k: celery.get(k) for k in runtime} == runtime  # nothing the pipeline runs on moves
+    assert "apache-airflow-providers-celery" in celery and "redis" in celery
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG RAPPORT_LOCK=requirements\.lock$", dockerfile, re.M)
+    assert '-r "/opt/rapport/${RAPPORT_LOCK}"' in dockerfile and "requirements-celery.lock" in dockerfile

@@ -2,7 +2,8 @@
   normalized_email(expr): the matching key of an email address (docs/identity.md, marts.md):
   trim and lowercase; gmail.com / googlemail.com drop dots in the local part and map to gmail.com;
   a +tag is dropped for the providers in var('plus_address_domains'). Anything without exactly one
-  '@', a non-empty local part and a dotted domain gives null (no identifier).
+  '@', a non-empty local part and a dotted domain, or not a valid address (UDF is_valid_email:
+  email-validator, syntax only), gives null (no identifier).
   Other models (campaigns) call this on event emails: keep the name and meaning stable.
   Portable: trim(both ... from ...) (Spark reads trim(str, chars) the other way round), the regex through
   rapport.regex_full_match (backslashes in literals differ), split_part and replace behave alike.
@@ -22,6 +23,7 @@
         ~ local_untagged ~ " end" -%}
     (case
         when not {{ rapport.regex_full_match(e, '[^@\s]+@[^@\s.]+(\.[^@\s.]+)+') }} then null
+        when not is_valid_email({{ e }}) then null
         when ({{ local_final }}) = '' then null
         else ({{ local_final }}) || '@' || (case when {{ is_gmail }} then 'gmail.com' else {{ domain }} end)
     end)

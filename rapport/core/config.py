@@ -13,6 +13,19 @@ from pathlib import Path
 DEMO_TOKEN = "rapport-demo-token"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENGINES = ("duckdb", "spark")  # RAPPORT_ENGINE: where dbt builds the models
+# Languages the report is written in; rapport.reports.i18n.LANGUAGES holds their locales and catalogs.
+REPORT_LANGUAGES = ("en", "ko", "th")
+
+
+def check_language(value: str | None, setting: str = "RAPPORT_REPORT_LANGUAGE") -> str:
+    """The language code for a setting's value (blank: English); ValueError naming the setting if unknown."""
+    code = (value or "").strip().lower() or REPORT_LANGUAGES[0]
+    if code not in REPORT_LANGUAGES:
+        raise ValueError(
+            f"{setting}={value!r} is not a report language; use one of {', '.join(REPORT_LANGUAGES)} "
+            f"(default {REPORT_LANGUAGES[0]})"
+        )
+    return code
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,14 @@ class Settings:
     check_chunk_rows: int = 2_000_000
     engine: str = "duckdb"
     spark_master: str = "local[2]"
+    report_language: str = "en"  # RAPPORT_REPORT_LANGUAGE: en, ko or th (rapport.reports.i18n.LANGUAGES)
+    # source checks at extraction (rapport.extractors.source_health; README "Reliability and data protection")
+    clock_skew_minutes: int = 60  # a record dated further ahead of the extraction is quarantined
+    orders_reconcile_days: int = 7  # late commits older than the look-back are searched this far back
+    freshness_warn_hours: float = 72  # no new data from a source for longer: a warning (0: never)
+    freshness_error_hours: float = 336  # ... the run stops (0: never)
+    volume_drop_warn_pct: float = 10  # a source holding this much less than was landed from it: a warning
+    volume_drop_error_pct: float = 100  # ... the run stops (100: only when it holds nothing)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -96,6 +117,20 @@ def engine_from(env: dict[str, str] | None = None) -> str:
     return value
 
 
+def _number(env: dict[str, str], name: str, default: float, kind: type = int) -> float:
+    """A numeric RAPPORT_* variable, or a configuration error naming it."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected {'a whole number' if kind is int else 'a number'}") from None
+    if value < 0:
+        raise ValueError(f"{name}={text!r}: must not be negative")
+    return value
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     warehouse = Path(env.get("RAPPORT_WAREHOUSE_DIR", "./warehouse")).expanduser().resolve()
@@ -113,10 +148,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         esp_root=Path(env.get("RAPPORT_ESP_ROOT") or demo / "esp").expanduser().resolve(),
         as_of=date.fromisoformat(as_of) if as_of else None,
         reporting_currency=currency,
-        duckdb_threads=int(env.get("RAPPORT_DUCKDB_THREADS", "2")),
+        duckdb_threads=int(_number(env, "RAPPORT_DUCKDB_THREADS", 2)),
         duckdb_memory_limit=env.get("RAPPORT_DUCKDB_MEMORY_LIMIT", "4GB"),
-        orders_lookback_minutes=int(env.get("RAPPORT_ORDERS_LOOKBACK_MINUTES", "10")),
-        check_chunk_rows=int(env.get("RAPPORT_CHECK_CHUNK_ROWS", "2000000")),
+        orders_lookback_minutes=int(_number(env, "RAPPORT_ORDERS_LOOKBACK_MINUTES", 10)),
+        check_chunk_rows=int(_number(env, "RAPPORT_CHECK_CHUNK_ROWS", 2_000_000)),
+        clock_skew_minutes=int(_number(env, "RAPPORT_CLOCK_SKEW_MINUTES", 60)),
+        orders_reconcile_days=int(_number(env, "RAPPORT_ORDERS_RECONCILE_DAYS", 7)),
+        freshness_warn_hours=_number(env, "RAPPORT_FRESHNESS_WARN_HOURS", 72, float),
+        freshness_error_hours=_number(env, "RAPPORT_FRESHNESS_ERROR_HOURS", 336, float),
+        volume_drop_warn_pct=_number(env, "RAPPORT_VOLUME_DROP_WARN_PCT", 10, float),
+        volume_drop_error_pct=_number(env, "RAPPORT_VOLUME_DROP_ERROR_PCT", 100, float),
+        report_language=check_language(env.get("RAPPORT_REPORT_LANGUAGE")),
         engine=engine_from(env),
         spark_master=spark_master,
     )

@@ -80,10 +80,10 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
             from rapport.extractors.esp import extract_esp
 
             result = extract_esp(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
-        con.execute(
-            f"update ops.runs set {source}_extracted = ?, {source}_quarantined = ? where run_id = ?",
-            [result.rows_landed, result.rows_quarantined, ctx.run_id],
-        )
+        from rapport.extractors.source_health import errors_of, freshness_findings, record_run
+
+        findings = result.findings + freshness_findings(con, settings, source, ctx.interval_end)
+        record_run(con, ctx.run_id, result, findings)
         # The sources still hold people erased by `rapport forget`: take them out of what just landed.
         from rapport.privacy.keep import keep_erased
 
@@ -94,20 +94,61 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
         "quarantined": result.rows_quarantined,
         "duplicate": result.rows_duplicate,
     }
+    notes = ""
+    if result.future_dated:
+        notes += f"; {result.future_dated} dated in the future (quarantined)"
+    if result.reconciled:
+        notes += f"; {result.reconciled} committed after the look-back (found by the reconciliation)"
     progress(f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
-             f"duplicates skipped {counts['duplicate']}")
+             f"duplicates skipped {counts['duplicate']}{notes}")
+    for finding in findings:  # the source checks' (rapport.extractors.source_health); errors stop the run
+        progress(f"  {'ERROR' if finding.severity == 'error' else 'warning'}: {finding}")
+    if errors_of(findings):
+        from rapport.extractors.errors import SourceCheckError
+
+        raise SourceCheckError(errors_of(findings))
     return counts
 
 
 def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    from rapport.expectations.gate import run_raw_checks
+    from rapport.expectations.gate import CheckFailed, run_raw_checks
     from rapport.privacy.keep import keep_erased
 
     with step("raw data checks"), open_warehouse(settings) as con:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
         keep_erased(con, settings, run_id=ctx.run_id)
-        summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        _refuse_rolled_back(con, ctx.run_id)
+        try:
+            summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}\n{_roll_back_unchecked(con, ctx.run_id)}", exc.summary) from None
     return _summary_dict(summary)
+
+
+def _refuse_rolled_back(con: Any, run_id: str) -> None:
+    """A retry of a run whose data was rolled back would validate nothing and publish without it."""
+    from rapport.expectations.gate import CheckFailed
+    from rapport.extractors.rollback import was_rolled_back
+
+    if was_rolled_back(con, run_id):
+        raise CheckFailed(f"the raw data of run {run_id} failed its checks and was rolled back; this run cannot go "
+                          "on: start a new run (`rapport run`), which reads those records again")
+
+
+def _roll_back_unchecked(con: Any, run_id: str) -> str:
+    """Undo the runs whose raw data just failed, so the next run reads those records again (rather than
+    stopping on the same landed rows forever); returns what the user should know and do."""
+    from rapport.extractors.rollback import rollback_runs, unvalidated_runs
+
+    undone = rollback_runs(con, unvalidated_runs(con), by=run_id)
+    tables = ", ".join(f"{t} {n}" for t, n in sorted(undone.raw_rows.items())) or "none"
+    progress(f"  rolled back the unchecked data of {len(undone.runs)} run(s): {undone.total_rows} raw rows "
+             f"({tables}), {undone.rejects} rejects, {len(undone.states_restored)} extractor positions, "
+             f"{undone.esp_files} ESP files")
+    return (f"The raw rows these checks rejected were rolled back ({undone.total_rows} rows landed by "
+            f"{len(undone.runs)} run(s); extractor watermarks and cursors restored), so nothing bad stays in the "
+            "warehouse and the published marts are those of the last good run. Correct the records named above in "
+            "the source system (or the source's configuration) and run again: the next run reads them again.")
 
 
 def transform(settings: Settings, ctx: RunContext) -> None:
@@ -164,6 +205,7 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
             run_id=ctx.run_id,
             as_of=ctx.as_of,
             audiences_dir=settings.audiences_dir,
+            language=settings.report_language,
         )
     progress(f"  wrote {len(files)} audience files and the report {paths.html}")
     return {"html": str(paths.html), "pdf": str(paths.pdf) if paths.pdf else None}

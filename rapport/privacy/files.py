@@ -12,7 +12,7 @@ remains are copies made by earlier runs:
 
 The source systems (`demo/`, or the ESP export root when it lies inside the warehouse) are not touched:
 they are not rapport's to change. Binary files other than Parquet (DuckDB, SQLite, PDF, gzip) are not
-edited; the DuckDB files are handled in rapport.erasure_db.
+edited; the DuckDB files are handled in rapport.privacy.database.
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ def _sql_str(text: str) -> str:
 
 
 def norm_email_macro_sql() -> str:
-    """`create temp macro erasure_norm_email(x)`: the dbt macro normalized_email, expression for expression."""
+    """`create temp macro erasure_norm_email(x)`: the dbt macro normalized_email, expression for expression
+    (it calls the UDF is_valid_email: `rapport.transform.udfs.register` the connection first)."""
     e = "lower(trim(coalesce(cast(x as varchar), ''), ' ' || chr(9) || chr(10) || chr(13)))"
     local = f"split_part({e}, '@', 1)"
     domain = f"split_part({e}, '@', 2)"
@@ -63,6 +64,7 @@ def norm_email_macro_sql() -> str:
     final = f"case when {is_gmail} then replace({untagged}, '.', '') else {untagged} end"
     return f"""create or replace temp macro erasure_norm_email(x) as (case
         when not regexp_full_match({e}, '[^@\\s]+@[^@\\s.]+(\\.[^@\\s.]+)+') then null
+        when not is_valid_email({e}) then null
         when ({final}) = '' then null
         else ({final}) || '@' || (case when {is_gmail} then 'gmail.com' else {domain} end)
     end)"""
@@ -70,15 +72,15 @@ def norm_email_macro_sql() -> str:
 
 def install(con: duckdb.DuckDBPyConnection, key: str) -> None:
     """Define the matching macros on `con` (temp: they never reach the database file)."""
+    from rapport.transform.udfs import register
+
+    with suppress(duckdb.NotImplementedException):  # already registered on this connection
+        register(con)
     con.execute(norm_email_macro_sql())
     con.execute(
         "create or replace temp macro erasure_hash(kind, v) as "
         f"case when v is null then null else sha256({_sql_str(key)} || '|' || kind || '|' || cast(v as varchar)) end"
     )
-    from rapport.transform.udfs import register
-
-    with suppress(duckdb.NotImplementedException):  # already registered on this connection
-        register(con)
 
 
 def keyed_hash(key: str, kind: str, value: str) -> str:
@@ -87,8 +89,11 @@ def keyed_hash(key: str, kind: str, value: str) -> str:
 
 def normalize_emails(addresses: list[str]) -> list[str | None]:
     """Normalised form of each address (None: no identifier), by the same SQL the models use."""
+    from rapport.transform.udfs import register
+
     con = duckdb.connect()
     try:
+        register(con)
         con.execute(norm_email_macro_sql())
         return [con.execute("select erasure_norm_email(?)", [a]).fetchall()[0][0] for a in addresses]
     finally:

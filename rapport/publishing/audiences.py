@@ -3,14 +3,19 @@
 Read from the marts (`customers` + `customer_segments`), usually the freshly published file. Only people
 who can be emailed are exported: email status `subscribed` and a `marketing_email` (the address of a
 subscribed ESP contact that no unsubscribed or cleaned contact shares), so unsubscribed, cleaned and
-no-contact customers never appear. Every segment gets a file on every run, empty ones with a header only,
-so a file never lingers from an earlier run. Files are written atomically (temp file, then os.replace):
-an uploader reading the folder sees the previous or the new file, never half of one.
+no-contact customers never appear; nor does an address that is not a valid email address (`is_valid_email`:
+`=HYPERLINK(...)@x.com` is no address to upload). Cells a spreadsheet would read as a formula get a leading
+apostrophe, except valid addresses (`-dash@x.com`, `+tag@x.com` are real addresses an ESP must get intact;
+an unquoted address cannot hold the spaces, quotes or parentheses of a function call). Every segment gets
+a file on every run, empty ones with a header only, so a file never lingers from an earlier run. Files are
+written atomically (temp file, then os.replace): an uploader reading the folder sees the previous or the new
+file, never half of one.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -20,6 +25,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+
+from rapport.transform.udfs import is_valid_email
+
+log = logging.getLogger(__name__)
 
 # All rfm_segment values, in the order the report lists them.
 SEGMENTS: tuple[str, ...] = (
@@ -86,8 +95,9 @@ def slugify(name: str) -> str:
 
 
 def neutralise(value: object) -> object:
-    """Text that a spreadsheet would evaluate gets a leading apostrophe; numbers and dates stay as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+    """Text that a spreadsheet would evaluate gets a leading apostrophe, unless it is a valid email address;
+    numbers and dates stay as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not is_valid_email(value):
         return "'" + value
     return value
 
@@ -153,7 +163,11 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
 
     by_segment: dict[str, list[list[object]]] = {segment: [] for segment in SEGMENTS}
     seen: dict[str, set[str]] = {segment: set() for segment in SEGMENTS}
+    invalid = 0
     for record in records:
+        if not is_valid_email(str(record["email"])):
+            invalid += 1
+            continue
         segment = record["segment"]
         if segment not in by_segment:  # a segment name this module does not know: still exported
             by_segment[segment], seen[segment] = [], set()
@@ -164,6 +178,9 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
         record["first_name"] = first_name_of(record["full_name"])
         by_segment[segment].append([_cell(record[column]) for column in COLUMNS])
 
+    if invalid:  # counted per source in marts.email_address_quality
+        log.warning("audience files: left out %d customer(s) whose marketing address is not a valid email address",
+                    invalid)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -9,8 +9,13 @@ registers the same scalar functions on its session. This module does not import 
   Numbers that do not parse, or whose length is impossible for their country (or only possible as a local
   number without an area code), give null: they are no identifier.
 - `phone_region(e164 varchar) -> varchar`: the ISO country of an E.164 number (null when unknown).
+- the campaign statistics' distribution functions (`rapport_norm_cdf(x)`, `rapport_norm_ppf(p)`,
+  `rapport_t_ppf(p, df)`, all double), from `rapport.experiments.distributions.UDFS`.
+- `is_valid_email(address varchar) -> boolean`: whether an address is syntactically valid, by the maintained
+  `email-validator` in syntax-only mode (no DNS). The `normalized_email` macro makes invalid addresses no
+  identifier; audience files leave them out (rapport.publishing.audiences).
 
-Both are vectorised Arrow UDFs with a cache: real data repeats the same few phones on many rows.
+All are vectorised Arrow UDFs with a cache: real data repeats the same few values on many rows.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 import phonenumbers
 import pyarrow as pa
 from duckdb import DuckDBPyConnection, sqltypes
+from email_validator import EmailNotValidError, validate_email
+
+from rapport.experiments import distributions
 
 _POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
@@ -65,6 +73,20 @@ def phone_region(e164: str | None) -> str | None:
     return None if region in (None, "ZZ", "001") else region
 
 
+@lru_cache(maxsize=262_144)
+def is_valid_email(address: str | None) -> bool | None:
+    """Whether `address` is a syntactically valid email address (RFC 5322/6531 as `email-validator` reads
+    them, without DNS; quoted local parts and domain literals are refused): `=HYPERLINK("x","y")@ex.com`,
+    `a..b@x.com` or `a@localhost` are not. None for None. Surrounding white space is ignored."""
+    if address is None:
+        return None
+    try:
+        validate_email(address.strip(" \t\r\n"), check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Udf:
     """A SQL function backed by a Python function of scalars (None for SQL null, in and out)."""
@@ -78,6 +100,9 @@ class Udf:
 UDFS: list[Udf] = [
     Udf("normalize_phone", normalize_phone, ("varchar", "varchar"), "varchar"),
     Udf("phone_region", phone_region, ("varchar",), "varchar"),
+    # distribution functions of the campaign statistics (all double; called per campaign, not per member)
+    *(Udf(*spec) for spec in distributions.UDFS),
+    Udf("is_valid_email", is_valid_email, ("varchar",), "boolean"),
 ]
 
 _DUCKDB_TYPES = {

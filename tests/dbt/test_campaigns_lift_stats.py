@@ -1,144 +1,337 @@
-"""The lift statistics Python model (int_campaign_lift_stats) against published and hand-computed values.
+"""The campaign statistics SQL (int_campaign_lift_counts -> int_campaign_lift_stats -> campaign marts) run by
+dbt on DuckDB over member-level fixtures, checked against published values, hand computations and
+independent implementations (statsmodels, scipy, numpy) to 1e-9.
 
-Interval values are Newcombe (1998), "Interval estimation for the difference between independent
-proportions: comparison of eleven methods", Statistics in Medicine 17:873-890, Table II, method 10 (hybrid
-score interval), for the paper's eight examples. The z-test p-values are computed by hand below.
+The fixture members are written straight into `intermediate.int_campaign_members` (and the other parents
+of the campaign marts into their intermediate tables); only the statistics models are built, so each
+expected value comes from the rows written here. Newcombe interval values are from Newcombe (1998),
+"Interval estimation for the difference between independent proportions: comparison of eleven methods",
+Statistics in Medicine 17:873-890, Table II, method 10, for the paper's eight examples.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+from dataclasses import dataclass
+from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
 
-MODEL = (
-    Path(__file__).resolve().parents[2]
-    / "dbt_project"
-    / "models"
-    / "intermediate"
-    / "campaigns"
-    / "int_campaign_lift_stats.py"
-)
+pytestmark = pytest.mark.slow  # one dbt build of four models (~15 s)
+
+SELECT = ["int_campaign_lift_counts", "int_campaign_lift_stats", "campaign_performance", "campaign_segment_performance"]
+Z975 = 1.959963984540054  # standard normal 97.5% quantile (tables)
+Z80 = 0.8416212335729143  # standard normal 80% quantile (tables)
+SEGMENTS = ["Champions", "At Risk", "No Purchases"]
+
+
+@dataclass
+class Group:
+    """Member-level outcomes of one audience group (one array element per member)."""
+
+    converted: np.ndarray
+    pre_orders: np.ndarray
+    revenue: np.ndarray  # the person's window revenue
+    pre_revenue: np.ndarray
+    counts_revenue: np.ndarray  # False: another member of the group is the same person
+    segment: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.converted)
+
+    @property
+    def y_rev(self) -> np.ndarray:  # each order counted once per group
+        return np.where(self.counts_revenue, self.revenue, 0.0)
+
+    @property
+    def x_rev(self) -> np.ndarray:
+        return np.where(self.counts_revenue, self.pre_revenue, 0.0)
+
+    def where(self, mask: np.ndarray) -> Group:
+        return Group(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+
+def counts_only(conversions: int, n: int) -> Group:
+    converted = np.arange(n) < conversions
+    zeros = np.zeros(n)
+    return Group(converted, zeros, zeros, zeros, np.ones(n, bool), np.full(n, "No Purchases"))
+
+
+def simulated(rng: np.random.Generator, n: int, base: float, effect: float, dup_share: float = 0.03) -> Group:
+    """Converters more likely among recent buyers (the CUPED covariate carries signal); revenue in cents."""
+    pre_orders = rng.poisson(0.5, n).astype(float)
+    p = np.clip(base + 0.06 * np.minimum(pre_orders, 2) + effect, 0, 1)
+    converted = rng.random(n) < p
+    revenue = np.where(converted, np.round(rng.lognormal(3.6, 0.7, n) * (1 + 0.3 * pre_orders), 2), 0.0)
+    pre_revenue = np.array([np.round(rng.lognormal(3.5, 0.6, int(k)).sum(), 2) for k in pre_orders])
+    counts = rng.random(n) >= dup_share
+    return Group(converted, pre_orders, revenue, pre_revenue, counts, rng.choice(SEGMENTS, n))
+
+
+PAPER = {  # campaign: (treated conversions, treated, control conversions, control, interval low, high)
+    "paper1": (56, 70, 48, 80, 0.0524, 0.3339),
+    "paper2": (9, 10, 3, 10, 0.1705, 0.8090),
+    "paper3": (6, 7, 2, 7, 0.0582, 0.8062),
+    "paper4": (5, 56, 0, 29, -0.0381, 0.1926),  # control rate 0: interval defined, lift_rel null
+    "paper5": (0, 10, 0, 20, -0.1611, 0.2775),
+    "paper6": (0, 10, 0, 10, -0.2775, 0.2775),
+    "paper7": (10, 10, 0, 20, 0.6791, 1.0000),
+    "paper8": (10, 10, 0, 10, 0.6075, 1.0000),
+}
+
+
+def fixture_campaigns() -> dict[str, tuple[Group, Group]]:
+    rng = np.random.default_rng(20)
+    camps = {
+        "large": (simulated(rng, 600, 0.05, 0.03), simulated(rng, 150, 0.05, 0.0)),
+        "mid": (simulated(rng, 120, 0.10, 0.0), simulated(rng, 60, 0.10, 0.0)),
+        "rare": (simulated(rng, 900, 0.01, 0.01), simulated(rng, 45, 0.01, 0.0)),
+        "negative": (simulated(rng, 400, 0.05, -0.04), simulated(rng, 400, 0.09, 0.0)),
+        "hand_mde": (counts_only(100, 1000), counts_only(100, 1000)),
+        "nobody": (counts_only(0, 50), counts_only(0, 10)),
+        "one_control": (simulated(rng, 10, 0.3, 0.0), simulated(rng, 1, 0.3, 0.0)),
+        "no_control": (simulated(rng, 20, 0.3, 0.0), simulated(rng, 0, 0.3, 0.0)),
+    }
+    camps.update({k: (counts_only(a, n), counts_only(c, m)) for k, (a, n, c, m, _, _) in PAPER.items()})
+    return camps
+
+
+CAMPAIGNS = fixture_campaigns()
+
+
+def _member_rows(camps: dict[str, tuple[Group, Group]]) -> list[tuple]:
+    rows = []
+    for cid, groups in camps.items():
+        for name, g in zip(("treatment", "control"), groups, strict=True):
+            for i in range(g.n):
+                rows.append((cid, f"{name}{i}@x.com", name, str(g.segment[i]), bool(g.converted[i]),
+                             int(g.pre_orders[i]), float(g.revenue[i]), float(g.pre_revenue[i]),
+                             bool(g.counts_revenue[i])))  # fmt: skip
+    return rows
+
+
+def _write_parents(path: str, camps: dict[str, tuple[Group, Group]]) -> None:
+    with duckdb.connect(path) as con:
+        con.execute("create schema if not exists intermediate")
+        con.execute(
+            "create table intermediate.int_campaign_members (campaign_id varchar, recipient_key varchar, "
+            "audience_group varchar, pre_send_rfm_segment varchar, converted boolean, pre_orders bigint, "
+            "window_revenue_usd decimal(18, 2), pre_revenue_usd decimal(18, 2), counts_revenue boolean)"
+        )
+        con.executemany("insert into intermediate.int_campaign_members values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _member_rows(camps))  # fmt: skip
+        con.execute(
+            "create table intermediate.int_campaigns (campaign_id varchar, name varchar, subject varchar, "
+            "send_at timestamp, target_segment varchar, holdout_pct double, cost double, cost_currency varchar, "
+            "cost_usd double)"
+        )
+        for i, cid in enumerate(camps):
+            cost = None if cid == "mid" else 100.0 + i
+            con.execute("insert into intermediate.int_campaigns values (?, ?, 's', '2025-06-01 09:00:00', 'all', "
+                        "10, ?, 'USD', ?)", [cid, cid, cost, cost])  # fmt: skip
+        funnel = ["processed", "delivered", "bounced", "dropped", "deferred", "unique_opens", "unique_human_opens",
+                  "unique_machine_opens", "unique_clicks", "unsubscribes", "spam_reports"]  # fmt: skip
+        counts = ", ".join(f"{c} bigint" for c in funnel)
+        con.execute(f"create table intermediate.int_campaign_funnel (campaign_id varchar, {counts})")
+        con.execute(
+            "create table intermediate.int_order_attribution (order_id bigint, customer_id varchar, "
+            "campaign_id varchar, net_revenue_usd decimal(18, 4))"
+        )
 
 
 @pytest.fixture(scope="module")
-def lift() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("int_campaign_lift_stats", MODEL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def wh(make_warehouse) -> Any:
+    wh = make_warehouse("lift_stats")
+    _write_parents(str(wh.path), CAMPAIGNS)
+    wh.build(select=SELECT)
+    return wh
 
 
-@pytest.mark.parametrize(
-    ("treated", "n_treated", "control", "n_control", "low", "high"),
-    [
-        (56, 70, 48, 80, 0.0524, 0.3339),
-        (9, 10, 3, 10, 0.1705, 0.8090),
-        (6, 7, 2, 7, 0.0582, 0.8062),
-        (5, 56, 0, 29, -0.0381, 0.1926),  # control rate 0: interval defined, lift_rel null
-        (0, 10, 0, 20, -0.1611, 0.2775),
-        (0, 10, 0, 10, -0.2775, 0.2775),
-        (10, 10, 0, 20, 0.6791, 1.0000),
-        (10, 10, 0, 10, 0.6075, 1.0000),
-    ],
-)
-def test_newcombe_interval_matches_the_paper(lift, treated, n_treated, control, n_control, low, high):
-    out = lift._row_stats(treated, n_treated, control, n_control, 0.05)
-    assert out["lift_ci_low"] == pytest.approx(low, abs=6e-5)
-    assert out["lift_ci_high"] == pytest.approx(high, abs=6e-5)
-    assert out["lift_abs"] == pytest.approx(treated / n_treated - control / n_control)
-    assert out["lift_ci_low"] <= out["lift_abs"] <= out["lift_ci_high"]
+@pytest.fixture(scope="module")
+def perf(wh) -> dict[str, dict[str, Any]]:
+    return {r["campaign_id"]: r for r in wh.query_dicts("select * from marts.campaign_performance")}
 
 
-def test_pooled_z_test_p_value(lift):
-    # 10/100 vs 5/20: pooled p = 15/120 = 0.125, se = sqrt(0.125 * 0.875 * (1/100 + 1/20)) = 0.081009,
-    # z = (0.10 - 0.25) / 0.081009 = -1.85164, two-sided p = 2 * Phi(-1.85164) = 0.06408
-    out = lift._row_stats(10, 100, 5, 20, 0.05)
-    assert out["p_value"] == pytest.approx(0.06408, abs=1e-4)
-    # 50/100 vs 40/100: pooled 0.45, se = sqrt(0.45 * 0.55 * 0.02) = 0.070356, z = 1.42134, p = 0.15521
-    out = lift._row_stats(50, 100, 40, 100, 0.05)
-    assert out["p_value"] == pytest.approx(0.15521, abs=1e-4)
-    assert out["lift_rel"] == pytest.approx(0.25)  # 0.1 / 0.4
-    assert out["treatment_conversion_rate"] == 0.5
-    assert out["control_conversion_rate"] == 0.4
+@pytest.fixture(scope="module")
+def seg(wh) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = wh.query_dicts("select * from marts.campaign_segment_performance")
+    return {(r["campaign_id"], r["rfm_segment"]): r for r in rows}
 
 
-def test_degenerate_and_missing_groups(lift):
-    # Same rate 0 in both groups: no variance, no evidence of a difference.
-    out = lift._row_stats(0, 50, 0, 10, 0.05)
-    assert out["p_value"] == 1.0 and out["lift_abs"] == 0.0 and out["lift_rel"] is None
-    assert out["lift_ci_low"] < 0 < out["lift_ci_high"]
-    # No control group: only the treatment rate.
-    out = lift._row_stats(5, 50, 0, 0, 0.05)
-    assert out["treatment_conversion_rate"] == 0.1
-    assert all(out[k] is None for k in lift.STAT_COLUMNS if k != "treatment_conversion_rate")
-    # No treated members (a segment with control members only).
-    out = lift._row_stats(0, 0, 1, 4, 0.05)
-    assert all(v is None for v in out.values())
+def close(actual: float | None, expected: float, tol: float = 1e-9) -> bool:
+    """Equal to 1e-9, relative for large values (revenue), absolute for rates and probabilities."""
+    return actual is not None and abs(actual - expected) <= tol * max(1.0, abs(expected))
 
 
-def test_confidence_level_widens_the_interval(lift):
-    narrow = lift._row_stats(56, 70, 48, 80, 0.10)
-    wide = lift._row_stats(56, 70, 48, 80, 0.01)
-    paper = lift._row_stats(56, 70, 48, 80, 0.05)
-    assert wide["lift_ci_low"] < paper["lift_ci_low"] < narrow["lift_ci_low"]
-    assert narrow["lift_ci_high"] < paper["lift_ci_high"] < wide["lift_ci_high"]
+COMPARED = ["large", "mid", "rare", "negative", "hand_mde", "nobody", "one_control", *PAPER]
 
 
-class _FakeConfig:
-    def __init__(self, values: dict[str, object]) -> None:
-        self.values = values
-
-    def __call__(self, **kwargs: object) -> None:
-        self.values.update(kwargs)
-
-    def get(self, key: str, default: object = None) -> object:
-        return self.values.get(key, default)
+@pytest.mark.parametrize(("campaign", "low", "high"), [(k, v[4], v[5]) for k, v in PAPER.items()])
+def test_newcombe_interval_matches_the_paper(perf, campaign, low, high):
+    row = perf[campaign]
+    assert row["lift_ci_low"] == pytest.approx(low, abs=6e-5)
+    assert row["lift_ci_high"] == pytest.approx(high, abs=6e-5)
+    assert row["lift_ci_low"] <= row["lift_abs"] <= row["lift_ci_high"]
 
 
-class _FakeDbt:
-    def __init__(self, session: duckdb.DuckDBPyConnection, confidence: str) -> None:
-        self.session = session
-        self.config = _FakeConfig({"lift_confidence_level": confidence})
+@pytest.mark.parametrize("campaign", COMPARED)
+def test_conversion_lift_matches_statsmodels(perf, campaign):
+    t, c = CAMPAIGNS[campaign]
+    row = perf[campaign]
+    ct, cc = int(t.converted.sum()), int(c.converted.sum())
+    assert (row["treatment_conversions"], row["control_conversions"]) == (ct, cc)
+    assert close(row["lift_abs"], ct / t.n - cc / c.n)
+    low, high = confint_proportions_2indep(ct, t.n, cc, c.n, compare="diff", method="newcomb", alpha=0.05)
+    assert close(row["lift_ci_low"], low) and close(row["lift_ci_high"], high)
+    if ct + cc in (0, t.n + c.n):
+        assert row["p_value"] == 1.0  # no variance: no evidence of a difference
+    else:
+        _z, p = proportions_ztest([ct, cc], [t.n, c.n], alternative="two-sided")
+        assert close(row["p_value"], p)
+    assert close(row["incremental_conversions"], (ct / t.n - cc / c.n) * t.n)
 
-    def ref(self, name: str) -> duckdb.DuckDBPyRelation:
-        return self.session.table(name)
+
+@pytest.mark.parametrize("campaign", COMPARED)
+def test_mde_matches_the_closed_form_and_statsmodels_power(perf, campaign):
+    t, c = CAMPAIGNS[campaign]
+    p = (t.converted.sum() + c.converted.sum()) / (t.n + c.n)
+    if p == 0:
+        assert perf[campaign]["mde_abs"] is None
+        return
+    sigma = np.sqrt(p * (1 - p))
+    expected = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * sigma * np.sqrt(1 / t.n + 1 / c.n)
+    assert close(perf[campaign]["mde_abs"], expected)
+    # statsmodels' power at that lift is 80%: exactly for the one-sided test at 2.5% (the closed form
+    # ignores the far tail of the two-sided test), within 1e-6 for the two-sided test at 5%; its solver
+    # finds the same lift to its own tolerance. Effect sizes are in standard deviations.
+    power, effect = NormalIndPower(), perf[campaign]["mde_abs"] / sigma
+    assert close(power.power(effect, t.n, 0.025, ratio=c.n / t.n, alternative="larger"), 0.8)
+    assert power.power(effect, t.n, 0.05, ratio=c.n / t.n) == pytest.approx(0.8, abs=1e-6)
+    d = power.solve_power(nobs1=t.n, alpha=0.05, power=0.8, ratio=c.n / t.n)
+    assert perf[campaign]["mde_abs"] == pytest.approx(d * sigma, rel=1e-5)
 
 
-def test_model_types_and_nulls(lift):
-    session = duckdb.connect()
-    session.execute(
-        "create table int_campaign_lift_counts as select * from (values "
-        "('campaign', 'k1', null, 70, 80, 56, 48, 100.5, 80.0), "
-        "('campaign', 'k2', null, 50, 0, 5, 0, 10.0, 0.0), "
-        "('campaign_segment', 'k1', 'Champions', 70, 80, 56, 48, 100.5, 80.0)) "
-        "t(grain, campaign_id, rfm_segment, treatment_size, control_size, treatment_conversions, "
-        "control_conversions, treatment_revenue_usd, control_revenue_usd)"
+def test_mde_by_hand(perf):
+    # 1000 vs 1000 members, 100 conversions each: p = 0.1,
+    # mde = (1.959964 + 0.841621) * sqrt(0.1 * 0.9 * (1/1000 + 1/1000)) = 2.801585 * 0.0134164 = 0.0375870
+    assert perf["hand_mde"]["mde_abs"] == pytest.approx((Z975 + Z80) * np.sqrt(0.09 * 0.002), abs=1e-12)
+    assert perf["hand_mde"]["mde_abs"] == pytest.approx(0.037587, abs=1e-6)
+    assert perf["nobody"]["mde_abs"] is None  # nobody converted: p = 0
+
+
+@pytest.mark.parametrize("campaign", ["large", "mid", "rare", "negative"])
+def test_revenue_interval_matches_welch(perf, campaign):
+    t, c = CAMPAIGNS[campaign]
+    row = perf[campaign]
+    diff = t.y_rev.mean() - c.y_rev.mean()
+    assert close(row["revenue_per_recipient_treatment_usd"], t.y_rev.mean())
+    assert close(row["incremental_revenue_usd"], diff * t.n)
+    low, high = CompareMeans(DescrStatsW(t.y_rev), DescrStatsW(c.y_rev)).tconfint_diff(alpha=0.05, usevar="unequal")
+    assert close(row["incremental_revenue_ci_low"], low * t.n)
+    assert close(row["incremental_revenue_ci_high"], high * t.n)
+    _t, _p, df = ttest_ind(t.y_rev, c.y_rev, usevar="unequal")
+    assert close(
+        row["incremental_revenue_ci_high"] - row["incremental_revenue_usd"],
+        stats.t.ppf(0.975, df) * np.sqrt(t.y_rev.var(ddof=1) / t.n + c.y_rev.var(ddof=1) / c.n) * t.n,
     )
-    rel = lift.model(_FakeDbt(session, "0.95"), session)
-    rows = {(r[0], r[1]): r for r in rel.fetchall()}
-    cols = rel.columns
-    k1 = dict(zip(cols, rows[("campaign", "k1")], strict=True))
-    assert k1["lift_ci_low"] == pytest.approx(0.0524, abs=6e-5)
-    assert k1["confidence_level"] == 0.95
-    k2 = dict(zip(cols, rows[("campaign", "k2")], strict=True))
-    assert k2["treatment_conversion_rate"] == 0.1
-    assert k2["lift_abs"] is None and k2["p_value"] is None and k2["control_conversion_rate"] is None
-    types = dict(zip(cols, [str(t) for t in rel.types], strict=True))
-    assert types["rfm_segment"] == "VARCHAR" and types["p_value"] == "DOUBLE"
+    cost = row["cost_usd"]
+    if cost is None:
+        assert row["roi_ci_low"] is None and row["roi_ci_high"] is None
+    else:
+        assert close(row["roi_ci_low"], (low * t.n - cost) / cost)
+        assert close(row["roi_ci_high"], (high * t.n - cost) / cost)
 
 
-def test_model_on_no_campaigns_keeps_column_types(lift):
-    session = duckdb.connect()
-    session.execute(
-        "create table int_campaign_lift_counts (grain varchar, campaign_id varchar, rfm_segment varchar, "
-        "treatment_size bigint, control_size bigint, treatment_conversions bigint, control_conversions bigint, "
-        "treatment_revenue_usd decimal(38,4), control_revenue_usd decimal(38,4))"
-    )
-    rel = lift.model(_FakeDbt(session, "0.95"), session)
-    assert rel.fetchall() == []
-    assert "NULL" not in [str(t) for t in rel.types]
+def _cuped(t_y: np.ndarray, t_x: np.ndarray, c_y: np.ndarray, c_x: np.ndarray) -> tuple[float, float, float]:
+    """CUPED by hand in numpy: theta from both groups, adjusted outcomes, normal interval."""
+    y, x = np.concatenate([t_y, c_y]), np.concatenate([t_x, c_x])
+    theta = np.cov(y, x, ddof=1)[0, 1] / np.var(x, ddof=1) if np.var(x) > 0 else 0.0
+    adj_t, adj_c = t_y - theta * (t_x - x.mean()), c_y - theta * (c_x - x.mean())
+    lift = adj_t.mean() - adj_c.mean()
+    se = np.sqrt(adj_t.var(ddof=1) / len(t_y) + adj_c.var(ddof=1) / len(c_y))
+    return lift, lift - stats.norm.ppf(0.975) * se, lift + stats.norm.ppf(0.975) * se
+
+
+@pytest.mark.parametrize("campaign", ["large", "mid", "rare", "negative", "hand_mde", "paper1"])
+def test_cuped_matches_a_numpy_computation(perf, campaign):
+    t, c = CAMPAIGNS[campaign]
+    row = perf[campaign]
+    lift, low, high = _cuped(t.converted.astype(float), t.pre_orders, c.converted.astype(float), c.pre_orders)
+    assert close(row["lift_cuped_abs"], lift)
+    assert close(row["lift_cuped_ci_low"], low) and close(row["lift_cuped_ci_high"], high)
+    diff, low, high = _cuped(t.y_rev, t.x_rev, c.y_rev, c.x_rev)
+    assert close(row["incremental_revenue_cuped_usd"], diff * t.n)
+    assert close(row["incremental_revenue_cuped_ci_low"], low * t.n)
+    assert close(row["incremental_revenue_cuped_ci_high"], high * t.n)
+
+
+def test_cuped_narrows_the_interval_when_the_covariate_predicts(perf):
+    for campaign in ("large", "negative"):
+        row = perf[campaign]
+        t, c = CAMPAIGNS[campaign]
+        wald = 2 * Z975 * np.sqrt(t.converted.var(ddof=1) / t.n + c.converted.var(ddof=1) / c.n)
+        assert row["lift_cuped_ci_high"] - row["lift_cuped_ci_low"] < wald
+
+
+def test_q_values_match_benjamini_hochberg(perf):
+    tested = sorted(k for k, r in perf.items() if r["has_control_group"] and r["p_value"] is not None)
+    assert set(tested) == set(COMPARED)
+    _reject, q, _s, _b = multipletests([perf[k]["p_value"] for k in tested], method="fdr_bh")
+    for k, expected in zip(tested, q, strict=True):
+        assert close(perf[k]["q_value"], expected), k
+        assert perf[k]["p_value"] <= perf[k]["q_value"] <= 1
+
+
+def test_verdicts_follow_the_interval_and_the_mde(perf):
+    for k in COMPARED:
+        row = perf[k]
+        if row["lift_ci_low"] > 0:
+            expected = "increased"
+        elif row["lift_ci_high"] < 0:
+            expected = "decreased"
+        elif row["mde_abs"] is None or row["mde_abs"] > 0.02:
+            expected = "too small to tell"
+        else:
+            expected = "no detectable effect"
+        assert row["verdict"] == expected, k
+    assert perf["paper1"]["verdict"] == "increased"  # 0.0524 .. 0.3339
+    assert perf["negative"]["verdict"] == "decreased"
+    assert perf["hand_mde"]["verdict"] == "too small to tell"  # 0 .. with mde 0.0376 > 0.02
+    assert perf["nobody"]["verdict"] == "too small to tell"  # mde null: nobody converted
+
+
+def test_small_groups_and_missing_control(perf):
+    one = perf["one_control"]  # a single control member: no variance, no Welch or CUPED interval
+    assert one["lift_ci_low"] is not None and one["mde_abs"] is not None
+    assert one["incremental_revenue_ci_low"] is None and one["lift_cuped_ci_low"] is None
+    assert one["lift_cuped_abs"] is not None
+    none = perf["no_control"]
+    assert none["has_control_group"] is False and none["treatment_conversion_rate"] is not None
+    for column in ("lift_abs", "lift_ci_low", "p_value", "mde_abs", "q_value", "verdict", "incremental_revenue_usd",
+                   "incremental_revenue_ci_low", "roi", "roi_ci_low", "roi_ci_high", "lift_cuped_abs",
+                   "lift_cuped_ci_low", "incremental_revenue_cuped_usd"):  # fmt: skip
+        assert none[column] is None, column
+    assert perf["paper4"]["lift_rel"] is None  # control rate 0
+
+
+def test_segment_rows_use_the_same_statistics(seg):
+    t, c = CAMPAIGNS["large"]
+    for segment in SEGMENTS:
+        ts, cs = t.where(t.segment == segment), c.where(c.segment == segment)
+        row = seg[("large", segment)]
+        assert (row["treatment_size"], row["control_size"]) == (ts.n, cs.n)
+        ct, cc = int(ts.converted.sum()), int(cs.converted.sum())
+        low, high = confint_proportions_2indep(ct, ts.n, cc, cs.n, compare="diff", method="newcomb")
+        assert close(row["lift_ci_low"], low) and close(row["lift_ci_high"], high)
+        p = (ct + cc) / (ts.n + cs.n)
+        assert close(row["mde_abs"], (Z975 + Z80) * np.sqrt(p * (1 - p) * (1 / ts.n + 1 / cs.n)), tol=1e-12)
+        low, high = CompareMeans(DescrStatsW(ts.y_rev), DescrStatsW(cs.y_rev)).tconfint_diff(usevar="unequal")
+        assert close(row["incremental_revenue_ci_low"], low * ts.n)
+    assert "q_value" not in seg[("large", SEGMENTS[0])]

@@ -17,7 +17,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pytest
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 pytestmark = pytest.mark.slow  # one dbt build (~20 s)
 
@@ -146,6 +148,32 @@ def test_holdout_lift_intent_to_treat(perf):
     assert float(k1["incremental_revenue_usd"]) == pytest.approx(40.0)
     assert float(k1["cost_usd"]) == pytest.approx(110.0)  # 100 EUR at the 06-09 rate (06-10 has none)
     assert float(k1["roi"]) == pytest.approx((40 - 110) / 110)
+
+
+def test_decisions_from_member_outcomes_and_pre_send_covariates(wh, perf):
+    # 90 days before k1's send (06-10 09:00) starts 03-12 09:00: alice's 05-01 order is in her
+    # pre-period, dave's 01-05 order is not, bob's 06-11 order is after the send
+    pre = dict(wh.query("select recipient_key, pre_orders from intermediate.int_campaign_members "
+                        "where campaign_id = 'k1'"))  # fmt: skip
+    assert pre == {"alice@x.com": 1, "bob@x.com": 0, "carol@x.com": 0, "frank@x.com": 0, "dave@x.com": 0,
+                   "erin@x.com": 0}  # fmt: skip
+    k1 = perf["k1"]
+    # per member window revenue: treatment alice 100, bob 15, carol 0, frank 5; control dave 40, erin 0
+    low, high = CompareMeans(DescrStatsW(np.array([100.0, 15, 0, 5])), DescrStatsW(np.array([40.0, 0]))).tconfint_diff(
+        usevar="unequal"
+    )
+    assert float(k1["incremental_revenue_ci_low"]) == pytest.approx(low * 4, rel=1e-9)
+    assert float(k1["incremental_revenue_ci_high"]) == pytest.approx(high * 4, rel=1e-9)
+    assert k1["roi_ci_low"] == pytest.approx((low * 4 - 110) / 110, rel=1e-9)
+    # CUPED on conversions: y (alice, bob, carol, frank | dave, erin) = 1 1 0 1 | 1 0, x = 1 0 0 0 | 0 0;
+    # theta = cov(y, x) / var(x) over all six; lift = (0.75 - 0.5) - theta * (mean x_t - mean x_c)
+    y, x = np.array([1.0, 1, 0, 1, 1, 0]), np.array([1.0, 0, 0, 0, 0, 0])
+    theta = np.cov(y, x)[0, 1] / np.var(x, ddof=1)
+    assert theta == pytest.approx(0.4)  # cov = (1 - 6 * 1/6 * 4/6) / 5 = 1/15, var = (1 - 6 / 36) / 5 = 1/6
+    assert k1["lift_cuped_abs"] == pytest.approx(0.25 - 0.4 * (0.25 - 0.0), abs=1e-12)
+    assert k1["verdict"] == "too small to tell"  # the interval straddles 0 with six members
+    assert k1["mde_abs"] > 0.5 and k1["q_value"] == pytest.approx(k1["p_value"])  # the only test
+    assert perf["k2"]["verdict"] is None and perf["k2"]["q_value"] is None
 
 
 def test_campaign_without_control_group(perf):

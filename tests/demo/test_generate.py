@@ -284,7 +284,8 @@ def test_campaigns_and_audiences(out: Path) -> None:
                               "cost_currency"]
     assert 20 <= len(camps) <= 30
     pct = [float(c["holdout_pct"]) for c in camps]
-    assert sum(p == 0 for p in pct) >= 2 and sum(5 <= p <= 20 for p in pct) >= len(camps) - 2
+    assert sum(p == 0 for p in pct) >= 2 and sum(5 <= p <= 50 for p in pct) >= len(camps) - 2
+    assert sum(p >= 30 for p in pct) >= 3  # larger control groups (campaign decisions' known truth)
     assert {c["cost_currency"] for c in camps} <= {"USD", "EUR"} and all(float(c["cost"]) > 0 for c in camps)
     for c in camps:
         datetime.fromisoformat(c["send_at"].replace("Z", "+00:00"))

@@ -216,6 +216,11 @@ def test_campaign_truth(out: Path) -> None:
                                                                                         abs=1e-12)
     zero = truth[truth["uplift_if_delivered"] == 0]
     assert len(zero) >= 3 and (zero["true_uplift_abs"] == 0).all()
+    assert (zero["true_incremental_revenue_per_recipient_usd"] == 0).all() and (zero["caused_orders"] == 0).all()
+    effect = truth[truth["uplift_if_delivered"] > 0]
+    # a caused order is worth tens of dollars: per recipient, the uplift times that (delivered members only)
+    per_order = effect["true_incremental_revenue_per_recipient_usd"] / effect["uplift_if_delivered"]
+    assert (per_order > 10).all() and (per_order < 150).all(), per_order
     assert (truth.loc[truth["uplift_if_delivered"] > 0, "true_uplift_abs"] > 0).all()
     assert truth["uplift_if_delivered"].nunique() >= 4
     summary = json.loads((out / "ground_truth/summary.json").read_text())

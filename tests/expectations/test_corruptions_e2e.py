@@ -183,6 +183,37 @@ def test_negative_totals_stop_the_run_before_transformation(copy):
                        "expect_column_values_to_be_between(total)", ("90000001 | -120.0",))
 
 
+def test_after_a_stopped_run_its_rows_are_rolled_back_and_the_corrected_source_loads(copy):
+    """A record whose creation time changed stops the run; its landed rows are rolled back, so correcting the
+    source is enough. Left in place, the bad version would stop every later run (variants never shrink)."""
+    published = _sha(copy / "published" / "rapport.duckdb")
+    shop = _shop(copy)
+    cid, created = shop.execute("select id, created_at from customers order by id limit 1").fetchone()
+    shop.execute("update customers set created_at = '2026-11-03T09:00:00Z', updated_at = '2026-11-03T09:00:00Z' "
+                 "where id = ?", [cid])
+    shop.commit()
+    proc, failed, run_id = _second_run(copy)
+    _assert_stopped_by(copy, published, proc, failed, "raw_shop_customers",
+                       "expect_column_values_to_be_between(created_at_variants)", (f"{cid} | 2",))
+    assert "rolled back" in proc.stdout and "run again" in proc.stdout, proc.stdout
+    con = duckdb.connect(str(copy / "work" / "rapport_work.duckdb"), read_only=True)
+    for table in ("shop_customers", "shop_orders", "esp_events"):
+        assert con.execute(f"select count(*) from raw.{table} where _run_id = ?", [run_id]).fetchall() == [(0,)]
+    con.close()
+
+    # the shop puts the creation time back (a new version, as updates arrive) and the next run goes through
+    shop.execute("update customers set created_at = ?, updated_at = '2026-11-04T08:00:00Z' where id = ?",
+                 [created, cid])
+    shop.commit()
+    proc = _run(["run", "--interval-end", "2026-11-09T00:00:00"], _env(copy))
+    assert proc.returncode == 0, proc.stdout + _log_tail(copy)
+    assert _sha(copy / "published" / "rapport.duckdb") != published
+    con = duckdb.connect(str(copy / "work" / "rapport_work.duckdb"), read_only=True)
+    assert con.execute("select count(distinct created_at) from raw.shop_customers where id = ?",
+                       [cid]).fetchall() == [(1,)]
+    con.close()
+
+
 def test_unknown_event_type_stops_the_run_before_transformation(copy):
     published = _sha(copy / "published" / "rapport.duckdb")
     template = _demo_events(copy)[0]

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from extract_helpers import checksums, connect, make_settings, raw_rows, write_shop
 
+from rapport.extractors.errors import SourceConfigError
 from rapport.extractors.orders import extract_orders
 
 DAY1_END = datetime(2025, 8, 2)
@@ -115,18 +116,24 @@ def test_interval_rerun_leaves_warehouse_identical(shop):
     con2.close()
 
 
-def test_updates_land_as_new_versions_and_lookback_catches_clock_skew(shop):
-    tmp, settings, con = shop
+@pytest.mark.parametrize("reconcile_days", [7, 0])
+def test_updates_land_as_new_versions_and_lookback_catches_clock_skew(shop, reconcile_days):
+    tmp, _settings, con = shop
+    settings = make_settings(tmp, orders_reconcile_days=reconcile_days)
     extract_orders(con, settings, run_id="r1", interval_end=DAY1_END)  # orders watermark: 23:59:59
     write_shop(tmp / "shop.db", orders=[
         _order(10, 1, 52500, "2025-08-02T01:00:00Z", status="refunded", currency="KRW"),  # order 10 changed
         _order(14, None, 7, "2025-08-01T23:55:00Z"),  # committed late, 5 min before the watermark
         _order(15, None, 8, "2025-08-01T23:40:00Z"),  # 20 min before: outside the 10-minute look-back
     ])
-    extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)
+    res = extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)
     assert con.execute("select id, status from raw.shop_orders where id = 10 order by updated_at").fetchall() == [
         (10, "paid"), (10, "refunded")]
-    assert _ids(con, "shop_orders") == [10, 10, 11, 13, 14]
+    # order 15 is found by the reconciliation over the last 7 days (none with RAPPORT_ORDERS_RECONCILE_DAYS=0)
+    assert _ids(con, "shop_orders") == [10, 10, 11, 13, 14] + ([15] if reconcile_days else [])
+    assert res.reconciled == (1 if reconcile_days else 0)
+    assert res.tables["shop_orders"].rows_landed == 3 + res.reconciled  # 10's new version, 13 (day 2), 14
+    assert res.tables["shop_orders"].reconciles
 
 
 def test_lookback_is_configurable(shop):
@@ -162,7 +169,7 @@ def test_aware_interval_end_and_missing_database(shop, tmp_path):
     res = extract_orders(con, settings, run_id="r1", interval_end=datetime(2025, 8, 2, tzinfo=UTC))
     assert res.tables["shop_orders"].rows_landed == 2
     gone = make_settings(tmp_path, orders_db_url=f"sqlite:///{tmp_path / 'nope.db'}")
-    with pytest.raises(FileNotFoundError, match="nope.db"):
+    with pytest.raises(SourceConfigError, match="nope.db"):
         extract_orders(con, gone, run_id="r2", interval_end=DAY2_END)
     # the source is opened read-only: the extractor never creates or changes it
     assert not (tmp_path / "nope.db").exists()

@@ -26,10 +26,18 @@ from extract_helpers import (
     write_shop,
 )
 
-from rapport.extractors.errors import SourceNotFoundError, SourceUnavailableError, retry_source
+from rapport.extractors.errors import (
+    FatalSourceError,
+    SchemaDriftError,
+    SourceCheckError,
+    SourceConfigError,
+    SourceNotFoundError,
+    SourceUnavailableError,
+    retry_source,
+)
 from rapport.extractors.esp import extract_esp
 from rapport.extractors.helpdesk import extract_helpdesk
-from rapport.extractors.helpdesk_client import HelpdeskUnavailableError
+from rapport.extractors.helpdesk_client import HelpdeskAuthError, HelpdeskUnavailableError
 from rapport.extractors.orders import extract_orders
 
 END = datetime(2025, 8, 2)
@@ -110,16 +118,48 @@ def test_helpdesk_url_credentials_are_masked(tmp_path, quiet_retries):
 
 # ---------------------------------------------------------------- orders database
 
-def test_missing_sqlite_file_fails_after_bounded_attempts(tmp_path):
+def test_missing_sqlite_file_fails_at_once_naming_the_setting(tmp_path, quiet_retries):
     db = tmp_path / "gone" / "shop.db"
     settings = make_settings(tmp_path, orders_db_url=f"sqlite:///{db}", extra={**FAST, "orders_connect_attempts": 3})
     con = connect(tmp_path / "wh.duckdb", settings)
-    with pytest.raises(SourceNotFoundError) as err:
+    with pytest.raises(SourceConfigError) as err:
         extract_orders(con, settings, run_id="r", interval_end=END)
-    assert str(err.value) == (f"orders database unavailable at sqlite:///{db} after 3 attempts: "
-                              f"FileNotFoundError: orders database not found: {db}")
+    assert str(err.value).startswith(f"orders database not found: {db} (RAPPORT_ORDERS_DB_URL): point "
+                                     "RAPPORT_ORDERS_DB_URL at the shop's database")
+    assert isinstance(err.value, FatalSourceError)  # the DAG fails the task without Airflow's retries
+    assert "attempt" not in quiet_retries.text  # nor retried here: a missing file does not come back
     assert not db.parent.exists()  # read-only: nothing is created
     con.close()
+
+
+@pytest.mark.parametrize("url, says", [
+    ("mysql://shop@db/shop", "unsupported orders database 'mysql'"),
+    ("not a url", "is not a database URL"),
+    ("sqlite://", "needs a file path"),
+])
+def test_an_unusable_orders_url_fails_at_once_naming_the_setting(tmp_path, url, says):
+    settings = make_settings(tmp_path, orders_db_url=url)
+    con = connect(tmp_path / "wh.duckdb", settings)
+    with pytest.raises(SourceConfigError, match="RAPPORT_ORDERS_DB_URL") as err:
+        extract_orders(con, settings, run_id="r", interval_end=END)
+    assert says in str(err.value)
+    con.close()
+
+
+@pytest.mark.parametrize("url", ["ftp://helpdesk.example.com", "helpdesk.example.com", "http://"])
+def test_a_helpdesk_url_that_is_not_http_fails_at_once(tmp_path, url):
+    settings = make_settings(tmp_path)
+    con = connect(tmp_path / "wh.duckdb", settings)
+    with pytest.raises(SourceConfigError, match="RAPPORT_HELPDESK_URL=.* is not an http"):
+        extract_helpdesk(con, settings, run_id="r", interval_end=END, base_url=url)
+    con.close()
+
+
+def test_a_rejected_token_is_not_retried_by_airflow_either():
+    # the DAG turns a FatalSourceError into AirflowFailException (no task retries); the client never retries
+    # a 401/403 (test_helpdesk_extract.test_wrong_token_fails_at_once_without_leaking_it)
+    assert issubclass(HelpdeskAuthError, FatalSourceError)
+    assert issubclass(SchemaDriftError, FatalSourceError) and issubclass(SourceCheckError, FatalSourceError)
 
 
 def test_a_file_that_is_not_a_database_fails_clearly(tmp_path):

@@ -303,3 +303,50 @@ def facts() -> SimpleNamespace:
         migrations=MIGRATIONS,
         build=build_published_db,
     )
+
+
+# The same customers and campaigns, with names in Korean, Thai and Chinese where the report lists them:
+# the at-risk list (c02), the support list (c02, c04, c06) and every campaign table and chart.
+INTL_NAMES = {"c02": "สมศรี มีสุข", "c04": "박지훈", "c06": "陈静"}
+INTL_CAMPAIGNS = {"cmp_spring": "봄맞이 세일", "cmp_hostile": "โปรกลางปี ลดทั้งร้าน", "cmp_vip": "双十一大促"}
+
+
+def intl_people() -> list[tuple[Any, ...]]:
+    return [(p[0], INTL_NAMES.get(p[0], p[1]), *p[2:]) for p in PEOPLE]
+
+
+def intl_campaigns() -> list[tuple[Any, ...]]:
+    return [(c[0], INTL_CAMPAIGNS.get(c[0], c[1]), *c[2:]) for c in CAMPAIGNS]
+
+
+@pytest.fixture(scope="session")
+def intl_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SimpleNamespace]:
+    """The international fixture rendered once per language (HTML only): language -> paths, html."""
+    from rapport.reports.render import render_report
+
+    base = tmp_path_factory.mktemp("intl_reports")
+    db = build_published_db(base / "rapport.duckdb", people=intl_people(), campaigns=intl_campaigns(),
+                            migrations=MIGRATIONS, segment_history=True)
+    audiences = write_audience_files(base / "audiences")
+    out = {}
+    for code in ("en", "ko", "th"):
+        paths = render_report(db, base / code, run_id="run_cur", as_of=AS_OF, audiences_dir=audiences, pdf=False,
+                              language=code)
+        out[code] = SimpleNamespace(paths=paths, html=paths.html.read_text(encoding="utf-8"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def intl() -> SimpleNamespace:
+    """The international fixture's data values, for telling data from text in the rendered reports."""
+    people = intl_people()
+    campaigns = intl_campaigns()
+    return SimpleNamespace(
+        people=people,
+        campaigns=campaigns,
+        names=[p[1] for p in people],
+        campaign_names=[c[1] for c in campaigns],
+        build=lambda path, **kw: build_published_db(path, people=people, campaigns=campaigns, **kw),
+        migrations=MIGRATIONS,
+        as_of=AS_OF,
+    )

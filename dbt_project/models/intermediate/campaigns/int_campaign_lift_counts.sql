@@ -1,13 +1,28 @@
--- Holdout counts per campaign (grain 'campaign', rfm_segment null) and per campaign and pre-send
--- rfm_segment (grain 'campaign_segment'): the inputs of the lift statistics (int_campaign_lift_stats).
+-- Holdout sufficient statistics per campaign (grain 'campaign', rfm_segment null) and per campaign and
+-- pre-send rfm_segment (grain 'campaign_segment'): the inputs of the lift statistics
+-- (int_campaign_lift_stats), so that no member-level data is needed there.
+-- Per member: y_conv = converted (0/1), x_orders = valid orders in the pre-period, y_rev = window revenue
+-- and x_rev = pre-period revenue. Two members of one group who are the same person share their orders:
+-- only the member flagged counts_revenue carries the revenue (y_rev, x_rev), the other 0, so a group's
+-- revenue sums each order once. Per group: size, sums, sample variances (var_samp, null below 2 members)
+-- and covariances; 'pooled' columns are over both groups together (the CUPED theta).
+{%- set groups = ['treatment', 'control'] %}
+{#- the CUPED pairs: (outcome, its column, covariate, its column) #}
+{%- set metrics = [
+    ('conversion', 'y_conv', 'pre_orders', 'x_orders'),
+    ('revenue', 'y_rev', 'pre_revenue', 'x_rev'),
+] %}
+
 with members as (
     select
         campaign_id,
         pre_send_rfm_segment,
         audience_group,
-        converted,
-        window_revenue_usd,
-        counts_revenue
+        cast(case when converted then 1 else 0 end as double) as y_conv,
+        cast(pre_orders as double) as x_orders,
+        cast(case when counts_revenue then window_revenue_usd else 0 end as double) as y_rev,
+        cast(case when counts_revenue then pre_revenue_usd else 0 end as double) as x_rev,
+        case when counts_revenue then window_revenue_usd else 0 end as counted_revenue_usd
     from {{ ref('int_campaign_members') }}
 ),
 
@@ -15,11 +30,13 @@ grains as (
     select
         'campaign' as grain,
         campaign_id,
-        cast(null as varchar) as rfm_segment,
+        cast(null as {{ dbt.type_string() }}) as rfm_segment,
         audience_group,
-        converted,
-        window_revenue_usd,
-        counts_revenue
+        y_conv,
+        x_orders,
+        y_rev,
+        x_rev,
+        counted_revenue_usd
     from members
     union all
     select
@@ -27,9 +44,11 @@ grains as (
         campaign_id,
         pre_send_rfm_segment as rfm_segment,
         audience_group,
-        converted,
-        window_revenue_usd,
-        counts_revenue
+        y_conv,
+        x_orders,
+        y_rev,
+        x_rev,
+        counted_revenue_usd
     from members
 )
 
@@ -37,13 +56,30 @@ select
     grain,
     campaign_id,
     rfm_segment,
-    count(case when audience_group = 'treatment' then 1 end) as treatment_size,
-    count(case when audience_group = 'control' then 1 end) as control_size,
-    count(case when audience_group = 'treatment' and converted then 1 end) as treatment_conversions,
-    count(case when audience_group = 'control' and converted then 1 end) as control_conversions,
-    coalesce(sum(case when audience_group = 'treatment' and counts_revenue then window_revenue_usd end), 0)
-        as treatment_revenue_usd,
-    coalesce(sum(case when audience_group = 'control' and counts_revenue then window_revenue_usd end), 0)
-        as control_revenue_usd
+    {%- for g in groups %}
+        count(case when audience_group = '{{ g }}' then 1 end) as {{ g }}_size,
+    {%- endfor %}
+    {%- for g in groups %}
+        count(case when audience_group = '{{ g }}' and y_conv = 1 then 1 end) as {{ g }}_conversions,
+    {%- endfor %}
+    {%- for g in groups %}
+        coalesce(sum(case when audience_group = '{{ g }}' then counted_revenue_usd end), 0) as {{ g }}_revenue_usd,
+    {%- endfor %}
+    {%- for g in groups %}
+        {%- for outcome, y, covariate, x in metrics %}
+            var_samp(case when audience_group = '{{ g }}' then {{ y }} end) as {{ g }}_{{ outcome }}_var,
+            avg(case when audience_group = '{{ g }}' then {{ x }} end) as {{ g }}_{{ covariate }}_mean,
+            var_samp(case when audience_group = '{{ g }}' then {{ x }} end) as {{ g }}_{{ covariate }}_var,
+            covar_samp(
+                case when audience_group = '{{ g }}' then {{ y }} end,
+                case when audience_group = '{{ g }}' then {{ x }} end
+            ) as {{ g }}_{{ outcome }}_{{ covariate }}_cov,
+        {%- endfor %}
+    {%- endfor %}
+    {%- for outcome, y, covariate, x in metrics %}
+        var_samp({{ x }}) as pooled_{{ covariate }}_var,
+        covar_samp({{ y }}, {{ x }}) as pooled_{{ outcome }}_{{ covariate }}_cov,
+    {%- endfor %}
+    count(*) as audience_size
 from grains
 group by grain, campaign_id, rfm_segment

@@ -8,7 +8,10 @@
 --              a group's revenue sums each of its orders once.
 --   pre_send_rfm_segment: from orders created before send_at only, recency from the day before
 --              (int_segment_rfm's 'send:' scope); 'No Purchases' without such orders.
+--   pre_orders, pre_revenue_usd: the customer's valid orders and their net USD in
+--              [send_at - cuped_pre_period_days, send_at): the CUPED covariates, known before the send.
 {%- set holdout_days = var('holdout_window_days', 7) %}
+{%- set pre_days = var('cuped_pre_period_days', 90) %}
 
 with campaigns as (
     select
@@ -67,19 +70,24 @@ valid_orders as (
     where is_valid and customer_id is not null and created_at is not null
 ),
 
-member_window_orders as (
+-- the customer's valid orders from the pre-period's start to the holdout window's end, split at send_at
+member_orders as (
     select
         campaign_members.campaign_id,
         campaign_members.recipient_key,
         campaign_members.audience_group,
-        count(*) as window_orders,
-        sum(valid_orders.net_revenue_usd) as window_revenue_usd
+        count(case when valid_orders.created_at >= campaign_members.send_at then 1 end) as window_orders,
+        sum(case when valid_orders.created_at >= campaign_members.send_at then valid_orders.net_revenue_usd end)
+            as window_revenue_usd,
+        count(case when valid_orders.created_at < campaign_members.send_at then 1 end) as pre_orders,
+        sum(case when valid_orders.created_at < campaign_members.send_at then valid_orders.net_revenue_usd end)
+            as pre_revenue_usd
     from campaign_members
     inner join valid_orders
         on
             campaign_members.customer_id = valid_orders.customer_id
-            and campaign_members.send_at <= valid_orders.created_at
-            and valid_orders.created_at < campaign_members.send_at + to_days({{ holdout_days }})
+            and {{ dbt.dateadd('day', -pre_days, 'campaign_members.send_at') }} <= valid_orders.created_at
+            and valid_orders.created_at < {{ dbt.dateadd('day', holdout_days, 'campaign_members.send_at') }}
     group by 1, 2, 3
 ),
 
@@ -101,9 +109,11 @@ select
     campaign_members.audience_group,
     campaign_members.customer_id,
     campaign_members.send_at,
-    coalesce(member_window_orders.window_orders, 0) > 0 as converted,
-    coalesce(member_window_orders.window_orders, 0) as window_orders,
-    coalesce(member_window_orders.window_revenue_usd, 0) as window_revenue_usd,
+    coalesce(member_orders.window_orders, 0) > 0 as converted,
+    coalesce(member_orders.window_orders, 0) as window_orders,
+    coalesce(member_orders.window_revenue_usd, 0) as window_revenue_usd,
+    coalesce(member_orders.pre_orders, 0) as pre_orders,
+    coalesce(member_orders.pre_revenue_usd, 0) as pre_revenue_usd,
     row_number() over (
         partition by
             campaign_members.campaign_id,
@@ -111,14 +121,14 @@ select
             coalesce(campaign_members.customer_id, campaign_members.recipient_key)
         order by campaign_members.recipient_key
     ) = 1 as counts_revenue,
-    cast(cast(campaign_members.send_at as date) - interval 1 day as date) as segment_as_of_date,
+    cast({{ dbt.dateadd('day', -1, 'campaign_members.send_at') }} as date) as segment_as_of_date,
     coalesce(pre_send_segments.rfm_segment, 'No Purchases') as pre_send_rfm_segment
 from campaign_members
-left join member_window_orders
+left join member_orders
     on
-        campaign_members.campaign_id = member_window_orders.campaign_id
-        and campaign_members.recipient_key = member_window_orders.recipient_key
-        and campaign_members.audience_group = member_window_orders.audience_group
+        campaign_members.campaign_id = member_orders.campaign_id
+        and campaign_members.recipient_key = member_orders.recipient_key
+        and campaign_members.audience_group = member_orders.audience_group
 left join pre_send_segments
     on
         campaign_members.send_at = pre_send_segments.cutoff_at

@@ -1,6 +1,10 @@
--- One row per campaign: audience, delivery funnel (unique recipients), last-touch attribution and
--- holdout lift. Lift, control and incremental columns are null for a campaign without a control group;
--- roi is also null without a positive cost.
+-- One row per campaign: audience, delivery funnel (unique recipients), last-touch attribution, holdout
+-- lift and the campaign decisions (marts.md "Campaign decisions"): MDE, Benjamini-Hochberg q-value over
+-- every campaign with a control group, verdict, revenue and ROI intervals, CUPED. Lift, control,
+-- incremental and decision columns are null for a campaign without a control group; roi and its
+-- interval are also null without a positive cost.
+{%- set meaningful_lift = var('meaningful_lift_abs', 0.02) %}
+
 with campaigns as (
     select * from {{ ref('int_campaigns') }}
 ),
@@ -48,17 +52,9 @@ measures as (
         coalesce(funnel.spam_reports, 0) as spam_reports,
         coalesce(attribution.attributed_orders, 0) as attributed_orders,
         coalesce(attribution.attributed_revenue_usd, 0) as attributed_revenue_usd,
-        lift.treatment_conversions,
-        lift.control_conversions,
-        lift.treatment_conversion_rate,
-        lift.control_conversion_rate,
-        lift.lift_abs,
-        lift.lift_rel,
-        lift.lift_ci_low,
-        lift.lift_ci_high,
-        lift.p_value,
-        lift.treatment_revenue_usd,
-        lift.control_revenue_usd,
+        {%- for column in campaign_lift_columns() %}
+            lift.{{ column }},
+        {%- endfor %}
         campaigns.cost,
         campaigns.cost_currency,
         campaigns.cost_usd
@@ -68,28 +64,38 @@ measures as (
     left join lift on campaigns.campaign_id = lift.campaign_id
 ),
 
-per_recipient as (
+-- Benjamini-Hochberg over every campaign with a control group (the campaigns tested)
+tested as (
     select
-        *,
-        case when delivered > 0 then unique_human_opens * 1.0 / delivered end as open_rate,
-        case when delivered > 0 then unique_clicks * 1.0 / delivered end as click_rate,
-        case when unique_human_opens > 0 then unique_clicks * 1.0 / unique_human_opens end as click_to_open_rate,
-        lift_abs * treatment_size as incremental_conversions,
-        case when treatment_size > 0 then treatment_revenue_usd / treatment_size end
-            as revenue_per_recipient_treatment_usd,
-        case when control_size > 0 then control_revenue_usd / control_size end
-            as revenue_per_recipient_control_usd
+        campaign_id,
+        p_value,
+        row_number() over (order by p_value, campaign_id) as p_rank,
+        count(*) over () as tests
     from measures
+    where has_control_group and p_value is not null
 ),
 
-incremental as (
+q_values as (
     select
-        *,
+        campaign_id,
+        {{ benjamini_hochberg_q('p_value', 'p_rank', 'tests') }} as q_value
+    from tested
+),
+
+decided as (
+    select
+        measures.*,
+        q_values.q_value,
         case
-            when has_control_group and treatment_size > 0
-                then (revenue_per_recipient_treatment_usd - revenue_per_recipient_control_usd) * treatment_size
-        end as incremental_revenue_usd
-    from per_recipient
+            when measures.lift_ci_low is null then null
+            when measures.lift_ci_low > 0 then 'increased'
+            when measures.lift_ci_high < 0 then 'decreased'
+            -- no conversions in either group (mde_abs null): the test cannot show what it could detect
+            when measures.mde_abs is null or measures.mde_abs > {{ meaningful_lift }} then 'too small to tell'
+            else 'no detectable effect'
+        end as verdict
+    from measures
+    left join q_values on measures.campaign_id = q_values.campaign_id
 )
 
 select
@@ -113,29 +119,20 @@ select
     unique_clicks,
     unsubscribes,
     spam_reports,
-    open_rate,
-    click_rate,
-    click_to_open_rate,
+    case when delivered > 0 then cast(unique_human_opens as double) / delivered end as open_rate,
+    case when delivered > 0 then cast(unique_clicks as double) / delivered end as click_rate,
+    case when unique_human_opens > 0 then cast(unique_clicks as double) / unique_human_opens end as click_to_open_rate,
     attributed_orders,
     attributed_revenue_usd,
-    treatment_conversions,
-    control_conversions,
-    treatment_conversion_rate,
-    control_conversion_rate,
-    lift_abs,
-    lift_rel,
-    lift_ci_low,
-    lift_ci_high,
-    p_value,
-    incremental_conversions,
-    revenue_per_recipient_treatment_usd,
-    revenue_per_recipient_control_usd,
-    incremental_revenue_usd,
+    {%- for column in campaign_lift_columns() %}
+        {{ column }},
+    {%- endfor %}
+    q_value,
+    verdict,
     cost,
     cost_currency,
     cost_usd,
-    case
-        when incremental_revenue_usd is not null and cost_usd > 0
-            then (incremental_revenue_usd - cost_usd) / cost_usd
-    end as roi
-from incremental
+    case when cost_usd > 0 then (incremental_revenue_usd - cost_usd) / cost_usd end as roi,
+    case when cost_usd > 0 then (incremental_revenue_ci_low - cost_usd) / cost_usd end as roi_ci_low,
+    case when cost_usd > 0 then (incremental_revenue_ci_high - cost_usd) / cost_usd end as roi_ci_high
+from decided

@@ -1,0 +1,55 @@
+"""The distribution UDFs the campaign statistics call: values from printed tables, invalid input as null,
+and their registration on DuckDB (what dbt's connections get through rapport.transform.udfs)."""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import pytest
+
+from rapport.experiments.distributions import UDFS, norm_cdf, norm_ppf, t_ppf
+from rapport.transform.udfs import register
+
+
+def test_values_from_tables():
+    assert norm_ppf(0.975) == pytest.approx(1.959963984540054, abs=1e-15)
+    assert norm_ppf(0.8) == pytest.approx(0.8416212335729143, abs=1e-15)
+    assert norm_cdf(0.0) == 0.5
+    assert norm_cdf(-1.959963984540054) == pytest.approx(0.025, abs=1e-15)
+    assert t_ppf(0.975, 10) == pytest.approx(2.228138851986274, abs=1e-12)  # t table, 10 df
+    assert t_ppf(0.975, 1) == pytest.approx(12.706204736174698, abs=1e-9)
+    assert t_ppf(0.975, 1e9) == pytest.approx(1.959963984540054, abs=1e-6)  # tends to the normal
+
+
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        (norm_cdf, (None,)),
+        (norm_cdf, (math.nan,)),
+        (norm_ppf, (0.0,)),
+        (norm_ppf, (1.0,)),
+        (norm_ppf, (None,)),
+        (norm_ppf, (math.inf,)),
+        (t_ppf, (0.975, 0.0)),
+        (t_ppf, (0.975, -3.0)),
+        (t_ppf, (0.975, None)),
+        (t_ppf, (0.975, math.nan)),
+        (t_ppf, (1.5, 10.0)),
+    ],
+)
+def test_invalid_arguments_give_null(call, args):
+    assert call(*args) is None
+
+
+def test_registered_on_duckdb_under_their_plain_names():
+    con = duckdb.connect()
+    register(con)
+    row = con.execute(
+        "select rapport_norm_cdf(1.0), rapport_norm_ppf(0.9), rapport_t_ppf(0.95, 4.5), "
+        "rapport_t_ppf(0.95, null), rapport_norm_ppf(2.0)"
+    ).fetchall()[0]
+    assert row[:3] == (norm_cdf(1.0), norm_ppf(0.9), t_ppf(0.95, 4.5))
+    assert row[3:] == (None, None)
+    assert {name for name, *_ in UDFS} == {"rapport_norm_cdf", "rapport_norm_ppf", "rapport_t_ppf"}
+    assert all(set(args) == {"double"} and returns == "double" for _n, _f, args, returns in UDFS)
