@@ -75,9 +75,9 @@ customer_orders as (
 day_counts as (
     select
         *,
-        date_diff('day', cast(last_order_at as date), as_of_date) as recency_days,
-        date_diff('day', cast(first_order_at as date), as_of_date) as days_since_first_order,
-        date_diff('day', cast(previous_order_at as date), cast(last_order_at as date))
+        {{ dbt.datediff('cast(last_order_at as date)', 'as_of_date', 'day') }} as recency_days,
+        {{ dbt.datediff('cast(first_order_at as date)', 'as_of_date', 'day') }} as days_since_first_order,
+        {{ dbt.datediff('cast(previous_order_at as date)', 'cast(last_order_at as date)', 'day') }}
             as gap_before_last_order_days
     from customer_orders
 ),
@@ -104,14 +104,14 @@ cumulative_counts as (
 scored as (
     select
         *,
-        cast((5 * recency_rank_k + buyers - 1) // buyers as integer) as r_score,
+        cast({{ int_div('5 * recency_rank_k + buyers - 1', 'buyers') }} as integer) as r_score,
         case
             {%- for min_orders in f_bins | reverse %}
                 when frequency >= {{ min_orders }} then {{ f_bins | length - loop.index0 }}
             {%- endfor %}
             else 1
         end as f_score,
-        cast((5 * monetary_rank_k + buyers - 1) // buyers as integer) as m_score
+        cast({{ int_div('5 * monetary_rank_k + buyers - 1', 'buyers') }} as integer) as m_score
     from cumulative_counts
 )
 

@@ -36,7 +36,7 @@ engagement_events as (
     where
         (events.event = 'click' or (events.event = 'open' and not coalesce(events.sg_machine_open, false)))
         and cast(events.event_at as date) <= run_scope.as_of_date
-        and date_diff('day', cast(events.event_at as date), run_scope.as_of_date)
+        and {{ dbt.datediff('cast(events.event_at as date)', 'run_scope.as_of_date', 'day') }}
         <= {{ engagement_days }}
     group by email_customers.customer_id
 ),
@@ -80,7 +80,7 @@ marketing_emails as (
 
 helpdesk_users as (
     select
-        cast(source_id as varchar) as requester_key,
+        cast(source_id as {{ dbt.type_string() }}) as requester_key,
         customer_id
     from {{ ref('customer_identities') }}
     where source = 'helpdesk.user'
@@ -96,7 +96,7 @@ tickets as (
         tickets.updated_at
     from {{ ref('stg_helpdesk__tickets') }} as tickets
     inner join helpdesk_users
-        on cast(tickets.requester_id as varchar) = helpdesk_users.requester_key
+        on cast(tickets.requester_id as {{ dbt.type_string() }}) = helpdesk_users.requester_key
     cross join run_scope
     where
         tickets.status <> 'deleted'
@@ -111,14 +111,14 @@ support as (
         max(case
             when
                 tickets.satisfaction_score = 'bad'
-                and date_diff('day', cast(tickets.updated_at as date), run_scope.as_of_date)
+                and {{ dbt.datediff('cast(tickets.updated_at as date)', 'run_scope.as_of_date', 'day') }}
                 <= {{ bad_rating_days }}
                 then 1
             else 0
         end) as has_recent_bad_rating,
         sum(case
             when
-                date_diff('day', cast(tickets.created_at as date), run_scope.as_of_date)
+                {{ dbt.datediff('cast(tickets.created_at as date)', 'run_scope.as_of_date', 'day') }}
                 <= {{ ticket_window_days }}
                 then 1
             else 0
