@@ -25,7 +25,7 @@ import duckdb
 from rapport.core.config import Settings
 from rapport.core.progress import progress
 from rapport.transform.model_types import duckdb_model_types
-from rapport.transform.runner import dbt_env
+from rapport.transform.runner import TransformError, dbt_env
 from rapport.transform.spark import spark_parameters, spark_session
 
 _NOT_TABLES = {"view", "ephemeral"}
@@ -121,20 +121,23 @@ def load_into_spark(settings: Settings, manifest: dict[str, Any]) -> None:
     )
 
 
-def spark_table_dir(settings: Settings, schema: str, name: str) -> Path:
-    """Where Spark keeps a managed table's files (its warehouse directory, profiles.yml)."""
-    warehouse = Path(spark_parameters(dbt_env(settings))["spark.sql.warehouse.dir"])
-    return warehouse / f"{schema}.db" / name
+def spark_warehouse(settings: Settings) -> Path:
+    """Spark's warehouse directory (profiles.yml): a managed table's files are in `<schema>.db/<table>/`."""
+    return Path(spark_parameters(dbt_env(settings))["spark.sql.warehouse.dir"])
 
 
 def _parquet_files(directory: Path) -> list[Path]:
     # partitioned tables keep their files in `column=value` directories; `_`/`.` names are Spark's markers
-    return sorted(p for p in directory.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.parts))
+    return sorted(
+        p
+        for p in directory.rglob("*.parquet")
+        if not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
+    )
 
 
 def _converted(column: str, parquet_type: str | None, duckdb_type: str) -> str:
     quoted = '"' + column.replace('"', '""') + '"'
-    if parquet_type is None:  # a column Spark did not write (no rows in a partitioned table)
+    if parquet_type is None:  # an empty table (a partitioned one has no file at all): no values to convert
         return f"cast(null as {duckdb_type}) as {quoted}"
     if parquet_type == "TIMESTAMP WITH TIME ZONE" and duckdb_type == "TIMESTAMP":
         # Spark writes UTC instants; the warehouse holds naive UTC timestamps
@@ -146,13 +149,14 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
     """Every model table Spark holds into the working file (one transaction), typed as the DuckDB build types
     it; returns the `schema.table` names brought back."""
     started = time.monotonic()
+    warehouse = spark_warehouse(settings)
     collected = []
     with _connect(settings) as con:
         types = duckdb_model_types(settings, con)
         con.execute("begin")
         for node in model_tables(manifest):
             schema, name = node["schema"], node["alias"]
-            directory = spark_table_dir(settings, schema, name)
+            directory = warehouse / f"{schema}.db" / name
             columns = types.get(f"{schema}.{name}")
             if columns is None or not directory.exists():
                 continue  # not built on Spark (deselected, or disabled on DuckDB)
@@ -161,6 +165,12 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
             if files:
                 source = f"read_parquet({[str(f) for f in files]}, hive_partitioning = true)"
                 described = {r[0]: r[1] for r in con.execute(f"describe select * from {source}").fetchall()}
+                missing = [c for c, _ in columns if c not in described]
+                if missing:
+                    raise TransformError(
+                        f"Spark's {schema}.{name} ({directory}) lacks the columns {missing} that the DuckDB build "
+                        "of the same model has: the model's SQL gives different columns on the two engines"
+                    )
             else:
                 source, described = "(select 1 where false)", {}
             select = ", ".join(_converted(c, described.get(c), t) for c, t in columns)
