@@ -17,7 +17,7 @@ import shutil
 import duckdb
 
 from rapport.core.config import Settings
-from rapport.transform.runner import DBT_PROJECT_DIR, TransformError, invoke, release_duckdb
+from rapport.transform.dbt_invocation import DBT_PROJECT_DIR, TransformError, invoke, release_duckdb
 
 # What the models' types depend on (tests, docs and analyses don't change them).
 _TYPE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")

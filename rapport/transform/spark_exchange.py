@@ -24,8 +24,8 @@ import duckdb
 
 from rapport.core.config import Settings
 from rapport.core.progress import progress
+from rapport.transform.dbt_invocation import TransformError, dbt_env
 from rapport.transform.model_types import duckdb_model_types
-from rapport.transform.runner import TransformError, dbt_env
 from rapport.transform.spark import spark_parameters, spark_session
 
 _NOT_TABLES = {"view", "ephemeral"}
