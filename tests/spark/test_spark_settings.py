@@ -3,6 +3,7 @@ with the Spark engine: everything that needs no JVM (tests/spark/test_spark_mart
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,24 @@ def test_spark_with_one_task_per_model_wraps_the_models_too(tmp_path, monkeypatc
     for task_id in models:
         assert "dbt.spark_load" in dag.get_task(task_id).get_flat_relative_ids(upstream=True)
         assert "dbt.spark_collect" in dag.get_task(task_id).get_flat_relative_ids(upstream=False)
+
+
+def test_without_pyspark_the_error_says_what_to_install(tmp_path, monkeypatch):
+    from rapport.transform import spark
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now raises ImportError
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path), "RAPPORT_ENGINE": "spark"})
+    with pytest.raises(spark.SparkUnavailable, match=r"RAPPORT_ENGINE=spark needs pyspark.*requirements-spark\.lock"):
+        spark.spark_session(settings, dbt_env(settings))
+
+
+def test_without_java_the_error_says_what_to_install(tmp_path, monkeypatch):
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    from rapport.transform import spark
+
+    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path), "RAPPORT_ENGINE": "spark"})
+    with pytest.raises(spark.SparkUnavailable, match=r"needs Java 17.*install_java\.sh"):
+        spark.spark_session(settings, dbt_env(settings))
