@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spark-master", default="local[2]")
     args = ap.parse_args(argv)
     work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
     landed, on_duckdb, on_spark = work / "landed", work / "duckdb", work / "spark"
     rapport = [sys.executable, "-m", "rapport.cli"]
     times: dict[str, tuple[float, float]] = {}
