@@ -3,5 +3,6 @@
 engine (RAPPORT_ENGINE=spark): its session (`spark`), the tables it exchanges with the working file
 (`spark_exchange`) and the DuckDB types they come back with (`model_types`).
 
-May import the packages below it (`rapport.core`, `rapport.experiments`). dbt and pyspark are imported inside functions (seconds to import).
+May import the packages below it (`rapport.core`, `rapport.experiments`). dbt and pyspark are imported
+inside functions (seconds to import).
 """

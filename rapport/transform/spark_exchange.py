@@ -10,11 +10,15 @@ gives it (rapport.transform.model_types): the checks, publishing, the report, au
 the same tables whichever engine built them.
 
 The Parquet written here lives under `{warehouse}/spark/exchange/`; Spark's own tables under
-`{warehouse}/spark/warehouse/` (profiles.yml). Both are rewritten on every build.
+`{warehouse}/spark/warehouse/` (profiles.yml). A state table is sent to Spark again only when Spark's copy may
+differ from the working file's: `spark/state.json` records a fingerprint (rows, sum of row hashes) of each
+one as collected after a complete build, and is cleared when the next build starts, so an incremental table
+of any size costs one DuckDB scan per build, not a copy, while the two agree.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -84,6 +88,15 @@ def _register_parquet(session: Any, name: str, directory: Path) -> None:
     session.sql(f"create table {name} using parquet location '{directory.as_uri()}'")
 
 
+def _state_mark(settings: Settings) -> Path:
+    return settings.spark_dir / "state.json"
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    rows, hashes = con.execute(f"select count(*), coalesce(sum(hash(t)), 0) from {relation} as t").fetchone()
+    return f"{rows}:{hashes}"
+
+
 def load_into_spark(settings: Settings, manifest: dict[str, Any]) -> None:
     """Start (or reuse) the session, then raw tables and incremental models' state from DuckDB into Spark."""
     started = time.monotonic()
@@ -91,19 +104,29 @@ def load_into_spark(settings: Settings, manifest: dict[str, Any]) -> None:
     session = spark_session(settings, env)
     exchange = settings.spark_dir / "exchange"
     state = model_tables(manifest, {"incremental"})
+    mark = _state_mark(settings)
+    in_spark = json.loads(mark.read_text()) if mark.exists() else {}
+    mark.unlink(missing_ok=True)  # the build about to run changes Spark's copies: current again once collected
     with _connect(settings) as con:
         duckdb_model_types(settings, con)  # cached; computed now, while nothing else holds the file
         raw = {t: _export(con, f"raw.{t}", exchange / "raw" / t) for t in _tables(con, "raw")}
-        seeded = {}
+        seeded, current = {}, set()
         for node in state:
             schema, name = node["schema"], node["alias"]
-            if name in _tables(con, schema):
-                seeded[(schema, name)] = _export(con, f"{schema}.{name}", exchange / "state" / f"{schema}.{name}")
+            if name not in _tables(con, schema):
+                continue
+            key = f"{schema}.{name}"
+            if in_spark.get(key) == _fingerprint(con, key) and session.catalog.tableExists(key):
+                current.add((schema, name))  # Spark's copy is what the working file holds
+            else:
+                seeded[(schema, name)] = _export(con, key, exchange / "state" / key)
     session.sql("create database if not exists raw")
     for table, directory in raw.items():
         _register_parquet(session, f"raw.{table}", directory)
     for node in state:
         schema, name = node["schema"], node["alias"]
+        if (schema, name) in current:
+            continue
         session.sql(f"create database if not exists {schema}")
         session.sql(f"drop table if exists {schema}.{name}")
         if (schema, name) not in seeded:
@@ -117,7 +140,7 @@ def load_into_spark(settings: Settings, manifest: dict[str, Any]) -> None:
         )
     progress(
         f"  spark: {len(raw)} raw tables and {len(seeded)} incremental models' state loaded "
-        f"in {time.monotonic() - started:.1f}s"
+        f"({len(current)} already current) in {time.monotonic() - started:.1f}s"
     )
 
 
@@ -177,5 +200,11 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
             con.execute(f"create or replace table {schema}.{name} as select {select} from {source}")
             collected.append(f"{schema}.{name}")
         con.execute("commit")
+        marks = {
+            f"{n['schema']}.{n['alias']}": _fingerprint(con, f"{n['schema']}.{n['alias']}")
+            for n in model_tables(manifest, {"incremental"})
+            if f"{n['schema']}.{n['alias']}" in collected
+        }
+    _state_mark(settings).write_text(json.dumps(marks))
     progress(f"  spark: {len(collected)} model tables back in the working file in {time.monotonic() - started:.1f}s")
     return collected
