@@ -13,11 +13,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "# Pipeline stages by size (`bench/run.py`, issue 9)"
 PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "check_marts", "publish", "report", "finish_run")
+            "predict", "check_marts", "publish", "report", "finish_run")
 LABELS = {
     "generate": "generate sources (`rapport generate --people N`)", "start_run": "start run",
     "extract_orders": "extract orders (SQLite)", "extract_helpdesk": "extract helpdesk (HTTP export)",
     "extract_esp": "extract ESP (files)", "check_raw": "raw checks (GX)", "transform": "dbt build (whole project)",
+    "predict": "customer predictions (Pareto/NBD + Gamma-Gamma fit)",
     "check_marts": "mart checks (GX)", "publish": "publish (+ Parquet, dbt docs)",
     "report": "report (HTML + PDF) and audience files", "finish_run": "finish run",
     "floor_orders": "floor: ADBC -> Arrow -> DuckDB", "floor_helpdesk": "floor: bare httpx page loop",

@@ -59,7 +59,7 @@ def pipeline_step(name: str) -> Callable[[Spec], Any]:
         if name == "publish":
             return {"path": pipeline.publish(settings, ctx)}
         fn = {"start_run": pipeline.start_run, "check_raw": pipeline.check_raw, "transform": pipeline.transform,
-              "check_marts": pipeline.check_marts, "report": pipeline.write_outputs,
+              "predict": pipeline.predict, "check_marts": pipeline.check_marts, "report": pipeline.write_outputs,
               "finish_run": pipeline.finish_run}[name]
         out = fn(settings, ctx)
         if name == "transform":
@@ -154,7 +154,7 @@ def mutate(spec: Spec) -> dict[str, Any]:
 
 
 PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "check_marts", "publish", "report", "finish_run")
+            "predict", "check_marts", "publish", "report", "finish_run")
 STAGES: dict[str, Callable[[Spec], Any]] = {
     "generate": generate, "dag": dag, "dbt_subset": dbt_subset, "floor_transform": floor_transform,
     "mutate": mutate,

@@ -1,9 +1,9 @@
-"""rapport_transform: check the landed data, build the dbt models, check the marts, publish, report.
+"""rapport_transform: check the landed data, build the dbt models, predict, check the marts, publish, report.
 
 Scheduled on Airflow assets: it runs when `rapport_daily` has updated all three source assets
 (`rapport://sources/orders`, `.../helpdesk`, `.../esp`), for the run those asset events name. Trigger it
 by hand to rebuild and republish from the data already landed (after fixing a dbt model, say) without
-touching the sources; conf `{"as_of": "YYYY-MM-DD"}` recomputes segments as of another day.
+touching the sources; conf `{"as_of": "YYYY-MM-DD"}` recomputes segments and predictions as of another day.
 
 The dbt project is rendered by astronomer-cosmos, one task per layer (or per model with
 RAPPORT_DBT_TASKS=model): a failed model fails its task, and a retry reruns only what failed. publish
@@ -55,6 +55,10 @@ def rapport_transform():
         forget_retry_state(settings, ctx.run_id)  # rerun after new raw data: dbt retries rebuild whole layers
         return pipeline.check_raw(settings, ctx)
 
+    @task(execution_timeout=TIMEOUTS["predict"])
+    def predict() -> dict:
+        return pipeline.predict(*_ctx())
+
     @task(execution_timeout=TIMEOUTS["check"])
     def check_marts() -> dict:
         return pipeline.check_marts(*_ctx())
@@ -76,7 +80,8 @@ def rapport_transform():
         pipeline.finish_run(settings, ctx)
         write_run_status(settings, ctx.run_id, "success")
 
-    chain(resolve_run(), check_raw(), dbt_task_group(pool=POOL), check_marts(), publish(), report(), finish_run())
+    chain(resolve_run(), check_raw(), dbt_task_group(pool=POOL), predict(), check_marts(), publish(), report(),
+          finish_run())
 
 
 rapport_transform()

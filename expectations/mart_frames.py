@@ -3,12 +3,14 @@ reconciliation of revenue between the marts and the valid orders recomputed from
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rapport.expectations.catalog import SuiteSpec
 from rapport.expectations.frames import Frame
 
 VALID_STATUSES = "('paid', 'fulfilled', 'partially_refunded')"
 
-MART_QUERIES: dict[str, str] = {
+MART_QUERIES: dict[str, str | Callable[[], str]] = {
     "mart_customers": """
         with identity_counts as (
             select customer_id, count(*) as identity_count from marts.customer_identities group by customer_id
@@ -61,7 +63,9 @@ MART_QUERIES: dict[str, str] = {
         left join marts.campaign_performance as campaigns on campaigns.campaign_id = segments.campaign_id
         left join segment_sizes on segment_sizes.campaign_id = segments.campaign_id""",
     # One row. Revenue of valid orders is recomputed from raw (latest version of each order, the rate of
-    # the order's day or the latest earlier one), independently of the dbt models it reconciles with.
+    # the order's day or the latest earlier one), independently of the dbt models it reconciles with. Like
+    # with like: marts.customers holds lifetime figures (every valid order landed), the segment marts only
+    # the valid orders created on or before their as-of date (RAPPORT_AS_OF may lie before the last order).
     "mart_reconciliation": f"""
         with latest_orders as (
             select * from raw.shop_orders qualify row_number() over (partition by id order by updated_at desc) = 1
@@ -75,15 +79,20 @@ MART_QUERIES: dict[str, str] = {
             qualify row_number() over (partition by rate_date, currency order by _extracted_at desc) = 1
         ),
         valid_orders_usd as (
-            select valid_orders.net * coalesce(
+            select valid_orders.order_date, valid_orders.net * coalesce(
                     rates.usd_per_unit, case when valid_orders.currency = 'USD' then 1 end) as net_usd
             from valid_orders asof left join rates
                 on rates.currency = valid_orders.currency and valid_orders.order_date >= rates.rate_date
         ),
+        segments_as_of as (
+            select max(as_of_date) as as_of_date from marts.customer_segments
+        ),
         orders_total as (
             select coalesce(sum(net_usd), 0)::double as revenue_usd,
+                coalesce(sum(net_usd) filter (where order_date <= segments_as_of.as_of_date), 0)::double
+                    as revenue_as_of_usd,
                 count(*) filter (where net_usd is null) as without_rate
-            from valid_orders_usd
+            from valid_orders_usd, segments_as_of
         ),
         customers_total as (
             select coalesce(sum(lifetime_revenue_usd), 0)::double as revenue_usd, count(*) as customers
@@ -94,31 +103,74 @@ MART_QUERIES: dict[str, str] = {
                 sum(revenue_share) as revenue_share_total
             from marts.segment_summary
         ),
-        high_tier as (
-            select coalesce(sum(customers.lifetime_revenue_usd), 0)::double as revenue_usd
-            from marts.customer_segments as segments
-            join marts.customers as customers on customers.customer_id = segments.customer_id
-            where segments.value_tier = 'high'
+        tiers as (
+            select coalesce(sum(monetary_usd) filter (where value_tier = 'high'), 0)::double as high_usd,
+                coalesce(sum(monetary_usd), 0)::double as all_usd
+            from marts.customer_segments
         )
         select
             orders_total.revenue_usd as valid_orders_revenue_usd,
+            orders_total.revenue_as_of_usd as valid_orders_revenue_as_of_usd,
             customers_total.revenue_usd as customers_revenue_usd,
             segments_total.revenue_usd as segments_revenue_usd,
             greatest(0.01 * customers_total.customers, 0.01) as revenue_tolerance_usd,
             abs(customers_total.revenue_usd - orders_total.revenue_usd) as customers_vs_orders_gap_usd,
-            abs(segments_total.revenue_usd - customers_total.revenue_usd) as segments_vs_customers_gap_usd,
+            abs(segments_total.revenue_usd - orders_total.revenue_as_of_usd) as segments_vs_orders_as_of_gap_usd,
             coalesce(segments_total.customers, 0) - customers_total.customers as segment_customers_gap,
             case when segments_total.revenue_usd > 0 then segments_total.revenue_share_total end
                 as revenue_share_total,
             (select top_20pct_revenue_share from marts.value_concentration limit 1)
-                - high_tier.revenue_usd / nullif(customers_total.revenue_usd, 0) as high_tier_share_gap,
+                - tiers.high_usd / nullif(tiers.all_usd, 0) as high_tier_share_gap,
             orders_total.without_rate as valid_orders_without_rate
-        from orders_total, customers_total, segments_total, high_tier""",
+        from orders_total, customers_total, segments_total, tiers""",
 }
 
 
+def _customer_predictions_query() -> str:
+    """marts.customer_predictions with its checks: every buyer of customer_purchase_history has exactly one
+    row (a full join, so a missing customer shows up), churn_risk follows p_alive and the dbt vars'
+    thresholds, scored rows carry every value."""
+    from rapport.predictions.score import INSUFFICIENT, NOT_CONVERGED
+    from rapport.predictions.step import load_config
+
+    cfg = load_config()
+    return f"""
+        with history as (select customer_id from marts.customer_purchase_history),
+        segments_as_of as (select max(as_of_date) as as_of_date from marts.customer_segments)
+        select predictions.* exclude (customer_id),
+            coalesce(predictions.customer_id, history.customer_id) as customer_id,
+            case when predictions.customer_id is null then history.customer_id end as buyer_without_prediction,
+            case when history.customer_id is null then predictions.customer_id end as prediction_without_history,
+            case when predictions.customer_id is not null and not exists (
+                    select 1 from marts.customers where customers.customer_id = predictions.customer_id)
+                then predictions.customer_id end as orphan_customer_id,
+            case when predictions.as_of_date <> segments_as_of.as_of_date then predictions.customer_id end
+                as as_of_mismatch,
+            case when predictions.model not in ('{INSUFFICIENT}', '{NOT_CONVERGED}') and (
+                    predictions.p_alive is null or predictions.expected_orders_90d is null
+                    or predictions.expected_revenue_90d_usd is null or predictions.predicted_clv_365d_usd is null
+                    or predictions.churn_risk is null or predictions.p_order_90d is null)
+                then predictions.customer_id end as scored_without_values,
+            case when predictions.churn_risk is distinct from (case
+                    when predictions.p_alive is null then null
+                    when predictions.p_alive > {cfg.churn_low_above} then 'low'
+                    when predictions.p_alive < {cfg.churn_high_below} then 'high'
+                    else 'medium' end)
+                then predictions.customer_id end as churn_risk_mismatch,
+            case when predictions.predicted_clv_365d_usd < predictions.expected_revenue_90d_usd - 1e-6
+                then predictions.customer_id end as clv_below_90d_revenue
+        from marts.customer_predictions as predictions
+        full outer join history on history.customer_id = predictions.customer_id
+        cross join segments_as_of"""
+
+
+# built when the checks run: the churn thresholds are the dbt project's vars
+MART_QUERIES["mart_customer_predictions"] = _customer_predictions_query
+
+
 def mart_frame(spec: SuiteSpec) -> Frame:
-    sql = MART_QUERIES[spec.name]
+    query = MART_QUERIES[spec.name]
+    sql = query() if callable(query) else query
     queries = [sql]
     if spec.relation.startswith("marts.") and "," not in spec.relation:
         queries.append(f"select * from {spec.relation}")

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 
 from rapport.reports.fonts import matplotlib_families
 from rapport.reports.formatting import Formats, formats, truncate
-from rapport.reports.glossary import segment_name
+from rapport.reports.glossary import VERDICT_LABELS, segment_name
 from rapport.reports.i18n import N_
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ STAGE_COLORS = {
     "prospect": "#c9cdd3", "new": "#2f6db5", "active": "#1a7f4b", "reactivated": "#4caf7a",
     "at_risk": "#e89b3c", "churned": "#a8322b",
 }
-VERDICT_COLORS = {"positive": GOOD, "negative": BAD, "not_significant": NEUTRAL}
+# too small to tell is paler than no detectable effect: it says nothing either way
+VERDICT_COLORS = {"increased": GOOD, "decreased": BAD, "no_effect": NEUTRAL, "too_small": "#b9bec6"}
 
 _RC = {
     "svg.fonttype": "none",
@@ -314,11 +315,9 @@ def campaign_rates_chart(campaigns: list[Campaign], fmt: Formats | None = None) 
         return _to_chart(fig, "campaign_rates", _("Open, click and conversion rates by campaign"))
 
 
-LIFT_WORDS = {"positive": N_("more sales"), "negative": N_("fewer sales"), "not_significant": N_("not significant")}
-
-
 def lift_chart(campaigns: list[Campaign], fmt: Formats | None = None) -> Chart | None:
-    """Lift with its 95% interval as an error bar; the words beside each bar match its colour."""
+    """Lift with its 95% interval as an error bar; the words beside each bar (the verdict) match its colour.
+    Campaigns in the order given (decisions.learned_order: what was learned first)."""
     from matplotlib.ticker import MaxNLocator
 
     fmt = fmt or formats()
@@ -340,7 +339,7 @@ def lift_chart(campaigns: list[Campaign], fmt: Formats | None = None) -> Chart |
             highs.append(hi)
         span = max(max(abs(v) for v in lows + highs), 0.5)
         for y, c in enumerate(shown[::-1]):
-            ax.annotate(_(LIFT_WORDS[c.verdict]), (span * 1.15, y), va="center", fontsize=8,
+            ax.annotate(_(VERDICT_LABELS[c.verdict]), (span * 1.15, y), va="center", fontsize=8,
                         color=VERDICT_COLORS[c.verdict], annotation_clip=False)
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)

@@ -61,6 +61,16 @@ def whole(x: Any) -> int | None:
     return None if v is None else round(v)
 
 
+# The published verdicts (contracts/marts.md, "Campaign decisions") and the keys the report uses for them.
+MART_VERDICTS = {
+    "increased": "increased",
+    "decreased": "decreased",
+    "no detectable effect": "no_effect",
+    "too small to tell": "too_small",
+}
+MEANINGFUL_LIFT_ABS = 0.02  # the dbt var meaningful_lift_abs's default, for files published without `verdict`
+
+
 @dataclass(frozen=True)
 class Campaign:
     campaign_id: str
@@ -79,6 +89,16 @@ class Campaign:
     incremental_revenue_usd: float | None
     cost_usd: float | None
     roi: float | None
+    # campaign decisions (contracts/marts.md, "Campaign decisions (added 2026-12)")
+    treatment_buyers: int | None = None  # members who placed a valid order in the holdout window
+    control_buyers: int | None = None
+    mde_abs: float | None = None
+    q_value: float | None = None
+    published_verdict: str | None = None  # the mart's `verdict`
+    incremental_revenue_ci_low: float | None = None
+    incremental_revenue_ci_high: float | None = None
+    roi_ci_low: float | None = None
+    roi_ci_high: float | None = None
 
     @property
     def has_holdout(self) -> bool:
@@ -86,19 +106,30 @@ class Campaign:
 
     @property
     def verdict(self) -> str:
-        """Read off the drawn 95% interval, so the words always agree with the error bar."""
+        """increased, decreased, no_effect, too_small (the published verdict) or no_holdout. A file
+        published before verdicts existed gets the same rule applied here, from its interval and MDE."""
         if not self.has_holdout:
             return "no_holdout"
+        if self.published_verdict in MART_VERDICTS:
+            return MART_VERDICTS[self.published_verdict]
         assert self.lift_ci_low is not None and self.lift_ci_high is not None
         if self.lift_ci_low > 0:
-            return "positive"
+            return "increased"
         if self.lift_ci_high < 0:
-            return "negative"
-        return "not_significant"
+            return "decreased"
+        return "too_small" if self.mde_abs is None or self.mde_abs > MEANINGFUL_LIFT_ABS else "no_effect"
 
     @property
     def roi_known(self) -> bool:
         return self.roi is not None and bool(self.cost_usd)
+
+
+def _buyers(row: dict[str, Any], group: str) -> int | None:
+    """Members who bought in the holdout window; from the rate where a file does not publish the count."""
+    if row.get(f"{group}_conversions") is not None:
+        return whole(row[f"{group}_conversions"])
+    rate, size = num(row.get(f"{group}_conversion_rate")), num(row.get(f"{group}_size"))
+    return None if rate is None or size is None else round(rate * size)
 
 
 def campaign_from_row(row: dict[str, Any]) -> Campaign:
@@ -120,6 +151,15 @@ def campaign_from_row(row: dict[str, Any]) -> Campaign:
         incremental_revenue_usd=num(row.get("incremental_revenue_usd")),
         cost_usd=num(row.get("cost_usd")),
         roi=num(row.get("roi")),
+        treatment_buyers=_buyers(row, "treatment"),
+        control_buyers=_buyers(row, "control"),
+        mde_abs=num(row.get("mde_abs")),
+        q_value=num(row.get("q_value")),
+        published_verdict=row.get("verdict"),
+        incremental_revenue_ci_low=num(row.get("incremental_revenue_ci_low")),
+        incremental_revenue_ci_high=num(row.get("incremental_revenue_ci_high")),
+        roi_ci_low=num(row.get("roi_ci_low")),
+        roi_ci_high=num(row.get("roi_ci_high")),
     )
 
 

@@ -76,6 +76,25 @@ class Formats:
             return "–"
         return self.lang.pgettext("unit", "%(value)s pts", value=self._signed(float(x) * 100, digits))
 
+    def size_points(self, x: Any, digits: int = 1) -> str:
+        """A size of a lift (a minimum detectable effect), in percentage points without a sign (4.1 pts)."""
+        if _missing(x):
+            return "–"
+        return self.lang.pgettext("unit", "%(value)s pts", value=self._number(abs(float(x)) * 100, _decimals(digits)))
+
+    def q_value(self, x: Any) -> str:
+        """A q-value (or p-value) to three decimals, more where three would round it onto 0.05, the level it
+        is read against; "< 0.001" below that."""
+        if _missing(x):
+            return "–"
+        v = float(x)
+        if v < 0.001:
+            return "< " + self._number(0.001, "0.000")
+        digits = 3
+        while digits < 6 and round(v, digits) == 0.05 and v != 0.05:
+            digits += 1
+        return self._number(v, "0." + "0" * digits)
+
     def signed_pct(self, x: Any, digits: int = 0) -> str:
         return "–" if _missing(x) else self._signed_percent(float(x), digits)
 
@@ -122,6 +141,8 @@ class Formats:
             "pct": self.pct,
             "points": self.points,
             "signed_pct": self.signed_pct,
+            "size_points": self.size_points,
+            "q_value": self.q_value,
             "number": self.number,
             "truncate_label": truncate,
             "longdate": self.longdate,

@@ -81,7 +81,7 @@ CAMPAIGN_DEFINITIONS = {
     ),
     "95% range": N_(
         "the range the true lift very likely lies in. If it includes zero, the campaign may have made no "
-        "difference: we call that not significant."
+        "difference."
     ),
     "ROI": N_(
         "extra revenue the campaign caused (from the holdout comparison) minus its cost, divided by its cost. "
@@ -89,11 +89,52 @@ CAMPAIGN_DEFINITIONS = {
     ),
 }
 
-VERDICT_TEXT = {
-    "positive": N_("Worked: clearly more sales than the held-out group."),
-    "negative": N_("Backfired: clearly fewer sales than the held-out group."),
-    "not_significant": N_("Not significant: the difference could be chance."),
-    "no_holdout": N_("No holdout group: lift cannot be measured."),
+# The verdicts of contracts/marts.md ("Campaign decisions"), by the report's keys (data.MART_VERDICTS).
+VERDICT_LABELS = {
+    "increased": N_("increased sales"),
+    "decreased": N_("decreased sales"),
+    "no_effect": N_("no detectable effect"),
+    "too_small": N_("too small to tell"),
+    "no_holdout": N_("no holdout group"),
+}
+
+# "How to read this", beside the campaign decisions: each verdict, then the statistics behind them.
+# Definitions take %(target)s (the meaningful lift) and %(buyers)s (decisions.MIN_BUYERS): decision_text.
+DECISION_TERMS = {
+    "increased": N_("Increased or decreased sales"),
+    "no_effect": N_("No detectable effect"),
+    "too_small": N_("Too small to tell"),
+    "mde": N_("Smallest detectable lift (minimum detectable effect)"),
+    "q_value": N_("q-value"),
+    "revenue": N_("Revenue and ROI ranges"),
+}
+DECISION_DEFINITIONS = {
+    "increased": N_(
+        "the whole 95%% range of the lift lies above zero (or below it): the email clearly changed how many "
+        "people bought."
+    ),
+    "no_effect": N_(
+        "the range includes zero, and the test was big enough to see a lift of %(target)s: if the email did "
+        "anything, it was smaller than that."
+    ),
+    "too_small": N_(
+        "the range includes zero, but the groups were too small to see a lift of %(target)s: the test says "
+        "nothing either way. Where holding out more of the same audience would tell, the table names the share; "
+        "otherwise only a larger audience would."
+    ),
+    "mde": N_(
+        "the smallest lift a test of this size would have spotted 8 times out of 10. Smaller effects may be "
+        "real but go unseen."
+    ),
+    "q_value": N_(
+        "with many campaigns tested, a few look like wins by luck alone. The q-value allows for the number "
+        "tested: among results with a q-value below 0.05, at most about 1 in 20 is luck."
+    ),
+    "revenue": N_(
+        "extra revenue and ROI come from the same comparison, but their ranges are wider than the lift's: a "
+        "few large orders move revenue far more than they move the number of buyers. With fewer than %(buyers)s "
+        "buyers in a group the range itself is unreliable and is marked so."
+    ),
 }
 
 EMAIL_STATUS = {

@@ -29,7 +29,6 @@ from rapport.reports.data import (
     AT_RISK_HIGH_VALUE,
     BAD_SUPPORT,
     ActionList,
-    Campaigns,
     CustomerBase,
     check_required,
     load_action_list,
@@ -38,6 +37,8 @@ from rapport.reports.data import (
     load_run_info,
     relation_columns,
 )
+from rapport.reports.decision_text import decision_rows, holdout_summary, reading_notes, verdict_labels
+from rapport.reports.decisions import Decision, decide, learned_order
 from rapport.reports.files import copy_atomic, remove_stale_temp_files, write_atomic
 from rapport.reports.fonts import css_font_family
 from rapport.reports.formatting import Formats, formats
@@ -49,7 +50,6 @@ from rapport.reports.glossary import (
     LIFECYCLE_NAMES,
     RUN_STATUS,
     SEGMENT_DESCRIPTIONS,
-    VERDICT_TEXT,
     translated,
 )
 from rapport.reports.headline import (
@@ -69,6 +69,7 @@ from rapport.reports.pdf import ChromiumUnavailable, print_to_pdf
 log = logging.getLogger("rapport.reports")
 
 LEADERBOARD_SIZE = charts.MAX_CAMPAIGNS
+DECISIONS_SHOWN = 30  # campaigns in the decisions table (the first by what was learned): two printed pages
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def render_report(
     if baseline is None:
         baseline = baseline_from_history(history, run_id=run_id, as_of=as_of)
 
+    decisions = decide(campaigns.campaigns)
+    by_learning = learned_order(campaigns.campaigns)
     figures = {
         c.name: c
         for c in (
@@ -144,8 +147,8 @@ def render_report(
             charts.migrations_chart(migrations, fmt) if migrations else None,
             charts.segment_history_chart(segment_history, fmt) if segment_history else None,
             charts.campaign_rates_chart(campaigns.campaigns, fmt),
-            charts.lift_chart(campaigns.campaigns, fmt),
-            charts.segment_lift_chart(campaigns.segment_lifts, campaigns.campaigns, fmt),
+            charts.lift_chart(by_learning, fmt),
+            charts.segment_lift_chart(campaigns.segment_lifts, by_learning, fmt),
         )
         if c is not None
     }
@@ -160,10 +163,15 @@ def render_report(
         generated_at=datetime.now(UTC),
         baseline=baseline,
         cards=cards(values, baseline),
-        highlights=highlights(values, base, campaigns, at_risk, support, baseline, fmt),
+        highlights=highlights(values, base, decisions, at_risk, support, baseline, fmt),
         base=base,
         campaigns=campaigns.campaigns,
         leaderboard=campaigns.campaigns[:LEADERBOARD_SIZE],
+        decisions=decision_rows(decisions, fmt)[:DECISIONS_SHOWN],
+        decisions_total=len(decisions),
+        decisions_summary=holdout_summary(decisions, verdict_labels(fmt), fmt),
+        reading_notes=reading_notes(fmt),
+        untested=[c for c in campaigns.campaigns if not c.has_holdout],
         migrations=migrations,
         at_risk=at_risk,
         support=support,
@@ -176,7 +184,7 @@ def render_report(
         campaign_terms=translated(lang, CAMPAIGN_TERMS),
         campaign_definitions=translated(lang, CAMPAIGN_DEFINITIONS),
         email_status=translated(lang, EMAIL_STATUS),
-        verdict_text=translated(lang, VERDICT_TEXT),
+        verdict_labels=verdict_labels(fmt),
         run_status=translated(lang, RUN_STATUS),
         page_margins=page_margins_css(fmt, css_font_family(code)),
     )
@@ -206,7 +214,7 @@ def render_report(
 def highlights(
     values: dict[str, float | None],
     base: CustomerBase,
-    campaigns: Campaigns,
+    decisions: list[Decision],
     at_risk: ActionList,
     support: ActionList,
     baseline: Baseline | None,
@@ -245,26 +253,9 @@ def highlights(
             "see “Who to act on”.",
             at_risk.total, people=fmt.count(at_risk.total), amount=fmt.money(at_risk.total_revenue_usd),
         ))
-    tested = [c for c in campaigns.campaigns if c.has_holdout]
-    worked = [c for c in tested if c.verdict == "positive"]
-    if tested:
-        if worked:
-            best = max(worked, key=lambda c: c.lift_abs or 0.0)
-            out.append(ngettext(
-                "%(worked)s of %(tested)s campaign with a holdout group clearly increased sales; "
-                "the strongest was “%(name)s” (%(lift)s).",
-                "%(worked)s of %(tested)s campaigns with a holdout group clearly increased sales; "
-                "the strongest was “%(name)s” (%(lift)s).",
-                len(tested), worked=fmt.count(len(worked)), tested=fmt.count(len(tested)),
-                name=Markup('<span class="name" translate="no">{}</span>').format(best.name),
-                lift=fmt.points(best.lift_abs),
-            ))
-        else:
-            out.append(ngettext(
-                "The campaign with a holdout group did not clearly increase sales.",
-                "None of the %(tested)s campaigns with a holdout group clearly increased sales.",
-                len(tested), tested=fmt.count(len(tested)),
-            ))
+    summary = holdout_summary(decisions, verdict_labels(fmt), fmt)
+    if summary:
+        out.append(summary)
     if support.total:
         out.append(ngettext(
             "%(people)s customer had a poor support experience recently: worth a personal follow-up.",

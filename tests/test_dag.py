@@ -97,9 +97,9 @@ def test_extract_tasks_update_the_source_assets_and_publish_the_marts_asset(laye
 
 def test_transform_runs_checks_dbt_layers_publish_and_report_in_order(layer_bag):
     dag = layer_bag.dags[TRANSFORM]
-    _chain(dag, ["resolve_run", "check_raw", "dbt.staging", "dbt.intermediate", "dbt.marts", "check_marts",
-                 "publish", "report", "finish_run"])  # fmt: skip
-    assert len(dag.task_ids) == 9
+    _chain(dag, ["resolve_run", "check_raw", "dbt.staging", "dbt.intermediate", "dbt.marts", "predict",
+                 "check_marts", "publish", "report", "finish_run"])  # fmt: skip
+    assert len(dag.task_ids) == 10
     assert dag.get_task("dbt.marts").select.split() == ["customers",
                                                        "relationships_int_orders_customer_id__ref_customers_"]
 
@@ -116,12 +116,14 @@ def test_model_granularity_has_one_task_per_model_and_cross_model_tests_after_bo
     # everything dbt happens between the raw and the mart checks
     for task_id in dbt:
         assert "check_raw" in dag.get_task(task_id).get_flat_relative_ids(upstream=True)
+        assert "predict" in dag.get_task(task_id).get_flat_relative_ids(upstream=False)
         assert "check_marts" in dag.get_task(task_id).get_flat_relative_ids(upstream=False)
 
 
 def test_without_a_manifest_the_dag_still_imports_with_one_dbt_build_task(fallback_bag):
     dag = fallback_bag.dags[TRANSFORM]
-    _chain(dag, ["resolve_run", "check_raw", "dbt_build", "check_marts", "publish", "report", "finish_run"])
+    _chain(dag, ["resolve_run", "check_raw", "dbt_build", "predict", "check_marts", "publish", "report",
+                 "finish_run"])  # fmt: skip
 
 
 def test_extracts_retry_with_backoff_and_nothing_else_retries(layer_bag, model_bag):

@@ -44,6 +44,7 @@ TIMEOUTS: dict[str, timedelta] = {
     "extract": timedelta(minutes=45),
     "check": timedelta(minutes=30),
     "dbt": timedelta(minutes=60),
+    "predict": timedelta(minutes=20),
     "publish": timedelta(minutes=15),
     "report": timedelta(minutes=20),
 }

@@ -159,6 +159,16 @@ def transform(settings: Settings, ctx: RunContext) -> None:
         dbt_build(settings, run_id=ctx.run_id, as_of=ctx.as_of)
 
 
+def predict(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    from rapport.predictions.step import predict as predict_customers
+
+    # the step opens the file itself (like dbt); the lock keeps other rapport processes out meanwhile
+    with step("customer predictions"), writer_lock(settings):
+        summary = predict_customers(settings, ctx)
+    progress(f"  {summary['message']}")
+    return summary
+
+
 def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.expectations.gate import run_mart_checks
 

@@ -13,7 +13,7 @@ from rapport.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.bench
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "check_marts", "publish", "report", "finish_run"]
+            "predict", "check_marts", "publish", "report", "finish_run"]
 
 
 def _load(name: str):
@@ -30,11 +30,11 @@ def _rec(seconds: float, **result) -> dict:
 
 def test_ratios_and_goals_from_stage_times():
     md = _load("results_md")
-    stages = {k: _rec(10.0) for k in PIPELINE}  # full run: 10 stages x 10 s = 100 s
-    stages |= {f"inc_{k}": _rec(1.0) for k in PIPELINE}  # incremental: 10 s = exactly 0.10 of the full run
+    stages = {k: _rec(10.0) for k in PIPELINE}  # full run: 11 stages x 10 s = 110 s
+    stages |= {f"inc_{k}": _rec(1.0) for k in PIPELINE}  # incremental: 11 s = exactly 0.10 of the full run
     stages |= {"floor_orders": _rec(4.0), "floor_helpdesk": _rec(5.0), "floor_esp": _rec(10.0),
                "dlt_orders": _rec(20.0), "dlt_helpdesk": _rec(5.0), "dlt_esp": _rec(50.0),
-               "dbt_subset": _rec(30.0), "floor_transform": _rec(99.0, floor_seconds=25.0), "dag": _rec(120.0)}
+               "dbt_subset": _rec(30.0), "floor_transform": _rec(99.0, floor_seconds=25.0), "dag": _rec(132.0)}
     rows = {r["name"]: r for r in md.ratios(stages)}
     orders = rows["extract orders / floor"]
     assert orders["ratio"] == pytest.approx(2.5) and orders["met"] is False

@@ -19,7 +19,7 @@ from rapport.core.config import PROJECT_ROOT
 pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "check_marts", "publish", "report", "finish_run"]
+            "predict", "check_marts", "publish", "report", "finish_run"]
 OTHERS = ["generate", "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform", "dlt_orders",
           "dlt_helpdesk", "dlt_esp", "dag", "mutate"]
 

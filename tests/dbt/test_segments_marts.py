@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # three dbt builds (~15 s each)
 
-SELECT = ["+path:models/marts/segments"]
+SELECT = ["+path:models/marts/segments", "+path:models/marts/predictions"]
 JUNE, JULY = date(2025, 6, 30), date(2025, 7, 31)
 
 
@@ -107,6 +107,19 @@ def test_segments_as_of_june(wh):
     }
 
 
+def test_an_order_after_the_as_of_date_counts_for_customers_not_segments(wh):
+    # dave's 30 USD order of 07-15 is after the June as-of date: lifetime figures count it, segments and
+    # the purchase history the predictions are fitted on do not (point in time)
+    rows = wh.query(
+        "select c.order_count, c.lifetime_revenue_usd, s.frequency, s.monetary_usd, h.valid_orders, "
+        "h.repeat_orders, h.days_first_order_to_cutoff from marts.customers c "
+        "join marts.customer_segments s using (customer_id) "
+        "join marts.customer_purchase_history h using (customer_id) where lower(c.primary_email) = 'dave@x.com'"
+    )
+    assert [tuple(float(v) for v in r) for r in rows] == [(2, 80, 1, 50, 1, 0, 121.5)]  # 03-01 12:00 to 07-01
+    assert wh.query("select count(*) from marts.customer_purchase_history") == [(3,)]  # carol never bought
+
+
 def test_reconciliation_counts_and_revenue(wh):
     assert wh.query("select count(*) from marts.customer_segments") == wh.query("select count(*) from marts.customers")
     assert wh.query("select sum(customers) from marts.segment_summary") == [(4,)]
@@ -145,3 +158,13 @@ def test_history_is_idempotent_per_date_and_migrations_show_movement(wh):
         (JUNE, JULY, "Potential Loyalists", "Hibernating", 1),
     ]
     assert float(wh.query("select sum(revenue_usd) from marts.segment_summary")[0][0]) == 200.0
+    # as of July dave's second order counts: x 1, t_x 136 days (03-01 12:00 to 07-15 12:00)
+    dave = wh.query_dicts(
+        "select h.* from marts.customer_purchase_history h join marts.customers c "
+        "using (customer_id) where lower(c.primary_email) = 'dave@x.com'"
+    )[0]
+    assert (dave["repeat_orders"], dave["days_first_to_last_order"], dave["avg_repeat_order_value_usd"]) == (
+        1,
+        136.0,
+        30.0,
+    )

@@ -125,6 +125,15 @@ def build_clean_marts(con: duckdb.DuckDBPyConnection) -> None:
         ('New Customers', 1, 100.0, 100.0 / 155, 100.0), ('About to Sleep', 1, 55.0, 55.0 / 155, 55.0)
         ) t(rfm_segment, customers, revenue_usd, revenue_share, avg_order_value_usd)""")
     con.execute("create or replace table marts.value_concentration as select 100.0 / 155 as top_20pct_revenue_share")
+    con.execute("""create or replace table marts.customer_purchase_history as select * from (values
+        ('p1', date '2026-03-01', 1, 0, 0.0, 55.583, 100.0), ('p2', date '2026-03-01', 1, 0, 0.0, 54.583, 55.0)
+        ) t(customer_id, as_of_date, valid_orders, repeat_orders, days_first_to_last_order,
+            days_first_order_to_cutoff, revenue_usd)""")
+    con.execute("""create or replace table marts.customer_predictions as select * from (values
+        ('p1', date '2026-03-01', 0.8, 0.3, 12.0, 40.0, 'low', 'pareto_nbd+gamma_gamma fitted 2026-03-02', 0.25),
+        ('p2', date '2026-03-01', 0.5, 0.2, 8.0, 25.0, 'medium', 'pareto_nbd+gamma_gamma fitted 2026-03-02', 0.15)
+        ) t(customer_id, as_of_date, p_alive, expected_orders_90d, expected_revenue_90d_usd,
+            predicted_clv_365d_usd, churn_risk, model, p_order_90d)""")
     con.execute("""create or replace table marts.campaign_performance as select * from (values
         ('k1', 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1.0, 0.0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, null, -0.6, 0.6, 1.0, 0.0,
          0.0, 0.0, 0.0, 100.0, -1.0)

@@ -173,6 +173,9 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
         con.execute("insert into marts.customer_identities values ('esp.contact', 'c-9', 'p404')")  # orphan
         con.execute("update marts.customers set lifetime_revenue_usd = 110.0, avg_order_value_usd = 110.0 "
                     "where customer_id = 'p1'")  # revenue no longer reconciles with the valid orders
+        con.execute("update marts.segment_summary set revenue_usd = 90.0 "
+                    "where rfm_segment = 'New Customers'")  # nor do the segments (as of their date)
+        con.execute("delete from marts.customer_predictions where customer_id = 'p2'")  # a buyer left out
         with pytest.raises(CheckFailed) as failed:
             run_mart_checks(con, settings, run_id="m1")
     finally:
@@ -187,8 +190,9 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
          "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,customers_vs_orders_gap_usd)",
          "error"),
         ("mart_reconciliation",
-         "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,segments_vs_customers_gap_usd)",
+         "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,segments_vs_orders_as_of_gap_usd)",
          "error"),
+        ("mart_customer_predictions", "expect_column_values_to_be_null(buyer_without_prediction)", "error"),
     ]:
         assert expected in got, (expected, got)
     assert not [f for f in got if f[0] in ("mart_customer_segments", "mart_segment_summary")]

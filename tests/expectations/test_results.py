@@ -46,7 +46,7 @@ def test_one_suite_per_raw_table_and_one_per_mart():
     assert marts == {
         "marts.customers", "marts.customer_identities", "marts.identity_rejected_identifiers",
         "marts.customer_segments", "marts.segment_summary", "marts.value_concentration",
-        "marts.campaign_performance", "marts.campaign_segment_performance",
+        "marts.campaign_performance", "marts.campaign_segment_performance", "marts.customer_predictions",
     }
     assert {s.name for s in suites_for("mart")} == set(MART_QUERIES)
 

@@ -7,8 +7,8 @@ Numbers are picked so the report's figures can be checked by hand:
 - Lifecycle: prospect 2, new 1, active 4, reactivated 0, at_risk 3, churned 2 (active customers 5).
 - High-value customers slipping away: c02 only (c04 is "At Risk" but mid tier).
 - Bad support experiences (support_health at_risk): c02 (2000), c04 (800), c06 (500).
-- Campaigns: one that worked, one not significant with a hostile name, one without a control group
-  (nulls), one that backfired and whose name holds dollar signs.
+- Campaigns: one of each verdict (increased, decreased, no detectable effect, too small to tell twice: one
+  with a hostile name), one without a control group (nulls); one name holds dollar signs.
 Hostile values (`<script>alert(1)</script>`, `=HYPERLINK(...)`) prove escaping.
 """
 
@@ -49,7 +49,9 @@ CAMPAIGN_COLUMNS = (
     "treatment_conversion_rate double, control_conversion_rate double, lift_abs double, lift_rel double, "
     "lift_ci_low double, lift_ci_high double, p_value double, incremental_conversions double, "
     "revenue_per_recipient_treatment_usd double, revenue_per_recipient_control_usd double, "
-    "incremental_revenue_usd double, cost_usd double, roi double"
+    "incremental_revenue_usd double, cost_usd double, roi double, treatment_conversions bigint, "
+    "control_conversions bigint, mde_abs double, q_value double, verdict varchar, "
+    "incremental_revenue_ci_low double, incremental_revenue_ci_high double, roi_ci_low double, roi_ci_high double"
 )
 
 # (id, name, email, country, orders, revenue, email_status, tickets, open, csat_bad, avg_res_min,
@@ -82,16 +84,34 @@ PEOPLE: list[tuple[Any, ...]] = [
 ]
 
 # campaign_id, name, send_at, treatment, control, delivered, human_opens, clicks, attributed_orders,
-# attributed_revenue, treat_conv, control_conv, lift_abs, ci_low, ci_high, p, incremental_revenue, cost, roi
+# attributed_revenue, treatment buyers, control buyers, lift ci_low, ci_high, p, mde_abs, q, verdict,
+# incremental_revenue, its ci_low, ci_high, cost. Rates, lift, ROI and its interval follow (builder below).
+# The interval, p, MDE and q are statsmodels' for these counts (confint_proportions_2indep newcomb,
+# proportions_ztest, the MDE formula, multipletests fdr_bh over the five with a control group); the
+# revenue intervals are picked by hand:
+# - Spring Sale: increased, but q 0.057 > 0.05 (may be luck); 8 control buyers.
+# - hostile name: too small to tell (MDE 9.0 pts), and no holdout of 550 people detects 2 points; only 2
+#   control buyers, so its revenue interval is flagged.
+# - VIP Newsletter: no control group.
+# - Winback: decreased, q 0.012.
+# - Summer Newsletter: no detectable effect (MDE 1.4 pts, 4000 against 4000).
+# - Flash Sale: too small to tell (MDE 4.4 pts); at both groups' rate 246/5000 a holdout of 24.2%
+#   (shown rounded up: 25%) of the 5000 would detect 2 points.
 CAMPAIGNS: list[tuple[Any, ...]] = [
-    ("cmp_spring", "Spring Sale", datetime(2025, 4, 1, 9), 1000, 100, 980, 392, 98, 30, 4500.0,
-     0.06, 0.02, 0.04, 0.012, 0.071, 0.03, 2500.0, 500.0, 4.0),
+    ("cmp_spring", "Spring Sale", datetime(2025, 4, 1, 9), 1000, 300, 980, 392, 98, 30, 4500.0,
+     60, 8, 0.005052, 0.054375, 0.022947, 0.041061, 0.057367, "increased", 2500.0, 300.0, 4700.0, 500.0),
     ("cmp_hostile", HOSTILE_CAMPAIGN, datetime(2025, 5, 1, 9), 500, 50, 490, 147, 25, 8, 800.0,
-     0.05, 0.04, 0.01, -0.05, 0.04, 0.7, 150.0, None, None),
+     25, 2, -0.085929, 0.046839, 0.755006, 0.089781, 0.836654, "too small to tell", 150.0, -900.0, 1200.0, None),
     ("cmp_vip", "VIP Newsletter", datetime(2025, 5, 15, 9), 300, 0, 295, 177, 59, 12, 1200.0,
-     0.08, None, None, None, None, None, None, 100.0, None),
+     24, None, None, None, None, None, None, None, None, None, None, 100.0),
     ("cmp_winback", "Winback $5 off, save $$", datetime(2025, 6, 1, 9), 800, 200, 760, 152, 15, 3, 300.0,
-     0.01, 0.04, -0.03, -0.055, -0.004, 0.02, -300.0, 200.0, -2.5),
+     8, 8, -0.067259, -0.008177, 0.002492, 0.027791, 0.012461, "decreased", -300.0, -560.0, -40.0, 200.0),
+    ("cmp_summer", "Summer Newsletter", datetime(2025, 6, 10, 9), 4000, 4000, 3900, 1170, 156, 20, 2100.0,
+     200, 196, -0.008539, 0.010543, 0.836654, 0.013588, 0.836654, "no detectable effect", 400.0, -2600.0,
+     3400.0, 300.0),
+    ("cmp_flash", "Flash Sale", datetime(2025, 6, 20, 9), 4800, 200, 4700, 1410, 282, 25, 2600.0,
+     240, 6, -0.014389, 0.037449, 0.200086, 0.04373, 0.333476, "too small to tell", 1900.0, -1500.0, 5300.0,
+     250.0),
 ]
 
 # campaign_id, rfm_segment, treatment, control, treat_conv, control_conv, lift, ci_low, ci_high
@@ -189,15 +209,23 @@ def build_published_db(
             """
         )
         con.execute(f"create table marts.campaign_performance ({CAMPAIGN_COLUMNS})")
-        for (cid, name, send_at, treat, control, delivered, opens, clicks, a_orders, a_rev, t_conv, c_conv,
-             lift, lo, hi, p, inc_rev, cost, roi) in campaigns:
+        for (cid, name, send_at, treat, control, delivered, opens, clicks, a_orders, a_rev, t_buyers, c_buyers,
+             lo, hi, p, mde, q, verdict, inc_rev, inc_lo, inc_hi, cost) in campaigns:
+            t_conv = t_buyers / treat
+            c_conv = c_buyers / control if control else None
+            lift = t_conv - c_conv if c_conv is not None else None
+
+            def roi_of(amount: float | None, cost: float | None = cost) -> float | None:
+                return (amount - cost) / cost if amount is not None and cost else None
+
             con.execute(
                 "insert into marts.campaign_performance values (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, 0, 0, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, null, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, null, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [cid, name, send_at, treat, control, delivered + 5, delivered, opens + 10, opens, clicks,
                  opens / delivered, clicks / delivered, clicks / opens, a_orders, a_rev, t_conv, c_conv, lift,
-                 lift / c_conv if lift is not None else None, lo, hi, p,
-                 lift * treat if lift is not None else None, inc_rev, cost, roi],
+                 lift / c_conv if lift is not None and c_conv else None, lo, hi, p,
+                 lift * treat if lift is not None else None, inc_rev, cost, roi_of(inc_rev),
+                 t_buyers, c_buyers, mde, q, verdict, inc_lo, inc_hi, roi_of(inc_lo), roi_of(inc_hi)],
             )
         con.execute(
             "create table marts.campaign_segment_performance (campaign_id varchar, rfm_segment varchar, "

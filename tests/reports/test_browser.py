@@ -40,6 +40,7 @@ PAGE_HEADINGS = [
     "Customer base: life stages and movement",
     "Campaigns",
     "Campaigns: did the email make people buy?",
+    "Campaigns: what each test showed",
     "Campaigns: which segments responded",
     "Who to act on",
     "Audience files",
@@ -158,6 +159,23 @@ CHARTS_JS = """
           texts: svg ? svg.querySelectorAll('text').length : 0};
 })
 """
+# The campaign decisions pages: each row's verdict and sentence, whether they run wider than the page,
+# the flags on unreliable revenue ranges drawn, and the verdicts' colours.
+DECISIONS_JS = """
+(() => {
+  const section = document.querySelector('#decisions');
+  const rows = [...section.querySelectorAll('tr.verdict')];
+  return {
+    rows: rows.map(r => [r.classList[1], r.querySelector('td.finding').innerText.replace(/\\s+/g, ' ')]),
+    too_wide: [...document.querySelectorAll('#lift, #decisions')].filter(s => s.scrollWidth > s.clientWidth + 1)
+      .map(s => s.id),
+    flags: [...section.querySelectorAll('.flag')].map(f => {
+      const b = f.getBoundingClientRect(); return [f.innerText, b.width > 0 && b.height > 0];
+    }),
+    colours: rows.map(r => getComputedStyle(r.querySelector('td.finding strong')).color),
+  };
+})()
+"""
 IMAGES_JS = "[...document.images].map(i => ({src: i.src.slice(0, 60), ok: i.complete && i.naturalWidth > 0}))"
 
 
@@ -219,6 +237,7 @@ def test_report_in_headless_chromium(rendered: SimpleNamespace, tmp_path: Path, 
         charts = browser.evaluate(CHARTS_JS)
         images = browser.evaluate(IMAGES_JS)
         text = browser.evaluate("document.body.innerText")
+        decisions = browser.evaluate(DECISIONS_JS)
         png = browser.screenshot()
         problems = browser.problems()
     finally:
@@ -234,6 +253,19 @@ def test_report_in_headless_chromium(rendered: SimpleNamespace, tmp_path: Path, 
     assert colour_pixels(png, (0x1A, 0x7F, 0x4B)) > 500  # the charts' green bars were painted
     assert facts.script_name in text  # shown as text, never run
     assert "e***@example.com" in text and "evil.sender@example.com" not in text
+    # the campaign decisions, by what was learned, in words, nothing wider than its page
+    assert [verdict for verdict, _ in decisions["rows"]] == [
+        "increased", "decreased", "no_effect", "too_small", "too_small"
+    ]
+    assert decisions["rows"][3][1] == (
+        "too small to tell: this test could only have detected a lift above 4.4 pts; holding out 25% of the same "
+        "audience would detect 2.0 pts."
+    )
+    assert decisions["too_wide"] == []
+    assert decisions["flags"] == [
+        ["unreliable: only 2 buyers among those held out", True]
+    ]  # the hostile campaign's revenue range; it has no cost, so no ROI range to flag
+    assert decisions["colours"][:3] == ["rgb(26, 127, 75)", "rgb(192, 57, 43)", "rgb(93, 100, 112)"]
 
 
 @needs_chromium
@@ -249,8 +281,9 @@ def test_pdf_has_one_page_per_section_with_text(rendered: SimpleNamespace, facts
         assert heading in text, f"page {number} should start the section {heading!r}"
         assert f"page {number} of {len(PAGE_HEADINGS)}" in text
     assert facts.script_name in pages[3]  # the hostile campaign name, as text in the leaderboard
-    assert "Not significant" in pages[4]
-    assert "e***@example.com" in pages[6]
+    assert "How to read this" in pages[4] and "too small to tell" in pages[4]  # the chart's words and the note
+    assert "increased sales:" in pages[5] and "0.057)" in pages[5]  # the decisions table
+    assert "e***@example.com" in pages[7]
     everything = "\n".join(pages)
     assert not [p[2] for p in facts.people if p[2] and p[2] in everything]
     assert rendered.seconds < 30

@@ -64,10 +64,12 @@ def test_untrusted_names_are_escaped_and_not_math_text() -> None:
     assert "Winback $5 off, save $$" in svg  # a `$` pair is not parsed as math
 
 
-def test_lift_chart_draws_only_campaigns_with_a_holdout_and_says_which_are_significant() -> None:
+def test_lift_chart_draws_only_campaigns_with_a_holdout_and_says_each_verdict() -> None:
     svg = str(charts.lift_chart(CAMPAIGNS).svg)  # type: ignore[union-attr]
     assert "No control group" not in svg
-    assert "not significant" in svg and "fewer sales" in svg and "more sales" not in svg
+    # "a" straddles 0 and has no MDE (a file published before verdicts): too small to tell
+    assert "too small to tell" in svg and "decreased sales" in svg and "increased sales" not in svg
+    assert charts.VERDICT_COLORS["decreased"] in svg and charts.VERDICT_COLORS["too_small"] in svg
     assert charts.lift_chart([CAMPAIGNS[2]]) is None
 
 

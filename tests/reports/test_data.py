@@ -37,7 +37,7 @@ def test_headline_values(con: duckdb.DuckDBPyConnection) -> None:
     assert v["active_customers"] == 5  # new 1 + active 4 + reactivated 0
     assert v["new_customers"] == 1
     assert v["at_risk_customers"] == 3
-    assert v["attributed_revenue_usd"] == pytest.approx(4500 + 800 + 1200 + 300)
+    assert v["attributed_revenue_usd"] == pytest.approx(4500 + 800 + 1200 + 300 + 2100 + 2600)
 
 
 def test_customer_base(con: duckdb.DuckDBPyConnection) -> None:
@@ -51,14 +51,41 @@ def test_customer_base(con: duckdb.DuckDBPyConnection) -> None:
     assert sum(s["customers"] for s in base.segments) == 12
 
 
-def test_campaigns_ranked_with_plain_verdicts(con: duckdb.DuckDBPyConnection, facts) -> None:
+def test_campaigns_ranked_by_revenue_with_the_published_decisions(con: duckdb.DuckDBPyConnection, facts) -> None:
     campaigns = load_campaigns(con).campaigns
-    assert [c.campaign_id for c in campaigns] == ["cmp_spring", "cmp_vip", "cmp_hostile", "cmp_winback"]
-    assert [c.verdict for c in campaigns] == ["positive", "no_holdout", "not_significant", "negative"]
-    assert [c.roi_known for c in campaigns] == [True, False, False, True]
-    assert campaigns[2].name == facts.hostile_campaign
-    vip = campaigns[1]
+    assert [c.campaign_id for c in campaigns] == [
+        "cmp_spring", "cmp_flash", "cmp_summer", "cmp_vip", "cmp_hostile", "cmp_winback"
+    ]
+    assert [c.verdict for c in campaigns] == [
+        "increased", "too_small", "no_effect", "no_holdout", "too_small", "decreased"
+    ]
+    assert [c.roi_known for c in campaigns] == [True, True, True, False, False, True]
+    assert campaigns[4].name == facts.hostile_campaign
+    vip = campaigns[3]
     assert vip.control_size == 0 and vip.lift_abs is None and not vip.has_holdout
+    spring = campaigns[0]
+    assert (spring.treatment_buyers, spring.control_buyers) == (60, 8)
+    assert (spring.q_value, spring.mde_abs) == (pytest.approx(0.057367), pytest.approx(0.041061))
+    assert (spring.incremental_revenue_ci_low, spring.incremental_revenue_ci_high) == (300, 4700)
+    assert (spring.roi_ci_low, spring.roi_ci_high) == (pytest.approx(-0.4), pytest.approx(8.4))  # (bound - 500) / 500
+
+
+def test_files_published_before_the_decisions_get_the_same_verdicts(tmp_path: Path, make_published_db) -> None:
+    """Without `verdict`, `mde_abs` and the buyer counts, the rule of contracts/marts.md is applied to the
+    interval (and a missing MDE counts as too small to tell); buyers come from rate x size."""
+    path = make_published_db()
+    with duckdb.connect(str(path)) as c:
+        c.execute("alter table marts.campaign_performance drop column verdict")
+        c.execute("alter table marts.campaign_performance drop column treatment_conversions")
+        c.execute("alter table marts.campaign_performance drop column control_conversions")
+    with duckdb.connect(str(path), read_only=True) as c:
+        by_id = {x.campaign_id: x for x in load_campaigns(c).campaigns}
+    assert {k: x.verdict for k, x in by_id.items()} == {
+        "cmp_spring": "increased", "cmp_flash": "too_small", "cmp_summer": "no_effect", "cmp_vip": "no_holdout",
+        "cmp_hostile": "too_small", "cmp_winback": "decreased",
+    }
+    assert (by_id["cmp_spring"].treatment_buyers, by_id["cmp_spring"].control_buyers) == (60, 8)
+    assert by_id["cmp_vip"].control_buyers is None
 
 
 def test_action_lists_rank_by_value_and_mask_emails(con: duckdb.DuckDBPyConnection, facts) -> None:

@@ -29,13 +29,15 @@ pytestmark = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SECTIONS = 8  # one printed page per <section class="page">
+SECTIONS = 9  # one printed page per <section class="page">
 # Hand-written: the headings and footers a reader of each printed report must find.
 PRINTED = {
-    "ko": ["고객과 캠페인", "한눈에 보기", "고객 현황", "캠페인: 메일이 구매로 이어졌는가?", "지금 챙겨야 할 고객",
-           "이 보고서에 대하여", "8쪽 중 1쪽", "8쪽 중 8쪽", "rapport 마케팅 보고서"],
-    "th": ["ลูกค้าและแคมเปญ", "สรุปภาพรวม", "ฐานลูกค้า", "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "ลูกค้าที่ควรดูแลตอนนี้",
-           "เกี่ยวกับรายงานนี้", "หน้า 1 จาก 8", "หน้า 8 จาก 8", "รายงานการตลาด rapport"],
+    "ko": ["고객과 캠페인", "한눈에 보기", "고객 현황", "캠페인: 메일이 구매로 이어졌는가?", "캠페인: 테스트별 결과",
+           "읽는 법", "표본이 작아 판단 불가", "지금 챙겨야 할 고객", "이 보고서에 대하여", "9쪽 중 1쪽", "9쪽 중 9쪽",
+           "rapport 마케팅 보고서"],
+    "th": ["ลูกค้าและแคมเปญ", "สรุปภาพรวม", "ฐานลูกค้า", "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ",
+           "วิธีอ่าน", "ยอดขายเพิ่มขึ้น", "ลูกค้าที่ควรดูแลตอนนี้", "เกี่ยวกับรายงานนี้", "หน้า 1 จาก 9", "หน้า 9 จาก 9",
+           "รายงานการตลาด rapport"],
 }
 OWN_FONT = {"ko": "NanumGothic", "th": "NotoSansThai-Regular"}  # PostScript names in the PDF
 CHINESE_FONT = "WenQuanYiMicroHei"
@@ -103,18 +105,19 @@ def printed(tmp_path_factory: pytest.TempPathFactory, intl) -> dict[str, SimpleN
     return out
 
 
-def _open(html: Path, width: int) -> tuple[list[dict], dict, str, bytes, list[str]]:
+def _open(html: Path, width: int) -> tuple[list[dict], dict, str, bytes, list[str], dict]:
     browser = harness.Browser()
     try:
         browser.open(html.as_uri(), width=width)
         texts = browser.evaluate(CHART_TEXT_JS)
         breaks = browser.evaluate(THAI_BREAKS_JS.replace("SELECTOR", "'td, th, li, p, dd, dt'"))
         lang = browser.evaluate("document.documentElement.lang")
+        decisions = browser.evaluate(harness.DECISIONS_JS)
         png = browser.screenshot()
         problems = browser.problems()
     finally:
         browser.close()
-    return texts, breaks, lang, png, problems
+    return texts, breaks, lang, png, problems, decisions
 
 
 def _overlaps(texts: list[dict]) -> list[tuple[str, str]]:
@@ -133,7 +136,7 @@ def _overlaps(texts: list[dict]) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("code", ["ko", "th"])
 def test_report_in_chromium_screenshot_and_chart_text_that_fits(printed, code: str) -> None:
-    texts, breaks, lang, png, problems = _open(printed[code].html, width=1000)
+    texts, breaks, lang, png, problems, decisions = _open(printed[code].html, width=1000)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"report-{code}.png").write_bytes(png)
     assert problems == []
@@ -143,6 +146,9 @@ def test_report_in_chromium_screenshot_and_chart_text_that_fits(printed, code: s
     assert len({t["chart"] for t in texts}) == len(harness.EXPECTED_CHARTS)
     assert [t["text"] for t in texts if not t["inside"]] == []  # no label runs off its chart
     assert _overlaps(texts) == []  # tick labels do not run into each other
+    # the campaign decisions: every row in the language, the longer sentences still fit the page
+    assert len(decisions["rows"]) == 5 and decisions["too_wide"] == []
+    assert all(visible for _, visible in decisions["flags"]) and len(decisions["flags"]) == 1
     if code == "th":
         assert breaks["breaks"] >= 10  # plenty of Thai wraps at this width...
         assert breaks["inside_words"] == []  # ...and every one between words

@@ -61,19 +61,21 @@ def test_full_emails_never_appear(full_report, facts) -> None:
     assert "e***@example.com" in full_report.html and "b***@example.net" in full_report.html
 
 
-def test_campaign_verdicts_in_plain_words(full_report) -> None:
-    html = full_report.html
-    verdicts = dict(re.findall(r'<li class="(\w+)"><strong class="name">([^<]*)</strong>', html))
-    assert verdicts == {
-        "positive": "Spring Sale",
-        "no_holdout": "VIP Newsletter",
-        "not_significant": "&lt;script&gt;alert(1)&lt;/script&gt; &amp; =HYPERLINK(&#34;http://x&#34;)",
-        "negative": "Winback $5 off, save $$",
-    }
-    assert "Not significant: the difference could be chance." in html
-    assert "No holdout group: lift cannot be measured." in html
-    assert "ROI +400%" in html and "ROI -250%" in html
-    assert html.count("Cost unknown, so no ROI.") == 1
+def test_leaderboard_shows_each_verdict_by_name(full_report) -> None:
+    board = full_report.html.split('<table class="leaderboard">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="(\w+)">.*?<span class="name"[^>]*>([^<]*)</span>', board, flags=re.S)
+    assert rows == [  # by revenue after the email
+        ("increased", "Spring Sale"),
+        ("too_small", "Flash Sale"),
+        ("no_effect", "Summer Newsletter"),
+        ("no_holdout", "VIP Newsletter"),
+        ("too_small", "&lt;script&gt;alert(1)&lt;/script&gt; &amp; =HYPERLINK(&#34;http://x&#34;)"),
+        ("decreased", "Winback $5 off, save $$"),
+    ]
+    assert '<span class="badge green">increased sales</span>' in board
+    assert '<span class="badge red">decreased sales</span>' in board
+    assert board.count('<span class="badge grey">too small to tell</span>') == 2
+    assert '<span class="badge grey">no holdout group</span>' in board
 
 
 @pytest.mark.slow  # three renders
@@ -182,5 +184,9 @@ def test_thousands_of_customers_render_in_seconds(make_published_db, tmp_path: P
     _, html = _render(path, tmp_path / "reports")
     assert time.monotonic() - started < 15  # a few seconds here; generous for a loaded CI machine
     assert "the 15 who spent most are shown" in html
-    assert "30 campaigns, ranked by revenue after the email; the top 12 are shown." in html
-    assert html.count('<tr class="') == 12  # leaderboard rows
+    assert "32 campaigns, ranked by revenue after the email; the top 12 are shown." in html
+    board = html.split('<table class="leaderboard">', 1)[1].split("</table>", 1)[0]
+    assert board.count("<tr class=") == 12
+    # 31 with a holdout group: the decisions table shows the first 30 and says so
+    assert html.count('<tr class="verdict ') == 30
+    assert "These are the first 30 of 31 campaigns with a holdout group, by what was learned" in html

@@ -2,19 +2,9 @@
 -- order, per scope (see int_segment_scopes). Customers without valid orders have no row here: the marts
 -- give them null scores, 'No Purchases', 'prospect' and 'none'.
 --
--- Scores are rank based: r_score = ceil(5 * cume_dist()) over recency_days descending, m_score the same
--- over monetary_usd ascending. cume_dist() of a row is k / n with k = rows ordered up to and including its
--- peers; we compute ceil(5 * k / n) in integer arithmetic ((5k + n - 1) // n) so no floating-point
--- rounding can move a customer across a score boundary. Ties share k, hence the same score: the result
--- does not depend on row order (deterministic under ties).
-{%- set f_bins = var('rfm_frequency_bins', [1, 2, 3, 4, 6]) %}
-{%- set new_days = var('lifecycle_new_days', 30) %}
-{%- set active_days = var('lifecycle_active_days', 90) %}
-{%- set churn_days = var('lifecycle_churn_days', 180) %}
-{%- set reactivation_gap_days = var('lifecycle_reactivation_gap_days', 180) %}
-{%- set high_share = var('value_tier_high_share', 0.2) %}
-{%- set mid_share = var('value_tier_mid_share', 0.3) %}
-
+-- The scoring rules are the macros in macros/segments.sql: r_score = ceil(5 * cume_dist()) over
+-- recency_days descending, m_score the same over monetary_usd ascending, computed in integers from
+-- cume_dist()'s row counts so ties share a score and the result does not depend on row order.
 with scopes as (
     select
         scope_id,
@@ -24,13 +14,7 @@ with scopes as (
 ),
 
 valid_orders as (
-    select
-        order_id,
-        customer_id,
-        created_at,
-        coalesce(net_revenue_usd, 0) as net_revenue_usd
-    from {{ ref('int_orders_enriched') }}
-    where is_valid and customer_id is not null and created_at is not null
+    {{ valid_customer_orders() }}
 ),
 
 scoped_orders as (
@@ -54,7 +38,10 @@ sequenced_orders as (
         ) as previous_order_at,
         row_number() over (
             partition by scope_id, customer_id order by created_at desc, order_id desc
-        ) as newest_first
+        ) as newest_first,
+        row_number() over (
+            partition by scope_id, customer_id order by created_at asc, order_id asc
+        ) as oldest_first
     from scoped_orders
 ),
 
@@ -67,7 +54,8 @@ customer_orders as (
         sum(net_revenue_usd) as monetary_usd,
         min(created_at) as first_order_at,
         max(created_at) as last_order_at,
-        max(case when newest_first = 1 then previous_order_at end) as previous_order_at
+        max(case when newest_first = 1 then previous_order_at end) as previous_order_at,
+        max(case when oldest_first = 1 then net_revenue_usd end) as first_order_revenue_usd
     from sequenced_orders
     group by scope_id, as_of_date, customer_id
 ),
@@ -104,14 +92,9 @@ cumulative_counts as (
 scored as (
     select
         *,
-        cast({{ int_div('5 * recency_rank_k + buyers - 1', 'buyers') }} as integer) as r_score,
-        case
-            {%- for min_orders in f_bins | reverse %}
-                when frequency >= {{ min_orders }} then {{ f_bins | length - loop.index0 }}
-            {%- endfor %}
-            else 1
-        end as f_score,
-        cast({{ int_div('5 * monetary_rank_k + buyers - 1', 'buyers') }} as integer) as m_score
+        {{ rank_score('recency_rank_k', 'buyers') }} as r_score,
+        {{ frequency_score('frequency') }} as f_score,
+        {{ rank_score('monetary_rank_k', 'buyers') }} as m_score
     from cumulative_counts
 )
 
@@ -122,6 +105,7 @@ select
     recency_days,
     frequency,
     monetary_usd,
+    first_order_revenue_usd,
     first_order_at,
     last_order_at,
     previous_order_at,
@@ -130,34 +114,8 @@ select
     r_score,
     f_score,
     m_score,
-    case
-        when r_score <= 2 and f_score <= 2 then 'Hibernating'
-        when r_score <= 2 and f_score <= 4 then 'At Risk'
-        when r_score <= 2 then 'Cannot Lose Them'
-        when r_score = 3 and f_score <= 2 then 'About to Sleep'
-        when r_score = 3 and f_score = 3 then 'Need Attention'
-        when r_score <= 4 and f_score >= 4 then 'Loyal Customers'
-        when r_score = 4 and f_score = 1 then 'Promising'
-        when f_score in (2, 3) then 'Potential Loyalists'
-        when f_score = 1 then 'New Customers'
-        else 'Champions'
-    end as rfm_segment,
-    case
-        when days_since_first_order <= {{ new_days }} then 'new'
-        when
-            recency_days <= {{ active_days }}
-            and gap_before_last_order_days > {{ reactivation_gap_days }} then 'reactivated'
-        when recency_days <= {{ active_days }} then 'active'
-        when recency_days <= {{ churn_days }} then 'at_risk'
-        else 'churned'
-    end as lifecycle_stage,
-    -- cume_dist() over monetary_usd descending <= share, again in exact (decimal) arithmetic
-    case
-        when monetary_desc_rank_k <= cast({{ high_share }} as decimal(18, 6)) * buyers then 'high'
-        when
-            monetary_desc_rank_k
-            <= (cast({{ high_share }} as decimal(18, 6)) + cast({{ mid_share }} as decimal(18, 6))) * buyers
-            then 'mid'
-        else 'low'
-    end as value_tier
+    {{ rfm_segment('r_score', 'f_score') }} as rfm_segment,
+    {{ lifecycle_stage('days_since_first_order', 'recency_days', 'gap_before_last_order_days') }}
+        as lifecycle_stage,
+    {{ value_tier('monetary_desc_rank_k', 'buyers') }} as value_tier
 from scored
