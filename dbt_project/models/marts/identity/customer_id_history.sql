@@ -40,7 +40,7 @@ retired_moves as (
 retired_targets as (
     select *
     from retired_moves
-    qualify row_number() over (partition by customer_id order by records desc, current_customer_id) = 1
+    qualify row_number() over (partition by customer_id order by records desc, current_customer_id asc) = 1
 )
 
 select
