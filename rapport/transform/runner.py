@@ -17,6 +17,7 @@ from rapport.core.config import Settings
 from rapport.transform.dbt_invocation import (  # noqa: F401
     DBT_PROJECT_DIR,
     TransformError,
+    _environ,
     dbt_dirs,
     dbt_env,
     invoke,
