@@ -3,6 +3,8 @@
 -- way round on Spark, a double-quoted name is a string there, backslashes in literals are escapes. This
 -- runs the macros that hide them (macros/cross_engine.sql, normalized_email) on fixed inputs, on every
 -- build, and returns one row per case whose result differs from the value written here by hand.
+-- It reads no model, but depends on the first one the build makes, so that it runs with that layer (the
+-- Airflow layer tasks select tests by their parents): depends_on: {{ ref('stg_shop__customers') }}
 -- The union's later branches take the first branch's column names:
 -- noqa: disable=AL03
 {%- set text = dbt.type_string() %}
