@@ -52,6 +52,8 @@ SETTINGS_HELP: tuple[tuple[str, str], ...] = (
     ("RAPPORT_VOLUME_DROP_ERROR_PCT", "... the run stops (100: when it holds nothing)"),
     ("RAPPORT_CHECK_CHUNK_ROWS", "rows a data check validates at once (2000000)"),
     ("RAPPORT_REPORT_LANGUAGE", "language of the marketer report: en, ko or th (en; --language overrides it)"),
+    ("RAPPORT_ENGINE", "where dbt builds the models: duckdb or spark (duckdb)"),
+    ("RAPPORT_SPARK_MASTER", "Spark master with RAPPORT_ENGINE=spark (local[2])"),
 )
 ENVIRONMENT_HELP = (
     "configuration: RAPPORT_* environment variables (the README's \"Configuration\" table); with none set,\n"

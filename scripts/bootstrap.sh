@@ -22,8 +22,8 @@ find_python() {
   return 1
 }
 
-setup() {
-  local lock=$1
+setup() {  # lock files (several: their union, pinned alike)
+  local lock=$*
   if [ ! -x .venv/bin/python ]; then
     say "creating .venv"
     "$(find_python)" -m venv .venv
@@ -33,7 +33,8 @@ setup() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
   fi
   say "installing pinned dependencies from $lock"
-  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip sync --quiet --python .venv/bin/python "$lock"
+  # shellcheck disable=SC2086  # one argument per lock file
+  VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip sync --quiet --python .venv/bin/python $lock
   VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   say "environment ready: $ROOT/.venv"
 }
@@ -49,10 +50,12 @@ case "$cmd" in
     say "running: rapport demo $*"
     exec .venv/bin/rapport demo "$@" ;;
   test)
-    setup requirements-dev.lock
+    # the spark extra too (requirements-spark.lock: dbt-spark, pyspark), for the tests that build on Spark
+    setup requirements-dev.lock requirements-spark.lock
     # Servers the tests need, from Debian's packages. A failure here is reported; the tests that need the
     # missing server then skip loudly, and nothing else does.
     bash scripts/install_chromium.sh || say "WARNING: Chromium could not be installed; report browser tests will skip"
+    bash scripts/install_java.sh >/dev/null || say "WARNING: Java 17 could not be installed; Spark tests will skip"
     bash scripts/start_postgres.sh install-only || say "WARNING: PostgreSQL could not be installed; postgres tests will skip"
     say "running the test suite"
     # Two workers, one test file each at a time (module fixtures stay per file): most slow tests wait on

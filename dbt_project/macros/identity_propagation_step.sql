@@ -1,13 +1,13 @@
 {#
   One step of min-label propagation over the bipartite record-identifier graph, with pointer jumping,
-  emitted as three CTEs ending in `name` (node, label). `labels` is a relation (node, label) where each
+  emitted as two CTEs ending in `name` (node, label). `labels` is a relation (node, label) where each
   label is a node of the same component (initially the node itself); `edges` is (node, ident).
   Each identifier takes the smallest label of its records, each record the smallest label of its
   identifiers; then a record adopts its label's own new label (pointer jumping), which shortens long
   chains to a logarithmic number of steps. Labels only decrease, and stop changing once every component
   carries its smallest node: the connected components.
-  Used by int_identity_clusters_propagated (unrolled var('identity_propagation_steps') times) and by the singular
-  test assert_identity_propagation_converged (one more step must change nothing).
+  Used by the label_propagation materialization (int_identity_labels, one step per statement until no label
+  changes) and by the singular test assert_identity_propagation_converged (one more step must change nothing).
 #}
 {% macro identity_propagation_step(name, labels, edges) -%}
     {{ name }}__ident as (
@@ -19,7 +19,7 @@
         group by e.ident
     ),
 
-    {{ name }}__stepped as materialized (
+    {{ name }}__stepped as (
         select
             l.node,
             least(l.label, coalesce(min(i.label), l.label)) as label
@@ -29,7 +29,7 @@
         group by l.node, l.label
     ),
 
-    {{ name }} as materialized (
+    {{ name }} as (
         select
             s.node,
             least(s.label, j.label) as label

@@ -5,11 +5,14 @@
   '@', a non-empty local part and a dotted domain, or not a valid address (UDF is_valid_email:
   email-validator, syntax only), gives null (no identifier).
   Other models (campaigns) call this on event emails: keep the name and meaning stable.
+  Portable: trim(both ... from ...) (Spark reads trim(str, chars) the other way round), the regex through
+  rapport.regex_full_match (backslashes in literals differ), split_part and replace behave alike.
 #}
 {% macro normalized_email(expr) -%}
     {#- coalesce: DuckDB 2.0 fails to bind this expression when constant folding sees an all-null input
         ("BindBuiltinScalarFunction did not return a BoundFunctionExpression"); '' gives null below anyway. -#}
-    {%- set e = "lower(trim(coalesce(cast(" ~ expr ~ " as varchar), ''), ' ' || chr(9) || chr(10) || chr(13)))" -%}
+    {%- set e = "lower(trim(both ' ' || chr(9) || chr(10) || chr(13) from coalesce(cast(" ~ expr ~ " as "
+        ~ dbt.type_string() ~ "), '')))" -%}
     {%- set local = "split_part(" ~ e ~ ", '@', 1)" -%}
     {%- set domain = "split_part(" ~ e ~ ", '@', 2)" -%}
     {%- set plus_domains = "('" ~ (var('plus_address_domains') | join("', '")) ~ "')" -%}
@@ -19,7 +22,7 @@
     {%- set local_final = "case when " ~ is_gmail ~ " then replace(" ~ local_untagged ~ ", '.', '') else "
         ~ local_untagged ~ " end" -%}
     (case
-        when not regexp_full_match({{ e }}, '[^@\s]+@[^@\s.]+(\.[^@\s.]+)+') then null
+        when not {{ rapport.regex_full_match(e, '[^@\s]+@[^@\s.]+(\.[^@\s.]+)+') }} then null
         when not is_valid_email({{ e }}) then null
         when ({{ local_final }}) = '' then null
         else ({{ local_final }}) || '@' || (case when {{ is_gmail }} then 'gmail.com' else {{ domain }} end)

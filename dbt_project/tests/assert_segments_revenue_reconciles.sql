@@ -52,4 +52,7 @@ where
     abs(segment_revenue_usd - order_revenue_usd) > 0.01
     or abs(summary_revenue_usd - order_revenue_usd) > 0.01
     or (order_revenue_usd > 0 and abs(summary_share - 1) > 1e-9)
-    or (order_revenue_usd > 0 and abs(top_share - high_tier_revenue_usd / order_revenue_usd) > 1e-9)
+    or (
+        order_revenue_usd > 0
+        and abs(top_share - cast(high_tier_revenue_usd as double) / cast(order_revenue_usd as double)) > 1e-9
+    )

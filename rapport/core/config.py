@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEMO_TOKEN = "rapport-demo-token"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENGINES = ("duckdb", "spark")  # RAPPORT_ENGINE: where dbt builds the models
 # Languages the report is written in; rapport.reports.i18n.LANGUAGES holds their locales and catalogs.
 REPORT_LANGUAGES = ("en", "ko", "th")
 
@@ -42,6 +43,8 @@ class Settings:
     # rows per Parquet part a check validates at once: Great Expectations holds a part in pandas (~400 bytes
     # a row for ESP events), so a first load of millions of rows is split to keep memory bounded
     check_chunk_rows: int = 2_000_000
+    engine: str = "duckdb"
+    spark_master: str = "local[2]"
     report_language: str = "en"  # RAPPORT_REPORT_LANGUAGE: en, ko or th (rapport.reports.i18n.LANGUAGES)
     # source checks at extraction (rapport.extractors.source_health; README "Reliability and data protection")
     clock_skew_minutes: int = 60  # a record dated further ahead of the extraction is quarantined
@@ -85,6 +88,16 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.warehouse_dir / "logs"
 
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's warehouse, metastore and the Parquet exchanged with DuckDB (RAPPORT_ENGINE=spark)."""
+        return self.warehouse_dir / "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        """The profiles.yml target of the engine."""
+        return "spark" if self.engine == "spark" else "work"
+
     def duckdb_config(self) -> dict[str, object]:
         """Explicit limits: DuckDB's defaults (all cores, 80% of RAM) are wrong for a shared 2-core box."""
         self.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +107,14 @@ class Settings:
             "temp_directory": str(self.temp_dir),
             "preserve_insertion_order": False,
         }
+
+
+def engine_from(env: dict[str, str] | None = None) -> str:
+    """RAPPORT_ENGINE: `duckdb` (default) or `spark`; ValueError naming the variable otherwise."""
+    value = (os.environ if env is None else env).get("RAPPORT_ENGINE", "").strip().lower() or "duckdb"
+    if value not in ENGINES:
+        raise ValueError(f"RAPPORT_ENGINE={value!r}: use one of {', '.join(ENGINES)} (default duckdb)")
+    return value
 
 
 def _number(env: dict[str, str], name: str, default: float, kind: type = int) -> float:
@@ -118,6 +139,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     currency = env.get("RAPPORT_REPORTING_CURRENCY", "USD").upper()
     if currency != "USD":
         raise ValueError(f"RAPPORT_REPORTING_CURRENCY={currency!r}: only USD is supported for now")
+    spark_master = env.get("RAPPORT_SPARK_MASTER", "").strip() or "local[2]"
     return Settings(
         warehouse_dir=warehouse,
         orders_db_url=env.get("RAPPORT_ORDERS_DB_URL") or f"sqlite:///{demo / 'shop.db'}",
@@ -137,4 +159,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         volume_drop_warn_pct=_number(env, "RAPPORT_VOLUME_DROP_WARN_PCT", 10, float),
         volume_drop_error_pct=_number(env, "RAPPORT_VOLUME_DROP_ERROR_PCT", 100, float),
         report_language=check_language(env.get("RAPPORT_REPORT_LANGUAGE")),
+        engine=engine_from(env),
+        spark_master=spark_master,
     )

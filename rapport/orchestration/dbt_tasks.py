@@ -1,7 +1,7 @@
 """The dbt project as Airflow tasks, rendered by astronomer-cosmos from dbt's manifest.
 
 Two granularities (`RAPPORT_DBT_TASKS`), both cosmos LOCAL operators running dbt in the task's process
-(`InvocationMode.DBT_RUNNER`):
+(`InvocationMode.DBT_RUNNER`), against profiles.yml's target for RAPPORT_ENGINE (`work`: DuckDB, `spark`):
 
 - `layer` (default): one `dbt build` task per layer (staging → intermediate → marts), each running the
   layer's models, unit tests and data tests; a test whose parents span layers runs in the layer of its
@@ -16,6 +16,10 @@ runs the whole project as one `dbt_build` task instead.
 
 The run's dbt vars (`as_of`, `run_id`) and the working database's path are not known when the DAG file
 is parsed: an interceptor computes them from the task's run context, exactly as the Python tasks do.
+
+With RAPPORT_ENGINE=spark the group starts with `spark_load` (raw tables and the incremental models' state
+from the working DuckDB file into Spark) and ends with `spark_collect` (the built tables back into it),
+and the interceptor starts the task process's SparkSession (with the UDFs) before dbt runs.
 """
 
 from __future__ import annotations
@@ -31,14 +35,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rapport.core.config import PROJECT_ROOT
+from rapport.core.config import PROJECT_ROOT, engine_from
 from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
 from rapport.transform.runner import release_duckdb
 
 log = logging.getLogger("rapport.orchestration.dbt_tasks")
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-PROFILE_NAME, TARGET_NAME = "rapport", "work"
+PROFILE_NAME = "rapport"
 LAYERS = ("staging", "intermediate", "marts")
 GRANULARITIES = ("layer", "model")
 DEFAULT_GRANULARITY = "layer"
@@ -135,6 +139,10 @@ def inject_run_context(context: Any, operator: Any) -> None:
     ctx = run_context(context, settings)
     operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id}
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
+    if settings.engine == "spark":
+        from rapport.transform.spark import spark_session
+
+        spark_session(settings, dbt_env(settings))  # dbt-spark's getOrCreate() picks it up, UDFs included
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
         narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
@@ -189,12 +197,19 @@ def _cosmos_configs(manifest: Path) -> dict[str, Any]:
             dbt_project_path=DBT_PROJECT_DIR, manifest_path=manifest, install_dbt_deps=False, partial_parse=True
         ),
         "profile_config": ProfileConfig(
-            profile_name=PROFILE_NAME, target_name=TARGET_NAME, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+            profile_name=PROFILE_NAME,
+            target_name=dbt_target(),
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
         ),
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
     }
+
+
+def dbt_target(env: dict[str, str] | None = None) -> str:
+    """The profiles.yml target the dbt tasks run: RAPPORT_ENGINE's (read when the DAG file is parsed)."""
+    return "spark" if engine_from(env) == "spark" else "work"
 
 
 def _operator_args(pool: str | None) -> dict[str, Any]:
@@ -255,7 +270,7 @@ def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: P
 
     Falls back to one `dbt_build` task (rapport.pipeline.steps.transform) when the manifest is missing or stale.
     """
-    from airflow.sdk import TaskGroup
+    from airflow.sdk import TaskGroup, chain
 
     mode = mode or granularity()
     manifest = manifest or manifest_path()
@@ -266,21 +281,50 @@ def dbt_task_group(pool: str | None = None, mode: str | None = None, manifest: P
             manifest,
         )
         return _single_build_task(pool)
-    if mode == "model":
+    spark = dbt_target() == "spark"
+    if mode == "model" and not spark:
         return _model_group(manifest, pool)
     with TaskGroup("dbt", tooltip="dbt build, one task per layer") as group:
-        _layer_tasks(manifest, pool)
+        tasks = [_model_group(manifest, pool, "models")] if mode == "model" else _layer_tasks(manifest, pool)
+        if spark:
+            chain(_spark_exchange_task("spark_load", manifest, pool), tasks[0])
+            chain(tasks[-1], _spark_exchange_task("spark_collect", manifest, pool))
     return group
 
 
-def _model_group(manifest: Path, pool: str | None) -> Any:
+def _spark_exchange_task(task_id: str, manifest: Path, pool: str | None) -> Any:
+    """RAPPORT_ENGINE=spark: `spark_load` before the dbt tasks, `spark_collect` after them
+    (rapport.transform.spark_exchange), under the working file's writer lock."""
+    from airflow.sdk import task
+
+    kwargs = {"pool": pool} if pool else {}
+
+    @task(task_id=task_id, **kwargs)
+    def spark_exchange() -> None:
+        from rapport.core.progress import step
+        from rapport.core.warehouse import writer_lock
+        from rapport.orchestration.task_context import task_settings
+        from rapport.transform import spark_exchange
+
+        settings = task_settings()
+        nodes = json.loads(manifest.read_text())
+        with step(task_id.replace("_", " ")), writer_lock(settings):
+            if task_id == "spark_load":
+                spark_exchange.load_into_spark(settings, nodes)
+            else:
+                spark_exchange.collect_from_spark(settings, nodes)
+
+    return spark_exchange()
+
+
+def _model_group(manifest: Path, pool: str | None, group_id: str = "dbt") -> Any:
     from cosmos import DbtTaskGroup, LoadMode, RenderConfig, SourceRenderingBehavior, TestBehavior
     from cosmos.constants import TestIndirectSelection
 
     configs = _cosmos_configs(manifest)
     configs["execution_config"].test_indirect_selection = TestIndirectSelection.CAUTIOUS
     return DbtTaskGroup(
-        group_id="dbt",
+        group_id=group_id,
         **configs,
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,

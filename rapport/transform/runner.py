@@ -7,104 +7,25 @@ Target and log paths go under `{warehouse_dir}/dbt/` so the source tree stays cl
 from __future__ import annotations
 
 import json
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from rapport.core.config import PROJECT_ROOT, Settings
+from rapport.core.config import Settings
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# the invocation itself; names kept importable from here, where other packages always found them
+from rapport.transform.dbt_invocation import (  # noqa: F401
+    DBT_PROJECT_DIR,
+    TransformError,
+    _environ,
+    dbt_dirs,
+    dbt_env,
+    invoke,
+    release_duckdb,
+)
 
 # dbt result statuses that mean something went wrong (skips follow from an upstream failure).
 _FAILED = {"error", "fail", "runtime error"}
-
-
-class TransformError(RuntimeError):
-    """dbt failed: `failures` holds (node name, message) for every failed model or test."""
-
-    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.failures = failures or []
-
-
-def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
-    """(target path, log path) of dbt for this warehouse."""
-    base = settings.warehouse_dir / "dbt"
-    return base / "target", base / "logs"
-
-
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment profiles.yml reads; every dbt invocation of rapport (here and the Airflow tasks) uses it."""
-    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
-    settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "RAPPORT_WORK_DB": str(settings.work_db),
-        "RAPPORT_DUCKDB_THREADS": str(settings.duckdb_threads),
-        "RAPPORT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
-    }
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    # dbt reads env_var() from os.environ at invocation time; restore the caller's environment after.
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None) -> object:
-    from dbt.cli.main import dbtRunner
-
-    target, logs = dbt_dirs(settings)
-    args = [
-        *command,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(target),
-        "--log-path", str(logs),
-        "--no-use-colors",  # plain text in logs and in TransformError messages
-        *(extra_args or []),
-    ]  # fmt: skip
-    with _environ(dbt_env(settings)):
-        try:
-            result = dbtRunner().invoke(args)
-        finally:
-            release_duckdb()
-    if result.exception is not None:
-        raise TransformError(f"dbt {command[0]} could not run: {result.exception}") from result.exception
-    return result
-
-
-def release_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process dbt call.
-
-    dbt-duckdb caches its environment (and the open database) on a class attribute; left open, any later
-    `duckdb.connect()` of the work file in this process with other settings (read_only, publish, the next
-    task of an in-process run) fails with "Can't open a connection to same database file with a different
-    configuration". A no-op when dbt-duckdb was never imported.
-    """
-    if "dbt.adapters.duckdb.connections" not in sys.modules:
-        return
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    with DuckDBConnectionManager._LOCK:
-        env = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-    if env is not None:
-        env.close()
 
 
 def _failures(run_result: object) -> list[tuple[str, str]]:
@@ -151,28 +72,53 @@ def dbt_build(
 
     A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of replacing them,
     e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    With RAPPORT_ENGINE=spark the models build on Spark (rapport.transform.spark_exchange): raw tables and the
+    incremental models' state go to Spark as Parquet first, and the built tables come back into the working
+    DuckDB file after, so what follows the build reads the same tables whichever engine built them.
     """
     extra, overrides = _split_vars(extra_args or [])
-    dbt_vars = {"as_of": as_of.isoformat(), "run_id": run_id, **overrides}
-    command = ["build", "--vars", json.dumps(dbt_vars)]
+    dbt_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, **overrides})
+    command = ["build", "--vars", dbt_vars]
     if select:
         command += ["--select", *select]
-    result = _invoke(settings, command, extra)
-    failures = _failures(result.result)
-    if failures or not result.success:
+    if settings.engine != "spark":
+        raise_on_failures(settings, invoke(settings, command, extra), "build")
+        return
+    from rapport.transform import spark_exchange
+
+    # parsed with the run's vars, so the build that follows reuses the parse (dbt's partial parsing)
+    manifest = parse_manifest(settings, ["--vars", dbt_vars])
+    spark_exchange.load_into_spark(settings, manifest)
+    raise_on_failures(settings, invoke(settings, command, extra, target="spark"), "build")
+    spark_exchange.collect_from_spark(settings, manifest)
+
+
+def raise_on_failures(settings: Settings, result: object, what: str) -> None:
+    """TransformError naming every failed node of a dbt result, if any failed."""
+    failures = _failures(result.result)  # type: ignore[attr-defined]
+    if failures or not result.success:  # type: ignore[attr-defined]
         detail = "; ".join(f"{name}: {msg}" for name, msg in failures) or "see the dbt log"
         raise TransformError(
-            f"dbt build failed ({len(failures)} failed nodes, log under {dbt_dirs(settings)[1]}): {detail}",
+            f"dbt {what} failed ({len(failures)} failed nodes, log under {dbt_dirs(settings)[1]}): {detail}",
             failures,
         )
+
+
+def parse_manifest(settings: Settings, extra_args: list[str] | None = None) -> dict[str, Any]:
+    """`dbt parse` for the engine's target; the manifest as JSON (nodes, sources, their configs)."""
+    result = invoke(settings, ["parse"], extra_args, target=settings.dbt_target)
+    if not result.success:  # type: ignore[attr-defined]
+        raise TransformError(f"dbt parse failed, log under {dbt_dirs(settings)[1]}")
+    return json.loads((dbt_dirs(settings, settings.dbt_target)[0] / "manifest.json").read_text())
 
 
 def dbt_docs_generate(settings: Settings) -> Path:
     """`dbt docs generate --static` into `{warehouse_dir}/dbt/target`; returns that directory.
 
     `static_index.html` there embeds the manifest and catalog, so it opens from disk without a web server.
+    Always against the working DuckDB file: with RAPPORT_ENGINE=spark the built tables are back in it too.
     """
-    result = _invoke(settings, ["docs", "generate", "--static"], None)
+    result = invoke(settings, ["docs", "generate", "--static"])
     if not result.success:
         raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
     return dbt_dirs(settings)[0]

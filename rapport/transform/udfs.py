@@ -105,8 +105,12 @@ UDFS: list[Udf] = [
     Udf("is_valid_email", is_valid_email, ("varchar",), "boolean"),
 ]
 
-_DUCKDB_TYPES = {"varchar": sqltypes.VARCHAR, "double": sqltypes.DOUBLE, "boolean": sqltypes.BOOLEAN,
-                 "bigint": sqltypes.BIGINT}
+_DUCKDB_TYPES = {
+    "varchar": sqltypes.VARCHAR,
+    "double": sqltypes.DOUBLE,
+    "boolean": sqltypes.BOOLEAN,
+    "bigint": sqltypes.BIGINT,
+}
 _ARROW_TYPES = {"varchar": pa.string(), "double": pa.float64(), "boolean": pa.bool_(), "bigint": pa.int64()}
 
 

@@ -13,6 +13,7 @@ People in the fixture:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -252,27 +253,33 @@ def test_email_lookup_excludes_rejected(wh: Any) -> None:
 
 
 def test_unconverged_propagation_fails_the_build(make_warehouse, rows) -> None:
-    """A chain longer than one propagation step can cover makes the convergence test fail the build."""
+    """A chain longer than one propagation step can cover makes the convergence test fail the build; the
+    default step limit covers a chain of 12 groups (about 45 records and identifiers end to end)."""
     wh = make_warehouse("chain")
+    groups = 12
     # group k = helpdesk user k, ESP contact ck and shop customer k, all on e_k; shop customer k's phone p_k
-    # is also on helpdesk user 100+k, whose email is e_(k+1): groups 1..5 form one chain of ~10 hops
+    # is also on helpdesk user 100+k, whose email is e_(k+1): groups 1..12 form one chain
     wh.insert(
         "helpdesk_users",
-        [rows.helpdesk_user(k, email=f"e{k}@chain.org", created_at=f"2024-01-0{k} 00:00:00") for k in range(1, 6)]
+        [
+            rows.helpdesk_user(k, email=f"e{k}@chain.org", created_at=f"2024-01-{k:02d} 00:00:00")
+            for k in range(1, groups + 1)
+        ]
         + [
-            rows.helpdesk_user(100 + k, phone=f"+1 415 555 01{k:02d}", email=f"e{k + 1}@chain.org") for k in range(1, 5)
+            rows.helpdesk_user(100 + k, phone=f"+1 415 555 01{k:02d}", email=f"e{k + 1}@chain.org")
+            for k in range(1, groups)
         ],
     )
-    wh.insert("esp_contacts", [rows.esp_contact(f"c{k}", email=f"e{k}@chain.org") for k in range(1, 6)])
+    wh.insert("esp_contacts", [rows.esp_contact(f"c{k}", email=f"e{k}@chain.org") for k in range(1, groups + 1)])
     wh.insert(
         "shop_customers",
         [
             rows.shop_customer(k, email=f"e{k}@chain.org", phone=f"(415) 555-01{k:02d}", country="US")
-            for k in range(1, 5)
+            for k in range(1, groups)
         ],
     )
     with pytest.raises(TransformError, match="assert_identity_propagation_converged"):
-        # unit tests left out: with one step the chain unit test fails first and dbt skips the model
+        # unit tests left out: they do not depend on this data
         wh.build(
             extra_args=[
                 "--vars", '{"identity_propagation_steps": 1}',
@@ -281,4 +288,7 @@ def test_unconverged_propagation_fails_the_build(make_warehouse, rows) -> None:
             ]
         )  # fmt: skip
     wh.build()  # the default number of steps converges
-    assert wh.query("select count(distinct customer_id) from marts.customer_identities") == [(1,)]
+    # one person, anchored on the oldest record: created 2024-01-01 are shop customers 1..11 (default) and
+    # helpdesk user 1; shop accounts rank first, then the smallest source_id as text ('1')
+    anchor_id = "c" + hashlib.md5(b"orders.customer:1").hexdigest()[:16]
+    assert wh.query("select distinct customer_id from marts.customer_identities") == [(anchor_id,)]

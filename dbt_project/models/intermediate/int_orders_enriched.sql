@@ -1,7 +1,8 @@
 -- One row per order (latest version) with its stitched customer and USD amounts.
--- usd_per_unit: the order currency's rate on the order's created_at date, else the latest earlier rate
--- (ASOF join, DuckDB); USD is 1. net_revenue_usd = (total - refunded_total) * usd_per_unit for valid
--- orders (paid, fulfilled, partially_refunded) and 0 for the others.
+-- usd_per_unit: the order currency's rate on the order's created_at date, else the latest earlier rate;
+-- USD is 1. net_revenue_usd = (total - refunded_total) * usd_per_unit for valid orders (paid, fulfilled,
+-- partially_refunded) and 0 for the others. The latest earlier rate comes from a daily calendar of each
+-- currency's rate in force (an equi-join, the same on every engine; DuckDB's ASOF join is DuckDB-only).
 with orders as (
     select * from {{ ref('stg_shop__orders') }}
 ),
@@ -24,14 +25,43 @@ fx as (
     where usd_per_unit is not null
 ),
 
+-- every day from a currency's first rate to the last order (or rate) date
+fx_days as (
+    select
+        currency,
+        {{ days_between('first_rate_date', 'last_date', 'rate_day') }}
+    from (
+        select
+            fx.currency,
+            min(fx.rate_date) as first_rate_date,
+            greatest(max(fx.rate_date), max(o.last_order_date)) as last_date
+        from fx
+        cross join (select max(cast(created_at as date)) as last_order_date from orders) as o
+        group by fx.currency
+    ) as bounds
+),
+
+-- the date of the rate in force on each day: the latest rate_date on or before it
+fx_in_force as (
+    select
+        d.currency,
+        d.rate_day,
+        max(fx.rate_date) over (
+            partition by d.currency order by d.rate_day rows between unbounded preceding and current row
+        ) as rate_date
+    from fx_days as d
+    left join fx on d.currency = fx.currency and d.rate_day = fx.rate_date
+),
+
 with_rates as (
     select
         o.*,
         case when o.currency = 'USD' then 1 else fx.usd_per_unit end as usd_per_unit,
         fx.rate_date as fx_rate_date
     from orders as o
-    asof left join fx
-        on o.currency = fx.currency and cast(o.created_at as date) >= fx.rate_date
+    left join fx_in_force as f
+        on o.currency = f.currency and cast(o.created_at as date) = f.rate_day
+    left join fx on f.currency = fx.currency and f.rate_date = fx.rate_date
 )
 
 select
@@ -73,4 +103,4 @@ from with_rates as o
 left join identities as i
     on
         i.source = case when o.is_guest then 'orders.guest_order' else 'orders.customer' end
-        and i.source_id = cast(case when o.is_guest then o.order_id else o.customer_id end as varchar)
+        and i.source_id = cast(case when o.is_guest then o.order_id else o.customer_id end as {{ dbt.type_string() }})

@@ -3,24 +3,24 @@
 with expected as (
     select
         'orders.customer' as source,
-        cast(customer_id as varchar) as source_id
+        cast(customer_id as {{ dbt.type_string() }}) as source_id
     from {{ ref('stg_shop__customers') }}
     union
     select
         'orders.customer' as source,
-        cast(customer_id as varchar) as source_id
+        cast(customer_id as {{ dbt.type_string() }}) as source_id
     from {{ ref('stg_shop__orders') }}
     where customer_id is not null
     union all
     select
         'orders.guest_order' as source,
-        cast(order_id as varchar) as source_id
+        cast(order_id as {{ dbt.type_string() }}) as source_id
     from {{ ref('stg_shop__orders') }}
     where customer_id is null
     union all
     select
         'helpdesk.user' as source,
-        cast(user_id as varchar) as source_id
+        cast(user_id as {{ dbt.type_string() }}) as source_id
     from {{ ref('stg_helpdesk__users') }}
     where role = 'end-user'
     union all

@@ -49,7 +49,7 @@ candidate_touches as (
         on
             valid_orders.customer_id = touches.customer_id
             and valid_orders.created_at >= touches.touch_at
-            and valid_orders.created_at <= touches.touch_at + to_hours({{ window_hours }})
+            and valid_orders.created_at <= {{ dbt.dateadd('hour', window_hours, 'touches.touch_at') }}
 )
 
 select

@@ -22,7 +22,7 @@ send_times as (
 
 send_scopes as (
     select
-        'send:' || strftime(send_at, '%Y-%m-%dT%H:%M:%S') as scope_id,
+        'send:' || {{ iso_seconds_text('send_at') }} as scope_id,
         cast(cast(send_at as date) - interval 1 day as date) as as_of_date,
         send_at as cutoff_at
     from send_times

@@ -1,8 +1,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=rapport.incremental_replace_strategy(),
         unique_key=['record_id', 'customer_id'],
+        partition_by=['is_current'],
         on_schema_change='append_new_columns',
         full_refresh=false
     )
@@ -10,6 +11,9 @@
 -- Persisted record -> customer_id assignments: the state that keeps customer ids stable across runs.
 -- One row per (record, customer id) pair ever assigned; is_current marks this run's assignment.
 -- full_refresh=false: `dbt build --full-refresh` keeps this history (drop the table to reset ids).
+-- Every run selects the table's whole new state (this run's pairs and every earlier pair, retired), so
+-- replacing by unique_key (DuckDB) and overwriting the is_current partitions written (Spark) agree. (One
+-- case differs: a run with no records at all would leave Spark's old is_current partition in place.)
 --
 -- Rules (docs/identity.md):
 -- * a cluster whose records were assigned ids before keeps one of them: every previous id goes to the
@@ -44,10 +48,10 @@ previous as (
         from {{ this }}
     {% else %}
         select
-            cast(null as varchar) as record_id,
-            cast(null as varchar) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as record_id,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
             cast(null as timestamp) as first_assigned_at,
-            cast(null as varchar) as first_assigned_run_id,
+            cast(null as {{ dbt.type_string() }}) as first_assigned_run_id,
             cast(null as boolean) as is_current
         where false
     {% endif %}
@@ -161,7 +165,7 @@ left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.cus
 {% if is_incremental() and not flags.EMPTY %}
     union all
 
-    -- assignments of the previous run that no longer hold (merge, split, record gone)
+    -- earlier assignments that no longer hold (merge, split, record gone): retired now or before
     select
         t.record_id,
         t.source,
@@ -174,10 +178,8 @@ left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.cus
         t.last_assigned_at,
         t.last_assigned_run_id
     from {{ this }} as t
-    where
-        t.is_current
-        and not exists (
-            select 1 from current_assignments as ca
-            where ca.record_id = t.record_id and ca.customer_id = t.customer_id
-        )
+    where not exists (
+        select 1 from current_assignments as ca
+        where ca.record_id = t.record_id and ca.customer_id = t.customer_id
+    )
 {% endif %}

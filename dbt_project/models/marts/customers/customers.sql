@@ -34,50 +34,21 @@ records as (
 -- display attributes: the best record first (shop account > helpdesk > ESP > guest order > audience),
 -- linking identifiers before rejected shared ones, then the most recently updated
 primary_emails as (
-    select
-        customer_id,
-        trim(email) as primary_email,
-        email_normalized
-    from records
-    where email_normalized is not null
-    qualify row_number() over (
-        partition by customer_id
-        order by email_is_rejected asc, source_priority asc, updated_at desc nulls last, record_id asc
-    ) = 1
+    {{ best_customer_record('records', 'trim(email) as primary_email, email_normalized', 'email_normalized',
+        'email_is_rejected asc,') }}
 ),
 
 primary_phones as (
-    select
-        customer_id,
-        phone_normalized as primary_phone
-    from records
-    where phone_normalized is not null
-    qualify row_number() over (
-        partition by customer_id
-        order by phone_is_rejected asc, source_priority asc, updated_at desc nulls last, record_id asc
-    ) = 1
+    {{ best_customer_record('records', 'phone_normalized as primary_phone', 'phone_normalized',
+        'phone_is_rejected asc,') }}
 ),
 
 names as (
-    select
-        customer_id,
-        full_name
-    from records
-    where full_name is not null
-    qualify row_number() over (
-        partition by customer_id order by source_priority asc, updated_at desc nulls last, record_id asc
-    ) = 1
+    {{ best_customer_record('records', 'full_name', 'full_name') }}
 ),
 
 countries as (
-    select
-        customer_id,
-        country
-    from records
-    where country is not null
-    qualify row_number() over (
-        partition by customer_id order by source_priority asc, updated_at desc nulls last, record_id asc
-    ) = 1
+    {{ best_customer_record('records', 'country', 'country') }}
 ),
 
 record_stats as (
@@ -114,7 +85,7 @@ tickets as (
         avg(t.full_resolution_time_minutes) as avg_resolution_minutes
     from {{ ref('stg_helpdesk__tickets') }} as t
     inner join records as r
-        on r.source = 'helpdesk.user' and r.source_id = cast(t.requester_id as varchar)
+        on r.source = 'helpdesk.user' and r.source_id = cast(t.requester_id as {{ dbt.type_string() }})
     where t.status != 'deleted'
     group by r.customer_id
 ),
@@ -151,7 +122,9 @@ select
     least(s.first_record_at, o.first_any_order_at) as first_seen_at,
     coalesce(o.order_count, 0) as order_count,
     cast(coalesce(o.lifetime_revenue_usd, 0) as decimal(18, 4)) as lifetime_revenue_usd,
-    cast(o.lifetime_revenue_usd / nullif(o.order_count, 0) as decimal(18, 4)) as avg_order_value_usd,
+    case
+        when o.order_count > 0 then {{ decimal_ratio('o.lifetime_revenue_usd', 'o.order_count') }}
+    end as avg_order_value_usd,
     o.first_order_at,
     o.last_order_at,
     coalesce(t.ticket_count, 0) as ticket_count,

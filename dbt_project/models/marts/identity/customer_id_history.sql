@@ -24,7 +24,7 @@ ids as (
     group by customer_id
 ),
 
-retired_targets as (
+retired_moves as (
     select
         p.customer_id,
         c.customer_id as current_customer_id,
@@ -34,7 +34,13 @@ retired_targets as (
     inner join ids as i on p.customer_id = i.customer_id and not i.is_current
     inner join current_pairs as c on p.record_id = c.record_id
     group by p.customer_id, c.customer_id
-    qualify row_number() over (partition by p.customer_id order by count(*) desc, c.customer_id) = 1
+),
+
+-- (a window over an aggregate in the same query block is DuckDB-only: ranked in its own CTE)
+retired_targets as (
+    select *
+    from retired_moves
+    qualify row_number() over (partition by customer_id order by records desc, current_customer_id asc) = 1
 )
 
 select

@@ -69,7 +69,8 @@ select
     moves.from_segment,
     moves.to_segment,
     moves.customers,
-    moves.customers * 1.0 / sum(moves.customers) over (partition by moves.from_segment) as share_of_from_segment,
+    cast(moves.customers as double) / sum(moves.customers) over (partition by moves.from_segment)
+        as share_of_from_segment,
     moves.from_segment = moves.to_segment as is_unchanged
 from moves
 cross join chosen_from

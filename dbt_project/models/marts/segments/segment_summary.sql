@@ -78,10 +78,10 @@ select
     coalesce(per_segment.revenue_usd, 0) as revenue_usd,
     case
         when totals.total_revenue_usd > 0
-            then coalesce(per_segment.revenue_usd, 0) / totals.total_revenue_usd
+            then cast(coalesce(per_segment.revenue_usd, 0) as double) / cast(totals.total_revenue_usd as double)
     end as revenue_share,
     case
-        when per_segment.orders > 0 then per_segment.revenue_usd / per_segment.orders
+        when per_segment.orders > 0 then cast(per_segment.revenue_usd as double) / per_segment.orders
     end as avg_order_value_usd,
     coalesce(per_segment.orders, 0) as orders,
     segment_names.segment_order

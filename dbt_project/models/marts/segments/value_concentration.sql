@@ -11,7 +11,9 @@ select
     max(as_of_date) as as_of_date,
     case
         when sum(monetary_usd) > 0
-            then sum(case when value_tier = 'high' then monetary_usd else 0 end) / sum(monetary_usd)
+            then
+                cast(sum(case when value_tier = 'high' then monetary_usd else 0 end) as double)
+                / cast(sum(monetary_usd) as double)
     end as top_20pct_revenue_share,
     sum(case when value_tier = 'high' then 1 else 0 end) as high_tier_customers,
     sum(case when value_tier <> 'none' then 1 else 0 end) as customers_with_orders,

@@ -1,9 +1,4 @@
 -- ESP campaigns: the latest daily snapshot of each campaign.
-with versions as (
-    select * from {{ source('esp', 'esp_campaigns') }}
-    {{ latest_version('campaign_id', 'snapshot_date desc') }}
-)
-
 select
     campaign_id,
     name,
@@ -16,4 +11,4 @@ select
     snapshot_date,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('esp', 'esp_campaigns'), 'campaign_id', 'snapshot_date desc') }}

@@ -1,9 +1,4 @@
 -- ESP contacts: latest version per contact id (by updated_at, then the snapshot it was seen in).
-with versions as (
-    select * from {{ source('esp', 'esp_contacts') }}
-    {{ latest_version('contact_id', 'updated_at desc nulls last, snapshot_date desc') }}
-)
-
 select
     contact_id,
     email,
@@ -17,4 +12,4 @@ select
     {{ normalized_email('email') }} as email_normalized,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('esp', 'esp_contacts'), 'contact_id', 'updated_at desc nulls last, snapshot_date desc') }}

@@ -1,9 +1,4 @@
 -- Helpdesk tickets: latest version per ticket id, with the nested JSON flattened into columns.
-with versions as (
-    select * from {{ source('helpdesk', 'helpdesk_tickets') }}
-    {{ latest_version('id', 'updated_at desc') }}
-)
-
 select
     id as ticket_id,
     requester_id,
@@ -11,17 +6,17 @@ select
     subject,
     lower(trim(status)) as status,
     lower(trim(priority)) as priority,
-    lower(via ->> '$.channel') as via_channel,
-    coalesce(from_json(tags, '["VARCHAR"]'), []) as tags,
-    lower(satisfaction_rating ->> '$.score') as satisfaction_score,
-    satisfaction_rating ->> '$.comment' as satisfaction_comment,
-    try_cast(metric_set ->> '$.reply_time_in_minutes.calendar' as integer) as reply_time_minutes,
-    try_cast(metric_set ->> '$.full_resolution_time_in_minutes.calendar' as integer)
+    lower({{ json_text('via', '$.channel') }}) as via_channel,
+    {{ json_text_list('tags') }} as tags,
+    lower({{ json_text('satisfaction_rating', '$.score') }}) as satisfaction_score,
+    {{ json_text('satisfaction_rating', '$.comment') }} as satisfaction_comment,
+    try_cast({{ json_text('metric_set', '$.reply_time_in_minutes.calendar') }} as integer) as reply_time_minutes,
+    try_cast({{ json_text('metric_set', '$.full_resolution_time_in_minutes.calendar') }} as integer)
         as full_resolution_time_minutes,
-    {{ iso_to_utc_timestamp("metric_set ->> '$.solved_at'") }} as solved_at,
-    coalesce(try_cast(metric_set ->> '$.reopens' as integer), 0) as reopens,
+    {{ iso_to_utc_timestamp(json_text('metric_set', '$.solved_at')) }} as solved_at,
+    coalesce(try_cast({{ json_text('metric_set', '$.reopens') }} as integer), 0) as reopens,
     created_at,
     updated_at,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('helpdesk', 'helpdesk_tickets'), 'id', 'updated_at desc') }}

@@ -1,10 +1,5 @@
 -- Helpdesk users: latest version per user id. Only end-users are people (agents and admins are staff).
 -- external_id, when set, is the shop customer id the helpdesk was synced with.
-with versions as (
-    select * from {{ source('helpdesk', 'helpdesk_users') }}
-    {{ latest_version('id', 'updated_at desc') }}
-)
-
 select
     id as user_id,
     name,
@@ -19,4 +14,4 @@ select
     normalize_phone(phone, null) as phone_normalized,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('helpdesk', 'helpdesk_users'), 'id', 'updated_at desc') }}

@@ -1,9 +1,4 @@
 -- Shop customer accounts: latest version per customer id, with matching keys.
-with versions as (
-    select * from {{ source('shop', 'shop_customers') }}
-    {{ latest_version('id', 'updated_at desc') }}
-)
-
 select
     id as customer_id,
     email,
@@ -19,4 +14,4 @@ select
     normalize_phone(phone, nullif(upper(trim(country)), '')) as phone_normalized,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('shop', 'shop_customers'), 'id', 'updated_at desc') }}

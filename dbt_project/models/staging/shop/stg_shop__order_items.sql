@@ -1,9 +1,4 @@
 -- Order lines: latest landing per line id.
-with versions as (
-    select * from {{ source('shop', 'shop_order_items') }}
-    {{ latest_version('id', '_run_id desc') }}
-)
-
 select
     id as order_item_id,
     order_id,
@@ -15,4 +10,4 @@ select
     quantity * unit_price as line_total,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('shop', 'shop_order_items'), 'id', '_run_id desc') }}

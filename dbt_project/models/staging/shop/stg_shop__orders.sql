@@ -1,10 +1,5 @@
 -- Orders: latest version per order id. customer_id (the shop customer) is null for guest checkouts.
 -- Checkout phones carry no country: only numbers written in international form normalise.
-with versions as (
-    select * from {{ source('shop', 'shop_orders') }}
-    {{ latest_version('id', 'updated_at desc') }}
-)
-
 select
     id as order_id,
     customer_id,
@@ -30,4 +25,4 @@ select
     normalize_phone(phone, null) as phone_normalized,
     _run_id,
     _extracted_at
-from versions
+from {{ latest_version(source('shop', 'shop_orders'), 'id', 'updated_at desc') }}

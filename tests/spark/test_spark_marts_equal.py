@@ -1,0 +1,206 @@
+"""A run's result does not depend on the engine (marts.md): the same demo sources, run with `rapport run` once
+with RAPPORT_ENGINE=duckdb and once with RAPPORT_ENGINE=spark (a local Spark session, the real DAG with its
+spark_load / dbt layer / spark_collect tasks), publish the same marts, row for row, with the same columns and
+types. The Spark build includes the dbt test assert_engine_sql_semantics (the silent differences), so the
+Spark run passing means it passed there too.
+
+Then a second build on Spark of the two models whose tables are state (stable customer ids, segment history)
+checks that Spark continues from the state the working file holds.
+
+Costs about 9 minutes on 2 cores, most of it the Spark run (one JVM, about 250 dbt nodes at ~1 s each; the
+DuckDB run goes on beside it) and 1.5 minutes the second build (another JVM); the sources are 200 people so
+that the data is never what takes the time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from rapport.transform.spark import java_available
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+RAPPORT = [sys.executable, "-m", "rapport.cli"]
+ENGINES = ("duckdb", "spark")
+PEOPLE, SEED, END, INTERVAL_END = "200", "23", "2026-10-31", "2026-11-01T00:00:00"
+# When the build ran, not what it computed: dbt's run start time and the run id, per row.
+RUN_TIME_COLUMNS = {
+    "first_assigned_at", "last_assigned_at", "retired_at", "recorded_at",
+    "first_assigned_run_id", "last_assigned_run_id", "run_id",
+}  # fmt: skip
+REL_TOL = 1e-9
+
+
+def _rapport(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(RAPPORT + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc: subprocess.Popen, what: str, warehouse: Path) -> None:
+    out, _ = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, f"{what}: {out[-6000:]}{_log_tail(warehouse)}"
+
+
+def _log_tail(warehouse: Path) -> str:
+    logs = sorted((warehouse / "logs").glob("run-*.log"))
+    return logs[-1].read_text(errors="replace")[-8000:] if logs else ""
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse / "work" / "rapport_work.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+# A second build on Spark, in its own process (its own JVM), of the models whose tables are state.
+REBUILD = """
+import sys
+from datetime import date
+from rapport.core.config import load_settings
+from rapport.transform.runner import dbt_build
+dbt_build(load_settings(), run_id="rebuild", as_of=date.fromisoformat(sys.argv[1]),
+          select=["int_customer_ids_assigned", "segment_history"], extra_args=["--indirect-selection", "cautious"])
+"""
+IDS = "select record_id, customer_id, is_current, first_assigned_run_id from intermediate.int_customer_ids_assigned"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Any]:
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("no spark extra (bash scripts/bootstrap.sh test installs requirements-spark.lock)")
+    if not java_available():
+        pytest.skip("no Java 17 (bash scripts/install_java.sh installs it)")
+    base = tmp_path_factory.mktemp("engines")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW", "PYSPARK", "SPARK"))}
+    warehouses = {engine: base / engine for engine in ENGINES}
+    generate = _rapport(["generate", "--people", PEOPLE, "--seed", SEED, "--end", END],
+                        {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouses["duckdb"])})  # fmt: skip
+    _finish(generate, "rapport generate", warehouses["duckdb"])
+    shutil.copytree(warehouses["duckdb"] / "demo", warehouses["spark"] / "demo")  # the same sources, byte for byte
+    # both runs at once: the Spark run mostly waits on the JVM, the DuckDB run fills the gaps
+    started = time.monotonic()
+    procs = {
+        engine: _rapport(["run", "--interval-end", INTERVAL_END],
+                         {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouse), "RAPPORT_ENGINE": engine})
+        for engine, warehouse in warehouses.items()
+    }  # fmt: skip
+    for engine, proc in procs.items():
+        _finish(proc, f"rapport run on {engine}", warehouses[engine])
+    print(f"rapport run on both engines: {time.monotonic() - started:.0f} s")
+    spark = warehouses["spark"]
+    [(as_of,)] = _query(spark, "select max(as_of_date) from ops.runs")
+    ids_before = sorted(_query(spark, IDS))
+    # an older as-of date's history that only the working file holds: it reaches the second build's result
+    # only if the changed table went to Spark (the ids, unchanged, need not)
+    with duckdb.connect(str(spark / "work" / "rapport_work.duckdb")) as con:
+        con.execute(
+            "insert into marts.segment_history by name "
+            "(select * replace (date '2000-01-01' as as_of_date) from marts.segment_history limit 1)"
+        )
+    started = time.monotonic()
+    rebuild = subprocess.Popen([sys.executable, "-c", REBUILD, str(as_of)], text=True,
+                               env={**env, "RAPPORT_WAREHOUSE_DIR": str(spark), "RAPPORT_ENGINE": "spark"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    _finish(rebuild, "second build on Spark", spark)
+    print(f"second build on Spark: {time.monotonic() - started:.0f} s")
+    return {
+        "published": {engine: warehouse / "published" / "rapport.duckdb" for engine, warehouse in warehouses.items()},
+        "spark": spark,
+        "as_of": as_of,
+        "ids_before": ids_before,
+    }
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = 'marts' "
+        "order by table_name, ordinal_position"
+    ).fetchall()
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, dtype in rows:
+        tables.setdefault(table, []).append((column, dtype))
+    return tables
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12)
+    return a == b
+
+
+def _sort_key(row: tuple) -> tuple:
+    # floats rounded for ordering only (equality is checked with the tolerance); None first
+    return tuple((0, "") if v is None else (1, repr(round(v, 6) if isinstance(v, float) else v)) for v in row)
+
+
+def test_both_engines_publish_the_same_marts(runs):
+    published = runs["published"]
+    with duckdb.connect(str(published["duckdb"]), read_only=True) as a, \
+            duckdb.connect(str(published["spark"]), read_only=True) as b:  # fmt: skip
+        tables_a, tables_b = _tables(a), _tables(b)
+        assert sorted(tables_b) == sorted(tables_a)
+        assert "customers" in tables_a and "campaign_performance" in tables_a
+        problems = []
+        for table, columns in sorted(tables_a.items()):
+            if tables_b[table] != columns:
+                problems.append(f"{table}: columns {columns} on duckdb, {tables_b[table]} on spark")
+                continue
+            names = [c for c, _ in columns if c not in RUN_TIME_COLUMNS]
+            select = f"select {', '.join(chr(34) + n + chr(34) for n in names)} from marts.{table}"
+            rows_a = sorted(a.execute(select).fetchall(), key=_sort_key)
+            rows_b = sorted(b.execute(select).fetchall(), key=_sort_key)
+            if len(rows_a) != len(rows_b):
+                problems.append(f"{table}: {len(rows_a)} rows on duckdb, {len(rows_b)} on spark")
+                continue
+            for row_a, row_b in zip(rows_a, rows_b, strict=True):
+                if not all(_same(x, y) for x, y in zip(row_a, row_b, strict=True)):
+                    diff = {n: (x, y) for n, x, y in zip(names, row_a, row_b, strict=True) if not _same(x, y)}
+                    problems.append(f"{table}: first differing row {diff}")
+                    break
+        assert not problems, "\n".join(problems)
+
+
+def test_the_comparison_sees_real_content(runs):
+    """Guards the test above against comparing empty marts: the demo's people, campaigns and segments are there."""
+    with duckdb.connect(str(runs["published"]["spark"]), read_only=True) as con:
+        customers = con.execute("select count(*), sum(lifetime_revenue_usd) from marts.customers").fetchone()
+        campaigns = con.execute("select count(*), count(lift_abs) from marts.campaign_performance").fetchone()
+        segments = con.execute("select count(distinct rfm_segment) from marts.customer_segments").fetchone()
+    assert customers[0] > 100 and customers[1] > Decimal(0)
+    assert campaigns[0] > 0 and campaigns[1] > 0
+    assert segments[0] > 3
+
+
+def test_a_second_spark_build_continues_from_the_state_in_the_working_file(runs):
+    """The incremental models' state goes from the working file to Spark and back: a second build keeps every
+    customer id and assignment (insert_overwrite of the is_current partitions), replaces the as-of date's
+    segment history instead of adding to it, and keeps the history of other dates as the working file had it."""
+    spark = runs["spark"]
+    ids_after = sorted(_query(spark, IDS))
+    assert ids_after == runs["ids_before"]
+    assert len(ids_after) > 100
+    [(stale,)] = _query(
+        spark,
+        "select count(*) from intermediate.int_customer_ids_assigned where is_current "
+        "and last_assigned_run_id <> 'rebuild'",
+    )
+    assert stale == 0
+    history = _query(
+        spark,
+        "select as_of_date, count(*), count(distinct customer_id), min(run_id), max(run_id) "
+        "from marts.segment_history group by as_of_date order by as_of_date",
+    )
+    assert [(str(h[0]), h[1], h[2]) for h in history[:1]] == [("2000-01-01", 1, 1)]
+    [(as_of, rows, customers, first_run, last_run)] = history[1:]
+    assert as_of == runs["as_of"]
+    assert rows == customers > 100 and first_run == last_run == "rebuild"
