@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import duckdb
-import jinja2
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from macro_render import render_macro
 
-from rapport.core.config import PROJECT_ROOT
 from rapport.transform.udfs import UDFS, is_valid_email, register
 
 HOSTILE = '=HYPERLINK("http://evil.example","x")@example.com'
@@ -46,11 +44,7 @@ def test_the_udf_is_registered_for_every_engine_and_agrees_on_duckdb():
 
 
 def test_the_macro_gives_invalid_addresses_no_key():
-    dbt_vars = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
-    source = (PROJECT_ROOT / "dbt_project" / "macros" / "normalized_email.sql").read_text()
-    env = jinja2.Environment()
-    env.globals["var"] = lambda name, default=None: dbt_vars.get(name, default)
-    sql = env.from_string(source + "{{ normalized_email('x') }}").render().strip()
+    sql = render_macro("normalized_email.sql", "normalized_email('x')")
     con = duckdb.connect()
     register(con)
     key = {a: con.execute(f"select {sql} from (select ?::varchar as x)", [a]).fetchall()[0][0]

@@ -12,15 +12,13 @@ import fcntl
 import json
 import sqlite3
 from pathlib import Path
-from types import SimpleNamespace
 
 import duckdb
-import jinja2
 import pytest
-import yaml
+from macro_render import render_macro
 
 from rapport import cli
-from rapport.core.config import PROJECT_ROOT, load_settings
+from rapport.core.config import load_settings
 from rapport.core.warehouse import RunInProgress
 from rapport.extractors.landing import ensure_schema
 from rapport.orchestration.forget import ForgetError, forget, regenerated_files
@@ -57,27 +55,7 @@ def test_normalisation_by_hand():
 
 def test_normalisation_is_the_dbt_macro():
     """The port in rapport.privacy.match gives what dbt_project/macros/normalized_email.sql gives."""
-    dbt_vars = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
-    macros = PROJECT_ROOT / "dbt_project" / "macros"
-    source = (macros / "normalized_email.sql").read_text()
-    env = jinja2.Environment(extensions=["jinja2.ext.do"])
-    env.globals["var"] = lambda name, default=None: dbt_vars.get(name, default)
-    # as dbt renders it on DuckDB: the engine macros' default__ forms (macros/cross_engine.sql), looked up
-    # when called (the macros call each other through `rapport.` and adapter.dispatch)
-    engine: dict[str, object] = {}
-
-    class Namespace:
-        def __getattr__(self, name: str) -> object:
-            return getattr(engine["module"], name)
-
-    env.globals.update({
-        "return": lambda value: value,
-        "dbt": SimpleNamespace(type_string=lambda: "varchar"),
-        "adapter": SimpleNamespace(dispatch=lambda name, package=None: getattr(Namespace(), f"default__{name}")),
-        "rapport": Namespace(),
-    })  # fmt: skip
-    engine["module"] = env.from_string((macros / "cross_engine.sql").read_text()).module
-    dbt_sql = env.from_string(source + "{{ normalized_email('x') }}").render().strip()
+    dbt_sql = render_macro("normalized_email.sql", "normalized_email('x')")
     cases = ["A.B.C+d@gmail.com", "x@googlemail.com", " MiXeD@Example.org\t", "p+q@proton.me", "p+q@example.com",
              "@gmail.com", "+tag@gmail.com", "no-at-sign", "a@b", "a@b.c", "a@@b.com", "a b@c.com", None,
              "ö.ü+x@icloud.com", "...@gmail.com", '=HYPERLINK("http://evil","x")@example.com', "a..b@example.com"]
