@@ -10,8 +10,8 @@
 --              (int_segment_rfm's 'send:' scope); 'No Purchases' without such orders.
 --   pre_orders, pre_revenue_usd: the customer's valid orders and their net USD in
 --              [send_at - cuped_pre_period_days, send_at): the CUPED covariates, known before the send.
-{%- set holdout_days = var('holdout_window_days', 7) %}
-{%- set pre_days = var('cuped_pre_period_days', 90) %}
+{%- set holdout_days = var('holdout_window_days', 7) | int %}
+{%- set pre_days = var('cuped_pre_period_days', 90) | int %}
 
 with campaigns as (
     select
