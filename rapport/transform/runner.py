@@ -14,9 +14,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from rapport.core.config import PROJECT_ROOT, Settings
-
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+from rapport.core.config import Settings
+from rapport.transform.project import DBT_PROJECT_DIR
 
 # dbt result statuses that mean something went wrong (skips follow from an upstream failure).
 _FAILED = {"error", "fail", "runtime error"}
@@ -68,6 +67,8 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None) -> object:
     from dbt.cli.main import dbtRunner
 
+    from rapport.transform.manifests import parsed_manifest
+
     target, logs = dbt_dirs(settings)
     args = [
         *command,
@@ -79,8 +80,10 @@ def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None
         *(extra_args or []),
     ]  # fmt: skip
     with _environ(dbt_env(settings)):
+        # parsed once for all commands of a run with the same vars (rapport.transform.manifests)
+        manifest = parsed_manifest(DBT_PROJECT_DIR, args, dict(os.environ), target.parent / "parse")
         try:
-            result = dbtRunner().invoke(args)
+            result = dbtRunner(manifest=manifest).invoke(args)
         finally:
             release_duckdb()
     if result.exception is not None:
@@ -146,17 +149,28 @@ def dbt_build(
     as_of: date,
     select: list[str] | None = None,
     extra_args: list[str] | None = None,
+    unit_tests: bool = False,
+    full_refresh: bool = False,
 ) -> None:
-    """`dbt build` (models, tests, unit tests) with vars as_of and run_id; TransformError on any failure.
+    """`dbt build` (models and data tests) with vars as_of and run_id; TransformError on any failure.
 
-    A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of replacing them,
-    e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    dbt unit tests check SQL on fixed fixtures, not the data: production builds leave them out and the test
+    suite runs them (`unit_tests=True`). `full_refresh` rebuilds incremental models from scratch (dbt's
+    `--full-refresh`). A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of
+    replacing them, e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
     """
+    from rapport.transform.build_state import invalidate
+
     extra, overrides = _split_vars(extra_args or [])
     dbt_vars = {"as_of": as_of.isoformat(), "run_id": run_id, **overrides}
     command = ["build", "--vars", json.dumps(dbt_vars)]
     if select:
         command += ["--select", *select]
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        command.append("--full-refresh")
+    invalidate(settings)  # the marts are about to change: nothing built before may be reused
     result = _invoke(settings, command, extra)
     failures = _failures(result.result)
     if failures or not result.success:
@@ -167,12 +181,16 @@ def dbt_build(
         )
 
 
-def dbt_docs_generate(settings: Settings) -> Path:
+def dbt_docs_generate(settings: Settings, *, run_id: str | None = None, as_of: date | None = None) -> Path:
     """`dbt docs generate --static` into `{warehouse_dir}/dbt/target`; returns that directory.
 
     `static_index.html` there embeds the manifest and catalog, so it opens from disk without a web server.
+    With the run's vars, the manifest parsed for its build is reused (rapport.transform.manifests).
     """
-    result = _invoke(settings, ["docs", "generate", "--static"], None)
+    command = ["docs", "generate", "--static"]
+    if run_id and as_of:
+        command += ["--vars", json.dumps({"as_of": as_of.isoformat(), "run_id": run_id})]
+    result = _invoke(settings, command, None)
     if not result.success:
         raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
     return dbt_dirs(settings)[0]
