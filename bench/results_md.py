@@ -219,10 +219,11 @@ def _note(key: str, rec: dict[str, Any]) -> str:
     if key in ("dag", "dag_unchanged"):
         states = res.get("task_states", {})
         skipped = [t for t, v in states.items() if v == "skipped"]
-        first = res.get("first_task_seconds")
+        first, cpu = res.get("first_task_seconds"), res.get("first_task_cpu_seconds") or 0
         return (f"process {rec.get('process_seconds', 0):,.1f} s, runner {res.get('runner_seconds', 0):,.1f} s, "
                 f"{len(states)} tasks" + (f" ({len(skipped)} skipped: {', '.join(skipped)})" if skipped else "")
-                + (f"; first task's code {first:,.1f} s after process start" if first is not None else ""))
+                + (f"; first task's code {first:,.1f} s after process start ({cpu:,.1f} s of CPU)"
+                   if first is not None else ""))
     if key in ("check_raw", "check_marts", "inc_check_raw", "inc_check_marts"):
         return ", ".join(f"{k} {v}" for k, v in res.items() if k in ("evaluated", "failed", "passed", "warnings"))
     return ""

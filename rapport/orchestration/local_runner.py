@@ -44,7 +44,6 @@ class DagOutcome:
     seconds: float
     interval_end: str | None = None
     dag_runs: dict[str, str] = field(default_factory=dict)
-    first_task_at: datetime | None = None  # when the run's first task started (UTC), for start-up timings
 
     @property
     def ok(self) -> bool:
@@ -200,16 +199,14 @@ def _run_pipeline(dags: dict[str, Any], *, logical_date: datetime, conf: dict[st
     states = _states(daily, daily_run, skip={AWAIT_TASK})
     runs = {DAG_ID: daily_run.run_id}
     ctx = _run_context_of(daily_run)
-    starts = [ti.start_date for ti in daily_run.get_task_instances() if ti.start_date and ti.task_id != AWAIT_TASK]
-    first = min(starts) if starts else None
     failed = any(state != "success" for state in states.values())
     if failed:
-        return DagOutcome(daily_run.run_id, "failed", states, time.monotonic() - t0, ctx["interval_end"], runs, first)
+        return DagOutcome(daily_run.run_id, "failed", states, time.monotonic() - t0, ctx["interval_end"], runs)
     transform_run = transform.test(logical_date=logical_date, run_conf=ctx)
     runs[TRANSFORM_DAG_ID] = transform_run.run_id
     states.update(_states(transform, transform_run))
     state = str(transform_run.state)
-    return DagOutcome(daily_run.run_id, state, states, time.monotonic() - t0, ctx["interval_end"], runs, first)
+    return DagOutcome(daily_run.run_id, state, states, time.monotonic() - t0, ctx["interval_end"], runs)
 
 
 def _run_context_of(dag_run: Any) -> dict[str, Any]:
