@@ -32,8 +32,8 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
 
         args = command[1:]  # without the dbt executable
         scratch = dbt_dirs(task_settings())[0].parent / "parse"
-        manifest = parsed_manifest(Path(self.project_dir), args, env, scratch)
         with change_working_directory(cwd), environ(env):
+            manifest = parsed_manifest(Path(self.project_dir), args, scratch)
             runner = dbtRunner(manifest=manifest, callbacks=self._dbt_runner_callbacks)
             try:
                 return runner.invoke(args)

@@ -81,11 +81,12 @@ def _yaml_value(path: Path, *keys: str) -> Any:
     return value
 
 
-def parsed_manifest(project_dir: Path, args: Sequence[str], env: Mapping[str, str], scratch: Path) -> Any:
+def parsed_manifest(project_dir: Path, args: Sequence[str], scratch: Path) -> Any:
     """The manifest `args` (a dbt command's arguments) would parse, from this process's cache or by running
-    `dbt parse` with the same profile, target and vars (writing its files under `scratch`). None if the
-    parse fails: the command then parses (and reports the error) itself."""
-    key = cache_key(project_dir, args, env)
+    `dbt parse` with the same profile, target and vars (writing its files under `scratch`). Call it in the
+    environment the command runs in. None if the parse fails: the command then parses (and reports the
+    error) itself."""
+    key = cache_key(project_dir, args, os.environ)
     with _lock:
         if key in _cache:
             return _cache[key]
@@ -96,16 +97,7 @@ def parsed_manifest(project_dir: Path, args: Sequence[str], env: Mapping[str, st
              "--log-path", str(scratch / "logs"), "--quiet", "--no-use-colors"]  # fmt: skip
     for flag, value in flags.items():
         parse += [flag, value]
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        result = dbtRunner().invoke(parse)
-    finally:
-        for k, old in saved.items():
-            if old is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = old
+    result = dbtRunner().invoke(parse)
     if not result.success or result.result is None:
         log.warning("dbt parse failed (%s); the dbt command parses the project itself", result.exception)
         return None

@@ -81,7 +81,7 @@ def _invoke(settings: Settings, command: list[str], extra_args: list[str] | None
     ]  # fmt: skip
     with _environ(dbt_env(settings)):
         # parsed once for all commands of a run with the same vars (rapport.transform.manifests)
-        manifest = parsed_manifest(DBT_PROJECT_DIR, args, dict(os.environ), target.parent / "parse")
+        manifest = parsed_manifest(DBT_PROJECT_DIR, args, target.parent / "parse")
         try:
             result = dbtRunner(manifest=manifest).invoke(args)
         finally:

@@ -51,8 +51,8 @@ def test_a_reused_manifest_renders_each_commands_own_vars(make_warehouse, parses
     common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
               "--target-path", str(target), "--log-path", str(target.parent / "logs")]  # fmt: skip
     first = ["--vars", json.dumps({"as_of": "2025-06-30", "run_id": "a"})]
-    manifest = manifests.parsed_manifest(DBT_PROJECT_DIR, ["compile", *first], env, target.parent / "parse")
-    assert manifests.parsed_manifest(DBT_PROJECT_DIR, ["build", *first], env, target.parent / "parse") is manifest
+    manifest = manifests.parsed_manifest(DBT_PROJECT_DIR, ["compile", *first], target.parent / "parse")
+    assert manifests.parsed_manifest(DBT_PROJECT_DIR, ["build", *first], target.parent / "parse") is manifest
     later = ["--vars", json.dumps({"as_of": "2031-01-02", "run_id": "b"})]
     result = dbt_main.dbtRunner(manifest=manifest).invoke(
         ["compile", "--select", "int_segment_scopes", *later, *common]
