@@ -5,7 +5,8 @@
 SPEC holds `stage` (a key of STAGES), `env` (RAPPORT_* variables, set before anything reads them) and the
 stage's arguments. RESULT gets `seconds` (the stage function alone: interpreter start and module imports
 at the top of this file are not counted; imports a pipeline step makes inside itself are, as they are in a
-DAG task), `ru_maxrss_mb` of this process and of its own children, and what the stage returned.
+DAG task), `ru_maxrss_mb` of this process and of its own children, `cpu_seconds` (user + system, this process
+and its children, from its start), and what the stage returned.
 Each stage runs in its own process so that peak RSS is per stage (DuckDB's memory is in-process).
 """
 
@@ -201,6 +202,10 @@ def main(argv: list[str]) -> int:
     result = {
         "seconds": seconds,
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # CPU of the whole process (interpreter start and imports included) and its children: unlike wall
+        # time, it does not grow when other work on the machine keeps this process waiting for a core
+        "cpu_seconds": sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF,
+                           resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime")),
         "children_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "result": json.loads(json.dumps(out, default=str)),
     }

@@ -26,7 +26,7 @@ from rapport.transform.project import project_fingerprint
 log = logging.getLogger("rapport.transform.manifests")
 
 _lock = threading.Lock()
-_cache: dict[str, Any] = {}  # key -> Manifest; one entry (the current run's)
+_cache: dict[str, tuple[dict[str, Any], Any]] = {}  # key -> (key parts, Manifest); one entry: the current run's
 _VALUE_FLAGS = ("--profiles-dir", "--profile", "--target", "--vars")
 
 
@@ -41,7 +41,7 @@ def _flag_values(args: Sequence[str]) -> dict[str, str]:
     return values
 
 
-def cache_key(project_dir: Path, args: Sequence[str], env: Mapping[str, str]) -> str:
+def key_parts(project_dir: Path, args: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
     """What the parsed manifest depends on: project files, profile, target, vars and dbt's environment."""
     flags = _flag_values(args)
     profiles = Path(flags.get("--profiles-dir", project_dir)) / "profiles.yml"
@@ -57,7 +57,7 @@ def cache_key(project_dir: Path, args: Sequence[str], env: Mapping[str, str]) ->
         "vars": _yaml(flags.get("--vars")),
         "env": relevant_env,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return json.loads(json.dumps(parts, default=str))  # plain JSON values: comparable and hashable as text
 
 
 def _yaml(text: str | None) -> Any:
@@ -86,10 +86,14 @@ def parsed_manifest(project_dir: Path, args: Sequence[str], scratch: Path) -> An
     `dbt parse` with the same profile, target and vars (writing its files under `scratch`). Call it in the
     environment the command runs in. None if the parse fails: the command then parses (and reports the
     error) itself."""
-    key = cache_key(project_dir, args, os.environ)
+    parts = key_parts(project_dir, args, os.environ)
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     with _lock:
         if key in _cache:
-            return _cache[key]
+            return _cache[key][1]
+        for old_parts, _ in _cache.values():  # say why the manifest of the run before does not fit
+            changed = sorted(k for k in parts if parts[k] != old_parts.get(k))
+            log.info("parsing the dbt project again: %s changed", ", ".join(changed))
     from dbt.cli.main import dbtRunner
 
     flags = _flag_values(args)
@@ -103,7 +107,7 @@ def parsed_manifest(project_dir: Path, args: Sequence[str], scratch: Path) -> An
         return None
     with _lock:
         _cache.clear()  # one run at a time: keep only the newest manifest
-        _cache[key] = result.result
+        _cache[key] = (parts, result.result)
     return result.result
 
 

@@ -62,7 +62,7 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
 
     rows = results_md.ratios(stages)
     ratios = [r for r in rows if not r.get("no_baseline")]
-    assert len(ratios) == 12 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
+    assert len(ratios) == 13 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
     first_task = [r for r in rows if r.get("no_baseline")]  # time to first task, both runs
     assert len(first_task) == 2 and all(r["num"] > 0 for r in first_task), first_task
     # the second run found nothing new: its dbt tasks were skipped
