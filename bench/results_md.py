@@ -12,6 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "# Pipeline stages by size (`bench/run.py`, issue 9)"
+GROUPS = ("generate", "pipeline", "floors", "transform", "dlt", "dag", "incremental")  # as in bench/run.py
 PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
             "check_marts", "publish", "report", "finish_run")
 LABELS = {
@@ -125,6 +126,7 @@ def ratios(stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def render_section(out: dict[str, Any]) -> str:
     meta, stages = out["meta"], out["stages"]
     size = meta["size"]
+    partial = len(meta["groups"]) < len(GROUPS)  # run with --stages
     lines = [f"<!-- bench/run.py size={size} -->",
              f"## {size}: {meta['people']:,} people",
              "",
@@ -133,7 +135,7 @@ def render_section(out: dict[str, Any]) -> str:
              f"Load average (1/5/15 min) at the start {_load(meta['load_start'])}, at the end "
              f"{_load(meta['load_end'])}: the machine is shared with other work, so compare the ratios (measured "
              f"in the same run) rather than absolute times across runs. Command: `.venv/bin/python bench/run.py "
-             f"--size {size}{' --stages ' + ','.join(meta['groups']) if len(meta['groups']) < 7 else ''}`.", ""]
+             f"--size {size}{' --stages ' + ','.join(meta['groups']) if partial else ''}`.", ""]
     c = meta.get("counts", {})
     if c:
         lines += ["Data (generator seed {}, history to {}): ".format(meta["seed"], meta["end"])
@@ -171,6 +173,8 @@ def render_section(out: dict[str, Any]) -> str:
                          f"**{max(r['peak_rss_mb'] for r in done):,.0f}** (max) | |")
     lines += ["", "| ratio | measured | baseline | ratio | goal | met |", "|---|---:|---:|---:|---|---|"]
     for r in ratios(stages):
+        if r["num"] is None and r["den"] is None and partial:
+            continue  # a partial run (--stages) lists only the goals it measured something for
         met = {None: "not measured", True: "yes", False: "**no**"}[r["met"]]
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
         baseline = "" if r.get("no_baseline") else _fmt(r["den"], " s")
