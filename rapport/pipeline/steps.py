@@ -107,10 +107,13 @@ def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     with step("raw data checks"), open_warehouse(settings) as con:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
         keep_erased(con, settings, run_id=ctx.run_id)
-        if reuse.reusable_marts(con, ctx):  # no row landed since the checks last passed
-            progress(f"  raw data checks skipped: {reuse.unchanged_message(con)}")
-            return {"skipped": "unchanged"}
-        summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+        # no row landed since the checks last passed: only suites about what did not arrive (every_run)
+        unchanged = reuse.reusable_marts(con, ctx) is not None
+        summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end,
+                                 every_run_only=unchanged)  # fmt: skip
+        if unchanged:
+            progress(f"  raw data checks of new rows skipped: {reuse.unchanged_message(con)}")
+            return {"skipped": "unchanged", **_summary_dict(summary)}
     return _summary_dict(summary)
 
 

@@ -3,12 +3,14 @@
 Through the pipeline step (`rapport.pipeline.steps.check_raw`, Great Expectations included) on a hand-made
 warehouse: a first load of every raw table passes; a later batch with two good order rows and one bad one
 fails, and Great Expectations was handed exactly the three rows of that batch, not the orders checked
-before. A run that landed nothing after the marts were built and checked skips the gate (no GX at all).
+before. A run that landed nothing after the marts were built and checked skips the gate (no GX at all), except
+for suites marked `every_run` (about what did not arrive).
 Slow: two gates with Great Expectations.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import duckdb
@@ -17,6 +19,8 @@ from expectation_helpers import land, land_clean_sources, order
 
 from rapport.core.config import load_settings
 from rapport.core.run_context import RunContext
+from rapport.expectations import gate
+from rapport.expectations.catalog import suites_for
 from rapport.expectations.gate import CheckFailed
 from rapport.pipeline import steps
 from rapport.transform import build_state
@@ -41,6 +45,7 @@ def _rows_checked(con: duckdb.DuckDBPyConnection, run_id: str, suite: str) -> in
 
 @pytest.fixture(scope="module")
 def batches(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path_factory.mktemp("new-batch"))})
     settings.work_db.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.work_db)) as con:
@@ -50,6 +55,11 @@ def batches(tmp_path_factory):
         # what check_marts records once the marts built from these rows passed
         build_state.record(con, "marts", build_state.inputs_fingerprint(con, as_of=END.date()), "r0")
     unchanged = steps.check_raw(settings, _ctx("r1"))  # nothing landed since
+    # a suite about what did not arrive (freshness, say) is validated even then
+    flagged = [replace(s, every_run=s.name == "raw_volume") for s in suites_for("raw")]
+    monkeypatch.setattr(gate, "suites_for", lambda which: flagged if which == "raw" else suites_for(which))
+    every_run = steps.check_raw(settings, _ctx("r1b"))
+    monkeypatch.undo()
     with duckdb.connect(str(settings.work_db)) as con:
         land(con, "shop_orders", [
             order(id=12, created_at="2026-02-01 10:00:00", updated_at="2026-02-01 10:00:00"),  # a new order
@@ -62,29 +72,37 @@ def batches(tmp_path_factory):
         counts = {run: _rows_checked(con, run, "raw_shop_orders") for run in ("r0", "r1", "r2")}
         events = _rows_checked(con, "r2", "raw_esp_events")
         r1_results = con.execute("select count(*) from ops.check_results where run_id = 'r1'").fetchall()[0][0]
-    return unchanged, failed.value, counts, events, r1_results
+        r1b_suites = {r[0] for r in con.execute("select suite from ops.check_results where run_id = 'r1b'").fetchall()}
+    return unchanged, failed.value, counts, events, r1_results, every_run, r1b_suites
 
 
 def test_a_first_load_checks_every_row(batches):
-    _, _, counts, _, _ = batches
+    _, _, counts, *_ = batches
     assert counts["r0"] == 2
 
 
 def test_a_daily_batch_hands_only_its_own_rows_to_great_expectations(batches):
-    _, _, counts, events, _ = batches
+    _, _, counts, events, *_ = batches
     # orders 12, 13 and the new version of order 10; order 11 (checked in r0, unchanged) is not checked again
     assert counts["r2"] == 3
     assert events is None or events == 0  # no event landed in r2
 
 
 def test_a_bad_row_in_the_new_batch_still_stops_the_run(batches):
-    _, failed, _, _, _ = batches
+    _, failed, *_ = batches
     bad = {(o.suite, o.expectation) for o in failed.summary.outcomes if not o.success and o.severity == "error"}
     assert bad == {("raw_shop_orders", ROW_EXPECTATION)}
     assert "teleported" in str(failed)
 
 
 def test_a_run_that_landed_nothing_after_a_checked_build_skips_the_gate(batches):
-    unchanged, _, counts, _, r1_results = batches
-    assert unchanged == {"skipped": "unchanged"}
+    unchanged, _, counts, _, r1_results, *_ = batches
+    assert unchanged["skipped"] == "unchanged" and unchanged["evaluated"] == 0
     assert counts["r1"] is None and r1_results == 0  # nothing handed to GX, nothing recorded
+
+
+def test_suites_marked_every_run_are_validated_when_nothing_landed(batches):
+    *_, every_run, r1b_suites = batches
+    volume = next(s for s in suites_for("raw") if s.name == "raw_volume")
+    assert every_run["skipped"] == "unchanged" and every_run["evaluated"] == len(volume.expectations)
+    assert r1b_suites == {"raw_volume"}
