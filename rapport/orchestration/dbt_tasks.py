@@ -243,6 +243,11 @@ def _operator_args(pool: str | None) -> dict[str, Any]:
         "callback": after_dbt,
         "emit_datasets": False,  # rapport declares its own assets (rapport.orchestration.assets)
         "should_store_compiled_sql": False,
+        # A dbt task skips itself when nothing changed since the marts were built (inject_run_context). The
+        # tasks after it then run and skip themselves too, at once: under the default rule the scheduler
+        # would mark them skipped one per loop, and `dag.test()` sleeps a second in each loop without a
+        # runnable task. A failed upstream still stops them (upstream_failed).
+        "trigger_rule": "none_failed",
     }
     if pool:
         args["pool"] = pool
