@@ -55,11 +55,12 @@ def rapport_transform():
         forget_retry_state(settings, ctx.run_id)  # rerun after new raw data: dbt retries rebuild whole layers
         return pipeline.check_raw(settings, ctx)
 
-    @task(execution_timeout=TIMEOUTS["predict"])
+    # none_failed: dbt tasks are skipped when nothing changed since the marts were built and checked
+    @task(execution_timeout=TIMEOUTS["predict"], trigger_rule="none_failed")
     def predict() -> dict:
         return pipeline.predict(*_ctx())
 
-    @task(execution_timeout=TIMEOUTS["check"])
+    @task(execution_timeout=TIMEOUTS["check"], trigger_rule="none_failed")
     def check_marts() -> dict:
         return pipeline.check_marts(*_ctx())
 

@@ -38,6 +38,9 @@ class SuiteSpec:
     key: tuple[str, ...]
     expectations: tuple[dict, ...]
     path: Path
+    # validated even by a run that landed nothing since the checks last passed (the raw gate is skipped
+    # then: rapport.pipeline.reuse): for checks about what did NOT arrive, e.g. a source's freshness
+    every_run: bool = False
 
     @property
     def splittable(self) -> bool:
@@ -96,6 +99,7 @@ def load_suites() -> dict[str, SuiteSpec]:
             key=tuple(meta.get("key") or ()),
             expectations=tuple(raw["expectations"]),
             path=path,
+            every_run=bool(meta.get("every_run", False)),
         )
     return suites
 

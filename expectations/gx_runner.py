@@ -172,6 +172,9 @@ def _checkpoint(
     ] != [UpdateDataDocsOnce.__fields__["type"].default]:
         if checkpoint is not None:
             ctx.checkpoints.delete(name)
+        # the stored checkpoint is replaced: a cached object of another layout of this gate is stale now
+        for stale in [k for k in _checkpoints if k[:2] == key[:2]]:
+            del _checkpoints[stale]
         checkpoint = ctx.checkpoints.add(
             gx.Checkpoint(
                 name=name,

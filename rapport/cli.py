@@ -81,6 +81,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", type=date.fromisoformat, help="date segments are computed as of (RAPPORT_AS_OF)")
     p.add_argument("--language", choices=("en", "ko", "th"),
                    help="language of the marketer report (overrides RAPPORT_REPORT_LANGUAGE; default en)")
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every model and output from all landed data (dbt --full-refresh); extraction is unchanged",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,6 +239,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             interval_end=args.interval_end,
             as_of=args.as_of.isoformat() if args.as_of else None,
             log_file=None if args.verbose else log_file,
+            full_refresh=args.full_refresh,
         )
     for task_id, state in outcome.task_states.items():
         _progress(f"  {task_id:<18} {state}")

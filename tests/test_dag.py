@@ -102,6 +102,11 @@ def test_transform_runs_checks_dbt_layers_publish_and_report_in_order(layer_bag)
     assert len(dag.task_ids) == 10
     assert dag.get_task("dbt.marts").select.split() == ["customers",
                                                        "relationships_int_orders_customer_id__ref_customers_"]
+    # dbt tasks skip themselves when nothing changed since the marts were checked: the tasks after them still
+    # run (and a failure upstream still stops them)
+    rules = {t: dag.get_task(t).trigger_rule for t in dag.task_ids}
+    after_dbt = {t for t in rules if t.startswith("dbt.")} | {"check_marts"}
+    assert {t: r for t, r in rules.items() if r != "all_success"} == dict.fromkeys(after_dbt, "none_failed")
 
 
 def test_model_granularity_has_one_task_per_model_and_cross_model_tests_after_both(model_bag):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,3 +182,61 @@ def test_new_raw_data_forgets_every_layers_saved_results(tmp_path):
     assert not run_results_dir(settings, "run:1", "dbt.marts").exists()
     assert other_run.exists()
     forget_retry_state(settings, "run:3")  # nothing saved: nothing to do
+
+
+def test_interceptor_leaves_unit_tests_out_and_passes_full_refresh_to_build_commands(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    op = _Operator(task_id="dbt.marts", vars=None, env=None, select="x", dbt_cmd_flags=["--x"], base_cmd=["build"])
+    refresh = {"interval_end": "2026-11-01T00:00:00", "full_refresh": True}
+    inject_run_context(_context("r1", 1, refresh), op)
+    inject_run_context(_context("r1", 1, refresh), op)  # in-process runs reuse the operator: no flag twice
+    assert op.dbt_cmd_flags == ["--x", "--exclude-resource-type", "unit_test", "--full-refresh"]
+    inject_run_context(_context("r2", 1, {"interval_end": "2026-11-02T00:00:00"}), op)  # the next, plain run
+    assert op.dbt_cmd_flags == ["--x", "--exclude-resource-type", "unit_test"]
+    freshness = _Operator(task_id="dbt.src", vars=None, env=None, select="s", dbt_cmd_flags=[],
+                          base_cmd=["source", "freshness"])  # fmt: skip
+    inject_run_context(_context("r1", 1, refresh), freshness)
+    assert freshness.dbt_cmd_flags == []  # `dbt source freshness` takes neither flag
+
+
+def test_interceptor_skips_dbt_when_nothing_changed_and_forgets_the_marts_otherwise(tmp_path, monkeypatch):
+    import duckdb
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from rapport.core.config import load_settings
+    from rapport.extractors.schemas import raw_ddl
+    from rapport.transform import build_state
+
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    work = load_settings().work_db
+    work.parent.mkdir(parents=True)
+    with duckdb.connect(str(work)) as con:
+        for stmt in raw_ddl():
+            con.execute(stmt)
+        build_state.record(con, "marts", build_state.inputs_fingerprint(con, as_of=date(2026, 10, 31)), "r0")
+    conf = {"interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-31"}
+    op = _Operator(task_id="dbt.staging", vars=None, env=None, select="s", dbt_cmd_flags=[], base_cmd=["build"])
+    with pytest.raises(AirflowSkipException, match="nothing changed since run r0"):
+        inject_run_context(_context("r1", 1, conf), op)
+    with duckdb.connect(str(work)) as con:
+        assert build_state.recorded(con, "marts") is not None  # skipping changes nothing
+    inject_run_context(_context("r1", 1, {**conf, "as_of": "2026-11-01"}), op)  # another as-of date: a build
+    with duckdb.connect(str(work)) as con:
+        assert build_state.recorded(con, "marts") is None  # forgotten before dbt starts
+
+
+def test_layer_selections_are_read_once_per_manifest_version(tmp_path, monkeypatch):
+    from rapport.orchestration import dbt_tasks
+
+    manifest = write_manifest(tmp_path / "manifest.json")
+    calls = []
+    real = dbt_tasks.layer_selections
+    monkeypatch.setattr(dbt_tasks, "layer_selections", lambda m: calls.append(m) or real(m))
+    first = dbt_tasks.cached_layer_selections(manifest)
+    assert first == real(manifest) and len(calls) == 1
+    dbt_tasks._selections_seen.clear()  # a new process: the sidecar file answers
+    assert dbt_tasks.cached_layer_selections(manifest) == first and len(calls) == 1
+    manifest.write_text(manifest.read_text().replace("stg_orders", "stg_order_lines"))  # a new manifest
+    assert dbt_tasks.cached_layer_selections(manifest) != first and len(calls) == 2

@@ -1,4 +1,5 @@
-"""The identity of one run: its id, data interval and as-of date (what every step is a function of)."""
+"""The identity of one run: its id, data interval and as-of date (what every step is a function of), and
+whether it rebuilds everything (`full_refresh`: `rapport run --full-refresh`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ class RunContext:
     interval_start: datetime | None
     interval_end: datetime
     as_of: date
+    full_refresh: bool = False
 
     @classmethod
     def create(
@@ -21,10 +23,12 @@ class RunContext:
         interval_end: datetime | None = None,
         interval_start: datetime | None = None,
         as_of: date | None = None,
+        full_refresh: bool = False,
     ) -> RunContext:
         end = _naive_utc(interval_end or datetime.now(UTC))
         start = _naive_utc(interval_start) if interval_start else None
-        return cls(run_id=run_id, interval_start=start, interval_end=end, as_of=as_of or end.date())
+        as_of = as_of or end.date()
+        return cls(run_id=run_id, interval_start=start, interval_end=end, as_of=as_of, full_refresh=full_refresh)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

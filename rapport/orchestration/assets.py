@@ -23,7 +23,7 @@ SOURCE_ASSETS: dict[str, Asset] = {
 MARTS_ASSET = Asset("rapport://marts/published", group="rapport")
 
 # Keys of a source event's extra that describe the pipeline run (RunContext.to_dict()).
-RUN_KEYS = ("run_id", "interval_start", "interval_end", "as_of")
+RUN_KEYS = ("run_id", "interval_start", "interval_end", "as_of", "full_refresh")
 
 
 def run_extra(ctx_dict: Mapping[str, Any], **more: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cosmos.operators.local import DbtBuildLocalOperator
@@ -17,3 +18,24 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
         kwargs.setdefault("indirect_selection", "cautious")
         super().__init__(select=layer_select, **kwargs)
         self.layer_select = layer_select
+
+    def run_dbt_runner(self, command: list[str], env: dict[str, str], cwd: str, **kwargs: Any) -> Any:
+        """cosmos's in-process dbt call, given the manifest parsed for this run's first layer: the layers
+        of one run share it instead of parsing the project each (rapport.transform.manifests)."""
+        from cosmos.dbt.project import change_working_directory, environ
+        from cosmos.dbt.runner import _cleanup_dbt_adapters
+        from dbt.cli.main import dbtRunner
+
+        from rapport.orchestration.task_context import task_settings
+        from rapport.transform.manifests import parsed_manifest
+        from rapport.transform.runner import dbt_dirs
+
+        args = command[1:]  # without the dbt executable
+        scratch = dbt_dirs(task_settings())[0].parent / "parse"
+        with change_working_directory(cwd), environ(env):
+            manifest = parsed_manifest(Path(self.project_dir), args, scratch)
+            runner = dbtRunner(manifest=manifest, callbacks=self._dbt_runner_callbacks)
+            try:
+                return runner.invoke(args)
+            finally:
+                _cleanup_dbt_adapters()  # as cosmos does: adapters hold semaphores between commands

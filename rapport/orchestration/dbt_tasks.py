@@ -31,23 +31,20 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rapport.core.config import PROJECT_ROOT, engine_from
+from rapport.core.config import engine_from
 from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
+from rapport.transform.project import DBT_PROJECT_DIR, project_files
 from rapport.transform.runner import release_duckdb
 
 log = logging.getLogger("rapport.orchestration.dbt_tasks")
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 PROFILE_NAME = "rapport"
 LAYERS = ("staging", "intermediate", "marts")
 GRANULARITIES = ("layer", "model")
 DEFAULT_GRANULARITY = "layer"
-# What dbt reads: a change to any of these makes the manifest stale.
-_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 
 def manifest_path() -> Path:
@@ -63,15 +60,6 @@ def granularity(env: dict[str, str] | None = None) -> str:
     return value
 
 
-def _project_files(project_dir: Path) -> Iterable[Path]:
-    for name in _PROJECT_INPUTS:
-        path = project_dir / name
-        if path.is_file():
-            yield path
-        elif path.is_dir():
-            yield from (p for p in path.rglob("*") if p.is_file())
-
-
 def manifest_is_current(manifest: Path | None = None, project_dir: Path | None = None) -> bool:
     """True when the manifest exists and no project file changed after it was written."""
     manifest = manifest or manifest_path()
@@ -80,7 +68,7 @@ def manifest_is_current(manifest: Path | None = None, project_dir: Path | None =
         written = manifest.stat().st_mtime
     except FileNotFoundError:
         return False
-    return all(p.stat().st_mtime <= written for p in _project_files(project_dir))
+    return all(p.stat().st_mtime <= written for p in project_files(project_dir))
 
 
 def generate_manifest(manifest: Path | None = None, project_dir: Path | None = None) -> Path:
@@ -130,19 +118,38 @@ def ensure_manifest(manifest: Path | None = None) -> Path:
 # --- run time -----------------------------------------------------------------------------------------
 
 
+# Flags the interceptor manages on build/test commands (set afresh on every attempt: operators are reused).
+_NO_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
+_FULL_REFRESH = "--full-refresh"
+
+
 def inject_run_context(context: Any, operator: Any) -> None:
-    """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's."""
+    """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's.
+
+    Production builds leave dbt unit tests out (they check SQL on fixtures; the test suite runs them) and
+    pass `--full-refresh` on a full-refresh run. When nothing changed since the marts were built and
+    checked (rapport.pipeline.reuse), the task is skipped; otherwise what was built before is forgotten
+    first, so a build that stops half-way is never reused.
+    """
     from rapport.orchestration.task_context import run_context, task_settings
     from rapport.transform.runner import dbt_env
 
     settings = task_settings()
     ctx = run_context(context, settings)
+    _skip_or_invalidate(settings, ctx, operator.task_id)
     operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id}
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
     if settings.engine == "spark":
         from rapport.transform.spark import spark_session
 
         spark_session(settings, dbt_env(settings))  # dbt-spark's getOrCreate() picks it up, UDFs included
+    command = list(getattr(operator, "base_cmd", None) or [])[:1]
+    flags = _without_managed(list(operator.dbt_cmd_flags or []))
+    if command in (["build"], ["test"]):
+        flags += _NO_UNIT_TESTS
+    if ctx.full_refresh and command in (["build"], ["run"]):
+        flags.append(_FULL_REFRESH)
+    operator.dbt_cmd_flags = flags
     layer_select = getattr(operator, "layer_select", None)
     if layer_select:
         narrow_layer_retry(operator, settings, ctx.run_id, layer_select)
@@ -150,6 +157,39 @@ def inject_run_context(context: Any, operator: Any) -> None:
 
     operator.rapport_started = time.monotonic()
     progress(f"dbt {_label(operator.task_id)} ...")
+
+
+def _without_managed(flags: list[str]) -> list[str]:
+    """`flags` without the ones this interceptor sets (an operator keeps them from an earlier run)."""
+    out: list[str] = []
+    i = 0
+    while i < len(flags):
+        if flags[i] == _FULL_REFRESH:
+            i += 1
+        elif flags[i : i + 2] == _NO_UNIT_TESTS:
+            i += 2
+        else:
+            out.append(flags[i])
+            i += 1
+    return out
+
+
+def _skip_or_invalidate(settings: Any, ctx: Any, task_id: str) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from rapport.core.progress import progress
+    from rapport.core.warehouse import open_warehouse
+    from rapport.pipeline import reuse
+    from rapport.transform import build_state
+
+    if not settings.work_db.exists():
+        return
+    with open_warehouse(settings) as con:
+        if reuse.reusable_marts(con, ctx):
+            message = reuse.unchanged_message(con)
+            progress(f"dbt {_label(task_id)} skipped: {message}")
+            raise AirflowSkipException(f"dbt skipped: {message}")
+        build_state.clear(con, "marts", "report")
 
 
 def _label(task_id: str) -> str:
@@ -219,10 +259,47 @@ def _operator_args(pool: str | None) -> dict[str, Any]:
         "callback": after_dbt,
         "emit_datasets": False,  # rapport declares its own assets (rapport.orchestration.assets)
         "should_store_compiled_sql": False,
+        # A dbt task skips itself when nothing changed since the marts were built (inject_run_context). The
+        # tasks after it then run and skip themselves too, at once: under the default rule the scheduler
+        # would mark them skipped one per loop, and `dag.test()` sleeps a second in each loop without a
+        # runnable task. A failed upstream still stops them (upstream_failed).
+        "trigger_rule": "none_failed",
     }
     if pool:
         args["pool"] = pool
     return args
+
+
+_selections_seen: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
+
+
+def cached_layer_selections(manifest: Path) -> list[tuple[str, str]]:
+    """`layer_selections`, remembered per manifest version: reading the manifest's JSON is most of a DAG
+    parse, and `rapport run` parses the DAG files three times (its DagBag, then each `dag.test()`). Kept in
+    this process and in a sidecar file beside the manifest (for the next process: a DAG processor parses
+    the files again every few seconds); both are keyed on the manifest's size and modification time."""
+    st = manifest.stat()
+    key = (str(manifest.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _selections_seen:
+        return _selections_seen[key]
+    sidecar = manifest.with_name(f"{manifest.name}.layers.json")
+    try:
+        saved = json.loads(sidecar.read_text())
+        if saved.get("manifest") == [st.st_mtime_ns, st.st_size]:
+            selections = [(layer, select) for layer, select in saved["layers"]]
+            _selections_seen[key] = selections
+            return selections
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    selections = layer_selections(manifest)
+    _selections_seen[key] = selections
+    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"manifest": [st.st_mtime_ns, st.st_size], "layers": selections}))
+        os.replace(tmp, sidecar)
+    except OSError:  # a read-only manifest location: the in-process cache still helps
+        tmp.unlink(missing_ok=True)
+    return selections
 
 
 def layer_selections(manifest: Path) -> list[tuple[str, str]]:
@@ -354,7 +431,7 @@ def _layer_tasks(manifest: Path, pool: str | None) -> list[Any]:
             "did not succeed in the previous attempt.",
             **_operator_args(pool),
         )
-        for layer, select in layer_selections(manifest)
+        for layer, select in cached_layer_selections(manifest)
     ]
     chain(*tasks)
     return tasks

@@ -7,8 +7,9 @@ react to asset events, so the runner plays its part: it runs `rapport_transform`
 await_transform done instead of letting it wait.
 
 Airflow reads its configuration when first imported, so `configure_airflow` must run before any Airflow
-import. The metadata database is a SQLite file under the warehouse directory (what `dag.test()` needs);
-a real deployment uses PostgreSQL (docker-compose.yml).
+import. The metadata database is a SQLite file under the warehouse directory (what `dag.test()` needs),
+migrated only when its schema is behind (rapport.orchestration.metadata_db); a real deployment uses
+PostgreSQL (docker-compose.yml).
 """
 
 from __future__ import annotations
@@ -77,38 +78,30 @@ def configure_airflow(settings: Settings) -> Path:
     return home
 
 
-def migrate_metadata_db() -> None:
-    from airflow.models.pool import Pool
-    from airflow.utils.db import initdb
-
-    from rapport.orchestration.dag_policy import warehouse_pool
-
-    initdb()
-    pool = warehouse_pool()
-    if pool:
-        # dag.test() ignores pools; created anyway so this metadata DB matches a deployment's.
-        Pool.create_or_update_pool(pool, 1, "rapport: one writer of the working DuckDB file", False)
-
-
 def run_dag(
     settings: Settings,
     *,
     interval_end: datetime | None = None,
     as_of: str | None = None,
     log_file: Path | None = None,
+    full_refresh: bool = False,
 ) -> DagOutcome:
     """Run the pipeline once; its data interval ends at `interval_end` (default: now).
 
     With `log_file`, Airflow's and dbt's output goes there and only progress lines reach the terminal.
+    `full_refresh` rebuilds every model from scratch (dbt's `--full-refresh`) and every output, reusing
+    nothing an earlier run built; extraction is unchanged (it lands what changed since the last run).
     """
     configure_airflow(settings)
     with quiet_terminal(log_file) if log_file else nullcontext():
         close_abandoned_runs(settings)
         dags = _load_dags()
         end = _utc(interval_end or datetime.now(UTC))
-        conf: dict[str, str] = {"interval_end": end.isoformat()}
+        conf: dict[str, Any] = {"interval_end": end.isoformat()}
         if as_of:
             conf["as_of"] = as_of
+        if full_refresh:
+            conf["full_refresh"] = True
         return _run_pipeline(dags, logical_date=end, conf=conf)
 
 
@@ -180,10 +173,11 @@ def _utc(ts: datetime) -> datetime:
 
 def _load_dags() -> dict[str, Any]:
     from rapport.orchestration.dbt_tasks import ensure_manifest
+    from rapport.orchestration.metadata_db import ensure_metadata_db
 
     # Before the DAG files are parsed: they render the dbt tasks from this manifest.
     ensure_manifest()
-    migrate_metadata_db()
+    ensure_metadata_db()
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
@@ -198,7 +192,7 @@ def _states(dag: Any, dag_run: Any, skip: set[str] = frozenset()) -> dict[str, s
     return {ti.task_id: str(ti.state) for ti in tis if ti.task_id not in skip}
 
 
-def _run_pipeline(dags: dict[str, Any], *, logical_date: datetime, conf: dict[str, str]) -> DagOutcome:
+def _run_pipeline(dags: dict[str, Any], *, logical_date: datetime, conf: dict[str, Any]) -> DagOutcome:
     t0 = time.monotonic()
     daily, transform = dags[DAG_ID], dags[TRANSFORM_DAG_ID]
     daily_run = daily.test(logical_date=logical_date, run_conf=conf, mark_success_pattern=AWAIT_TASK)

@@ -72,8 +72,9 @@ def _parse_ts(value: Any) -> datetime | None:
 def run_context(context: dict[str, Any], settings: Settings | None = None) -> RunContext:
     """The pipeline run this task works for, from the Airflow context. First that applies:
 
-    1. `dag_run.conf`: `interval_end`, `interval_start`, `as_of` (ISO strings) and `run_id` (the rapport run
-       to continue); `rapport run --interval-end` and the in-process runner use it;
+    1. `dag_run.conf`: `interval_end`, `interval_start`, `as_of` (ISO strings), `run_id` (the rapport run
+       to continue) and `full_refresh` (rebuild every model and output); `rapport run` and the in-process
+       runner use it;
     2. the triggering asset events (an asset-triggered `rapport_transform` run): the extract run they name;
     3. the run's data interval (scheduled runs, backfills, manual runs of `rapport_daily`);
     4. the run's `run_after` (runs without a data interval, e.g. a manual `rapport_transform`).
@@ -100,7 +101,15 @@ def run_context(context: dict[str, Any], settings: Settings | None = None) -> Ru
     as_of_text = conf.get("as_of") or source.get("as_of")
     as_of = date.fromisoformat(str(as_of_text)[:10]) if as_of_text else settings.as_of
     run_id = conf.get("run_id") or source.get("run_id") or dag_run.run_id
-    return RunContext.create(run_id, interval_end=end, interval_start=start, as_of=as_of)
+    full_refresh = _flag(conf.get("full_refresh", source.get("full_refresh")))
+    return RunContext.create(run_id, interval_end=end, interval_start=start, as_of=as_of, full_refresh=full_refresh)
+
+
+def _flag(value: Any) -> bool:
+    """A conf flag given as JSON true/false or as text (`airflow dags trigger --conf`)."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
 
 
 def open_transform(settings: Settings, ctx: RunContext, context: dict[str, Any]) -> bool:

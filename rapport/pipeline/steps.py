@@ -20,6 +20,7 @@ from rapport.core.config import Settings
 from rapport.core.progress import progress, step
 from rapport.core.run_context import RunContext
 from rapport.core.warehouse import open_warehouse, writer_lock
+from rapport.pipeline import reuse
 
 log = logging.getLogger("rapport.pipeline.steps")
 
@@ -118,10 +119,16 @@ def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
         keep_erased(con, settings, run_id=ctx.run_id)
         _refuse_rolled_back(con, ctx.run_id)
+        # no row landed since the checks last passed: only suites about what did not arrive (every_run)
+        unchanged = reuse.reusable_marts(con, ctx) is not None
         try:
-            summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end)
+            summary = run_raw_checks(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end,
+                                     every_run_only=unchanged)  # fmt: skip
         except CheckFailed as exc:
             raise CheckFailed(f"{exc}\n{_roll_back_unchecked(con, ctx.run_id)}", exc.summary) from None
+        if unchanged:
+            progress(f"  raw data checks of new rows skipped: {reuse.unchanged_message(con)}")
+            return {"skipped": "unchanged", **_summary_dict(summary)}
     return _summary_dict(summary)
 
 
@@ -154,26 +161,44 @@ def _roll_back_unchecked(con: Any, run_id: str) -> str:
 def transform(settings: Settings, ctx: RunContext) -> None:
     from rapport.transform.runner import dbt_build
 
-    # dbt opens the file itself; the lock keeps other rapport processes out meanwhile.
-    with step("dbt build"), writer_lock(settings):
-        dbt_build(settings, run_id=ctx.run_id, as_of=ctx.as_of)
+    with step("dbt build"):
+        with open_warehouse(settings) as con:
+            unchanged = reuse.reusable_marts(con, ctx) and reuse.unchanged_message(con)
+        if unchanged:
+            progress(f"  dbt build skipped: {unchanged}")
+            return
+        # dbt opens the file itself; the lock keeps other rapport processes out meanwhile.
+        with writer_lock(settings):
+            dbt_build(settings, run_id=ctx.run_id, as_of=ctx.as_of, full_refresh=ctx.full_refresh)
 
 
 def predict(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.predictions.step import predict as predict_customers
 
-    # the step opens the file itself (like dbt); the lock keeps other rapport processes out meanwhile
-    with step("customer predictions"), writer_lock(settings):
-        summary = predict_customers(settings, ctx)
+    with step("customer predictions"):
+        with open_warehouse(settings) as con:
+            unchanged = reuse.reusable_marts(con, ctx) and reuse.unchanged_message(con)
+        if unchanged:  # the marts, predictions included, are those built from these very inputs
+            progress(f"  customer predictions skipped: {unchanged}")
+            return {"skipped": "unchanged"}
+        # the step opens the file itself (like dbt); the lock keeps other rapport processes out meanwhile
+        with writer_lock(settings):
+            summary = predict_customers(settings, ctx)
     progress(f"  {summary['message']}")
     return summary
 
 
 def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.expectations.gate import run_mart_checks
+    from rapport.transform import build_state
 
     with step("mart checks"), open_warehouse(settings) as con:
+        if reuse.reusable_marts(con, ctx):
+            progress(f"  mart checks skipped: {reuse.unchanged_message(con)}")
+            return {"skipped": "unchanged"}
         summary = run_mart_checks(con, settings, run_id=ctx.run_id)
+        # built and checked: a later run with the same inputs reuses these marts (rapport.pipeline.reuse)
+        build_state.record(con, "marts", build_state.inputs_fingerprint(con, as_of=ctx.as_of), ctx.run_id)
     return _summary_dict(summary)
 
 
@@ -183,30 +208,51 @@ def publish(settings: Settings, ctx: RunContext) -> str:
     with step("publish marts"), open_warehouse(settings) as con:
         result = publish_marts(con, settings, run_id=ctx.run_id)
     progress(f"  published {len(result.tables)} relations to {result.path}")
-    with step("dbt docs"), writer_lock(settings):
-        docs = publish_dbt_docs(settings)
+    with step("dbt docs"):
+        docs = publish_dbt_docs(settings, ctx)
     progress(f"  dbt docs (lineage and column descriptions): {docs}")
     return str(result.path)
 
 
-def publish_dbt_docs(settings: Settings) -> Path:
-    """dbt's documentation site, as one self-contained page beside the published file."""
+def publish_dbt_docs(settings: Settings, ctx: RunContext | None = None) -> Path:
+    """dbt's documentation site, as one self-contained page beside the published file. Regenerated only
+    when the dbt project or the warehouse's relations and columns changed (or on a full refresh); the
+    page published before is kept otherwise."""
+    from rapport.transform import build_state
     from rapport.transform.runner import dbt_docs_generate
 
-    target = dbt_docs_generate(settings)
-    out = settings.published_dir / "dbt_docs"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".index.html.tmp"
+    index = settings.published_dir / "dbt_docs" / "index.html"
+    with open_warehouse(settings) as con:
+        fingerprint = build_state.docs_fingerprint(con)
+        current = build_state.recorded(con, "docs") == fingerprint
+    if current and index.exists() and not (ctx and ctx.full_refresh):
+        progress("  dbt docs unchanged (same project, relations and columns): kept as published")
+        return index
+    with writer_lock(settings):
+        target = dbt_docs_generate(settings, run_id=ctx.run_id if ctx else None, as_of=ctx.as_of if ctx else None)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_name(".index.html.tmp")
     shutil.copyfile(target / "static_index.html", tmp)
-    os.replace(tmp, out / "index.html")
-    return out / "index.html"
+    os.replace(tmp, index)
+    with open_warehouse(settings) as con:
+        build_state.record(con, "docs", fingerprint, ctx.run_id if ctx else "manual")
+    return index
 
 
 def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
-    """Audience files and the marketer report, both read from the freshly published file."""
+    """Audience files and the marketer report, both read from the freshly published file; kept as they are
+    when a run changed nothing since they were written (same marts, same as-of date)."""
     from rapport.publishing.audiences import export_audiences
     from rapport.reports.render import render_report
+    from rapport.transform import build_state
 
+    with open_warehouse(settings) as con:
+        fingerprint = build_state.inputs_fingerprint(con, as_of=ctx.as_of)
+        written = build_state.recorded(con, "report") == fingerprint and not ctx.full_refresh
+    html, pdf = settings.reports_dir / "latest.html", settings.reports_dir / "latest.pdf"
+    if written and html.exists():
+        progress(f"  report and audience files unchanged (nothing changed since they were written): {html}")
+        return {"html": str(html), "pdf": str(pdf) if pdf.exists() else None}
     with step("audience files and report"):
         files = export_audiences(settings.published_db, settings.audiences_dir)
         paths = render_report(
@@ -217,6 +263,8 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
             audiences_dir=settings.audiences_dir,
             language=settings.report_language,
         )
+    with open_warehouse(settings) as con:
+        build_state.record(con, "report", fingerprint, ctx.run_id)
     progress(f"  wrote {len(files)} audience files and the report {paths.html}")
     return {"html": str(paths.html), "pdf": str(paths.pdf) if paths.pdf else None}
 

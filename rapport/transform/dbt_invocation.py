@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rapport.core.config import PROJECT_ROOT, Settings
-
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+from rapport.core.config import Settings
+from rapport.transform.project import DBT_PROJECT_DIR
 
 
 class TransformError(RuntimeError):
@@ -79,6 +78,8 @@ def invoke(
     """
     from dbt.cli.main import dbtRunner
 
+    from rapport.transform.manifests import parsed_manifest
+
     default_target_path, logs = dbt_dirs(settings, target)
     args = [
         *command,
@@ -91,8 +92,11 @@ def invoke(
         *(extra_args or []),
     ]  # fmt: skip
     with _environ({**dbt_env(settings), **(env or {})}):
+        # parsed once for all commands of a run with the same target and vars (rapport.transform.manifests)
+        manifest = None if command[0] == "parse" else parsed_manifest(
+            DBT_PROJECT_DIR, args, (target_path or default_target_path).parent / f"parse-{target}")
         try:
-            result = dbtRunner().invoke(args)
+            result = dbtRunner(manifest=manifest).invoke(args)
         finally:
             release_duckdb()
     if result.exception is not None:

@@ -67,26 +67,37 @@ def dbt_build(
     as_of: date,
     select: list[str] | None = None,
     extra_args: list[str] | None = None,
+    unit_tests: bool = False,
+    full_refresh: bool = False,
 ) -> None:
-    """`dbt build` (models, tests, unit tests) with vars as_of and run_id; TransformError on any failure.
+    """`dbt build` (models and data tests) with vars as_of and run_id; TransformError on any failure.
 
-    A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of replacing them,
-    e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    dbt unit tests check SQL on fixed fixtures, not the data: production builds leave them out and the test
+    suite runs them (`unit_tests=True`). `full_refresh` rebuilds incremental models from scratch (dbt's
+    `--full-refresh`). A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of
+    replacing them, e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
     With RAPPORT_ENGINE=spark the models build on Spark (rapport.transform.spark_exchange): raw tables and the
     incremental models' state go to Spark as Parquet first, and the built tables come back into the working
     DuckDB file after, so what follows the build reads the same tables whichever engine built them.
     """
+    from rapport.transform.build_state import invalidate
+
     extra, overrides = _split_vars(extra_args or [])
     dbt_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, **overrides})
     command = ["build", "--vars", dbt_vars]
     if select:
         command += ["--select", *select]
+    if not unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        command.append("--full-refresh")
+    invalidate(settings)  # the marts are about to change: nothing built before may be reused
     if settings.engine != "spark":
         raise_on_failures(settings, invoke(settings, command, extra), "build")
         return
     from rapport.transform import spark_exchange
 
-    # parsed with the run's vars, so the build that follows reuses the parse (dbt's partial parsing)
+    # parsed with the run's vars, so the build that follows reuses the parse
     manifest = parse_manifest(settings, ["--vars", dbt_vars])
     spark_exchange.load_into_spark(settings, manifest)
     raise_on_failures(settings, invoke(settings, command, extra, target="spark"), "build")
@@ -112,13 +123,17 @@ def parse_manifest(settings: Settings, extra_args: list[str] | None = None) -> d
     return json.loads((dbt_dirs(settings, settings.dbt_target)[0] / "manifest.json").read_text())
 
 
-def dbt_docs_generate(settings: Settings) -> Path:
+def dbt_docs_generate(settings: Settings, *, run_id: str | None = None, as_of: date | None = None) -> Path:
     """`dbt docs generate --static` into `{warehouse_dir}/dbt/target`; returns that directory.
 
     `static_index.html` there embeds the manifest and catalog, so it opens from disk without a web server.
-    Always against the working DuckDB file: with RAPPORT_ENGINE=spark the built tables are back in it too.
+    With the run's vars, the manifest parsed for its build is reused (rapport.transform.manifests). Always
+    against the working DuckDB file: with RAPPORT_ENGINE=spark the built tables are back in it too.
     """
-    result = invoke(settings, ["docs", "generate", "--static"])
+    command = ["docs", "generate", "--static"]
+    if run_id and as_of:
+        command += ["--vars", json.dumps({"as_of": as_of.isoformat(), "run_id": run_id})]
+    result = invoke(settings, command)
     if not result.success:
         raise TransformError(f"dbt docs generate failed, log under {dbt_dirs(settings)[1]}")
     return dbt_dirs(settings)[0]

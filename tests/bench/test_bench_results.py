@@ -52,6 +52,26 @@ def test_ratios_and_goals_from_stage_times():
     assert dag["ratio"] == pytest.approx(1.2) and dag["met"]
 
 
+def test_nothing_new_ratio_and_time_to_first_task_from_the_dag_runs():
+    md = _load("results_md")
+    stages = {"dag": {**_rec(90.0, first_task_seconds=8.5), "process_seconds": 100.0, "cpu_seconds": 80.0},
+              "dag_unchanged": {**_rec(20.0, first_task_seconds=10.0), "process_seconds": 25.0,
+                                "cpu_seconds": 12.0}}  # fmt: skip
+    rows = {r["name"]: r for r in md.ratios(stages)}
+    nothing_new = rows["`rapport run` with nothing new / first run (whole process)"]
+    assert nothing_new["ratio"] == pytest.approx(0.25) and nothing_new["met"] is False  # "under 25%" is strict
+    cpu = rows["the same in CPU time (what waiting for a core on a shared machine leaves out)"]
+    assert cpu["ratio"] == pytest.approx(0.15) and cpu["met"] is True
+    first = rows["time to first task, first run (process start to start_run's code)"]
+    again = rows["time to first task, run with nothing new (process start to start_run's code)"]
+    assert (first["num"], first["met"], again["num"], again["met"]) == (8.5, True, 10.0, False)
+    section = md.render_section({"meta": {"size": "demo", "people": 3000, "started": "s", "finished": "f",
+                                          "memory_limit": "4GB", "load_start": [1, 1, 1], "load_end": [1, 1, 1],
+                                          "groups": ["dag"], "seed": 7, "end": "2026-06-30"}, "stages": stages})
+    assert "| time to first task, first run (process start to start_run's code) | 8.5 s |  |  | < 10 s | yes |" in (
+        section)
+
+
 def test_missing_or_failed_stages_leave_their_ratios_unmeasured():
     md = _load("results_md")
     stages = {"extract_orders": _rec(10.0), "floor_orders": {"error": "exit 1: boom"}}

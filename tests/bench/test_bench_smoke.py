@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
             "predict", "check_marts", "publish", "report", "finish_run"]
 OTHERS = ["generate", "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform", "dlt_orders",
-          "dlt_helpdesk", "dlt_esp", "dag", "mutate"]
+          "dlt_helpdesk", "dlt_esp", "dag", "dag_unchanged", "mutate"]
 
 
 def _load(name: str):
@@ -61,12 +61,19 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
     assert all(stages[f"dlt_{s}"]["result"]["rows_total"] > 0 for s in ("orders", "helpdesk", "esp"))
 
     rows = results_md.ratios(stages)
-    assert len(rows) == 11 and all(r["ratio"] is not None and r["met"] in (True, False) for r in rows), rows
+    ratios = [r for r in rows if not r.get("no_baseline")]
+    assert len(ratios) == 13 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
+    first_task = [r for r in rows if r.get("no_baseline")]  # time to first task, both runs
+    assert len(first_task) == 2 and all(r["num"] > 0 for r in first_task), first_task
+    # the second run found nothing new: its dbt tasks were skipped
+    states = stages["dag_unchanged"]["result"]["task_states"]
+    assert {t for t, v in states.items() if v == "skipped"} == {"dbt.staging", "dbt.intermediate", "dbt.marts"}
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## An earlier section\n\nkept as it is\n")
     section = text[text.index("<!-- bench/run.py size=tiny -->"):text.index("<!-- /bench/run.py size=tiny -->")]
     for label in ("extract orders / floor", "extract all three / dlt", "hand-written SQL", "incremental day",
-                  "whole DAG in-process", "peak RSS of any pipeline stage", "sum of the pipeline stages"):
+                  "whole DAG in-process", "peak RSS of any pipeline stage", "sum of the pipeline stages",
+                  "with nothing new / first run", "time to first task"):
         assert label in section, label
     assert "not run" not in section and "| failed" not in section and "not included" not in section
     # sources and warehouses are removed after the run (they are large at real sizes)

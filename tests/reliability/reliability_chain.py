@@ -156,7 +156,11 @@ def assert_kill_recovered(chain: Chain, task_id: str) -> None:
     assert kill.rerun_states == {task_id: "success"}, f"the rerun after the kill: {kill.rerun_states}"
     # After the chain's last, uninterrupted rerun: exactly what one clean run publishes and lands.
     assert chain.final_rc == 0, chain.final_output
-    assert set(chain.final_states.values()) == {"success"}, (chain.final_states, chain.final_output)
+    # every task succeeds; dbt tasks may skip themselves when an earlier run of the chain already built and
+    # checked the marts from these very rows (rapport.pipeline.reuse): the published marts are compared below
+    not_success = {t: s for t, s in chain.final_states.items() if s != "success"}
+    assert all(s == "skipped" and t.startswith("dbt.") for t, s in not_success.items()), (
+        chain.final_states, chain.final_output)
     assert chain.published_diff == {}, f"published marts differ from the clean run's: {chain.published_diff}"
     assert chain.raw_diff == {}, f"raw tables differ from the clean run's: {chain.raw_diff}"
     assert chain.raw_duplicates == {}, chain.raw_duplicates

@@ -42,6 +42,11 @@ def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any)
     _emit("failed", task_instance)
 
 
+@hookimpl
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
+    _emit("skipped", task_instance)
+
+
 class RapportTestTaskEvents(AirflowPlugin):
     name = "rapport_test_task_events"
     listeners = [sys.modules[__name__]]

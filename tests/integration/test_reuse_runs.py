@@ -1,0 +1,127 @@
+"""Runs that land nothing new reuse what was built; `--full-refresh` rebuilds it and leaves extraction alone.
+
+On a small demo, in one child process (Airflow's configuration is per process), the real DAGs in-process:
+1. a first run builds everything;
+2. a second run of the same day with nothing new skips the raw checks, dbt, the mart checks, dbt docs and
+   the report, and still publishes: the published marts are byte-for-byte those of run 1 and the published
+   `ops.runs` records both runs;
+3. a full-refresh run of the same day rebuilds every model and output from the same landed rows: the same
+   marts as run 1 (apart from the columns naming the run that wrote a row), the same raw rows and
+   extractor state.
+Slow: three in-process runs (the second is short).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_backfill import _fingerprint, _tables  # the published-marts comparison of the backfill test
+
+pytestmark = pytest.mark.slow
+
+DRIVER = """
+import json, shutil, sys
+from datetime import UTC, datetime, timedelta
+from rapport.core.config import load_settings
+from rapport.orchestration.local_runner import run_dag
+
+settings = load_settings()
+log = settings.logs_dir / "runs.log"
+end = datetime(2026, 11, 1, tzinfo=UTC)
+outputs = [settings.reports_dir / "latest.html", settings.published_dir / "dbt_docs" / "index.html"]
+out = []
+for i, full_refresh in enumerate([False, False, True], start=1):
+    o = run_dag(settings, interval_end=end + timedelta(hours=i), log_file=log, full_refresh=full_refresh)
+    snap = settings.warehouse_dir.parent / f"after-{i}"
+    shutil.copytree(settings.published_dir, snap / "published")
+    shutil.copy(settings.work_db, snap / "work.duckdb")
+    out.append({"run_id": o.run_id, "state": o.state, "states": o.task_states,
+                "mtimes": [p.stat().st_mtime_ns for p in outputs]})
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reuse")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
+    env["RAPPORT_WAREHOUSE_DIR"] = str(base / "warehouse")
+    gen = subprocess.run([sys.executable, "-m", "rapport.cli", "generate", "--people", "120", "--seed", "5",
+                          "--end", "2026-10-31"], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    run = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=1800)
+    log = base / "warehouse" / "logs" / "runs.log"
+    assert run.returncode == 0, run.stderr[-3000:] + (log.read_text()[-4000:] if log.exists() else "")
+    return base, json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _published(base: Path, i: int) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(base / f"after-{i}" / "published" / "rapport.duckdb"), read_only=True)
+
+
+def _digest(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str]:
+    """Every column of every row, order-independent."""
+    return con.execute(
+        f"select count(*), md5(coalesce(string_agg(cast(r as varchar), chr(10) order by cast(r as varchar)), '')) "
+        f"from {table} r"
+    ).fetchone()
+
+
+DBT = ("dbt.staging", "dbt.intermediate", "dbt.marts")
+
+
+def test_every_run_succeeds_and_only_the_second_skips_dbt(runs):
+    _, out = runs
+    assert [r["state"] for r in out] == ["success"] * 3
+    for i, r in enumerate(out, start=1):
+        expected = "skipped" if i == 2 else "success"
+        assert {t: r["states"][t] for t in DBT} == dict.fromkeys(DBT, expected), (i, r["states"])
+        others = {t: s for t, s in r["states"].items() if t not in DBT}
+        assert set(others.values()) == {"success"}, (i, others)
+
+
+def test_a_run_with_nothing_new_republishes_the_same_marts_and_records_itself(runs):
+    base, out = runs
+    first, second = _published(base, 1), _published(base, 2)
+    marts = [t for t in _tables(first) if t.startswith("marts.")]
+    assert "marts.customers" in marts
+    assert {t: _digest(second, t) for t in marts} == {t: _digest(first, t) for t in marts}
+    published_runs = second.execute("select run_id, status from ops.runs order by started_at").fetchall()
+    assert published_runs == [(out[0]["run_id"], "success"), (out[1]["run_id"], "success")]
+
+
+def test_a_run_with_nothing_new_keeps_the_report_and_the_dbt_docs(runs):
+    _, out = runs
+    assert out[1]["mtimes"] == out[0]["mtimes"]
+
+
+def test_a_full_refresh_rebuilds_the_same_marts_and_every_output(runs):
+    base, out = runs
+    first, refreshed = _published(base, 1), _published(base, 3)
+    tables = _tables(first)
+    assert _tables(refreshed) == tables
+    different = [t for t, cols in tables.items() if _fingerprint(first, t, cols) != _fingerprint(refreshed, t, cols)]
+    assert different == []
+    assert all(after > before for before, after in zip(out[1]["mtimes"], out[2]["mtimes"], strict=True))
+
+
+def test_a_full_refresh_leaves_the_landed_rows_and_extractor_state_alone(runs):
+    base, _ = runs
+    state = {}
+    for i in (2, 3):
+        con = duckdb.connect(str(base / f"after-{i}" / "work.duckdb"), read_only=True)
+        raw = con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
+        state[i] = {
+            "raw": {t: _digest(con, f"raw.{t}") for (t,) in raw},
+            "extract_state": _digest(con, "ops.extract_state"),
+            "esp_manifest": _digest(con, "ops.esp_manifest"),
+        }
+        con.close()
+    assert state[3] == state[2]
+    assert len(state[2]["raw"]) >= 10
