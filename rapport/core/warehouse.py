@@ -84,6 +84,17 @@ def writer_lock(settings: Settings, *, wait_seconds: float = 30.0) -> Iterator[N
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def tables_in(con: duckdb.DuckDBPyConnection, schema: str, *, views: bool = False) -> list[str]:
+    """Names of the tables (and views, if asked) of `schema` in the connection's own database, sorted."""
+    kinds = "('BASE TABLE', 'VIEW')" if views else "('BASE TABLE')"
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_catalog = current_database() "
+        f"and table_schema = ? and table_type in {kinds} order by table_name",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def connect(path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only, config=settings.duckdb_config())

@@ -36,6 +36,7 @@ from typing import Any
 
 from rapport.core.config import engine_from
 from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
+from rapport.transform.dbt_invocation import _environ
 from rapport.transform.project import DBT_PROJECT_DIR, project_files
 from rapport.transform.runner import release_duckdb
 
@@ -84,24 +85,18 @@ def generate_manifest(manifest: Path | None = None, project_dir: Path | None = N
     scratch = Path(tempfile.mkdtemp(prefix="rapport-dbt-parse-"))
     env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     env.setdefault("RAPPORT_WORK_DB", os.environ.get("RAPPORT_WORK_DB") or str(scratch / "parse.duckdb"))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-                "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
-                "--no-partial-parse", "--quiet", "--no-use-colors"]  # fmt: skip
-        result = dbtRunner().invoke(args)
+        with _environ(env):
+            args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+                    "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
+                    "--no-partial-parse", "--quiet", "--no-use-colors"]  # fmt: skip
+            result = dbtRunner().invoke(args)
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception or 'see the messages above'}")
         tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
         shutil.copyfile(scratch / "target" / "manifest.json", tmp)
         os.replace(tmp, manifest)  # readers (a DAG parse) see the old or the new file, never half of one
     finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("wrote the dbt manifest %s", manifest)
     return manifest

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from rapport.core.warehouse import tables_in
 from rapport.privacy.match import EMAIL_TOKEN_RE, dbt_vars
 
 MAX_PASSES = 8
@@ -118,12 +119,7 @@ class PurgeResult:
 
 
 def existing_tables(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = ? and table_type = 'BASE TABLE'",
-        [schema],
-    ).fetchall()
-    return {r[0] for r in rows}
+    return set(tables_in(con, schema))
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> int:

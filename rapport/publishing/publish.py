@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from rapport.core.config import Settings
+from rapport.core.warehouse import tables_in
 
 PUBLISHED_SCHEMAS = ("marts", "quarantine")
 STORAGE_VERSION = "v1.4.0"
@@ -39,15 +40,6 @@ class PublishResult:
     path: Path
     parquet_dir: Path
     tables: list[str]
-
-
-def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? order by table_name",
-        [schema],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def _quote(name: str) -> str:
@@ -96,7 +88,7 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str) -> list[str]:
     try:
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists pub.{schema}")
-            for name in _relations(con, schema):
+            for name in tables_in(con, schema, views=True):
                 rel = f"{schema}.{_quote(name)}"
                 # Views become tables: the published file must stand alone.
                 con.execute(f"create table pub.{rel} as select * from {rel}")

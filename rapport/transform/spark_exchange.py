@@ -28,6 +28,7 @@ import duckdb
 
 from rapport.core.config import Settings
 from rapport.core.progress import progress
+from rapport.core.warehouse import tables_in
 from rapport.transform.dbt_invocation import TransformError, dbt_env
 from rapport.transform.model_types import duckdb_model_types
 from rapport.transform.spark import spark_parameters, spark_session
@@ -55,15 +56,6 @@ def model_tables(manifest: dict[str, Any], materialized: set[str] | None = None)
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     # The caller holds the writer lock (a dbt build step): not open_warehouse(), whose lock would wait on it.
     return duckdb.connect(str(settings.work_db), config=settings.duckdb_config())
-
-
-def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
-        "order by table_name",
-        [schema],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def _export(con: duckdb.DuckDBPyConnection, relation: str, directory: Path) -> Path:
@@ -109,11 +101,11 @@ def load_into_spark(settings: Settings, manifest: dict[str, Any]) -> None:
     mark.unlink(missing_ok=True)  # the build about to run changes Spark's copies: current again once collected
     with _connect(settings) as con:
         duckdb_model_types(settings, con)  # cached; computed now, while nothing else holds the file
-        raw = {t: _export(con, f"raw.{t}", exchange / "raw" / t) for t in _tables(con, "raw")}
+        raw = {t: _export(con, f"raw.{t}", exchange / "raw" / t) for t in tables_in(con, "raw")}
         seeded, current = {}, set()
         for node in state:
             schema, name = node["schema"], node["alias"]
-            if name not in _tables(con, schema):
+            if name not in tables_in(con, schema):
                 continue
             key = f"{schema}.{name}"
             if in_spark.get(key) == _fingerprint(con, key) and session.catalog.tableExists(key):
