@@ -6,7 +6,7 @@ with campaigns as (
             {{ column }},
         {%- endfor %}
         cost,
-        cost_currency
+        upper(trim(cost_currency)) as cost_currency
     from {{ ref('stg_esp__campaigns') }}
 ),
 
