@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -127,12 +128,24 @@ def fresh_db(base: Path, name: str, settings: Settings) -> duckdb.DuckDBPyConnec
     return duckdb.connect(str(p), config=settings.duckdb_config())
 
 
+def floor_then_full_load(base: Path, name: str, settings: Settings, load_settings: Settings,
+                         floor: Callable[[duckdb.DuckDBPyConnection], None],
+                         rows: int) -> tuple[duckdb.DuckDBPyConnection, float, float]:
+    """Time the floor (the plain copy of the orders tables into a fresh DuckDB), then the extractor's full
+    load into another; returns the loaded warehouse's connection, the floor's and the load's seconds."""
+    con = fresh_db(base, f"floor_{name}", settings)
+    _, t_floor = timed(lambda: floor(con))
+    con.close()
+    con = fresh_db(base, f"orders_{name}", settings)
+    res, t_full = timed(lambda: extract_orders(con, load_settings, run_id="b1", interval_end=END))
+    assert res.rows_landed == rows, (res, rows)
+    return con, t_floor, t_full
+
+
 def bench_orders_sqlite(base: Path, settings: Settings, rows: int) -> list[tuple]:
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-    con = fresh_db(base, "floor_sqlite", settings)
-
-    def floor() -> None:
+    def floor(con: duckdb.DuckDBPyConnection) -> None:
         src = adbc_sqlite.connect(f"file:{base}/shop.db?mode=ro")
         cur = src.cursor()
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "65536"})  # as the extractor does
@@ -142,11 +155,7 @@ def bench_orders_sqlite(base: Path, settings: Settings, rows: int) -> list[tuple
             con.execute(f"create table {t} as select * from reader")
         src.close()
 
-    _, t_floor = timed(floor)
-    con.close()
-    con = fresh_db(base, "orders_sqlite", settings)
-    res, t_full = timed(lambda: extract_orders(con, settings, run_id="b1", interval_end=END))
-    assert res.rows_landed == rows, (res, rows)
+    con, t_floor, t_full = floor_then_full_load(base, "sqlite", settings, settings, floor, rows)
     noop, t_noop = timed(lambda: extract_orders(con, settings, run_id="b2", interval_end=END))
     con.close()
     return [("orders (SQLite, full load)", rows, t_full, "ADBC -> Arrow -> DuckDB copy, untyped", t_floor),
@@ -180,9 +189,8 @@ def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
             pg.execute("vacuum analyze")
         lite.close()
         pgs = settings_for(base, orders_db_url=url, extra=settings.extra)
-        con = fresh_db(base, "floor_pg", settings)
 
-        def floor() -> None:
+        def floor(con: duckdb.DuckDBPyConnection) -> None:
             with psycopg.connect(conninfo) as pg:
                 for t in ("customers", "orders", "order_items", "fx_rates"):
                     path = base / f"{t}.csv"
@@ -192,11 +200,7 @@ def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
                     con.execute(f"create table {t} as select * from read_csv('{path}', header=false)")
                     path.unlink()
 
-        _, t_floor = timed(floor)
-        con.close()
-        con = fresh_db(base, "orders_pg", settings)
-        res, t_full = timed(lambda: extract_orders(con, pgs, run_id="b1", interval_end=END))
-        assert res.rows_landed == rows, (res, rows)
+        con, t_floor, t_full = floor_then_full_load(base, "pg", settings, pgs, floor, rows)
         con.close()
         return [("orders (PostgreSQL, full load)", rows, t_full, "COPY csv -> DuckDB read_csv", t_floor)]
     finally:

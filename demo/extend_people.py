@@ -13,18 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from rapport.demo.common import pick
-from rapport.demo.contact_points import (
-    e164,
-    email_locals,
-    make_phones,
-    make_unique,
-    normalize_emails,
-    personal_domains,
-    type_emails,
-    type_phones,
-)
-from rapport.demo.people import COUNTRIES, COUNTRY_SHARE, _names
+from rapport.demo.contact_points import e164, make_phones, normalize_emails, type_emails, type_phones
+from rapport.demo.people import named_people
 
 LATIN = ["US", "GB", "DE", "FR"]
 _NOT_DIGIT = re.compile(r"\D")
@@ -50,14 +40,7 @@ def phone_tails(phones: Iterable[object]) -> set[str]:
 def new_people(rng: np.random.Generator, n: int, first_id: int, taken: set[str], tails: set[str]) -> pd.DataFrame:
     """n new people (person_id from first_id): country, names (native and romanised), a personal address
     unique after normalisation, a phone number nobody else has (E.164 and its national digits)."""
-    country = pick(rng, COUNTRIES, COUNTRY_SHARE, n).astype(str)
-    p = _names(rng, country)
-    p.insert(0, "person_id", np.arange(first_id, first_id + n, dtype="int64"))
-    p.insert(1, "country", pd.Series(country, dtype="str"))
-    domain = personal_domains(rng, country)
-    local = email_locals(rng, p["given_roman"], p["family_roman"], domain)
-    p["email_domain"] = domain
-    p["email_local"] = make_unique(rng, local, domain, taken)
+    p, country = named_people(rng, n, first_id, taken)
     taken |= set(normalize_emails(p["email_local"] + "@" + p["email_domain"]))
     nsn = make_phones(rng, country, np.zeros(n, dtype=bool))
     for i in range(n):  # the rare clash with a number already in the sources: redraw its last digits

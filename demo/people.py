@@ -52,18 +52,25 @@ def _growth_times(rng: np.random.Generator, n: int, period: Period, growth: floa
     return (period.start_ts + x * (period.end_ts - period.start_ts - DAY)).astype("int64")
 
 
-def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
-    rng = rng_for(seed, "people")
+def named_people(
+    rng: np.random.Generator, n: int, first_id: int, taken: set[str] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """n people (person_id from first_id): country, names (native and romanised) and a personal address,
+    unique after normalisation and none of `taken`; also the countries as an array."""
     country = pick(rng, COUNTRIES, COUNTRY_SHARE, n).astype(str)
     p = _names(rng, country)
-    p.insert(0, "person_id", np.arange(n, dtype="int64"))
+    p.insert(0, "person_id", np.arange(first_id, first_id + n, dtype="int64"))
     p.insert(1, "country", pd.Series(country, dtype="str"))
-
-    # personal email, unique after normalisation
     domain = personal_domains(rng, country)
     local = email_locals(rng, p["given_roman"], p["family_roman"], domain)
     p["email_domain"] = domain
-    p["email_local"] = make_unique(rng, local, domain)
+    p["email_local"] = make_unique(rng, local, domain, taken)
+    return p, country
+
+
+def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
+    rng = rng_for(seed, "people")
+    p, country = named_people(rng, n, 0)
     # a second (work) address for some: records under it link to the person only through a phone or
     # the helpdesk's external_id
     has2 = rng.random(n) < 0.15
@@ -105,7 +112,7 @@ def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
     p["helpdesk"] = np.where(buyer, rng.random(n) < 0.3, rng.random(n) < 0.03)
     p["p_open"] = rng.beta(1.5, 4.0, size=n)
     p["p_click"] = rng.beta(1.5, 6.0, size=n)
-    p["mpp"] = rng.random(n) < np.where(domain.to_numpy() == "icloud.com", 0.9, 0.3)
+    p["mpp"] = rng.random(n) < np.where(p["email_domain"].to_numpy() == "icloud.com", 0.9, 0.3)
     p["gb_pays_eur"] = (country == "GB") & (rng.random(n) < 0.3)
     p["dup_account"] = p["has_account"].to_numpy() & (rng.random(n) < 0.015) & p["phone_nsn"].notna().to_numpy()
     p["dup_contact"] = p["esp"].to_numpy() & (rng.random(n) < 0.04)

@@ -40,6 +40,14 @@ class RawTable:
     derived: str = ""  # extra select items over `latest`
 
 
+def _unmatched(column: str, parent: str, name: str, *, parent_key: str = "id", value: str = "") -> str:
+    """Select item `name`: latest.`column` where no row of raw.`parent` has it as `parent_key` (`value`: the
+    expression compared, latest.`column` by default), else null; a null `column` is never unmatched."""
+    value = value or f"latest.{column}"
+    return (f"case when latest.{column} is not null and not exists (select 1 from raw.{parent} as parent "
+            f"where parent.{parent_key} = {value}) then latest.{column} end as {name}")
+
+
 RAW_TABLES: dict[str, RawTable] = {
     t.table: t
     for t in [
@@ -48,16 +56,14 @@ RAW_TABLES: dict[str, RawTable] = {
             "shop_orders",
             ("id",),
             "updated_at desc",
-            derived="""
+            derived=f"""
             latest.total - (latest.subtotal - latest.discount_total + latest.shipping_total + latest.tax_total)
                 as total_minus_components,
             case when latest.refunded_total > 0 and latest.status not in ('refunded', 'partially_refunded')
                 then latest.status end as refund_status_mismatch,
             case when latest.customer_id is null and nullif(trim(latest.email), '') is null
                 then latest.id end as guest_order_without_email,
-            case when latest.customer_id is not null and not exists (
-                    select 1 from raw.shop_customers as customers where customers.id = latest.customer_id)
-                then latest.customer_id end as orphan_customer_id,
+            {_unmatched("customer_id", "shop_customers", "orphan_customer_id")},
             case when latest.currency <> 'USD' and not exists (
                     select 1 from raw.shop_fx_rates as rates
                     where rates.currency = latest.currency and rates.rate_date <= latest.created_at::date)
@@ -68,35 +74,28 @@ RAW_TABLES: dict[str, RawTable] = {
             ("id",),
             "_extracted_at desc",
             stable_column=None,
-            derived="""
-            case when not exists (select 1 from raw.shop_orders as orders where orders.id = latest.order_id)
-                then latest.order_id end as orphan_order_id""",
+            derived=_unmatched("order_id", "shop_orders", "orphan_order_id"),
         ),
         RawTable("shop_fx_rates", ("rate_date", "currency"), "_extracted_at desc", stable_column=None),
         RawTable(
             "helpdesk_users",
             ("id",),
             "updated_at desc",
-            derived="""
-            case when latest.external_id is not null and not exists (
-                    select 1 from raw.shop_customers as customers
-                    where customers.id::varchar = trim(latest.external_id))
-                then latest.external_id end as unknown_external_id""",
+            derived=_unmatched("external_id", "shop_customers", "unknown_external_id",
+                               parent_key="id::varchar", value="trim(latest.external_id)"),
         ),
         RawTable(
             "helpdesk_tickets",
             ("id",),
             "updated_at desc",
-            derived="""
+            derived=f"""
             latest.via ->> 'channel' as via_channel,
             latest.satisfaction_rating ->> 'score' as satisfaction_score,
             try_cast(latest.metric_set ->> 'reopens' as bigint) as reopens,
             try_cast(latest.metric_set -> 'reply_time_in_minutes' ->> 'calendar' as bigint) as reply_minutes,
             try_cast(latest.metric_set -> 'full_resolution_time_in_minutes' ->> 'calendar' as bigint)
                 as full_resolution_minutes,
-            case when latest.requester_id is not null and not exists (
-                    select 1 from raw.helpdesk_users as users where users.id = latest.requester_id)
-                then latest.requester_id end as orphan_requester_id""",
+            {_unmatched("requester_id", "helpdesk_users", "orphan_requester_id")}""",
         ),
         RawTable("esp_contacts", ("contact_id",), "updated_at desc nulls last"),
         RawTable("esp_campaigns", ("campaign_id",), "snapshot_date desc", stable_column=None),
@@ -105,23 +104,18 @@ RAW_TABLES: dict[str, RawTable] = {
             ("campaign_id", "email"),
             "_extracted_at desc",
             stable_column=None,
-            derived="""
-            case when not exists (
-                    select 1 from raw.esp_campaigns as campaigns where campaigns.campaign_id = latest.campaign_id)
-                then latest.campaign_id end as unknown_campaign_id""",
+            derived=_unmatched("campaign_id", "esp_campaigns", "unknown_campaign_id", parent_key="campaign_id"),
         ),
         RawTable(
             "esp_events",
             ("sg_event_id",),
             "_extracted_at desc",
             stable_column=None,
-            derived="""
+            derived=f"""
             make_timestamp(latest."timestamp" * 1000000) as event_at,
             case when latest.event = 'bounce' and coalesce(latest.type, '') not in ('bounce', 'blocked')
                 then coalesce(latest.type, '(null)') end as unknown_bounce_type,
-            case when latest.campaign_id is not null and not exists (
-                    select 1 from raw.esp_campaigns as campaigns where campaigns.campaign_id = latest.campaign_id)
-                then latest.campaign_id end as unknown_campaign_id""",
+            {_unmatched("campaign_id", "esp_campaigns", "unknown_campaign_id", parent_key="campaign_id")}""",
         ),
     ]
 }

@@ -75,6 +75,10 @@ class SqlSource:
         raise NotImplementedError
 
     def count(self, table: str) -> int:
+        return int(self._query(f"select count(*) from {qi(table)}")[0][0])
+
+    def _query(self, sql: str) -> list[tuple]:
+        """All rows of a small query, inside the source's transaction."""
         raise NotImplementedError
 
     def date_upto(self, column: str, hi: date) -> str:
@@ -117,9 +121,12 @@ class SqliteSource(SqlSource):
         self._conn.rollback()
         self._conn.close()
 
+    def _query(self, sql: str) -> list[tuple]:
+        self._cur.execute(sql)
+        return self._cur.fetchall()
+
     def columns(self, table: str) -> list[str]:
-        self._cur.execute(f"select name from pragma_table_info('{table}')")
-        return [r[0] for r in self._cur.fetchall()]
+        return [r[0] for r in self._query(f"select name from pragma_table_info('{table}')")]
 
     @staticmethod
     def _jd(ts: datetime) -> float:
@@ -138,10 +145,6 @@ class SqliteSource(SqlSource):
 
     def ts_after(self, column: str, ts: datetime) -> str:
         return f"(typeof({qi(column)}) = 'text' and julianday({qi(column)}) > {self._jd(ts - _SLACK)!r})"
-
-    def count(self, table: str) -> int:
-        self._cur.execute(f"select count(*) from {qi(table)}")
-        return int(self._cur.fetchall()[0][0])
 
     def date_upto(self, column: str, hi: date) -> str:
         c = qi(column)
@@ -212,6 +215,11 @@ class PostgresSource(SqlSource):
             self._raw.close()
             self._engine.dispose()
 
+    def _query(self, sql: str) -> list[tuple]:
+        with self._pg.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
     def columns(self, table: str) -> list[str]:
         with self._pg.cursor() as cur:
             cur.execute(f"select * from {qi(table)} limit 0")
@@ -228,11 +236,6 @@ class PostgresSource(SqlSource):
 
     def ts_after(self, column: str, ts: datetime) -> str:
         return f"({qi(column)} > '{ts.isoformat(sep=' ')}+00')"
-
-    def count(self, table: str) -> int:
-        with self._pg.cursor() as cur:
-            cur.execute(f"select count(*) from {qi(table)}")
-            return int(cur.fetchone()[0])
 
     def date_upto(self, column: str, hi: date) -> str:
         return f"({qi(column)} <= '{hi.isoformat()}')"

@@ -132,6 +132,14 @@ def _buyers(row: dict[str, Any], group: str) -> int | None:
     return None if rate is None or size is None else round(rate * size)
 
 
+# Campaign's float fields read from the campaign_performance column of the same name
+_CAMPAIGN_NUMBERS = (
+    "open_rate", "click_rate", "control_conversion_rate", "attributed_revenue_usd",
+    "lift_abs", "lift_ci_low", "lift_ci_high", "incremental_revenue_usd", "cost_usd", "roi",
+    "mde_abs", "q_value", "incremental_revenue_ci_low", "incremental_revenue_ci_high", "roi_ci_low", "roi_ci_high",
+)
+
+
 def campaign_from_row(row: dict[str, Any]) -> Campaign:
     name = row.get("name") or row.get("campaign_name") or row.get("subject") or row["campaign_id"]
     return Campaign(
@@ -140,26 +148,11 @@ def campaign_from_row(row: dict[str, Any]) -> Campaign:
         send_at=row.get("send_at"),
         treatment_size=whole(row.get("treatment_size")),
         control_size=whole(row.get("control_size")),
-        open_rate=num(row.get("open_rate")),
-        click_rate=num(row.get("click_rate")),
         conversion_rate=num(row.get("treatment_conversion_rate")),
-        control_conversion_rate=num(row.get("control_conversion_rate")),
-        attributed_revenue_usd=num(row.get("attributed_revenue_usd")),
-        lift_abs=num(row.get("lift_abs")),
-        lift_ci_low=num(row.get("lift_ci_low")),
-        lift_ci_high=num(row.get("lift_ci_high")),
-        incremental_revenue_usd=num(row.get("incremental_revenue_usd")),
-        cost_usd=num(row.get("cost_usd")),
-        roi=num(row.get("roi")),
         treatment_buyers=_buyers(row, "treatment"),
         control_buyers=_buyers(row, "control"),
-        mde_abs=num(row.get("mde_abs")),
-        q_value=num(row.get("q_value")),
         published_verdict=row.get("verdict"),
-        incremental_revenue_ci_low=num(row.get("incremental_revenue_ci_low")),
-        incremental_revenue_ci_high=num(row.get("incremental_revenue_ci_high")),
-        roi_ci_low=num(row.get("roi_ci_low")),
-        roi_ci_high=num(row.get("roi_ci_high")),
+        **{field: num(row.get(field)) for field in _CAMPAIGN_NUMBERS},
     )
 
 

@@ -100,18 +100,3 @@
         order by {{ p_rank }} desc rows between unbounded preceding and current row
     ))
 {%- endmacro %}
-
-{# The per-group lift and revenue columns int_campaign_lift_stats computes, in the order both campaign
-   marts publish them (campaign_performance, campaign_segment_performance). #}
-{% macro campaign_lift_columns() -%}
-    {{ return([
-        'treatment_conversions', 'control_conversions',
-        'treatment_conversion_rate', 'control_conversion_rate',
-        'lift_abs', 'lift_rel', 'lift_ci_low', 'lift_ci_high', 'p_value', 'mde_abs',
-        'incremental_conversions',
-        'revenue_per_recipient_treatment_usd', 'revenue_per_recipient_control_usd',
-        'incremental_revenue_usd', 'incremental_revenue_ci_low', 'incremental_revenue_ci_high',
-        'lift_cuped_abs', 'lift_cuped_ci_low', 'lift_cuped_ci_high',
-        'incremental_revenue_cuped_usd', 'incremental_revenue_cuped_ci_low', 'incremental_revenue_cuped_ci_high',
-    ]) }}
-{%- endmacro %}

@@ -7,6 +7,11 @@
 -- revenue sums each order once. Per group: size, sums, sample variances (var_samp, null below 2 members)
 -- and covariances; 'pooled' columns are over both groups together (the CUPED theta).
 {%- set groups = ['treatment', 'control'] %}
+{#- each grain and the rfm_segment its rows carry #}
+{%- set grain_segments = [
+    ('campaign', 'cast(null as ' ~ dbt.type_string() ~ ')'),
+    ('campaign_segment', 'pre_send_rfm_segment'),
+] %}
 {#- the CUPED pairs: (outcome, its column, covariate, its column) #}
 {%- set metrics = [
     ('conversion', 'y_conv', 'pre_orders', 'x_orders'),
@@ -27,29 +32,22 @@ with members as (
 ),
 
 grains as (
-    select
-        'campaign' as grain,
-        campaign_id,
-        cast(null as {{ dbt.type_string() }}) as rfm_segment,
-        audience_group,
-        y_conv,
-        x_orders,
-        y_rev,
-        x_rev,
-        counted_revenue_usd
-    from members
-    union all
-    select
-        'campaign_segment' as grain,
-        campaign_id,
-        pre_send_rfm_segment as rfm_segment,
-        audience_group,
-        y_conv,
-        x_orders,
-        y_rev,
-        x_rev,
-        counted_revenue_usd
-    from members
+    {%- for grain, rfm_segment in grain_segments %}
+        select
+            '{{ grain }}' as grain,
+            campaign_id,
+            {{ rfm_segment }} as rfm_segment,
+            audience_group,
+            y_conv,
+            x_orders,
+            y_rev,
+            x_rev,
+            counted_revenue_usd
+        from members
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 )
 
 select

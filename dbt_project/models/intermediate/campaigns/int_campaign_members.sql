@@ -61,13 +61,7 @@ campaign_members as (
 ),
 
 valid_orders as (
-    select
-        order_id,
-        customer_id,
-        created_at,
-        coalesce(net_revenue_usd, 0) as net_revenue_usd
-    from {{ ref('int_orders_enriched') }}
-    where is_valid and customer_id is not null and created_at is not null
+    {{ valid_customer_orders() }}
 ),
 
 -- the customer's valid orders from the pre-period's start to the holdout window's end, split at send_at

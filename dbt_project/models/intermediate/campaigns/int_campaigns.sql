@@ -2,12 +2,9 @@
 -- when that day has none). Cost in USD needs no rate; cost without a usable rate stays null (ROI null).
 with campaigns as (
     select
-        campaign_id,
-        name,
-        subject,
-        send_at,
-        target_segment,
-        holdout_pct,
+        {%- for column in campaign_attributes() %}
+            {{ column }},
+        {%- endfor %}
         cost,
         upper(trim(cost_currency)) as cost_currency
     from {{ ref('stg_esp__campaigns') }}
@@ -34,12 +31,9 @@ send_date_rates as (
 )
 
 select
-    campaigns.campaign_id,
-    campaigns.name,
-    campaigns.subject,
-    campaigns.send_at,
-    campaigns.target_segment,
-    campaigns.holdout_pct,
+    {%- for column in campaign_attributes() %}
+        campaigns.{{ column }},
+    {%- endfor %}
     campaigns.cost,
     campaigns.cost_currency,
     case

@@ -7,13 +7,7 @@
 {%- set window_hours = var('attribution_window_hours', 120) %}
 
 with valid_orders as (
-    select
-        order_id,
-        customer_id,
-        created_at,
-        coalesce(net_revenue_usd, 0) as net_revenue_usd
-    from {{ ref('int_orders_enriched') }}
-    where is_valid and customer_id is not null and created_at is not null
+    {{ valid_customer_orders() }}
 ),
 
 touches as (

@@ -30,26 +30,15 @@ lift as (
 
 measures as (
     select
-        campaigns.campaign_id,
-        campaigns.name,
-        campaigns.subject,
-        campaigns.send_at,
-        campaigns.target_segment,
-        campaigns.holdout_pct,
+        {%- for column in campaign_attributes() %}
+            campaigns.{{ column }},
+        {%- endfor %}
         coalesce(lift.treatment_size, 0) as treatment_size,
         coalesce(lift.control_size, 0) as control_size,
         coalesce(lift.control_size, 0) > 0 as has_control_group,
-        coalesce(funnel.processed, 0) as processed,
-        coalesce(funnel.delivered, 0) as delivered,
-        coalesce(funnel.bounced, 0) as bounced,
-        coalesce(funnel.dropped, 0) as dropped,
-        coalesce(funnel.deferred, 0) as deferred,
-        coalesce(funnel.unique_opens, 0) as unique_opens,
-        coalesce(funnel.unique_human_opens, 0) as unique_human_opens,
-        coalesce(funnel.unique_machine_opens, 0) as unique_machine_opens,
-        coalesce(funnel.unique_clicks, 0) as unique_clicks,
-        coalesce(funnel.unsubscribes, 0) as unsubscribes,
-        coalesce(funnel.spam_reports, 0) as spam_reports,
+        {%- for column in campaign_funnel_counts() %}
+            coalesce(funnel.{{ column }}, 0) as {{ column }},
+        {%- endfor %}
         coalesce(attribution.attributed_orders, 0) as attributed_orders,
         coalesce(attribution.attributed_revenue_usd, 0) as attributed_revenue_usd,
         {%- for column in campaign_lift_columns() %}
@@ -99,26 +88,15 @@ decided as (
 )
 
 select
-    campaign_id,
-    name,
-    subject,
-    send_at,
-    target_segment,
-    holdout_pct,
+    {%- for column in campaign_attributes() %}
+        {{ column }},
+    {%- endfor %}
     treatment_size,
     control_size,
     has_control_group,
-    processed,
-    delivered,
-    bounced,
-    dropped,
-    deferred,
-    unique_opens,
-    unique_human_opens,
-    unique_machine_opens,
-    unique_clicks,
-    unsubscribes,
-    spam_reports,
+    {%- for column in campaign_funnel_counts() %}
+        {{ column }},
+    {%- endfor %}
     case when delivered > 0 then cast(unique_human_opens as double) / delivered end as open_rate,
     case when delivered > 0 then cast(unique_clicks as double) / delivered end as click_rate,
     case when unique_human_opens > 0 then cast(unique_clicks as double) / unique_human_opens end as click_to_open_rate,

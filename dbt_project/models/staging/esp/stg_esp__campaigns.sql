@@ -1,11 +1,8 @@
 -- ESP campaigns: the latest daily snapshot of each campaign.
 select
-    campaign_id,
-    name,
-    subject,
-    send_at,
-    target_segment,
-    holdout_pct,
+    {%- for column in campaign_attributes() %}
+        {{ column }},
+    {%- endfor %}
     cost,
     upper(trim(cost_currency)) as cost_currency,
     snapshot_date,
