@@ -94,9 +94,10 @@
 
 {# Benjamini-Hochberg adjusted p-value (statsmodels multipletests(method='fdr_bh')): the running minimum of
    p * m / rank from the largest p-value down, capped at 1. p_rank is 1..m in ascending p order (ties
-   broken by any fixed order: tied p-values get the same q either way). #}
+   broken by any fixed order: tied p-values get the same q either way). p * (m / rank), not p * m / rank:
+   m / rank is exactly 1.0 or above, so the double never rounds below p (0.7 * 3 / 3 is 0.6999999999999998). #}
 {% macro benjamini_hochberg_q(p_value, p_rank, tests) -%}
-    least(1.0, min(({{ p_value }}) * ({{ tests }}) / ({{ p_rank }})) over (
+    least(1.0, min(({{ p_value }}) * (cast({{ tests }} as double) / ({{ p_rank }}))) over (
         order by {{ p_rank }} desc rows between unbounded preceding and current row
     ))
 {%- endmacro %}
