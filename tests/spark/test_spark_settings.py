@@ -3,6 +3,7 @@ with the Spark engine: everything that needs no JVM (tests/spark/test_spark_mart
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -111,3 +112,13 @@ def test_without_java_the_error_says_what_to_install(tmp_path, monkeypatch):
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path), "RAPPORT_ENGINE": "spark"})
     with pytest.raises(spark.SparkUnavailable, match=r"needs Java 17.*install_java\.sh"):
         spark.spark_session(settings, dbt_env(settings))
+
+
+def test_great_expectations_imports_beside_pyspark_from_python_c():
+    """With the spark extra installed, Great Expectations imports pyspark.sql.connect, which exits the process
+    with code 0 ("Skipping doctests") when its connect dependencies are missing and `__main__` has no file:
+    `python -c` drivers, pytest-xdist workers. The extra installs pyspark[connect] so that cannot happen."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed (requirements-spark.lock)")
+    code = "import great_expectations, pyspark.sql.connect.dataframe; print('imported')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr[-2000:]
