@@ -21,7 +21,7 @@ with versions as (
         snapshot_date
     from {{ raw }}
     {%- if touched %}
-    where {{ touched }}
+        where {{ touched }}
     {%- endif %}
     -- the same version can land from several snapshots: keep its first sighting
     qualify row_number() over (

@@ -10,7 +10,9 @@ with landed as (
     select *
     from {{ source('esp', 'esp_events') }}
     {%- if since %}
-    where _extracted_at > (select coalesce(max(_extracted_at), cast('1900-01-01' as timestamp)) from {{ this }})
+        where _extracted_at > (
+            select coalesce(max(built._extracted_at), cast('1900-01-01' as timestamp)) from {{ this }} as built
+        )
     {%- endif %}
 ),
 
