@@ -1,5 +1,11 @@
-{{ config(materialized='incremental', unique_key='contact_id', partition_by=['_part'],
-    incremental_strategy=rapport.incremental_replace_strategy()) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=rapport.incremental_replace_strategy(),
+        unique_key='contact_id',
+        partition_by=['_part'],
+    )
+}}
 -- ESP contacts: latest version per contact id (by updated_at, then the snapshot it was seen in).
 -- Incremental (macros/incremental.sql): the contacts with a version landed since the last build.
 {%- set raw = source('esp', 'esp_contacts') %}
@@ -25,6 +31,8 @@ select
     v.updated_at,
     v.snapshot_date,
     e.email_normalized,
-    {{ rapport.load_columns('v.contact_id', 'v') }}
+    v._run_id,
+    v._extracted_at,
+    {{ rapport.key_bucket('v.contact_id') }} as _part
 from versions as v
 left join emails as e on v.email = e.email

@@ -1,5 +1,11 @@
-{{ config(materialized='incremental', unique_key='ticket_id', partition_by=['_part'],
-    incremental_strategy=rapport.incremental_replace_strategy()) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=rapport.incremental_replace_strategy(),
+        unique_key='ticket_id',
+        partition_by=['_part'],
+    )
+}}
 -- Helpdesk tickets: latest version per ticket id, with the nested JSON flattened into columns.
 -- Incremental (macros/incremental.sql): the tickets with a version landed since the last build.
 {%- set raw = source('helpdesk', 'helpdesk_tickets') %}
@@ -22,5 +28,7 @@ select
     coalesce(try_cast({{ json_text('metric_set', '$.reopens') }} as integer), 0) as reopens,
     created_at,
     updated_at,
-    {{ rapport.load_columns('id') }}
+    _run_id,
+    _extracted_at,
+    {{ rapport.key_bucket('id') }} as _part
 from {{ latest_version(raw, 'id', 'updated_at desc', where=rapport.landed_keys_where(raw, 'id')) }}
