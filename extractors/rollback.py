@@ -16,6 +16,7 @@ import duckdb
 
 from rapport.extractors.landing import utc_now
 from rapport.extractors.schemas import RAW_TABLES
+from rapport.transform.increments import forget_if_read
 
 # A run is validated when its raw checks ran and every failure was a warning (as expectations' frames read it).
 _UNVALIDATED = """
@@ -67,6 +68,8 @@ def rollback_runs(con: duckdb.DuckDBPyConnection, runs: list[str], *, by: str) -
         con.execute("create or replace temp table _rolled_back (run_id varchar)")
         con.executemany("insert into _rolled_back values (?)", [[r] for r in runs])
         for table in RAW_TABLES:
+            # incremental models only hear of rows that land: a build that read these reads everything next
+            forget_if_read(con, f"raw.{table}", "_run_id in (select run_id from _rolled_back)")
             n = con.execute(f"delete from raw.{table} where _run_id in (select run_id from _rolled_back)"
                             ).fetchall()[0][0]
             if n:

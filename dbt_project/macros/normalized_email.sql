@@ -28,3 +28,34 @@
         else ({{ local_final }}) || '@' || (case when {{ is_gmail }} then 'gmail.com' else {{ domain }} end)
     end)
 {%- endmacro %}
+
+{#
+  normalized_emails(relation, column='email'): (email, email_normalized) for each distinct non-null
+  `column` of `relation` (a table or CTE name), to join back on the raw address. Every model normalises
+  through this: the UDF is_valid_email and the provider lists cost per value, and events repeat the same
+  addresses millions of times.
+#}
+{% macro normalized_emails(relation, column='email') -%}
+    select
+        email,
+        {{ rapport.normalized_email('email') }} as email_normalized
+    from (select distinct {{ column }} as email from {{ relation }} where {{ column }} is not null) as addresses
+{%- endmacro %}
+
+{#
+  normalized_phones(relation, column, country): (phone, country, phone_normalized) for each distinct pair
+  of `column` and `country` (an expression, 'null' when the records have no country) of `relation`.
+#}
+{% macro normalized_phones(relation, column='phone', country='null') -%}
+    select
+        phone,
+        country,
+        normalize_phone(phone, country) as phone_normalized
+    from (
+        select distinct
+            {{ column }} as phone,
+            cast({{ country }} as {{ dbt.type_string() }}) as country
+        from {{ relation }}
+        where {{ column }} is not null
+    ) as numbers
+{%- endmacro %}

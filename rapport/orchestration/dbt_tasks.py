@@ -122,9 +122,10 @@ def inject_run_context(context: Any, operator: Any) -> None:
     """Cosmos interceptor: dbt vars and environment of this run, computed like every other task's.
 
     Production builds leave dbt unit tests out (they check SQL on fixtures; the test suite runs them) and
-    pass `--full-refresh` on a full-refresh run. When nothing changed since the marts were built and
-    checked (rapport.pipeline.reuse), the task is skipped; otherwise what was built before is forgotten
-    first, so a build that stops half-way is never reused.
+    pass `--full-refresh` when the build reads everything (a full-refresh run, or what
+    rapport.transform.increments decides), else the vars `since`/`batch_at` of an incremental build. When
+    nothing changed since the marts were built and checked (rapport.pipeline.reuse), the task is skipped;
+    otherwise what was built before is forgotten first, so a build that stops half-way is never reused.
     """
     from rapport.orchestration.task_context import run_context, task_settings
     from rapport.transform.runner import dbt_env
@@ -132,7 +133,9 @@ def inject_run_context(context: Any, operator: Any) -> None:
     settings = task_settings()
     ctx = run_context(context, settings)
     _skip_or_invalidate(settings, ctx, operator.task_id)
-    operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id}
+    increment = _increment(settings, ctx)
+    operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id,
+                     **increment.dbt_vars()}  # fmt: skip
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
     if settings.engine == "spark":
         from rapport.transform.spark import spark_session
@@ -142,7 +145,7 @@ def inject_run_context(context: Any, operator: Any) -> None:
     flags = _without_managed(list(operator.dbt_cmd_flags or []))
     if command in (["build"], ["test"]):
         flags += _NO_UNIT_TESTS
-    if ctx.full_refresh and command in (["build"], ["run"]):
+    if increment.full_refresh and command in (["build"], ["run"]):
         flags.append(_FULL_REFRESH)
     operator.dbt_cmd_flags = flags
     layer_select = getattr(operator, "layer_select", None)
@@ -185,6 +188,17 @@ def _skip_or_invalidate(settings: Any, ctx: Any, task_id: str) -> None:
             progress(f"dbt {_label(task_id)} skipped: {message}")
             raise AirflowSkipException(f"dbt skipped: {message}")
         build_state.clear(con, "marts", "report")
+
+
+def _increment(settings: Any, ctx: Any) -> Any:
+    """The build's `since`/`batch_at` (rapport.transform.increments): planned by the run's first dbt task, the
+    same for every later one (and for retries); committed by the step after the dbt tasks (predict)."""
+    from rapport.core.warehouse import open_warehouse
+    from rapport.transform import increments
+
+    with open_warehouse(settings) as con:
+        return increments.plan(con, run_id=ctx.run_id, engine=settings.engine, full_refresh=ctx.full_refresh,
+                               continue_pending=True)  # fmt: skip
 
 
 def _label(task_id: str) -> str:

@@ -119,6 +119,10 @@ def check_raw(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         # Again here: a transform triggered by hand may follow an extract that stopped before its own pass.
         keep_erased(con, settings, run_id=ctx.run_id)
         _refuse_rolled_back(con, ctx.run_id)
+        # the dbt tasks after these checks plan their incremental build afresh (rapport.transform.increments)
+        from rapport.transform.increments import drop_pending
+
+        drop_pending(con)
         # no row landed since the checks last passed: only suites about what did not arrive (every_run)
         unchanged = reuse.reusable_marts(con, ctx) is not None
         try:
@@ -174,9 +178,12 @@ def transform(settings: Settings, ctx: RunContext) -> None:
 
 def predict(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     from rapport.predictions.step import predict as predict_customers
+    from rapport.transform.increments import commit
 
     with step("customer predictions"):
         with open_warehouse(settings) as con:
+            # the dbt tasks before this step completed: the next build reads what lands after this one's batch
+            commit(con, ctx.run_id)
             unchanged = reuse.reusable_marts(con, ctx) and reuse.unchanged_message(con)
         if unchanged:  # the marts, predictions included, are those built from these very inputs
             progress(f"  customer predictions skipped: {unchanged}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rapport.core.config import Settings
+from rapport.transform import increments
 
 # the invocation itself; names kept importable from here, where other packages always found them
 from rapport.transform.dbt_invocation import (  # noqa: F401
@@ -74,8 +75,10 @@ def dbt_build(
 
     dbt unit tests check SQL on fixed fixtures, not the data: production builds leave them out and the test
     suite runs them (`unit_tests=True`). `full_refresh` rebuilds incremental models from scratch (dbt's
-    `--full-refresh`). A `--vars` in extra_args (JSON or YAML mapping) is merged over as_of/run_id instead of
-    replacing them, e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
+    `--full-refresh`; a build also reads everything when rapport.transform.increments says it must, and
+    otherwise only what landed since the last complete build). A `--vars` in extra_args (JSON or YAML
+    mapping) is merged over as_of/run_id instead of replacing them,
+    e.g. `extra_args=["--vars", '{"max_identifier_fanout": 3}']`.
     With RAPPORT_ENGINE=spark the models build on Spark (rapport.transform.spark_exchange): raw tables and the
     incremental models' state go to Spark as Parquet first, and the built tables come back into the working
     DuckDB file after, so what follows the build reads the same tables whichever engine built them.
@@ -83,25 +86,58 @@ def dbt_build(
     from rapport.transform.build_state import invalidate
 
     extra, overrides = _split_vars(extra_args or [])
-    dbt_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, **overrides})
+    increment = plan_increment(settings, run_id, full_refresh=full_refresh, overrides=overrides)
+    dbt_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, **increment.dbt_vars(), **overrides})
     command = ["build", "--vars", dbt_vars]
     if select:
         command += ["--select", *select]
     if not unit_tests:
         command += ["--exclude-resource-type", "unit_test"]
-    if full_refresh:
+    if increment.full_refresh:
         command.append("--full-refresh")
     invalidate(settings)  # the marts are about to change: nothing built before may be reused
     if settings.engine != "spark":
         raise_on_failures(settings, invoke(settings, command, extra), "build")
-        return
-    from rapport.transform import spark_exchange
+    else:
+        from rapport.transform import spark_exchange
 
-    # parsed with the run's vars, so the build that follows reuses the parse
-    manifest = parse_manifest(settings, ["--vars", dbt_vars])
-    spark_exchange.load_into_spark(settings, manifest)
-    raise_on_failures(settings, invoke(settings, command, extra, target="spark"), "build")
-    spark_exchange.collect_from_spark(settings, manifest)
+        # parsed with the run's vars, so the build that follows reuses the parse
+        manifest = parse_manifest(settings, ["--vars", dbt_vars])
+        spark_exchange.load_into_spark(settings, manifest)
+        raise_on_failures(settings, invoke(settings, command, extra, target="spark"), "build")
+        spark_exchange.collect_from_spark(settings, manifest)
+    if not select:  # the whole project read what landed up to batch_at: the next build starts there
+        commit_increment(settings, run_id)
+
+
+def _work_db(settings: Settings) -> Any:
+    import duckdb
+
+    # the caller holds the writer lock (a dbt step): not open_warehouse(), whose lock would wait on it
+    return duckdb.connect(str(settings.work_db), config=settings.duckdb_config())
+
+
+def plan_increment(
+    settings: Settings,
+    run_id: str,
+    *,
+    full_refresh: bool = False,
+    overrides: dict[str, object] | None = None,
+    continue_pending: bool = False,
+) -> increments.Plan:
+    """This build's `since` and `batch_at` (rapport.transform.increments), recorded as the run's pending plan."""
+    settings.work_db.parent.mkdir(parents=True, exist_ok=True)
+    with _work_db(settings) as con:
+        return increments.plan(con, run_id=run_id, engine=settings.engine, full_refresh=full_refresh,
+                               overrides=overrides, continue_pending=continue_pending)  # fmt: skip
+
+
+def commit_increment(settings: Settings, run_id: str) -> bool:
+    """The run's dbt build completed: the next one reads only what lands after its batch_at."""
+    if not settings.work_db.exists():
+        return False
+    with _work_db(settings) as con:
+        return increments.commit(con, run_id)
 
 
 def raise_on_failures(settings: Settings, result: object, what: str) -> None:

@@ -142,11 +142,15 @@ def spark_warehouse(settings: Settings) -> Path:
 
 
 def _parquet_files(directory: Path) -> list[Path]:
-    # partitioned tables keep their files in `column=value` directories; `_`/`.` names are Spark's markers
+    # partitioned tables keep their files in `column=value` directories (the column may start with `_`, as the
+    # staging models' `_part`); other `_`/`.` names are Spark's markers
     return sorted(
         p
         for p in directory.rglob("*.parquet")
-        if not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
+        if not any(
+            part.startswith(".") or (part.startswith("_") and "=" not in part)
+            for part in p.relative_to(directory).parts
+        )
     )
 
 

@@ -1,11 +1,34 @@
--- Campaign audiences: one row per campaign and email exactly as in the audience file.
--- "group" is renamed audience_group (a reserved word); audience_member_id is the identity source_id.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=rapport.incremental_replace_strategy(),
+        unique_key='audience_member_id',
+        partition_by=['_part'],
+    )
+}}
+-- Campaign audiences: one row per campaign and email exactly as in the audience file. "group" is renamed
+-- audience_group (a reserved word); audience_member_id is the identity source_id.
+-- Incremental (macros/incremental.sql): every row of the campaigns with a row landed since the last build.
+{%- set raw = source('esp', 'esp_audiences') %}
+
+with audience_rows as (
+    select *
+    from {{ latest_version(raw, 'campaign_id, email', '_extracted_at desc',
+        where=rapport.landed_keys_where(raw, 'campaign_id')) }}
+),
+
+emails as (
+    {{ normalized_emails('audience_rows') }}
+)
+
 select
-    campaign_id || ':' || email as audience_member_id,
-    campaign_id,
-    email,
-    lower(trim({{ adapter.quote('group') }})) as audience_group,
-    {{ normalized_email('email') }} as email_normalized,
-    _run_id,
-    _extracted_at
-from {{ latest_version(source('esp', 'esp_audiences'), 'campaign_id, email', '_extracted_at desc') }}
+    r.campaign_id || ':' || r.email as audience_member_id,
+    r.campaign_id,
+    r.email,
+    lower(trim(r.{{ adapter.quote('group') }})) as audience_group,
+    e.email_normalized,
+    r._run_id,
+    r._extracted_at,
+    {{ rapport.key_bucket('r.campaign_id') }} as _part
+from audience_rows as r
+left join emails as e on r.email = e.email

@@ -1,22 +1,43 @@
--- ESP webhook events, one row per sg_event_id (landing already de-duplicates webhook retries).
--- Columns named after SQL keywords go through adapter.quote(): a double-quoted name is a string on Spark.
+{{ config(materialized='incremental', incremental_strategy='append') }}
+-- ESP webhook events, one row per sg_event_id (landing already de-duplicates webhook retries and keeps the
+-- first copy: the key is unique in raw, tested here). Columns named after SQL keywords go through
+-- adapter.quote(): a double-quoted name is a string on Spark.
+-- Incremental (macros/incremental.sql): events never change, so a build appends the rows landed after the
+-- latest one this table holds (its own high-water mark: a build repeated after a crash appends nothing twice).
+{%- set since = rapport.increment_since() %}
+
+with landed as (
+    select *
+    from {{ source('esp', 'esp_events') }}
+    {%- if since %}
+        where _extracted_at > (
+            select coalesce(max(built._extracted_at), cast('1900-01-01' as timestamp)) from {{ this }} as built
+        )
+    {%- endif %}
+),
+
+emails as (
+    {{ normalized_emails('landed') }}
+)
+
 select
-    sg_event_id,
-    sg_message_id,
-    campaign_id,
-    email,
-    {{ normalized_email('email') }} as email_normalized,
-    lower(trim(event)) as event,
-    {{ adapter.quote('timestamp') }} as event_unix_ts,
-    {{ unix_to_utc_timestamp(adapter.quote('timestamp')) }} as event_at,
-    url,
-    useragent,
-    ip,
-    coalesce(sg_machine_open, false) as sg_machine_open,
-    lower(trim(event)) = 'open' and not coalesce(sg_machine_open, false) as is_human_open,
-    {{ adapter.quote('type') }} as bounce_type,
-    reason,
-    asm_group_id,
-    _run_id,
-    _extracted_at
-from {{ latest_version(source('esp', 'esp_events'), 'sg_event_id', '_extracted_at desc') }}
+    l.sg_event_id,
+    l.sg_message_id,
+    l.campaign_id,
+    l.email,
+    e.email_normalized,
+    lower(trim(l.event)) as event,
+    l.{{ adapter.quote('timestamp') }} as event_unix_ts,
+    {{ unix_to_utc_timestamp('l.' ~ adapter.quote('timestamp')) }} as event_at,
+    l.url,
+    l.useragent,
+    l.ip,
+    coalesce(l.sg_machine_open, false) as sg_machine_open,
+    lower(trim(l.event)) = 'open' and not coalesce(l.sg_machine_open, false) as is_human_open,
+    l.{{ adapter.quote('type') }} as bounce_type,
+    l.reason,
+    l.asm_group_id,
+    l._run_id,
+    l._extracted_at
+from landed as l
+left join emails as e on l.email = e.email

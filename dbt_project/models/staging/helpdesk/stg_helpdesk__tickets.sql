@@ -1,4 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=rapport.incremental_replace_strategy(),
+        unique_key='ticket_id',
+        partition_by=['_part'],
+    )
+}}
 -- Helpdesk tickets: latest version per ticket id, with the nested JSON flattened into columns.
+-- Incremental (macros/incremental.sql): the tickets with a version landed since the last build.
+{%- set raw = source('helpdesk', 'helpdesk_tickets') %}
+
 select
     id as ticket_id,
     requester_id,
@@ -18,5 +29,6 @@ select
     created_at,
     updated_at,
     _run_id,
-    _extracted_at
-from {{ latest_version(source('helpdesk', 'helpdesk_tickets'), 'id', 'updated_at desc') }}
+    _extracted_at,
+    {{ rapport.key_bucket('id') }} as _part
+from {{ latest_version(raw, 'id', 'updated_at desc', where=rapport.landed_keys_where(raw, 'id')) }}

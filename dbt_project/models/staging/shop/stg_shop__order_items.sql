@@ -1,4 +1,15 @@
--- Order lines: latest landing per line id.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=rapport.incremental_replace_strategy(),
+        unique_key='order_item_id',
+        partition_by=['_part'],
+    )
+}}
+-- Order lines: latest landing per line id. Incremental (macros/incremental.sql): the lines landed since the
+-- last build.
+{%- set raw = source('shop', 'shop_order_items') %}
+
 select
     id as order_item_id,
     order_id,
@@ -9,5 +20,6 @@ select
     unit_price,
     quantity * unit_price as line_total,
     _run_id,
-    _extracted_at
-from {{ latest_version(source('shop', 'shop_order_items'), 'id', '_run_id desc') }}
+    _extracted_at,
+    {{ rapport.key_bucket('id') }} as _part
+from {{ latest_version(raw, 'id', '_run_id desc', where=rapport.landed_keys_where(raw, 'id')) }}

@@ -1,0 +1,172 @@
+"""What the incremental dbt models have read, so that a build reads only the raw rows landed since.
+
+A dbt build gets two vars (dbt_project/macros/incremental.sql): `batch_at`, the latest raw `_extracted_at`
+when the build starts, and `since`, the `batch_at` of the last build that completed (null: read
+everything). The ledger `ops.transform_increments` keeps them:
+
+- `pending`: the plan of the build under way, written when its first dbt command starts; every later command
+  of the same run (the Airflow layer tasks, a retry of one of them) builds with the same vars;
+- `committed`: the plan of the last build that completed (`commit`), whose `batch_at` is the next `since`.
+
+A build reads everything (`since` null, dbt's `--full-refresh`) when there is no committed build, when
+`--full-refresh` is asked for, when the engine or what computes the models changed since (the dbt project's
+files, the UDFs, vars passed on top of the project's), and after rows a build had read were deleted from raw
+(`forget_if_read`: a raw-check rollback of an earlier run, an erasure), since an incremental model only ever
+hears of keys whose rows landed. The ledger is only ever a reason to read more: a build that fails or is
+killed commits nothing, and the next one reads again from the last committed `batch_at` (the models are
+idempotent for rows read twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from rapport.core.config import PROJECT_ROOT
+from rapport.transform.project import files_fingerprint, project_fingerprint
+
+# Code whose change changes what the models compute, beside the dbt project: the UDFs they call.
+_UDF_CODE = ("rapport/transform/udfs.py", "rapport/experiments/distributions.py")
+_DDL = """create table if not exists ops.transform_increments (
+    state varchar primary key, batch_at timestamp, since timestamp, logic varchar, engine varchar,
+    reason varchar, run_id varchar, recorded_at timestamp)"""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One build's vars: read the raw rows landed after `since` (None: everything), up to `batch_at`."""
+
+    since: datetime | None
+    batch_at: datetime | None
+    reason: str  # why the build reads everything, or "incremental"
+
+    @property
+    def full_refresh(self) -> bool:
+        return self.since is None
+
+    def dbt_vars(self) -> dict[str, str | None]:
+        return {
+            "since": self.since.isoformat(sep=" ") if self.since else None,
+            "batch_at": self.batch_at.isoformat(sep=" ") if self.batch_at else None,
+        }
+
+
+def logic_fingerprint(overrides: Mapping[str, Any] | None = None) -> str:
+    """What computes the models: the dbt project's files, the UDFs' code and vars given on top of the project's."""
+    udfs = files_fingerprint([PROJECT_ROOT / p for p in _UDF_CODE if (PROJECT_ROOT / p).exists()], PROJECT_ROOT)
+    extra = {k: v for k, v in (overrides or {}).items() if k not in ("as_of", "run_id", "since", "batch_at")}
+    text = json.dumps([project_fingerprint(), udfs, extra], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def latest_load(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The latest `_extracted_at` of any raw table (None when nothing landed)."""
+    tables = con.execute(
+        """select table_name from information_schema.columns
+           where table_catalog = current_database() and table_schema = 'raw' and column_name = '_extracted_at'"""
+    ).fetchall()
+    if not tables:
+        return None
+    union = " union all ".join(f'select max(_extracted_at) as t from raw."{name}"' for (name,) in tables)
+    return con.execute(f"select max(t) from ({union})").fetchall()[0][0]
+
+
+def _ensure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists ops")
+    con.execute(_DDL)
+
+
+def _row(con: duckdb.DuckDBPyConnection, state: str) -> dict[str, Any] | None:
+    _ensure(con)
+    cur = con.execute("select * from ops.transform_increments where state = ?", [state])
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    return dict(zip(names, rows[0], strict=True)) if rows else None
+
+
+def plan(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    engine: str,
+    full_refresh: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    continue_pending: bool = False,
+) -> Plan:
+    """The vars of this run's build, recorded as pending. With `continue_pending`, a plan already pending for
+    the same run (an earlier dbt task of the build) is reused as it is."""
+    if continue_pending:
+        pending = _row(con, "pending")
+        if pending and pending["run_id"] == run_id:
+            return Plan(pending["since"], pending["batch_at"], pending["reason"])
+    logic = logic_fingerprint(overrides)
+    committed = _row(con, "committed")
+    if full_refresh:
+        reason = "--full-refresh"
+    elif committed is None or committed["batch_at"] is None:
+        reason = "no complete incremental build yet"
+    elif committed["engine"] != engine:
+        reason = f"the engine changed ({committed['engine']} -> {engine})"
+    elif committed["logic"] != logic:
+        reason = "the dbt project, the UDFs or the dbt vars changed"
+    else:
+        reason = "incremental"
+    since = committed["batch_at"] if reason == "incremental" and committed else None
+    result = Plan(since, latest_load(con) or since, reason)
+    con.execute("delete from ops.transform_increments where state = 'pending'")
+    con.execute(
+        "insert into ops.transform_increments values ('pending', ?, ?, ?, ?, ?, ?, now()::timestamp)",
+        [result.batch_at, result.since, logic, engine, reason, run_id],
+    )
+    return result
+
+
+def commit(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """The pending build of `run_id` completed: the next build reads what landed after its batch_at."""
+    pending = _row(con, "pending")
+    if not pending or pending["run_id"] != run_id:
+        return False
+    con.execute("delete from ops.transform_increments where state = 'committed'")
+    con.execute("update ops.transform_increments set state = 'committed', recorded_at = now()::timestamp "
+                "where state = 'pending'")  # fmt: skip
+    return True
+
+
+def drop_pending(con: duckdb.DuckDBPyConnection) -> None:
+    """New raw rows are about to be checked: the next dbt command plans afresh."""
+    _ensure(con)
+    con.execute("delete from ops.transform_increments where state = 'pending'")
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """The next build reads everything (rows the models had read are gone)."""
+    _ensure(con)
+    con.execute("delete from ops.transform_increments")
+
+
+def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list[Any] | None = None) -> bool:
+    """Before deleting or changing the rows of raw `table` matching `where`: when a build has read any of them
+    (landed no later than the committed or pending batch_at), the next build reads everything. Returns
+    whether it must."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = "
+        "'transform_increments'"
+    ).fetchall()[0][0]
+    if not exists:
+        return False
+    read_up_to = con.execute("select max(batch_at) from ops.transform_increments").fetchall()[0][0]
+    if read_up_to is None:
+        return False
+    hit = con.execute(
+        f"select count(*) from (select 1 from {table} where ({where}) and _extracted_at <= ? limit 1)",
+        [*(params or []), read_up_to],
+    ).fetchall()[0][0]
+    if hit:
+        forget(con)
+    return bool(hit)

@@ -1,0 +1,88 @@
+"""The incremental builds' ledger (rapport.transform.increments): when a build may read only what landed
+since the last complete one, and when it must read everything. Small DuckDB files, hand-set load times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from rapport.extractors.landing import ensure_schema
+from rapport.extractors.rollback import rollback_runs
+from rapport.transform import increments
+
+T1, T2, T3 = datetime(2026, 11, 1, 1), datetime(2026, 11, 2, 1), datetime(2026, 11, 3, 1)
+
+
+@pytest.fixture
+def con(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as c:
+        ensure_schema(c)  # the raw tables as the extractors land them
+        c.execute(
+            "insert into raw.shop_orders (id, updated_at, _run_id, _extracted_at) values (1, ?, 'r1', ?)", [T1, T1]
+        )
+        yield c
+
+
+def _land(con, run_id: str, at: datetime) -> None:
+    con.execute(
+        "insert into raw.shop_orders (id, updated_at, _run_id, _extracted_at) values (2, ?, ?, ?)", [at, run_id, at]
+    )
+
+
+def test_the_first_build_reads_everything_and_the_next_only_what_landed_after_it(con) -> None:
+    first = increments.plan(con, run_id="r1", engine="duckdb")
+    assert (first.since, first.batch_at, first.full_refresh) == (None, T1, True)
+    assert increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    second = increments.plan(con, run_id="r2", engine="duckdb")
+    assert (second.since, second.batch_at, second.reason) == (T1, T2, "incremental")
+    assert second.dbt_vars() == {"since": "2026-11-01 01:00:00", "batch_at": "2026-11-02 01:00:00"}
+
+
+def test_a_failed_build_commits_nothing_and_the_next_reads_from_the_last_complete_one(con) -> None:
+    increments.plan(con, run_id="r1", engine="duckdb")
+    increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    increments.plan(con, run_id="r2", engine="duckdb")  # r2's build fails: no commit
+    _land(con, "r3", T3)
+    assert not increments.commit(con, "other-run")
+    third = increments.plan(con, run_id="r3", engine="duckdb")
+    assert (third.since, third.batch_at) == (T1, T3)
+
+
+def test_later_tasks_of_the_same_run_reuse_its_plan(con) -> None:
+    increments.plan(con, run_id="r1", engine="duckdb")
+    increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    staging = increments.plan(con, run_id="r2", engine="duckdb", continue_pending=True)
+    _land(con, "r3", T3)  # landed while r2's layers build: not r2's batch
+    marts = increments.plan(con, run_id="r2", engine="duckdb", continue_pending=True)
+    assert marts == staging and marts.batch_at == T2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"full_refresh": True}, "--full-refresh"),
+        ({"engine": "spark"}, "the engine changed (duckdb -> spark)"),
+        ({"overrides": {"max_identifier_fanout": 3}}, "the dbt project, the UDFs or the dbt vars changed"),
+    ],
+)
+def test_what_makes_a_build_read_everything(con, kwargs, reason) -> None:
+    increments.plan(con, run_id="r1", engine="duckdb")
+    increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    plan = increments.plan(con, run_id="r2", **{"engine": "duckdb", **kwargs})
+    assert (plan.since, plan.reason) == (None, reason)
+
+
+def test_rolling_back_rows_a_build_read_makes_the_next_build_read_everything(con) -> None:
+    increments.plan(con, run_id="r1", engine="duckdb")
+    increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    rollback_runs(con, ["r2"], by="r2")  # landed after the build: nothing it read is gone
+    assert increments.plan(con, run_id="r3", engine="duckdb").reason == "incremental"
+    rollback_runs(con, ["r1"], by="r3")  # the build had read r1's rows
+    assert increments.plan(con, run_id="r4", engine="duckdb").reason == "no complete incremental build yet"
