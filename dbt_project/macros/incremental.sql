@@ -13,6 +13,15 @@
   gives the same tables.
 #}
 
+{# The last columns of an incremental staging model: the raw row's load metadata and the Spark partition
+   (`_part`, key_bucket() of the model's key) that insert_overwrite replaces. #}
+{% macro load_columns(key, alias=none) -%}
+    {%- set prefix = (alias ~ '.') if alias else '' -%}
+    {{ prefix }}_run_id,
+    {{ prefix }}_extracted_at,
+    {{ rapport.key_bucket(key) }} as _part
+{%- endmacro %}
+
 {# The `since` timestamp as a SQL literal when this model builds incrementally, else none. #}
 {% macro increment_since() -%}
     {%- if not execute -%}{{ return(none) }}{%- endif -%}

@@ -2,38 +2,28 @@
 -- (is_valid_email: email-validator, syntax only), counted per kind of source record. They are kept on
 -- their records for display but link nobody and never reach an audience file. Each distinct address is
 -- validated once: the Python UDF is the costly part, and events repeat the same few addresses.
+{%- set record_sources = [
+    ('orders.customer', 'stg_shop__customers', none),
+    ('orders.guest_order', 'stg_shop__orders', 'is_guest'),
+    ('helpdesk.user', 'stg_helpdesk__users', 'is_end_user'),
+    ('esp.contact', 'stg_esp__contacts', none),
+    ('esp.audience_member', 'stg_esp__audiences', none),
+    ('esp.event', 'stg_esp__events', none),
+] %}
+
 with records as (
-    select
-        'orders.customer' as source,
-        email
-    from {{ ref('stg_shop__customers') }}
-    union all
-    select
-        'orders.guest_order' as source,
-        email
-    from {{ ref('stg_shop__orders') }}
-    where is_guest
-    union all
-    select
-        'helpdesk.user' as source,
-        email
-    from {{ ref('stg_helpdesk__users') }}
-    where is_end_user
-    union all
-    select
-        'esp.contact' as source,
-        email
-    from {{ ref('stg_esp__contacts') }}
-    union all
-    select
-        'esp.audience_member' as source,
-        email
-    from {{ ref('stg_esp__audiences') }}
-    union all
-    select
-        'esp.event' as source,
-        email
-    from {{ ref('stg_esp__events') }}
+    {%- for source_name, model, condition in record_sources %}
+        select
+            '{{ source_name }}' as source,
+            email
+        from {{ ref(model) }}
+        {%- if condition %}
+            where {{ condition }}
+        {%- endif %}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 addresses as (

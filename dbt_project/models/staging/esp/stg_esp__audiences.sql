@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='audience_member_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='audience_member_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- Campaign audiences: one row per campaign and email exactly as in the audience file. "group" is renamed
 -- audience_group (a reserved word); audience_member_id is the identity source_id.
 -- Incremental (macros/incremental.sql): every row of the campaigns with a row landed since the last build.
@@ -27,8 +21,6 @@ select
     r.email,
     lower(trim(r.{{ adapter.quote('group') }})) as audience_group,
     e.email_normalized,
-    r._run_id,
-    r._extracted_at,
-    {{ rapport.key_bucket('r.campaign_id') }} as _part
+    {{ rapport.load_columns('r.campaign_id', 'r') }}
 from audience_rows as r
 left join emails as e on r.email = e.email

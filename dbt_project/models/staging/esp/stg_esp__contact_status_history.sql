@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='contact_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='contact_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- ESP contact status changes: one row per contact and status period (subscribed -> unsubscribed, ...).
 -- Versions that repeat the previous status are folded into the period they continue.
 -- Incremental (macros/incremental.sql): the contacts with a version landed since the last build, from all

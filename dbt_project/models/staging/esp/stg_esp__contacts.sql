@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='contact_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='contact_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- ESP contacts: latest version per contact id (by updated_at, then the snapshot it was seen in).
 -- Incremental (macros/incremental.sql): the contacts with a version landed since the last build.
 {%- set raw = source('esp', 'esp_contacts') %}
@@ -31,8 +25,6 @@ select
     v.updated_at,
     v.snapshot_date,
     e.email_normalized,
-    v._run_id,
-    v._extracted_at,
-    {{ rapport.key_bucket('v.contact_id') }} as _part
+    {{ rapport.load_columns('v.contact_id', 'v') }}
 from versions as v
 left join emails as e on v.email = e.email

@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='ticket_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='ticket_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- Helpdesk tickets: latest version per ticket id, with the nested JSON flattened into columns.
 -- Incremental (macros/incremental.sql): the tickets with a version landed since the last build.
 {%- set raw = source('helpdesk', 'helpdesk_tickets') %}
@@ -28,7 +22,5 @@ select
     coalesce(try_cast({{ json_text('metric_set', '$.reopens') }} as integer), 0) as reopens,
     created_at,
     updated_at,
-    _run_id,
-    _extracted_at,
-    {{ rapport.key_bucket('id') }} as _part
+    {{ rapport.load_columns('id') }}
 from {{ latest_version(raw, 'id', 'updated_at desc', where=rapport.landed_keys_where(raw, 'id')) }}

@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='user_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='user_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- Helpdesk users: latest version per user id. Only end-users are people (agents and admins are staff).
 -- external_id, when set, is the shop customer id the helpdesk was synced with.
 -- Incremental (macros/incremental.sql): the users with a version landed since the last build.
@@ -36,9 +30,7 @@ select
     v.updated_at,
     e.email_normalized,
     p.phone_normalized,
-    v._run_id,
-    v._extracted_at,
-    {{ rapport.key_bucket('v.id') }} as _part
+    {{ rapport.load_columns('v.id', 'v') }}
 from versions as v
 left join emails as e on v.email = e.email
 left join phones as p on v.phone = p.phone

@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='customer_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='customer_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- Shop customer accounts: latest version per customer id, with matching keys.
 -- Incremental (macros/incremental.sql): a build recomputes the customers with a version landed since the
 -- last build, from all their versions; each distinct address and phone is normalised once.
@@ -39,9 +33,7 @@ select
     v.updated_at,
     e.email_normalized,
     p.phone_normalized,
-    v._run_id,
-    v._extracted_at,
-    {{ rapport.key_bucket('v.id') }} as _part
+    {{ rapport.load_columns('v.id', 'v') }}
 from versions as v
 left join emails as e on v.email = e.email
 left join phones as p on v.phone = p.phone and coalesce(v.country_code, '') = coalesce(p.country, '')

@@ -1,11 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        unique_key='order_id',
-        partition_by=['_part'],
-    )
-}}
+{{ config(materialized='incremental', unique_key='order_id', partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy()) }}
 -- Orders: latest version per order id. customer_id (the shop customer) is null for guest checkouts.
 -- Checkout phones carry no country: only numbers written in international form normalise.
 -- Incremental (macros/incremental.sql): the orders with a version landed since the last build.
@@ -47,9 +41,7 @@ select
     v.cancelled_at,
     e.email_normalized,
     p.phone_normalized,
-    v._run_id,
-    v._extracted_at,
-    {{ rapport.key_bucket('v.id') }} as _part
+    {{ rapport.load_columns('v.id', 'v') }}
 from versions as v
 left join emails as e on v.email = e.email
 left join phones as p on v.phone = p.phone
