@@ -99,7 +99,8 @@ def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypa
                    dbt_cmd_flags=[])  # fmt: skip
     conf = {"run_id": "scheduled__2026-10-31", "interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-30"}
     inject_run_context(_context("asset_triggered__x", 1, conf), op)
-    assert op.vars == {"as_of": "2026-10-30", "run_id": "scheduled__2026-10-31"}
+    # nothing built yet: the build reads everything (since null; rapport.transform.increments)
+    assert op.vars == {"as_of": "2026-10-30", "run_id": "scheduled__2026-10-31", "since": None}
     assert op.env["RAPPORT_WORK_DB"] == str(tmp_path / "work" / "rapport_work.duckdb")
     assert op.select == "customers" and op.dbt_cmd_flags == []
 
@@ -184,6 +185,24 @@ def test_new_raw_data_forgets_every_layers_saved_results(tmp_path):
     forget_retry_state(settings, "run:3")  # nothing saved: nothing to do
 
 
+def _complete_build(warehouse_dir: Path, run_id: str) -> None:
+    """What the pipeline does around `run_id`'s dbt build: rows landed (at 01:00), the build completed."""
+    from rapport.core.config import load_settings
+    from rapport.core.warehouse import open_warehouse
+    from rapport.extractors.landing import ensure_schema
+    from rapport.transform import increments
+
+    with open_warehouse(load_settings({"RAPPORT_WAREHOUSE_DIR": str(warehouse_dir)})) as con:
+        ensure_schema(con)
+        con.execute(
+            "insert into raw.shop_orders (id, updated_at, _run_id, _extracted_at) "
+            "values (1, '2026-11-01', 'x', '2026-11-01 01:00')"
+        )
+        con.execute("delete from ops.transform_increments")
+        increments.plan(con, run_id=run_id, engine="duckdb")
+        assert increments.commit(con, run_id)
+
+
 def test_interceptor_leaves_unit_tests_out_and_passes_full_refresh_to_build_commands(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
     monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
@@ -192,8 +211,13 @@ def test_interceptor_leaves_unit_tests_out_and_passes_full_refresh_to_build_comm
     inject_run_context(_context("r1", 1, refresh), op)
     inject_run_context(_context("r1", 1, refresh), op)  # in-process runs reuse the operator: no flag twice
     assert op.dbt_cmd_flags == ["--x", "--exclude-resource-type", "unit_test", "--full-refresh"]
-    inject_run_context(_context("r2", 1, {"interval_end": "2026-11-02T00:00:00"}), op)  # the next, plain run
+    plain = {"interval_end": "2026-11-02T00:00:00"}
+    inject_run_context(_context("r2", 1, plain), op)  # r1's build never completed: r2 still reads everything
+    assert op.dbt_cmd_flags == ["--x", "--exclude-resource-type", "unit_test", "--full-refresh"]
+    _complete_build(tmp_path, "r2")
+    inject_run_context(_context("r3", 1, plain), op)  # the next, plain run builds incrementally
     assert op.dbt_cmd_flags == ["--x", "--exclude-resource-type", "unit_test"]
+    assert op.vars["since"] == "2026-11-01 01:00:00"
     freshness = _Operator(task_id="dbt.src", vars=None, env=None, select="s", dbt_cmd_flags=[],
                           base_cmd=["source", "freshness"])  # fmt: skip
     inject_run_context(_context("r1", 1, refresh), freshness)

@@ -123,7 +123,7 @@ def inject_run_context(context: Any, operator: Any) -> None:
 
     Production builds leave dbt unit tests out (they check SQL on fixtures; the test suite runs them) and
     pass `--full-refresh` when the build reads everything (a full-refresh run, or what
-    rapport.transform.increments decides), else the vars `since`/`batch_at` of an incremental build. When
+    rapport.transform.increments decides), else the var `since` of an incremental build. When
     nothing changed since the marts were built and checked (rapport.pipeline.reuse), the task is skipped;
     otherwise what was built before is forgotten first, so a build that stops half-way is never reused.
     """
@@ -191,7 +191,7 @@ def _skip_or_invalidate(settings: Any, ctx: Any, task_id: str) -> None:
 
 
 def _increment(settings: Any, ctx: Any) -> Any:
-    """The build's `since`/`batch_at` (rapport.transform.increments): planned by the run's first dbt task, the
+    """The build's plan (rapport.transform.increments): planned by the run's first dbt task, the
     same for every later one (and for retries); committed by the step after the dbt tasks (predict)."""
     from rapport.core.warehouse import open_warehouse
     from rapport.transform import increments

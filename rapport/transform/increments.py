@@ -1,8 +1,8 @@
 """What the incremental dbt models have read, so that a build reads only the raw rows landed since.
 
-A dbt build gets two vars (dbt_project/macros/incremental.sql): `batch_at`, the latest raw `_extracted_at`
-when the build starts, and `since`, the `batch_at` of the last build that completed (null: read
-everything). The ledger `ops.transform_increments` keeps them:
+A dbt build gets one var (dbt_project/macros/incremental.sql): `since`, the `batch_at` of the last build
+that completed (null: read everything), where a build's `batch_at` is the latest raw `_extracted_at` when it
+starts. The ledger `ops.transform_increments` keeps both:
 
 - `pending`: the plan of the build under way, written when its first dbt command starts; every later command
   of the same run (the Airflow layer tasks, a retry of one of them) builds with the same vars;
@@ -51,10 +51,9 @@ class Plan:
         return self.since is None
 
     def dbt_vars(self) -> dict[str, str | None]:
-        return {
-            "since": self.since.isoformat(sep=" ") if self.since else None,
-            "batch_at": self.batch_at.isoformat(sep=" ") if self.batch_at else None,
-        }
+        # batch_at stays in the ledger only: rows landing during the build are read by this build and the
+        # next (the models are idempotent for rows read twice), so the models need no upper bound.
+        return {"since": self.since.isoformat(sep=" ") if self.since else None}
 
 
 def logic_fingerprint(overrides: Mapping[str, Any] | None = None) -> str:
