@@ -46,10 +46,30 @@ _contexts: dict[Path, object] = {}
 _checkpoints: dict[tuple[Path, str], object] = {}
 
 
+def _file_context(root: Path):
+    """The file-backed context under `root/gx`. GX rewrites `great_expectations.yml` in place (open, truncate,
+    write), so a process killed at that moment leaves it cut short and every later load fails. The file
+    holds only what this module sets again (the Data Docs site, flags, the frames' data source), so a broken
+    one is set aside, named in the log, and made afresh."""
+    try:
+        return gx.get_context(mode="file", project_root_dir=str(root))
+    except Exception as exc:  # noqa: BLE001 (a cut-short file fails in many ways: KeyError, TypeError, GX errors)
+        config = root / "gx" / "great_expectations.yml"
+        if not config.exists():
+            raise
+        broken = config.with_name(f"{config.name}.broken-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+        config.replace(broken)
+        logging.getLogger("rapport").warning(
+            "Great Expectations' config could not be read (%s: %s), likely cut short by a killed process; "
+            "set aside as %s and recreated", type(exc).__name__, exc, broken
+        )
+        return gx.get_context(mode="file", project_root_dir=str(root))
+
+
 def _context(warehouse_dir: Path):
     root = warehouse_dir.resolve()
     if root not in _contexts:
-        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        ctx = _file_context(root)
         site = {
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
