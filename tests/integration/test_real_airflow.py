@@ -31,9 +31,24 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKER = ROOT.parent / "shared" / "tools" / "check_published.py"
 DAILY, TRANSFORM = "rapport_daily", "rapport_transform"
 # The run under test is the one a scheduler would make today: the interval of yesterday (UTC). Triggering it
-# before unpausing means the scheduler finds that interval taken and adds no run of its own.
+# before unpausing means the scheduler finds that interval taken and adds no run of its own. Set when the
+# stack starts (_settle_clock), not at collection: a module that crossed midnight UTC in between had the
+# scheduler add the new day's run, and a second transform.
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
+MIDNIGHT_MARGIN = timedelta(minutes=20)  # longer than this module runs once the DAGs are unpaused
+
+
+def _settle_clock() -> None:
+    """Fix TODAY/YESTERDAY for the module; close to midnight UTC, wait for the new day first."""
+    global TODAY, YESTERDAY
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    if midnight - now < MIDNIGHT_MARGIN:
+        warnings.warn(f"real-Airflow test waits {(midnight - now).seconds} s for midnight UTC", stacklevel=1)
+        time.sleep((midnight - now).total_seconds() + 5)
+    TODAY = datetime.now(UTC).date()
+    YESTERDAY = TODAY - timedelta(days=1)
 TOKEN = "tok-" + secrets.token_hex(12)
 
 
@@ -43,6 +58,7 @@ def _iso(day) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    _settle_clock()
     base = tmp_path_factory.mktemp("real_airflow")
     warehouse = base / "warehouse"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
