@@ -10,7 +10,8 @@
    writes ops.erasures (one row per address: hash, time, status, rows removed per table);
 4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
    without the person), runs the mart checks, republishes atomically (published file, Parquet, dbt docs,
-   audience files, report), and scrubs the other files under the warehouse directory.
+   audience files, report), and scrubs the other files under the warehouse directory. Spark's copies
+   (RAPPORT_ENGINE=spark: its tables, metastore and exchange files) are deleted before the rebuild.
 An address that matches nobody is still recorded (status 'unmatched'), so it is kept out from then on.
 
 Keeping erased people out of later runs is rapport.privacy.keep's (a pipeline step); this module is the
@@ -41,7 +42,7 @@ from rapport.privacy.database import (
     resolve,
 )
 from rapport.privacy.database import sweep as sweep_mentions
-from rapport.privacy.files import FileChanges, delete_check_frames, scrub_files
+from rapport.privacy.files import FileChanges, delete_check_frames, delete_spark_copies, scrub_files
 from rapport.privacy.match import install, keyed_hash, normalize_emails
 from rapport.privacy.purge import purge_raw
 from rapport.privacy.store import ensure_tables, has_identifiers, key_id, require_key
@@ -190,6 +191,9 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
     from rapport.transform.runner import dbt_build
 
     delete_check_frames(settings)
+    if spark_copies := delete_spark_copies(settings):
+        progress(f"forget: deleted Spark's copies of the warehouse ({len(spark_copies)} files under "
+                 f"{settings.spark_dir}); the next Spark build loads them from the working file again")
     last = _last_run(settings)
     if last is None or not settings.published_db.exists():
         return  # nothing was ever published

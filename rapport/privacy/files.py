@@ -5,6 +5,9 @@ remains are copies made by earlier runs:
 
 - `gx/frames/**.parquet`: the inputs of the last checks (raw and mart rows): deleted before the rebuild
   (the mart checks of the rebuild write fresh ones, the next run's checks the rest);
+- `spark/` (RAPPORT_ENGINE=spark): Spark's tables, its metastore and the Parquet exchanged with it, copies
+  of raw and of every model: deleted before the rebuild (the working file is the warehouse of record, and
+  a Spark build that finds no copies loads them from it again);
 - reports of other as-of dates (`reports/rapport_report_<date>.html|pdf`): the HTML is redacted (names,
   customer ids, emails, phones), the PDF beside a redacted HTML is deleted (it cannot be edited in place);
 - every other text file (run logs, dbt logs, Great Expectations results and data docs, status files):
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +70,16 @@ def delete_check_frames(settings: Settings, *, dry_run: bool = False) -> list[Pa
         for path in frames:
             path.unlink(missing_ok=True)
     return frames
+
+
+def delete_spark_copies(settings: Settings) -> list[Path]:
+    """Delete Spark's warehouse, metastore and exchange files (settings.spark_dir), copies of everyone's rows;
+    returns the files that were there."""
+    root = settings.spark_dir
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    if root.is_dir():
+        shutil.rmtree(root)
+    return files
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -295,6 +295,27 @@ def customers(wh: Path) -> dict[str, tuple]:
 
 # ---- the scenario -----------------------------------------------------------------------------------------
 
+def _leave_spark_copies(wh: Path) -> list[Path]:
+    """What a RAPPORT_ENGINE=spark build leaves under {warehouse}/spark (rapport.transform.spark_exchange):
+    Spark's managed Parquet tables of raw and of the models, the exchange Parquet and its state file. Written
+    here from the DuckDB build's tables (the Spark path itself is tested in tests/spark/)."""
+    spark = wh / "spark"
+    tables = spark / "warehouse"
+    con = duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
+    written = []
+    try:
+        for table, path in (("raw.shop_customers", spark / "exchange" / "raw" / "shop_customers.parquet"),
+                            ("raw.shop_customers", tables / "raw.db" / "shop_customers" / "part-0.parquet"),
+                            ("marts.customers", tables / "marts.db" / "customers" / "part-0.parquet")):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"copy (select * from {table}) to '{path}' (format parquet)")
+            written.append(path)
+    finally:
+        con.close()
+    (spark / "state.json").write_text("{}")
+    return written
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
     wh = tmp_path_factory.mktemp("forget") / "warehouse"
@@ -313,8 +334,10 @@ def scenario(tmp_path_factory):
     pub.close()
     assert len(person.customer_ids) == 1
     assert scan(wh, person), "the scan finds nothing even before forget: it would prove nothing"
+    spark_copies = _leave_spark_copies(wh)
+    assert any("spark/" in hit for hit in scan(wh, person)), "the Spark copies hold nothing of the person"
     state = {"wh": wh, "env": env, "person": person, "before": totals(wh), "mine": person_rows(wh, person),
-             "customers": before_customers}
+             "customers": before_customers, "spark_copies": spark_copies}
     # one of the person's addresses, typed differently from every source
     address = sorted(person.emails)[0].upper()
     out = _run(["forget", "--email", address], env)
@@ -340,6 +363,12 @@ def test_forget_prints_rows_removed_and_records_only_a_hash(scenario):
 
 def test_no_trace_after_forget(scenario):
     assert scan(scenario["wh"], scenario["person"]) == []
+
+
+def test_spark_copies_are_deleted_and_said_so(scenario):
+    assert not any(p.exists() for p in scenario["spark_copies"])
+    assert not (scenario["wh"] / "spark").exists()
+    assert "deleted Spark's copies of the warehouse (4 files" in scenario["forget"].stdout + scenario["forget"].stderr
 
 
 def _assert_others_unchanged(scenario) -> None:
