@@ -61,7 +61,7 @@
             ~ ' as u on t.node = u.node')) %}
         {% do run_query(get_create_table_as_sql(False, region_edges,
             'select e.node, e.ident from ' ~ edges ~ ' as e where e.node in (select node from ' ~ touched
-            ~ ') or e.node in (select t.node from ' ~ target_relation ~ ' as t inner join ' ~ affected
+            ~ ' union select t.node from ' ~ target_relation ~ ' as t inner join ' ~ affected
             ~ ' as a on t.label = a.label)')) %}
         {%- set graph = region_edges -%}
     {%- else %}
