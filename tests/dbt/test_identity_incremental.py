@@ -9,7 +9,8 @@ Graph (max_identifier_fanout 2, so a value on 3 accounts is rejected), hand-made
   (b@x, phone P) and guest order 101 (d@x, phone P) merge B and D; customer 6 makes shared@x a value of
   3 accounts (rejected: C splits, customer 3 alone); contact b1 changes its email (leaves B). F and e1 are
   untouched.
-- day 2: customer 6 changes its email: shared@x is back to 2 accounts and customer 3 rejoins C.
+- day 2: customer 6 changes its email: shared@x is back to 2 accounts and customer 3 rejoins C; scratch
+  tables a killed build would leave behind are there and must not stop the build.
 The region relabelled is hand-computed from the rule (nodes of changed edges, the old carriers of their
 values, and their old components): 10 nodes on day 1, 3 on day 2 (F's 2 nodes are never relabelled).
 After each day the warehouse is copied and rebuilt with --full-refresh: the identity tables must be equal.
@@ -143,7 +144,14 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     latest = "2025-07-02 00:00:00"
     wh.insert("shop_customers", [sc(6, email="other@x.com", updated_at="2025-06-02 00:00:00")],
               run_id="d2", extracted_at=latest)  # fmt: skip
+    with duckdb.connect(str(wh.path)) as con:  # scratch tables a build killed mid-way leaves behind
+        for name in ("edges", "delta", "labels_2"):
+            con.execute(f"create table intermediate.int_identity_labels__{name} as select 1 as leftover")
     _incremental_build(wh, "d2")
+    out["scratch_left"] = wh.query(
+        "select table_name from information_schema.tables where table_schema = 'intermediate' "
+        "and table_name like 'int_identity_labels__%' order by 1"
+    )
     out.update(day2=_clusters(wh), relabelled2=_relabelled(wh), diff2=_full_rebuild_differences(wh, "d2", root))
     return out
 
@@ -176,4 +184,6 @@ def test_a_value_back_under_the_fanout_rejoins(days) -> None:
         _cluster_sets("orders.customer:3 orders.customer:4 helpdesk.user:14")
     )
     assert days["relabelled2"] == 3
+    # leftovers of a killed build are dropped; only the kept edges remain beside the labels
+    assert days["scratch_left"] == [("int_identity_labels__edges_built",)]
     assert days["diff2"] == {}

@@ -11,7 +11,7 @@
   assert_identity_propagation_converged then fails the build.
 
   Incremental (docs/identity-incremental.md): the edges a build labelled are kept beside the table
-  (`<model>__edges_built`). When both exist and the build is no --full-refresh, only the region touched by
+  (`<model>__edges_built`, the model's SQL's rows). When both exist and the build is no --full-refresh, only the region touched by
   the edges that changed since is relabelled: every node of an added or removed edge, every node that
   carried a changed identifier before, and every node of the old components of those nodes. The other
   components keep their rows, which are exactly what a full build gives them (labels are the smallest node,
@@ -37,11 +37,15 @@
 
     {{ run_hooks(pre_hooks) }}
 
-    {%- for step in range(0, max_steps + 1) %}
-        {% do adapter.drop_relation(label_propagation_scratch('labels_' ~ step)) %}
-    {%- endfor %}
-    {%- for scratch in [edges, region_edges, delta, touched, affected, next_table] %}
-        {% do adapter.drop_relation(scratch) %}
+    {# scratch tables a build cut short left behind: dbt's relation cache (filled when the invocation starts)
+       knows them, so only those that exist cost a statement #}
+    {%- set scratch_names = ['edges', 'region_edges', 'delta', 'touched', 'affected', 'next'] -%}
+    {%- for step in range(0, max_steps + 1) %}{% do scratch_names.append('labels_' ~ step) %}{% endfor %}
+    {%- for name in scratch_names %}
+        {%- set scratch = label_propagation_scratch(name) -%}
+        {%- if adapter.get_relation(scratch.database, scratch.schema, scratch.identifier) is not none %}
+            {% do adapter.drop_relation(scratch) %}
+        {%- endif %}
     {%- endfor %}
     {% do run_query(get_create_table_as_sql(False, edges, sql)) %}
 
@@ -99,15 +103,15 @@
     {% do log(this.identifier ~ ': ' ~ ns.steps ~ ' propagation steps, '
         ~ ('converged' if ns.changed == 0 else 'not converged (max_steps ' ~ max_steps ~ ')')) %}
 
-    {# the kept edges go first: a build cut short before they are written again leaves none (next: full) #}
+    {# the kept edges go first: a build cut short before they are written again leaves none (next: full);
+       this build's edges become them by a rename, not a copy #}
     {% do adapter.drop_relation(built) %}
     {% do adapter.drop_relation(target_relation) %}
     {% call statement('main') -%}
         {{ get_create_table_as_sql(False, target_relation, final_sql) }}
     {%- endcall %}
-    {% do run_query(get_create_table_as_sql(False, built,
-        'select node, identifier_type, identifier_value from ' ~ edges)) %}
-    {%- for scratch in [ns.current, edges, region_edges, delta, touched, affected, next_table] %}
+    {% do adapter.rename_relation(edges, built) %}
+    {%- for scratch in [ns.current, region_edges, delta, touched, affected, next_table] %}
         {% do adapter.drop_relation(scratch) %}
     {%- endfor %}
 
