@@ -110,8 +110,11 @@
     {% call statement('main') -%}
         {{ get_create_table_as_sql(False, target_relation, final_sql) }}
     {%- endcall %}
-    {% do adapter.rename_relation(edges, built) %}
-    {%- for scratch in [ns.current, region_edges, delta, touched, affected, next_table] %}
+    {#- labels that did not converge (the convergence test fails the build) are no state to build on #}
+    {%- if ns.changed == 0 %}
+        {% do adapter.rename_relation(edges, built) %}
+    {%- endif %}
+    {%- for scratch in [ns.current, edges, region_edges, delta, touched, affected, next_table] %}
         {% do adapter.drop_relation(scratch) %}
     {%- endfor %}
 
