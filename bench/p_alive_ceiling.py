@@ -38,12 +38,13 @@ def one_world(s_true: float, n: int, repeats: int) -> dict[str, float]:
         fitted = pareto_nbd.fit(sim.x, sim.t_x, sim.T).params
         bought = sim.future > 0
         recency = -(sim.T - sim.t_x)
+        p_alive_true = pareto_nbd.p_alive(true, sim.x, sim.t_x, sim.T)
         rows.append([
-            auc(pareto_nbd.p_alive(true, sim.x, sim.t_x, sim.T), bought),
+            auc(p_alive_true, bought),
             auc(pareto_nbd.p_alive(fitted, sim.x, sim.t_x, sim.T), bought),
             auc(pareto_nbd.probability_of_purchase(true, HORIZON_DAYS, sim.x, sim.t_x, sim.T), bought),
             auc(recency, bought),
-            auc(pareto_nbd.p_alive(true, sim.x, sim.t_x, sim.T), sim.alive),
+            auc(p_alive_true, sim.alive),
             auc(recency, sim.alive),
         ])  # fmt: skip
     mean = np.mean(rows, axis=0)

@@ -72,12 +72,17 @@
     case when ({{ pooled_var }}) > 0 then ({{ pooled_cov }}) / ({{ pooled_var }}) else 0.0 end
 {%- endmacro %}
 
-{# Sample variance of y - theta * x within a group, from that group's var(y), var(x) and cov(y, x). #}
+{# Sample variance of y - theta * x within a group, from that group's var(y), var(x) and cov(y, x). The
+   terms cancel when x explains y: anything within 1e-10 of their size is rounding and counts as 0 (else a
+   zero variance came out as +-1e-12, and its interval changed with the order the sums were added in). #}
 {% macro cuped_adjusted_var(var_y, var_x, cov_yx, theta) -%}
     {%- set adjusted -%}
         ({{ var_y }}) + ({{ theta }}) * ({{ theta }}) * ({{ var_x }}) - 2 * ({{ theta }}) * ({{ cov_yx }})
     {%- endset -%}
-    {{ clamp(adjusted, 0.0) }}
+    case
+        when ({{ adjusted }}) <= 1e-10 * (({{ var_y }}) + ({{ theta }}) * ({{ theta }}) * ({{ var_x }})) then 0.0
+        else ({{ adjusted }})
+    end
 {%- endmacro %}
 
 {# Standard error of the difference of the groups' CUPED-adjusted means, from int_campaign_lift_counts'

@@ -75,6 +75,14 @@ def simulated(rng: np.random.Generator, n: int, base: float, effect: float, dup_
     return Group(converted, pre_orders, revenue, pre_revenue, counts, rng.choice(SEGMENTS, n))
 
 
+def exact_covariate(rng: np.random.Generator, n: int) -> Group:
+    """Window revenue exactly 3x the pre-period revenue: the covariate explains all of its variance."""
+    converted = rng.random(n) < 0.5
+    pre_revenue = np.where(converted, np.round(rng.lognormal(3.5, 0.6, n), 2), 0.0)
+    pre_orders = rng.poisson(0.5, n).astype(float)
+    return Group(converted, pre_orders, 3 * pre_revenue, pre_revenue, np.ones(n, bool), np.full(n, "Champions"))
+
+
 PAPER = {  # campaign: (treated conversions, treated, control conversions, control, interval low, high)
     "paper1": (56, 70, 48, 80, 0.0524, 0.3339),
     "paper2": (9, 10, 3, 10, 0.1705, 0.8090),
@@ -85,6 +93,9 @@ PAPER = {  # campaign: (treated conversions, treated, control conversions, contr
     "paper7": (10, 10, 0, 20, 0.6791, 1.0000),
     "paper8": (10, 10, 0, 10, 0.6075, 1.0000),
 }
+
+
+EXACT_SEED = 0
 
 
 def fixture_campaigns() -> dict[str, tuple[Group, Group]]:
@@ -99,6 +110,8 @@ def fixture_campaigns() -> dict[str, tuple[Group, Group]]:
         "one_control": (simulated(rng, 10, 0.3, 0.0), simulated(rng, 1, 0.3, 0.0)),
         "no_control": (simulated(rng, 20, 0.3, 0.0), simulated(rng, 0, 0.3, 0.0)),
     }
+    exact = np.random.default_rng(EXACT_SEED)
+    camps["exact_covariate"] = (exact_covariate(exact, 40), exact_covariate(exact, 20))
     camps.update({k: (counts_only(a, n), counts_only(c, m)) for k, (a, n, c, m, _, _) in PAPER.items()})
     return camps
 
@@ -170,7 +183,7 @@ def close(actual: float | None, expected: float, tol: float = 1e-9) -> bool:
     return actual is not None and abs(actual - expected) <= tol * max(1.0, abs(expected))
 
 
-COMPARED = ["large", "mid", "rare", "negative", "hand_mde", "nobody", "one_control", *PAPER]
+COMPARED = ["large", "mid", "rare", "negative", "hand_mde", "nobody", "one_control", "exact_covariate", *PAPER]
 
 
 @pytest.mark.parametrize(("campaign", "low", "high"), [(k, v[4], v[5]) for k, v in PAPER.items()])
@@ -259,7 +272,7 @@ def _cuped(t_y: np.ndarray, t_x: np.ndarray, c_y: np.ndarray, c_x: np.ndarray) -
     return lift, lift - stats.norm.ppf(0.975) * se, lift + stats.norm.ppf(0.975) * se
 
 
-@pytest.mark.parametrize("campaign", ["large", "mid", "rare", "negative", "hand_mde", "paper1"])
+@pytest.mark.parametrize("campaign", ["large", "mid", "rare", "negative", "hand_mde", "exact_covariate", "paper1"])
 def test_cuped_matches_a_numpy_computation(perf, campaign):
     t, c = CAMPAIGNS[campaign]
     row = perf[campaign]
@@ -270,6 +283,14 @@ def test_cuped_matches_a_numpy_computation(perf, campaign):
     assert close(row["incremental_revenue_cuped_usd"], diff * t.n)
     assert close(row["incremental_revenue_cuped_ci_low"], low * t.n)
     assert close(row["incremental_revenue_cuped_ci_high"], high * t.n)
+
+
+def test_a_covariate_that_explains_everything_leaves_no_cuped_interval(perf):
+    # var(y) + theta^2 var(x) - 2 theta cov(y, x) is 0 here, but computed it cancels to +-1e-12, whose square
+    # root gave a +-1e-6 interval that changed with the order the sums were added in (a rebuild differed).
+    row = perf["exact_covariate"]
+    assert row["incremental_revenue_cuped_ci_low"] == row["incremental_revenue_cuped_usd"]
+    assert row["incremental_revenue_cuped_ci_high"] == row["incremental_revenue_cuped_usd"]
 
 
 def test_cuped_narrows_the_interval_when_the_covariate_predicts(perf):
