@@ -60,7 +60,8 @@ case "$cmd" in
     say "running the test suite"
     # Two workers, one test file each at a time (module fixtures stay per file): most slow tests wait on
     # subprocesses (Airflow, dbt, Chromium, PostgreSQL), so this roughly halves the wall time on 2 cores.
-    if [ "$#" -eq 0 ]; then set -- -n 2 --dist loadfile; fi
+    # the slowest tests are listed at the end: where CI's 40 minutes go
+    if [ "$#" -eq 0 ]; then set -- -n 2 --dist loadfile --durations=25; fi
     exec .venv/bin/pytest "$@" ;;
   *)
     echo "usage: bash scripts/bootstrap.sh {demo|test|setup} [args]" >&2

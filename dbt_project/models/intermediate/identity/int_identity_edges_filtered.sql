@@ -1,5 +1,7 @@
 -- The identity graph: record -> identifier, for identifier values that can link (carried by at least
--- two records and not rejected by the fan-out guard). Nodes are integer record ranks.
+-- two records and not rejected by the fan-out guard). Nodes are stable record keys (record_key); ident
+-- numbers the values within this build (compact join key for the propagation), identifier_type and
+-- identifier_value name them across builds (what an incremental build diffs, int_identity_labels).
 with linking_identifiers as (
     select
         identifier_type,
@@ -10,8 +12,10 @@ with linking_identifiers as (
 )
 
 select distinct
-    r.record_rank as node,
-    li.ident
+    r.record_key as node,
+    li.ident,
+    li.identifier_type,
+    li.identifier_value
 from {{ ref('int_identity_identifiers_unpivoted') }} as i
 inner join linking_identifiers as li
     on i.identifier_type = li.identifier_type and i.identifier_value = li.identifier_value

@@ -1,5 +1,8 @@
 -- Every source record that names a person (marts.md: customer_identities), with its matching keys.
--- One row per record; record_rank orders records oldest first and is the label stitching propagates.
+-- One row per record. record_key is the record's node in the identity graph: it depends on the record alone,
+-- so the components of records a build did not touch keep their labels (incremental stitching,
+-- docs/identity-incremental.md). record_rank orders records oldest first (anchors, id ties); it renumbers
+-- when a record is added, so nothing persisted may hold it.
 -- Each source's branch lists its columns through the macro identity_record (same columns, same order).
 with unioned as (
     select
@@ -82,6 +85,7 @@ prioritised as (
 
 select
     source || ':' || source_id as record_id,
+    {{ rapport.stable_key("source || ':' || source_id") }} as record_key,
     source,
     source_id,
     source_priority,
