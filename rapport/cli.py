@@ -299,6 +299,8 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
         _progress(f"    {table:<48} {n:>8}")
     for table, n in sorted(result.redacted.items()):
         _progress(f"    {table:<48} {n:>8} value(s) {'to redact' if result.dry_run else 'redacted'}")
+    for table in result.dropped:
+        _progress(f"    {table:<48} {'would be dropped' if result.dry_run else 'dropped'} (rebuilt in full)")
     for line in result.files.lines(settings.warehouse_dir):
         _progress(f"    file {line}")
     if result.republished:

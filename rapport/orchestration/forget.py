@@ -6,7 +6,8 @@
    with all that customer's records and non-rejected identifiers (rapport.privacy.database.resolve);
 3. in one transaction: records keyed hashes of those identifiers (ops.erasure_identifiers), removes the
    person from raw.* and quarantine.* (rapport.privacy.purge), from every dbt-built table including the
-   incremental history (int_customer_ids_assigned, segment_history), redacts remaining mentions, and
+   incremental history (int_customer_ids_assigned, segment_history), drops the identity labels and their
+   kept edges (record keys cannot be matched row by row; the rebuild labels in full), redacts remaining mentions, and
    writes ops.erasures (one row per address: hash, time, status, rows removed per table);
 4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
    without the person), runs the mart checks, republishes atomically (published file, Parquet, dbt docs,
@@ -46,6 +47,7 @@ from rapport.privacy.files import FileChanges, delete_check_frames, delete_spark
 from rapport.privacy.match import install, keyed_hash, normalize_emails
 from rapport.privacy.purge import purge_raw
 from rapport.privacy.store import ensure_tables, has_identifiers, key_id, require_key
+from rapport.transform.increments import drop_label_state
 
 
 class ForgetError(ValueError):
@@ -61,6 +63,7 @@ class ForgetResult:
     records: int = 0
     removed: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows deleted
     redacted: dict[str, int] = field(default_factory=dict)  # "schema.table" -> values redacted
+    dropped: list[str] = field(default_factory=list)  # "schema.table" dropped whole, rebuilt in full
     files: FileChanges = field(default_factory=FileChanges)
     republished: bool = False
     problems: list[str] = field(default_factory=list)
@@ -133,6 +136,8 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
                 person.add("record", [f"{source}:{v}" for v in person.get(kind)])
             removed = dict(purged.removed)
             removed.update(delete_derived(con, person))
+            # identity labels are rebuilt in full by the rebuild below (record keys cannot be matched row by row)
+            dropped = drop_label_state(con)
             redacted = dict(purged.redacted)
             for table, n in sweep_mentions(con, patterns(person), person.names).items():
                 redacted[table] = redacted.get(table, 0) + n
@@ -140,7 +145,7 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
                           else "unmatched") for a, n in zip(addresses, normalised, strict=True)}
             result = ForgetResult(erasure_id, dry_run, status, customers=len(person.get("customer")),
                                   records=len(person.get("record")), removed=removed,
-                                  redacted=redacted)
+                                  redacted=redacted, dropped=dropped)
             now = _now()
             con.executemany(
                 "insert into ops.erasures values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",

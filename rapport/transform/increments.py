@@ -169,3 +169,26 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
     if hit:
         forget(con)
     return bool(hit)
+
+
+# The label_propagation materialization keeps the edges it labelled beside its table (`<model>__edges_built`)
+KEPT_EDGES_SUFFIX = "__edges_built"
+
+
+def drop_label_state(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Drop every label_propagation model's table and the edges kept beside it; returns what was dropped.
+
+    For an erasure: their rows are record keys (hashes) and identifier values that cannot all be matched to
+    the erased person row by row, and labels left for the person's nodes would make the next incremental
+    labelling differ from a full one. A build that finds neither labels every component again."""
+    kept = con.execute(
+        "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
+        "and table_name like ? escape '!'",
+        ["%" + KEPT_EDGES_SUFFIX.replace("_", "!_")],
+    ).fetchall()
+    dropped = []
+    for schema, edges in kept:
+        for table in (edges, edges[: -len(KEPT_EDGES_SUFFIX)]):
+            con.execute(f'drop table if exists "{schema}"."{table}"')
+            dropped.append(f"{schema}.{table}")
+    return dropped
