@@ -95,6 +95,15 @@ def tables_in(con: duckdb.DuckDBPyConnection, schema: str, *, views: bool = Fals
     return [r[0] for r in rows]
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `schema`.`table` (a table or a view) exists in the connection's own database."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0])
+
+
 def connect(path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only, config=settings.duckdb_config())

@@ -134,10 +134,11 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
             for kind, source in (("shop_customer", "orders.customer"), ("helpdesk_user", "helpdesk.user"),
                                  ("esp_contact", "esp.contact"), ("audience_member", "esp.audience_member")):
                 person.add("record", [f"{source}:{v}" for v in person.get(kind)])
+            # identity labels are rebuilt in full by the rebuild below (record keys cannot be matched row by row);
+            # dropped first so that delete_derived neither deletes from them nor lists them as rows removed
+            dropped = drop_label_state(con)
             removed = dict(purged.removed)
             removed.update(delete_derived(con, person))
-            # identity labels are rebuilt in full by the rebuild below (record keys cannot be matched row by row)
-            dropped = drop_label_state(con)
             redacted = dict(purged.redacted)
             for table, n in sweep_mentions(con, patterns(person), person.names).items():
                 redacted[table] = redacted.get(table, 0) + n

@@ -147,13 +147,10 @@ def close_abandoned_runs(settings: Settings) -> list[str]:
     if not settings.work_db.exists():
         return []
     from rapport.core.progress import progress
-    from rapport.core.warehouse import open_warehouse
+    from rapport.core.warehouse import open_warehouse, table_exists
 
     with open_warehouse(settings) as con:
-        has_runs = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'runs'"
-        ).fetchall()[0][0]
-        if not has_runs:
+        if not table_exists(con, "ops", "runs"):
             return []
         rows = con.execute(
             "update ops.runs set status = 'failed', error = coalesce(error, ?) where status = 'running' "

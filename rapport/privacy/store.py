@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from rapport.core.config import Settings
+from rapport.core.warehouse import table_exists
 
 KEY_ENV = "RAPPORT_ERASURE_KEY"
 
@@ -82,11 +83,7 @@ def load_key(settings: Settings, *, create: bool = False) -> str | None:
 
 def has_identifiers(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether any erasure must be enforced (cheap: the common case of no erasure costs one lookup)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'ops' and table_name = 'erasure_identifiers'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "ops", "erasure_identifiers"):
         return False
     return con.execute("select count(*) from ops.erasure_identifiers").fetchall()[0][0] > 0
 

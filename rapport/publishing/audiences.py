@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from rapport.core.warehouse import table_exists
 from rapport.reports.prediction_data import HIGH_VALUE_CHURN, LIKELY_TO_BUY, REVENUE_AT_RISK_SQL
 from rapport.transform.udfs import is_valid_email
 
@@ -199,11 +200,7 @@ def audience_paths(out_dir: Path) -> list[Path]:
 
 
 def _records(con: duckdb.DuckDBPyConnection, condition: str, order: str) -> list[dict[str, object]]:
-    has_predictions = con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema || '.' || table_name = ?",
-        [_PREDICTIONS],
-    ).fetchall()[0][0]
+    has_predictions = table_exists(con, *_PREDICTIONS.split("."))
     sql = _SELECT.format(
         predictions=_PREDICTIONS if has_predictions else _NO_PREDICTIONS,
         condition=condition,

@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 
 from rapport.core.config import PROJECT_ROOT, Settings
+from rapport.core.warehouse import table_exists
 from rapport.transform.project import DBT_PROJECT_DIR, files_fingerprint, project_fingerprint
 
 STEPS = ("marts", "report", "docs")
@@ -102,11 +103,7 @@ def docs_fingerprint(con: duckdb.DuckDBPyConnection, env: Mapping[str, str] | No
 
 
 def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = 'build_state'"
-        ).fetchall()[0][0]
-    )
+    return table_exists(con, "ops", "build_state")
 
 
 def recorded(con: duckdb.DuckDBPyConnection, step: str) -> str | None:

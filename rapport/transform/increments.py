@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from rapport.core.config import PROJECT_ROOT
+from rapport.core.warehouse import table_exists
 from rapport.transform.project import files_fingerprint, project_fingerprint
 
 # Code whose change changes what the models compute, beside the dbt project: the UDFs they call.
@@ -153,11 +154,7 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
     """Before deleting or changing the rows of raw `table` matching `where`: when a build has read any of them
     (landed no later than the committed or pending batch_at), the next build reads everything. Returns
     whether it must."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'ops' and table_name = "
-        "'transform_increments'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "ops", "transform_increments"):
         return False
     read_up_to = con.execute("select max(batch_at) from ops.transform_increments").fetchall()[0][0]
     if read_up_to is None:
