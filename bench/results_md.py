@@ -28,6 +28,7 @@ LABELS = {
     "dlt_helpdesk": "dlt rest_api", "dlt_esp": "dlt filesystem", "dag": "whole DAG, in-process Airflow runner",
     "dag_unchanged": "whole DAG again, same day, nothing new at the sources",
     "mutate": "add 1% new + 1% changed records (not timed as pipeline)",
+    "dag_incremental": "whole DAG, the 1% day (after `whole DAG` and its rerun)",
 }
 KEY_COUNTS = ("customers", "orders", "order_items", "helpdesk_user_versions", "helpdesk_ticket_versions",
               "esp_contacts", "esp_contact_snapshots", "audience_rows", "esp_event_lines", "esp_event_files",
@@ -110,6 +111,8 @@ def ratios(stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     full_sum = sum(full) if all(v is not None for v in full) else None
     inc_sum = sum(inc) if all(v is not None for v in inc) else None
     add("incremental day (1% new + 1% changed) / full run", inc_sum, full_sum, "< 0.10", 0.10, strict=True)
+    add("incremental day as one `rapport run` / first `rapport run` (whole processes)",
+        _s(g("dag_incremental"), "process_seconds"), _s(g("dag"), "process_seconds"), "< 0.10", 0.10, strict=True)
     add("whole DAG in-process / sum of its stages run directly", _s(g("dag")), full_sum, "<= 1.25x", 1.25)
     # what a user waits: the whole `rapport run` process, interpreter start and imports included
     add("`rapport run` with nothing new / first run (whole process)", _s(g("dag_unchanged"), "process_seconds"),
@@ -149,7 +152,7 @@ def render_section(out: dict[str, Any]) -> str:
     repeats = sorted(k for k in stages if "#" in k)
     order = ["generate", *PIPELINE, "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform",
              *repeats, "dlt_orders", "dlt_helpdesk", "dlt_esp", "dag", "dag_unchanged", "mutate",
-             *[f"inc_{k}" for k in PIPELINE]]
+             *[f"inc_{k}" for k in PIPELINE], "dag_incremental"]
     for key in order:
         rec = stages.get(key)
         base, _, n = key.partition("#")
@@ -223,7 +226,7 @@ def _note(key: str, rec: dict[str, Any]) -> str:
                            "unmatched") for t, v in cmp_.items())
         return (f"{'same rows as dbt' if same else 'DIFFERS from dbt'} ({detail}); "
                 f"{res.get('propagation_steps')} propagation steps")
-    if key in ("dag", "dag_unchanged"):
+    if key in ("dag", "dag_unchanged", "dag_incremental"):
         states = res.get("task_states", {})
         skipped = [t for t, v in states.items() if v == "skipped"]
         first, cpu = res.get("first_task_seconds"), res.get("first_task_cpu_seconds") or 0

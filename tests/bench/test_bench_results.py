@@ -56,8 +56,11 @@ def test_nothing_new_ratio_and_time_to_first_task_from_the_dag_runs():
     md = _load("results_md")
     stages = {"dag": {**_rec(90.0, first_task_seconds=8.5), "process_seconds": 100.0, "cpu_seconds": 80.0},
               "dag_unchanged": {**_rec(20.0, first_task_seconds=10.0), "process_seconds": 25.0,
-                                "cpu_seconds": 12.0}}  # fmt: skip
+                                "cpu_seconds": 12.0},
+              "dag_incremental": {**_rec(9.0), "process_seconds": 9.5}}  # fmt: skip
     rows = {r["name"]: r for r in md.ratios(stages)}
+    day = rows["incremental day as one `rapport run` / first `rapport run` (whole processes)"]
+    assert day["ratio"] == pytest.approx(0.095) and day["met"] is True  # whole processes: 9.5 s / 100 s
     nothing_new = rows["`rapport run` with nothing new / first run (whole process)"]
     assert nothing_new["ratio"] == pytest.approx(0.25) and nothing_new["met"] is False  # "under 25%" is strict
     cpu = rows["the same in CPU time (what waiting for a core on a shared machine leaves out)"]

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
             "predict", "check_marts", "publish", "report", "finish_run"]
 OTHERS = ["generate", "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform", "dlt_orders",
-          "dlt_helpdesk", "dlt_esp", "dag", "dag_unchanged", "mutate"]
+          "dlt_helpdesk", "dlt_esp", "dag", "dag_unchanged", "mutate", "dag_incremental"]
 
 
 def _load(name: str):
@@ -62,18 +62,22 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
 
     rows = results_md.ratios(stages)
     ratios = [r for r in rows if not r.get("no_baseline")]
-    assert len(ratios) == 13 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
+    assert len(ratios) == 14 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
     first_task = [r for r in rows if r.get("no_baseline")]  # time to first task, both runs
     assert len(first_task) == 2 and all(r["num"] > 0 for r in first_task), first_task
     # the second run found nothing new: its dbt tasks were skipped
     states = stages["dag_unchanged"]["result"]["task_states"]
     assert {t for t, v in states.items() if v == "skipped"} == {"dbt.staging", "dbt.intermediate", "dbt.marts"}
+    # the 1% day as one `rapport run` on the same warehouse: it found the new rows and built them
+    states = stages["dag_incremental"]["result"]["task_states"]
+    assert states["dbt.staging"] == states["dbt.marts"] == states["publish"] == "success", states
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## An earlier section\n\nkept as it is\n")
     section = text[text.index("<!-- bench/run.py size=tiny -->"):text.index("<!-- /bench/run.py size=tiny -->")]
     for label in ("extract orders / floor", "extract all three / dlt", "hand-written SQL", "incremental day",
                   "whole DAG in-process", "peak RSS of any pipeline stage", "sum of the pipeline stages",
-                  "with nothing new / first run", "time to first task"):
+                  "with nothing new / first run", "time to first task",
+                  "incremental day as one `rapport run`"):
         assert label in section, label
     assert "not run" not in section and "| failed" not in section and "not included" not in section
     # sources and warehouses are removed after the run (they are large at real sizes)
