@@ -30,15 +30,18 @@
 {%- endmacro %}
 
 {#
-  normalized_emails(relation, column='email'): (email, email_normalized) for each distinct non-null
-  `column` of `relation` (a table or CTE name), to join back on the raw address. Every model normalises
-  through this: the UDF is_valid_email and the provider lists cost per value, and events repeat the same
-  addresses millions of times.
+  normalized_emails(relation, column='email'): (email, email_normalized, email_is_valid) for each distinct
+  non-null `column` of `relation` (a table or CTE name), to join back on the raw address. Every model
+  normalises through this: the UDF is_valid_email and the provider lists cost per value, and events repeat
+  the same addresses millions of times. email_is_valid is is_valid_email of the address as given (before
+  trimming and lowercasing), for email_address_quality: computed here, on the rows a build stages, so that
+  no later model validates every address again each day.
 #}
 {% macro normalized_emails(relation, column='email') -%}
     select
         email,
-        {{ rapport.normalized_email('email') }} as email_normalized
+        {{ rapport.normalized_email('email') }} as email_normalized,
+        is_valid_email(email) as email_is_valid
     from (select distinct {{ column }} as email from {{ relation }} where {{ column }} is not null) as addresses
 {%- endmacro %}
 

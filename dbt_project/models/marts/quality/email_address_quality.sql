@@ -1,7 +1,8 @@
 -- Email addresses that are no identifier because they are not syntactically valid addresses
 -- (is_valid_email: email-validator, syntax only), counted per kind of source record. They are kept on
--- their records for display but link nobody and never reach an audience file. Each distinct address is
--- validated once: the Python UDF is the costly part, and events repeat the same few addresses.
+-- their records for display but link nobody and never reach an audience file. The staging models validate
+-- each address when they stage its record (email_is_valid, macro normalized_emails): the Python UDF is the
+-- costly part, and a daily build then validates only the addresses that landed.
 {%- set record_sources = [
     ('orders.customer', 'stg_shop__customers', none),
     ('orders.guest_order', 'stg_shop__orders', 'is_guest'),
@@ -15,7 +16,8 @@ with records as (
     {%- for source_name, model, condition in record_sources %}
         select
             '{{ source_name }}' as source,
-            email
+            email,
+            email_is_valid
         from {{ ref(model) }}
         {%- if condition %}
             where {{ condition }}
@@ -26,28 +28,18 @@ with records as (
     {%- endfor %}
 ),
 
-addresses as (
+with_email as (
     select
         source,
-        email,
-        count(*) as records
+        not email_is_valid as is_invalid
     from records
     where trim(coalesce(email, '')) <> ''
-    group by source, email
-),
-
-checked as (
-    select
-        source,
-        records,
-        not is_valid_email(email) as is_invalid
-    from addresses
 )
 
 select
     source,
-    cast(sum(records) as bigint) as records_with_email,
-    cast(sum(case when is_invalid then records else 0 end) as bigint) as invalid_emails,
-    cast(sum(case when is_invalid then records else 0 end) as double) / sum(records) as invalid_share
-from checked
+    cast(count(*) as bigint) as records_with_email,
+    cast(sum(case when is_invalid then 1 else 0 end) as bigint) as invalid_emails,
+    cast(sum(case when is_invalid then 1 else 0 end) as double) / count(*) as invalid_share
+from with_email
 group by source

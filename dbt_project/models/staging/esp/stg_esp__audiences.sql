@@ -21,6 +21,7 @@ select
     r.email,
     lower(trim(r.{{ adapter.quote('group') }})) as audience_group,
     e.email_normalized,
+    e.email_is_valid,
     {{ rapport.load_columns('r.campaign_id', 'r') }}
 from audience_rows as r
 left join emails as e on r.email = e.email

@@ -25,6 +25,7 @@ select
     v.updated_at,
     v.snapshot_date,
     e.email_normalized,
+    e.email_is_valid,
     {{ rapport.load_columns('v.contact_id', 'v') }}
 from versions as v
 left join emails as e on v.email = e.email

@@ -26,6 +26,7 @@ select
     l.campaign_id,
     l.email,
     e.email_normalized,
+    e.email_is_valid,
     lower(trim(l.event)) as event,
     l.{{ adapter.quote('timestamp') }} as event_unix_ts,
     {{ unix_to_utc_timestamp('l.' ~ adapter.quote('timestamp')) }} as event_at,

@@ -32,6 +32,7 @@ select
     v.created_at,
     v.updated_at,
     e.email_normalized,
+    e.email_is_valid,
     p.phone_normalized,
     {{ rapport.load_columns('v.id', 'v') }}
 from versions as v

@@ -40,6 +40,7 @@ select
     v.updated_at,
     v.cancelled_at,
     e.email_normalized,
+    e.email_is_valid,
     p.phone_normalized,
     {{ rapport.load_columns('v.id', 'v') }}
 from versions as v
