@@ -335,7 +335,11 @@ select
     least(s.first_record_at, o.first_any_order_at) as first_seen_at,
     coalesce(o.order_count, 0) as order_count,
     cast(coalesce(o.lifetime_revenue_usd, 0) as decimal(18, 4)) as lifetime_revenue_usd,
-    cast(o.lifetime_revenue_usd / nullif(o.order_count, 0) as decimal(18, 4)) as avg_order_value_usd,
+    -- the mart's rounding (macro decimal_ratio): revenue to 1e-4 units, then half-up integer division, exact
+    -- at ties (sum / n rounded as a double flips with the sum's last bits, i.e. with row order)
+    cast(cast((2 * cast(o.lifetime_revenue_usd * 10000 as bigint) + o.order_count)
+              // (2 * nullif(o.order_count, 0)) as decimal(18, 0)) * 0.0001::decimal(5, 4) as decimal(18, 4))
+        as avg_order_value_usd,
     o.first_order_at, o.last_order_at,
     coalesce(t.ticket_count, 0) as ticket_count, coalesce(t.open_ticket_count, 0) as open_ticket_count,
     coalesce(t.csat_good, 0) as csat_good, coalesce(t.csat_bad, 0) as csat_bad, t.avg_resolution_minutes,
