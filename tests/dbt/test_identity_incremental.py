@@ -70,10 +70,12 @@ def _incremental_build(wh: Any, run_id: str, since: str) -> None:
     command = ["build", "--vars", dbt_vars, "--select", *SELECT, "--exclude-resource-type", "unit_test",
                "--indirect-selection", "cautious"]  # fmt: skip
     raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
-    # the records were recomputed for the touched records only (not a full select)
+    # the records, the fan-out and the edges were recomputed for what was touched only (not a full select)
     results = json.loads((dbt_dirs(wh.settings)[0] / "run_results.json").read_text())["results"]
-    records = next(r for r in results if r["unique_id"].endswith(".int_identity_records_unioned"))
-    assert "touched_records" in records["compiled_code"]
+    code = {r["unique_id"].split(".")[-1]: r.get("compiled_code") or "" for r in results}
+    assert "touched_records" in code["int_identity_records_unioned"]
+    assert "touched_values" in code["int_identity_fanout_measured"]
+    assert "touched_values" in code["int_identity_edges_filtered"]
 
 
 def _relabelled(wh: Any) -> int:

@@ -3,12 +3,15 @@
     unique_key='record_id',
     partition_by=['_part'],
     incremental_strategy=rapport.incremental_replace_strategy(),
-    pre_hook="{{ rapport.delete_touched_records() }}"
+    pre_hook=["{{ rapport.list_touched_values_before() }}", "{{ rapport.delete_touched_records() }}"],
+    post_hook="{{ rapport.list_touched_values_after() }}"
 ) }}
 -- Identifiers each record carries in its own fields (long form): normalised email, normalised phone and
 -- the shop customer id (a shop customer's own id, a helpdesk user's external_id).
 -- Incremental by record, like int_identity_records_unioned (macros/identity_touched.sql): the touched
--- records' rows are deleted, then those of the touched records that still exist are inserted.
+-- records' rows are deleted, then those of the touched records that still exist are inserted. The values
+-- touched (before and after, and the landed orders' phones) are listed beside it (`__touched`), for the
+-- fan-out and edges to recompute.
 -- depends_on: {{ source('shop', 'shop_orders') }} {{ ref('stg_shop__customers') }} {{ ref('stg_shop__orders') }}
 -- depends_on: {{ ref('stg_helpdesk__users') }} {{ ref('stg_esp__contacts') }} {{ ref('stg_esp__audiences') }}
 -- depends_on: {{ ref('stg_esp__campaigns') }}
