@@ -25,7 +25,7 @@ Incremental builds pass the var `since` (the previous day's load time), so the s
 records models recompute only what landed; after each day the warehouse is copied and rebuilt with
 --full-refresh: the identity tables must be equal.
 
-Seven dbt builds of the staging and identity models, ~100 s on 2 shared cores.
+Seven dbt builds of the staging and identity models, 40-65 s on 2 shared cores.
 """
 
 from __future__ import annotations
