@@ -22,6 +22,7 @@
     {%- set since = rapport.increment_since() -%}
     {%- if not since -%}{{ return(none) }}{%- endif -%}
     {%- set raw_orders = source('shop', 'shop_orders') -%}
+    {%- set raw_campaigns = source('esp', 'esp_campaigns') -%}
     {%- set sql -%}
         (select {{ rapport.identity_record_id('orders.customer', 'customer_id') }} as touched_key
         from {{ ref('stg_shop__customers') }}
@@ -45,12 +46,20 @@
         from {{ ref('stg_esp__contacts') }}
         where _extracted_at > {{ since }}
         union
-        -- an audience row landed, or its campaign changed (its send_at is the member's first_seen_at)
+        -- an audience row landed, or its campaign's send_at (the member's first_seen_at) may have changed: a
+        -- snapshot landed with a send_at other than the latest earlier snapshot's (a campaign is snapshotted
+        -- daily: comparing spares the audiences of the campaigns that did not change)
         select {{ rapport.identity_record_id('esp.audience_member', 'audience_member_id') }} as touched_key
         from {{ ref('stg_esp__audiences') }}
         where _extracted_at > {{ since }}
             or campaign_id in (
-                select c.campaign_id from {{ ref('stg_esp__campaigns') }} as c where c._extracted_at > {{ since }}
+                select landed.campaign_id
+                from {{ raw_campaigns }} as landed
+                left join {{ latest_version(raw_campaigns, 'campaign_id', 'snapshot_date desc',
+                    where='_extracted_at <= ' ~ since) }}
+                    on landed.campaign_id = versions.campaign_id
+                where landed._extracted_at > {{ since }}
+                    and (versions.campaign_id is null or landed.send_at is distinct from versions.send_at)
             )) as touched
     {%- endset -%}
     {{ return(sql) }}

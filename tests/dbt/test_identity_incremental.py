@@ -17,7 +17,8 @@ Graph (max_identifier_fanout 2, so a value on 3 accounts is rejected), hand-made
   contact e1, order 104 no longer names customer 11 (the placeholder 11, only in an earlier version of the
   order, goes) and is now a guest order of f@x (joins F); and a fan-out crossing caused by an order (no
   record): customer 1's order beside customer 4's phone with a third email rejects that phone, so helpdesk
-  user 14 leaves C.
+  user 14 leaves C. Campaign k1's new snapshot moves its send_at (its audience member's first_seen_at), k2's
+  changes nothing (its member is not recomputed, and need not be).
 The region relabelled is hand-computed from the rule (nodes of changed edges, the old carriers of their
 values, and their old components): 10 nodes on day 1, 3 on day 2 (F's 2 nodes are never relabelled), 13 on
 day 3 (the linked nodes of A, B+D, C, F and e1 + customer 9 after the day).
@@ -146,6 +147,9 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     wh.insert("esp_contacts", [ec("b1", email="b@x.com"), ec("e1", email="e@x.com"), ec("f1", email="f@x.com")])
     wh.insert("shop_orders", [rows.shop_order(100, email="d@x.com"), rows.shop_order(103, customer_id=9),
                               rows.shop_order(104, customer_id=11)])  # fmt: skip
+    wh.insert("esp_campaigns", [rows.esp_campaign("k1"), rows.esp_campaign("k2")])
+    wh.insert("esp_audiences", [{"campaign_id": "k1", "email": "k1@x.com", "group": "treatment"},
+                                {"campaign_id": "k2", "email": "k2@x.com", "group": "treatment"}])  # fmt: skip
     wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
     out: dict[str, Any] = {"day0": _clusters(wh)}
 
@@ -180,12 +184,17 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     ], run_id="d3", extracted_at=day3)  # fmt: skip
     wh.insert("helpdesk_users", [hu(10, email="a@x.com", role="agent", **changed)], run_id="d3", extracted_at=day3)
     wh.insert("shop_customers", [sc(9, email="e@x.com")], run_id="d3", extracted_at=day3)
+    # the daily campaign snapshots: k1 moved its send (its member's first_seen_at changes), k2 did not
+    snapshots = [rows.esp_campaign("k1", send_at="2025-03-02 09:00:00", snapshot_date="2025-07-02"),
+                 rows.esp_campaign("k2", snapshot_date="2025-07-02")]  # fmt: skip
+    wh.insert("esp_campaigns", snapshots, run_id="d3", extracted_at=day3)
     _incremental_build(wh, "d3", latest)
     out.update(day3=_clusters(wh), relabelled3=_relabelled(wh), diff3=_full_rebuild_differences(wh, "d3", root))
     return out
 
 
 A = "orders.customer:1 helpdesk.user:10"
+AUDIENCE = ("esp.audience_member:k1:k1@x.com", "esp.audience_member:k2:k2@x.com")
 F = "orders.customer:7 esp.contact:f1"
 
 
@@ -193,6 +202,7 @@ def test_day0_components(days) -> None:
     assert days["day0"] == _cluster_sets(
         A, "orders.customer:2 esp.contact:b1", "orders.customer:3 orders.customer:4 helpdesk.user:14",
         "orders.customer:5 orders.guest_order:100", F, "esp.contact:e1", "orders.customer:9", "orders.customer:11",
+        *AUDIENCE,
     )  # fmt: skip
 
 
@@ -202,7 +212,7 @@ def test_join_merge_split_by_fanout_and_email_change(days) -> None:
         "orders.customer:2 helpdesk.user:20 orders.guest_order:101 orders.customer:5 orders.guest_order:100",
         "orders.customer:4 helpdesk.user:14", F,
         "orders.customer:3", "orders.customer:6", "esp.contact:b1", "esp.contact:e1", "orders.customer:9",
-        "orders.customer:11",
+        "orders.customer:11", *AUDIENCE,
     )  # fmt: skip
     # A (3), B+D (5), C's linked part (2): F's 2 nodes keep their rows
     assert days["relabelled1"] == 10
@@ -224,7 +234,7 @@ def test_records_that_vanish_and_a_phone_rejected_by_an_order(days) -> None:
         "orders.customer:1 orders.guest_order:102",
         "orders.customer:2 helpdesk.user:20 orders.guest_order:101 orders.customer:5",
         "orders.customer:3 orders.customer:4", "helpdesk.user:14", F + " orders.guest_order:104",
-        "esp.contact:e1 orders.customer:9", "orders.customer:6", "esp.contact:b1",
+        "esp.contact:e1 orders.customer:9", "orders.customer:6", "esp.contact:b1", *AUDIENCE,
     )  # fmt: skip
     # A (2), B+D (4), C's linked part (2), F (3), e1 + customer 9 (2)
     assert days["relabelled3"] == 13

@@ -14,7 +14,7 @@
 -- fan-out and edges to recompute.
 -- depends_on: {{ source('shop', 'shop_orders') }} {{ ref('stg_shop__customers') }} {{ ref('stg_shop__orders') }}
 -- depends_on: {{ ref('stg_helpdesk__users') }} {{ ref('stg_esp__contacts') }} {{ ref('stg_esp__audiences') }}
--- depends_on: {{ ref('stg_esp__campaigns') }}
+-- depends_on: {{ source('esp', 'esp_campaigns') }}
 {%- set touched = rapport.identity_touched_records() %}
 
 with

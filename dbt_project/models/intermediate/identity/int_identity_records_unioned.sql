@@ -13,7 +13,7 @@
 -- Incremental (macros/identity_touched.sql): a build recomputes the records touched since the last build and
 -- deletes every touched record first (pre-hook), so that records that vanished leave the table.
 -- Each source's branch lists its columns through the macro identity_record (same columns, same order).
--- depends_on: {{ source('shop', 'shop_orders') }}
+-- depends_on: {{ source('shop', 'shop_orders') }} {{ source('esp', 'esp_campaigns') }}
 {%- set touched = rapport.identity_touched_records() %}
 
 with
