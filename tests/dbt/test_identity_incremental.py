@@ -11,11 +11,22 @@ Graph (max_identifier_fanout 2, so a value on 3 accounts is rejected), hand-made
   untouched.
 - day 2: customer 6 changes its email: shared@x is back to 2 accounts and customer 3 rejoins C; scratch
   tables a killed build would leave behind are there and must not stop the build.
+- day 3, records that vanish: guest order 100 now names customer 5 (its guest record goes, D keeps
+  customer 5 and guest 101), helpdesk user 10 turns agent (A keeps customer 1 and guest 102), customer 9
+  lands (e@x) and replaces the placeholder record that order 103 made for it (same record_id) and joins
+  contact e1, order 104 no longer names customer 11 (the placeholder 11, only in an earlier version of the
+  order, goes) and is now a guest order of f@x (joins F); and a fan-out crossing caused by an order (no
+  record): customer 1's order beside customer 4's phone with a third email rejects that phone, so helpdesk
+  user 14 leaves C. Campaign k1's new snapshot moves its send_at (its audience member's first_seen_at), k2's
+  changes nothing (its member is not recomputed, and need not be).
 The region relabelled is hand-computed from the rule (nodes of changed edges, the old carriers of their
-values, and their old components): 10 nodes on day 1, 3 on day 2 (F's 2 nodes are never relabelled).
-After each day the warehouse is copied and rebuilt with --full-refresh: the identity tables must be equal.
+values, and their old components): 10 nodes on day 1, 3 on day 2 (F's 2 nodes are never relabelled), 13 on
+day 3 (the linked nodes of A, B+D, C, F and e1 + customer 9 after the day).
+Incremental builds pass the var `since` (the previous day's load time), so the staging and identity
+records models recompute only what landed; after each day the warehouse is copied and rebuilt with
+--full-refresh: the identity tables must be equal.
 
-Five dbt builds of the staging and identity models, ~75 s on 2 shared cores.
+Seven dbt builds of the staging and identity models, 40-65 s on 2 shared cores.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from rapport.transform.runner import dbt_build, dbt_dirs, invoke, raise_on_failu
 pytestmark = pytest.mark.slow
 
 AS_OF = date(2025, 6, 30)
+DAY0_LOADED = "2025-06-30 00:00:00"  # when day 0's rows landed (tests/dbt/conftest.py's default)
 SELECT = ["+int_customer_ids_assigned"]
 VARS = {"max_identifier_fanout": 2}
 PHONE_14 = "+44 7700 900444"
@@ -52,13 +64,19 @@ TABLES = (
 BUILD_TIMES = {"first_assigned_at", "last_assigned_at"}  # wall-clock: differ in a later rebuild
 
 
-def _incremental_build(wh: Any, run_id: str) -> None:
+def _incremental_build(wh: Any, run_id: str, since: str) -> None:
     """dbt build without --full-refresh (selective builds never commit the ledger, so dbt_build would
-    rebuild in full): the labels start from the last build's state."""
-    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, **VARS})
+    rebuild in full), reading what landed after `since`: the labels start from the last build's state."""
+    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS})
     command = ["build", "--vars", dbt_vars, "--select", *SELECT, "--exclude-resource-type", "unit_test",
                "--indirect-selection", "cautious"]  # fmt: skip
     raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
+    # the records, the fan-out and the edges were recomputed for what was touched only (not a full select)
+    results = json.loads((dbt_dirs(wh.settings)[0] / "run_results.json").read_text())["results"]
+    code = {r["unique_id"].split(".")[-1]: r.get("compiled_code") or "" for r in results}
+    assert "touched_records" in code["int_identity_records_unioned"]
+    assert "touched_values" in code["int_identity_fanout_measured"]
+    assert "touched_values" in code["int_identity_edges_filtered"]
 
 
 def _relabelled(wh: Any) -> int:
@@ -127,7 +145,11 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     ])  # fmt: skip
     wh.insert("helpdesk_users", [hu(10, email="a@x.com"), hu(14, email="h14@x.com", phone=PHONE_14)])
     wh.insert("esp_contacts", [ec("b1", email="b@x.com"), ec("e1", email="e@x.com"), ec("f1", email="f@x.com")])
-    wh.insert("shop_orders", [rows.shop_order(100, email="d@x.com")])
+    wh.insert("shop_orders", [rows.shop_order(100, email="d@x.com"), rows.shop_order(103, customer_id=9),
+                              rows.shop_order(104, customer_id=11)])  # fmt: skip
+    wh.insert("esp_campaigns", [rows.esp_campaign("k1"), rows.esp_campaign("k2")])
+    wh.insert("esp_audiences", [{"campaign_id": "k1", "email": "k1@x.com", "group": "treatment"},
+                                {"campaign_id": "k2", "email": "k2@x.com", "group": "treatment"}])  # fmt: skip
     wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
     out: dict[str, Any] = {"day0": _clusters(wh)}
 
@@ -138,7 +160,7 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     wh.insert("shop_orders", [rows.shop_order(101, email="d@x.com", phone=PHONE_P),
                               rows.shop_order(102, email=" A@x.com")], run_id="d1", extracted_at=later)  # fmt: skip
     wh.insert("shop_customers", [sc(6, email="shared@x.com")], run_id="d1", extracted_at=later)
-    _incremental_build(wh, "d1")
+    _incremental_build(wh, "d1", DAY0_LOADED)
     out.update(day1=_clusters(wh), relabelled1=_relabelled(wh), diff1=_full_rebuild_differences(wh, "d1", root))
 
     latest = "2025-07-02 00:00:00"
@@ -147,23 +169,40 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
     with duckdb.connect(str(wh.path)) as con:  # scratch tables a build killed mid-way leaves behind
         for name in ("edges", "delta", "labels_2"):
             con.execute(f"create table intermediate.int_identity_labels__{name} as select 1 as leftover")
-    _incremental_build(wh, "d2")
+    _incremental_build(wh, "d2", later)
     out["scratch_left"] = wh.query(
         "select table_name from information_schema.tables where table_schema = 'intermediate' "
         "and table_name like 'int_identity_labels__%' order by 1"
     )
     out.update(day2=_clusters(wh), relabelled2=_relabelled(wh), diff2=_full_rebuild_differences(wh, "d2", root))
+
+    day3, changed = "2025-07-03 00:00:00", {"updated_at": "2025-06-03 00:00:00"}
+    wh.insert("shop_orders", [
+        rows.shop_order(100, customer_id=5, email="d@x.com", **changed),
+        rows.shop_order(104, email="f@x.com", **changed),
+        rows.shop_order(105, customer_id=1, email="z@x.com", phone=PHONE_14, **changed),
+    ], run_id="d3", extracted_at=day3)  # fmt: skip
+    wh.insert("helpdesk_users", [hu(10, email="a@x.com", role="agent", **changed)], run_id="d3", extracted_at=day3)
+    wh.insert("shop_customers", [sc(9, email="e@x.com")], run_id="d3", extracted_at=day3)
+    # the daily campaign snapshots: k1 moved its send (its member's first_seen_at changes), k2 did not
+    snapshots = [rows.esp_campaign("k1", send_at="2025-03-02 09:00:00", snapshot_date="2025-07-02"),
+                 rows.esp_campaign("k2", snapshot_date="2025-07-02")]  # fmt: skip
+    wh.insert("esp_campaigns", snapshots, run_id="d3", extracted_at=day3)
+    _incremental_build(wh, "d3", latest)
+    out.update(day3=_clusters(wh), relabelled3=_relabelled(wh), diff3=_full_rebuild_differences(wh, "d3", root))
     return out
 
 
 A = "orders.customer:1 helpdesk.user:10"
+AUDIENCE = ("esp.audience_member:k1:k1@x.com", "esp.audience_member:k2:k2@x.com")
 F = "orders.customer:7 esp.contact:f1"
 
 
 def test_day0_components(days) -> None:
     assert days["day0"] == _cluster_sets(
         A, "orders.customer:2 esp.contact:b1", "orders.customer:3 orders.customer:4 helpdesk.user:14",
-        "orders.customer:5 orders.guest_order:100", F, "esp.contact:e1",
+        "orders.customer:5 orders.guest_order:100", F, "esp.contact:e1", "orders.customer:9", "orders.customer:11",
+        *AUDIENCE,
     )  # fmt: skip
 
 
@@ -172,7 +211,8 @@ def test_join_merge_split_by_fanout_and_email_change(days) -> None:
         A + " orders.guest_order:102",
         "orders.customer:2 helpdesk.user:20 orders.guest_order:101 orders.customer:5 orders.guest_order:100",
         "orders.customer:4 helpdesk.user:14", F,
-        "orders.customer:3", "orders.customer:6", "esp.contact:b1", "esp.contact:e1",
+        "orders.customer:3", "orders.customer:6", "esp.contact:b1", "esp.contact:e1", "orders.customer:9",
+        "orders.customer:11", *AUDIENCE,
     )  # fmt: skip
     # A (3), B+D (5), C's linked part (2): F's 2 nodes keep their rows
     assert days["relabelled1"] == 10
@@ -187,3 +227,15 @@ def test_a_value_back_under_the_fanout_rejoins(days) -> None:
     # leftovers of a killed build are dropped; only the kept edges remain beside the labels
     assert days["scratch_left"] == [("int_identity_labels__edges_built",)]
     assert days["diff2"] == {}
+
+
+def test_records_that_vanish_and_a_phone_rejected_by_an_order(days) -> None:
+    assert days["day3"] == _cluster_sets(
+        "orders.customer:1 orders.guest_order:102",
+        "orders.customer:2 helpdesk.user:20 orders.guest_order:101 orders.customer:5",
+        "orders.customer:3 orders.customer:4", "helpdesk.user:14", F + " orders.guest_order:104",
+        "esp.contact:e1 orders.customer:9", "orders.customer:6", "esp.contact:b1", *AUDIENCE,
+    )  # fmt: skip
+    # A (2), B+D (4), C's linked part (2), F (3), e1 + customer 9 (2)
+    assert days["relabelled3"] == 13
+    assert days["diff3"] == {}

@@ -22,19 +22,31 @@
 -- * a new cluster (or the smaller part of a split) gets 'c' + 16 hex of md5(anchor record id), the anchor
 --   being its oldest record, so a rebuilt warehouse issues the same ids; salted with the run id in the
 --   rare case that id was already issued.
+-- A cluster is named by its anchor record; ties between clusters go to the older anchor, ordered as the
+-- anchors are (first_seen_at, source_priority, source_id: int_identity_clusters_propagated).
 
 {%- set assigned_at = iso_to_utc_timestamp("'" ~ run_started_at ~ "'") %}
 
 with clusters as (
     select
         c.record_id,
-        c.anchor_rank,
         c.anchor_record_id,
         r.source,
         r.source_id,
         r.first_seen_at
     from {{ ref('int_identity_clusters_propagated') }} as c
     inner join {{ ref('int_identity_records_unioned') }} as r on c.record_id = r.record_id
+),
+
+-- each cluster's anchor with what orders anchors oldest first
+anchors as (
+    select
+        r.record_id as anchor_record_id,
+        r.first_seen_at as anchor_first_seen_at,
+        r.source_priority as anchor_source_priority,
+        r.source_id as anchor_source_id
+    from {{ ref('int_identity_records_unioned') }} as r
+    where r.record_id in (select c.anchor_record_id from clusters as c)
 ),
 
 previous as (
@@ -68,13 +80,13 @@ previous_current as (
 -- how many of each cluster's records held each previous id
 claims as (
     select
-        c.anchor_rank,
+        c.anchor_record_id,
         p.customer_id,
         count(*) as claimed_records,
         min(c.first_seen_at) as claimed_first_seen_at
     from clusters as c
     inner join previous_current as p on c.record_id = p.record_id
-    group by c.anchor_rank, p.customer_id
+    group by c.anchor_record_id, p.customer_id
 ),
 
 -- age of a previous id: its customer's earliest record
@@ -89,23 +101,27 @@ id_age as (
 
 id_winners as (
     select
-        customer_id,
-        anchor_rank,
-        claimed_records
-    from claims
+        c.customer_id,
+        c.anchor_record_id,
+        c.claimed_records
+    from claims as c
+    inner join anchors as a on c.anchor_record_id = a.anchor_record_id
     qualify row_number() over (
-        partition by customer_id order by claimed_records desc, anchor_rank asc
+        partition by c.customer_id
+        order by
+            c.claimed_records desc, a.anchor_first_seen_at asc nulls last, a.anchor_source_priority asc,
+            a.anchor_source_id asc
     ) = 1
 ),
 
 kept_ids as (
     select
-        w.anchor_rank,
+        w.anchor_record_id,
         w.customer_id
     from id_winners as w
     inner join id_age as a on w.customer_id = a.customer_id
     qualify row_number() over (
-        partition by w.anchor_rank
+        partition by w.anchor_record_id
         order by a.customer_first_seen_at asc nulls last, w.claimed_records desc, w.customer_id asc
     ) = 1
 ),
@@ -114,16 +130,9 @@ ever_issued as (
     select distinct customer_id from previous
 ),
 
-anchors as (
-    select distinct
-        anchor_rank,
-        anchor_record_id
-    from clusters
-),
-
 cluster_ids as (
     select
-        a.anchor_rank,
+        a.anchor_record_id,
         coalesce(
             k.customer_id,
             case
@@ -133,7 +142,7 @@ cluster_ids as (
             end
         ) as customer_id
     from anchors as a
-    left join kept_ids as k on a.anchor_rank = k.anchor_rank
+    left join kept_ids as k on a.anchor_record_id = k.anchor_record_id
 ),
 
 current_assignments as (
@@ -144,7 +153,7 @@ current_assignments as (
         ci.customer_id,
         c.anchor_record_id
     from clusters as c
-    inner join cluster_ids as ci on c.anchor_rank = ci.anchor_rank
+    inner join cluster_ids as ci on c.anchor_record_id = ci.anchor_record_id
 )
 
 select

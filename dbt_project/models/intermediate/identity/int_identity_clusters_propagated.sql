@@ -1,38 +1,34 @@
 -- Every record with its cluster: records that share any non-rejected identifier, directly or through a
 -- chain, are one person (int_identity_labels: the graph's connected components, labelled by their
 -- smallest record_key). A record without links is its own cluster. The anchor is the cluster's oldest
--- record (smallest record_rank).
+-- record: first by first_seen_at, then source_priority, then source_id (a total order: one source per
+-- priority), computed within the cluster so that no persisted table holds a rank that renumbers.
 with records as (
     select
         record_id,
         record_key,
-        record_rank
+        first_seen_at,
+        source_priority,
+        source_id
     from {{ ref('int_identity_records_unioned') }}
 ),
 
 labelled as (
     select
         r.record_id,
-        r.record_rank,
+        r.first_seen_at,
+        r.source_priority,
+        r.source_id,
         coalesce(l.label, r.record_key) as component_key
     from records as r
     left join {{ ref('int_identity_labels') }} as l on r.record_key = l.node
-),
-
-anchors as (
-    select
-        component_key,
-        min(record_rank) as anchor_rank
-    from labelled
-    group by component_key
 )
 
 select
-    l.record_id,
-    l.record_rank,
-    l.component_key,
-    a.anchor_rank,
-    anchor.record_id as anchor_record_id
-from labelled as l
-inner join anchors as a on l.component_key = a.component_key
-inner join records as anchor on a.anchor_rank = anchor.record_rank
+    record_id,
+    component_key,
+    first_value(record_id) over (
+        partition by component_key
+        order by first_seen_at asc nulls last, source_priority asc, source_id asc
+    ) as anchor_record_id
+from labelled

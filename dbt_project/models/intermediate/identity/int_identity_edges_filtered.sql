@@ -1,14 +1,36 @@
+{{ config(
+    materialized=rapport.identity_values_materialization(),
+    unique_key=['identifier_type', 'identifier_value'],
+    incremental_strategy='delete+insert',
+    pre_hook="{{ rapport.delete_touched_values() }}",
+    post_hook="{{ rapport.clear_touched_values() }}"
+) }}
 -- The identity graph: record -> identifier, for identifier values that can link (carried by at least
--- two records and not rejected by the fan-out guard). Nodes are stable record keys (record_key); ident
--- numbers the values within this build (compact join key for the propagation), identifier_type and
--- identifier_value name them across builds (what an incremental build diffs, int_identity_labels).
-with linking_identifiers as (
+-- two records and not rejected by the fan-out guard). Nodes are stable record keys (record_key); ident is
+-- the value's stable key (stable_key of `type:value`: the same in every build, unlike a rank; a collision
+-- fails the test assert_identity_edge_idents_unique), the compact join key of the propagation;
+-- identifier_type and identifier_value name it across builds (what int_identity_labels diffs).
+-- Incremental by value like int_identity_fanout_measured (macros/identity_touched.sql): a value's edges
+-- depend only on the records that carry it and its fan-out, both recomputed for the touched values.
+{%- set touched = rapport.identity_touched_values() %}
+
+with
+{%- if touched %}
+    -- read through rapport.identity_touched, which the linter does not expand
+    touched_values as (  -- noqa: ST03
+        select touched_key from {{ touched }}
+    ),
+{%- endif %}
+
+linking_identifiers as (
     select
         identifier_type,
         identifier_value,
-        dense_rank() over (order by identifier_type, identifier_value) as ident
+        {{ rapport.stable_key("identifier_type || ':' || identifier_value") }} as ident
     from {{ ref('int_identity_fanout_measured') }}
-    where not is_rejected and records > 1
+    where
+        not is_rejected and records > 1
+        and {{ rapport.identity_touched("identifier_type || ':' || identifier_value", touched, 'touched_values') }}
 )
 
 select distinct

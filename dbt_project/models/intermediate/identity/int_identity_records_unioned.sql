@@ -1,10 +1,30 @@
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    partition_by=['_part'],
+    incremental_strategy=rapport.incremental_replace_strategy(),
+    pre_hook="{{ rapport.delete_touched_records() }}"
+) }}
 -- Every source record that names a person (marts.md: customer_identities), with its matching keys.
 -- One row per record. record_key is the record's node in the identity graph: it depends on the record alone,
 -- so the components of records a build did not touch keep their labels (incremental stitching,
--- docs/identity-incremental.md). record_rank orders records oldest first (anchors, id ties); it renumbers
--- when a record is added, so nothing persisted may hold it.
+-- docs/identity-incremental.md). Nothing here depends on other records (no rank): the oldest-first order
+-- (first_seen_at, source_priority, source_id) is applied where it is used (anchors, id ties).
+-- Incremental (macros/identity_touched.sql): a build recomputes the records touched since the last build and
+-- deletes every touched record first (pre-hook), so that records that vanished leave the table.
 -- Each source's branch lists its columns through the macro identity_record (same columns, same order).
-with unioned as (
+-- depends_on: {{ source('shop', 'shop_orders') }} {{ source('esp', 'esp_campaigns') }}
+{%- set touched = rapport.identity_touched_records() %}
+
+with
+{%- if touched %}
+    -- read through rapport.identity_touched, which the linter does not expand
+    touched_records as (  -- noqa: ST03
+        select touched_key from {{ touched }}
+    ),
+{%- endif %}
+
+unioned as (
     select
         {{ identity_record(
             'orders.customer', 'customer_id', 'true', 'coalesce(created_at, updated_at)', 'updated_at',
@@ -12,6 +32,7 @@ with unioned as (
             shop_customer_key='customer_id', full_name='full_name', country='country'
         ) }}
     from {{ ref('stg_shop__customers') }}
+    where {{ rapport.identity_touched(rapport.identity_record_id('orders.customer', 'customer_id'), touched) }}
 
     union all
 
@@ -26,6 +47,7 @@ with unioned as (
     where
         o.customer_id is not null
         and o.customer_id not in (select c.customer_id from {{ ref('stg_shop__customers') }} as c)
+        and {{ rapport.identity_touched(rapport.identity_record_id('orders.customer', 'o.customer_id'), touched) }}
     group by o.customer_id
 
     union all
@@ -36,7 +58,9 @@ with unioned as (
             email='email', email_normalized='email_normalized', phone='phone', phone_normalized='phone_normalized'
         ) }}
     from {{ ref('stg_shop__orders') }}
-    where customer_id is null
+    where
+        customer_id is null
+        and {{ rapport.identity_touched(rapport.identity_record_id('orders.guest_order', 'order_id'), touched) }}
 
     union all
 
@@ -47,7 +71,9 @@ with unioned as (
             shop_customer_key='external_id', full_name="nullif(trim(name), '')"
         ) }}
     from {{ ref('stg_helpdesk__users') }}
-    where is_end_user
+    where
+        is_end_user
+        and {{ rapport.identity_touched(rapport.identity_record_id('helpdesk.user', 'user_id'), touched) }}
 
     union all
 
@@ -58,6 +84,7 @@ with unioned as (
             full_name='full_name'
         ) }}
     from {{ ref('stg_esp__contacts') }}
+    where {{ rapport.identity_touched(rapport.identity_record_id('esp.contact', 'contact_id'), touched) }}
 
     union all
 
@@ -68,6 +95,9 @@ with unioned as (
         ) }}
     from {{ ref('stg_esp__audiences') }} as a
     left join {{ ref('stg_esp__campaigns') }} as c on a.campaign_id = c.campaign_id
+    where
+        {{ rapport.identity_touched(rapport.identity_record_id('esp.audience_member', 'a.audience_member_id'),
+            touched) }}
 ),
 
 prioritised as (
@@ -89,8 +119,6 @@ select
     source,
     source_id,
     source_priority,
-    -- oldest record first; the cluster's smallest rank is its anchor (see int_identity_clusters_propagated)
-    row_number() over (order by first_seen_at asc nulls last, source_priority asc, source_id asc) as record_rank,
     is_account_like,
     first_seen_at,
     updated_at,
@@ -100,5 +128,6 @@ select
     phone_normalized,
     shop_customer_key,
     full_name,
-    country
+    country,
+    {{ rapport.key_bucket("source || ':' || source_id") }} as _part
 from prioritised
