@@ -3,6 +3,7 @@ ops.check_results and Data Docs. Slow: importing GX takes seconds and each gate 
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 
@@ -110,6 +111,16 @@ def test_data_docs_are_rendered_under_the_warehouse(raw_gate):
     assert "raw_shop_orders" in html and "raw_volume" in html
     pages = list((settings.warehouse_dir / "data_docs" / "validations" / "raw_shop_orders").rglob("*.html"))
     assert {p.parts[-3] for p in pages} == {"r0", "r1"}  # one page per run, named after the run id
+
+
+def test_frames_are_not_fingerprinted(raw_gate):
+    """GX would hash every row of each frame for its batch markers (seconds per gate at 1M people)."""
+    settings, _, _, _ = raw_gate
+    stored = list((settings.warehouse_dir / "gx" / "uncommitted" / "validations" / "raw_shop_orders").rglob("*.json"))
+    assert stored
+    for path in stored:
+        markers = json.loads(path.read_text(encoding="utf-8"))["meta"]["batch_markers"]
+        assert "ge_load_time" in markers and "pandas_data_fingerprint" not in markers
 
 
 def test_failed_rows_stay_in_scope_until_superseded(raw_gate, tmp_path):
