@@ -20,6 +20,7 @@ All are vectorised Arrow UDFs with a cache: real data repeats the same few value
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,7 @@ from typing import Any
 import phonenumbers
 import pyarrow as pa
 from duckdb import DuckDBPyConnection, sqltypes
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from rapport.experiments import distributions
 
@@ -73,6 +74,24 @@ def phone_region(e164: str | None) -> str | None:
     return None if region in (None, "ZZ", "001") else region
 
 
+# Addresses of the plainest shape, which `email-validator` accepts whatever else it checks: letters and digits
+# with single . _ + - between them (at most 63 characters) @ up to three dotted labels of letters and digits with
+# single hyphens inside (at most 49 characters each) and a top-level domain of 2-24 letters; so every length
+# limit holds (local part 64, label 63, address 254). Special-use top-level domains (`.test`, `.local`, ...)
+# are left to the validator, which refuses them. Most real addresses have this shape: they skip the
+# validator's ~20 us per address (IDNA checks of the domain), which at a million people was seconds per build
+# and per audience export. tests/test_email_validation.py checks the shape against the validator.
+_LABEL = r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,24}"
+PLAIN_ADDRESS = re.compile(rf"[A-Za-z0-9](?:[._+-]?[A-Za-z0-9]){{0,31}}@(?:{_LABEL}\.){{1,3}}([A-Za-z]{{2,24}})")
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def is_plain_address(address: str) -> bool:
+    """Whether `address` has the plain shape above (then it is valid: no need to ask the validator)."""
+    match = PLAIN_ADDRESS.fullmatch(address)
+    return match is not None and match.group(1).lower() not in _SPECIAL_USE
+
+
 @lru_cache(maxsize=262_144)
 def is_valid_email(address: str | None) -> bool | None:
     """Whether `address` is a syntactically valid email address (RFC 5322/6531 as `email-validator` reads
@@ -80,6 +99,8 @@ def is_valid_email(address: str | None) -> bool | None:
     `a..b@x.com` or `a@localhost` are not. None for None. Surrounding white space is ignored."""
     if address is None:
         return None
+    if is_plain_address(address):
+        return True
     try:
         validate_email(address.strip(" \t\r\n"), check_deliverability=False)
     except EmailNotValidError:
