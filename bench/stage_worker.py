@@ -113,6 +113,16 @@ def dag(spec: Spec) -> dict[str, Any]:
             "first_task_cpu_seconds": started[0][1] if started else None}
 
 
+def dag_manifest(spec: Spec) -> dict[str, Any]:  # noqa: ARG001 (every stage takes its spec)
+    """What `scripts/bootstrap.sh` does after installing, and the first `rapport run` after a change to the dbt
+    project: (re)write the dbt manifest the DAG renders its dbt tasks from, if it is older than the project."""
+    from rapport.orchestration.dbt_tasks import ensure_manifest, manifest_is_current
+
+    current = manifest_is_current()
+    ensure_manifest()
+    return {"regenerated": not current}
+
+
 def dbt_subset(spec: Spec) -> dict[str, Any]:
     from rapport.transform.runner import dbt_build
 
@@ -175,8 +185,8 @@ def mutate(spec: Spec) -> dict[str, Any]:
 PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
             "predict", "check_marts", "publish", "report", "finish_run")
 STAGES: dict[str, Callable[[Spec], Any]] = {
-    "generate": generate, "dag": dag, "dbt_subset": dbt_subset, "floor_transform": floor_transform,
-    "mutate": mutate,
+    "generate": generate, "dag_manifest": dag_manifest, "dag": dag, "dbt_subset": dbt_subset,
+    "floor_transform": floor_transform, "mutate": mutate,
     **{name: pipeline_step(name) for name in PIPELINE},
     **{f"floor_{s}": floor_extract(s) for s in ("orders", "helpdesk", "esp")},
     **{f"dlt_{s}": dlt_source(s) for s in ("orders", "helpdesk", "esp")},

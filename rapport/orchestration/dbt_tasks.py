@@ -75,27 +75,36 @@ def manifest_is_current(manifest: Path | None = None, project_dir: Path | None =
 def generate_manifest(manifest: Path | None = None, project_dir: Path | None = None) -> Path:
     """`dbt parse` into a scratch target directory, then move the manifest into place atomically.
 
-    Parsing opens no database; RAPPORT_WORK_DB only has to be set for profiles.yml to render.
+    dbt's partial-parse state is kept beside the manifest (`partial_parse.msgpack`) and handed to the next
+    parse, so regenerating after an edit re-reads only the changed files (about 1 s instead of 4 here). Each
+    parse works on its own copy and the state is replaced atomically: two processes regenerating at once do
+    not share a half-written file. Parsing opens no database: RAPPORT_WORK_DB is set to a fixed placeholder
+    path, because dbt starts its parse over when the profile's database path changes.
     """
     from dbt.cli.main import dbtRunner
 
     manifest = manifest or manifest_path()
     project_dir = project_dir or DBT_PROJECT_DIR
     manifest.parent.mkdir(parents=True, exist_ok=True)
+    state = manifest.with_name("partial_parse.msgpack")
     scratch = Path(tempfile.mkdtemp(prefix="rapport-dbt-parse-"))
-    env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    env.setdefault("RAPPORT_WORK_DB", os.environ.get("RAPPORT_WORK_DB") or str(scratch / "parse.duckdb"))
+    (scratch / "target").mkdir()
+    if state.exists():
+        shutil.copyfile(state, scratch / "target" / state.name)
+    env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "RAPPORT_WORK_DB": str(manifest.parent / "parse.duckdb")}  # fmt: skip
     try:
         with _environ(env):
             args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
                     "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
-                    "--no-partial-parse", "--quiet", "--no-use-colors"]  # fmt: skip
+                    "--quiet", "--no-use-colors"]  # fmt: skip
             result = dbtRunner().invoke(args)
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception or 'see the messages above'}")
-        tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(scratch / "target" / "manifest.json", tmp)
-        os.replace(tmp, manifest)  # readers (a DAG parse) see the old or the new file, never half of one
+        for name, target in (("manifest.json", manifest), (state.name, state)):
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(scratch / "target" / name, tmp)
+            os.replace(tmp, target)  # readers (a DAG parse) see the old or the new file, never half of one
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("wrote the dbt manifest %s", manifest)

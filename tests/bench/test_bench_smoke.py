@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
             "predict", "check_marts", "publish", "report", "finish_run"]
 OTHERS = ["generate", "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform", "dlt_orders",
-          "dlt_helpdesk", "dlt_esp", "dag", "dag_unchanged", "mutate", "dag_incremental"]
+          "dlt_helpdesk", "dlt_esp", "dag_manifest", "dag", "dag_unchanged", "mutate", "dag_incremental"]
 
 
 def _load(name: str):

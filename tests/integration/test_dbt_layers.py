@@ -118,3 +118,26 @@ def test_a_narrowed_retry_selects_the_failed_model_and_its_children_in_the_layer
     rebuilt = {uid for uid in ls_retry["retry"] if uid.startswith("model.")}
     assert rebuilt == ({failed} | descendants(failed)) & set(mart_models)
     assert len(rebuilt) < len(mart_models)
+
+
+def test_a_regenerated_manifest_follows_edits_with_the_kept_parse_state(tmp_path):
+    """The kept partial-parse state must never hide an edit: a model added, its ref changed, then removed."""
+    import shutil
+
+    from rapport.orchestration.dbt_tasks import generate_manifest
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    manifest, state = tmp_path / "out" / "manifest.json", tmp_path / "out" / "partial_parse.msgpack"
+
+    def nodes() -> dict:
+        return json.loads(generate_manifest(manifest, project).read_text())["nodes"]
+
+    assert "model.rapport.zz_probe" not in nodes() and state.exists()
+    probe = project / "models" / "marts" / "zz_probe.sql"
+    probe.write_text("select customer_id from {{ ref('customers') }}\n")
+    assert nodes()["model.rapport.zz_probe"]["depends_on"]["nodes"] == ["model.rapport.customers"]
+    probe.write_text("select campaign_id from {{ ref('campaign_performance') }}\n")
+    assert nodes()["model.rapport.zz_probe"]["depends_on"]["nodes"] == ["model.rapport.campaign_performance"]
+    probe.unlink()
+    assert "model.rapport.zz_probe" not in nodes()
