@@ -307,4 +307,8 @@ def test_a_merge_of_clusters_untouched_the_day_before_retires_the_younger_id_on_
     retired = history[e1]
     assert (retired["is_retired"], retired["current_customer_id"]) == (True, c9)
     assert (retired["last_assigned_at"], retired["retired_at"]) == (times["d0"], times["d3"])
+    # a current id shows the build's time, though no build since day 0 computed it before day 3
     assert (history[c9]["is_retired"], history[c9]["retired_at"]) == (False, None)
+    assert history[c9]["last_assigned_at"] == times["d3"]
+    k1 = "c" + hashlib.md5(AUDIENCE[0].encode()).hexdigest()[:16]
+    assert (history[k1]["first_assigned_at"], history[k1]["last_assigned_at"]) == (times["d0"], times["d3"])

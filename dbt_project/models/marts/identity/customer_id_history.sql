@@ -1,6 +1,10 @@
 -- Every customer_id ever issued and the id that carries that person now. A retired id (merged into
 -- another customer) maps to the current id of most of the records it last held; current ids map to
 -- themselves. BI tools join historical ids through current_customer_id.
+-- last_assigned_at: this build's time for a current id (assigned in every build, though a build computes
+-- only the clusters whose id can change); for a retired id, the last build that computed it while current.
+{%- set built_at = iso_to_utc_timestamp("'" ~ run_started_at ~ "'") %}
+
 with pairs as (
     select * from {{ ref('int_customer_ids_assigned') }}
 ),
@@ -29,6 +33,7 @@ retired_moves as (
         p.customer_id,
         c.customer_id as current_customer_id,
         count(*) as records,
+        -- the first build that gave its records their current ids after it last computed this id
         min(c.first_assigned_at) filter (where c.first_assigned_at > i.last_assigned_at) as retired_at
     from pairs as p
     inner join ids as i on p.customer_id = i.customer_id and not i.is_current
@@ -48,7 +53,7 @@ select
     case when i.is_current then i.customer_id else t.current_customer_id end as current_customer_id,
     not i.is_current as is_retired,
     i.first_assigned_at,
-    i.last_assigned_at,
+    case when i.is_current then {{ built_at }} else i.last_assigned_at end as last_assigned_at,
     case when not i.is_current then t.retired_at end as retired_at
 from ids as i
 left join retired_targets as t on i.customer_id = t.customer_id
