@@ -175,6 +175,8 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
                               rows.shop_order(102, email=" A@x.com")], run_id="d1", extracted_at=later)  # fmt: skip
     wh.insert("shop_customers", [sc(6, email="shared@x.com")], run_id="d1", extracted_at=later)
     _incremental_build(wh, "d1", DAY0_LOADED)
+    out["ids1"] = dict(wh.query("select record_id, customer_id from intermediate.int_customer_ids_assigned "
+                                "where is_current"))  # fmt: skip
     out.update(day1=_clusters(wh), relabelled1=_relabelled(wh), computed1=_last_computed(wh),
                diff1=_full_rebuild_differences(wh, "d1", root))  # fmt: skip
 
@@ -210,6 +212,10 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
                                      "intermediate.int_customer_ids_assigned where is_current group by 1"))  # fmt: skip
     out["history"] = {r["customer_id"]: r for r in wh.query_dicts("select * from marts.customer_id_history")}
     out["diff3"] = _full_rebuild_differences(wh, "d3", root)
+    everything = "select * from intermediate.int_customer_ids_assigned order by record_id, customer_id"
+    before = wh.query(everything)
+    _incremental_build(wh, "d3", latest)  # day 3 again: no cluster changed, so no assignment is written
+    out["rerun_unchanged"] = wh.query(everything) == before
     return out
 
 
@@ -261,6 +267,11 @@ def test_records_that_vanish_and_a_phone_rejected_by_an_order(days) -> None:
     assert days["diff3"] == {}
 
 
+def _md5_id(text: str) -> str:
+    """docs/identity.md: a new cluster's id is 'c' + 16 hex digits of md5 of its anchor record id."""
+    return "c" + hashlib.md5(text.encode()).hexdigest()[:16]
+
+
 def _runs(computed: dict[str, str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for record, run in computed.items():
@@ -280,6 +291,11 @@ def test_ids_are_recomputed_for_the_clusters_whose_id_can_change_only(days) -> N
                "orders.customer:5", "orders.guest_order:100", "esp.contact:b1", "orders.customer:3",
                "orders.customer:4", "helpdesk.user:14", "orders.customer:6"},
     }  # fmt: skip
+    # C's id (md5 of its anchor, customer 3) stays with the larger part; customer 3's md5 was already
+    # issued, so its new id is salted with the run id
+    ids1 = days["ids1"]
+    assert ids1["orders.customer:4"] == ids1["helpdesk.user:14"] == _md5_id("orders.customer:3")
+    assert ids1["orders.customer:3"] == _md5_id("orders.customer:3|d1")
     # day 2: only C (customer 3 rejoins); customer 6 changed its email but stays alone with its id
     computed2 = _runs(days["computed2"])
     assert computed2["d2"] == {"orders.customer:3", "orders.customer:4", "helpdesk.user:14"}
@@ -301,8 +317,7 @@ def test_a_merge_of_clusters_untouched_the_day_before_retires_the_younger_id_on_
     assignment was computed on day 0 (customer_id_history's retired_at: the first current pair of its
     records assigned after its last assignment)."""
     history, times = days["history"], days["run_times"]
-    e1 = "c" + hashlib.md5(b"esp.contact:e1").hexdigest()[:16]
-    c9 = "c" + hashlib.md5(b"orders.customer:9").hexdigest()[:16]
+    e1, c9 = _md5_id("esp.contact:e1"), _md5_id("orders.customer:9")
     assert len(set(times.values())) == len(times) == 3  # d0, d1 and d3 still last-computed some pair
     retired = history[e1]
     assert (retired["is_retired"], retired["current_customer_id"]) == (True, c9)
@@ -310,5 +325,11 @@ def test_a_merge_of_clusters_untouched_the_day_before_retires_the_younger_id_on_
     # a current id shows the build's time, though no build since day 0 computed it before day 3
     assert (history[c9]["is_retired"], history[c9]["retired_at"]) == (False, None)
     assert history[c9]["last_assigned_at"] == times["d3"]
-    k1 = "c" + hashlib.md5(AUDIENCE[0].encode()).hexdigest()[:16]
+    k1 = _md5_id(AUDIENCE[0])
     assert (history[k1]["first_assigned_at"], history[k1]["last_assigned_at"]) == (times["d0"], times["d3"])
+
+
+def test_a_rerun_writes_no_assignment(days) -> None:
+    """Day 3 built again (same run id, same `since`): no cluster changed, so no row is written, not even its
+    last_assigned_at."""
+    assert days["rerun_unchanged"]
