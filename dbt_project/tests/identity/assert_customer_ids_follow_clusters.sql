@@ -1,7 +1,9 @@
 -- The invariant an incremental int_customer_ids_assigned relies on (docs/identity-incremental.md "Stable
 -- ids"): every record of int_identity_clusters_propagated has one current id, recorded with its cluster's
 -- anchor; no current id is recorded with two anchors; no anchor has two current ids. So every current id is
--- held by exactly the records of one cluster.
+-- held by exactly the records of one cluster. If it fails, the next incremental build could keep a wrong
+-- id: after finding the cause, `rapport run --full-refresh` computes every cluster's id again (keeping the
+-- history).
 with current_ids as (
     select
         record_id,
