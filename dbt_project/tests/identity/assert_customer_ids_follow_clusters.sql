@@ -16,7 +16,7 @@ with current_ids as (
 records_off_their_cluster as (
     select
         coalesce(c.record_id, i.record_id) as subject,
-        'record whose current id is missing, extra or not recorded with its cluster''s anchor' as problem
+        'record whose current id is missing, extra or not recorded with the anchor of its cluster' as problem
     from {{ ref('int_identity_clusters_propagated') }} as c
     full outer join current_ids as i on c.record_id = i.record_id
     where c.anchor_record_id is distinct from i.anchor_record_id
