@@ -28,15 +28,18 @@ ids as (
     group by customer_id
 ),
 
+-- where the records a retired id last held went: the pairs of its last computation (a build computes all
+-- the pairs of an id together, and an id whose records change is computed, so records that left it
+-- earlier have older pairs), and the first build that gave them their current ids after it
 retired_moves as (
     select
         p.customer_id,
         c.customer_id as current_customer_id,
         count(*) as records,
-        -- the first build that gave its records their current ids after it last computed this id
         min(c.first_assigned_at) filter (where c.first_assigned_at > i.last_assigned_at) as retired_at
     from pairs as p
-    inner join ids as i on p.customer_id = i.customer_id and not i.is_current
+    inner join ids as i
+        on p.customer_id = i.customer_id and p.last_assigned_at = i.last_assigned_at and not i.is_current
     inner join current_pairs as c on p.record_id = c.record_id
     group by p.customer_id, c.customer_id
 ),
