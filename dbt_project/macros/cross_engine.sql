@@ -191,3 +191,21 @@
 {% macro spark__stable_key(expr) -%}
     cast(conv(left(md5(cast({{ expr }} as {{ dbt.type_string() }})), 15), 16, 10) as bigint)
 {%- endmacro %}
+
+
+{# Whether an incremental int_customer_ids_assigned recomputes only the clusters whose id can change and
+   writes only their rows (docs/identity-incremental.md "Stable ids"): not under --full-refresh or --empty,
+   and only where the strategy can delete single rows (DuckDB's delete+insert). Spark overwrites whole
+   is_current partitions, so there the model selects the table's whole state. (flags.FULL_REFRESH, not
+   should_full_refresh(): the model's full_refresh=false keeps the table, yet --full-refresh computes all.) #}
+{% macro ids_by_region() -%}
+    {{ return(not flags.FULL_REFRESH and not flags.EMPTY and adapter.dispatch('ids_by_region', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__ids_by_region() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro spark__ids_by_region() -%}
+    {{ return(false) }}
+{%- endmacro %}

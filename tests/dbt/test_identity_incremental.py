@@ -19,6 +19,10 @@ Graph (max_identifier_fanout 2, so a value on 3 accounts is rejected), hand-made
   record): customer 1's order beside customer 4's phone with a third email rejects that phone, so helpdesk
   user 14 leaves C. Campaign k1's new snapshot moves its send_at (its audience member's first_seen_at), k2's
   changes nothing (its member is not recomputed, and need not be).
+The clusters whose id is recomputed (docs/identity-incremental.md "Stable ids": records whose anchor changed,
+new or vanished records, and every holder of their previous ids) are hand-computed too: 13 records on day 1
+(A, B+D, b1 and C's three, customer 6; not F, e1, the placeholders, the audience), 3 on day 2 (C), 14 on day 3
+(all but customer 6, b1 and the audience); the others keep their rows, written by an earlier build.
 The region relabelled is hand-computed from the rule (nodes of changed edges, the old carriers of their
 values, and their old components): 10 nodes on day 1, 3 on day 2 (F's 2 nodes are never relabelled), 13 on
 day 3 (the linked nodes of A, B+D, C, F and e1 + customer 9 after the day).
@@ -26,11 +30,12 @@ Incremental builds pass the var `since` (the previous day's load time), so the s
 records models recompute only what landed; after each day the warehouse is copied and rebuilt with
 --full-refresh: the identity tables must be equal.
 
-Seven dbt builds of the staging and identity models, 40-65 s on 2 shared cores.
+Seven dbt builds of the staging and identity models (and customer_id_history), 40-65 s on 2 shared cores.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -47,7 +52,7 @@ pytestmark = pytest.mark.slow
 
 AS_OF = date(2025, 6, 30)
 DAY0_LOADED = "2025-06-30 00:00:00"  # when day 0's rows landed (tests/dbt/conftest.py's default)
-SELECT = ["+int_customer_ids_assigned"]
+SELECT = ["+int_customer_ids_assigned", "customer_id_history"]
 VARS = {"max_identifier_fanout": 2}
 PHONE_14 = "+44 7700 900444"
 PHONE_P = "+44 7700 900555"
@@ -62,6 +67,9 @@ TABLES = (
     "int_customer_ids_assigned",
 )
 BUILD_TIMES = {"first_assigned_at", "last_assigned_at"}  # wall-clock: differ in a later rebuild
+# which build last computed a pair: an incremental build computes only the clusters whose id can change, a
+# --full-refresh one every cluster (checked apart: _last_computed)
+COMPUTED_BY = {"last_assigned_run_id"}
 
 
 def _incremental_build(wh: Any, run_id: str, since: str) -> None:
@@ -106,7 +114,7 @@ def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> dict[str, tupl
                     "and table_schema = 'intermediate' and table_name = ? order by ordinal_position",
                     [t],
                 ).fetchall()
-                if c not in BUILD_TIMES
+                if c not in BUILD_TIMES | COMPUTED_BY
             ]
             assert cols, t
             sel = ", ".join(f'"{c}"' for c in cols)
@@ -118,6 +126,12 @@ def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> dict[str, tupl
             if any(only):
                 out[t] = tuple(only)
     return out
+
+
+def _last_computed(wh: Any) -> dict[str, str]:
+    """Current record -> the run that last computed its id (last_assigned_run_id)."""
+    sql = "select record_id, last_assigned_run_id from intermediate.int_customer_ids_assigned where is_current"
+    return dict(wh.query(sql))
 
 
 def _clusters(wh: Any) -> set[frozenset[str]]:
@@ -161,7 +175,10 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
                               rows.shop_order(102, email=" A@x.com")], run_id="d1", extracted_at=later)  # fmt: skip
     wh.insert("shop_customers", [sc(6, email="shared@x.com")], run_id="d1", extracted_at=later)
     _incremental_build(wh, "d1", DAY0_LOADED)
-    out.update(day1=_clusters(wh), relabelled1=_relabelled(wh), diff1=_full_rebuild_differences(wh, "d1", root))
+    out["ids1"] = dict(wh.query("select record_id, customer_id from intermediate.int_customer_ids_assigned "
+                                "where is_current"))  # fmt: skip
+    out.update(day1=_clusters(wh), relabelled1=_relabelled(wh), computed1=_last_computed(wh),
+               diff1=_full_rebuild_differences(wh, "d1", root))  # fmt: skip
 
     latest = "2025-07-02 00:00:00"
     wh.insert("shop_customers", [sc(6, email="other@x.com", updated_at="2025-06-02 00:00:00")],
@@ -174,7 +191,8 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
         "select table_name from information_schema.tables where table_schema = 'intermediate' "
         "and table_name like 'int_identity_labels__%' order by 1"
     )
-    out.update(day2=_clusters(wh), relabelled2=_relabelled(wh), diff2=_full_rebuild_differences(wh, "d2", root))
+    out.update(day2=_clusters(wh), relabelled2=_relabelled(wh), computed2=_last_computed(wh),
+               diff2=_full_rebuild_differences(wh, "d2", root))  # fmt: skip
 
     day3, changed = "2025-07-03 00:00:00", {"updated_at": "2025-06-03 00:00:00"}
     wh.insert("shop_orders", [
@@ -189,7 +207,15 @@ def days(make_warehouse, rows, tmp_path_factory) -> dict[str, Any]:
                  rows.esp_campaign("k2", snapshot_date="2025-07-02")]  # fmt: skip
     wh.insert("esp_campaigns", snapshots, run_id="d3", extracted_at=day3)
     _incremental_build(wh, "d3", latest)
-    out.update(day3=_clusters(wh), relabelled3=_relabelled(wh), diff3=_full_rebuild_differences(wh, "d3", root))
+    out.update(day3=_clusters(wh), relabelled3=_relabelled(wh), computed3=_last_computed(wh))
+    out["run_times"] = dict(wh.query("select last_assigned_run_id, max(last_assigned_at) from "
+                                     "intermediate.int_customer_ids_assigned where is_current group by 1"))  # fmt: skip
+    out["history"] = {r["customer_id"]: r for r in wh.query_dicts("select * from marts.customer_id_history")}
+    out["diff3"] = _full_rebuild_differences(wh, "d3", root)
+    everything = "select * from intermediate.int_customer_ids_assigned order by record_id, customer_id"
+    before = wh.query(everything)
+    _incremental_build(wh, "d3", latest)  # day 3 again: no cluster changed, so no assignment is written
+    out["rerun_unchanged"] = wh.query(everything) == before
     return out
 
 
@@ -239,3 +265,71 @@ def test_records_that_vanish_and_a_phone_rejected_by_an_order(days) -> None:
     # A (2), B+D (4), C's linked part (2), F (3), e1 + customer 9 (2)
     assert days["relabelled3"] == 13
     assert days["diff3"] == {}
+
+
+def _md5_id(text: str) -> str:
+    """docs/identity.md: a new cluster's id is 'c' + 16 hex digits of md5 of its anchor record id."""
+    return "c" + hashlib.md5(text.encode()).hexdigest()[:16]
+
+
+def _runs(computed: dict[str, str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for record, run in computed.items():
+        out.setdefault(run, set()).add(record)
+    return out
+
+
+UNTOUCHED_SINCE_DAY0 = {"esp.contact:e1", "orders.customer:9", "orders.customer:11", *AUDIENCE, *F.split()}
+
+
+def test_ids_are_recomputed_for_the_clusters_whose_id_can_change_only(days) -> None:
+    # day 1: A joined by guest 102, B and D merged, b1 left B, C split (customer 3 alone gets a new id: its
+    # anchor's md5 was C's id, already issued), customer 6 new; F, e1, the placeholders and the audience untouched
+    assert _runs(days["computed1"]) == {
+        "d0": UNTOUCHED_SINCE_DAY0,
+        "d1": {*A.split(), "orders.guest_order:102", "orders.customer:2", "helpdesk.user:20", "orders.guest_order:101",
+               "orders.customer:5", "orders.guest_order:100", "esp.contact:b1", "orders.customer:3",
+               "orders.customer:4", "helpdesk.user:14", "orders.customer:6"},
+    }  # fmt: skip
+    # C's id (md5 of its anchor, customer 3) stays with the larger part; customer 3's md5 was already
+    # issued, so its new id is salted with the run id
+    ids1 = days["ids1"]
+    assert ids1["orders.customer:4"] == ids1["helpdesk.user:14"] == _md5_id("orders.customer:3")
+    assert ids1["orders.customer:3"] == _md5_id("orders.customer:3|d1")
+    # day 2: only C (customer 3 rejoins); customer 6 changed its email but stays alone with its id
+    computed2 = _runs(days["computed2"])
+    assert computed2["d2"] == {"orders.customer:3", "orders.customer:4", "helpdesk.user:14"}
+    assert computed2["d0"] == UNTOUCHED_SINCE_DAY0  # F's rows were not rewritten on days 1 and 2
+    # day 3: records vanished from A, B+D and the placeholder 11; guest 104 joins F; helpdesk user 14 leaves C;
+    # e1 and customer 9 (untouched since day 0) merge. Campaign k1's member changed first_seen_at, not cluster.
+    assert _runs(days["computed3"]) == {
+        "d0": set(AUDIENCE),
+        "d1": {"orders.customer:6", "esp.contact:b1"},
+        "d3": {"orders.customer:1", "orders.guest_order:102", "orders.customer:2", "helpdesk.user:20",
+               "orders.guest_order:101", "orders.customer:5", "orders.customer:3", "orders.customer:4",
+               "helpdesk.user:14", *F.split(), "orders.guest_order:104", "esp.contact:e1", "orders.customer:9"},
+    }  # fmt: skip
+
+
+def test_a_merge_of_clusters_untouched_the_day_before_retires_the_younger_id_on_its_day(days) -> None:
+    """e1 (contact, 2024-03-01) and customer 9 (2024-01-01) kept their day-0 rows through days 1 and 2 and
+    merge on day 3: customer 9's id survives, e1's is retired at day 3's build time, though its last
+    assignment was computed on day 0 (customer_id_history's retired_at: the first current pair of its
+    records assigned after its last assignment)."""
+    history, times = days["history"], days["run_times"]
+    e1, c9 = _md5_id("esp.contact:e1"), _md5_id("orders.customer:9")
+    assert len(set(times.values())) == len(times) == 3  # d0, d1 and d3 still last-computed some pair
+    retired = history[e1]
+    assert (retired["is_retired"], retired["current_customer_id"]) == (True, c9)
+    assert (retired["last_assigned_at"], retired["retired_at"]) == (times["d0"], times["d3"])
+    # a current id shows the build's time, though no build since day 0 computed it before day 3
+    assert (history[c9]["is_retired"], history[c9]["retired_at"]) == (False, None)
+    assert history[c9]["last_assigned_at"] == times["d3"]
+    k1 = _md5_id(AUDIENCE[0])
+    assert (history[k1]["first_assigned_at"], history[k1]["last_assigned_at"]) == (times["d0"], times["d3"])
+
+
+def test_a_rerun_writes_no_assignment(days) -> None:
+    """Day 3 built again (same run id, same `since`): no cluster changed, so no row is written, not even its
+    last_assigned_at."""
+    assert days["rerun_unchanged"]

@@ -10,9 +10,10 @@ One small demo warehouse (300 people, 2 months) is built, then:
 After each day, the working file is copied and rebuilt with `--full-refresh` with the same vars (run id, as
 of): every table of staging, intermediate and marts must hold the same rows in both (floating-point
 columns to 8 decimals, since a sum in another row order differs in the last bits; the history tables'
-wall-clock build times left out: BUILD_TIMES). Customer ids are compared as they are, with no mapping:
---full-refresh keeps the id assignments (full_refresh=false, as docs/identity.md says), so a rebuild on the
-same state assigns the same ids; the identity models after the incremental staging stay full tables.
+wall-clock build times, and which build last computed an id assignment, left out: BUILD_TIMES). Customer
+ids are compared as they are, with no mapping: --full-refresh keeps the id assignments (full_refresh=false,
+as docs/identity.md says), so a rebuild on the same state assigns the same ids, though the incremental
+build computed only the clusters whose id can change (checked: few on day 2) and the rebuild every cluster.
 
 Each day's build must have been incremental (the ledger ops.transform_increments says so, and the staging
 tables hold the hand-landed rows), so the test fails if the increments were silently turned off.
@@ -39,9 +40,11 @@ RAPPORT = [sys.executable, "-m", "rapport.cli"]
 DAY = date(2026, 11, 1)
 SCHEMAS = ("staging", "intermediate", "marts")
 HAND_RUN = "manual__hand-edits"
-# when a build wrote a row of the history tables (wall-clock, so different in the rebuild made after it)
+# when a build wrote a row of the history tables (wall-clock, so different in the rebuild made after it), and
+# which build last computed an id assignment (an incremental build computes only the clusters whose id can
+# change, a --full-refresh one every cluster: last_assigned_run_id differs by design; the ids do not)
 BUILD_TIMES = {
-    "intermediate.int_customer_ids_assigned": "first_assigned_at, last_assigned_at",
+    "intermediate.int_customer_ids_assigned": "first_assigned_at, last_assigned_at, last_assigned_run_id",
     "marts.customer_id_history": "first_assigned_at, last_assigned_at, retired_at",
     "marts.segment_history": "recorded_at",
 }
@@ -197,6 +200,10 @@ def days(tmp_path_factory):
             assert con.execute(sql.format(run=HAND_RUN)).fetchone()[0] == 1, sql
     _build(wh, HAND_RUN, DAY + timedelta(days=2), full=False)
     day2 = _ledger(wh)
+    with duckdb.connect(str(_work(wh)), read_only=True) as con:
+        day2["ids_computed"] = con.execute(
+            "select count(*) filter (where last_assigned_run_id = ?), count(*) "
+            "from intermediate.int_customer_ids_assigned where is_current", [HAND_RUN]).fetchone()  # fmt: skip
     _full_rebuild(wh, copy, HAND_RUN, DAY + timedelta(days=2))
     diff2 = _differences(_work(wh), _work(copy))
     return wh, day1, diff1, day2, diff2
@@ -225,4 +232,6 @@ def test_late_files_status_changes_and_a_merge_equal_a_full_rebuild(days) -> Non
             "union all select cast(max(id) as varchar) from raw.shop_customers)"
         ).fetchone()[0]
     assert merged == 1  # the two accounts that now share an email are one customer
+    computed, current = day2["ids_computed"]
+    assert 2 <= computed < current / 10  # the merged customer's ids were computed again, few others
     assert diff2 == {}

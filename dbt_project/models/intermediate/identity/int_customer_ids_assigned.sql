@@ -9,11 +9,18 @@
     )
 }}
 -- Persisted record -> customer_id assignments: the state that keeps customer ids stable across runs.
--- One row per (record, customer id) pair ever assigned; is_current marks this run's assignment.
+-- One row per (record, customer id) pair ever assigned; is_current marks the pairs that hold now.
 -- full_refresh=false: `dbt build --full-refresh` keeps this history (drop the table to reset ids).
--- Every run selects the table's whole new state (this run's pairs and every earlier pair, retired), so
--- replacing by unique_key (DuckDB) and overwriting the is_current partitions written (Spark) agree. (One
--- case differs: a run with no records at all would leave Spark's old is_current partition in place.)
+--
+-- What a build selects (docs/identity-incremental.md "Stable ids"):
+-- * by region (DuckDB, incremental, not --full-refresh: macro ids_by_region): only the clusters whose id
+--   can change are recomputed; the build writes their records' pairs and retires the earlier pairs of
+--   those records (and of vanished records) that no longer hold; delete+insert on the unique_key leaves
+--   every other row as it was, last_assigned_* included;
+-- * otherwise the table's whole new state (every cluster, and every earlier pair, retired), so replacing
+--   by unique_key (DuckDB) and overwriting the is_current partitions written (Spark) agree. (One case
+--   differs: a run with no records at all would leave Spark's old is_current partition in place.)
+-- last_assigned_at / last_assigned_run_id: the last build that computed the pair while it held.
 --
 -- Rules (docs/identity.md):
 -- * a cluster whose records were assigned ids before keeps one of them: every previous id goes to the
@@ -26,8 +33,70 @@
 -- anchors are (first_seen_at, source_priority, source_id: int_identity_clusters_propagated).
 
 {%- set assigned_at = iso_to_utc_timestamp("'" ~ run_started_at ~ "'") %}
+{%- set by_region = is_incremental() and ids_by_region() %}
 
-with clusters as (
+with previous as (
+    {% if is_incremental() %}
+        select
+            record_id,
+            customer_id,
+            anchor_record_id,
+            first_assigned_at,
+            first_assigned_run_id,
+            is_current
+        from {{ this }}
+    {% else %}
+        select
+            cast(null as {{ dbt.type_string() }}) as record_id,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as anchor_record_id,
+            cast(null as timestamp) as first_assigned_at,
+            cast(null as {{ dbt.type_string() }}) as first_assigned_run_id,
+            cast(null as boolean) as is_current
+        where false
+    {% endif %}
+),
+
+previous_current as (
+    select
+        record_id,
+        customer_id,
+        anchor_record_id
+    from previous
+    where is_current
+),
+
+{% if by_region %}
+    -- CR: records whose cluster's anchor differs from their current pair's, new records and vanished ones,
+    -- with their new anchor (null: vanished) and previous id (null: new)
+    changed_records as (
+        select
+            coalesce(n.record_id, p.record_id) as record_id,
+            n.anchor_record_id,
+            p.customer_id
+        from {{ ref('int_identity_clusters_propagated') }} as n
+        full outer join previous_current as p on n.record_id = p.record_id
+        where n.anchor_record_id is distinct from p.anchor_record_id
+    ),
+
+    -- AA: the clusters whose id can change: those of CR's records and of every holder of their previous ids
+    region_anchors as (
+        select anchor_record_id
+        from changed_records
+        where anchor_record_id is not null
+        union
+        select n.anchor_record_id
+        from previous_current as p
+        inner join {{ ref('int_identity_clusters_propagated') }} as n on p.record_id = n.record_id
+        where p.customer_id in (
+            select cr.customer_id from changed_records as cr
+            where cr.customer_id is not null
+        )
+    ),
+{% endif %}
+
+-- the clusters recomputed (by region: AA's; else all)
+clusters as (
     select
         c.record_id,
         c.anchor_record_id,
@@ -36,6 +105,9 @@ with clusters as (
         r.first_seen_at
     from {{ ref('int_identity_clusters_propagated') }} as c
     inner join {{ ref('int_identity_records_unioned') }} as r on c.record_id = r.record_id
+    {% if by_region %}
+        where c.anchor_record_id in (select ra.anchor_record_id from region_anchors as ra)
+    {% endif %}
 ),
 
 -- each cluster's anchor with what orders anchors oldest first
@@ -47,34 +119,6 @@ anchors as (
         r.source_id as anchor_source_id
     from {{ ref('int_identity_records_unioned') }} as r
     where r.record_id in (select c.anchor_record_id from clusters as c)
-),
-
-previous as (
-    {% if is_incremental() %}
-        select
-            record_id,
-            customer_id,
-            first_assigned_at,
-            first_assigned_run_id,
-            is_current
-        from {{ this }}
-    {% else %}
-        select
-            cast(null as {{ dbt.type_string() }}) as record_id,
-            cast(null as {{ dbt.type_string() }}) as customer_id,
-            cast(null as timestamp) as first_assigned_at,
-            cast(null as {{ dbt.type_string() }}) as first_assigned_run_id,
-            cast(null as boolean) as is_current
-        where false
-    {% endif %}
-),
-
-previous_current as (
-    select
-        record_id,
-        customer_id
-    from previous
-    where is_current
 ),
 
 -- how many of each cluster's records held each previous id
@@ -174,7 +218,8 @@ left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.cus
 {% if is_incremental() and not flags.EMPTY %}
     union all
 
-    -- earlier assignments that no longer hold (merge, split, record gone): retired now or before
+    -- earlier assignments that no longer hold (merge, split, record gone): by region, the current pairs of
+    -- the recomputed and vanished records retired now; else also every pair retired before
     select
         t.record_id,
         t.source,
@@ -187,8 +232,19 @@ left join previous as p on ca.record_id = p.record_id and ca.customer_id = p.cus
         t.last_assigned_at,
         t.last_assigned_run_id
     from {{ this }} as t
-    where not exists (
-        select 1 from current_assignments as ca
-        where ca.record_id = t.record_id and ca.customer_id = t.customer_id
-    )
+    where
+        not exists (
+            select 1 from current_assignments as ca
+            where ca.record_id = t.record_id and ca.customer_id = t.customer_id
+        )
+        {% if by_region %}
+            and t.is_current
+            and (
+                t.record_id in (select c.record_id from clusters as c)
+                or t.record_id in (
+                    select cr.record_id from changed_records as cr
+                    where cr.anchor_record_id is null
+                )
+            )
+        {% endif %}
 {% endif %}

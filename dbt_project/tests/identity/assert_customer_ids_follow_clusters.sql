@@ -1,0 +1,47 @@
+-- The invariant an incremental int_customer_ids_assigned relies on (docs/identity-incremental.md "Stable
+-- ids"): every record of int_identity_clusters_propagated has one current id, recorded with its cluster's
+-- anchor; no current id is recorded with two anchors; no anchor has two current ids. So every current id is
+-- held by exactly the records of one cluster. If it fails, the next incremental build could keep a wrong
+-- id: after finding the cause, `rapport run --full-refresh` computes every cluster's id again (keeping the
+-- history).
+with current_ids as (
+    select
+        record_id,
+        customer_id,
+        anchor_record_id
+    from {{ ref('int_customer_ids_assigned') }}
+    where is_current
+),
+
+records_off_their_cluster as (
+    select
+        coalesce(c.record_id, i.record_id) as subject,
+        'record whose current id is missing, extra or not recorded with the anchor of its cluster' as problem
+    from {{ ref('int_identity_clusters_propagated') }} as c
+    full outer join current_ids as i on c.record_id = i.record_id
+    where c.anchor_record_id is distinct from i.anchor_record_id
+),
+
+ids_on_several_anchors as (
+    select
+        customer_id as subject,
+        'current id held by records of several clusters' as problem
+    from current_ids
+    group by customer_id
+    having count(distinct anchor_record_id) > 1
+),
+
+anchors_with_several_ids as (
+    select
+        anchor_record_id as subject,
+        'cluster holding several current ids' as problem
+    from current_ids
+    group by anchor_record_id
+    having count(distinct customer_id) > 1
+)
+
+select * from records_off_their_cluster
+union all
+select * from ids_on_several_anchors
+union all
+select * from anchors_with_several_ids
