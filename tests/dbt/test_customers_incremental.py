@@ -18,7 +18,7 @@ that each mechanism of the touched set is the only one that sees it:
   9 merge and the e@x event becomes theirs). Recomputed: R+13, the two parts of P, 8+9 and customer 10: 5
   of 11.
 
-Six dbt builds of the models under customers, about 60-90 s on 2 shared cores.
+Five dbt builds of the models under customers, about 45 s on 2 shared cores.
 """
 
 from __future__ import annotations
