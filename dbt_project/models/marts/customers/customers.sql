@@ -1,10 +1,29 @@
+{{ config(
+    materialized=rapport.customers_materialization(),
+    incremental_strategy='append',
+    pre_hook="{{ rapport.customers_delete_touched() }}",
+    post_hook="{{ rapport.customers_keep_state() }}"
+) }}
 -- The unified customer table: one row per real person (stitched identity cluster), marts.md contract.
+-- Incremental on DuckDB (macros/customers_touched.sql, docs/marts-incremental.md): a build recomputes the
+-- customers whose row can differ from the last build's only; its pre-hook deletes their rows and those of
+-- the customer ids no longer current. A plain table on Spark.
+-- depends_on: {{ ref('stg_shop__customers') }} {{ ref('stg_shop__orders') }} {{ ref('stg_helpdesk__users') }}
+-- depends_on: {{ ref('stg_esp__audiences') }} {{ ref('stg_shop__fx_rates') }}
+-- depends_on: {{ source('shop', 'shop_orders') }}
+-- depends_on: {{ source('esp', 'esp_campaigns') }} {{ source('helpdesk', 'helpdesk_tickets') }}
+{%- set touched = rapport.customers_touched_relation() %}
+
 with assignments as (
     select
         record_id,
         customer_id
     from {{ ref('int_customer_ids_assigned') }}
-    where is_current
+    where
+        is_current
+        {%- if touched %}
+            and customer_id in (select t.customer_id from {{ touched }} as t)
+        {%- endif %}
 ),
 
 rejected as (
@@ -72,6 +91,9 @@ orders as (
         min(created_at) filter (where is_valid) as first_order_at,
         max(created_at) filter (where is_valid) as last_order_at
     from {{ ref('int_orders_enriched') }}
+    {%- if touched %}
+        where customer_id in (select t.customer_id from {{ touched }} as t)
+    {%- endif %}
     group by customer_id
 ),
 
@@ -110,6 +132,9 @@ engagement as (
         max(e.event_at) filter (where e.is_human_open or e.event = 'click') as last_engaged_at
     from {{ ref('stg_esp__events') }} as e
     inner join {{ ref('int_email_customers') }} as ec on e.email_normalized = ec.email_normalized
+    {%- if touched %}
+        where ec.customer_id in (select t.customer_id from {{ touched }} as t)
+    {%- endif %}
     group by ec.customer_id
 )
 

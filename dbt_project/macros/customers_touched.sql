@@ -1,0 +1,185 @@
+{#
+  Incremental marts.customers (issue 16, docs/marts-incremental.md): on DuckDB a build deletes the rows of
+  every customer whose row can differ from the last build's (touched), and of every customer id no longer
+  current, then inserts the touched customers' recomputed rows. On Spark the model is a plain table.
+
+  What customers last read is kept beside int_customer_ids_assigned (intermediate, not published), written
+  by the model's post-hook in its own transaction, so a build that fails or is killed before customers
+  commits leaves the previous state, and the next build compares with what the table was built from:
+  - `customers__seen_assignments`: the latest last_assigned_at of the ids table (a watermark: every pair an
+    ids build wrote after it is newer);
+  - `customers__seen_rejected`: the identifier values the fan-out rejected.
+  `customers__touched` holds the touched customer ids between the pre-hook and the insert (dropped after).
+#}
+
+{# true when customers builds by customer: an incremental DuckDB build with `since` and the kept state. #}
+{% macro customers_by_customer() -%}
+    {{ return(adapter.dispatch('customers_by_customer', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__customers_by_customer() -%}
+    {%- if not (is_incremental() and rapport.increment_since()) -%}{{ return(false) }}{%- endif -%}
+    {%- set state = rapport.customers_state_relations() -%}
+    {{ return(rapport.table_exists_now(state.assignments) and rapport.table_exists_now(state.rejected)) }}
+{%- endmacro %}
+
+{% macro spark__customers_by_customer() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{# 'incremental' where customers builds by customer; 'table' on Spark. #}
+{% macro customers_materialization() -%}
+    {{ return(adapter.dispatch('customers_materialization', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__customers_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__customers_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{# The state tables (beside int_customer_ids_assigned) and the touched list. #}
+{% macro customers_state_relations() -%}
+    {%- set ids = ref('int_customer_ids_assigned') -%}
+    {%- set named = {} -%}
+    {%- for kind, suffix in [('assignments', 'seen_assignments'), ('rejected', 'seen_rejected'),
+                             ('touched', 'touched')] -%}
+        {%- do named.update({kind: ids.incorporate(path={'identifier': 'customers__' ~ suffix}, type='table')}) -%}
+    {%- endfor -%}
+    {{ return(named) }}
+{%- endmacro %}
+
+{# The relation listing this build's touched customer ids (one column customer_id), or none (full build). #}
+{% macro customers_touched_relation() -%}
+    {{ return(rapport.customers_state_relations().touched if rapport.customers_by_customer() else none) }}
+{%- endmacro %}
+
+{# A query, one column customer_id: every current customer whose row can differ from the last build's.
+   The argument is in docs/marts-incremental.md; the letters are its mechanisms. #}
+{% macro customers_touched_sql() -%}
+    {%- set since = rapport.increment_since() -%}
+    {%- set state = rapport.customers_state_relations() -%}
+    {%- set raw_tickets = source('helpdesk', 'helpdesk_tickets') -%}
+    with current_ids as (
+        select record_id, customer_id, last_assigned_at
+        from {{ ref('int_customer_ids_assigned') }}
+        where is_current
+    ),
+
+    -- values whose is_rejected differs from what the last build read
+    rejected_now as (
+        select identifier_type, identifier_value
+        from {{ ref('int_identity_fanout_measured') }}
+        where is_rejected
+    ),
+
+    flipped as (
+        (select identifier_type, identifier_value from rejected_now
+            except
+            select identifier_type, identifier_value from {{ state.rejected }})
+        union all
+        (select identifier_type, identifier_value from {{ state.rejected }}
+            except
+            select identifier_type, identifier_value from rejected_now)
+    ),
+
+    touched_records as (
+        -- (b) records whose row may have changed (a landed order touches its customer's record or is one)
+        select touched_key as record_id from {{ rapport.identity_touched_records() }}
+        union
+        -- (c) carriers of a value whose rejection flipped: records whose normalised email or phone it is
+        -- (customers' *_is_rejected; the email and phone identifier rows int_email_customers reads are
+        -- these values, int_identity_identifiers_unpivoted)
+        select record_id from {{ ref('int_identity_records_unioned') }}
+        where email_normalized in (select identifier_value from flipped where identifier_type = 'email')
+        union
+        select record_id from {{ ref('int_identity_records_unioned') }}
+        where phone_normalized in (select identifier_value from flipped where identifier_type = 'phone')
+        union
+        -- (e) the requester, in any version, of a ticket landed
+        select {{ rapport.identity_record_id('helpdesk.user', 'requester_id') }}
+        from {{ raw_tickets }}
+        where requester_id is not null
+            and id in (select landed.id from {{ raw_tickets }} as landed where landed._extracted_at > {{ since }})
+    )
+
+    -- (a) customers an ids build wrote pairs of since the last build: gained, lost or new records
+    select customer_id
+    from current_ids
+    where last_assigned_at > (select max(s.last_assigned_at) from {{ state.assignments }} as s)
+        or (select max(s.last_assigned_at) from {{ state.assignments }} as s) is null
+    union
+    select c.customer_id
+    from current_ids as c
+    where c.record_id in (select t.record_id from touched_records as t)
+    union
+    -- (d) the customers of orders an FX rate landed may reprice: same currency, on or after its date
+    select o.customer_id
+    from {{ ref('int_orders_enriched') }} as o
+    inner join (
+        select currency, min(rate_date) as from_date
+        from {{ ref('stg_shop__fx_rates') }}
+        where _extracted_at > {{ since }}
+        group by currency
+    ) as fx on o.currency = fx.currency and cast(o.created_at as date) >= fx.from_date
+    where o.customer_id is not null
+    union
+    -- (f) the customer of the email of an event landed
+    select ec.customer_id
+    from {{ ref('int_email_customers') }} as ec
+    where ec.email_normalized in (
+        select e.email_normalized from {{ ref('stg_esp__events') }} as e
+        where e._extracted_at > {{ since }}
+    )
+{%- endmacro %}
+
+{# Pre-hook of customers: list the touched customers and delete their rows and those of every customer id
+   no longer current; with no `since` (or no kept state) delete every row, as the build returns them all. #}
+{% macro customers_delete_touched() -%}
+    {{ return(adapter.dispatch('customers_delete_touched', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__customers_delete_touched() -%}
+    {#- with --empty the build returns nothing: delete nothing either -#}
+    {%- if is_incremental() and not flags.EMPTY -%}
+        {%- set touched = rapport.customers_touched_relation() -%}
+        {%- if touched -%}
+            {%- do run_query('create or replace table ' ~ touched ~ ' as select distinct customer_id from ('
+                ~ rapport.customers_touched_sql() ~ ') as touched') -%}
+            {%- set count = run_query('select count(*) from ' ~ touched).columns[0].values()[0] -%}
+            {%- do log('customers: incremental, recomputing ' ~ count ~ ' customers', info=true) -%}
+            delete from {{ this }}
+            where customer_id in (select t.customer_id from {{ touched }} as t)
+                or customer_id not in (
+                    select a.customer_id from {{ ref('int_customer_ids_assigned') }} as a
+                    where a.is_current and a.customer_id is not null
+                )
+        {%- else -%}
+            delete from {{ this }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__customers_delete_touched() -%}
+{%- endmacro %}
+
+{# Post-hook of customers, in its transaction: keep what this build read, drop the touched list. #}
+{% macro customers_keep_state() -%}
+    {{ return(adapter.dispatch('customers_keep_state', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__customers_keep_state() -%}
+    {%- if execute and not flags.EMPTY -%}
+        {%- set state = rapport.customers_state_relations() -%}
+        create or replace table {{ state.assignments }} as
+        select max(last_assigned_at) as last_assigned_at from {{ ref('int_customer_ids_assigned') }};
+        create or replace table {{ state.rejected }} as
+        select identifier_type, identifier_value from {{ ref('int_identity_fanout_measured') }} where is_rejected;
+        drop table if exists {{ state.touched }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro spark__customers_keep_state() -%}
+{%- endmacro %}
