@@ -3,6 +3,7 @@
 #   bash scripts/bootstrap.sh demo [rapport demo options]   install everything, then run the demo end to end
 #   bash scripts/bootstrap.sh test [pytest options]         install everything (+ test servers), run the tests
 #   bash scripts/bootstrap.sh setup                         only install
+#   bash scripts/bootstrap.sh locks {demo|test|setup}       print the lock files that command installs from
 # Installs into ./.venv from the lock files (pinned, hashed) with uv; needs only Python 3.11 and pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ setup() {  # lock files (several: their union, pinned alike)
   # shellcheck disable=SC2086  # one argument per lock file
   # --compile-bytecode: otherwise the first `rapport run` compiles ~1,450 modules before its first task (~2.5 s)
   VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip sync --quiet --compile-bytecode --python .venv/bin/python $lock
+  echo "$lock" > .venv/rapport-locks
   VIRTUAL_ENV="$ROOT/.venv" .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   # the dbt manifest the DAG renders its dbt tasks from (a `dbt parse`, ~4 s), so that the first run does not
   # wait for it; a run regenerates it whenever the dbt project changed since
@@ -43,19 +45,40 @@ setup() {  # lock files (several: their union, pinned alike)
   say "environment ready: $ROOT/.venv"
 }
 
+# The lock files a command installs. `sync` removes whatever the locks do not list, so a checkout set up for
+# the tests (the dev lock: the runtime pins plus the test tools) keeps its set when the demo runs in it:
+# otherwise the demo would uninstall pytest and friends under a test run going on in the same checkout.
+locks_for() {
+  case "$1" in
+    setup) echo "requirements-dev.lock" ;;
+    test) echo "requirements-dev.lock requirements-spark.lock" ;;
+    demo)
+      if [ -f .venv/rapport-locks ] && grep -qw "requirements-dev.lock" .venv/rapport-locks; then
+        cat .venv/rapport-locks
+      else
+        echo "requirements.lock"
+      fi ;;
+  esac
+}
+
 cmd=${1:-}
 shift || true
 export DO_NOT_TRACK=1
 case "$cmd" in
+  locks)
+    locks_for "${1:-}" ;;
   setup)
-    setup requirements-dev.lock ;;
+    # shellcheck disable=SC2046  # one argument per lock file
+    setup $(locks_for setup) ;;
   demo)
-    setup requirements.lock
+    # shellcheck disable=SC2046
+    setup $(locks_for demo)
     say "running: rapport demo $*"
     exec .venv/bin/rapport demo "$@" ;;
   test)
     # the spark extra too (requirements-spark.lock: dbt-spark, pyspark), for the tests that build on Spark
-    setup requirements-dev.lock requirements-spark.lock
+    # shellcheck disable=SC2046
+    setup $(locks_for test)
     # Servers the tests need, from Debian's packages. A failure here is reported; the tests that need the
     # missing server then skip loudly, and nothing else does.
     bash scripts/install_chromium.sh || say "WARNING: Chromium could not be installed; report browser tests will skip"
