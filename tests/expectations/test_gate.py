@@ -211,6 +211,33 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
     assert "before publishing" in msg and "k1 | 1.5" in msg and "c-9" in msg
 
 
+def test_a_pruned_frame_still_fails_a_bad_row_and_samples_its_key(mart_warehouse):
+    """Mart frames carry only the columns their suite reads: a column no expectation reads is left out, a
+    bad value in a checked column still fails its expectation, and the sample still names the row's key."""
+    settings, con = mart_warehouse
+    try:
+        con.execute("alter table marts.customers add column notes varchar default 'not checked'")
+        con.execute("update marts.customers set email_status = 'bogus' where customer_id = 'p2'")
+        con.execute("update marts.customer_segments set r_score = 9 where customer_id = 'p1'")
+        with pytest.raises(CheckFailed) as failed:
+            run_mart_checks(con, settings, run_id="m3")
+    finally:
+        build_clean_marts(con)
+    frame = settings.warehouse_dir / "gx" / "frames" / "mart" / "mart_customers.parquet"
+    columns = {r[0] for r in duckdb.sql(f"describe select * from read_parquet('{frame}')").fetchall()}
+    assert "notes" not in columns and {"customer_id", "email_status", "identity_count"} <= columns
+    assert _failures(failed.value.summary) == {
+        ("mart_customers", "expect_column_values_to_be_in_set(email_status)", "error"),
+        ("mart_customer_segments", "expect_column_values_to_be_between(r_score)", "error"),
+    }
+    by_expectation = {o.expectation: o for o in failed.value.summary.outcomes if not o.success}
+    assert by_expectation["expect_column_values_to_be_in_set(email_status)"].sample == [
+        {"customer_id": "p2", "email_status": "bogus"}]
+    assert by_expectation["expect_column_values_to_be_between(r_score)"].sample == [
+        {"customer_id": "p1", "r_score": 9}]
+    assert "p2 | bogus" in str(failed.value) and "p1 | 9" in str(failed.value)
+
+
 def test_a_missing_mart_table_is_an_error(mart_warehouse):
     settings, con = mart_warehouse
     try:
