@@ -4,6 +4,7 @@ ops.check_results and Data Docs. Slow: importing GX takes seconds and each gate 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime
 
@@ -236,6 +237,26 @@ def test_a_pruned_frame_still_fails_a_bad_row_and_samples_its_key(mart_warehouse
     assert by_expectation["expect_column_values_to_be_between(r_score)"].sample == [
         {"customer_id": "p1", "r_score": 9}]
     assert "p2 | bogus" in str(failed.value) and "p1 | 9" in str(failed.value)
+
+
+def test_suite_pages_are_rendered_only_when_missing_or_older_than_the_suite(mart_warehouse):
+    settings, con = mart_warehouse
+    run_mart_checks(con, settings, run_id="m4")
+    pages = settings.warehouse_dir / "data_docs" / "expectations"
+    customers, segments = pages / "mart_customers.html", pages / "mart_customer_segments.html"
+    rendered = customers.stat().st_mtime_ns
+    segments.unlink()
+    stored = settings.warehouse_dir / "gx" / "expectations" / "mart_segment_summary.json"
+    summary_page = pages / "mart_segment_summary.html"
+    summary_rendered = summary_page.stat().st_mtime_ns
+    os.utime(stored, ns=(summary_rendered + 10**9,) * 2)  # the suite stored after its page
+    run_mart_checks(con, settings, run_id="m5")
+    assert customers.stat().st_mtime_ns == rendered  # unchanged suite: its page stays as it was
+    assert segments.exists()  # a missing page is rendered again
+    assert summary_page.stat().st_mtime_ns > summary_rendered  # a stale page too
+    assert "mart_customers" in (settings.warehouse_dir / "data_docs" / "index.html").read_text(encoding="utf-8")
+    # the run's validation pages are rendered every run
+    assert list((settings.warehouse_dir / "data_docs" / "validations" / "mart_customers" / "m5").rglob("*.html"))
 
 
 def test_a_missing_mart_table_is_an_error(mart_warehouse):
