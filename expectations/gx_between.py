@@ -4,7 +4,7 @@ Imported by `gx_runner` only (it imports Great Expectations). GX's pandas metric
 one expression only when its dtype is numpy's int64 or float64; for any other dtype it calls a Python
 function per value. The gates read their frames with pandas' nullable dtypes (`Int64`, `Float64`: the
 raw suites' type checks name them), so every numeric range check went value by value: 1.6M calls in the
-mart gate at 100k people, a tenth of its time, and ten times that at 1M. For a nullable integer or float
+mart gate at 100k people, growing with the marts (docs/quality.md has the figures). For a nullable integer or float
 column with numeric bounds this computes the same comparison on the whole column with GX's own
 vectorised expression; every other case (dates, strings, bounds that are not numbers) is GX's function.
 """
