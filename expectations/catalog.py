@@ -30,6 +30,18 @@ PART_WISE = frozenset({
 })
 
 
+# Expectations that read only the columns their kwargs name (or none, like a row count): a frame carrying
+# just those columns gives them the same result. `expect_table_column_count_to_be_between` is not one (it
+# counts every column), nor is an exact `expect_table_columns_to_match_set` (see `SuiteSpec.columns_read`).
+COLUMN_SCOPED = (PART_WISE - {"expect_table_column_count_to_be_between"}) | {
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_column_unique_value_count_to_be_between",
+    "expect_table_row_count_to_equal",
+}
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
 @dataclass(frozen=True)
 class SuiteSpec:
     name: str
@@ -60,6 +72,24 @@ class SuiteSpec:
             elif e["type"] not in PART_WISE:
                 return False
         return True
+
+    @property
+    def columns_read(self) -> frozenset[str] | None:
+        """The columns the suite reads: those its expectations name (the contract's column set included)
+        and its key, which the samples of offending rows show. None when an expectation depends on every
+        column of the frame (a column count, an exact column set, a type this list does not know)."""
+        columns = set(self.key)
+        for e in self.expectations:
+            kwargs = e["kwargs"]
+            if e["type"] not in COLUMN_SCOPED:
+                return None
+            # an exact column set (GX's default) fails on a column the frame would no longer carry
+            if e["type"] == "expect_table_columns_to_match_set" and kwargs.get("exact_match", True) is not False:
+                return None
+            columns.update(kwargs[k] for k in COLUMN_KWARGS if kwargs.get(k))
+            columns.update(kwargs.get("column_list") or ())
+            columns.update(kwargs.get("column_set") or ())
+        return frozenset(columns)
 
     @property
     def contract_columns(self) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from expectation_helpers import event, land, order, ticket
 
-from rapport.expectations.catalog import load_suites, suites_for
+from rapport.expectations.catalog import SuiteSpec, load_suites, suites_for
 from rapport.expectations.frames import ExportedFrame, contracts_by_table, export_frame, raw_frame
 from rapport.expectations.mart_frames import mart_frame
 from rapport.expectations.results import ensure_check_results
@@ -139,6 +140,52 @@ def test_mart_frames_flag_orphans(con, tmp_path):
     got = con.execute(f"select source_id, orphan_customer_id from read_parquet('{exported.path}') "
                       "order by source_id").fetchall()
     assert got == [("1", None), ("5", "p9")]
+
+
+def test_mart_frames_carry_only_the_columns_their_suite_reads(con, tmp_path):
+    con.execute("create schema marts")
+    # the contract's 3 columns plus two a mart may carry that no expectation of the suite reads
+    con.execute("create table marts.customer_identities as select * from (values "
+                "('orders.customer', '1', 'p1', 'note', 7)) t(source, source_id, customer_id, comment, _loaded)")
+    con.execute("create table marts.customers as select 'p1' as customer_id")
+    exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]), tmp_path / "i.parquet")
+    names = [d[0] for d in con.execute(f"describe select * from read_parquet('{exported.path}')").fetchall()]
+    # contract columns, the key (source, source_id) and the derived orphan column, in the query's order
+    assert names == ["source", "source_id", "customer_id", "orphan_customer_id"]
+    assert exported.columns == tuple(names) and exported.problem is None
+
+
+def test_a_contract_column_the_mart_lacks_stays_missing_rather_than_failing_the_query(con, tmp_path):
+    con.execute("create schema marts")
+    con.execute("create table marts.customer_identities as select 'orders.customer' as source, 'p1' as customer_id")
+    con.execute("create table marts.customers as select 'p1' as customer_id")
+    exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]), tmp_path / "i.parquet")
+    # the derived query still binds: the column-set expectation is what reports source_id missing
+    assert exported.columns == ("source", "customer_id", "orphan_customer_id") and exported.problem is None
+
+
+def _spec(*expectations: dict) -> SuiteSpec:
+    return SuiteSpec(name="mart_x", gate="mart", relation="marts.x", key=("id",), expectations=expectations,
+                     path=Path("mart_x.json"))
+
+
+def test_columns_read_are_the_named_columns_and_the_key_the_samples_show():
+    between = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "v", "min_value": 0}}
+    pair = {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "a", "column_B": "b"}}
+    columns = {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["c"],
+                                                                        "exact_match": False}}
+    assert _spec(between, pair, columns).columns_read == {"id", "v", "a", "b", "c"}
+    # an exact column set (GX's default when exact_match is left out) fails on any column left out
+    exact = {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["id", "c"]}}
+    assert _spec(between, exact).columns_read is None
+
+
+def test_suites_whose_checks_read_every_column_keep_every_column():
+    suites = load_suites()
+    assert suites["mart_identity_rejected_identifiers"].columns_read is None  # a column count
+    assert mart_frame(suites["mart_reconciliation"]).columns is None  # its revenue figures explain a gap
+    assert suites["mart_segment_summary"].columns_read == {
+        "rfm_segment", "customers", "revenue_usd", "revenue_share", "avg_order_value_usd"}
 
 
 # ---------------------------------------------------------------- volume

@@ -4,6 +4,7 @@ ops.check_results and Data Docs. Slow: importing GX takes seconds and each gate 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime
 
@@ -209,6 +210,53 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
     assert not [f for f in got if f[0] in ("mart_customer_segments", "mart_segment_summary")]
     msg = str(failed.value)
     assert "before publishing" in msg and "k1 | 1.5" in msg and "c-9" in msg
+
+
+def test_a_pruned_frame_still_fails_a_bad_row_and_samples_its_key(mart_warehouse):
+    """Mart frames carry only the columns their suite reads: a column no expectation reads is left out, a
+    bad value in a checked column still fails its expectation, and the sample still names the row's key."""
+    settings, con = mart_warehouse
+    try:
+        con.execute("alter table marts.customers add column notes varchar default 'not checked'")
+        con.execute("update marts.customers set email_status = 'bogus' where customer_id = 'p2'")
+        con.execute("update marts.customer_segments set r_score = 9 where customer_id = 'p1'")
+        with pytest.raises(CheckFailed) as failed:
+            run_mart_checks(con, settings, run_id="m3")
+    finally:
+        build_clean_marts(con)
+    frame = settings.warehouse_dir / "gx" / "frames" / "mart" / "mart_customers.parquet"
+    columns = {r[0] for r in duckdb.sql(f"describe select * from read_parquet('{frame}')").fetchall()}
+    assert "notes" not in columns and {"customer_id", "email_status", "identity_count"} <= columns
+    assert _failures(failed.value.summary) == {
+        ("mart_customers", "expect_column_values_to_be_in_set(email_status)", "error"),
+        ("mart_customer_segments", "expect_column_values_to_be_between(r_score)", "error"),
+    }
+    by_expectation = {o.expectation: o for o in failed.value.summary.outcomes if not o.success}
+    assert by_expectation["expect_column_values_to_be_in_set(email_status)"].sample == [
+        {"customer_id": "p2", "email_status": "bogus"}]
+    assert by_expectation["expect_column_values_to_be_between(r_score)"].sample == [
+        {"customer_id": "p1", "r_score": 9}]
+    assert "p2 | bogus" in str(failed.value) and "p1 | 9" in str(failed.value)
+
+
+def test_suite_pages_are_rendered_only_when_missing_or_older_than_the_suite(mart_warehouse):
+    settings, con = mart_warehouse
+    run_mart_checks(con, settings, run_id="m4")
+    pages = settings.warehouse_dir / "data_docs" / "expectations"
+    customers, segments = pages / "mart_customers.html", pages / "mart_customer_segments.html"
+    rendered = customers.stat().st_mtime_ns
+    segments.unlink()
+    stored = settings.warehouse_dir / "gx" / "expectations" / "mart_segment_summary.json"
+    summary_page = pages / "mart_segment_summary.html"
+    summary_rendered = summary_page.stat().st_mtime_ns
+    os.utime(stored, ns=(summary_rendered + 10**9,) * 2)  # the suite stored after its page
+    run_mart_checks(con, settings, run_id="m5")
+    assert customers.stat().st_mtime_ns == rendered  # unchanged suite: its page stays as it was
+    assert segments.exists()  # a missing page is rendered again
+    assert summary_page.stat().st_mtime_ns > summary_rendered  # a stale page too
+    assert "mart_customers" in (settings.warehouse_dir / "data_docs" / "index.html").read_text(encoding="utf-8")
+    # the run's validation pages are rendered every run
+    assert list((settings.warehouse_dir / "data_docs" / "validations" / "mart_customers" / "m5").rglob("*.html"))
 
 
 def test_a_missing_mart_table_is_an_error(mart_warehouse):
