@@ -262,8 +262,9 @@ _INTEGER_TYPES = frozenset(
 def _cell_sql(expr: str, sql_type: str) -> str:
     """SQL giving the text Python wrote for this column's values (csv.writer of what the former per-cell
     formatting made of DuckDB's Python values): '' for null; a Decimal normalised, in fixed point
-    (250.5000 -> 250.5, 100.0000 -> 100, 0.0000 -> 0); datetime.isoformat(sep=" ") (microseconds only when
-    not zero, then all six digits); date.isoformat(); str() of an integer or a boolean; text `neutralise`d."""
+    (250.5000 -> 250.5, 100.0000 -> 100, 0.0000 -> 0; Python's 28-digit context never rounded the columns'
+    at most 18 digits); datetime.isoformat(sep=" ") (microseconds only when not zero, then all six digits);
+    date.isoformat(); str() of an integer; text `neutralise`d."""
     if sql_type == "VARCHAR":
         return _text_sql(expr)
     if sql_type.startswith("DECIMAL("):
@@ -280,8 +281,6 @@ def _cell_sql(expr: str, sql_type: str) -> str:
         return f"coalesce(strftime({expr}, '%Y-%m-%d'), '')"
     if sql_type in _INTEGER_TYPES:
         return f"coalesce(cast({expr} as varchar), '')"
-    if sql_type == "BOOLEAN":
-        return f"coalesce(case when {expr} then 'True' else 'False' end, '')"
     # e.g. DOUBLE (Python wrote repr(float)) or TIMESTAMP WITH TIME ZONE: no SQL here is shown to give that text
     raise TypeError(f"audience files: no CSV text defined for a {sql_type} column ({expr}); add it to _cell_sql")
 
