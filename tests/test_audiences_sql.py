@@ -272,3 +272,14 @@ def test_address_key_is_the_validators_verdict_and_strip_lower(udf_con, addresse
     got = con.execute(f"select {audiences._address_key_sql('a')} from unnest(?::varchar[]) with ordinality u(a, i) "
                       "order by i", [addresses]).fetchall()
     assert [key for (key,) in got] == [a.strip().lower() if is_valid_email(a) else None for a in addresses]
+
+
+def test_a_column_type_without_known_cell_text_stops_the_export(tmp_path):
+    """A mart column of a type whose Python text the SQL is not shown to give (a double: repr(float)) is an
+    error naming it, not a file that silently differs."""
+    con = duckdb.connect()
+    _marts(con)
+    con.execute("alter table marts.customers alter lifetime_revenue_usd type double")
+    with pytest.raises(TypeError, match="DOUBLE column \\(lifetime_revenue_usd\\)"):
+        export_audiences(con, tmp_path)
+    assert not list(tmp_path.glob("*.csv"))
