@@ -14,6 +14,13 @@ an unquoted address cannot hold the spaces, quotes or parentheses of a function 
 a file on every run, empty ones with a header only, so a file never lingers from an earlier run. Files are
 written atomically (temp file, then os.replace): an uploader reading the folder sees the previous or the new
 file, never half of one.
+
+DuckDB does the work (issue 16: a Python loop per cell was most of the report stage at a million people): it
+selects, validates and de-duplicates the rows, formats every cell and quotes it as Python's csv module does, and
+returns each file's text; Python writes it. The text is byte for byte what the former per-row Python code wrote
+(`neutralise`, `first_name_of` and tests/test_audiences_sql.py hold the definitions). Addresses are checked with
+the project's `is_valid_email`: plain ones (`PLAIN_ADDRESS`, which that function accepts without asking the
+validator) in SQL, the rest through it as a UDF registered for the export's duration.
 """
 
 from __future__ import annotations
@@ -22,18 +29,19 @@ import csv
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+from duckdb import sqltypes
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from rapport.core.warehouse import table_exists
 from rapport.reports.prediction_data import HIGH_VALUE_CHURN, LIKELY_TO_BUY, REVENUE_AT_RISK_SQL
-from rapport.transform.udfs import is_valid_email
+from rapport.transform.udfs import PLAIN_ADDRESS, is_valid_email
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +109,13 @@ _NO_PREDICTIONS = (
     "where false)"
 )
 
-_SELECT = """
+# The candidate rows of one kind of file, typed as in the marts: `file` names the file a row goes to, `position`
+# is the row's place in the file's order (before invalid addresses and repeated addresses are left out).
+_RECORDS = """
     select
+        {file} as file,
         s.marketing_email as email,
+        nullif(regexp_extract(c.full_name, '{first_word}', 1), '') as first_name,
         c.full_name,
         s.rfm_segment as segment,
         s.lifecycle_stage,
@@ -122,17 +134,89 @@ _SELECT = """
         p.p_order_90d::decimal(6, 4) as p_order_90d,
         p.predicted_clv_365d_usd::decimal(18, 2) as predicted_clv_365d_usd,
         (case when p.p_alive is not null then {revenue_at_risk} end)::decimal(18, 2)
-            as revenue_at_risk_usd
+            as revenue_at_risk_usd,
+        row_number() over (order by {order}, s.customer_id) as position
     from marts.customer_segments as s
     inner join marts.customers as c on s.customer_id = c.customer_id
     left join {predictions} as p on s.customer_id = p.customer_id
     where c.email_status = 'subscribed' and s.marketing_email is not null and ({condition})
-    order by {order}, s.customer_id
+"""
+# The text of the files after their header: each valid address once per file (its first row in the file's order),
+# every cell as the text the CSV holds, quoted as Python's csv module quotes it (QUOTE_MINIMAL: a field holding the
+# delimiter, the quote or a line break is quoted, quotes doubled), lines ended by csv's "\r\n". One row per file,
+# `file` and `text`, in the order of the files' first rows; then a row with no file whose `text` is the number of
+# rows left out because their address is no valid email address.
+_FILE_TEXT = """
+    with records as ({records}),
+
+    addressed as materialized (
+        select *, {address_key} as address_key
+        from records
+    ),
+
+    -- positions are unique; a group by, since `qualify row_number() ... = 1` took several times as long at 1M rows
+    first_positions as (
+        select min(position) as position
+        from addressed
+        where address_key is not null
+        group by file, address_key
+    ),
+
+    first_per_address as (
+        select *
+        from addressed
+        semi join first_positions using (position)
+    ),
+
+    cells as (
+        select
+            file,
+            position,
+            {cells}
+        from first_per_address
+    ),
+
+    lines as (
+        select file, position, concat_ws(',', {fields}) || chr(13) || chr(10) as line
+        from cells
+    ),
+
+    files as (
+        select file, string_agg(line, '' order by position) as text, min(position) as first_position
+        from lines
+        group by file
+    ),
+
+    invalid_addresses as (
+        select null as file, count(*)::varchar as text, null as first_position
+        from addressed
+        where address_key is null
+    )
+
+    select file, text
+    from (select * from files union all select * from invalid_addresses)
+    order by first_position nulls last
 """
 _SEGMENT_ORDER = "s.rfm_segment, s.monetary_usd desc"
+# A segment file per rfm_segment; a null segment went to `none.csv` (str(None)) and still does.
+_SEGMENT_FILE = "coalesce(s.rfm_segment, 'None')"
 
 # A cell a spreadsheet would read as a formula (CSV injection): text starting with one of these.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Python's white space (str.isspace, what str.split() and str.strip() use), as RE2 escapes for first_name;
+# tests/test_audiences_sql.py checks it against Python.
+PYTHON_WHITESPACE = (
+    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+    0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+)
+_WHITESPACE_CLASS = "".join(f"\\x{{{c:x}}}" for c in PYTHON_WHITESPACE)
+_FIRST_WORD = f"^[{_WHITESPACE_CLASS}]*([^{_WHITESPACE_CLASS}]+)"
+
+# UDFs registered on the connection for the export's duration: the project's is_valid_email for the few cells the
+# SQL fast paths leave to it. Private names, so a connection that has the project's UDFs keeps them.
+_VALID_UDF = "_rapport_audiences_is_valid_email"
+_KEY_UDF = "_rapport_audiences_address_key"
 
 
 def slugify(name: str) -> str:
@@ -142,29 +226,106 @@ def slugify(name: str) -> str:
 
 def neutralise(value: object) -> object:
     """Text that a spreadsheet would evaluate gets a leading apostrophe, unless it is a valid email address;
-    numbers and dates stay as they are."""
+    numbers and dates stay as they are. (The definition; the files apply it in SQL, `_text_sql`.)"""
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not is_valid_email(value):
         return "'" + value
     return value
 
 
 def first_name_of(full_name: str | None) -> str | None:
-    """The first word of the full name (the whole name when it has one word, e.g. many Korean names)."""
+    """The first word of the full name (the whole name when it has one word, e.g. many Korean names).
+    (The definition; the files take it in SQL, `_FIRST_WORD`.)"""
     if not full_name or not full_name.strip():
         return None
     return full_name.split()[0]
 
 
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # 250.5000 -> 250.5, 100.0000 -> 100
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return neutralise(value)
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _text_sql(expr: str) -> str:
+    """`neutralise` in SQL; the validity check (a Python UDF) runs only on text starting like a formula
+    (`unicode()` is the first code point, what str.startswith compares)."""
+    like_formula = f"unicode({expr}) in ({', '.join(str(ord(prefix)) for prefix in _FORMULA_PREFIXES)})"
+    return (
+        f"case when {like_formula} then (case when {_VALID_UDF}({expr}) then {expr} else '''' || {expr} end) "
+        f"else coalesce({expr}, '') end"
+    )
+
+
+_INTEGER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
+
+
+def _cell_sql(expr: str, sql_type: str) -> str:
+    """SQL giving the text Python wrote for this column's values (csv.writer of what the former per-cell
+    formatting made of DuckDB's Python values): '' for null; a Decimal normalised, in fixed point
+    (250.5000 -> 250.5, 100.0000 -> 100, 0.0000 -> 0; Python's 28-digit context never rounded the columns'
+    at most 18 digits); datetime.isoformat(sep=" ") (microseconds only when not zero, then all six digits);
+    date.isoformat(); str() of an integer; text `neutralise`d."""
+    if sql_type == "VARCHAR":
+        return _text_sql(expr)
+    if sql_type.startswith("DECIMAL("):
+        text = f"cast({expr} as varchar)"  # every digit of the scale, e.g. 250.5000
+        if sql_type.rstrip(")").split(",")[1].strip() != "0":
+            text = f"rtrim(rtrim({text}, '0'), '.')"
+        return f"coalesce({text}, '')"
+    if sql_type == "TIMESTAMP":
+        return (
+            f"coalesce(case when strftime({expr}, '%f') = '000000' then strftime({expr}, '%Y-%m-%d %H:%M:%S') "
+            f"else strftime({expr}, '%Y-%m-%d %H:%M:%S.%f') end, '')"
+        )
+    if sql_type == "DATE":
+        return f"coalesce(strftime({expr}, '%Y-%m-%d'), '')"
+    if sql_type in _INTEGER_TYPES:
+        return f"coalesce(cast({expr} as varchar), '')"
+    # e.g. DOUBLE (Python wrote repr(float)) or TIMESTAMP WITH TIME ZONE: no SQL here is shown to give that text
+    raise TypeError(f"audience files: no CSV text defined for a {sql_type} column ({expr}); add it to _cell_sql")
+
+
+def _address_key_sql(expr: str) -> str:
+    """The address as the files de-duplicate it (`address.strip().lower()`), null when `is_valid_email` says it
+    is no address. An address of the plain shape (rapport.transform.udfs.PLAIN_ADDRESS: most of them) is valid
+    by that function's own first test (`is_plain_address`) and is ASCII without white space, so its key is
+    lower() in SQL; only the others go to the Python UDF."""
+    special = ", ".join(_literal(name) for name in sorted(SPECIAL_USE_DOMAIN_NAMES))
+    plain = f"regexp_full_match({expr}, {_literal(PLAIN_ADDRESS.pattern)})"
+    # the pattern's group 1 (the top-level domain) is, after a full match, the letters ending the address (a dot
+    # comes before them); regexp_extract of the group itself took 6 times as long
+    top_level = f"lower(regexp_extract({expr}, '[A-Za-z]+$'))"
+    return (
+        f"case when {plain} and not list_contains([{special}], {top_level}) then lower({expr}) "
+        f"else {_KEY_UDF}({expr}) end"
+    )
+
+
+def _address_key(address: str | None) -> str | None:
+    return address.strip().lower() if address is not None and is_valid_email(address) else None
+
+
+def _arrow_udf(function: Callable[[str | None], object], returns: pa.DataType) -> Callable[[pa.Array], pa.Array]:
+    def call(values: pa.Array) -> pa.Array:
+        return pa.array([function(value) for value in values.to_pylist()], type=returns)
+
+    return call
+
+
+@contextmanager
+def _udfs(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The two UDFs, for the export's duration (a caller's connection is left as it was)."""
+    con.create_function(_VALID_UDF, _arrow_udf(is_valid_email, pa.bool_()), [sqltypes.VARCHAR], sqltypes.BOOLEAN,
+                        type="arrow", null_handling="special", side_effects=False)
+    try:
+        con.create_function(_KEY_UDF, _arrow_udf(_address_key, pa.string()), [sqltypes.VARCHAR], sqltypes.VARCHAR,
+                            type="arrow", null_handling="special", side_effects=False)
+        try:
+            yield
+        finally:
+            con.remove_function(_KEY_UDF)
+    finally:
+        con.remove_function(_VALID_UDF)
 
 
 @contextmanager
@@ -179,13 +340,13 @@ def _connection(con_or_db_path: duckdb.DuckDBPyConnection | str | Path) -> Itera
         yield con_or_db_path
 
 
-def _write_atomically(path: Path, rows: Sequence[Sequence[object]]) -> None:
+def _write_atomically(path: Path, text: str) -> None:
+    """The header, then `text` (the file's lines, ready), into a temp file that then replaces `path`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(COLUMNS)
-            writer.writerows(rows)
+            csv.writer(fh).writerow(COLUMNS)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -199,37 +360,35 @@ def audience_paths(out_dir: Path) -> list[Path]:
     return [Path(out_dir) / f"{slug}.csv" for slug in slugs]
 
 
-def _records(con: duckdb.DuckDBPyConnection, condition: str, order: str) -> list[dict[str, object]]:
+def _records_sql(con: duckdb.DuckDBPyConnection, condition: str, order: str, file: str) -> str:
     has_predictions = table_exists(con, *_PREDICTIONS.split("."))
-    sql = _SELECT.format(
+    return _RECORDS.format(
+        file=file,
+        first_word=_FIRST_WORD,
         predictions=_PREDICTIONS if has_predictions else _NO_PREDICTIONS,
         condition=condition,
         order=order,
         revenue_at_risk=REVENUE_AT_RISK_SQL,
     )
-    cur = con.execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _rows(records: list[dict[str, object]], key_of: str | None) -> tuple[dict[str, list[list[object]]], int]:
-    """Records -> CSV rows per file (by the record's `key_of` column, or all in one file keyed ""), each
-    address once per file; and how many records had an address that is not a valid email address."""
-    files: dict[str, list[list[object]]] = {}
-    seen: dict[str, set[str]] = {}
-    invalid = 0
-    for record in records:
-        if not is_valid_email(str(record["email"])):
-            invalid += 1
-            continue
-        name = str(record[key_of]) if key_of else ""
-        address = str(record["email"]).strip().lower()
-        if address in seen.setdefault(name, set()):
-            continue
-        seen[name].add(address)
-        record["first_name"] = first_name_of(record["full_name"])  # type: ignore[arg-type]
-        files.setdefault(name, []).append([_cell(record[column]) for column in COLUMNS])
-    return files, invalid
+def _csv_field_sql(column: str) -> str:
+    """csv.writer's QUOTE_MINIMAL of a text cell (never null): quoted when it holds a comma, a quote, CR or LF."""
+    needs_quotes = " or ".join(f"contains({column}, {char})" for char in ("','", "'\"'", "chr(13)", "chr(10)"))
+    return f"""case when {needs_quotes} then '"' || replace({column}, '"', '""') || '"' else {column} end"""
+
+
+def _files_text(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[str, str], int]:
+    """The files' lines after the header, by `file` (a file without rows is absent); and how many records were
+    left out for an invalid address."""
+    relation = con.sql(records)  # bound, not run: the columns' types choose their formatting
+    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    cells = ",\n            ".join(f"{_cell_sql(column, types[column])} as {column}" for column in COLUMNS)
+    # only text can hold a comma, a quote or a line break: numbers and dates never need quoting
+    fields = ", ".join(_csv_field_sql(c) if types[c] == "VARCHAR" else c for c in COLUMNS)
+    sql = _FILE_TEXT.format(records=records, address_key=_address_key_sql("email"), cells=cells, fields=fields)
+    texts = dict(con.execute(sql).fetchall())
+    return texts, int(texts.pop(None))
 
 
 def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out_dir: Path) -> list[Path]:
@@ -237,22 +396,22 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
     paths in that order (`audience_paths`, plus a file for any segment name the contract does not list).
 
     `con_or_db_path` is an open DuckDB connection holding the `marts` schema, or the path of a DuckDB file
-    (opened read-only, e.g. the published `rapport.duckdb`).
+    (opened read-only, e.g. the published `rapport.duckdb`). DuckDB selects, de-duplicates and formats the
+    rows and returns each file's text; Python writes it.
     """
     from rapport.reports.files import remove_stale_temp_files
 
     remove_stale_temp_files(out_dir)  # a killed export's half-written files hold full addresses
-    with _connection(con_or_db_path) as con:
-        segment_records = _records(con, "true", _SEGMENT_ORDER)
-        predicted_records = [_records(con, a.condition, a.order) for a in PREDICTED_AUDIENCES]
+    with _connection(con_or_db_path) as con, _udfs(con):
+        found, invalid = _files_text(con, _records_sql(con, "true", _SEGMENT_ORDER, _SEGMENT_FILE))
+        # the same people as the segment files: their invalid addresses are counted once, above
+        predicted = [_files_text(con, _records_sql(con, a.condition, a.order, "''"))[0] for a in PREDICTED_AUDIENCES]
 
-    found, invalid = _rows(segment_records, "segment")
     # every contract segment gets a file, empty ones too; a segment name this module does not know is still exported
-    by_segment = {segment: found.pop(segment, []) for segment in SEGMENTS} | found
-    files = {f"{slugify(segment)}.csv": rows for segment, rows in by_segment.items()}
-    for audience, records in zip(PREDICTED_AUDIENCES, predicted_records, strict=True):
-        rows, _ = _rows(records, None)  # the same people as above: their invalid addresses are counted once
-        files[f"{audience.slug}.csv"] = rows.get("", [])
+    by_segment = {segment: found.pop(segment, "") for segment in SEGMENTS} | found
+    files = {f"{slugify(segment)}.csv": text for segment, text in by_segment.items()}
+    for audience, texts in zip(PREDICTED_AUDIENCES, predicted, strict=True):
+        files[f"{audience.slug}.csv"] = texts.get("", "")
 
     if invalid:  # counted per source in marts.email_address_quality
         log.warning("audience files: left out %d customer(s) whose marketing address is not a valid email address",
@@ -260,8 +419,8 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, rows in files.items():
+    for name, text in files.items():
         path = out_dir / name
-        _write_atomically(path, rows)
+        _write_atomically(path, text)
         paths.append(path)
     return paths
