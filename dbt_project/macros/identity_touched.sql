@@ -117,7 +117,7 @@
   transaction: its pre-hook the values before and the landed orders' phones, its post-hook the values after.
   A retry of the build (same `since`) adds to them; int_identity_edges_filtered, the last to read them,
   empties the table (and so does the next build with another `since`). A rebuild in full of the identifiers
-  under a `since` leaves a marker row (null value): the by-value models then build in full too. On Spark
+  under a `since` leaves a marker row (null type and value): the by-value models then build in full too. On Spark
   these models are plain tables, rebuilt whole (a 1% day touches every key bucket there anyway).
 #}
 
@@ -153,18 +153,23 @@
             select distinct {{ tag }}, identifier_type, identifier_value
             from {{ this }}
             where {{ rapport.in_touched('record_id', 'select touched_key from ' ~ touched) }};
-            -- every version of a landed order, the current one included (normalised as stg_shop__orders does)
+            -- every version of a landed order, the current one included (normalised as stg_shop__orders does);
+            -- a phone that does not parse is no identifier (and a null value must not look like the marker)
             insert into {{ listed }}
-            select {{ tag }}, 'phone', normalize_phone(p.phone, cast(null as {{ dbt.type_string() }}))
+            select {{ tag }}, 'phone', n.identifier_value
             from (
-                select distinct o.phone
-                from {{ raw_orders }} as o
-                where o.phone is not null
-                    and o.id in (
-                        select landed.id from {{ raw_orders }} as landed
-                        where landed._extracted_at > {{ rapport.increment_since() }}
-                    )
-            ) as p;
+                select normalize_phone(p.phone, cast(null as {{ dbt.type_string() }})) as identifier_value
+                from (
+                    select distinct o.phone
+                    from {{ raw_orders }} as o
+                    where o.phone is not null
+                        and o.id in (
+                            select landed.id from {{ raw_orders }} as landed
+                            where landed._extracted_at > {{ rapport.increment_since() }}
+                        )
+                ) as p
+            ) as n
+            where n.identifier_value is not null;
         {%- elif var('since', none) %}
             insert into {{ listed }} values ({{ tag }}, null, null);
         {%- endif %}
@@ -217,7 +222,7 @@
     {%- set listed = rapport.identity_touched_values_relation(ref('int_identity_identifiers_unpivoted')) -%}
     {%- if not rapport.table_exists_now(listed) -%}{{ return(none) }}{%- endif -%}
     {%- set rebuilt = run_query(
-        'select count(*) from ' ~ listed ~ ' where since = ' ~ since ~ ' and identifier_value is null'
+        'select count(*) from ' ~ listed ~ ' where since = ' ~ since ~ ' and identifier_type is null'
     ).columns[0].values()[0] -%}
     {%- if rebuilt | int > 0 -%}{{ return(none) }}{%- endif -%}
     {{ return("(select distinct identifier_type || ':' || identifier_value as touched_key from " ~ listed
