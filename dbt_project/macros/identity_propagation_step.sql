@@ -7,7 +7,8 @@
   chains to a logarithmic number of steps. Labels only decrease, and stop changing once every component
   carries its smallest node: the connected components.
   Used by the label_propagation materialization (int_identity_labels, one step per statement until no label
-  changes) and by the singular test assert_identity_propagation_converged (one more step must change nothing).
+  changes); the singular test assert_identity_propagation_converged checks the same fixed point more cheaply
+  (one label per identifier, every label a root).
 #}
 {% macro identity_propagation_step(name, labels, edges) -%}
     {{ name }}__ident as (

@@ -14,13 +14,16 @@ People in the fixture:
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import pytest
 
-from rapport.transform.runner import TransformError
+from rapport.core.config import load_settings
+from rapport.transform.runner import TransformError, invoke, raise_on_failures
 
 pytestmark = pytest.mark.slow  # one dbt build per module (~15 s)
 
@@ -296,3 +299,22 @@ def test_unconverged_propagation_fails_the_build(make_warehouse, rows) -> None:
     # helpdesk user 1; shop accounts rank first, then the smallest source_id as text ('1')
     anchor_id = "c" + hashlib.md5(b"orders.customer:1").hexdigest()[:16]
     assert wh.query("select distinct customer_id from marts.customer_identities") == [(anchor_id,)]
+
+
+def test_the_convergence_test_sees_a_record_split_from_its_component(wh: Any, tmp_path) -> None:
+    """The convergence test checks "one more step changes nothing" as "one label per identifier" (with the
+    root and node-set checks). A record given its own label while the other records of its identifiers keep
+    the component's is such a case that only the per-identifier check sees: its label is a root and no
+    larger than itself, and the nodes are the graph's."""
+    copy = tmp_path / "wh"
+    shutil.copytree(wh.settings.warehouse_dir, copy)
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(copy)})
+    command = ["test", "--select", "assert_identity_propagation_converged"]
+    raise_on_failures(settings, invoke(settings, command), "test")  # the built labels pass
+    with duckdb.connect(str(settings.work_db)) as con:
+        (node,) = con.execute(
+            "select min(node) from intermediate.int_identity_labels where label <> node"
+        ).fetchone()
+        con.execute("update intermediate.int_identity_labels set label = node where node = ?", [node])
+    with pytest.raises(TransformError, match="assert_identity_propagation_converged"):
+        raise_on_failures(settings, invoke(settings, command), "test")

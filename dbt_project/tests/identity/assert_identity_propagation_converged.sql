@@ -2,6 +2,11 @@
 -- var('identity_propagation_steps') is too small for this graph's longest chain; raise it. Also fails when
 -- the labelled nodes are not exactly the graph's nodes (an incremental build that kept a stale node or
 -- missed a new one), or when a label is larger than its node or is no node labelled by itself.
+-- One more step (macros/identity_propagation_step.sql) gives each record the smallest label of its
+-- identifiers' records, then the label of its label: it changes nothing exactly when every identifier's
+-- records carry one label and every label is a root (the last part below). So the step is checked as
+-- "one label per identifier": one join and group by instead of the step's three (at 1M people 13.5 s -> ~5 s
+-- of a day's build).
 with edges as (
     select
         node,
@@ -16,15 +21,25 @@ final_labels as (
     from {{ ref('int_identity_labels') }}
 ),
 
-{{ identity_propagation_step('one_more', 'final_labels', 'edges') }}
+-- identifiers whose records carry different labels: the step would give them all the smallest
+identifiers_with_labels_apart as (
+    select
+        e.ident,
+        min(l.label) as smallest_label
+    from edges as e
+    inner join final_labels as l on e.node = l.node
+    group by e.ident
+    having min(l.label) != max(l.label)
+)
 
 select
     f.node,
     f.label as label_after_build,
-    o.label as label_after_one_more_step
-from final_labels as f
-inner join one_more as o on f.node = o.node
-where f.label != o.label
+    apart.smallest_label as label_after_one_more_step
+from identifiers_with_labels_apart as apart
+inner join edges as e on apart.ident = e.ident
+inner join final_labels as f on e.node = f.node
+where f.label != apart.smallest_label
 
 union all
 
