@@ -226,7 +226,8 @@ def slugify(name: str) -> str:
 
 def neutralise(value: object) -> object:
     """Text that a spreadsheet would evaluate gets a leading apostrophe, unless it is a valid email address;
-    numbers and dates stay as they are. (The definition; the files apply it in SQL, `_text_sql`.)"""
+    numbers and dates stay as they are. (The definition: the files apply it in SQL, `_text_sql`, which
+    tests/test_audiences_sql.py checks against this function.)"""
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) and not is_valid_email(value):
         return "'" + value
     return value
@@ -234,7 +235,7 @@ def neutralise(value: object) -> object:
 
 def first_name_of(full_name: str | None) -> str | None:
     """The first word of the full name (the whole name when it has one word, e.g. many Korean names).
-    (The definition; the files take it in SQL, `_FIRST_WORD`.)"""
+    (The definition: the files take it in SQL, `_FIRST_WORD`, checked against this function.)"""
     if not full_name or not full_name.strip():
         return None
     return full_name.split()[0]
