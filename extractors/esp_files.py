@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -115,16 +114,6 @@ def record_manifest(con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, 
     finally:
         with suppress(duckdb.Error):  # in an aborted transaction: keep its error
             con.unregister("_manifest_in")
-
-
-def read_if_changed(f: EspFile, manifest: dict[str, tuple[int, str]]) -> tuple[bytes, str] | None:
-    """The file's bytes and sha256, or None when the manifest already has this exact content. Hash and
-    parse use the same bytes, so a file rewritten meanwhile is simply seen as changed next run."""
-    data = f.path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if manifest.get(f.rel) == (len(data), digest):
-        return None
-    return data, digest
 
 
 @dataclass
