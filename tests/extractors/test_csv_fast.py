@@ -53,6 +53,7 @@ def test_regular_files_read_as_pythons_csv_module_reads_them(text):
 
 @pytest.mark.parametrize("text", [
     "a,b\n1,\"2,3\"\n",  # a quoted field
+    "a,b\n\"1\",2\n",  # a quoted field of the right width: Python's reader drops the quotes
     "a,b\n1,2\n\n3,4\n",  # a blank line
     "a,b\n1,2\n  \n",  # a line of spaces
     "a,b\r\n1,2\r\n",  # a carriage return
