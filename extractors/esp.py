@@ -3,7 +3,10 @@
 `ops.esp_manifest` holds every loaded file's path, size and sha256, written in the transaction that lands
 the file's rows. A file whose size and checksum match is skipped; a new (late) file is loaded; a changed file
 is loaded again and merged on natural keys, so nothing is counted twice (raw tables keep what each version of
-a file said: rows that disappear from a rewritten file are not deleted).
+a file said: rows that disappear from a rewritten file are not deleted). A file whose size, mtime and ctime
+are those it had when that content was hashed is skipped without being read (`esp_file_stats`), so a day
+reads the day's files, not every file ever loaded. A regular CSV export (the usual daily snapshot) is parsed
+by Arrow's reader, anything irregular by Python's (`csv_fast`).
 
 Events are de-duplicated on `sg_event_id` (webhook retries put one event into several files: the first one
 seen is kept). Contacts land one row per version (contact_id, updated_at) with the date of the first snapshot
