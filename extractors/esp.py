@@ -3,7 +3,10 @@
 `ops.esp_manifest` holds every loaded file's path, size and sha256, written in the transaction that lands
 the file's rows. A file whose size and checksum match is skipped; a new (late) file is loaded; a changed file
 is loaded again and merged on natural keys, so nothing is counted twice (raw tables keep what each version of
-a file said: rows that disappear from a rewritten file are not deleted).
+a file said: rows that disappear from a rewritten file are not deleted). A file whose size, mtime and ctime
+are those it had when that content was hashed is skipped without being read (`esp_file_stats`), so a day
+reads the day's files, not every file ever loaded. A regular CSV export (the usual daily snapshot) is parsed
+by Arrow's reader, anything irregular by Python's (`csv_fast`).
 
 Events are de-duplicated on `sg_event_id` (webhook retries put one event into several files: the first one
 seen is kept). Contacts land one row per version (contact_id, updated_at) with the date of the first snapshot
@@ -26,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime
 
 import duckdb
@@ -36,6 +40,7 @@ from rapport.core.config import Settings
 from rapport.extractors.coerce import columns, json_type_checks, quote, typed_query
 from rapport.extractors.contract import check_columns, check_json_drift
 from rapport.extractors.errors import retry_source
+from rapport.extractors.esp_file_stats import FileRead, FileStat, load_stats, read_file, record_stats, unchanged_unread
 from rapport.extractors.esp_files import (
     TABLE_OF_KIND,
     EspFile,
@@ -44,7 +49,6 @@ from rapport.extractors.esp_files import (
     discover,
     event_lines,
     load_manifest,
-    read_if_changed,
     record_manifest,
 )
 from rapport.extractors.extraction import extraction
@@ -111,12 +115,12 @@ class _Batch:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.parts: list[pa.Table] = []
-        self.files: list[tuple[EspFile, int, str, int]] = []  # file, size, sha256, records read
+        self.files: list[tuple[EspFile, FileRead, int]] = []  # file, what was read (data dropped), records read
         self.rows = 0
 
-    def add(self, f: EspFile, size: int, sha: str, part: pa.Table, records: int) -> None:
+    def add(self, f: EspFile, got: FileRead, part: pa.Table, records: int) -> None:
         self.parts.append(part)
-        self.files.append((f, size, sha, records))
+        self.files.append((f, replace(got, data=b""), records))  # the bytes are decoded: don't hold them
         self.rows += part.num_rows
 
     def land(self, con: duckdb.DuckDBPyConnection, run_id: str, counts: TableCounts) -> None:
@@ -131,8 +135,9 @@ class _Batch:
             finally:
                 with suppress(duckdb.Error):  # in an aborted transaction: keep its error
                     con.unregister("_in")
-            record_manifest(con, [(f.rel, size, sha, records) for f, size, sha, records in self.files], run_id,
-                            utc_now())
+            record_manifest(con, [(f.rel, got.size, got.sha256, records) for f, got, records in self.files],
+                            run_id, utc_now())
+            record_stats(con, [(f.rel, got.stat, got.sha256) for f, got, _r in self.files if got.stat])
 
 
 def _decode_file(f: EspFile, data: bytes, first_ord: int) -> tuple[pa.Table, int]:
@@ -181,7 +186,8 @@ def extract_esp(
     with extraction(con, settings, SOURCE, TABLE_OF_KIND.values(), run_id=run_id,
                     interval_end=interval_end) as ex:
         counts = ex.counts
-        manifest = load_manifest(con)
+        manifest, stats = load_manifest(con), load_stats(con)
+        remember: list[tuple[str, FileStat, str]] = []  # unchanged files read again (copied, touched)
         batch: _Batch | None = None
         next_ord = 0
         extra = settings.extra
@@ -192,20 +198,25 @@ def extract_esp(
         )
         ex.check(filter(None, [missing_files(settings, manifest)]))
         for f in files:
-            got = read_if_changed(f, manifest)
-            if got is None:
+            if unchanged_unread(f, manifest, stats):
                 skipped += 1
                 continue
-            data, sha = got
-            part, records = _decode_file(f, data, next_ord)
+            got = read_file(f)
+            if manifest.get(f.rel) == (got.size, got.sha256):
+                skipped += 1
+                if got.stat:
+                    remember.append((f.rel, got.stat, got.sha256))
+                continue
+            part, records = _decode_file(f, got.data, next_ord)
             next_ord += part.num_rows
             if batch and (batch.kind != f.kind or batch.rows + part.num_rows > batch_rows
                           or len(batch.files) >= batch_files):
                 batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
                 batch = None
             batch = batch or _Batch(f.kind)
-            batch.add(f, len(data), sha, part, records)
+            batch.add(f, got, part, records)
         if batch:
             batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
+        record_stats(con, remember)  # one statement: atomic on its own
     log.info("ESP: %d files already loaded and unchanged", skipped)
     return ex.result()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rapport.extractors.csv_fast import regular_csv
 from rapport.extractors.errors import SchemaDriftError
 
 log = logging.getLogger(__name__)
@@ -115,16 +115,6 @@ def record_manifest(con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, 
     finally:
         with suppress(duckdb.Error):  # in an aborted transaction: keep its error
             con.unregister("_manifest_in")
-
-
-def read_if_changed(f: EspFile, manifest: dict[str, tuple[int, str]]) -> tuple[bytes, str] | None:
-    """The file's bytes and sha256, or None when the manifest already has this exact content. Hash and
-    parse use the same bytes, so a file rewritten meanwhile is simply seen as changed next run."""
-    data = f.path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if manifest.get(f.rel) == (len(data), digest):
-        return None
-    return data, digest
 
 
 @dataclass
@@ -238,6 +228,9 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
     the header (None for a file without one: an empty file)."""
     text = dec.text if dec.text is not None else "\n".join(dec.lines or [])
     text = text.removeprefix("\ufeff")
+    regular = None if dec.rejects else regular_csv(text)
+    if regular is not None:
+        return _regular_records(f, *regular, known, first_ord), regular[0]
     rows: list[list[str]] = []
     line_nos: list[int] = []
     pre: list[str | None] = []
@@ -293,9 +286,7 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
             cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
         else:
             cols[name] = pa.nulls(len(rows), pa.string())
-    # unknown columns, and a second column of a known name (its first one is the value), land in _extra
-    extra_idx = [(i, h if h not in known else f"{h} (column {i + 1})") for i, h in enumerate(header)
-                 if h not in known or header.index(h) != i]
+    extra_idx = _extra_columns(header, known)
     extras = [json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
               for r in rows] if extra_idx else [None] * len(rows)
     n = len(rows)
@@ -308,3 +299,37 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
         "_pre": pa.array(pre, pa.string()),
         "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
     }), (header if header_seen else None)
+
+
+def _extra_columns(header: list[str], known: list[str]) -> list[tuple[int, str]]:
+    """(position, name in _extra) of the columns that land in _extra: unknown columns, and a second column of
+    a known name (its first one is the value)."""
+    return [(i, h if h not in known else f"{h} (column {i + 1})") for i, h in enumerate(header)
+            if h not in known or header.index(h) != i]
+
+
+def _regular_records(f: EspFile, header: list[str], fields: list[pa.ChunkedArray], known: list[str],
+                     first_ord: int) -> pa.Table:
+    """What `csv_records` builds, from a regular file's columns (`csv_fast`): every row valid, on line i + 2."""
+    n = len(fields[0])
+    cols: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for name in known:
+        if name in header:
+            arr = fields[header.index(name)]
+            cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        else:
+            cols[name] = pa.nulls(n, pa.string())
+    extra_idx = _extra_columns(header, known)
+    names = [h for _i, h in extra_idx]
+    extras = [json.dumps(dict(zip(names, vals, strict=True)), ensure_ascii=False, separators=(",", ":"))
+              for vals in zip(*(fields[i].to_pylist() for i, _h in extra_idx), strict=True)
+              ] if extra_idx else [None] * n
+    return pa.table({
+        **cols,
+        "_extra": pa.array(extras, pa.string()),
+        "_file": pa.repeat(pa.scalar(f.rel, pa.string()), n),
+        "_line": pa.array(np.arange(2, n + 2, dtype=np.int64)),
+        "_rawline": pa.nulls(n, pa.string()),
+        "_pre": pa.nulls(n, pa.string()),
+        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+    })

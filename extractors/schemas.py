@@ -115,6 +115,10 @@ OPS_DDL = [
     """create table if not exists ops.esp_manifest (
         path varchar primary key, size bigint, sha256 varchar, rows_read bigint, loaded_at timestamp,
         run_id varchar)""",
+    # what each export file's stat was when its content was last hashed: unchanged files are skipped unread
+    # (a cache, not state: rapport.extractors.esp_file_stats)
+    """create table if not exists ops.esp_file_stats (
+        path varchar primary key, size bigint, mtime_ns bigint, ctime_ns bigint, sha256 varchar)""",
 ]
 
 
