@@ -1,6 +1,7 @@
-"""A frame of more than `chunk_rows` rows is written straight into its parts (no whole file first): the parts
-hold exactly the frame's rows, every key in one part, placed by a hash of the exported (cast) key values, as
-many parts as ceil(rows / chunk_rows). Hand-made tables, DuckDB only."""
+"""A frame of more than `chunk_rows` rows is validated in parts: they hold exactly the frame's rows, every key
+in one part, placed by a hash of the exported (cast) key values, as many parts as ceil(rows / chunk_rows).
+A frame that is cheap to count (`count_first`, the marts') is written straight into its parts; the others
+whole and then split: both ways give the same parts. Hand-made tables, DuckDB only."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ ROWS = [
     (5, date(2026, 1, 5), None),
 ]
 FRAME = Frame(suite="t", queries=("select * from t",), relation="t")
+COUNTED = Frame(suite="t", queries=("select * from t",), relation="t", count_first=True)
+BOTH = pytest.mark.parametrize("frame", [FRAME, COUNTED], ids=["written-whole-first", "counted-first"])
 
 
 @pytest.fixture()
@@ -34,9 +37,10 @@ def _rows(con, files) -> list[tuple]:
                   key=repr)
 
 
-def test_a_frame_over_chunk_rows_is_written_in_its_parts(con, tmp_path):
+@BOTH
+def test_a_frame_over_chunk_rows_is_written_in_its_parts(con, tmp_path, frame):
     path = tmp_path / "t.parquet"
-    exported = export_frame(con, FRAME, path, chunk_rows=3, chunk_key=("k", "day"))
+    exported = export_frame(con, frame, path, chunk_rows=3, chunk_key=("k", "day"))
     assert exported.rows == 7
     assert len(exported.parts) == 3  # ceil(7 / 3)
     assert [p.name for p in exported.parts] == [f"part-000{i}-of-0003.parquet" for i in (1, 2, 3)]
@@ -59,24 +63,44 @@ def test_a_frame_over_chunk_rows_is_written_in_its_parts(con, tmp_path):
     assert keys_in_parts == []
 
 
-def test_a_frame_within_chunk_rows_stays_whole_and_a_split_of_an_earlier_run_goes(con, tmp_path):
+@BOTH
+def test_a_frame_within_chunk_rows_stays_whole_and_a_split_of_an_earlier_run_goes(con, tmp_path, frame):
     path = tmp_path / "t.parquet"
-    split = export_frame(con, FRAME, path, chunk_rows=3, chunk_key=("k", "day"))
-    whole = export_frame(con, FRAME, path, chunk_rows=7, chunk_key=("k", "day"))
+    split = export_frame(con, frame, path, chunk_rows=3, chunk_key=("k", "day"))
+    whole = export_frame(con, frame, path, chunk_rows=7, chunk_key=("k", "day"))
     assert whole.rows == 7 and whole.parts == () and whole.path == path
     assert len(_rows(con, [path])) == 7
     assert not any(p.exists() for p in split.parts)
 
 
-def test_a_whole_frame_of_an_earlier_run_goes_when_the_frame_is_split(con, tmp_path):
+@BOTH
+def test_a_whole_frame_of_an_earlier_run_goes_when_the_frame_is_split(con, tmp_path, frame):
     path = tmp_path / "t.parquet"
-    export_frame(con, FRAME, path, chunk_rows=100, chunk_key=("k", "day"))
+    export_frame(con, frame, path, chunk_rows=100, chunk_key=("k", "day"))
     assert path.exists()
-    split = export_frame(con, FRAME, path, chunk_rows=2, chunk_key=("k", "day"))
+    split = export_frame(con, frame, path, chunk_rows=2, chunk_key=("k", "day"))
     assert len(split.parts) == 4  # ceil(7 / 2)
     assert not path.exists()
 
 
-def test_a_frame_without_its_key_is_not_split(con, tmp_path):
-    exported = export_frame(con, FRAME, tmp_path / "t.parquet", chunk_rows=2, chunk_key=("id",))
+@BOTH
+def test_a_frame_without_its_key_is_not_split(con, tmp_path, frame):
+    exported = export_frame(con, frame, tmp_path / "t.parquet", chunk_rows=2, chunk_key=("id",))
     assert exported.parts == () and exported.rows == 7
+
+
+def test_both_ways_give_the_same_parts(con, tmp_path):
+    whole_first = export_frame(con, FRAME, tmp_path / "a" / "t.parquet", chunk_rows=2, chunk_key=("k", "day"))
+    counted = export_frame(con, COUNTED, tmp_path / "b" / "t.parquet", chunk_rows=2, chunk_key=("k", "day"))
+    assert (whole_first.rows, counted.rows) == (7, 7)
+    assert [_rows(con, [p]) for p in counted.parts] == [_rows(con, [p]) for p in whole_first.parts]
+
+
+def test_mart_frames_are_counted_first_and_raw_frames_are_not():
+    from rapport.expectations.catalog import load_suites
+    from rapport.expectations.frames import raw_frame
+    from rapport.expectations.mart_frames import mart_frame
+
+    suites = load_suites()
+    assert mart_frame(suites["mart_customer_identities"]).count_first
+    assert not raw_frame(suites["raw_esp_audiences"]).count_first
