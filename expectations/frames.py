@@ -128,6 +128,10 @@ class Frame:
     # the columns exported (those of the query that binds, by name); None: every column. Columns no
     # expectation reads would cost export, reading into pandas and GX's per-column work for nothing.
     columns: frozenset[str] | None = None
+    # Counting the rows costs little next to writing them (a mart's frame: one row per mart row, derived
+    # columns DuckDB need not compute to count): a frame to split in parts is counted first and written
+    # straight into its parts. A raw frame's count would compute its window over the versions once more.
+    count_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,12 +243,23 @@ def export_frame(
             described = [d for d in described if d[0] in frame.columns]
         casts = [(name, _export_cast(name, duck_type)) for name, duck_type, *_ in described]
         select = ", ".join(f'{cast} as "{name}"' if cast else f'"{name}"' for name, cast in casts)
-        con.execute(f"copy (select {select} from ({sql}) as frame) to {lit(str(path))} (format parquet)")
-        rows = con.execute(f"select count(*) from read_parquet({lit(str(path))})").fetchall()[0][0]
+        exported = f"select {select} from ({sql}) as frame"
         names = tuple(n for n, _ in casts)
         parts: tuple[Path, ...] = ()
-        if chunk_rows and chunk_key and rows > chunk_rows and set(chunk_key) <= set(names):
-            parts = _split(con, path, parts_dir, -(-rows // chunk_rows), chunk_key)
+        splittable = bool(chunk_rows and chunk_key and set(chunk_key) <= set(names))
+        if splittable and frame.count_first:
+            # a frame to split is written once, in its parts, rather than whole and then again in parts
+            rows = con.execute(f"select count(*) from ({exported})").fetchall()[0][0]
+            if rows > chunk_rows:
+                parts = _write_parts(con, f"({exported})", parts_dir, -(-rows // chunk_rows), chunk_key)
+                path.unlink(missing_ok=True)  # a whole frame of an earlier run: stale
+        if not parts:
+            con.execute(f"copy ({exported}) to {lit(str(path))} (format parquet)")
+            rows = con.execute(f"select count(*) from read_parquet({lit(str(path))})").fetchall()[0][0]
+            if splittable and not frame.count_first and rows > chunk_rows:
+                whole = f"read_parquet({lit(str(path))})"
+                parts = _write_parts(con, whole, parts_dir, -(-rows // chunk_rows), chunk_key)
+                path.unlink()
         return ExportedFrame(
             frame.suite, parts_dir / "*.parquet" if parts else path, rows, names, problem if i > 0 else None,
             parts=parts,
@@ -258,13 +273,15 @@ def export_frame(
     )
 
 
-def _split(
-    con: duckdb.DuckDBPyConnection, whole: Path, parts_dir: Path, n: int, key: tuple[str, ...]
+def _write_parts(
+    con: duckdb.DuckDBPyConnection, rows: str, parts_dir: Path, n: int, key: tuple[str, ...]
 ) -> tuple[Path, ...]:
+    """Write `rows` (the exported frame: its query in parentheses, or its whole Parquet file) in `n` Parquet
+    parts by a hash of `key`, taken over the exported values (after the casts to the frame's types)."""
     parts_dir.mkdir(parents=True)
     by_key = "hash(" + ", ".join(f'"{k}"' for k in key) + f") % {n}"
     con.execute(
-        f"""copy (select *, {by_key} as _part from read_parquet({lit(str(whole))}))
+        f"""copy (select *, {by_key} as _part from {rows} as exported)
             to {lit(str(parts_dir / "hive"))} (format parquet, partition_by (_part))"""
     )
     parts = []
@@ -273,7 +290,7 @@ def _split(
         files = sorted((parts_dir / "hive" / f"_part={i}").glob("*.parquet"))
         target = parts_dir / f"part-{i + 1:04d}-of-{n:04d}.parquet"
         if not files:  # no key hashed here: an empty part with the frame's columns
-            con.execute(f"copy (select * from read_parquet({lit(str(whole))}) limit 0) to {lit(str(target))} "
+            con.execute(f"copy (select * from {rows} as exported limit 0) to {lit(str(target))} "
                         "(format parquet)")
         elif len(files) == 1:
             files[0].rename(target)
@@ -282,7 +299,6 @@ def _split(
             con.execute(f"copy (select * from read_parquet([{listed}])) to {lit(str(target))} (format parquet)")
         parts.append(target)
     shutil.rmtree(parts_dir / "hive")
-    whole.unlink()
     return tuple(parts)
 
 

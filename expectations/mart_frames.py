@@ -177,4 +177,5 @@ def mart_frame(spec: SuiteSpec) -> Frame:
     # Each mart's frame carries only what its suite reads (the contract's columns, derived columns, key).
     # The one-row reconciliation keeps its revenue figures: they explain a gap to whoever opens the frame.
     columns = spec.columns_read if spec.name != "mart_reconciliation" else None
-    return Frame(suite=spec.name, relation=spec.relation, queries=tuple(queries), columns=columns)
+    return Frame(suite=spec.name, relation=spec.relation, queries=tuple(queries), columns=columns,
+                 count_first=True)
