@@ -4,8 +4,8 @@
 --              counts (intent to treat), delivered or not; a member no customer could be found for
 --              never converts.
 --   window_revenue_usd: net USD of those orders. Two members of one group who are the same person
---              share their orders: counts_revenue marks one member per (campaign, group, customer) so
---              a group's revenue sums each of its orders once.
+--              share their orders: counts_revenue marks one member per (campaign, group, customer), the
+--              first by recipient key, so a group's revenue sums each of its orders once.
 --   pre_send_rfm_segment: from orders created before send_at only, recency from the day before
 --              (int_segment_rfm's 'send:' scope); 'No Purchases' without such orders.
 --   pre_orders, pre_revenue_usd: the customer's valid orders and their net USD in
@@ -60,6 +60,21 @@ campaign_members as (
     inner join campaigns on members.campaign_id = campaigns.campaign_id
 ),
 
+-- people with several members in one campaign and group (a few thousand of millions): their first member
+-- by recipient key carries their revenue. Any other member is its person's only one there (or has no
+-- customer) and carries it: a lookup of these few rows is cheaper than numbering every member by person.
+shared_customers as (
+    select
+        campaign_id,
+        audience_group,
+        customer_id,
+        min(recipient_key) as revenue_recipient_key
+    from campaign_members
+    where customer_id is not null
+    group by 1, 2, 3
+    having count(*) > 1
+),
+
 valid_orders as (
     {{ valid_customer_orders() }}
 ),
@@ -108,13 +123,7 @@ select
     coalesce(member_orders.window_revenue_usd, 0) as window_revenue_usd,
     coalesce(member_orders.pre_orders, 0) as pre_orders,
     coalesce(member_orders.pre_revenue_usd, 0) as pre_revenue_usd,
-    row_number() over (
-        partition by
-            campaign_members.campaign_id,
-            campaign_members.audience_group,
-            coalesce(campaign_members.customer_id, campaign_members.recipient_key)
-        order by campaign_members.recipient_key
-    ) = 1 as counts_revenue,
+    coalesce(campaign_members.recipient_key = shared_customers.revenue_recipient_key, true) as counts_revenue,
     cast({{ dbt.dateadd('day', -1, 'campaign_members.send_at') }} as date) as segment_as_of_date,
     coalesce(pre_send_segments.rfm_segment, 'No Purchases') as pre_send_rfm_segment
 from campaign_members
@@ -127,3 +136,8 @@ left join pre_send_segments
     on
         campaign_members.send_at = pre_send_segments.cutoff_at
         and campaign_members.customer_id = pre_send_segments.customer_id
+left join shared_customers
+    on
+        campaign_members.campaign_id = shared_customers.campaign_id
+        and campaign_members.audience_group = shared_customers.audience_group
+        and campaign_members.customer_id = shared_customers.customer_id

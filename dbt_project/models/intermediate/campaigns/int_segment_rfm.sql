@@ -5,6 +5,10 @@
 -- The scoring rules are the macros in macros/segments.sql: r_score = ceil(5 * cume_dist()) over
 -- recency_days descending, m_score the same over monetary_usd ascending, computed in integers from
 -- cume_dist()'s row counts so ties share a score and the result does not depend on row order.
+--
+-- How (cost): a scope counts the orders created before its cutoff, so its orders are a prefix of each
+-- customer's orders in time. Running totals along each customer's orders, taken at the customer's last
+-- order before each cutoff, are that scope's inputs: one pass over the orders instead of one per scope.
 with scopes as (
     select
         scope_id,
@@ -13,51 +17,92 @@ with scopes as (
     from {{ ref('int_segment_scopes') }}
 ),
 
+-- the distinct cutoffs in time order (two scopes may share one), each with the instant after the
+-- previous one: the orders created in [previous_cutoff_at, cutoff_at) count from this cutoff on
+cutoffs as (
+    select
+        cutoff_at,
+        lag(cutoff_at) over (order by cutoff_at) as previous_cutoff_at,
+        row_number() over (order by cutoff_at) as cutoff_rank
+    from (select distinct cutoff_at from scopes) as distinct_cutoffs
+),
+
 valid_orders as (
     {{ valid_customer_orders() }}
 ),
 
-scoped_orders as (
+-- each valid order with the first cutoff after it (orders at or after the last cutoff count nowhere)
+orders_by_first_cutoff as (
     select
-        scopes.scope_id,
-        scopes.as_of_date,
         valid_orders.order_id,
         valid_orders.customer_id,
         valid_orders.created_at,
-        valid_orders.net_revenue_usd
-    from scopes
-    inner join valid_orders
-        on scopes.cutoff_at > valid_orders.created_at
+        valid_orders.net_revenue_usd,
+        cutoffs.cutoff_rank as first_cutoff_rank
+    from valid_orders
+    inner join cutoffs
+        on
+            valid_orders.created_at < cutoffs.cutoff_at
+            and (cutoffs.previous_cutoff_at is null or valid_orders.created_at >= cutoffs.previous_cutoff_at)
 ),
 
-sequenced_orders as (
+-- running totals along each customer's orders in (created_at, order_id) order, the order the rules use
+-- for the first order (smallest order_id at the same instant) and the previous one
+running_orders as (
     select
-        *,
-        lag(created_at) over (
-            partition by scope_id, customer_id order by created_at, order_id
-        ) as previous_order_at,
-        row_number() over (
-            partition by scope_id, customer_id order by created_at desc, order_id desc
-        ) as newest_first,
-        row_number() over (
-            partition by scope_id, customer_id order by created_at asc, order_id asc
-        ) as oldest_first
-    from scoped_orders
+        customer_id,
+        created_at,
+        first_cutoff_rank,
+        count(*) over (
+            partition by customer_id order by created_at, order_id
+            rows between unbounded preceding and current row
+        ) as frequency,
+        sum(net_revenue_usd) over (
+            partition by customer_id order by created_at, order_id
+            rows between unbounded preceding and current row
+        ) as monetary_usd,
+        first_value(created_at) over (
+            partition by customer_id order by created_at, order_id
+            rows between unbounded preceding and current row
+        ) as first_order_at,
+        first_value(net_revenue_usd) over (
+            partition by customer_id order by created_at, order_id
+            rows between unbounded preceding and current row
+        ) as first_order_revenue_usd,
+        lag(created_at) over (partition by customer_id order by created_at, order_id) as previous_order_at,
+        lead(first_cutoff_rank) over (partition by customer_id order by created_at, order_id)
+            as next_order_first_cutoff_rank
+    from orders_by_first_cutoff
+),
+
+-- the customer's last order before a cutoff: its totals hold for every cutoff from its own up to, not
+-- including, the first cutoff of the customer's next order
+last_orders_before_cutoffs as (
+    select *
+    from running_orders
+    where next_order_first_cutoff_rank is null or next_order_first_cutoff_rank > first_cutoff_rank
 ),
 
 customer_orders as (
     select
-        scope_id,
-        as_of_date,
-        customer_id,
-        count(*) as frequency,
-        sum(net_revenue_usd) as monetary_usd,
-        min(created_at) as first_order_at,
-        max(created_at) as last_order_at,
-        max(case when newest_first = 1 then previous_order_at end) as previous_order_at,
-        max(case when oldest_first = 1 then net_revenue_usd end) as first_order_revenue_usd
-    from sequenced_orders
-    group by scope_id, as_of_date, customer_id
+        scopes.scope_id,
+        scopes.as_of_date,
+        last_orders.customer_id,
+        last_orders.frequency,
+        last_orders.monetary_usd,
+        last_orders.first_order_at,
+        last_orders.created_at as last_order_at,
+        last_orders.previous_order_at,
+        last_orders.first_order_revenue_usd
+    from last_orders_before_cutoffs as last_orders
+    inner join cutoffs
+        on
+            last_orders.first_cutoff_rank <= cutoffs.cutoff_rank
+            and (
+                last_orders.next_order_first_cutoff_rank is null
+                or last_orders.next_order_first_cutoff_rank > cutoffs.cutoff_rank
+            )
+    inner join scopes on cutoffs.cutoff_at = scopes.cutoff_at
 ),
 
 day_counts as (
@@ -70,23 +115,46 @@ day_counts as (
     from customer_orders
 ),
 
+-- buyers per scope and recency: thousands of rows, so the recency ranks need no sort of every buyer
+recency_counts as (
+    select
+        scope_id,
+        recency_days,
+        count(*) as buyers_at_recency
+    from day_counts
+    group by scope_id, recency_days
+),
+
+recency_ranks as (
+    select
+        scope_id,
+        recency_days,
+        cast(sum(buyers_at_recency) over (partition by scope_id) as bigint) as buyers,
+        cast(sum(buyers_at_recency) over (
+            partition by scope_id order by recency_days desc
+            rows between unbounded preceding and current row
+        ) as bigint) as recency_rank_k
+    from recency_counts
+),
+
+-- cume_dist()'s row counts over monetary_usd both ways from rank() (buyers strictly before, plus one),
+-- which needs no running count: buyers up to and including the peers = buyers - (buyers strictly after)
 cumulative_counts as (
     select
-        *,
-        count(*) over (partition by scope_id) as buyers,
-        count(*) over (
-            partition by scope_id order by recency_days desc
-            range between unbounded preceding and current row
-        ) as recency_rank_k,
-        count(*) over (
-            partition by scope_id order by monetary_usd asc
-            range between unbounded preceding and current row
+        day_counts.*,
+        recency_ranks.buyers,
+        recency_ranks.recency_rank_k,
+        recency_ranks.buyers + 1 - rank() over (
+            partition by day_counts.scope_id order by day_counts.monetary_usd desc
         ) as monetary_rank_k,
-        count(*) over (
-            partition by scope_id order by monetary_usd desc
-            range between unbounded preceding and current row
+        recency_ranks.buyers + 1 - rank() over (
+            partition by day_counts.scope_id order by day_counts.monetary_usd asc
         ) as monetary_desc_rank_k
     from day_counts
+    inner join recency_ranks
+        on
+            day_counts.scope_id = recency_ranks.scope_id
+            and day_counts.recency_days = recency_ranks.recency_days
 ),
 
 scored as (
