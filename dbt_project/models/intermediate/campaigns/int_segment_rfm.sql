@@ -53,26 +53,19 @@ running_orders as (
         customer_id,
         created_at,
         first_cutoff_rank,
-        count(*) over (
-            partition by customer_id order by created_at, order_id
-            rows between unbounded preceding and current row
-        ) as frequency,
-        sum(net_revenue_usd) over (
-            partition by customer_id order by created_at, order_id
-            rows between unbounded preceding and current row
-        ) as monetary_usd,
-        first_value(created_at) over (
-            partition by customer_id order by created_at, order_id
-            rows between unbounded preceding and current row
-        ) as first_order_at,
-        first_value(net_revenue_usd) over (
-            partition by customer_id order by created_at, order_id
-            rows between unbounded preceding and current row
-        ) as first_order_revenue_usd,
-        lag(created_at) over (partition by customer_id order by created_at, order_id) as previous_order_at,
-        lead(first_cutoff_rank) over (partition by customer_id order by created_at, order_id)
-            as next_order_first_cutoff_rank
+        count(*) over orders_so_far as frequency,
+        sum(net_revenue_usd) over orders_so_far as monetary_usd,
+        first_value(created_at) over orders_so_far as first_order_at,
+        first_value(net_revenue_usd) over orders_so_far as first_order_revenue_usd,
+        lag(created_at) over customer_orders_in_time as previous_order_at,
+        lead(first_cutoff_rank) over customer_orders_in_time as next_order_first_cutoff_rank
     from orders_by_first_cutoff
+    window
+        customer_orders_in_time as (partition by customer_id order by created_at, order_id),
+        orders_so_far as (
+            partition by customer_id order by created_at, order_id
+            rows between unbounded preceding and current row
+        )
 ),
 
 -- the customer's last order before a cutoff: its totals hold for every cutoff from its own up to, not
