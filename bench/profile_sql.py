@@ -7,13 +7,16 @@ Writes one text file per profile (the operator tree with per-operator time and r
   hand-written floor does it (no re-deduplication of raw tables whose natural key is already unique);
 - the extractors' per-batch merge probe (`exists (select 1 from raw.<table> where key = ...)`) for one
   helpdesk page (1,000 items) and one ESP events batch (500,000 lines) against the full raw table.
-Same settings as the pipeline (threads 2, the memory limit given, temp directory under the warehouse).
+Same settings as the pipeline (threads 2, the memory limit given); spills go to a temporary directory under $TMPDIR.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     out = a.out or Path(__file__).resolve().parent / "profiles"
     out.mkdir(parents=True, exist_ok=True)
     db = a.warehouse / "work" / "rapport_work.duckdb"
-    tmp = a.warehouse / "work" / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
+    # spills go to a scratch directory of our own, never into the (possibly shared, read-only) warehouse
+    tmp = Path(tempfile.mkdtemp(prefix="profile_sql-"))
+    atexit.register(shutil.rmtree, tmp, True)
     con = duckdb.connect(str(db), read_only=True, config={
         "threads": 2, "memory_limit": a.memory_limit, "temp_directory": str(tmp), "preserve_insertion_order": False})
     con.execute("use rapport_work")

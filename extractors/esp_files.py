@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -278,14 +279,8 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
         add([], ln, reason, raw)
     header_seen = header is not None
     header = header or []
-    cols: dict[str, pa.Array] = {}
-    for name in known:
-        if name in header:
-            i = header.index(name)
-            arr = pa.array([r[i] if r else None for r in rows], pa.string())
-            cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-        else:
-            cols[name] = pa.nulls(len(rows), pa.string())
+    cols = _known_columns(header, known, len(rows),
+                          lambda i: pa.array([r[i] if r else None for r in rows], pa.string()))
     extra_idx = _extra_columns(header, known)
     extras = [json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
               for r in rows] if extra_idx else [None] * len(rows)
@@ -301,6 +296,20 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
     }), (header if header_seen else None)
 
 
+def _known_columns(header: list[str], known: list[str], n: int,
+                   column: Callable[[int], pa.Array | pa.ChunkedArray]) -> dict[str, pa.Array | pa.ChunkedArray]:
+    """The `known` columns as text, '' read as NULL; a known column the header lacks is all NULL. `column(i)` is
+    the header's i-th column."""
+    cols: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for name in known:
+        if name in header:
+            arr = column(header.index(name))
+            cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        else:
+            cols[name] = pa.nulls(n, pa.string())
+    return cols
+
+
 def _extra_columns(header: list[str], known: list[str]) -> list[tuple[int, str]]:
     """(position, name in _extra) of the columns that land in _extra: unknown columns, and a second column of
     a known name (its first one is the value)."""
@@ -312,13 +321,7 @@ def _regular_records(f: EspFile, header: list[str], fields: list[pa.ChunkedArray
                      first_ord: int) -> pa.Table:
     """What `csv_records` builds, from a regular file's columns (`csv_fast`): every row valid, on line i + 2."""
     n = len(fields[0])
-    cols: dict[str, pa.ChunkedArray | pa.Array] = {}
-    for name in known:
-        if name in header:
-            arr = fields[header.index(name)]
-            cols[name] = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-        else:
-            cols[name] = pa.nulls(n, pa.string())
+    cols = _known_columns(header, known, n, fields.__getitem__)
     extra_idx = _extra_columns(header, known)
     names = [h for _i, h in extra_idx]
     extras = [json.dumps(dict(zip(names, vals, strict=True)), ensure_ascii=False, separators=(",", ":"))
