@@ -275,21 +275,22 @@ def test_delete_derived_uses_the_id_columns_and_keeps_everyone_else():
 
 
 def test_segment_history_dates_are_recounted_without_the_forgotten_person():
-    """cP entered on 01-01 and left on 01-03 (merged), cA entered on 01-02, cB on 01-01; cP's rows are deleted:
-    the snapshots then held 1 (cB), 2 (cA, cB), 2 customers, not 2, 3, 2."""
+    """cP and cB entered on 01-01, cX too (merged into cB on 01-03: left), cA entered on 01-02; the snapshots
+    held 3, 4, 3 customers. cP's rows are deleted: they held 2, 3, 2 without cP."""
     con = duckdb.connect()
     con.execute("create schema marts")
     con.execute("create table marts.segment_history as select cast(d as date) as as_of_date, c as customer_id, "
                 "ch as change from (values ('2025-01-01', 'cP', 'entered'), ('2025-01-01', 'cB', 'entered'), "
-                "('2025-01-02', 'cA', 'entered'), ('2025-01-03', 'cP', 'left')) t(d, c, ch)")
+                "('2025-01-01', 'cX', 'entered'), ('2025-01-02', 'cA', 'entered'), ('2025-01-03', 'cX', 'left')) "
+                "t(d, c, ch)")
     con.execute("create table marts.segment_history_dates as select cast(d as date) as as_of_date, n as customers "
-                "from (values ('2025-01-01', 2), ('2025-01-02', 3), ('2025-01-03', 2)) t(d, n)")
+                "from (values ('2025-01-01', 3), ('2025-01-02', 4), ('2025-01-03', 3)) t(d, n)")
     person = Person()
     person.add("customer", ["cP"])
     delete_derived(con, person)
     recount_segment_history_dates(con)
     assert con.execute("select customers from marts.segment_history_dates order by as_of_date").fetchall() == [
-        (1,), (2,), (2,)]  # fmt: skip
+        (2,), (3,), (2,)]  # fmt: skip
 
 
 def test_sweep_redacts_mentions_in_text_and_json_columns():
