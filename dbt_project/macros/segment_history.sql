@@ -101,23 +101,18 @@
 {%- endmacro %}
 
 
-{# The rows of the previous log the batch keeps: none on DuckDB (the strategy leaves them in place), every
-   row outside the replaced dates on Spark (the batch is the whole table). #}
-{% macro segment_history_kept_rows(previous, columns) -%}
-    {{ return(adapter.dispatch('segment_history_kept_rows', 'rapport')(previous, columns)) }}
+{# Whether a build's batch also holds the previous log's rows of the dates it does not replace: not on
+   DuckDB (the strategy leaves them in place), yes on Spark (the batch is the whole table). #}
+{% macro segment_history_batch_keeps_other_dates() -%}
+    {{ return(adapter.dispatch('segment_history_batch_keeps_other_dates', 'rapport')()) }}
 {%- endmacro %}
 
-{% macro default__segment_history_kept_rows(previous, columns) -%}
+{% macro default__segment_history_batch_keeps_other_dates() -%}
+    false
 {%- endmacro %}
 
-{% macro spark__segment_history_kept_rows(previous, columns) -%}
-    union all
-    select {{ columns | join(', ') }}
-    from {{ previous }}
-    where as_of_date not in (
-        select replaced.as_of_date from ({{ rapport.segment_history_replaced_dates() }}) as replaced
-        where replaced.as_of_date is not null
-    )
+{% macro spark__segment_history_batch_keeps_other_dates() -%}
+    true
 {%- endmacro %}
 
 

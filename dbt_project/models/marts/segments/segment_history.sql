@@ -19,7 +19,6 @@
         full_refresh=false
     )
 }}
-{%- set state_columns = rapport.segment_history_state_columns() %}
 {%- set previous = rapport.segment_history_previous(this) %}
 
 with run_date as (
@@ -38,6 +37,14 @@ next_date as (
     limit 1
 ),
 
+replaced_dates as (
+    select as_of_date from run_date
+    union all
+    select as_of_date from next_date
+),
+
+-- the state (a row is written when one of these changes; the same list as macro
+-- segment_history_state_columns, which converts the earlier form)
 snapshot as (
     select
         as_of_date,
@@ -62,96 +69,245 @@ previous_log as (
             as_of_date,
             customer_id,
             change,
-            {{ state_columns | join(', ') }}
+            rfm_segment,
+            lifecycle_stage,
+            value_tier,
+            engagement_tier,
+            support_health,
+            r_score,
+            f_score,
+            m_score,
+            frequency,
+            monetary_usd,
+            last_order_date,
+            run_id,
+            recorded_at
         from {{ previous }}
     {%- else %}
         select
             cast(null as date) as as_of_date,
-            cast(null as {{ dbt.type_string() }}) as customer_id,
+            customer_id,
             cast(null as {{ dbt.type_string() }}) as change,
-            {{ state_columns | join(', ') }}
+            rfm_segment,
+            lifecycle_stage,
+            value_tier,
+            engagement_tier,
+            support_health,
+            r_score,
+            f_score,
+            m_score,
+            frequency,
+            monetary_usd,
+            last_order_date,
+            cast(null as {{ dbt.type_string() }}) as run_id,
+            cast(null as timestamp) as recorded_at
         from snapshot
         where false
     {%- endif %}
 ),
 
--- each customer's state just before the run's date (their latest earlier row), labelled with the run's date
+-- each customer's state just before the run's date: their latest earlier row
 state_before_run as (
     select
         run_date.as_of_date,
         previous_log.customer_id,
-        {%- for column in state_columns %}
-            previous_log.{{ column }},
-        {%- endfor %}
-        previous_log.change
+        previous_log.change,
+        previous_log.rfm_segment,
+        previous_log.lifecycle_stage,
+        previous_log.value_tier,
+        previous_log.engagement_tier,
+        previous_log.support_health,
+        previous_log.r_score,
+        previous_log.f_score,
+        previous_log.m_score,
+        previous_log.frequency,
+        previous_log.monetary_usd,
+        previous_log.last_order_date
     from previous_log
     cross join run_date
     where previous_log.as_of_date < run_date.as_of_date
     qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
 ),
 
-present_before_run as (
-    select *
-    from state_before_run
-    where change <> 'left'
-),
-
--- each customer's state at the next recorded date as the log held it, labelled with that date
+-- each customer's state at the next recorded date, as the log held it
 state_at_next as (
     select
         next_date.as_of_date,
         previous_log.customer_id,
-        {%- for column in state_columns %}
-            previous_log.{{ column }},
-        {%- endfor %}
-        previous_log.change
+        previous_log.change,
+        previous_log.rfm_segment,
+        previous_log.lifecycle_stage,
+        previous_log.value_tier,
+        previous_log.engagement_tier,
+        previous_log.support_health,
+        previous_log.r_score,
+        previous_log.f_score,
+        previous_log.m_score,
+        previous_log.frequency,
+        previous_log.monetary_usd,
+        previous_log.last_order_date
     from previous_log
     cross join next_date
     where previous_log.as_of_date <= next_date.as_of_date
     qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
 ),
 
-present_at_next as (
-    select *
-    from state_at_next
+-- the two comparisons, each labelled with the date its changes are recorded at: the run's date (the state
+-- before it -> the run's snapshot) and the next recorded date (the run's snapshot -> the state there);
+-- a 'left' row means absent
+compared_before as (
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from state_before_run
     where change <> 'left'
-),
-
--- the run's snapshot as the state the next recorded date is compared with
-snapshot_before_next as (
+    union all
     select
         next_date.as_of_date,
         snapshot.customer_id,
-        {%- for column in state_columns %}
-            snapshot.{{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        snapshot.rfm_segment,
+        snapshot.lifecycle_stage,
+        snapshot.value_tier,
+        snapshot.engagement_tier,
+        snapshot.support_health,
+        snapshot.r_score,
+        snapshot.f_score,
+        snapshot.m_score,
+        snapshot.frequency,
+        snapshot.monetary_usd,
+        snapshot.last_order_date
     from snapshot
     cross join next_date
 ),
 
-changes_at_run_date as (
-    {{ rapport.segment_history_changes('present_before_run', 'snapshot') }}
-),
-
-changes_at_next_date as (
-    {{ rapport.segment_history_changes('snapshot_before_next', 'present_at_next') }}
-),
-
-changes as (
-    select * from changes_at_run_date
+compared_after as (
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from snapshot
     union all
-    select * from changes_at_next_date
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from state_at_next
+    where change <> 'left'
+),
+
+-- entered (absent before), left (absent after: null state), changed (a state column differs)
+changes as (
+    select
+        coalesce(compared_after.as_of_date, compared_before.as_of_date) as as_of_date,
+        coalesce(compared_after.customer_id, compared_before.customer_id) as customer_id,
+        case
+            when compared_before.customer_id is null then 'entered'
+            when compared_after.customer_id is null then 'left'
+            else 'changed'
+        end as change,
+        compared_after.rfm_segment,
+        compared_after.lifecycle_stage,
+        compared_after.value_tier,
+        compared_after.engagement_tier,
+        compared_after.support_health,
+        compared_after.r_score,
+        compared_after.f_score,
+        compared_after.m_score,
+        compared_after.frequency,
+        compared_after.monetary_usd,
+        compared_after.last_order_date
+    from compared_before
+    full outer join compared_after
+        on
+            compared_before.as_of_date = compared_after.as_of_date
+            and compared_before.customer_id = compared_after.customer_id
+    where
+        compared_before.customer_id is null
+        or compared_after.customer_id is null
+        or compared_before.rfm_segment is distinct from compared_after.rfm_segment
+        or compared_before.lifecycle_stage is distinct from compared_after.lifecycle_stage
+        or compared_before.value_tier is distinct from compared_after.value_tier
+        or compared_before.engagement_tier is distinct from compared_after.engagement_tier
+        or compared_before.support_health is distinct from compared_after.support_health
+        or compared_before.r_score is distinct from compared_after.r_score
+        or compared_before.f_score is distinct from compared_after.f_score
+        or compared_before.m_score is distinct from compared_after.m_score
+        or compared_before.frequency is distinct from compared_after.frequency
+        or compared_before.monetary_usd is distinct from compared_after.monetary_usd
+        or compared_before.last_order_date is distinct from compared_after.last_order_date
 )
 
 select
     as_of_date,
     customer_id,
     change,
-    {{ state_columns | join(', ') }},
+    rfm_segment,
+    lifecycle_stage,
+    value_tier,
+    engagement_tier,
+    support_health,
+    r_score,
+    f_score,
+    m_score,
+    frequency,
+    monetary_usd,
+    last_order_date,
     cast('{{ var("run_id", "manual") }}' as {{ dbt.type_string() }}) as run_id,
     {{ utc_now() }} as recorded_at
 from changes
-{%- if is_incremental() %}
-    {{ rapport.segment_history_kept_rows(previous, ['as_of_date', 'customer_id', 'change'] + state_columns
-        + ['run_id', 'recorded_at']) }}
-{%- endif %}
+
+union all
+
+-- the rows of other dates, where the batch is the whole table (Spark; macro segment_history_strategy)
+select
+    as_of_date,
+    customer_id,
+    change,
+    rfm_segment,
+    lifecycle_stage,
+    value_tier,
+    engagement_tier,
+    support_health,
+    r_score,
+    f_score,
+    m_score,
+    frequency,
+    monetary_usd,
+    last_order_date,
+    run_id,
+    recorded_at
+from previous_log
+where
+    {{ rapport.segment_history_batch_keeps_other_dates() }}
+    and as_of_date not in (select replaced_dates.as_of_date from replaced_dates)

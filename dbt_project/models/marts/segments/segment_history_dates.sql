@@ -36,6 +36,27 @@ run_snapshot as (
         {{ utc_now() }} as recorded_at,
         (select count(*) from {{ ref('customer_segments') }}) as customers
     from run_date
+),
+
+-- the other dates of a history of the earlier form (none otherwise)
+earlier_form_dates as (
+    {%- if old_history is not none %}
+        select
+            as_of_date,
+            max(run_id) as run_id,
+            max(recorded_at) as recorded_at,
+            count(*) as customers
+        from {{ old_history }}
+        group by as_of_date
+    {%- else %}
+        select
+            as_of_date,
+            run_id,
+            recorded_at,
+            customers
+        from run_snapshot
+        where false
+    {%- endif %}
 )
 
 select
@@ -44,16 +65,13 @@ select
     recorded_at,
     customers
 from run_snapshot
-{%- if old_history is not none %}
 
 union all
 
 select
-    as_of_date,
-    max(run_id) as run_id,
-    max(recorded_at) as recorded_at,
-    count(*) as customers
-from {{ old_history }}
-where as_of_date not in (select as_of_date from run_date)
-group by as_of_date
-{%- endif %}
+    earlier_form_dates.as_of_date,
+    earlier_form_dates.run_id,
+    earlier_form_dates.recorded_at,
+    earlier_form_dates.customers
+from earlier_form_dates
+where earlier_form_dates.as_of_date not in (select run_date.as_of_date from run_date)
