@@ -134,24 +134,29 @@ def load_migrations(
 
 
 def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> SegmentHistory | None:
-    """One row per customer and date (as published), or per date and segment with a `customers` count."""
+    """Segment sizes at the latest recorded as-of dates. marts.segment_history is a change log (a row where a
+    customer's state changed, `change` 'left' when the id went); a file published before that holds one row
+    per customer and date, or per date and segment with a `customers` count."""
     cols = columns.get("marts.segment_history")
     if cols is None or not {"as_of_date", "rfm_segment"} <= cols:
         return None
-    measure = "sum(customers)" if "customers" in cols else "count(*)"
-    rows = fetch_dicts(
-        con,
-        f"""
-        with recent_dates as (
-            select distinct as_of_date from marts.segment_history order by as_of_date desc limit ?
+    if "change" in cols:
+        rows = fetch_dicts(con, _sizes_from_changes("marts.segment_history_dates" in columns), [HISTORY_POINTS])
+    else:
+        measure = "sum(customers)" if "customers" in cols else "count(*)"
+        rows = fetch_dicts(
+            con,
+            f"""
+            with recent_dates as (
+                select distinct as_of_date from marts.segment_history order by as_of_date desc limit ?
+            )
+            select as_of_date, rfm_segment, {measure} as n
+            from marts.segment_history
+            where as_of_date in (select as_of_date from recent_dates)
+            group by all
+            """,
+            [HISTORY_POINTS],
         )
-        select as_of_date, rfm_segment, {measure} as n
-        from marts.segment_history
-        where as_of_date in (select as_of_date from recent_dates)
-        group by all
-        """,
-        [HISTORY_POINTS],
-    )
     if not rows:
         return None
     dates = sorted({r["as_of_date"] for r in rows})
@@ -163,3 +168,37 @@ def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[
         series.setdefault(str(r["rfm_segment"]), [0] * len(dates))[index[r["as_of_date"]]] = whole(r["n"]) or 0
     return SegmentHistory(dates, series)
 
+
+def _sizes_from_changes(has_dates: bool) -> str:
+    """Customers per segment at each of the latest recorded dates, from the change log: each row adds its
+    customer to their new segment and takes them out of the one their previous row put them in; a date's
+    sizes are the sums of those moves up to it (one pass over the log, not a state per date)."""
+    dates = "marts.segment_history_dates" if has_dates else "(select distinct as_of_date from marts.segment_history)"
+    return f"""
+        with rows_with_previous as (
+            select
+                as_of_date,
+                change,
+                rfm_segment,
+                lag(change) over (partition by customer_id order by as_of_date) as previous_change,
+                lag(rfm_segment) over (partition by customer_id order by as_of_date) as previous_segment
+            from marts.segment_history
+        ),
+        moves as (
+            select as_of_date, rfm_segment, 1 as n from rows_with_previous where change <> 'left'
+            union all
+            select as_of_date, previous_segment, -1 from rows_with_previous
+            where previous_change is not null and previous_change <> 'left'
+        ),
+        moves_per_date as (
+            select as_of_date, rfm_segment, sum(n) as n from moves group by all
+        ),
+        recent_dates as (
+            select as_of_date from {dates} order by as_of_date desc limit ?
+        )
+        select recent_dates.as_of_date, moves_per_date.rfm_segment, sum(moves_per_date.n) as n
+        from recent_dates
+        inner join moves_per_date on moves_per_date.as_of_date <= recent_dates.as_of_date
+        group by all
+        having sum(moves_per_date.n) <> 0
+    """

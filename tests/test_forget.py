@@ -21,7 +21,7 @@ from rapport import cli
 from rapport.core.config import load_settings
 from rapport.core.warehouse import RunInProgress
 from rapport.extractors.landing import ensure_schema
-from rapport.orchestration.forget import ForgetError, forget, regenerated_files
+from rapport.orchestration.forget import ForgetError, forget, recount_segment_history_dates, regenerated_files
 from rapport.privacy.database import Person, delete_derived, patterns, sweep
 from rapport.privacy.files import scrub_files
 from rapport.privacy.keep import keep_erased
@@ -272,6 +272,25 @@ def test_delete_derived_uses_the_id_columns_and_keeps_everyone_else():
                        "staging.stg_shop__orders": 1, "intermediate.int_identity_fanout_measured": 2}
     assert con.execute("select customer_id from marts.segment_history").fetchall() == [("cA",)]
     assert con.execute("select count(*) from ops.runs").fetchall()[0][0] == 1
+
+
+def test_segment_history_dates_are_recounted_without_the_forgotten_person():
+    """cP and cB entered on 01-01, cX too (merged into cB on 01-03: left), cA entered on 01-02; the snapshots
+    held 3, 4, 3 customers. cP's rows are deleted: they held 2, 3, 2 without cP."""
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.segment_history as select cast(d as date) as as_of_date, c as customer_id, "
+                "ch as change from (values ('2025-01-01', 'cP', 'entered'), ('2025-01-01', 'cB', 'entered'), "
+                "('2025-01-01', 'cX', 'entered'), ('2025-01-02', 'cA', 'entered'), ('2025-01-03', 'cX', 'left')) "
+                "t(d, c, ch)")
+    con.execute("create table marts.segment_history_dates as select cast(d as date) as as_of_date, n as customers "
+                "from (values ('2025-01-01', 3), ('2025-01-02', 4), ('2025-01-03', 3)) t(d, n)")
+    person = Person()
+    person.add("customer", ["cP"])
+    delete_derived(con, person)
+    recount_segment_history_dates(con)
+    assert con.execute("select customers from marts.segment_history_dates order by as_of_date").fetchall() == [
+        (2,), (3,), (2,)]  # fmt: skip
 
 
 def test_sweep_redacts_mentions_in_text_and_json_columns():

@@ -6,7 +6,8 @@
    with all that customer's records and non-rejected identifiers (rapport.privacy.database.resolve);
 3. in one transaction: records keyed hashes of those identifiers (ops.erasure_identifiers), removes the
    person from raw.* and quarantine.* (rapport.privacy.purge), from every dbt-built table including the
-   incremental history (int_customer_ids_assigned, segment_history), drops the identity labels and their
+   incremental history (int_customer_ids_assigned, segment_history; segment_history_dates' customer counts are
+   recounted from the history without them), drops the identity labels and their
    kept edges (record keys cannot be matched row by row; the rebuild labels in full), redacts remaining mentions, and
    writes ops.erasures (one row per address: hash, time, status, rows removed per table);
 4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
@@ -29,6 +30,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+import duckdb
 
 from rapport.core.config import Settings
 from rapport.core.progress import progress, quiet_terminal
@@ -139,6 +142,7 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
             dropped = drop_label_state(con)
             removed = dict(purged.removed)
             removed.update(delete_derived(con, person))
+            recount_segment_history_dates(con)
             redacted = dict(purged.redacted)
             for table, n in sweep_mentions(con, patterns(person), person.names).items():
                 redacted[table] = redacted.get(table, 0) + n
@@ -166,6 +170,26 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
         result.problems.append("the working file could not be rewritten; deleted rows may linger in its "
                                "free space until DuckDB reuses it")
     return result
+
+
+def recount_segment_history_dates(con: duckdb.DuckDBPyConnection) -> None:
+    """Set marts.segment_history_dates.customers to what the change log now holds at each date (customers who
+    entered minus those who left, up to it): a forgotten person's rows are gone from the log, and the
+    counts of the dates they were in would otherwise still count them."""
+    columns = {(t, c) for t, c in con.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name in ('segment_history', 'segment_history_dates')").fetchall()}  # fmt: skip
+    if ("segment_history", "change") not in columns or ("segment_history_dates", "customers") not in columns:
+        return  # no history yet, or the earlier form (converted by the next build)
+    con.execute(
+        """
+        update marts.segment_history_dates as dates set customers = coalesce((
+            select sum(case change when 'entered' then 1 when 'left' then -1 else 0 end)
+            from marts.segment_history as history
+            where history.as_of_date <= dates.as_of_date
+        ), 0)
+        """
+    )
 
 
 def _last_run(settings: Settings) -> tuple[str, datetime, date | None] | None:

@@ -69,7 +69,6 @@ def _by_name(wh: Any, table: str = "marts.customer_segments") -> dict[str, dict[
     rows = wh.query_dicts(
         f"select c.full_name, c.primary_email, s.* from {table} s "
         "join marts.customers c using (customer_id)"
-        + (" where s.as_of_date = (select max(as_of_date) from marts.segment_history)" if "history" in table else "")
     )
     return {(r["full_name"] or r["primary_email"]).split()[0].lower().split("@")[0]: r for r in rows}
 
@@ -134,12 +133,16 @@ def test_reconciliation_counts_and_revenue(wh):
 
 def test_history_is_idempotent_per_date_and_migrations_show_movement(wh):
     wh.build(as_of=JUNE, run_id="june-2", select=SELECT)  # same as-of date again: replaces, no duplicates
-    assert wh.query("select as_of_date, count(*), min(run_id) from marts.segment_history group by 1") == [
-        (JUNE, 4, "june-2")
+    assert wh.query("select as_of_date, change, count(*), min(run_id) from marts.segment_history group by all") == [
+        (JUNE, "entered", 4, "june-2")
     ]
     wh.build(as_of=JULY, run_id="july-1", select=SELECT)
-    counts = wh.query("select as_of_date, count(*) from marts.segment_history group by 1 order by 1")
-    assert counts == [(JUNE, 4), (JULY, 4)]
+    # a change log: alice, bob and dave changed segment; carol (no orders, no contact) did not, so no row
+    counts = wh.query("select as_of_date, change, count(*) from marts.segment_history group by all order by 1")
+    assert counts == [(JUNE, "entered", 4), (JULY, "changed", 3)]
+    assert wh.query("select as_of_date, run_id, customers from marts.segment_history_dates order by 1") == [
+        (JUNE, "june-2", 4), (JULY, "july-1", 4)
+    ]
     july = _by_name(wh)
     assert {k: v["rfm_segment"] for k, v in july.items()} == {
         "alice": "Promising",

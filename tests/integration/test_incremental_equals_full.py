@@ -51,6 +51,7 @@ BUILD_TIMES = {
     "intermediate.int_customer_ids_assigned": "first_assigned_at, last_assigned_at, last_assigned_run_id",
     "marts.customer_id_history": "first_assigned_at, last_assigned_at, retired_at",
     "marts.segment_history": "recorded_at",
+    "marts.segment_history_dates": "recorded_at",
     # the ids' latest build time that marts.customers last read (its increment's watermark)
     "intermediate.customers__seen_assignments": "last_assigned_at",
 }

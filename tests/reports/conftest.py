@@ -140,12 +140,24 @@ MIGRATIONS: list[tuple[Any, ...]] = [
     ("(absent)", "New Customers", 5),
     ("Champions", "Champions", 10),
 ]
-# marts.segment_history is one row per customer and as-of date; these are its segment counts.
+# marts.segment_history is a change log; these are the segment counts at its dates (the state at a date: each
+# customer's latest row on or before it, unless 'left')...
 SEGMENT_HISTORY = {
     date(2025, 4, 30): {"Champions": 8, "At Risk": 5},
     date(2025, 5, 31): {"Champions": 9, "At Risk": 7},
     date(2025, 6, 30): {"Champions": 12, "At Risk": 4},
 }
+# ... from these rows: h0-h7 Champions and h8-h12 At Risk enter on 04-30; h8 becomes a Champion and h13-h15
+# enter At Risk on 05-31; h9-h11 become Champions, h7 leaves and h16 enters Champions on 06-30.
+SEGMENT_CHANGES: list[tuple[date, str, str, str | None]] = [
+    *[(date(2025, 4, 30), f"h{i}", "entered", "Champions") for i in range(8)],
+    *[(date(2025, 4, 30), f"h{i}", "entered", "At Risk") for i in range(8, 13)],
+    (date(2025, 5, 31), "h8", "changed", "Champions"),
+    *[(date(2025, 5, 31), f"h{i}", "entered", "At Risk") for i in range(13, 16)],
+    *[(date(2025, 6, 30), f"h{i}", "changed", "Champions") for i in range(9, 12)],
+    (date(2025, 6, 30), "h7", "left", None),
+    (date(2025, 6, 30), "h16", "entered", "Champions"),
+]
 
 # customer_id, p_alive, expected_orders_90d, expected_revenue_90d_usd, predicted_clv_365d_usd, churn_risk,
 # p_order_90d, expected_order_value_usd (P(order) <= expected orders, as it must be)
@@ -280,16 +292,16 @@ def build_published_db(
                 )
         if segment_history:
             con.execute(
-                "create table marts.segment_history (as_of_date date, customer_id varchar, rfm_segment varchar, "
-                "lifecycle_stage varchar, value_tier varchar, run_id varchar)"
+                "create table marts.segment_history (as_of_date date, customer_id varchar, change varchar, "
+                "rfm_segment varchar, lifecycle_stage varchar, value_tier varchar, run_id varchar)"
             )
-            for day, counts in SEGMENT_HISTORY.items():
-                for segment, n in counts.items():
-                    con.execute(
-                        "insert into marts.segment_history select ?, 'h' || i, ?, 'active', 'mid', 'r' "
-                        "from range(?) t(i)",
-                        [day, segment, n],
-                    )
+            con.executemany(
+                "insert into marts.segment_history values (?, ?, ?, ?, ?, ?, 'r')",
+                [(d, c, ch, seg, seg and "active", seg and "mid") for d, c, ch, seg in SEGMENT_CHANGES],
+            )
+            con.execute("create table marts.segment_history_dates (as_of_date date, run_id varchar, customers bigint)")
+            con.executemany("insert into marts.segment_history_dates values (?, 'r', ?)",
+                            [(d, sum(counts.values())) for d, counts in SEGMENT_HISTORY.items()])  # fmt: skip
         if predictions is not None:
             con.execute(
                 "create table marts.customer_predictions (customer_id varchar, as_of_date date, p_alive double, "

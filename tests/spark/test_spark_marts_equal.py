@@ -72,7 +72,7 @@ from rapport.core.config import load_settings
 from rapport.transform.runner import dbt_build
 INCREMENTAL = sys.argv[2].split(",")
 dbt_build(load_settings(), run_id="rebuild", as_of=date.fromisoformat(sys.argv[1]),
-          select=["int_customer_ids_assigned", "segment_history", *INCREMENTAL],
+          select=["int_customer_ids_assigned", "segment_history_dates", "segment_history", *INCREMENTAL],
           extra_args=["--indirect-selection", "cautious"])
 """
 INCREMENTAL = ["stg_shop__orders", "stg_esp__events"]
@@ -116,10 +116,13 @@ def runs(tmp_path_factory) -> dict[str, Any]:
     # an older as-of date's history that only the working file holds: it reaches the second build's result
     # only if the changed table went to Spark (the ids, unchanged, need not)
     with duckdb.connect(str(spark / "work" / "rapport_work.duckdb")) as con:
+        # one customer recorded on 2000-01-01 with the state they have on the run's date
         con.execute(
             "insert into marts.segment_history by name "
             "(select * replace (date '2000-01-01' as as_of_date) from marts.segment_history limit 1)"
         )
+        con.execute("insert into marts.segment_history_dates by name "
+                    "(select date '2000-01-01' as as_of_date, 'old' as run_id, 1 as customers)")
         for sql in LANDED:
             con.execute(sql)
     started = time.monotonic()
@@ -199,7 +202,8 @@ def test_the_comparison_sees_real_content(runs):
 def test_a_second_spark_build_continues_from_the_state_in_the_working_file(runs):
     """The incremental models' state goes from the working file to Spark and back: a second build keeps every
     customer id and assignment (insert_overwrite of the is_current partitions), replaces the as-of date's
-    segment history instead of adding to it, and keeps the history of other dates as the working file had it."""
+    segment history changes instead of adding to them (diffed against an earlier date's state that only the
+    working file held), and keeps the history of other dates as the working file had it."""
     spark = runs["spark"]
     ids_after = sorted(_query(spark, IDS))
     assert ids_after == runs["ids_before"]
@@ -212,13 +216,18 @@ def test_a_second_spark_build_continues_from_the_state_in_the_working_file(runs)
     assert stale == 0
     history = _query(
         spark,
-        "select as_of_date, count(*), count(distinct customer_id), min(run_id), max(run_id) "
-        "from marts.segment_history group by as_of_date order by as_of_date",
+        "select as_of_date, count(*), count(distinct customer_id), min(run_id), max(run_id), min(change), "
+        "max(change) from marts.segment_history group by as_of_date order by as_of_date",
     )
     assert [(str(h[0]), h[1], h[2]) for h in history[:1]] == [("2000-01-01", 1, 1)]
-    [(as_of, rows, customers, first_run, last_run)] = history[1:]
+    [(as_of, rows, customers, first_run, last_run, first_change, last_change)] = history[1:]
     assert as_of == runs["as_of"]
-    assert rows == customers > 100 and first_run == last_run == "rebuild"
+    # a change log: the customer recorded on 2000-01-01 is unchanged on the run's date, so has no row there
+    [(snapshot,)] = _query(spark, "select count(*) from marts.customer_segments")
+    assert rows == customers == snapshot - 1 > 100
+    assert first_run == last_run == "rebuild" and first_change == last_change == "entered"
+    dates = _query(spark, "select as_of_date, run_id, customers from marts.segment_history_dates order by 1")
+    assert [(str(d), r, n) for d, r, n in dates] == [("2000-01-01", "old", 1), (str(as_of), "rebuild", snapshot)]
 
 
 def test_the_incremental_staging_models_read_what_landed_on_spark(runs):

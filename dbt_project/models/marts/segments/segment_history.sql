@@ -1,21 +1,277 @@
--- Each customer's segments per as-of date, accumulated over runs. Keyed on (as_of_date, customer_id);
--- a run replaces every row of its own as-of date (delete+insert on as_of_date; on Spark insert_overwrite of
--- the as_of_date partition), so re-running the same
--- as-of date is idempotent and a customer id that disappeared since (identity merge) leaves no stale row.
+-- Customers' segments over as-of dates, as a change log (docs/segments_and_campaigns.md "Segment history"):
+-- a row for (as_of_date, customer_id) only where the customer's state at that date differs from their state
+-- at the previous recorded date (segment_history_dates): 'entered' (first seen, or back after leaving),
+-- 'changed', or 'left' (the id disappeared: identity merge; null state). The state at a recorded date d is
+-- each customer's latest row with as_of_date <= d, unless that row is 'left'.
+--
+-- A build for as-of date D writes D's rows (D's snapshot, customer_segments, against the state before D)
+-- and re-diffs the next recorded date N after D against D's snapshot; the rows of D and N are replaced
+-- (macro segment_history_strategy), every other date's rows stay. So runs in any order of dates, re-runs
+-- included, leave the log that running each date once in date order would (its last computed snapshot).
+-- full_refresh=false: the history cannot be rebuilt from the sources. A table of the earlier form (a full
+-- snapshot per date) is converted once by the pre-hook (macro segment_history_prepare).
 {{
     config(
         materialized='incremental',
-        unique_key='as_of_date',
-        incremental_strategy=rapport.incremental_replace_strategy(),
-        partition_by=['as_of_date'],
+        incremental_strategy=rapport.segment_history_strategy(),
+        pre_hook="{{ rapport.segment_history_prepare() }}",
         on_schema_change='append_new_columns',
         full_refresh=false
     )
 }}
+{%- set previous = rapport.segment_history_previous(this) %}
+
+with run_date as (
+    select as_of_date
+    from {{ ref('int_segment_scopes') }}
+    where scope_id = 'as_of'
+),
+
+-- the next recorded date after the run's (no row when there is none)
+next_date as (
+    select recorded_dates.as_of_date
+    from {{ ref('segment_history_dates') }} as recorded_dates
+    cross join run_date
+    where recorded_dates.as_of_date > run_date.as_of_date
+    order by recorded_dates.as_of_date
+    limit 1
+),
+
+replaced_dates as (
+    select as_of_date from run_date
+    union all
+    select as_of_date from next_date
+),
+
+-- the state (a row is written when one of these changes; the same list as macro
+-- segment_history_state_columns, which converts the earlier form)
+snapshot as (
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        cast(last_order_at as date) as last_order_date
+    from {{ ref('customer_segments') }}
+),
+
+previous_log as (
+    {%- if is_incremental() %}
+        select
+            as_of_date,
+            customer_id,
+            change,
+            rfm_segment,
+            lifecycle_stage,
+            value_tier,
+            engagement_tier,
+            support_health,
+            r_score,
+            f_score,
+            m_score,
+            frequency,
+            monetary_usd,
+            last_order_date,
+            run_id,
+            recorded_at
+        from {{ previous }}
+    {%- else %}
+        select
+            cast(null as date) as as_of_date,
+            customer_id,
+            cast(null as {{ dbt.type_string() }}) as change,
+            rfm_segment,
+            lifecycle_stage,
+            value_tier,
+            engagement_tier,
+            support_health,
+            r_score,
+            f_score,
+            m_score,
+            frequency,
+            monetary_usd,
+            last_order_date,
+            cast(null as {{ dbt.type_string() }}) as run_id,
+            cast(null as timestamp) as recorded_at
+        from snapshot
+        where false
+    {%- endif %}
+),
+
+-- each customer's state just before the run's date: their latest earlier row
+state_before_run as (
+    select
+        run_date.as_of_date,
+        previous_log.customer_id,
+        previous_log.change,
+        previous_log.rfm_segment,
+        previous_log.lifecycle_stage,
+        previous_log.value_tier,
+        previous_log.engagement_tier,
+        previous_log.support_health,
+        previous_log.r_score,
+        previous_log.f_score,
+        previous_log.m_score,
+        previous_log.frequency,
+        previous_log.monetary_usd,
+        previous_log.last_order_date
+    from previous_log
+    cross join run_date
+    where previous_log.as_of_date < run_date.as_of_date
+    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+),
+
+-- each customer's state at the next recorded date, as the log held it
+state_at_next as (
+    select
+        next_date.as_of_date,
+        previous_log.customer_id,
+        previous_log.change,
+        previous_log.rfm_segment,
+        previous_log.lifecycle_stage,
+        previous_log.value_tier,
+        previous_log.engagement_tier,
+        previous_log.support_health,
+        previous_log.r_score,
+        previous_log.f_score,
+        previous_log.m_score,
+        previous_log.frequency,
+        previous_log.monetary_usd,
+        previous_log.last_order_date
+    from previous_log
+    cross join next_date
+    where previous_log.as_of_date <= next_date.as_of_date
+    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+),
+
+-- the two comparisons, each labelled with the date its changes are recorded at: the run's date (the state
+-- before it -> the run's snapshot) and the next recorded date (the run's snapshot -> the state there);
+-- a 'left' row means absent
+compared_before as (
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from state_before_run
+    where change <> 'left'
+    union all
+    select
+        next_date.as_of_date,
+        snapshot.customer_id,
+        snapshot.rfm_segment,
+        snapshot.lifecycle_stage,
+        snapshot.value_tier,
+        snapshot.engagement_tier,
+        snapshot.support_health,
+        snapshot.r_score,
+        snapshot.f_score,
+        snapshot.m_score,
+        snapshot.frequency,
+        snapshot.monetary_usd,
+        snapshot.last_order_date
+    from snapshot
+    cross join next_date
+),
+
+compared_after as (
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from snapshot
+    union all
+    select
+        as_of_date,
+        customer_id,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from state_at_next
+    where change <> 'left'
+),
+
+-- entered (absent before), left (absent after: null state), changed (a state column differs)
+changes as (
+    select
+        coalesce(compared_after.as_of_date, compared_before.as_of_date) as as_of_date,
+        coalesce(compared_after.customer_id, compared_before.customer_id) as customer_id,
+        case
+            when compared_before.customer_id is null then 'entered'
+            when compared_after.customer_id is null then 'left'
+            else 'changed'
+        end as change,
+        compared_after.rfm_segment,
+        compared_after.lifecycle_stage,
+        compared_after.value_tier,
+        compared_after.engagement_tier,
+        compared_after.support_health,
+        compared_after.r_score,
+        compared_after.f_score,
+        compared_after.m_score,
+        compared_after.frequency,
+        compared_after.monetary_usd,
+        compared_after.last_order_date
+    from compared_before
+    full outer join compared_after
+        on
+            compared_before.as_of_date = compared_after.as_of_date
+            and compared_before.customer_id = compared_after.customer_id
+    where
+        compared_before.customer_id is null
+        or compared_after.customer_id is null
+        or compared_before.rfm_segment is distinct from compared_after.rfm_segment
+        or compared_before.lifecycle_stage is distinct from compared_after.lifecycle_stage
+        or compared_before.value_tier is distinct from compared_after.value_tier
+        or compared_before.engagement_tier is distinct from compared_after.engagement_tier
+        or compared_before.support_health is distinct from compared_after.support_health
+        or compared_before.r_score is distinct from compared_after.r_score
+        or compared_before.f_score is distinct from compared_after.f_score
+        or compared_before.m_score is distinct from compared_after.m_score
+        or compared_before.frequency is distinct from compared_after.frequency
+        or compared_before.monetary_usd is distinct from compared_after.monetary_usd
+        or compared_before.last_order_date is distinct from compared_after.last_order_date
+)
 
 select
     as_of_date,
     customer_id,
+    change,
     rfm_segment,
     lifecycle_stage,
     value_tier,
@@ -24,9 +280,34 @@ select
     r_score,
     f_score,
     m_score,
-    recency_days,
     frequency,
     monetary_usd,
+    last_order_date,
     cast('{{ var("run_id", "manual") }}' as {{ dbt.type_string() }}) as run_id,
     {{ utc_now() }} as recorded_at
-from {{ ref('customer_segments') }}
+from changes
+
+union all
+
+-- the rows of other dates, where the batch is the whole table (Spark; macro segment_history_strategy)
+select
+    as_of_date,
+    customer_id,
+    change,
+    rfm_segment,
+    lifecycle_stage,
+    value_tier,
+    engagement_tier,
+    support_health,
+    r_score,
+    f_score,
+    m_score,
+    frequency,
+    monetary_usd,
+    last_order_date,
+    run_id,
+    recorded_at
+from previous_log
+where
+    {{ rapport.segment_history_batch_keeps_other_dates() }}
+    and as_of_date not in (select replaced_dates.as_of_date from replaced_dates)

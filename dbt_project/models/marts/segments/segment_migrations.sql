@@ -1,8 +1,9 @@
--- How customers moved between rfm_segments from one as-of date of segment_history to a later one
+-- How customers moved between rfm_segments from one recorded as-of date of segment_history to a later one
 -- ("how many Champions became At Risk"). Dates: var `segment_migration_to_date` (default: the latest
 -- as-of date in the history) and var `segment_migration_from_date` (default: the latest date before it);
 -- a var names a calendar date and the latest history date on or before it is used.
--- Customers present on only one of the two dates move from or to '(absent)'.
+-- Customers present on only one of the two dates move from or to '(absent)'. segment_history is a change
+-- log: the state at a date is each customer's latest row on or before it, unless that row is 'left'.
 {%- set from_var = var('segment_migration_from_date', none) %}
 {%- set to_var = var('segment_migration_to_date', none) %}
 
@@ -10,12 +11,13 @@ with history as (
     select
         as_of_date,
         customer_id,
+        change,
         rfm_segment
     from {{ ref('segment_history') }}
 ),
 
 history_dates as (
-    select distinct as_of_date from history
+    select as_of_date from {{ ref('segment_history_dates') }}
 ),
 
 chosen_to as (
@@ -37,20 +39,40 @@ chosen_from as (
         {%- endif %}
 ),
 
-before_state as (
+latest_before as (
     select
         history.customer_id,
+        history.change,
         history.rfm_segment
     from history
-    inner join chosen_from on history.as_of_date = chosen_from.from_date
+    inner join chosen_from on history.as_of_date <= chosen_from.from_date
+    qualify row_number() over (partition by history.customer_id order by history.as_of_date desc) = 1
+),
+
+before_state as (
+    select
+        customer_id,
+        rfm_segment
+    from latest_before
+    where change <> 'left'
+),
+
+latest_after as (
+    select
+        history.customer_id,
+        history.change,
+        history.rfm_segment
+    from history
+    inner join chosen_to on history.as_of_date <= chosen_to.to_date
+    qualify row_number() over (partition by history.customer_id order by history.as_of_date desc) = 1
 ),
 
 after_state as (
     select
-        history.customer_id,
-        history.rfm_segment
-    from history
-    inner join chosen_to on history.as_of_date = chosen_to.to_date
+        customer_id,
+        rfm_segment
+    from latest_after
+    where change <> 'left'
 ),
 
 moves as (
