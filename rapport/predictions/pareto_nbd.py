@@ -36,6 +36,7 @@ _POSITIONS = (np.arange(_PANELS)[:, None] + (_gl_nodes[None, :] + 1) / 2).ravel(
 _LOG_WEIGHTS = np.log(np.tile(_gl_weights, _PANELS))
 _CHUNK = 20_000  # rows per block (memory: rows x 60 nodes x a few arrays of doubles)
 _WORKERS = min(os.cpu_count() or 1, 4)  # blocks computed at once: each holds ~100 MB of arrays
+_MIN_BLOCK = 2_000  # rows below which a block is not worth a thread of its own
 
 
 def _death_integral(
@@ -77,23 +78,36 @@ def _parts(
 ) -> tuple[np.ndarray, ...]:
     """(log 'alive at T' term, log-likelihood[, d log-likelihood / d (r, alpha, s, beta)]) per customer.
 
-    Computed in blocks of `_CHUNK` rows, several blocks at a time: numpy and scipy's ufuncs release the GIL, so
-    the blocks use the machine's cores (the fit and the scoring were one core's work). Each block is computed
+    Computed in blocks (`_block_starts`), several at a time: numpy and scipy's ufuncs release the GIL, so the
+    blocks use the machine's cores (the fit and the scoring were one core's work). Each block is computed
     exactly as it would be alone and the blocks are joined in order: the values are the same to the last digit."""
     r, alpha, s, beta = (float(v) for v in params)
     x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
 
-    def block(lo: int) -> tuple[np.ndarray, ...]:
-        return _block_parts(r, alpha, s, beta, x[lo : lo + _CHUNK], t_x[lo : lo + _CHUNK], T[lo : lo + _CHUNK],
-                            gradient)  # fmt: skip
+    starts = _block_starts(len(x))
 
-    starts = range(0, max(len(x), 1), _CHUNK)
+    def block(lo: int) -> tuple[np.ndarray, ...]:
+        hi = lo + starts.step
+        return _block_parts(r, alpha, s, beta, x[lo:hi], t_x[lo:hi], T[lo:hi], gradient)
+
     if len(starts) == 1:
         blocks = [block(0)]
     else:
         with ThreadPoolExecutor(max_workers=min(len(starts), _WORKERS)) as pool:
             blocks = list(pool.map(block, starts))
     return tuple(np.concatenate(column) for column in zip(*blocks, strict=True))
+
+
+def _block_starts(n: int) -> range:
+    """Where the blocks of `n` rows start: blocks of at most `_CHUNK` rows, as many as a multiple of the workers
+    (none waits for a last, lone block) once there are `_MIN_BLOCK` rows per worker. Every value of a row is
+    computed from that row alone (elementwise, or summed over its own quadrature nodes), so the layout of the
+    blocks changes no digit of any result."""
+    blocks = -(-n // _CHUNK)
+    workers = min(_WORKERS, n // _MIN_BLOCK)
+    if workers > 1:
+        blocks = -(-blocks // workers) * workers
+    return range(0, max(n, 1), max(-(-n // max(blocks, 1)), 1))
 
 
 def _block_parts(

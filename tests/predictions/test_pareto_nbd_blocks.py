@@ -17,24 +17,40 @@ T = np.array([38.9, 10, 38, 38.9, 38.9, 38.9, 38.9, 38.9, 2, 20, 30, 39, 38, 0, 
 
 
 @pytest.mark.parametrize("gradient", [False, True])
-@pytest.mark.parametrize("chunk", [1, 4, 5, 23, 1000])
-def test_blocks_join_in_row_order_as_computed_alone(monkeypatch, chunk: int, gradient: bool) -> None:
+@pytest.mark.parametrize(("chunk", "min_block"), [(1, 1), (4, 1), (5, 3), (23, 2), (1000, 1), (1000, 2000)])
+def test_blocks_join_in_row_order_as_computed_alone(monkeypatch, chunk: int, min_block: int, gradient: bool) -> None:
     monkeypatch.setattr(pareto_nbd, "_CHUNK", chunk)
+    monkeypatch.setattr(pareto_nbd, "_MIN_BLOCK", min_block)
     monkeypatch.setattr(pareto_nbd, "_WORKERS", 3)
+    starts = pareto_nbd._block_starts(len(X))
+    assert starts.step <= chunk and starts[0] == 0 and starts[-1] < len(X) <= starts[-1] + starts.step
     got = pareto_nbd._parts(PARAMS, X, T_X, T, gradient=gradient)
     # the same blocks one after the other, in this thread
     alone = [
-        pareto_nbd._block_parts(*PARAMS, X[lo : lo + chunk], T_X[lo : lo + chunk], T[lo : lo + chunk], gradient)
-        for lo in range(0, len(X), chunk)
+        pareto_nbd._block_parts(*PARAMS, X[lo : lo + starts.step], T_X[lo : lo + starts.step],
+                                T[lo : lo + starts.step], gradient)
+        for lo in starts
     ]
     assert len(got) == (3 if gradient else 2)
     for i, column in enumerate(got):
         np.testing.assert_array_equal(column, np.concatenate([block[i] for block in alone]))
-    # and row by row, each customer alone (its values do not depend on its neighbours)
-    for row in (0, 7, 13, 22):
+    # and each customer alone, to the last digit: a row's values depend on that row only, whatever the blocks
+    for row in range(len(X)):
         one = pareto_nbd._block_parts(*PARAMS, X[row : row + 1], T_X[row : row + 1], T[row : row + 1], gradient)
         for i, column in enumerate(got):
-            np.testing.assert_allclose(column[row], one[i][0], rtol=1e-14, atol=0)
+            np.testing.assert_array_equal(column[row], one[i][0])
+
+
+@pytest.mark.parametrize(("n", "blocks", "rows"), [
+    (0, 1, 1), (1, 1, 1), (3_999, 1, 3_999),  # under two workers' minimum: one block
+    (4_000, 2, 2_000), (22_000, 2, 11_000),  # a 100k-people day's fit and scoring: one block per worker
+    (50_000, 4, 12_500),  # the 1M fit's sample: 3 blocks of at most 20,000, made 4 for 2 workers
+    (305_322, 16, 19_083),  # the 1M day's scoring
+])
+def test_block_layout_for_two_workers(monkeypatch, n: int, blocks: int, rows: int) -> None:
+    monkeypatch.setattr(pareto_nbd, "_WORKERS", 2)
+    starts = pareto_nbd._block_starts(n)
+    assert (len(starts), starts.step) == (blocks, rows)
 
 
 def test_no_customers_gives_empty_columns() -> None:
