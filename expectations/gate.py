@@ -3,7 +3,7 @@
     from rapport.expectations.gate import run_raw_checks, run_mart_checks, CheckFailed
 
 Importing this module is cheap: Great Expectations is imported inside the validating functions only
-(through `gx_runner`), in a thread while the gate's frames are exported. Both gates build one frame per
+(through `gx_runner`; by the raw gate in a thread while its frames are exported). Both gates build one frame per
 suite with DuckDB through `con`, validate all of them in one GX checkpoint (Data Docs under
 `{warehouse}/data_docs/`), write one `ops.check_results` row per expectation, and raise `CheckFailed` when
 an error-severity expectation failed. Warnings are recorded and returned in the `CheckSummary`.
@@ -78,25 +78,29 @@ def run_mart_checks(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_i
     """Validate the marts (keys, orphans, ranges, reconciliation) before publishing."""
     ensure_check_results(con)
     specs = suites_for("mart")
-    with _gx_imported_meanwhile() as runner:
-        frames = [mart_frame(s) for s in specs]
-        return _run_gate(con, settings, "mart", specs, frames, runner, run_id=run_id, params={})
+    # GX imported after the export, not beside it as in the raw gate: building the mart frames imports the
+    # prediction code (numpy, scipy, pandas), which GX's import also imports; two threads importing one package
+    # at once is best avoided
+    frames = [mart_frame(s) for s in specs]
+    return _run_gate(con, settings, "mart", specs, frames, None, run_id=run_id, params={})
 
 
 @contextmanager
 def _gx_imported_meanwhile() -> Iterator[Future[ModuleType]]:
     """`gx_runner` (Great Expectations: 3-4 s to import, the raw gate's largest part at 100k people) imported in a
-    thread while the gate's frames are queried and exported: DuckDB releases the GIL while it works. Only a gate
-    that validates something imports it. The import's `warnings.catch_warnings` swaps the process's warning
-    filters for its duration; the frame queries neither change them nor rely on a warning being shown."""
+    thread while the raw gate's frames are queried and exported: DuckDB releases the GIL while it works, and
+    those queries import nothing. Only a gate that validates something imports it. The import's
+    `warnings.catch_warnings` swaps the process's warning filters for its duration; the frame queries neither
+    change them nor rely on a warning being shown."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-gx-import") as pool:
         yield pool.submit(importlib.import_module, "rapport.expectations.gx_runner")
 
 
 def _run_gate(
     con: duckdb.DuckDBPyConnection, settings: Settings, gate: str, specs: list[SuiteSpec], frames: list[Frame],
-    runner: Future[ModuleType], *, run_id: str, params: dict[str, object],
+    runner: Future[ModuleType] | None, *, run_id: str, params: dict[str, object],
 ) -> CheckSummary:
+    """`runner`: gx_runner being imported meanwhile (`_gx_imported_meanwhile`), or None to import it here."""
     frame_dir = settings.warehouse_dir / "gx" / "frames" / gate
     by_name = {s.name: s for s in specs}
     exported: dict[str, ExportedFrame] = {}
@@ -106,7 +110,10 @@ def _run_gate(
             con, f, frame_dir / f"{f.suite}.parquet", chunk_rows=settings.check_chunk_rows,
             chunk_key=spec.key if spec.splittable else (),
         )
-    gx_runner = runner.result()  # raises what the import raised
+    if runner is None:
+        from rapport.expectations import gx_runner  # seconds to import: only when validating
+    else:
+        gx_runner = runner.result()  # raises what the import raised
     outcomes, docs_index = gx_runner.validate(
         settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params
     )
