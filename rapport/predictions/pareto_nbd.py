@@ -35,7 +35,8 @@ _gl_nodes, _gl_weights = np.polynomial.legendre.leggauss(_NODES_PER_PANEL)
 _POSITIONS = (np.arange(_PANELS)[:, None] + (_gl_nodes[None, :] + 1) / 2).ravel()  # in panel widths
 _LOG_WEIGHTS = np.log(np.tile(_gl_weights, _PANELS))
 _CHUNK = 20_000  # rows per block (memory: rows x 60 nodes x a few arrays of doubles)
-_WORKERS = min(os.cpu_count() or 1, 4)  # blocks computed at once: each holds ~100 MB of arrays
+# blocks computed at once (each holds ~100 MB of arrays): the cores this process may run on, at most 4
+_WORKERS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 _MIN_BLOCK = 2_000  # rows below which a block is not worth a thread of its own
 
 
