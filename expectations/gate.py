@@ -3,16 +3,21 @@
     from rapport.expectations.gate import run_raw_checks, run_mart_checks, CheckFailed
 
 Importing this module is cheap: Great Expectations is imported inside the validating functions only
-(through `gx_runner`). Both gates build one frame per suite with DuckDB through `con`, validate all of
-them in one GX checkpoint (Data Docs under `{warehouse}/data_docs/`), write one `ops.check_results` row
-per expectation, and raise `CheckFailed` when an error-severity expectation failed. Warnings are
-recorded and returned in the `CheckSummary`.
+(through `gx_runner`; by the raw gate in a thread while its frames are exported). Both gates build one frame per
+suite with DuckDB through `con`, validate all of them in one GX checkpoint (Data Docs under
+`{warehouse}/data_docs/`), write one `ops.check_results` row per expectation, and raise `CheckFailed` when
+an error-severity expectation failed. Warnings are recorded and returned in the `CheckSummary`.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 
 import duckdb
 
@@ -60,25 +65,42 @@ def run_raw_checks(
     specs = [s for s in suites_for("raw") if s.every_run or not every_run_only]
     if not specs:
         return CheckSummary(gate="raw", run_id=run_id, outcomes=[], data_docs_index=None)
-    contracts = contracts_by_table(specs)
-    frames = [
-        volume_frame(con, contracts, run_id=run_id, interval_end=end) if s.name == "raw_volume" else raw_frame(s)
-        for s in specs
-    ]
-    return _run_gate(con, settings, "raw", specs, frames, run_id=run_id, params=params)
+    with _gx_imported_meanwhile() as runner:
+        contracts = contracts_by_table(specs)
+        frames = [
+            volume_frame(con, contracts, run_id=run_id, interval_end=end) if s.name == "raw_volume" else raw_frame(s)
+            for s in specs
+        ]
+        return _run_gate(con, settings, "raw", specs, frames, runner, run_id=run_id, params=params)
 
 
 def run_mart_checks(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> CheckSummary:
     """Validate the marts (keys, orphans, ranges, reconciliation) before publishing."""
     ensure_check_results(con)
     specs = suites_for("mart")
-    return _run_gate(con, settings, "mart", specs, [mart_frame(s) for s in specs], run_id=run_id, params={})
+    # GX imported after the export, not beside it as in the raw gate: building the mart frames imports the
+    # prediction code (numpy, scipy, pandas), which GX's import also imports; two threads importing one package
+    # at once is best avoided
+    frames = [mart_frame(s) for s in specs]
+    return _run_gate(con, settings, "mart", specs, frames, None, run_id=run_id, params={})
+
+
+@contextmanager
+def _gx_imported_meanwhile() -> Iterator[Future[ModuleType]]:
+    """`gx_runner` (Great Expectations: 3-4 s to import, the raw gate's largest part at 100k people) imported in a
+    thread while the raw gate's frames are queried and exported: DuckDB releases the GIL while it works, and
+    those queries import nothing. Only a gate that validates something imports it. The import's
+    `warnings.catch_warnings` swaps the process's warning filters for its duration; the frame queries neither
+    change them nor rely on a warning being shown."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-gx-import") as pool:
+        yield pool.submit(importlib.import_module, "rapport.expectations.gx_runner")
 
 
 def _run_gate(
     con: duckdb.DuckDBPyConnection, settings: Settings, gate: str, specs: list[SuiteSpec], frames: list[Frame],
-    *, run_id: str, params: dict[str, object],
+    runner: Future[ModuleType] | None, *, run_id: str, params: dict[str, object],
 ) -> CheckSummary:
+    """`runner`: gx_runner being imported meanwhile (`_gx_imported_meanwhile`), or None to import it here."""
     frame_dir = settings.warehouse_dir / "gx" / "frames" / gate
     by_name = {s.name: s for s in specs}
     exported: dict[str, ExportedFrame] = {}
@@ -88,8 +110,10 @@ def _run_gate(
             con, f, frame_dir / f"{f.suite}.parquet", chunk_rows=settings.check_chunk_rows,
             chunk_key=spec.key if spec.splittable else (),
         )
-    from rapport.expectations import gx_runner  # seconds to import: only when validating
-
+    if runner is None:
+        from rapport.expectations import gx_runner  # seconds to import: only when validating
+    else:
+        gx_runner = runner.result()  # raises what the import raised
     outcomes, docs_index = gx_runner.validate(
         settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params
     )

@@ -23,8 +23,8 @@ from typing import Any
 
 import duckdb
 
-from rapport.predictions.score import INSUFFICIENT, NOT_CONVERGED
-from rapport.predictions.step import PREDICTIONS_TABLE, load_config
+# the settings and names only: the models (numpy, scipy, pandas) are the prediction step's, not the report's
+from rapport.predictions.config import INSUFFICIENT, NOT_CONVERGED, PREDICTIONS_TABLE, load_config
 from rapport.reports.data import PERSON_COLUMNS, fetch_dicts, num, person_row
 
 PREDICTION_LIST_LIMIT = 8  # two lists and the outlook share one printed page (checked on the 1,000-people demo)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -24,7 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from rapport.reports import charts
-from rapport.reports.audience_files import list_audience_files
+from rapport.reports.audience_files import AudienceFile, list_audience_files
 from rapport.reports.data import (
     AT_RISK_HIGH_VALUE,
     BAD_SUPPORT,
@@ -132,36 +133,37 @@ def render_report(
         values = headline_values(con)
         base = load_customer_base(con)
         campaigns = load_campaigns(con)
-        at_risk = load_action_list(con, AT_RISK_HIGH_VALUE)
-        support = load_action_list(con, BAD_SUPPORT)
-        predictions = load_predictions(con, columns)
         migrations = load_migrations(con, columns, previous_db)
         segment_history = load_segment_history(con, columns)
         run = load_run_info(con, columns, run_id)
+        # What the charts do not need is read meanwhile: DuckDB and file reads release the GIL that matplotlib
+        # holds (at 1M people the lists and the audience files took 1.3 s, the charts 1.5 s, one after the other).
+        # The connection is the worker's alone from here on; it is closed once the worker is done.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-report") as pool:
+            lists = pool.submit(_lists_and_files, con, columns, audiences_dir)
+            history = load_history(out_dir)
+            baseline = baseline_from_db(previous_db) if previous_db is not None and previous_db.exists() else None
+            if baseline is None:
+                baseline = baseline_from_history(history, run_id=run_id, as_of=as_of)
+            decisions = decide(campaigns.campaigns)
+            by_learning = learned_order(campaigns.campaigns)
+            figures = {
+                c.name: c
+                for c in (
+                    charts.segments_chart(base.segments, fmt),
+                    charts.concentration_chart(base.top_20pct_revenue_share, fmt),
+                    charts.lifecycle_chart(base.lifecycle, fmt),
+                    charts.migrations_chart(migrations, fmt) if migrations else None,
+                    charts.segment_history_chart(segment_history, fmt) if segment_history else None,
+                    charts.campaign_rates_chart(campaigns.campaigns, fmt),
+                    charts.lift_chart(by_learning, fmt),
+                    charts.segment_lift_chart(campaigns.segment_lifts, by_learning, fmt),
+                )
+                if c is not None
+            }
+            at_risk, support, predictions, audience_files = lists.result()
     finally:
         con.close()
-
-    history = load_history(out_dir)
-    baseline = baseline_from_db(previous_db) if previous_db is not None and previous_db.exists() else None
-    if baseline is None:
-        baseline = baseline_from_history(history, run_id=run_id, as_of=as_of)
-
-    decisions = decide(campaigns.campaigns)
-    by_learning = learned_order(campaigns.campaigns)
-    figures = {
-        c.name: c
-        for c in (
-            charts.segments_chart(base.segments, fmt),
-            charts.concentration_chart(base.top_20pct_revenue_share, fmt),
-            charts.lifecycle_chart(base.lifecycle, fmt),
-            charts.migrations_chart(migrations, fmt) if migrations else None,
-            charts.segment_history_chart(segment_history, fmt) if segment_history else None,
-            charts.campaign_rates_chart(campaigns.campaigns, fmt),
-            charts.lift_chart(by_learning, fmt),
-            charts.segment_lift_chart(campaigns.segment_lifts, by_learning, fmt),
-        )
-        if c is not None
-    }
     env = environment(code)
     lang = fmt.lang
     html = env.get_template("report.html.j2").render(
@@ -193,7 +195,7 @@ def render_report(
             "orders_error": abs(BACKTEST_ORDERS_ERROR),
             "revenue_error": abs(BACKTEST_REVENUE_ERROR),
         },
-        audience_files=list_audience_files(audiences_dir),
+        audience_files=audience_files,
         audiences_dir=audiences_dir,
         charts=figures,
         segment_descriptions=translated(lang, SEGMENT_DESCRIPTIONS),
@@ -227,6 +229,15 @@ def render_report(
         html_path.with_suffix(".pdf").unlink(missing_ok=True)
         (out_dir / "latest.pdf").unlink(missing_ok=True)
     return ReportPaths(html_path, pdf_path)
+
+
+def _lists_and_files(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], audiences_dir: Path | None
+) -> tuple[ActionList, ActionList, Predictions, list[AudienceFile] | None]:
+    """The report's lists of people (who to act on, the predictions') and the audience files beside it."""
+    at_risk = load_action_list(con, AT_RISK_HIGH_VALUE)
+    support = load_action_list(con, BAD_SUPPORT)
+    return at_risk, support, load_predictions(con, columns), list_audience_files(audiences_dir)
 
 
 def highlights(

@@ -15,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from rapport.predictions import gamma_gamma, pareto_nbd
+
+# re-exported (`as`): callers found them here before rapport.predictions.config held them
+from rapport.predictions.config import INSUFFICIENT as INSUFFICIENT
+from rapport.predictions.config import NOT_CONVERGED as NOT_CONVERGED
+from rapport.predictions.config import PredictionConfig as PredictionConfig
 from rapport.predictions.mle import FitResult
 
-INSUFFICIENT = "insufficient data"
-NOT_CONVERGED = "fit did not converge"
 # marts.customer_purchase_history columns the models read
 HISTORY_COLUMNS = (
     "customer_id",
@@ -41,18 +44,6 @@ PREDICTION_COLUMNS = (
     "expected_order_value_usd",
     "p_order_90d",
 )
-
-
-@dataclass(frozen=True)
-class PredictionConfig:
-    min_buyers: int = 200  # fewer customers with a valid order: no fit
-    churn_low_above: float = 0.7
-    churn_high_below: float = 0.3
-    horizon_days: float = 90.0
-    clv_days: float = 365.0
-    # the fit uses at most this many customers (a seeded sample): parameters from 50k customers are as
-    # precise as anyone needs, and the fit's cost stays bounded (every customer is still scored)
-    max_fit_customers: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -16,26 +16,19 @@ from typing import Any, Protocol
 
 import duckdb
 import pandas as pd
-import yaml
 
-from rapport.core.config import PROJECT_ROOT, Settings
-from rapport.predictions.score import (
-    HISTORY_COLUMNS,
-    INSUFFICIENT,
-    NOT_CONVERGED,
-    PREDICTION_COLUMNS,
-    Fits,
-    PredictionConfig,
-    fit_models,
-    score,
-    unscored,
-)
+from rapport.core.config import Settings
+
+# DBT_PROJECT_FILE, PREDICTIONS_TABLE and load_config re-exported (`as`): callers found them here first
+from rapport.predictions.config import DBT_PROJECT_FILE as DBT_PROJECT_FILE
+from rapport.predictions.config import INSUFFICIENT, NOT_CONVERGED, PredictionConfig
+from rapport.predictions.config import PREDICTIONS_TABLE as PREDICTIONS_TABLE
+from rapport.predictions.config import load_config as load_config
+from rapport.predictions.score import HISTORY_COLUMNS, PREDICTION_COLUMNS, Fits, fit_models, score, unscored
 
 log = logging.getLogger("rapport.predictions")
 
-DBT_PROJECT_FILE = PROJECT_ROOT / "dbt_project" / "dbt_project.yml"
 HISTORY_TABLE = "marts.customer_purchase_history"
-PREDICTIONS_TABLE = "marts.customer_predictions"
 
 FITS_DDL = """
 create table if not exists ops.prediction_fits (
@@ -55,19 +48,6 @@ class RunInfo(Protocol):
 
     run_id: str
     as_of: date
-
-
-def load_config(project_file: Any = DBT_PROJECT_FILE) -> PredictionConfig:
-    """The prediction settings from the dbt project's vars (defaults where a var is absent)."""
-    with open(project_file, encoding="utf-8") as fh:
-        dbt_vars = (yaml.safe_load(fh) or {}).get("vars") or {}
-    default = PredictionConfig()
-    return PredictionConfig(
-        min_buyers=int(dbt_vars.get("predictions_min_buyers", default.min_buyers)),
-        churn_low_above=float(dbt_vars.get("churn_risk_low_above", default.churn_low_above)),
-        churn_high_below=float(dbt_vars.get("churn_risk_high_below", default.churn_high_below)),
-        max_fit_customers=int(dbt_vars.get("predictions_max_fit_customers", default.max_fit_customers)),
-    )
 
 
 def read_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
