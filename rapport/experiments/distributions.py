@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import ModuleType
 
-from scipy import stats
+
+def _stats() -> ModuleType:
+    # imported on first use: scipy.stats costs ~0.9 s, and every process that registers the UDFs (each dbt
+    # build, the report's audience step) imports this module whether or not a statistic is computed
+    from scipy import stats
+
+    return stats
 
 
 def _finite(*values: float | None) -> bool:
@@ -25,21 +32,21 @@ def norm_cdf(x: float | None) -> float | None:
     """P(Z <= x) for a standard normal Z."""
     if x is None or math.isnan(x):
         return None
-    return float(stats.norm.cdf(x))
+    return float(_stats().norm.cdf(x))
 
 
 def norm_ppf(p: float | None) -> float | None:
     """The standard normal quantile: x with P(Z <= x) = p, for 0 < p < 1."""
     if not _finite(p) or not 0.0 < p < 1.0:  # type: ignore[operator]
         return None
-    return float(stats.norm.ppf(p))
+    return float(_stats().norm.ppf(p))
 
 
 def t_ppf(p: float | None, df: float | None) -> float | None:
     """The Student t quantile with df (possibly fractional, as Welch-Satterthwaite gives) degrees of freedom."""
     if not _finite(p, df) or not 0.0 < p < 1.0 or df <= 0.0:  # type: ignore[operator]
         return None
-    return float(stats.t.ppf(p, df))
+    return float(_stats().t.ppf(p, df))
 
 
 # (SQL name, function, argument SQL types, result SQL type): the fields of rapport's UDF registry entries

@@ -53,3 +53,17 @@ def test_registered_on_duckdb_under_their_plain_names():
     assert row[3:] == (None, None)
     assert {name for name, *_ in UDFS} == {"rapport_norm_cdf", "rapport_norm_ppf", "rapport_t_ppf"}
     assert all(set(args) == {"double"} and returns == "double" for _n, _f, args, returns in UDFS)
+
+
+def test_registering_the_udfs_does_not_import_scipy_stats() -> None:
+    """scipy.stats (~0.9 s) loads when a statistic is first computed, not with every process that registers the
+    UDFs (each dbt build, the report's audience step)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, duckdb; from rapport.transform.udfs import register; register(duckdb.connect()); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
