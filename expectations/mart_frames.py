@@ -130,8 +130,7 @@ def _customer_predictions_query() -> str:
     """marts.customer_predictions with its checks: every buyer of customer_purchase_history has exactly one
     row (a full join, so a missing customer shows up), churn_risk follows p_alive and the dbt vars'
     thresholds, scored rows carry every value."""
-    from rapport.predictions.score import INSUFFICIENT, NOT_CONVERGED
-    from rapport.predictions.step import load_config
+    from rapport.predictions.config import INSUFFICIENT, NOT_CONVERGED, load_config
 
     cfg = load_config()
     return f"""
