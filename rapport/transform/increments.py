@@ -168,10 +168,11 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
     return bool(hit)
 
 
-# The identity labels' state: the label_propagation model's table and the before-images of the edges it has not
-# consumed yet (dbt_project/macros/identity_edges_before.sql); `__edges_built` are the kept edges of earlier
-# versions (dropped too when a warehouse still has them)
-LABEL_STATE_TABLES = ("int_identity_labels", "int_identity_edges_filtered__before", "int_identity_labels__edges_built")
+# The identity labels' state: the label_propagation model's table, the before-images of the edges it has not
+# consumed yet (dbt_project/macros/identity_edges_before.sql) and the region it hands to the clusters
+# (identity_region.sql); `__edges_built` are the kept edges of earlier versions (dropped too when found)
+LABEL_STATE_TABLES = ("int_identity_labels", "int_identity_edges_filtered__before", "int_identity_labels__region",
+                      "int_identity_labels__edges_built")
 
 
 def drop_label_state(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -111,8 +111,8 @@ def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
     make_warehouse, rows, tmp_path_factory, monkeypatch
 ) -> None:
     """Day 0: A = {customer 1, helpdesk user 10} (a@x), B = {customer 2, contact b1} (b@x). B is erased; day
-    1: guest order 102 joins A. The pending images hold clear values and the labels B's record keys: both
-    dropped, so day 1 labels in full, and equals a rebuild."""
+    1: guest order 102 joins A. The pending images hold clear values, the labels and their region B's record
+    keys: all dropped, so day 1 labels in full, and equals a rebuild."""
     monkeypatch.delenv(KEY_ENV, raising=False)
     wh = make_warehouse("labels-erasure")
     wh.insert("shop_customers", [rows.shop_customer(1, email="a@x.com"), rows.shop_customer(2, email="b@x.com")])
@@ -122,10 +122,11 @@ def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
 
     result = forget(wh.settings, ["b@x.com"])
     assert result.status == {"b@x.com": "erased"}
-    assert set(result.dropped) == {"intermediate.int_identity_labels", BEFORE}
+    labels = "intermediate.int_identity_labels"
+    assert set(result.dropped) == {labels, BEFORE, f"{labels}__region"}
 
     wh.insert("shop_orders", [rows.shop_order(102, email="a@x.com")], run_id="d1", extracted_at=DAY1)
-    _incremental_build(wh, "d1", DAY0_LOADED)
+    _incremental_build(wh, "d1", DAY0_LOADED, clusters_by_region=False)  # the region went with the labels
     assert _last_labelling(wh) == "full"
     assert _clusters(wh) == {frozenset({"orders.customer:1", "helpdesk.user:10", "orders.guest_order:102"})}
     assert _full_rebuild_differences(wh, "d1", tmp_path_factory.mktemp("labels-erasure-full")) == {}

@@ -21,6 +21,10 @@
   transaction (DuckDB): a build cut short leaves the old labels with the pending images, or the new ones with
   none. Where the edges model is a plain table (Spark: rapport.identity_values_materialization) there is no
   list, and every build labels in full and rewrites the table.
+
+  The region relabelled (R, the nodes whose rows were deleted and inserted) is appended to `<model>__region`
+  in the same transaction, for int_identity_clusters_propagated (macros/identity_region.sql); a full labelling
+  writes a null node there instead (every component may have changed).
 #}
 {% materialization label_propagation, default %}
     {%- set target_relation = this.incorporate(type='table') -%}
@@ -29,6 +33,8 @@
 
     {%- set edges = label_propagation_scratch('edges') -%}
     {%- set region_edges = label_propagation_scratch('region_edges') -%}
+    {%- set region_nodes = label_propagation_scratch('region_nodes') -%}
+    {%- set region_list = label_propagation_scratch('region') -%}
     {%- set delta = label_propagation_scratch('delta') -%}
     {%- set touched = label_propagation_scratch('touched') -%}
     {%- set affected = label_propagation_scratch('affected') -%}
@@ -37,7 +43,8 @@
     {{ run_hooks(pre_hooks) }}
 
     {%- set before = none -%}
-    {%- if edges_model and rapport.identity_values_materialization() == 'incremental' -%}
+    {%- set by_value = edges_model and rapport.identity_values_materialization() == 'incremental' -%}
+    {%- if by_value -%}
         {%- set candidate = rapport.identity_edges_before_relation(ref(edges_model)) -%}
         {%- if rapport.table_exists_now(candidate) %}{% set before = candidate %}{% endif -%}
     {%- endif -%}
@@ -47,7 +54,8 @@
 
     {# scratch tables a build cut short left behind (and the kept edges of earlier versions): dbt's relation
        cache (filled when the invocation starts) knows them, so only those that exist cost a statement #}
-    {%- set scratch_names = ['edges', 'edges_built', 'region_edges', 'delta', 'touched', 'affected', 'next'] -%}
+    {%- set scratch_names = ['edges', 'edges_built', 'region_edges', 'region_nodes', 'delta', 'touched', 'affected',
+        'next'] -%}
     {%- for step in range(0, max_steps + 1) %}{% do scratch_names.append('labels_' ~ step) %}{% endfor %}
     {%- for name in scratch_names %}
         {%- set scratch = label_propagation_scratch(name) -%}
@@ -77,10 +85,12 @@
         {% do run_query(get_create_table_as_sql(False, affected,
             'select distinct t.label from ' ~ target_relation ~ ' as t inner join ' ~ touched
             ~ ' as u on t.node = u.node')) %}
+        {% do run_query(get_create_table_as_sql(False, region_nodes,
+            'select node from ' ~ touched ~ ' union select t.node from ' ~ target_relation ~ ' as t inner join '
+            ~ affected ~ ' as a on t.label = a.label')) %}
         {% do run_query(get_create_table_as_sql(False, region_edges,
-            'select e.node, e.ident from (\n' ~ sql ~ '\n) as e where e.node in (select node from ' ~ touched
-            ~ ' union select t.node from ' ~ target_relation ~ ' as t inner join ' ~ affected
-            ~ ' as a on t.label = a.label)')) %}
+            'select e.node, e.ident from (\n' ~ sql ~ '\n) as e where e.node in (select node from ' ~ region_nodes
+            ~ ')')) %}
         {%- set graph = region_edges -%}
     {%- else %}
         {% do run_query(get_create_table_as_sql(False, edges, 'select node, ident from (\n' ~ sql ~ '\n) as e')) %}
@@ -129,6 +139,17 @@
     {%- if var('label_propagation_fail_after_write', false) %}
         {{ exceptions.raise_compiler_error('label_propagation_fail_after_write: simulated crash') }}
     {%- endif %}
+    {%- if by_value %}
+        {# the region goes to the clusters (macros/identity_region.sql): appended until they consume it; a
+           null node says every component may have changed #}
+        {% do run_query('create table if not exists ' ~ region_list ~ ' (node bigint)') %}
+        {%- if incremental %}
+            {% do run_query('insert into ' ~ region_list ~ ' select node from ' ~ region_nodes) %}
+        {%- else %}
+            {% do run_query('delete from ' ~ region_list) %}
+            {% do run_query('insert into ' ~ region_list ~ ' values (null)') %}
+        {%- endif %}
+    {%- endif %}
     {%- if before is not none %}
         {% do run_query('delete from ' ~ before) %}
         {#- labels that did not converge (the convergence test fails the build) are no state to build on #}
@@ -136,7 +157,7 @@
             {% do run_query('insert into ' ~ before ~ ' values (null, null, null, null)') %}
         {%- endif %}
     {%- endif %}
-    {%- for scratch in [ns.current, edges, region_edges, delta, touched, affected] %}
+    {%- for scratch in [ns.current, edges, region_edges, region_nodes, delta, touched, affected] %}
         {% do adapter.drop_relation(scratch) %}
     {%- endfor %}
 
