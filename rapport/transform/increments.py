@@ -168,24 +168,27 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
     return bool(hit)
 
 
-# The label_propagation materialization keeps the edges it labelled beside its table (`<model>__edges_built`)
-KEPT_EDGES_SUFFIX = "__edges_built"
+# The identity labels' state: the label_propagation model's table, the before-images of the edges it has not
+# consumed yet (dbt_project/macros/identity_edges_before.sql) and the region it hands to the clusters
+# (identity_region.sql); `__edges_built` are the kept edges of earlier versions (dropped too when found)
+LABEL_STATE_TABLES = ("int_identity_labels", "int_identity_edges_filtered__before", "int_identity_labels__region",
+                      "int_identity_labels__edges_built")
 
 
 def drop_label_state(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Drop every label_propagation model's table and the edges kept beside it; returns what was dropped.
+    """Drop the identity labels and the edges' before-images pending for them; returns what was dropped.
 
-    For an erasure: their rows are record keys (hashes) and identifier values that cannot all be matched to
-    the erased person row by row, and labels left for the person's nodes would make the next incremental
-    labelling differ from a full one. A build that finds neither labels every component again."""
-    kept = con.execute(
+    For an erasure: the labels' rows are record keys (hashes) that cannot all be matched to the erased person
+    row by row, and labels left for the person's nodes would make the next incremental labelling differ from a
+    full one; the before-images hold clear identifier values. A build that finds neither labels every
+    component again."""
+    found = con.execute(
         "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
-        "and table_name like ? escape '!'",
-        ["%" + KEPT_EDGES_SUFFIX.replace("_", "!_")],
+        f"and table_name in ({', '.join('?' for _ in LABEL_STATE_TABLES)}) order by table_schema, table_name",
+        list(LABEL_STATE_TABLES),
     ).fetchall()
     dropped = []
-    for schema, edges in kept:
-        for table in (edges, edges[: -len(KEPT_EDGES_SUFFIX)]):
-            con.execute(f'drop table if exists "{schema}"."{table}"')
-            dropped.append(f"{schema}.{table}")
+    for schema, table in found:
+        con.execute(f'drop table if exists "{schema}"."{table}"')
+        dropped.append(f"{schema}.{table}")
     return dropped

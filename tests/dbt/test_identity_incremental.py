@@ -62,7 +62,8 @@ TABLES = (
     "int_identity_fanout_measured",
     "int_identity_edges_filtered",
     "int_identity_labels",
-    "int_identity_labels__edges_built",
+    "int_identity_edges_filtered__before",  # the before-images the labels consumed: empty after both builds
+    "int_identity_labels__region",  # the region the clusters consumed: empty after both builds
     "int_identity_clusters_propagated",
     "int_customer_ids_assigned",
 )
@@ -72,11 +73,12 @@ BUILD_TIMES = {"first_assigned_at", "last_assigned_at"}  # wall-clock: differ in
 COMPUTED_BY = {"last_assigned_run_id"}
 
 
-def _incremental_build(wh: Any, run_id: str, since: str) -> None:
+def _incremental_build(wh: Any, run_id: str, since: str, select: list[str] = SELECT,
+                       extra_vars: dict[str, Any] | None = None, clusters_by_region: bool = True) -> None:
     """dbt build without --full-refresh (selective builds never commit the ledger, so dbt_build would
     rebuild in full), reading what landed after `since`: the labels start from the last build's state."""
-    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS})
-    command = ["build", "--vars", dbt_vars, "--select", *SELECT, "--exclude-resource-type", "unit_test",
+    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS, **(extra_vars or {})})
+    command = ["build", "--vars", dbt_vars, "--select", *select, "--exclude-resource-type", "unit_test",
                "--indirect-selection", "cautious"]  # fmt: skip
     raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
     # the records, the fan-out and the edges were recomputed for what was touched only (not a full select)
@@ -85,6 +87,8 @@ def _incremental_build(wh: Any, run_id: str, since: str) -> None:
     assert "touched_records" in code["int_identity_records_unioned"]
     assert "touched_values" in code["int_identity_fanout_measured"]
     assert "touched_values" in code["int_identity_edges_filtered"]
+    if clusters_by_region and "int_identity_clusters_propagated" in code:  # by the labels' region
+        assert "recomputed_nodes" in code["int_identity_clusters_propagated"]
 
 
 def _relabelled(wh: Any) -> int:
@@ -250,8 +254,9 @@ def test_a_value_back_under_the_fanout_rejoins(days) -> None:
         _cluster_sets("orders.customer:3 orders.customer:4 helpdesk.user:14")
     )
     assert days["relabelled2"] == 3
-    # leftovers of a killed build are dropped; only the kept edges remain beside the labels
-    assert days["scratch_left"] == [("int_identity_labels__edges_built",)]
+    # leftovers of a killed build are dropped; no copy of the edges is kept beside the labels, only the
+    # region handed to the clusters (consumed: empty)
+    assert days["scratch_left"] == [("int_identity_labels__region",)]
     assert days["diff2"] == {}
 
 

@@ -353,10 +353,10 @@ def test_forget_prints_rows_removed_and_records_only_a_hash(scenario):
     assert "raw.shop_customers" in out.stdout and "marts.customers" in out.stdout
     assert "republished" in out.stdout
     # identity labels hold record keys (hashes), matched by no column rule: dropped, and labelled in full again
-    assert re.search(r"intermediate\.int_identity_labels__edges_built +dropped \(rebuilt in full\)", out.stdout)
+    assert re.search(r"intermediate\.int_identity_edges_filtered__before +dropped \(rebuilt in full\)", out.stdout)
     assert re.search(r"intermediate\.int_identity_labels +dropped \(rebuilt in full\)", out.stdout)
     # dropped, not also emptied row by row first: each table is named once
-    assert len(re.findall(r"intermediate\.int_identity_labels__edges_built ", out.stdout)) == 1
+    assert len(re.findall(r"intermediate\.int_identity_edges_filtered__before ", out.stdout)) == 1
     con = duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
     rows = con.execute("select email_hash, status, rows_removed from ops.erasures").fetchall()
     assert len(rows) == 1

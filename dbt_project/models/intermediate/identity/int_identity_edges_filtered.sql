@@ -2,7 +2,7 @@
     materialized=rapport.identity_values_materialization(),
     unique_key=['identifier_type', 'identifier_value'],
     incremental_strategy='delete+insert',
-    pre_hook="{{ rapport.delete_touched_values() }}",
+    pre_hook=["{{ rapport.save_edges_before() }}", "{{ rapport.delete_touched_values() }}"],
     post_hook="{{ rapport.clear_touched_values() }}"
 ) }}
 -- The identity graph: record -> identifier, for identifier values that can link (carried by at least
@@ -12,6 +12,8 @@
 -- identifier_type and identifier_value name it across builds (what int_identity_labels diffs).
 -- Incremental by value like int_identity_fanout_measured (macros/identity_touched.sql): a value's edges
 -- depend only on the records that carry it and its fan-out, both recomputed for the touched values.
+-- Before replacing them, the pre-hook keeps the touched values' rows as int_identity_labels last saw them
+-- (macros/identity_edges_before.sql): the labels diff those against this table's rows for the same values.
 {%- set touched = rapport.identity_touched_values() %}
 
 with
