@@ -6,7 +6,7 @@ DuckDB connection. Two such transactions that delete or update the same rows, or
 conflict (DuckDB's optimistic concurrency: "Conflict on tuple deletion", "Catalog write-write conflict"); a
 node that reads a table another node writes without depending on it reads it before or after, by chance.
 
-One small demo warehouse (300 people, 2 months, built with the default of one thread), a later day landed by hand
+One small demo warehouse (300 people, 2 months, built with the default of two threads), a later day landed by hand
 (tests/integration/test_incremental_equals_full.py's HAND_EDITS: a refund, a late event and audience row, a
 solved ticket, an unsubscribe, two accounts merging, so the incremental identity models and customers
 recompute what they touched through their hook-kept lists), then copies of it built with 1 and 4 threads:
@@ -214,9 +214,8 @@ def builds(tmp_path_factory):
             "incremental_diff": incremental_diff, "full_diff": full_diff}  # fmt: skip
 
 
-def test_the_default_is_one_thread_and_the_setting_is_honoured(builds) -> None:
-    # one thread stays the default on DuckDB (docs/airflow.md "dbt threads": no gain measured yet)
-    assert "Concurrency: 1 threads (target='work')" in builds["default_log"]
+def test_the_default_is_two_threads_and_the_setting_is_honoured(builds) -> None:
+    assert "Concurrency: 2 threads (target='work')" in builds["default_log"]
     assert "Concurrency: 1 threads (target='work')" in builds["logs"]["one"]
     assert "Concurrency: 4 threads (target='work')" in builds["logs"]["four"]
 
