@@ -39,7 +39,7 @@ from rapport.core.config import load_settings
 from rapport.transform.runner import dbt_dirs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from row_equality import unmatched_rows  # noqa: E402
+from row_equality import table_differences  # noqa: E402
 from test_incremental_equals_full import BUILD_TIMES, HAND_EDITS  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -107,37 +107,7 @@ def _copy(wh: Path, to: Path) -> Path:
 def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     """Table -> (rows only in a, rows only in b) for every table of SCHEMAS that differs, wall-clock columns
     left out; doubles equal to 1e-9 (sums in another order differ in the last bits: row_equality)."""
-    out = {}
-    with duckdb.connect() as con:
-        con.execute(f"attach '{a}' as a (read_only)")
-        con.execute(f"attach '{b}' as b (read_only)")
-        tables = con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            f"where table_catalog = 'a' and table_schema in {SCHEMAS} order by 1").fetchall()  # fmt: skip
-        assert len(tables) > 30
-        for (table,) in tables:
-            schema, name = table.split(".")
-            skip = {c.strip() for c in WALL_CLOCK.get(table, "").split(",")}
-            kept = [(c, t) for c, t in con.execute(
-                "select column_name, data_type from information_schema.columns where table_catalog = 'a' "
-                "and table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
-                if c not in skip]  # fmt: skip
-            if not kept:  # nothing but wall-clock columns
-                continue
-            cols = ", ".join(f'"{c}"' for c, _ in kept)
-            floats = frozenset(i for i, (_, t) in enumerate(kept) if t in ("DOUBLE", "FLOAT"))
-            exact = sum(con.execute(f"select count(*) from (select {cols} from {x}.{table} "
-                                    f"except all select {cols} from {y}.{table})").fetchone()[0]
-                        for x, y in (("a", "b"), ("b", "a")))  # fmt: skip
-            if not exact:  # the fast path; the tolerance only for tables with doubles that differ
-                continue
-            rows = [[tuple(tuple(v) if isinstance(v, list) else v for v in row)  # lists: hashable
-                     for row in con.execute(f"select {cols} from {side}.{table}").fetchall()]
-                    for side in ("a", "b")]  # fmt: skip
-            only_a, only_b = unmatched_rows(*rows, floats)
-            if only_a or only_b:
-                out[table] = (len(only_a), len(only_b))
-    return out
+    return table_differences(a, b, SCHEMAS, WALL_CLOCK)
 
 
 def _reason(wh: Path) -> str:

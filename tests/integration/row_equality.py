@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
+
+import duckdb
 
 REL_TOL = 1e-9
 
@@ -60,3 +63,40 @@ def unmatched_rows(rows_a: list[tuple], rows_b: list[tuple], floats: frozenset[i
         only_a.extend(left[i:])
         only_b.extend(right[j:])
     return only_a, only_b
+
+
+def table_differences(a: Path, b: Path, schemas: tuple[str, ...], skip: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Table -> (rows only in a, rows only in b) for every table of `schemas` in the DuckDB files a and b that
+    differs; `skip` names, per table, comma-separated columns left out (build times). `except all` is the fast
+    path; a table with differences is compared again with doubles equal to 1e-9."""
+    out = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        tables = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            f"where table_catalog = 'a' and table_schema in {schemas} order by 1").fetchall()  # fmt: skip
+        assert len(tables) > 30
+        for (table,) in tables:
+            schema, name = table.split(".")
+            left_out = {c.strip() for c in skip.get(table, "").split(",")}
+            kept = [(c, t) for c, t in con.execute(
+                "select column_name, data_type from information_schema.columns where table_catalog = 'a' "
+                "and table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
+                if c not in left_out]  # fmt: skip
+            if not kept:  # nothing but build times
+                continue
+            cols = ", ".join(f'"{c}"' for c, _ in kept)
+            floats = frozenset(i for i, (_, t) in enumerate(kept) if t in ("DOUBLE", "FLOAT"))
+            exact = sum(con.execute(f"select count(*) from (select {cols} from {x}.{table} "
+                                    f"except all select {cols} from {y}.{table})").fetchone()[0]
+                        for x, y in (("a", "b"), ("b", "a")))  # fmt: skip
+            if not exact:
+                continue
+            rows = [[tuple(tuple(v) if isinstance(v, list) else v for v in row)  # lists: hashable
+                     for row in con.execute(f"select {cols} from {side}.{table}").fetchall()]
+                    for side in ("a", "b")]  # fmt: skip
+            only_a, only_b = unmatched_rows(*rows, floats)
+            if only_a or only_b:
+                out[table] = (len(only_a), len(only_b))
+    return out

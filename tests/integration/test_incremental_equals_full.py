@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from row_equality import unmatched_rows
+from row_equality import table_differences
 
 from rapport.core.config import load_settings
 from rapport.transform.runner import dbt_dirs
@@ -147,50 +147,9 @@ def _full_rebuild(wh: Path, copy: Path, run_id: str, as_of: date) -> None:
     assert _ledger(copy)["since"] is None  # it did read everything
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], frozenset[int]]:
-    """The columns to compare (build times left out) and the positions of the floating-point ones."""
-    schema, name = table.split(".")
-    skip = {c.strip() for c in BUILD_TIMES.get(table, "").split(",")}
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns where table_catalog = 'a' "
-        "and table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, name],
-    ).fetchall()
-    kept = [(c, t) for c, t in rows if c not in skip]
-    return [f'"{c}"' for c, _ in kept], frozenset(i for i, (_, t) in enumerate(kept) if t in ("DOUBLE", "FLOAT"))
-
-
 def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
-    """Table -> (rows only in a, rows only in b), for every table of SCHEMAS that differs. Doubles are equal
-    to 1e-9: sums in another row order differ in the last bits (except all is the fast path)."""
-    out = {}
-    with duckdb.connect() as con:
-        con.execute(f"attach '{a}' as a (read_only)")
-        con.execute(f"attach '{b}' as b (read_only)")
-        tables = con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables "
-            f"where table_catalog = 'a' and table_schema in {SCHEMAS} order by 1").fetchall()  # fmt: skip
-        assert len(tables) > 30
-        for (t,) in tables:
-            names, floats = _columns(con, t)
-            if not names:  # nothing but build times
-                continue
-            cols = ", ".join(names)
-            exact = sum(
-                con.execute(
-                    f"select count(*) from (select {cols} from {x}.{t} except all select {cols} from {y}.{t})"
-                ).fetchone()[0]
-                for x, y in (("a", "b"), ("b", "a"))
-            )
-            if exact:
-                only_a, only_b = unmatched_rows(
-                    con.execute(f"select {cols} from a.{t}").fetchall(),
-                    con.execute(f"select {cols} from b.{t}").fetchall(),
-                    floats,
-                )
-                if only_a or only_b:
-                    out[t] = (len(only_a), len(only_b))
-    return out
+    """Table -> (rows only in a, rows only in b), for every table of SCHEMAS that differs, build times left out."""
+    return table_differences(a, b, SCHEMAS, BUILD_TIMES)
 
 
 @pytest.fixture(scope="module")

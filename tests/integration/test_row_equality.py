@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from row_equality import unmatched_rows
+import duckdb
+from row_equality import table_differences, unmatched_rows
 
 FLOATS = frozenset({1})
 
@@ -27,3 +28,18 @@ def test_rows_pair_up_within_a_key_whatever_their_order():
     b = [("k", float("nan"), "x"), ("k", 2.0 + 1e-12, "x"), ("k", 1.0, "x")]
     assert unmatched_rows(a, b, FLOATS) == ([], [])
     assert unmatched_rows(a, [("k", 1.0, "y"), *b[:2]], FLOATS)[0] == [("k", 1.0, "x")]
+
+
+def test_table_differences_finds_a_changed_row_and_ignores_build_times_and_float_noise(tmp_path):
+    files = [tmp_path / "a.duckdb", tmp_path / "b.duckdb"]
+    for k, f in enumerate(files):
+        with duckdb.connect(str(f)) as con:
+            con.execute("create schema marts")
+            for i in range(31):  # the helper insists on a warehouse-sized set of tables
+                con.execute(f"create table marts.t{i} as select 1 as id, 'x' as v")
+            con.execute("create table marts.changed as select * from (values (1, 'a'), (2, ?)) t(id, v)",
+                        ["b" if k == 0 else "c"])
+            con.execute("create table marts.timed as select 1 as id, now() + to_seconds(?) as built_at", [k])
+            con.execute("create table marts.summed as select 1 as id, ? as total", [0.1 + 0.2 if k else 0.3])
+    assert table_differences(*files, ("marts",), {"marts.timed": "built_at"}) == {"marts.changed": (1, 1)}
+    assert "marts.timed" in table_differences(*files, ("marts",), {})
