@@ -26,16 +26,27 @@
 
 {# Pre-hook of the clusters (in their transaction): delete the rows of every touched record (vanished ones
    included: dbt's delete+insert deletes only the keys it inserts), or every row when the build selects
-   everything. #}
+   everything; list what it deletes for the ids first (macros/identity_clusters_changed.sql: the touched
+   records, or the full-build marker). The touched records are computed once, into a temporary table. #}
 {% macro delete_clusters_recomputed() -%}
     {{ return(adapter.dispatch('delete_clusters_recomputed', 'rapport')()) }}
 {%- endmacro %}
 
 {% macro default__delete_clusters_recomputed() -%}
-    {%- if execute and is_incremental() and not flags.EMPTY -%}
-        {%- set touched = rapport.identity_touched_records() if rapport.identity_region_nodes() else none -%}
-        delete from {{ this }}
-        {%- if touched %} where {{ rapport.in_touched('record_id', 'select touched_key from ' ~ touched) }}{% endif %}
+    {%- if execute and not flags.EMPTY -%}
+        {%- set touched = rapport.identity_touched_records() if is_incremental() and rapport.identity_region_nodes()
+            else none -%}
+        {%- if touched %}
+            create or replace temporary table clusters_touched_now as select touched_key from {{ touched }};
+        {%- endif %}
+        {{ rapport.list_clusters_deleted('clusters_touched_now' if touched else none) }}
+        {%- if is_incremental() %}
+            delete from {{ this }}
+            {%- if touched %} where {{ rapport.in_touched('record_id', 'select touched_key from clusters_touched_now') }}{% endif %};
+        {%- endif %}
+        {%- if touched %}
+            drop table clusters_touched_now;
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 

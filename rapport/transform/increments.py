@@ -169,19 +169,21 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
 
 
 # The identity labels' state: the label_propagation model's table, the before-images of the edges it has not
-# consumed yet (dbt_project/macros/identity_edges_before.sql) and the region it hands to the clusters
-# (identity_region.sql); `__edges_built` are the kept edges of earlier versions (dropped too when found)
+# consumed yet (dbt_project/macros/identity_edges_before.sql), the region it hands to the clusters
+# (identity_region.sql) and the records the clusters hand to the ids (identity_clusters_changed.sql: clear
+# record ids); `__edges_built` are the kept edges of earlier versions (dropped too when found)
 LABEL_STATE_TABLES = ("int_identity_labels", "int_identity_edges_filtered__before", "int_identity_labels__region",
-                      "int_identity_labels__edges_built")
+                      "int_identity_clusters_propagated__changed", "int_identity_labels__edges_built")
 
 
 def drop_label_state(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Drop the identity labels and the edges' before-images pending for them; returns what was dropped.
+    """Drop the identity labels, the edges' before-images pending for them, the region pending for the clusters
+    and the clusters' change list pending for the ids; returns what was dropped.
 
     For an erasure: the labels' rows are record keys (hashes) that cannot all be matched to the erased person
     row by row, and labels left for the person's nodes would make the next incremental labelling differ from a
-    full one; the before-images hold clear identifier values. A build that finds neither labels every
-    component again."""
+    full one; the before-images hold clear identifier values, the change list clear record ids. A build that
+    finds neither labels every component again (and the clusters, finding no change list, say so to the ids)."""
     found = con.execute(
         "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
         f"and table_name in ({', '.join('?' for _ in LABEL_STATE_TABLES)}) order by table_schema, table_name",

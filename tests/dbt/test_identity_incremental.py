@@ -65,6 +65,7 @@ TABLES = (
     "int_identity_edges_filtered__before",  # the before-images the labels consumed: empty after both builds
     "int_identity_labels__region",  # the region the clusters consumed: empty after both builds
     "int_identity_clusters_propagated",
+    "int_identity_clusters_propagated__changed",  # the records the ids consumed: empty after both builds
     "int_customer_ids_assigned",
 )
 BUILD_TIMES = {"first_assigned_at", "last_assigned_at"}  # wall-clock: differ in a later rebuild

@@ -5,7 +5,8 @@
         unique_key=['record_id', 'customer_id'],
         partition_by=['is_current'],
         on_schema_change='append_new_columns',
-        full_refresh=false
+        full_refresh=false,
+        post_hook="{{ rapport.clear_clusters_changed() }}"
     )
 }}
 -- Persisted record -> customer_id assignments: the state that keeps customer ids stable across runs.
@@ -16,7 +17,9 @@
 -- * by region (DuckDB, incremental, not --full-refresh: macro ids_by_region): only the clusters whose id
 --   can change are recomputed; the build writes their records' pairs and retires the earlier pairs of
 --   those records (and of vanished records) that no longer hold; delete+insert on the unique_key leaves
---   every other row as it was, last_assigned_* included;
+--   every other row as it was, last_assigned_* included; the records whose anchor changed are read from the
+--   clusters' change list (macros/identity_clusters_changed.sql, consumed by the post-hook), and earlier
+--   pairs only for the recomputed clusters' records and the holders of their ids;
 -- * otherwise the table's whole new state (every cluster, and every earlier pair, retired), so replacing
 --   by unique_key (DuckDB) and overwriting the is_current partitions written (Spark) agree. (One case
 --   differs: a run with no records at all would leave Spark's old is_current partition in place.)
@@ -34,48 +37,32 @@
 
 {%- set assigned_at = iso_to_utc_timestamp("'" ~ run_started_at ~ "'") %}
 {%- set by_region = is_incremental() and ids_by_region() %}
+{#- the clusters' change list (macros/identity_clusters_changed.sql); none: diff every record (called
+    unprefixed so that unit tests can override it) -#}
+{%- set changed_list = identity_clusters_changed() if by_region else none %}
 
-with previous as (
-    {% if is_incremental() %}
-        select
-            record_id,
-            customer_id,
-            anchor_record_id,
-            first_assigned_at,
-            first_assigned_run_id,
-            is_current
-        from {{ this }}
-    {% else %}
-        select
-            cast(null as {{ dbt.type_string() }}) as record_id,
-            cast(null as {{ dbt.type_string() }}) as customer_id,
-            cast(null as {{ dbt.type_string() }}) as anchor_record_id,
-            cast(null as timestamp) as first_assigned_at,
-            cast(null as {{ dbt.type_string() }}) as first_assigned_run_id,
-            cast(null as boolean) as is_current
-        where false
-    {% endif %}
-),
-
-previous_current as (
-    select
-        record_id,
-        customer_id,
-        anchor_record_id
-    from previous
-    where is_current
-),
-
-{% if by_region %}
+with
+{%- if by_region %}
     -- CR: records whose cluster's anchor differs from their current pair's, new records and vanished ones,
-    -- with their new anchor (null: vanished) and previous id (null: new)
+    -- with their new anchor (null: vanished) and previous id (null: new). With the change list only the
+    -- listed records can be in CR (every other record kept its anchor since the ids last ran: (J)).
     changed_records as (
         select
             coalesce(n.record_id, p.record_id) as record_id,
             n.anchor_record_id,
             p.customer_id
-        from {{ ref('int_identity_clusters_propagated') }} as n
-        full outer join previous_current as p on n.record_id = p.record_id
+        {%- if changed_list %}
+            from (select distinct l.record_id from {{ changed_list }} as l) as listed
+            left join {{ ref('int_identity_clusters_propagated') }} as n on listed.record_id = n.record_id
+            left join {{ this }} as p on listed.record_id = p.record_id and p.is_current
+        {%- else %}
+            from {{ ref('int_identity_clusters_propagated') }} as n
+            full outer join (
+                select t.*
+                from {{ this }} as t
+                where t.is_current
+            ) as p on n.record_id = p.record_id
+        {%- endif %}
         where n.anchor_record_id is distinct from p.anchor_record_id
     ),
 
@@ -86,14 +73,14 @@ previous_current as (
         where anchor_record_id is not null
         union
         select n.anchor_record_id
-        from previous_current as p
+        from {{ this }} as p
         inner join {{ ref('int_identity_clusters_propagated') }} as n on p.record_id = n.record_id
-        where p.customer_id in (
+        where p.is_current and p.customer_id in (
             select cr.customer_id from changed_records as cr
             where cr.customer_id is not null
         )
     ),
-{% endif %}
+{%- endif %}
 
 -- the clusters recomputed (by region: AA's; else all)
 clusters as (
@@ -105,9 +92,45 @@ clusters as (
         r.first_seen_at
     from {{ ref('int_identity_clusters_propagated') }} as c
     inner join {{ ref('int_identity_records_unioned') }} as r on c.record_id = r.record_id
-    {% if by_region %}
+    {%- if by_region %}
         where c.anchor_record_id in (select ra.anchor_record_id from region_anchors as ra)
-    {% endif %}
+    {%- endif %}
+),
+
+-- the earlier pairs of the recomputed clusters' records (claims, ages and kept first_assigned_* read no
+-- other record's)
+previous as (
+    {%- if is_incremental() %}
+        select
+            record_id,
+            customer_id,
+            anchor_record_id,
+            first_assigned_at,
+            first_assigned_run_id,
+            is_current
+        from {{ this }}
+        {%- if by_region %}
+            where record_id in (select c.record_id from clusters as c)
+        {%- endif %}
+    {%- else %}
+        select
+            cast(null as {{ dbt.type_string() }}) as record_id,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as {{ dbt.type_string() }}) as anchor_record_id,
+            cast(null as timestamp) as first_assigned_at,
+            cast(null as {{ dbt.type_string() }}) as first_assigned_run_id,
+            cast(null as boolean) as is_current
+        where false
+    {%- endif %}
+),
+
+previous_current as (
+    select
+        record_id,
+        customer_id,
+        anchor_record_id
+    from previous
+    where is_current
 ),
 
 -- each cluster's anchor with what orders anchors oldest first
@@ -170,8 +193,17 @@ kept_ids as (
     ) = 1
 ),
 
-ever_issued as (
-    select distinct customer_id from previous
+-- the ids earlier builds issued (retired ones too) among those the recomputed clusters would take new: a
+-- probe of the candidates, not a distinct over every id ever issued
+issued_candidates as (
+    {%- if is_incremental() %}
+        select t.customer_id
+        from {{ this }} as t
+        where t.customer_id in (select 'c' || left(md5(a.anchor_record_id), 16) from anchors as a)
+    {%- else %}
+        select cast(null as {{ dbt.type_string() }}) as customer_id
+        where false
+    {%- endif %}
 ),
 
 cluster_ids as (
@@ -180,7 +212,7 @@ cluster_ids as (
         coalesce(
             k.customer_id,
             case
-                when 'c' || left(md5(a.anchor_record_id), 16) in (select e.customer_id from ever_issued as e)
+                when 'c' || left(md5(a.anchor_record_id), 16) in (select i.customer_id from issued_candidates as i)
                     then 'c' || left(md5(a.anchor_record_id || '|' || '{{ var("run_id") }}'), 16)
                 else 'c' || left(md5(a.anchor_record_id), 16)
             end

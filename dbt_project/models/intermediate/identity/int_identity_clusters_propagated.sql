@@ -1,7 +1,7 @@
 {{ config(
     materialized=rapport.identity_values_materialization(),
     unique_key='record_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='identity_clusters',
     pre_hook="{{ rapport.delete_clusters_recomputed() }}",
     post_hook="{{ rapport.clear_identity_region() }}"
 ) }}
@@ -15,6 +15,9 @@
 -- or vanished: a first_seen_at may move an anchor without any edge changing) and every record of the touched
 -- records' components; a record's anchor depends on nothing else. The pre-hook deletes the touched records'
 -- rows (vanished ones included). On Spark a table, rebuilt whole.
+-- Change list for int_customer_ids_assigned (macros/identity_clusters_changed.sql): the pre-hook lists the
+-- touched records it deletes (or the full-build marker), the strategy (delete+insert on record_id) the
+-- recomputed records whose anchor changed; the ids consume the list.
 -- depends_on: {{ ref('stg_shop__customers') }} {{ ref('stg_shop__orders') }} {{ ref('stg_helpdesk__users') }}
 -- depends_on: {{ ref('stg_esp__contacts') }} {{ ref('stg_esp__audiences') }}
 -- depends_on: {{ source('shop', 'shop_orders') }} {{ source('esp', 'esp_campaigns') }}
