@@ -8,6 +8,10 @@
 -- and re-diffs the next recorded date N after D against D's snapshot; the rows of D and N are replaced
 -- (macro segment_history_strategy), every other date's rows stay. So runs in any order of dates, re-runs
 -- included, leave the log that running each date once in date order would (its last computed snapshot).
+-- The state before D is each customer's latest row before D: when D is the latest recorded date (a day's
+-- run, or its re-run), it is read from intermediate.segment_history__state (each customer's latest rows,
+-- kept in the log's transaction by the strategy), so the build reads O(customers) rows, not the whole log;
+-- a backfill reads the whole log and rebuilds that table (macros segment_history_plan, _state_update).
 -- full_refresh=false: the history cannot be rebuilt from the sources. A table of the earlier form (a full
 -- snapshot per date) is converted once by the pre-hook (macro segment_history_prepare).
 {{
@@ -20,6 +24,9 @@
     )
 }}
 {%- set previous = rapport.segment_history_previous(this) %}
+{#- the common case, a run for the latest recorded date, reads each customer's latest rows from the state
+    table, not the whole log (macro segment_history_plan) -#}
+{%- set plan = rapport.segment_history_plan() %}
 
 with run_date as (
     select as_of_date
@@ -106,50 +113,71 @@ previous_log as (
     {%- endif %}
 ),
 
+-- the rows the states below are found in: the whole log, or the state table (each customer's latest rows:
+-- enough when nothing is recorded after the run's date)
+searched_rows as (
+    select
+        as_of_date,
+        customer_id,
+        change,
+        rfm_segment,
+        lifecycle_stage,
+        value_tier,
+        engagement_tier,
+        support_health,
+        r_score,
+        f_score,
+        m_score,
+        frequency,
+        monetary_usd,
+        last_order_date
+    from {{ rapport.segment_history_state_relations().state if plan.reads_state else 'previous_log' }}
+),
+
 -- each customer's state just before the run's date: their latest earlier row
 state_before_run as (
     select
         run_date.as_of_date,
-        previous_log.customer_id,
-        previous_log.change,
-        previous_log.rfm_segment,
-        previous_log.lifecycle_stage,
-        previous_log.value_tier,
-        previous_log.engagement_tier,
-        previous_log.support_health,
-        previous_log.r_score,
-        previous_log.f_score,
-        previous_log.m_score,
-        previous_log.frequency,
-        previous_log.monetary_usd,
-        previous_log.last_order_date
-    from previous_log
+        searched_rows.customer_id,
+        searched_rows.change,
+        searched_rows.rfm_segment,
+        searched_rows.lifecycle_stage,
+        searched_rows.value_tier,
+        searched_rows.engagement_tier,
+        searched_rows.support_health,
+        searched_rows.r_score,
+        searched_rows.f_score,
+        searched_rows.m_score,
+        searched_rows.frequency,
+        searched_rows.monetary_usd,
+        searched_rows.last_order_date
+    from searched_rows
     cross join run_date
-    where previous_log.as_of_date < run_date.as_of_date
-    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+    where searched_rows.as_of_date < run_date.as_of_date
+    qualify row_number() over (partition by searched_rows.customer_id order by searched_rows.as_of_date desc) = 1
 ),
 
 -- each customer's state at the next recorded date, as the log held it
 state_at_next as (
     select
         next_date.as_of_date,
-        previous_log.customer_id,
-        previous_log.change,
-        previous_log.rfm_segment,
-        previous_log.lifecycle_stage,
-        previous_log.value_tier,
-        previous_log.engagement_tier,
-        previous_log.support_health,
-        previous_log.r_score,
-        previous_log.f_score,
-        previous_log.m_score,
-        previous_log.frequency,
-        previous_log.monetary_usd,
-        previous_log.last_order_date
-    from previous_log
+        searched_rows.customer_id,
+        searched_rows.change,
+        searched_rows.rfm_segment,
+        searched_rows.lifecycle_stage,
+        searched_rows.value_tier,
+        searched_rows.engagement_tier,
+        searched_rows.support_health,
+        searched_rows.r_score,
+        searched_rows.f_score,
+        searched_rows.m_score,
+        searched_rows.frequency,
+        searched_rows.monetary_usd,
+        searched_rows.last_order_date
+    from searched_rows
     cross join next_date
-    where previous_log.as_of_date <= next_date.as_of_date
-    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+    where searched_rows.as_of_date <= next_date.as_of_date
+    qualify row_number() over (partition by searched_rows.customer_id order by searched_rows.as_of_date desc) = 1
 ),
 
 -- the two comparisons, each labelled with the date its changes are recorded at: the run's date (the state
