@@ -92,11 +92,14 @@
   id keeps the same tables. DuckDB only: on Spark the log is read whole.
 #}
 {% macro segment_history_state_relations() -%}
+    {#- created, not incorporated from the ref: under --empty a ref renders as an empty subquery -#}
     {%- set scopes = ref('int_segment_scopes') -%}
-    {{ return({
-        'state': scopes.incorporate(path={'identifier': 'segment_history__state'}, type='table'),
-        'dates': scopes.incorporate(path={'identifier': 'segment_history__state_dates'}, type='table'),
-    }) }}
+    {%- set named = {} -%}
+    {%- for kind, identifier in [('state', 'segment_history__state'), ('dates', 'segment_history__state_dates')] -%}
+        {%- do named.update({kind: api.Relation.create(database=scopes.database, schema=scopes.schema,
+            identifier=identifier, type='table')}) -%}
+    {%- endfor -%}
+    {{ return(named) }}
 {%- endmacro %}
 
 
