@@ -385,3 +385,11 @@
     left join after_state
         on changes.as_of_date = after_state.as_of_date and changes.customer_id = after_state.customer_id
 {%- endmacro %}
+
+
+{# The state columns as a select list, each qualified by `relation` when given (no trailing comma). #}
+{% macro segment_history_state_list(relation=none) -%}
+    {%- for column in rapport.segment_history_state_columns() -%}
+        {{ relation ~ '.' if relation }}{{ column }}{{ ',\n        ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

@@ -50,8 +50,8 @@ replaced_dates as (
     select as_of_date from next_date
 ),
 
--- the state (a row is written when one of these changes; the same list as macro
--- segment_history_state_columns, which converts the earlier form)
+-- the state (a row is written when one of these changes: macro segment_history_state_columns, whose
+-- list the CTEs below select)
 snapshot as (
     select
         as_of_date,
@@ -76,17 +76,7 @@ previous_log as (
             as_of_date,
             customer_id,
             change,
-            rfm_segment,
-            lifecycle_stage,
-            value_tier,
-            engagement_tier,
-            support_health,
-            r_score,
-            f_score,
-            m_score,
-            frequency,
-            monetary_usd,
-            last_order_date,
+            {{ rapport.segment_history_state_list() }},
             run_id,
             recorded_at
         from {{ previous }}
@@ -95,17 +85,7 @@ previous_log as (
             cast(null as date) as as_of_date,
             customer_id,
             cast(null as {{ dbt.type_string() }}) as change,
-            rfm_segment,
-            lifecycle_stage,
-            value_tier,
-            engagement_tier,
-            support_health,
-            r_score,
-            f_score,
-            m_score,
-            frequency,
-            monetary_usd,
-            last_order_date,
+            {{ rapport.segment_history_state_list() }},
             cast(null as {{ dbt.type_string() }}) as run_id,
             cast(null as timestamp) as recorded_at
         from snapshot
@@ -120,17 +100,7 @@ searched_rows as (
         as_of_date,
         customer_id,
         change,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from {{ rapport.segment_history_state_relations().state if plan.reads_state else 'previous_log' }}
 ),
 
@@ -140,17 +110,7 @@ state_before_run as (
         run_date.as_of_date,
         searched_rows.customer_id,
         searched_rows.change,
-        searched_rows.rfm_segment,
-        searched_rows.lifecycle_stage,
-        searched_rows.value_tier,
-        searched_rows.engagement_tier,
-        searched_rows.support_health,
-        searched_rows.r_score,
-        searched_rows.f_score,
-        searched_rows.m_score,
-        searched_rows.frequency,
-        searched_rows.monetary_usd,
-        searched_rows.last_order_date
+        {{ rapport.segment_history_state_list('searched_rows') }}
     from searched_rows
     cross join run_date
     where searched_rows.as_of_date < run_date.as_of_date
@@ -163,17 +123,7 @@ state_at_next as (
         next_date.as_of_date,
         searched_rows.customer_id,
         searched_rows.change,
-        searched_rows.rfm_segment,
-        searched_rows.lifecycle_stage,
-        searched_rows.value_tier,
-        searched_rows.engagement_tier,
-        searched_rows.support_health,
-        searched_rows.r_score,
-        searched_rows.f_score,
-        searched_rows.m_score,
-        searched_rows.frequency,
-        searched_rows.monetary_usd,
-        searched_rows.last_order_date
+        {{ rapport.segment_history_state_list('searched_rows') }}
     from searched_rows
     cross join next_date
     where searched_rows.as_of_date <= next_date.as_of_date
@@ -187,34 +137,14 @@ compared_before as (
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from state_before_run
     where change <> 'left'
     union all
     select
         next_date.as_of_date,
         snapshot.customer_id,
-        snapshot.rfm_segment,
-        snapshot.lifecycle_stage,
-        snapshot.value_tier,
-        snapshot.engagement_tier,
-        snapshot.support_health,
-        snapshot.r_score,
-        snapshot.f_score,
-        snapshot.m_score,
-        snapshot.frequency,
-        snapshot.monetary_usd,
-        snapshot.last_order_date
+        {{ rapport.segment_history_state_list('snapshot') }}
     from snapshot
     cross join next_date
 ),
@@ -223,94 +153,27 @@ compared_after as (
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from snapshot
     union all
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from state_at_next
     where change <> 'left'
 ),
 
 -- entered (absent before), left (absent after: null state), changed (a state column differs)
 changes as (
-    select
-        coalesce(compared_after.as_of_date, compared_before.as_of_date) as as_of_date,
-        coalesce(compared_after.customer_id, compared_before.customer_id) as customer_id,
-        case
-            when compared_before.customer_id is null then 'entered'
-            when compared_after.customer_id is null then 'left'
-            else 'changed'
-        end as change,
-        compared_after.rfm_segment,
-        compared_after.lifecycle_stage,
-        compared_after.value_tier,
-        compared_after.engagement_tier,
-        compared_after.support_health,
-        compared_after.r_score,
-        compared_after.f_score,
-        compared_after.m_score,
-        compared_after.frequency,
-        compared_after.monetary_usd,
-        compared_after.last_order_date
-    from compared_before
-    full outer join compared_after
-        on
-            compared_before.as_of_date = compared_after.as_of_date
-            and compared_before.customer_id = compared_after.customer_id
-    where
-        compared_before.customer_id is null
-        or compared_after.customer_id is null
-        or compared_before.rfm_segment is distinct from compared_after.rfm_segment
-        or compared_before.lifecycle_stage is distinct from compared_after.lifecycle_stage
-        or compared_before.value_tier is distinct from compared_after.value_tier
-        or compared_before.engagement_tier is distinct from compared_after.engagement_tier
-        or compared_before.support_health is distinct from compared_after.support_health
-        or compared_before.r_score is distinct from compared_after.r_score
-        or compared_before.f_score is distinct from compared_after.f_score
-        or compared_before.m_score is distinct from compared_after.m_score
-        or compared_before.frequency is distinct from compared_after.frequency
-        or compared_before.monetary_usd is distinct from compared_after.monetary_usd
-        or compared_before.last_order_date is distinct from compared_after.last_order_date
+    {{ rapport.segment_history_changes('compared_before', 'compared_after') }}
 )
 
 select
     as_of_date,
     customer_id,
     change,
-    rfm_segment,
-    lifecycle_stage,
-    value_tier,
-    engagement_tier,
-    support_health,
-    r_score,
-    f_score,
-    m_score,
-    frequency,
-    monetary_usd,
-    last_order_date,
+    {{ rapport.segment_history_state_list() }},
     cast('{{ var("run_id", "manual") }}' as {{ dbt.type_string() }}) as run_id,
     {{ utc_now() }} as recorded_at
 from changes
@@ -322,17 +185,7 @@ select
     as_of_date,
     customer_id,
     change,
-    rfm_segment,
-    lifecycle_stage,
-    value_tier,
-    engagement_tier,
-    support_health,
-    r_score,
-    f_score,
-    m_score,
-    frequency,
-    monetary_usd,
-    last_order_date,
+    {{ rapport.segment_history_state_list() }},
     run_id,
     recorded_at
 from previous_log
