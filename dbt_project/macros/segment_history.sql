@@ -58,16 +58,183 @@
 
 {# Incremental strategy of segment_history on DuckDB: delete the replaced dates' rows, then insert the
    batch. dbt's delete+insert deletes only the keys the batch holds, so a date whose change set became
-   empty would keep its old rows. #}
+   empty would keep its old rows. Then the state table follows the log, in the same transaction. #}
 {% macro get_incremental_replace_segment_history_dates_sql(arg_dict) -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    {%- set plan = rapport.segment_history_plan() -%}
     delete from {{ arg_dict['target_relation'] }}
+    {%- if plan.reads_state %}
+    -- the run's date is the latest recorded one: nothing after it to re-diff (a literal: zone maps skip the rest)
+    where as_of_date = cast('{{ plan.run_date }}' as date);
+    {%- else %}
     where as_of_date in (
         select replaced.as_of_date from ({{ rapport.segment_history_replaced_dates() }}) as replaced
         where replaced.as_of_date is not null
     );
+    {%- endif %}
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    select {{ columns }} from {{ arg_dict['temp_relation'] }};
+    {{ rapport.segment_history_state_update(plan, arg_dict['target_relation'], arg_dict['temp_relation']) }}
+{%- endmacro %}
+
+
+{#
+  The state table (docs/segments_and_campaigns.md "Segment history", issue 16): so that a day's build reads
+  O(customers) rows, not the whole log, `intermediate.segment_history__state` keeps, for the state date S,
+  each customer's latest log row before S and their row at S (if any): the state before a date after S is
+  each customer's latest row there, the state before S their row before it. `segment_history__state_dates`
+  is the registry (segment_history_dates: as_of_date, run_id) as it was when the state was written; S is its
+  latest date. A date recorded or recomputed since by a build that did not keep the state (a crash between
+  the registry and the log, another engine) differs there, and the build reads the whole log instead.
+  Written in the log's transaction (the strategy above); rebuilt from the log whenever a build reads the whole
+  log; dropped with the log (pre-hook). `rapport forget` deletes the person's rows from it like from every
+  derived table (rapport.privacy.database.delete_derived). No times are kept, so a rebuild with the same run
+  id keeps the same tables. DuckDB only: on Spark the log is read whole.
+#}
+{% macro segment_history_state_relations() -%}
+    {#- created, not incorporated from the ref: under --empty a ref renders as an empty subquery -#}
+    {%- set scopes = ref('int_segment_scopes') -%}
+    {%- set named = {} -%}
+    {%- for kind, identifier in [('state', 'segment_history__state'), ('dates', 'segment_history__state_dates')] -%}
+        {%- do named.update({kind: api.Relation.create(database=scopes.database, schema=scopes.schema,
+            identifier=identifier, type='table')}) -%}
+    {%- endfor -%}
+    {{ return(named) }}
+{%- endmacro %}
+
+
+{# How this build finds the states before its date, as a dict: `reads_state` (true: in the state table, false:
+   in the whole log) and `run_date` (ISO text, when reads_state). The state table is read when the run's date
+   D is the latest recorded date (nothing after it to re-diff) and the registry, D aside, is the one the state
+   was written with (then S is D, a re-run, or the recorded date before D). The model and the strategy both
+   call it before anything is written, so they agree. #}
+{% macro segment_history_plan() -%}
+    {{ return(adapter.dispatch('segment_history_plan', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro spark__segment_history_plan() -%}
+    {{ return({'reads_state': false, 'run_date': none}) }}
+{%- endmacro %}
+
+{% macro default__segment_history_plan() -%}
+    {%- set whole_log = {'reads_state': false, 'run_date': none} -%}
+    {#- a unit test's inputs are fixtures: the warehouse's state table does not describe them -#}
+    {%- if not execute or flags.EMPTY or model.resource_type == 'unit_test' or not is_incremental() -%}
+        {{ return(whole_log) }}
+    {%- endif -%}
+    {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) -%}
+    {%- if existing is none or 'change' not in (
+        adapter.get_columns_in_relation(existing) | map(attribute='name') | map('lower') | list) -%}
+        {{ return(whole_log) }}
+    {%- endif -%}
+    {%- set kept = rapport.segment_history_state_relations() -%}
+    {%- if not (rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates)) -%}
+        {{ return(whole_log) }}
+    {%- endif -%}
+    {%- set found = run_query(rapport.segment_history_plan_sql(kept.dates)).rows -%}
+    {%- if found | length > 0 and found[0][0] -%}
+        {{ return({'reads_state': true, 'run_date': found[0][1] | string}) }}
+    {%- endif -%}
+    {{ return(whole_log) }}
+{%- endmacro %}
+
+{% macro segment_history_plan_sql(kept_dates) -%}
+    with run_date as (
+        select as_of_date from {{ ref('int_segment_scopes') }} where scope_id = 'as_of'
+    ),
+
+    recorded_other_dates as (
+        select as_of_date, run_id from {{ ref('segment_history_dates') }}
+        where as_of_date <> (select as_of_date from run_date)
+    ),
+
+    kept_other_dates as (
+        select as_of_date, run_id from {{ kept_dates }}
+        where as_of_date <> (select as_of_date from run_date)
+    ),
+
+    registry_differences as (
+        select count(*) as differences
+        from (
+            (select * from recorded_other_dates except select * from kept_other_dates)
+            union all
+            (select * from kept_other_dates except select * from recorded_other_dates)
+        ) as differing
+    )
+
+    select
+        coalesce(
+            (select count(*) from {{ kept_dates }}) > 0
+            and (select max(as_of_date) from {{ ref('segment_history_dates') }}) = run_date.as_of_date
+            and registry_differences.differences = 0,
+            false
+        ) as reads_state,
+        run_date.as_of_date
+    from run_date
+    cross join registry_differences
+{%- endmacro %}
+
+
+{# After the log is written (same transaction): the state table for the new state date. When this build read
+   the state (plan.reads_state), only this date's rows change: on a new date D after S, each customer keeps
+   their latest row (the row before S goes where there is one at S) and D's rows are added; on a re-run of
+   S, S's rows are replaced. Otherwise it is rebuilt from the whole log for the latest recorded date. #}
+{% macro segment_history_state_update(plan, history, batch) -%}
+    {%- if flags.EMPTY -%}{{ return('') }}{%- endif -%}
+    {%- set kept = rapport.segment_history_state_relations() -%}
+    {%- set column_list = (['as_of_date', 'customer_id', 'change'] + rapport.segment_history_state_columns())
+        | join(', ') -%}
+    {%- if plan.reads_state %}
+    delete from {{ kept.state }}
+    where
+        as_of_date < (select max(as_of_date) from {{ kept.dates }})
+        and cast('{{ plan.run_date }}' as date) > (select max(as_of_date) from {{ kept.dates }})
+        and customer_id in (
+            select at_state_date.customer_id
+            from {{ kept.state }} as at_state_date
+            where at_state_date.as_of_date = (select max(as_of_date) from {{ kept.dates }})
+        );
+    delete from {{ kept.state }} where as_of_date = cast('{{ plan.run_date }}' as date);
+    insert into {{ kept.state }} ({{ column_list }})
+    select {{ column_list }} from {{ batch }};
+    create or replace table {{ kept.dates }} as
+    select as_of_date, run_id from {{ ref('segment_history_dates') }};
+    {%- else %}
+    create or replace table {{ kept.dates }} as
+    select as_of_date, run_id from {{ ref('segment_history_dates') }};
+    create or replace table {{ kept.state }} as
+    with latest_before_state_date as (
+        select {{ column_list }}
+        from {{ history }}
+        where as_of_date < (select max(as_of_date) from {{ kept.dates }})
+        qualify row_number() over (partition by customer_id order by as_of_date desc) = 1
+    ),
+
+    at_state_date as (
+        select {{ column_list }}
+        from {{ history }}
+        where as_of_date = (select max(as_of_date) from {{ kept.dates }})
+    )
+
+    select * from latest_before_state_date
+    union all
+    select * from at_state_date;
+    {%- endif %}
+{%- endmacro %}
+
+
+{# Drop the state table (pre-hook): the log is missing (the build creates it anew) or is being converted. #}
+{% macro segment_history_drop_state() -%}
+    {{ return(adapter.dispatch('segment_history_drop_state', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__segment_history_drop_state() -%}
+    {%- set kept = rapport.segment_history_state_relations() -%}
+    {%- do run_query('drop table if exists ' ~ kept.state) -%}
+    {%- do run_query('drop table if exists ' ~ kept.dates) -%}
+{%- endmacro %}
+
+{% macro spark__segment_history_drop_state() -%}
 {%- endmacro %}
 
 
@@ -121,12 +288,16 @@
 {% macro segment_history_prepare() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) -%}
-    {%- if existing is none -%}{{ return('') }}{%- endif -%}
+    {%- if existing is none -%}
+        {%- do rapport.segment_history_drop_state() -%}
+        {{ return('') }}
+    {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(existing) | map(attribute='name') | map('lower') | list -%}
     {%- if 'recency_days' in columns and 'change' not in columns -%}
         {%- set converted = api.Relation.create(database=this.database, schema=this.schema,
             identifier=this.identifier ~ '__converted', type='table') -%}
         {%- do run_query('drop table if exists ' ~ converted) -%}
+        {%- do rapport.segment_history_drop_state() -%}
         {%- do run_query(create_table_as(False, converted, rapport.segment_history_from_snapshots(existing))) -%}
         {%- do adapter.drop_relation(existing) -%}
         {%- do adapter.rename_relation(converted, this.incorporate(type='table')) -%}
@@ -213,4 +384,12 @@
     inner join recorded_dates on changes.as_of_date = recorded_dates.as_of_date
     left join after_state
         on changes.as_of_date = after_state.as_of_date and changes.customer_id = after_state.customer_id
+{%- endmacro %}
+
+
+{# The state columns as a select list, each qualified by `relation` when given (no trailing comma). #}
+{% macro segment_history_state_list(relation=none) -%}
+    {%- for column in rapport.segment_history_state_columns() -%}
+        {{ relation ~ '.' if relation }}{{ column }}{{ ',\n        ' if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}

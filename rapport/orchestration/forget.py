@@ -6,10 +6,11 @@
    with all that customer's records and non-rejected identifiers (rapport.privacy.database.resolve);
 3. in one transaction: records keyed hashes of those identifiers (ops.erasure_identifiers), removes the
    person from raw.* and quarantine.* (rapport.privacy.purge), from every dbt-built table including the
-   incremental history (int_customer_ids_assigned, segment_history; segment_history_dates' customer counts are
-   recounted from the history without them), drops the identity labels and the edges' before-images pending
-   for them (record keys cannot be matched row by row; the rebuild labels in full), redacts remaining
-   mentions, and
+   incremental history (int_customer_ids_assigned, segment_history and its state table
+   intermediate.segment_history__state, which so stays the log's latest rows per customer;
+   segment_history_dates' customer counts are recounted from the history without them), drops the identity
+   labels and the edges' before-images pending for them (record keys cannot be matched row by row; the
+   rebuild labels in full), redacts remaining mentions, and
    writes ops.erasures (one row per address: hash, time, status, rows removed per table);
 4. rewrites the working file (deleted rows' bytes gone), rebuilds the models (aggregates and scores
    without the person), runs the mart checks, republishes atomically (published file, Parquet, dbt docs,

@@ -10,6 +10,10 @@ one customer, whose other id leaves.
 
 The expected log is computed here with pandas from the snapshots each build computed (customer_segments
 after the build), running the dates once each in date order; it is compared with the model's table.
+
+The state table (intermediate.segment_history__state, what a run for the latest recorded date reads instead
+of the whole log) is checked on another warehouse: in-order days, a re-run, a backfill, a merge and a forget,
+after each of which the log equals the in-order one and the state table the log's latest rows.
 """
 
 from __future__ import annotations
@@ -252,3 +256,122 @@ def test_the_earlier_form_is_converted_once(make_warehouse, rows):
     ]  # fmt: skip
     wh.build(as_of=D1, run_id="again", select=SELECT)  # converted once: the next build leaves the old dates
     assert wh.query("select count(*) from marts.segment_history where run_id like 'old-%'") == [(4,)]
+
+
+# ---- the state table: a day's build reads each customer's latest rows, not the whole log ----------------
+
+STATE_TABLE = "intermediate.segment_history__state"
+F1, F2, F3, F4 = date(2025, 2, 1), date(2025, 2, 20), date(2025, 2, 21), date(2025, 3, 1)
+B, F5, F6, F7 = date(2025, 2, 10), date(2025, 3, 10), date(2025, 3, 20), date(2025, 4, 1)
+
+
+def _reads_state(wh: Any) -> bool:
+    """Whether the last build's segment_history read the state table (its compiled SQL selects from the quoted
+    relation; the whole-log form does not, comments aside)."""
+    compiled = wh.settings.warehouse_dir / "dbt" / "target" / "compiled" / "rapport" / "models" / "marts"
+    return '"intermediate"."segment_history__state"' in (compiled / "segments" / "segment_history.sql").read_text()
+
+
+def _kept_state(wh: Any) -> tuple[date, pd.DataFrame] | None:
+    with duckdb.connect(str(wh.path), read_only=True) as con:
+        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate' "
+                           "and table_name = 'segment_history__state'").fetchall()[0][0]:
+            return None
+        [(state_date,)] = con.execute(f"select max(as_of_date) from {STATE_TABLE}_dates").fetchall()
+        rows = con.execute(f"select {', '.join(LOG)} from {STATE_TABLE}").df()
+    return state_date, _normalised(rows)
+
+
+def _expected_state(log: pd.DataFrame, state_date: date) -> pd.DataFrame:
+    """Each customer's latest row before the state date, and their row at it (from a log, in pandas)."""
+    before = log[log["as_of_date"] < state_date].sort_values("as_of_date").groupby("customer_id").tail(1)
+    at = log[log["as_of_date"] == state_date]
+    return _normalised(pd.concat([before, at]))
+
+
+@pytest.fixture(scope="module")
+def kept(make_warehouse, rows) -> dict[str, Any]:
+    """In-order days (the first ones build the state), a re-run, a backfill between recorded dates, a merge
+    and a forget; after each build: the log, the state table and whether the build read it. ann orders on
+    01-10 and 03-05 (a change on F5), ben on 01-20 and 02-15, dan (guest) on 01-05, cat never."""
+    from rapport.orchestration.forget import forget
+    from rapport.privacy.store import KEY_ENV
+
+    wh = make_warehouse("segment_history_state")
+    wh.insert("shop_customers", [rows.shop_customer(1, email="ann@x.com"), rows.shop_customer(2, email="ben@x.com"),
+                                 rows.shop_customer(3, email="cat@x.com")])  # fmt: skip
+    o = rows.shop_order
+    wh.insert(
+        "shop_orders",
+        [
+            o(10, customer_id=1, total=100, created_at="2025-01-10 12:00:00", updated_at="2025-01-10 12:00:00"),
+            o(11, customer_id=1, total=40, created_at="2025-03-05 12:00:00", updated_at="2025-03-05 12:00:00"),
+            o(20, customer_id=2, total=20, created_at="2025-01-20 12:00:00", updated_at="2025-01-20 12:00:00"),
+            o(21, customer_id=2, total=30, created_at="2025-02-15 12:00:00", updated_at="2025-02-15 12:00:00"),
+            o(30, email="dan@x.com", total=50, created_at="2025-01-05 12:00:00", updated_at="2025-01-05 12:00:00"),
+        ],
+    )  # fmt: skip
+    snapshots: dict[date, pd.DataFrame] = {}
+    forgotten: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
+
+    def build(as_of: date, run_id: str) -> None:
+        wh.build(as_of=as_of, run_id=run_id, select=SELECT)
+        snapshots[as_of] = _snapshot(wh)
+        record(run_id)
+        out[run_id]["reads_state"] = _reads_state(wh)
+
+    def record(name: str) -> None:
+        kept_snapshots = {d: s[~s["customer_id"].isin(forgotten)] for d, s in snapshots.items()}
+        out[name] = {"log": _normalised(_log(wh)), "expected": _expected_log(kept_snapshots),
+                     "state": _kept_state(wh), "latest_recorded": max(snapshots)}  # fmt: skip
+
+    build(F1, "f1")  # the first build: no table yet
+    build(F2, "f2")  # no state table yet: the whole log, then the state is written
+    build(F3, "f3")  # the next day, read from the state
+    build(F3, "f3b")  # a re-run of the latest date
+    build(F4, "f4")
+    build(B, "b")  # a backfill between F1 and F2: the whole log, F2 re-diffed, the state rebuilt
+    build(F5, "f5")  # ann's second order
+    cat = wh.customer_of("orders.customer", 3)
+    wh.insert("helpdesk_users", [rows.helpdesk_user(500, email="dan@x.com", external_id="2")],
+              run_id="r2", extracted_at="2025-06-30 01:00:00")  # fmt: skip
+    build(F6, "f6")  # ben's and dan's records merged: one id leaves
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(KEY_ENV, raising=False)
+        result = forget(wh.settings, ["cat@x.com"])
+    assert result.status == {"cat@x.com": "erased"}
+    forgotten.add(cat)
+    record("forget")
+    build(F7, "f7")  # after the forget, read from the state
+    return {"wh": wh, "out": out, "cat": cat}
+
+
+def test_in_order_days_and_re_runs_read_the_state_and_backfills_the_whole_log(kept):
+    reads = {name: o["reads_state"] for name, o in kept["out"].items() if "reads_state" in o}
+    assert reads == {"f1": False, "f2": False, "f3": True, "f3b": True, "f4": True, "b": False, "f5": True,
+                     "f6": True, "f7": True}  # fmt: skip
+
+
+def test_with_the_state_the_log_equals_the_in_order_log_after_every_step(kept):
+    """The same log as running the dates once each in date order (independent, from the snapshots), whichever
+    way each build found the states before its date; after the forget, without the forgotten person."""
+    for name, o in kept["out"].items():
+        pd.testing.assert_frame_equal(o["log"], o["expected"], obj=f"after {name}")
+    log = kept["out"]["f7"]["log"]
+    assert kept["cat"] not in set(log["customer_id"])
+    assert (log["change"] == "left").sum() == 1  # the merge
+
+
+def test_the_state_table_holds_the_logs_latest_rows_after_every_step(kept):
+    """After every build (and the forget): the state date is the latest recorded date and the table holds each
+    customer's latest log row before it and their row at it, computed here from the expected log."""
+    assert kept["out"]["f1"]["state"] is None  # the first build writes none: the next one builds it
+    for name, o in kept["out"].items():
+        if name == "f1":
+            continue
+        state_date, state = o["state"]
+        assert state_date == o["latest_recorded"], name
+        pd.testing.assert_frame_equal(state, _expected_state(o["expected"], state_date), obj=f"state after {name}")
+    _, state = kept["out"]["forget"]["state"]
+    assert kept["cat"] not in set(state["customer_id"])

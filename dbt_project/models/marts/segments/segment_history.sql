@@ -8,6 +8,10 @@
 -- and re-diffs the next recorded date N after D against D's snapshot; the rows of D and N are replaced
 -- (macro segment_history_strategy), every other date's rows stay. So runs in any order of dates, re-runs
 -- included, leave the log that running each date once in date order would (its last computed snapshot).
+-- The state before D is each customer's latest row before D: when D is the latest recorded date (a day's
+-- run, or its re-run), it is read from intermediate.segment_history__state (each customer's latest rows,
+-- kept in the log's transaction by the strategy), so the build reads O(customers) rows, not the whole log;
+-- a backfill reads the whole log and rebuilds that table (macros segment_history_plan, _state_update).
 -- full_refresh=false: the history cannot be rebuilt from the sources. A table of the earlier form (a full
 -- snapshot per date) is converted once by the pre-hook (macro segment_history_prepare).
 {{
@@ -20,6 +24,9 @@
     )
 }}
 {%- set previous = rapport.segment_history_previous(this) %}
+{#- the common case, a run for the latest recorded date, reads each customer's latest rows from the state
+    table, not the whole log (macro segment_history_plan) -#}
+{%- set plan = rapport.segment_history_plan() %}
 
 with run_date as (
     select as_of_date
@@ -43,8 +50,8 @@ replaced_dates as (
     select as_of_date from next_date
 ),
 
--- the state (a row is written when one of these changes; the same list as macro
--- segment_history_state_columns, which converts the earlier form)
+-- the state (a row is written when one of these changes: macro segment_history_state_columns, whose
+-- list the CTEs below select)
 snapshot as (
     select
         as_of_date,
@@ -69,17 +76,7 @@ previous_log as (
             as_of_date,
             customer_id,
             change,
-            rfm_segment,
-            lifecycle_stage,
-            value_tier,
-            engagement_tier,
-            support_health,
-            r_score,
-            f_score,
-            m_score,
-            frequency,
-            monetary_usd,
-            last_order_date,
+            {{ rapport.segment_history_state_list() }},
             run_id,
             recorded_at
         from {{ previous }}
@@ -88,17 +85,7 @@ previous_log as (
             cast(null as date) as as_of_date,
             customer_id,
             cast(null as {{ dbt.type_string() }}) as change,
-            rfm_segment,
-            lifecycle_stage,
-            value_tier,
-            engagement_tier,
-            support_health,
-            r_score,
-            f_score,
-            m_score,
-            frequency,
-            monetary_usd,
-            last_order_date,
+            {{ rapport.segment_history_state_list() }},
             cast(null as {{ dbt.type_string() }}) as run_id,
             cast(null as timestamp) as recorded_at
         from snapshot
@@ -106,50 +93,41 @@ previous_log as (
     {%- endif %}
 ),
 
+-- the rows the states below are found in: the whole log, or the state table (each customer's latest rows:
+-- enough when nothing is recorded after the run's date)
+searched_rows as (
+    select
+        as_of_date,
+        customer_id,
+        change,
+        {{ rapport.segment_history_state_list() }}
+    from {{ rapport.segment_history_state_relations().state if plan.reads_state else 'previous_log' }}
+),
+
 -- each customer's state just before the run's date: their latest earlier row
 state_before_run as (
     select
         run_date.as_of_date,
-        previous_log.customer_id,
-        previous_log.change,
-        previous_log.rfm_segment,
-        previous_log.lifecycle_stage,
-        previous_log.value_tier,
-        previous_log.engagement_tier,
-        previous_log.support_health,
-        previous_log.r_score,
-        previous_log.f_score,
-        previous_log.m_score,
-        previous_log.frequency,
-        previous_log.monetary_usd,
-        previous_log.last_order_date
-    from previous_log
+        searched_rows.customer_id,
+        searched_rows.change,
+        {{ rapport.segment_history_state_list('searched_rows') }}
+    from searched_rows
     cross join run_date
-    where previous_log.as_of_date < run_date.as_of_date
-    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+    where searched_rows.as_of_date < run_date.as_of_date
+    qualify row_number() over (partition by searched_rows.customer_id order by searched_rows.as_of_date desc) = 1
 ),
 
 -- each customer's state at the next recorded date, as the log held it
 state_at_next as (
     select
         next_date.as_of_date,
-        previous_log.customer_id,
-        previous_log.change,
-        previous_log.rfm_segment,
-        previous_log.lifecycle_stage,
-        previous_log.value_tier,
-        previous_log.engagement_tier,
-        previous_log.support_health,
-        previous_log.r_score,
-        previous_log.f_score,
-        previous_log.m_score,
-        previous_log.frequency,
-        previous_log.monetary_usd,
-        previous_log.last_order_date
-    from previous_log
+        searched_rows.customer_id,
+        searched_rows.change,
+        {{ rapport.segment_history_state_list('searched_rows') }}
+    from searched_rows
     cross join next_date
-    where previous_log.as_of_date <= next_date.as_of_date
-    qualify row_number() over (partition by previous_log.customer_id order by previous_log.as_of_date desc) = 1
+    where searched_rows.as_of_date <= next_date.as_of_date
+    qualify row_number() over (partition by searched_rows.customer_id order by searched_rows.as_of_date desc) = 1
 ),
 
 -- the two comparisons, each labelled with the date its changes are recorded at: the run's date (the state
@@ -159,34 +137,14 @@ compared_before as (
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from state_before_run
     where change <> 'left'
     union all
     select
         next_date.as_of_date,
         snapshot.customer_id,
-        snapshot.rfm_segment,
-        snapshot.lifecycle_stage,
-        snapshot.value_tier,
-        snapshot.engagement_tier,
-        snapshot.support_health,
-        snapshot.r_score,
-        snapshot.f_score,
-        snapshot.m_score,
-        snapshot.frequency,
-        snapshot.monetary_usd,
-        snapshot.last_order_date
+        {{ rapport.segment_history_state_list('snapshot') }}
     from snapshot
     cross join next_date
 ),
@@ -195,94 +153,27 @@ compared_after as (
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from snapshot
     union all
     select
         as_of_date,
         customer_id,
-        rfm_segment,
-        lifecycle_stage,
-        value_tier,
-        engagement_tier,
-        support_health,
-        r_score,
-        f_score,
-        m_score,
-        frequency,
-        monetary_usd,
-        last_order_date
+        {{ rapport.segment_history_state_list() }}
     from state_at_next
     where change <> 'left'
 ),
 
 -- entered (absent before), left (absent after: null state), changed (a state column differs)
 changes as (
-    select
-        coalesce(compared_after.as_of_date, compared_before.as_of_date) as as_of_date,
-        coalesce(compared_after.customer_id, compared_before.customer_id) as customer_id,
-        case
-            when compared_before.customer_id is null then 'entered'
-            when compared_after.customer_id is null then 'left'
-            else 'changed'
-        end as change,
-        compared_after.rfm_segment,
-        compared_after.lifecycle_stage,
-        compared_after.value_tier,
-        compared_after.engagement_tier,
-        compared_after.support_health,
-        compared_after.r_score,
-        compared_after.f_score,
-        compared_after.m_score,
-        compared_after.frequency,
-        compared_after.monetary_usd,
-        compared_after.last_order_date
-    from compared_before
-    full outer join compared_after
-        on
-            compared_before.as_of_date = compared_after.as_of_date
-            and compared_before.customer_id = compared_after.customer_id
-    where
-        compared_before.customer_id is null
-        or compared_after.customer_id is null
-        or compared_before.rfm_segment is distinct from compared_after.rfm_segment
-        or compared_before.lifecycle_stage is distinct from compared_after.lifecycle_stage
-        or compared_before.value_tier is distinct from compared_after.value_tier
-        or compared_before.engagement_tier is distinct from compared_after.engagement_tier
-        or compared_before.support_health is distinct from compared_after.support_health
-        or compared_before.r_score is distinct from compared_after.r_score
-        or compared_before.f_score is distinct from compared_after.f_score
-        or compared_before.m_score is distinct from compared_after.m_score
-        or compared_before.frequency is distinct from compared_after.frequency
-        or compared_before.monetary_usd is distinct from compared_after.monetary_usd
-        or compared_before.last_order_date is distinct from compared_after.last_order_date
+    {{ rapport.segment_history_changes('compared_before', 'compared_after') }}
 )
 
 select
     as_of_date,
     customer_id,
     change,
-    rfm_segment,
-    lifecycle_stage,
-    value_tier,
-    engagement_tier,
-    support_health,
-    r_score,
-    f_score,
-    m_score,
-    frequency,
-    monetary_usd,
-    last_order_date,
+    {{ rapport.segment_history_state_list() }},
     cast('{{ var("run_id", "manual") }}' as {{ dbt.type_string() }}) as run_id,
     {{ utc_now() }} as recorded_at
 from changes
@@ -294,17 +185,7 @@ select
     as_of_date,
     customer_id,
     change,
-    rfm_segment,
-    lifecycle_stage,
-    value_tier,
-    engagement_tier,
-    support_health,
-    r_score,
-    f_score,
-    m_score,
-    frequency,
-    monetary_usd,
-    last_order_date,
+    {{ rapport.segment_history_state_list() }},
     run_id,
     recorded_at
 from previous_log
