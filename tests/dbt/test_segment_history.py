@@ -91,21 +91,29 @@ def _state_at(log: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return latest[latest["change"] != "left"].drop(columns=["as_of_date", "change"])
 
 
-@pytest.fixture(scope="module")
-def history(make_warehouse, rows) -> dict[str, Any]:
-    wh = make_warehouse("segment_history")
+def _seed(wh: Any, rows: Any, *, ann_orders_again: bool) -> None:
+    """ann, ben and cat in the shop; ann orders on 01-10 (and on 03-05 when `ann_orders_again`), ben on 01-20
+    and 02-15, dan (a guest) on 01-05."""
     wh.insert("shop_customers", [rows.shop_customer(1, email="ann@x.com"), rows.shop_customer(2, email="ben@x.com"),
                                  rows.shop_customer(3, email="cat@x.com")])  # fmt: skip
     o = rows.shop_order
-    wh.insert(
-        "shop_orders",
-        [
-            o(10, customer_id=1, total=100, created_at="2025-01-10 12:00:00", updated_at="2025-01-10 12:00:00"),
-            o(20, customer_id=2, total=20, created_at="2025-01-20 12:00:00", updated_at="2025-01-20 12:00:00"),
-            o(21, customer_id=2, total=30, created_at="2025-02-15 12:00:00", updated_at="2025-02-15 12:00:00"),
-            o(30, email="dan@x.com", total=50, created_at="2025-01-05 12:00:00", updated_at="2025-01-05 12:00:00"),
-        ],
-    )  # fmt: skip
+    orders = [
+        o(10, customer_id=1, total=100, created_at="2025-01-10 12:00:00", updated_at="2025-01-10 12:00:00"),
+        o(20, customer_id=2, total=20, created_at="2025-01-20 12:00:00", updated_at="2025-01-20 12:00:00"),
+        o(21, customer_id=2, total=30, created_at="2025-02-15 12:00:00", updated_at="2025-02-15 12:00:00"),
+        o(30, email="dan@x.com", total=50, created_at="2025-01-05 12:00:00", updated_at="2025-01-05 12:00:00"),
+    ]  # fmt: skip
+    if ann_orders_again:
+        orders.append(
+            o(11, customer_id=1, total=40, created_at="2025-03-05 12:00:00", updated_at="2025-03-05 12:00:00")
+        )
+    wh.insert("shop_orders", orders)
+
+
+@pytest.fixture(scope="module")
+def history(make_warehouse, rows) -> dict[str, Any]:
+    wh = make_warehouse("segment_history")
+    _seed(wh, rows, ann_orders_again=False)
     snapshots: dict[date, pd.DataFrame] = {}
     logs: dict[str, pd.DataFrame] = {}
     expected: dict[str, pd.DataFrame] = {}
@@ -298,19 +306,7 @@ def kept(make_warehouse, rows) -> dict[str, Any]:
     from rapport.privacy.store import KEY_ENV
 
     wh = make_warehouse("segment_history_state")
-    wh.insert("shop_customers", [rows.shop_customer(1, email="ann@x.com"), rows.shop_customer(2, email="ben@x.com"),
-                                 rows.shop_customer(3, email="cat@x.com")])  # fmt: skip
-    o = rows.shop_order
-    wh.insert(
-        "shop_orders",
-        [
-            o(10, customer_id=1, total=100, created_at="2025-01-10 12:00:00", updated_at="2025-01-10 12:00:00"),
-            o(11, customer_id=1, total=40, created_at="2025-03-05 12:00:00", updated_at="2025-03-05 12:00:00"),
-            o(20, customer_id=2, total=20, created_at="2025-01-20 12:00:00", updated_at="2025-01-20 12:00:00"),
-            o(21, customer_id=2, total=30, created_at="2025-02-15 12:00:00", updated_at="2025-02-15 12:00:00"),
-            o(30, email="dan@x.com", total=50, created_at="2025-01-05 12:00:00", updated_at="2025-01-05 12:00:00"),
-        ],
-    )  # fmt: skip
+    _seed(wh, rows, ann_orders_again=True)
     snapshots: dict[date, pd.DataFrame] = {}
     forgotten: set[str] = set()
     out: dict[str, dict[str, Any]] = {}
