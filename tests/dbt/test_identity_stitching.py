@@ -127,6 +127,8 @@ def wh(make_warehouse, rows) -> Any:
             r.esp_event("e7", "bob.personal@yahoo.com", "delivered", campaign_id="cmp1"),
             r.esp_event("e8", "bob.personal@yahoo.com", "click", campaign_id="cmp1"),
             r.esp_event("e9", "info@shop.com", "click", campaign_id="cmp1"),
+            # a delivery with no campaign: counts for no campaign in Alice's emails_delivered
+            r.esp_event("e10", "alice.smith@gmail.com", "delivered", campaign_id=None),
         ],
     )
     wh.build()
@@ -208,7 +210,7 @@ def test_alice_customer_row(wh: Any) -> None:
         "csat_bad": 1,
         "avg_resolution_minutes": 60,
         "email_status": "subscribed",
-        "emails_delivered": 2,
+        "emails_delivered": 2,  # cmp1 (delivered twice) and cmp2; e10 names no campaign
         "unique_human_opens": 1,  # cmp1's open was a machine open
         "unique_clicks": 1,
         "last_engaged_at": datetime(2025, 4, 1, 10),

@@ -123,19 +123,33 @@ email_statuses as (
     group by r.customer_id
 ),
 
-engagement as (
+-- one row per customer and campaign first, then counted: three distinct counts over the events would each
+-- group them again (issue 16: 1.8M events for a 1M-person day's touched customers)
+engagement_campaigns as (
     select
         ec.customer_id,
-        count(distinct e.campaign_id) filter (where e.event = 'delivered') as emails_delivered,
-        count(distinct e.campaign_id) filter (where e.is_human_open) as unique_human_opens,
-        count(distinct e.campaign_id) filter (where e.event = 'click') as unique_clicks,
+        e.campaign_id,
+        bool_or(e.event = 'delivered') as is_delivered,
+        bool_or(e.is_human_open) as is_human_opened,
+        bool_or(e.event = 'click') as is_clicked,
         max(e.event_at) filter (where e.is_human_open or e.event = 'click') as last_engaged_at
     from {{ ref('stg_esp__events') }} as e
     inner join {{ ref('int_email_customers') }} as ec on e.email_normalized = ec.email_normalized
     {%- if touched %}
         where ec.customer_id in (select t.customer_id from {{ touched }} as t)
     {%- endif %}
-    group by ec.customer_id
+    group by ec.customer_id, e.campaign_id
+),
+
+engagement as (
+    select
+        customer_id,
+        count(campaign_id) filter (where is_delivered) as emails_delivered,
+        count(campaign_id) filter (where is_human_opened) as unique_human_opens,
+        count(campaign_id) filter (where is_clicked) as unique_clicks,
+        max(last_engaged_at) as last_engaged_at
+    from engagement_campaigns
+    group by customer_id
 )
 
 select
