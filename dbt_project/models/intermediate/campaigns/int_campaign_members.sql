@@ -63,7 +63,7 @@ identified_rows as (
 repeated_member_hashes as (
     select member_hash
     from identified_rows
-    group by member_hash
+    group by 1
     having count(*) > 1
 ),
 
@@ -93,7 +93,7 @@ members as (
         min(customer_id) as customer_id
     from identified_rows_flagged
     where is_repeated
-    group by campaign_id, recipient_key, audience_group
+    group by 1, 2, 3
 ),
 
 campaign_members as (
@@ -112,7 +112,7 @@ repeated_customer_hashes as (
     select hash(campaign_id, audience_group, customer_id) as customer_hash
     from campaign_members
     where customer_id is not null
-    group by hash(campaign_id, audience_group, customer_id)
+    group by 1
     having count(*) > 1
 ),
 
@@ -124,10 +124,11 @@ shared_customers as (
         min(campaign_members.recipient_key) as revenue_recipient_key
     from campaign_members
     inner join repeated_customer_hashes
-        on hash(campaign_members.campaign_id, campaign_members.audience_group, campaign_members.customer_id)
-        = repeated_customer_hashes.customer_hash
+        on
+            hash(campaign_members.campaign_id, campaign_members.audience_group, campaign_members.customer_id)
+            = repeated_customer_hashes.customer_hash
     where campaign_members.customer_id is not null
-    group by campaign_members.campaign_id, campaign_members.audience_group, campaign_members.customer_id
+    group by 1, 2, 3
     having count(*) > 1
 ),
 
