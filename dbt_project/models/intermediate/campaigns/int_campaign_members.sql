@@ -23,14 +23,17 @@ with campaigns as (
 
 audience_rows as (
     select
+        audience_member_id,
         campaign_id,
         email,
+        lower(trim(email)) as recipient_key,
         lower(trim(audience_group)) as audience_group
     from {{ ref('stg_esp__audiences') }}
     where email is not null
 ),
 
--- the intermediate form of marts.customer_identities (this layer builds before the marts)
+-- the intermediate form of marts.customer_identities (this layer builds before the marts); an audience
+-- row's identity source_id is its audience_member_id (campaign_id || ':' || email)
 audience_identities as (
     select
         source_id,
@@ -39,16 +42,57 @@ audience_identities as (
     where source = 'esp.audience_member' and is_current
 ),
 
-members as (
+-- How (cost): a member is a group of audience rows by (campaign, recipient key, group), but nearly every
+-- group is one row. Rows are counted by a hash of that key (one integer) instead of grouped by three
+-- strings; a row whose hash no other row has is alone in its group (equal keys hash equally), so it is
+-- its member as it is. Only rows sharing a hash (the same recipient listed twice, or a hash collision)
+-- are grouped exactly. The same holds for customers shared by members below.
+identified_rows as (
     select
         audience_rows.campaign_id,
-        lower(trim(audience_rows.email)) as recipient_key,
+        audience_rows.recipient_key,
         audience_rows.audience_group,
-        min(audience_rows.email) as email,
-        min(audience_identities.customer_id) as customer_id
+        audience_rows.email,
+        audience_identities.customer_id,
+        hash(audience_rows.campaign_id, audience_rows.recipient_key, audience_rows.audience_group)
+            as member_hash
     from audience_rows
-    left join audience_identities
-        on audience_identities.source_id = audience_rows.campaign_id || ':' || audience_rows.email
+    left join audience_identities on audience_rows.audience_member_id = audience_identities.source_id
+),
+
+repeated_member_hashes as (
+    select member_hash
+    from identified_rows
+    group by 1
+    having count(*) > 1
+),
+
+identified_rows_flagged as (
+    select
+        identified_rows.*,
+        repeated_member_hashes.member_hash is not null as is_repeated
+    from identified_rows
+    left join repeated_member_hashes on identified_rows.member_hash = repeated_member_hashes.member_hash
+),
+
+members as (
+    select
+        campaign_id,
+        recipient_key,
+        audience_group,
+        email,
+        customer_id
+    from identified_rows_flagged
+    where not is_repeated
+    union all
+    select
+        campaign_id,
+        recipient_key,
+        audience_group,
+        min(email) as email,
+        min(customer_id) as customer_id
+    from identified_rows_flagged
+    where is_repeated
     group by 1, 2, 3
 ),
 
@@ -63,14 +107,27 @@ campaign_members as (
 -- people with several members in one campaign and group (a few thousand of millions): their first member
 -- by recipient key carries their revenue. Any other member is its person's only one there (or has no
 -- customer) and carries it: a lookup of these few rows is cheaper than numbering every member by person.
-shared_customers as (
-    select
-        campaign_id,
-        audience_group,
-        customer_id,
-        min(recipient_key) as revenue_recipient_key
+-- Candidates first by a hash of (campaign, group, customer), as for the members above.
+repeated_customer_hashes as (
+    select hash(campaign_id, audience_group, customer_id) as customer_hash
     from campaign_members
     where customer_id is not null
+    group by 1
+    having count(*) > 1
+),
+
+shared_customers as (
+    select
+        campaign_members.campaign_id,
+        campaign_members.audience_group,
+        campaign_members.customer_id,
+        min(campaign_members.recipient_key) as revenue_recipient_key
+    from campaign_members
+    inner join repeated_customer_hashes
+        on
+            hash(campaign_members.campaign_id, campaign_members.audience_group, campaign_members.customer_id)
+            = repeated_customer_hashes.customer_hash
+    where campaign_members.customer_id is not null
     group by 1, 2, 3
     having count(*) > 1
 ),

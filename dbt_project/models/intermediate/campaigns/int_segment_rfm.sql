@@ -130,15 +130,17 @@ recency_ranks as (
     from recency_counts
 ),
 
--- cume_dist()'s row counts over monetary_usd both ways from rank() (buyers strictly before, plus one),
--- which needs no running count: buyers up to and including the peers = buyers - (buyers strictly after)
+-- cume_dist()'s row counts over monetary_usd both ways from one ordering (one sort per scope, not two):
+-- ascending, the buyers up to and including the peers are a running count whose range frame ends after the
+-- peers; descending, they are the buyers not strictly before = buyers + 1 - rank()
 cumulative_counts as (
     select
         day_counts.*,
         recency_ranks.buyers,
         recency_ranks.recency_rank_k,
-        recency_ranks.buyers + 1 - rank() over (
-            partition by day_counts.scope_id order by day_counts.monetary_usd desc
+        count(*) over (
+            partition by day_counts.scope_id order by day_counts.monetary_usd asc
+            range between unbounded preceding and current row
         ) as monetary_rank_k,
         recency_ranks.buyers + 1 - rank() over (
             partition by day_counts.scope_id order by day_counts.monetary_usd asc
