@@ -15,7 +15,7 @@
     int_identity_identifiers_unpivoted keeps (macros/identity_touched.sql), whose post-hook lists every value
     the records it rewrote carry now; a marker row there (the table was rebuilt in full) means no scope.
 
-  The condition reads the tested model's columns as `scoped.<column>` or unqualified.
+  The condition reads the tested model's columns as `scoped.<column>`.
 
   none (check every row): no `since`, --full-refresh, --empty, Spark (whose staging models overwrite whole
   key buckets), no scope given, or the list missing.
@@ -26,13 +26,14 @@
                                                                touched_values_of)) }}
 {%- endmacro %}
 
+{# {'where': the condition, 'columns': the model's columns it reads} or none. #}
 {% macro default__test_scope_where(landed_in, landed_key, landed_column, touched_values_of) -%}
     {%- set since = var('since', none) -%}
     {%- if since is none or since == '' or flags.FULL_REFRESH or flags.EMPTY -%}{{ return(none) }}{%- endif -%}
     {%- set since_sql = "cast('" ~ since ~ "' as timestamp)" -%}
     {%- if landed_in is not none -%}
-        {{ return('scoped.' ~ landed_column ~ ' in (select landed.' ~ landed_key ~ ' from ' ~ landed_in
-            ~ ' as landed where landed._extracted_at > ' ~ since_sql ~ ')') }}
+        {{ return({'where': 'scoped.' ~ landed_column ~ ' in (select landed.' ~ landed_key ~ ' from ' ~ landed_in
+            ~ ' as landed where landed._extracted_at > ' ~ since_sql ~ ')', 'columns': [landed_column]}) }}
     {%- elif touched_values_of is not none -%}
         {%- set listed = rapport.identity_touched_values_relation(touched_values_of) -%}
         {%- if adapter.get_relation(listed.database, listed.schema, listed.identifier) is none -%}
@@ -41,9 +42,10 @@
         {%- set marker = run_query('select count(*) from ' ~ listed ~ ' where since = ' ~ since_sql
             ~ ' and identifier_type is null') -%}
         {%- if marker.columns[0].values()[0] > 0 -%}{{ return(none) }}{%- endif -%}
-        {{ return('exists (select 1 from ' ~ listed ~ ' as listed where listed.since = ' ~ since_sql
-            ~ ' and listed.identifier_type is not distinct from scoped.identifier_type'
-            ~ ' and listed.identifier_value is not distinct from scoped.identifier_value)') }}
+        {#- a row with a null type or value is not selected: the not_null tests on both fail the build -#}
+        {{ return({'where': '(scoped.identifier_type, scoped.identifier_value) in (select listed.identifier_type, '
+            ~ 'listed.identifier_value from ' ~ listed ~ ' as listed where listed.since = ' ~ since_sql ~ ')',
+            'columns': ['identifier_type', 'identifier_value']}) }}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
