@@ -2,7 +2,8 @@
   Scopes of the generic tests on a day build (docs/quality.md "dbt tests on a day build", issue 16).
 
   A build with `since` (macros/incremental.sql) follows the last build that completed, and a build completes
-  only when every node and test passed (rapport.transform.runner commits the ledger after the whole build).
+  only when every node and test passed (rapport.transform.runner commits the ledger after the whole build; the
+  DAG in the step after all dbt tasks).
   Every incremental model changes only the rows of the keys it touched since `since`: a build that failed
   after it wrote rows leaves `since` where it was, so the next build touches those keys again (the touched
   keys are a function of what landed after `since`, which only grows) and replaces their rows. So the rows
