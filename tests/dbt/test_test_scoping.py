@@ -148,3 +148,24 @@ def test_audiences_check_every_row_of_the_campaigns_landed_today(day0: Any, tmp_
     assert (scoped["status"], scoped["failures"]) == ("fail", 1)
     scoped = _node(_dbt(wh, "test", DAY0_LOADED), AUDIENCES_UNIQUE)
     assert (scoped["status"], scoped["failures"]) == ("fail", 2)  # k1:b@x and k2:a@x
+
+
+def test_identifiers_check_every_row_without_a_list_of_the_day(day0: Any, rows: Any, tmp_path: Path) -> None:
+    wh = _copy(day0, tmp_path)
+    # the identifiers' table dropped: the day rebuilds it in full under `since` and lists the marker row
+    _execute(wh, "drop table intermediate.int_identity_identifiers_unpivoted")
+    wh.insert("esp_contacts", [rows.esp_contact("k1", email="a@x.com")], run_id="r2", extracted_at=DAY1_LOADED)
+    _dbt(wh, "build", DAY0_LOADED)
+    assert wh.query("select count(*) from intermediate.int_identity_identifiers_unpivoted__touched "
+                    "where identifier_type is null") == [(1,)]  # fmt: skip
+    # a duplicate of customer 2's z@x, a value no record the day touched carries
+    _execute(wh, "insert into intermediate.int_identity_identifiers_unpivoted "
+                 "select * from intermediate.int_identity_identifiers_unpivoted "
+                 "where record_id = 'orders.customer:2' and identifier_type = 'email'")  # fmt: skip
+    marked = _node(_dbt(wh, "test", DAY0_LOADED), IDENTIFIERS_UNIQUE)
+    assert "__touched" not in marked["compiled_code"]
+    assert (marked["status"], marked["failures"]) == ("fail", 1)
+    # no list at all: every row too
+    _execute(wh, "drop table intermediate.int_identity_identifiers_unpivoted__touched")
+    missing = _node(_dbt(wh, "test", DAY0_LOADED), IDENTIFIERS_UNIQUE)
+    assert (missing["status"], missing["failures"]) == ("fail", 1)
