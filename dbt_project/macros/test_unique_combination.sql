@@ -1,7 +1,48 @@
-{# Generic test: the combination of `columns` is unique (no dbt packages offline, so written here). #}
-{% test unique_combination(model, columns) %}
-select {{ columns | join(', ') }}, count(*) as n
-from {{ model }}
-group by {{ columns | join(', ') }}
-having count(*) > 1
+{#
+  Generic test: the combination of `columns` is unique (no dbt packages offline, so written here).
+
+  Scoped on a day build (docs/quality.md "dbt tests on a day build"): given a scope (test_scope.sql), an
+  incremental build checks only the key combinations of the rows the scope selects, which hold every row
+  written since the last build that passed all tests; a duplicate made since then involves such a row, so
+  these groups are the only ones that can newly fail. When the scope reads only tested columns, a group is
+  in or out of it whole and the filter is enough; otherwise every row of the scoped keys is counted. Full
+  builds, `--full-refresh`, Spark and a missing scope check every row.
+#}
+{% test unique_combination(model, columns=none, column_name=none, landed_in=none, landed_key=none,
+                           landed_column=none, touched_values_of=none) %}
+{#- on a column, `columns` defaults to that column -#}
+{%- set columns = columns or [column_name] %}
+{%- set scope = rapport.test_scope_where(landed_in, landed_key, landed_column, touched_values_of) %}
+{%- if scope and scope['columns'] | reject('in', columns) | list | length == 0 %}
+    select {{ columns | join(', ') }}, count(*) as n
+    from {{ model }} as scoped
+    where {{ scope['where'] }}
+    group by {{ columns | join(', ') }}
+    having count(*) > 1
+{%- elif scope %}
+    with scoped_keys as (
+        select distinct {{ columns | join(', ') }}
+        from {{ model }} as scoped
+        where {{ scope['where'] }}
+    )
+
+    select
+        {%- for column in columns %}
+        m.{{ column }},
+        {%- endfor %}
+        count(*) as n
+    from {{ model }} as m
+    inner join scoped_keys as s
+        on
+        {%- for column in columns %}
+            {% if not loop.first %}and {% endif %}m.{{ column }} is not distinct from s.{{ column }}
+        {%- endfor %}
+    group by {% for column in columns %}m.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    having count(*) > 1
+{%- else %}
+    select {{ columns | join(', ') }}, count(*) as n
+    from {{ model }}
+    group by {{ columns | join(', ') }}
+    having count(*) > 1
+{%- endif %}
 {% endtest %}

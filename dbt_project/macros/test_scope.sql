@@ -1,0 +1,56 @@
+{#
+  Scopes of the generic tests on a day build (docs/quality.md "dbt tests on a day build", issue 16).
+
+  A build with `since` (macros/incremental.sql) follows the last build that completed, and a build completes
+  only when every node and test passed (rapport.transform.runner commits the ledger after the whole build; the
+  DAG in the step after all dbt tasks).
+  Every incremental model changes only the rows of the keys it touched since `since`: a build that failed
+  after it wrote rows leaves `since` where it was, so the next build touches those keys again (the touched
+  keys are a function of what landed after `since`, which only grows) and replaces their rows. So the rows
+  written since the last passing build are rows of keys touched since `since`, and a scope below is a
+  condition that selects at least those rows:
+
+  * landed: `landed_column` is a `landed_key` of a row of `landed_in` (a raw table) landed after `since`:
+    a staging model writes only rows of the keys landed since (and events append only rows landed since);
+  * touched values: the row's (identifier_type, identifier_value) is listed for this `since` in the list
+    int_identity_identifiers_unpivoted keeps (macros/identity_touched.sql), whose post-hook lists every value
+    the records it rewrote carry now; a marker row there (the table was rebuilt in full) means no scope.
+
+  The condition reads the tested model's columns as `scoped.<column>`.
+
+  none (check every row): no `since`, --full-refresh, --empty, Spark (whose staging models overwrite whole
+  key buckets), no scope given, or the list missing.
+#}
+{% macro test_scope_where(landed_in=none, landed_key=none, landed_column=none, touched_values_of=none) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {{ return(adapter.dispatch('test_scope_where', 'rapport')(landed_in, landed_key, landed_column,
+                                                               touched_values_of)) }}
+{%- endmacro %}
+
+{# {'where': the condition, 'columns': the model's columns it reads} or none. #}
+{% macro default__test_scope_where(landed_in, landed_key, landed_column, touched_values_of) -%}
+    {%- set since = var('since', none) -%}
+    {%- if since is none or since == '' or flags.FULL_REFRESH or flags.EMPTY -%}{{ return(none) }}{%- endif -%}
+    {%- set since_sql = "cast('" ~ since ~ "' as timestamp)" -%}
+    {%- if landed_in is not none -%}
+        {{ return({'where': 'scoped.' ~ landed_column ~ ' in (select landed.' ~ landed_key ~ ' from ' ~ landed_in
+            ~ ' as landed where landed._extracted_at > ' ~ since_sql ~ ')', 'columns': [landed_column]}) }}
+    {%- elif touched_values_of is not none -%}
+        {%- set listed = rapport.identity_touched_values_relation(touched_values_of) -%}
+        {%- if adapter.get_relation(listed.database, listed.schema, listed.identifier) is none -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- set marker = run_query('select count(*) from ' ~ listed ~ ' where since = ' ~ since_sql
+            ~ ' and identifier_type is null') -%}
+        {%- if marker.columns[0].values()[0] > 0 -%}{{ return(none) }}{%- endif -%}
+        {#- a row with a null type or value is not selected: the not_null tests on both fail the build -#}
+        {{ return({'where': '(scoped.identifier_type, scoped.identifier_value) in (select listed.identifier_type, '
+            ~ 'listed.identifier_value from ' ~ listed ~ ' as listed where listed.since = ' ~ since_sql ~ ')',
+            'columns': ['identifier_type', 'identifier_value']}) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro spark__test_scope_where(landed_in, landed_key, landed_column, touched_values_of) -%}
+    {{ return(none) }}
+{%- endmacro %}
