@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
@@ -119,13 +119,8 @@ def render_report(
     previous_db: Path | None = None,
     pdf: bool = True,
     language: str = DEFAULT_LANGUAGE,
-    audiences_written: Future[object] | None = None,
 ) -> ReportPaths:
-    """`language`: en, ko or th (RAPPORT_REPORT_LANGUAGE); amounts stay US dollars in every language.
-
-    `audiences_written`: the audience files of `audiences_dir` being written meanwhile (in another thread, as
-    `rapport.pipeline.steps.write_outputs` does while the charts draw); the report lists the folder once that
-    is done, and fails with what it raised."""
+    """`language`: en, ko or th (RAPPORT_REPORT_LANGUAGE); amounts stay US dollars in every language."""
     started = time.monotonic()
     code = check_language(language, "language")
     fmt = formats(code)
@@ -145,7 +140,7 @@ def render_report(
         # holds (at 1M people the lists and the audience files took 1.3 s, the charts 1.5 s, one after the other).
         # The connection is the worker's alone from here on; it is closed once the worker is done.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapport-report") as pool:
-            lists = pool.submit(_lists_and_files, con, columns, audiences_dir, audiences_written)
+            lists = pool.submit(_lists_and_files, con, columns, audiences_dir)
             history = load_history(out_dir)
             baseline = baseline_from_db(previous_db) if previous_db is not None and previous_db.exists() else None
             if baseline is None:
@@ -237,17 +232,12 @@ def render_report(
 
 
 def _lists_and_files(
-    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], audiences_dir: Path | None,
-    audiences_written: Future[object] | None,
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], audiences_dir: Path | None
 ) -> tuple[ActionList, ActionList, Predictions, list[AudienceFile] | None]:
-    """The report's lists of people (who to act on, the predictions') and the audience files beside it, listed
-    once `audiences_written` is done (a folder half written would show files with the previous run's rows)."""
+    """The report's lists of people (who to act on, the predictions') and the audience files beside it."""
     at_risk = load_action_list(con, AT_RISK_HIGH_VALUE)
     support = load_action_list(con, BAD_SUPPORT)
-    predictions = load_predictions(con, columns)
-    if audiences_written is not None:
-        audiences_written.result()  # raises what the export raised: no report beside files that failed
-    return at_risk, support, predictions, list_audience_files(audiences_dir)
+    return at_risk, support, load_predictions(con, columns), list_audience_files(audiences_dir)
 
 
 def highlights(

@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -261,11 +260,8 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
     if written and html.exists():
         progress(f"  report and audience files unchanged (nothing changed since they were written): {html}")
         return {"html": str(html), "pdf": str(pdf) if pdf.exists() else None}
-    # The audience files are written while the report draws its charts: DuckDB formats them without the GIL
-    # that matplotlib holds (at 1M people 3.7 s of files and 3.7 s of charts, one after the other); the report
-    # lists the folder once they are written.
-    with step("audience files and report"), ThreadPoolExecutor(1, thread_name_prefix="rapport-audiences") as pool:
-        written = pool.submit(export_audiences, settings.published_db, settings.audiences_dir)
+    with step("audience files and report"):
+        files = export_audiences(settings.published_db, settings.audiences_dir)
         paths = render_report(
             settings.published_db,
             settings.reports_dir,
@@ -273,9 +269,7 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
             as_of=ctx.as_of,
             audiences_dir=settings.audiences_dir,
             language=settings.report_language,
-            audiences_written=written,
         )
-        files = written.result()
     with open_warehouse(settings) as con:
         build_state.record(con, "report", fingerprint, ctx.run_id)
     progress(f"  wrote {len(files)} audience files and the report {paths.html}")
