@@ -8,6 +8,10 @@ format because BI tools embed DuckDB 1.x, which cannot open 2.0-format files.
 The Parquet copies are written (as hidden temp files) before the swap too, so a publish that fails for lack
 of disk space changes nothing a reader sees, and leaves no temp file behind. Temp files of a publish that
 was killed outright are removed by the next one.
+
+Cost: every table is written afresh on every run, since every large mart changes daily (`as_of_date`,
+`last_assigned_at`, new segment_history rows); at 1M people the file's tables take about two thirds of the
+step and the Parquet copies the rest, customer_identities 40% of both (bench/RESULTS.md "Incremental day").
 """
 
 from __future__ import annotations
