@@ -7,7 +7,7 @@ conflict (DuckDB's optimistic concurrency: "Conflict on tuple deletion", "Catalo
 node that reads a table another node writes without depending on it reads it before or after, by chance.
 
 One small demo warehouse (300 people, 2 months, built with the default of two threads), a later day landed by hand
-(tests/integration/test_incremental_equals_full.py's HAND_EDITS: a refund, a late event and audience row, a
+(tests/incremental_days.py's HAND_EDITS: a refund, a late event and audience row, a
 solved ticket, an unsubscribe, two accounts merging, so the incremental identity models and customers
 recompute what they touched through their hook-kept lists), then copies of it built with 1 and 4 threads:
 
@@ -34,13 +34,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from incremental_days import BUILD_TIMES, HAND_EDITS
+from row_equality import table_differences
 
 from rapport.core.config import load_settings
 from rapport.transform.runner import dbt_dirs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from row_equality import table_differences  # noqa: E402
-from test_incremental_equals_full import BUILD_TIMES, HAND_EDITS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
