@@ -223,6 +223,28 @@
 {%- endmacro %}
 
 
+{# Post-hook (DuckDB): a log without its state table gets it, built from the log in the build's transaction.
+   The strategy above writes the state on incremental builds only; without this the first build would leave
+   none and the first day after it would read the whole log (and create a relation, which also makes that
+   day's publish regenerate the dbt docs). #}
+{% macro segment_history_state_if_missing() -%}
+    {{ return(adapter.dispatch('segment_history_state_if_missing', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__segment_history_state_if_missing() -%}
+    {%- if not execute or flags.EMPTY or model.resource_type == 'unit_test' -%}{{ return('') }}{%- endif -%}
+    {%- set kept = rapport.segment_history_state_relations() -%}
+    {%- if rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(rapport.segment_history_state_update({'reads_state': false, 'run_date': none}, this, none)) }}
+{%- endmacro %}
+
+{% macro spark__segment_history_state_if_missing() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+
 {# Drop the state table (pre-hook): the log is missing (the build creates it anew) or is being converted. #}
 {% macro segment_history_drop_state() -%}
     {{ return(adapter.dispatch('segment_history_drop_state', 'rapport')()) }}

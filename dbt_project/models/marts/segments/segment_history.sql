@@ -11,7 +11,8 @@
 -- The state before D is each customer's latest row before D: when D is the latest recorded date (a day's
 -- run, or its re-run), it is read from intermediate.segment_history__state (each customer's latest rows,
 -- kept in the log's transaction by the strategy), so the build reads O(customers) rows, not the whole log;
--- a backfill reads the whole log and rebuilds that table (macros segment_history_plan, _state_update).
+-- a backfill reads the whole log and rebuilds that table (macros segment_history_plan, _state_update); the
+-- first build writes it too (post-hook), so that the first day after it reads it.
 -- full_refresh=false: the history cannot be rebuilt from the sources. A table of the earlier form (a full
 -- snapshot per date) is converted once by the pre-hook (macro segment_history_prepare).
 {{
@@ -19,6 +20,7 @@
         materialized='incremental',
         incremental_strategy=rapport.segment_history_strategy(),
         pre_hook="{{ rapport.segment_history_prepare() }}",
+        post_hook="{{ rapport.segment_history_state_if_missing() }}",
         on_schema_change='append_new_columns',
         full_refresh=false
     )
