@@ -5,7 +5,8 @@ them, and the labels write their rows and empty that list in one transaction.
 Three hand-made histories (max_identifier_fanout 2), each equal to a `--full-refresh` rebuild at the end:
 - the edges built on a day without the labels, then a normal day that touches the same value again: the
   labels must diff against the image they saw (the first), not the one before the second edges build;
-- a build that dies between writing the labels and emptying the list, then the retry: the shared@x value
+- a build that dies between writing the labels and emptying the list (a view in place of the region list
+  makes the append between the two fail, a real DuckDB error), then the retry: the shared@x value
   goes over the fan-out limit on the crashed day and back under it on the next, so only labels and list
   changing together give the right region;
 - an erasure (`rapport forget`) between two days: the labels and their pending images are dropped, the next
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import duckdb
 import pytest
 from test_identity_incremental import DAY0_LOADED, VARS, _clusters, _full_rebuild_differences, _incremental_build
 
@@ -31,10 +35,27 @@ DAY1 = "2025-07-01 00:00:00"
 DAY2 = "2025-07-02 00:00:00"
 BEFORE = "intermediate.int_identity_edges_filtered__before"
 LABELS = "select node, label from intermediate.int_identity_labels order by node"
+REGION = "intermediate.int_identity_labels__region"
 
 
 def _day0(wh: Any) -> None:
     wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
+
+
+@contextmanager
+def _region_list_blocked(wh: Any) -> Iterator[None]:
+    """A view in place of the labels' region list: the materialization appends the region to it after writing
+    the labels and before emptying the before-images, and DuckDB refuses to insert into a view, so a build
+    fails exactly there. The list (emptied by day 0's clusters) is kept aside and put back afterwards."""
+    with duckdb.connect(str(wh.path)) as con:
+        con.execute(f"alter table {REGION} rename to {REGION.split('.')[1]}_aside")
+        con.execute(f"create view {REGION} as select cast(null as bigint) as node")
+    try:
+        yield
+    finally:
+        with duckdb.connect(str(wh.path)) as con:
+            con.execute(f"drop view {REGION}")
+            con.execute(f"alter table {REGION}_aside rename to {REGION.split('.')[1]}")
 
 
 def _last_labelling(wh: Any) -> str:
@@ -90,11 +111,19 @@ def test_a_build_dying_between_the_labels_and_the_clear_leaves_both_as_they_were
     _day0(wh)
     labels0 = wh.query(LABELS)
     assert len(labels0) == 2
+    region0 = wh.query(f"select node from {REGION}")
 
     wh.insert("shop_customers", [sc(6, email="shared@x.com")], run_id="d1", extracted_at=DAY1)
-    with pytest.raises(TransformError, match="int_identity_labels"):
-        _incremental_build(wh, "d1", DAY0_LOADED, extra_vars={"label_propagation_fail_after_write": True})
+    with _region_list_blocked(wh), pytest.raises(TransformError) as crash:
+        _incremental_build(wh, "d1", DAY0_LOADED)
+    # it died in the labels, on the region's append (after their write: the log has it), not before
+    [(node, message)] = crash.value.failures
+    assert node == "model:int_identity_labels" and "int_identity_labels__region" in message, message
+    labelling = (dbt_dirs(wh.settings)[1] / "dbt.log").read_text().split(
+        "START sql label_propagation model intermediate.int_identity_labels")[-1]  # fmt: skip
+    assert re.search(r'insert into "[^"]+"\."intermediate"\."int_identity_labels" select node, label', labelling)
     assert wh.query(LABELS) == labels0
+    assert wh.query(f"select node from {REGION}") == region0
     # the images day 1 saved wait for the retry: shared@x's two edges, customer 6's own id without any
     assert wh.query(f"select identifier_value, count(node) from {BEFORE} group by 1 order by 1") == [
         ("6", 0), ("shared@x.com", 2)]  # fmt: skip
