@@ -131,7 +131,28 @@ def touched_relations(log: str) -> dict[tuple[str, str], set[str]]:
 def unordered_sharing(manifest: dict, touched: dict[tuple[str, str], set[str]]) -> list[str]:
     """Nodes that touch a relation they have no dependency path to: another model's relation they do not
     descend from, or a relation no model owns that another node touches with no path between the two."""
-    parents = {uid: set(n.get("depends_on", {}).get("nodes", [])) for uid, n in manifest["nodes"].items()}
+    declared = {uid: set(n.get("depends_on", {}).get("nodes", [])) for uid, n in manifest["nodes"].items()}
+    declared_ancestors: dict[str, set[str]] = {}
+
+    def declared_up(uid: str) -> set[str]:
+        if uid not in declared_ancestors:
+            declared_ancestors[uid] = set()
+            for parent in declared.get(uid, ()):
+                declared_ancestors[uid] |= {parent} | declared_up(parent)
+        return declared_ancestors[uid]
+
+    # `dbt build` runs a model's tests before its children: a test whose models are all upstream of a node
+    # (as dbt adds those edges) precedes it
+    tests_of: dict[str, set[str]] = defaultdict(set)
+    for uid, deps in declared.items():
+        if uid.startswith("test."):
+            for dep in deps:
+                tests_of[dep].add(uid)
+    parents = {
+        uid: deps | ({t for dep in deps for t in tests_of[dep] if declared[t] <= declared_up(uid)}
+                     if not uid.startswith("test.") else set())
+        for uid, deps in declared.items()
+    }  # fmt: skip
     ancestors: dict[str, set[str]] = {}
 
     def up(uid: str) -> set[str]:
@@ -202,6 +223,14 @@ def test_four_threads_build_in_full_as_one_does(builds) -> None:
 
 def test_nodes_that_may_run_at_once_share_no_table(builds) -> None:
     touched = touched_relations(builds["logs"]["four"])
-    # the log names what the hooks and materializations touch, the shared list of touched values included
-    assert len(touched["intermediate", "int_identity_identifiers_unpivoted__touched"]) == 3
+    # the log names what the hooks and materializations touch, the shared list of touched values included:
+    # the identifiers (writing it), the fan-out and the edges, and the identifiers'
+    # uniqueness test scoped to it (docs/quality.md "dbt tests on a day build")
+    sharing = touched["intermediate", "int_identity_identifiers_unpivoted__touched"]
+    assert {n for n in sharing if n.startswith("model.")} == {
+        f"model.rapport.{m}"
+        for m in ("int_identity_identifiers_unpivoted", "int_identity_fanout_measured", "int_identity_edges_filtered")
+    }
+    [scoped_test] = [n for n in sharing if not n.startswith("model.")]
+    assert scoped_test.startswith("test.rapport.unique_combination_int_identity_identifiers_unpivoted_"), sharing
     assert unordered_sharing(builds["manifest"], touched) == []

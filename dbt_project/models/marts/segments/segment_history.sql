@@ -167,8 +167,37 @@ compared_after as (
 ),
 
 -- entered (absent before), left (absent after: null state), changed (a state column differs)
+-- (spelled out rather than through macro segment_history_changes, which the conversion uses: the linter
+-- cannot see CTEs a macro reads)
 changes as (
-    {{ rapport.segment_history_changes('compared_before', 'compared_after') }}
+    select
+        coalesce(compared_after.as_of_date, compared_before.as_of_date) as as_of_date,
+        coalesce(compared_after.customer_id, compared_before.customer_id) as customer_id,
+        case
+            when compared_before.customer_id is null then 'entered'
+            when compared_after.customer_id is null then 'left'
+            else 'changed'
+        end as change,
+        {{ rapport.segment_history_state_list('compared_after') }}
+    from compared_before
+    full outer join compared_after
+        on
+            compared_before.as_of_date = compared_after.as_of_date
+            and compared_before.customer_id = compared_after.customer_id
+    where
+        compared_before.customer_id is null
+        or compared_after.customer_id is null
+        or compared_before.rfm_segment is distinct from compared_after.rfm_segment
+        or compared_before.lifecycle_stage is distinct from compared_after.lifecycle_stage
+        or compared_before.value_tier is distinct from compared_after.value_tier
+        or compared_before.engagement_tier is distinct from compared_after.engagement_tier
+        or compared_before.support_health is distinct from compared_after.support_health
+        or compared_before.r_score is distinct from compared_after.r_score
+        or compared_before.f_score is distinct from compared_after.f_score
+        or compared_before.m_score is distinct from compared_after.m_score
+        or compared_before.frequency is distinct from compared_after.frequency
+        or compared_before.monetary_usd is distinct from compared_after.monetary_usd
+        or compared_before.last_order_date is distinct from compared_after.last_order_date
 )
 
 select
