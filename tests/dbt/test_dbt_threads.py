@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -128,18 +129,25 @@ def touched_relations(log: str) -> dict[tuple[str, str], set[str]]:
     return touched
 
 
+def _ancestors(parents: dict[str, set[str]]) -> Callable[[str], set[str]]:
+    """A node's ancestors in a graph given as each node's parents (memoised)."""
+    found: dict[str, set[str]] = {}
+
+    def up(uid: str) -> set[str]:
+        if uid not in found:
+            found[uid] = set()
+            for parent in parents.get(uid, ()):
+                found[uid] |= {parent} | up(parent)
+        return found[uid]
+
+    return up
+
+
 def unordered_sharing(manifest: dict, touched: dict[tuple[str, str], set[str]]) -> list[str]:
     """Nodes that touch a relation they have no dependency path to: another model's relation they do not
     descend from, or a relation no model owns that another node touches with no path between the two."""
     declared = {uid: set(n.get("depends_on", {}).get("nodes", [])) for uid, n in manifest["nodes"].items()}
-    declared_ancestors: dict[str, set[str]] = {}
-
-    def declared_up(uid: str) -> set[str]:
-        if uid not in declared_ancestors:
-            declared_ancestors[uid] = set()
-            for parent in declared.get(uid, ()):
-                declared_ancestors[uid] |= {parent} | declared_up(parent)
-        return declared_ancestors[uid]
+    declared_up = _ancestors(declared)
 
     # `dbt build` runs a model's tests before its children: a test whose models are all upstream of a node
     # (as dbt adds those edges) precedes it
@@ -153,14 +161,7 @@ def unordered_sharing(manifest: dict, touched: dict[tuple[str, str], set[str]]) 
                      if not uid.startswith("test.") else set())
         for uid, deps in declared.items()
     }  # fmt: skip
-    ancestors: dict[str, set[str]] = {}
-
-    def up(uid: str) -> set[str]:
-        if uid not in ancestors:
-            ancestors[uid] = set()
-            for parent in parents.get(uid, ()):
-                ancestors[uid] |= {parent} | up(parent)
-        return ancestors[uid]
+    up = _ancestors(parents)
 
     owner = {
         (n["schema"].lower(), (n.get("alias") or n.get("identifier") or n["name"]).lower()): uid
