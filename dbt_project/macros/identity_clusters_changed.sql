@@ -61,18 +61,3 @@
     {%- endif %}
     {{ get_incremental_delete_insert_sql(arg_dict) }}
 {%- endmacro %}
-
-{# Post-hook of the ids: the list is consumed, in the ids' transaction. #}
-{% macro clear_clusters_changed() -%}
-    {{ return(adapter.dispatch('clear_clusters_changed', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__clear_clusters_changed() -%}
-    {%- set listed = rapport.identity_clusters_changed_relation() -%}
-    {%- if execute and not flags.EMPTY and rapport.table_exists_now(listed) -%}
-        delete from {{ listed }}
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro spark__clear_clusters_changed() -%}
-{%- endmacro %}

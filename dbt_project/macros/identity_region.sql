@@ -52,18 +52,3 @@
 
 {% macro spark__delete_clusters_recomputed() -%}
 {%- endmacro %}
-
-{# Post-hook of the clusters: the region is consumed, in the clusters' transaction. #}
-{% macro clear_identity_region() -%}
-    {{ return(adapter.dispatch('clear_identity_region', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__clear_identity_region() -%}
-    {%- set region = rapport.identity_region_relation() -%}
-    {%- if execute and not flags.EMPTY and rapport.table_exists_now(region) -%}
-        delete from {{ region }}
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro spark__clear_identity_region() -%}
-{%- endmacro %}

@@ -232,30 +232,3 @@
 {% macro spark__identity_touched_values() -%}
     {{ return(none) }}
 {%- endmacro %}
-
-{# Post-hook of int_identity_edges_filtered, the last model to read the list: empty it in the edges'
-   transaction. A build cut short before leaves the list for its retry; one cut short after has nothing left
-   to recompute (the fan-out and edges hold the touched values' new rows), and no clear values stay behind. #}
-{% macro clear_touched_values() -%}
-    {{ return(adapter.dispatch('clear_touched_values', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__clear_touched_values() -%}
-    {%- set listed = rapport.identity_touched_values_relation(ref('int_identity_identifiers_unpivoted')) -%}
-    {%- if execute and not flags.EMPTY and rapport.table_exists_now(listed) -%}
-        delete from {{ listed }}
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro spark__clear_touched_values() -%}
-{%- endmacro %}
-
-{# true when `relation` exists now (a hook may have created it during this invocation: dbt's relation cache,
-   filled when the invocation starts, would not know it). #}
-{% macro table_exists_now(relation) -%}
-    {%- set found = run_query(
-        "select count(*) from information_schema.tables where table_catalog = '" ~ relation.database
-        ~ "' and table_schema = '" ~ relation.schema ~ "' and table_name = '" ~ relation.identifier ~ "'"
-    ).columns[0].values()[0] -%}
-    {{ return(found | int > 0) }}
-{%- endmacro %}

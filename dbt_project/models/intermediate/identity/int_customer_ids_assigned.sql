@@ -6,7 +6,7 @@
         partition_by=['is_current'],
         on_schema_change='append_new_columns',
         full_refresh=false,
-        post_hook="{{ rapport.clear_clusters_changed() }}"
+        post_hook="{{ rapport.clear_change_list(rapport.identity_clusters_changed_relation()) }}"
     )
 }}
 -- Persisted record -> customer_id assignments: the state that keeps customer ids stable across runs.

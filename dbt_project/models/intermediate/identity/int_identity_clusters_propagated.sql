@@ -3,7 +3,7 @@
     unique_key='record_id',
     incremental_strategy='identity_clusters',
     pre_hook="{{ rapport.delete_clusters_recomputed() }}",
-    post_hook="{{ rapport.clear_identity_region() }}"
+    post_hook="{{ rapport.clear_change_list(rapport.identity_region_relation()) }}"
 ) }}
 -- Every record with its cluster: records that share any non-rejected identifier, directly or through a
 -- chain, are one person (int_identity_labels: the graph's connected components, labelled by their

@@ -3,7 +3,7 @@
     unique_key=['identifier_type', 'identifier_value'],
     incremental_strategy='delete+insert',
     pre_hook=["{{ rapport.save_edges_before() }}", "{{ rapport.delete_touched_values() }}"],
-    post_hook="{{ rapport.clear_touched_values() }}"
+    post_hook="{{ rapport.clear_change_list(rapport.identity_touched_values_relation(ref('int_identity_identifiers_unpivoted'))) }}"
 ) }}
 -- The identity graph: record -> identifier, for identifier values that can link (carried by at least
 -- two records and not rejected by the fan-out guard). Nodes are stable record keys (record_key); ident is
@@ -12,6 +12,9 @@
 -- identifier_type and identifier_value name it across builds (what int_identity_labels diffs).
 -- Incremental by value like int_identity_fanout_measured (macros/identity_touched.sql): a value's edges
 -- depend only on the records that carry it and its fan-out, both recomputed for the touched values.
+-- The post-hook empties the touched values' list (this is the last model to read it), in this model's
+-- transaction: a build cut short before leaves the list for its retry; one cut short after has nothing left
+-- to recompute (the fan-out and edges hold the touched values' new rows).
 -- Before replacing them, the pre-hook keeps the touched values' rows as int_identity_labels last saw them
 -- (macros/identity_edges_before.sql): the labels diff those against this table's rows for the same values.
 {%- set touched = rapport.identity_touched_values() %}
