@@ -115,7 +115,8 @@ def _run_gate(
     else:
         gx_runner = runner.result()  # raises what the import raised
     outcomes, docs_index = gx_runner.validate(
-        settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params
+        settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params,
+        frame_rows={n: e.frame_rows for n, e in exported.items() if e.frame_rows is not None},
     )
     by_label = {(s.name, expectation_label(e)): (s, e) for s in specs for e in s.expectations}
     for o in outcomes:
