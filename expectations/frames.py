@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from rapport.expectations.candidate_rows import candidate_query
 from rapport.expectations.catalog import SuiteSpec
 
 # A run whose rows a suite has passed: every error-severity expectation of that suite succeeded.
@@ -132,6 +133,9 @@ class Frame:
     # columns DuckDB need not compute to count): a frame to split in parts is counted first and written
     # straight into its parts. A raw frame's count would compute its window over the versions once more.
     count_first: bool = False
+    # The suite's expectations, to write only the rows they could object to (candidate_rows.py) when each of
+    # them allows it; empty: every row.
+    candidates_of: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class ExportedFrame:
     problem: str | None  # why the intended query could not be used (missing table or column)
     relation_missing: bool = False  # nothing bound: the frame is an empty marker
     parts: tuple[Path, ...] = ()  # the files Great Expectations validates one at a time
+    # the frame's rows when the files hold only its candidate rows (`rows` of them); None: every row
+    frame_rows: int | None = None
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -245,9 +251,18 @@ def export_frame(
         select = ", ".join(f'{cast} as "{name}"' if cast else f'"{name}"' for name, cast in casts)
         exported = f"select {select} from ({sql}) as frame"
         names = tuple(n for n, _ in casts)
+        frame_rows = None
+        if frame.candidates_of:
+            types = {name: t for name, t, *_ in con.execute(f"describe {exported}").fetchall()}
+            candidates = candidate_query(exported, frame.candidates_of, types)
+            if candidates is not None:
+                frame_rows = con.execute(f"select count(*) from ({exported})").fetchall()[0][0]
+                exported = candidates
         parts: tuple[Path, ...] = ()
         splittable = bool(chunk_rows and chunk_key and set(chunk_key) <= set(names))
-        if splittable and frame.count_first:
+        # candidate rows are few: written whole (counting them first would look for them twice)
+        count_first = frame.count_first and frame_rows is None
+        if splittable and count_first:
             # a frame to split is written once, in its parts, rather than whole and then again in parts
             rows = con.execute(f"select count(*) from ({exported})").fetchall()[0][0]
             if rows > chunk_rows:
@@ -256,13 +271,13 @@ def export_frame(
         if not parts:
             con.execute(f"copy ({exported}) to {lit(str(path))} (format parquet)")
             rows = con.execute(f"select count(*) from read_parquet({lit(str(path))})").fetchall()[0][0]
-            if splittable and not frame.count_first and rows > chunk_rows:
+            if splittable and not count_first and rows > chunk_rows:
                 whole = f"read_parquet({lit(str(path))})"
                 parts = _write_parts(con, whole, parts_dir, -(-rows // chunk_rows), chunk_key)
                 path.unlink()
         return ExportedFrame(
             frame.suite, parts_dir / "*.parquet" if parts else path, rows, names, problem if i > 0 else None,
-            parts=parts,
+            parts=parts, frame_rows=frame_rows,
         )
     # Nothing binds (the relation is missing): an empty frame fails every column expectation.
     con.execute(

@@ -344,12 +344,15 @@ def _combined(parts: list[tuple[dict, str | None, bool]]) -> tuple[dict, str | N
 
 def validate(
     warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]], *,
-    run_id: str, params: dict[str, object],
+    run_id: str, params: dict[str, object], frame_rows: dict[str, int] | None = None,
 ) -> tuple[list[Outcome], Path]:
     """Run the gate's checkpoint; outcomes (without samples) in suite order, plus the Data Docs index path.
 
     `frame_paths` holds each suite's frame: one Parquet file, or the parts of a split frame, each validated
     on its own (pandas holds one part at a time) and the results combined per expectation.
+    `frame_rows`: the whole frame's row count of the suites whose files hold only the rows their expectations
+    could object to (candidate_rows.py); their row-wise results report it as the element count, as a
+    validation of the whole frame would (GX counted the candidate rows).
     """
     gx_root = warehouse_dir.resolve() / "gx"
     _prune_history(gx_root / "uncommitted" / "validations", KEEP_RUNS - 1)
@@ -381,6 +384,9 @@ def validate(
             cfg = configs[label]
             severity = SEVERITY.get(getattr(cfg.severity, "value", str(cfg.severity)), "warn")
             result, exception, success = _combined(parts)
+            whole = (frame_rows or {}).get(spec.name)
+            if whole is not None and "unexpected_count" in result:
+                result = {**result, "element_count": whole}
             observed, n, bad = _observed(result, exception)
             suite_outcomes.append(Outcome(spec.name, label, severity, success, observed, n, bad))
         outcomes += sorted(suite_outcomes, key=lambda o: order.get(o.expectation, len(order)))

@@ -167,7 +167,8 @@ def _customer_predictions_query() -> str:
 MART_QUERIES["mart_customer_predictions"] = _customer_predictions_query
 
 
-def mart_frame(spec: SuiteSpec) -> Frame:
+def mart_frame(spec: SuiteSpec, *, candidates: bool = True) -> Frame:
+    """The suite's frame; `candidates=False`: every row, whatever the expectations."""
     query = MART_QUERIES[spec.name]
     sql = query() if callable(query) else query
     queries = [sql]
@@ -176,5 +177,8 @@ def mart_frame(spec: SuiteSpec) -> Frame:
     # Each mart's frame carries only what its suite reads (the contract's columns, derived columns, key).
     # The one-row reconciliation keeps its revenue figures: they explain a gap to whoever opens the frame.
     columns = spec.columns_read if spec.name != "mart_reconciliation" else None
+    # Of each mart, Great Expectations sees only the rows an expectation of its suite could object to, when
+    # every expectation allows it (candidate_rows.py); the one-row frames are too small to matter.
     return Frame(suite=spec.name, relation=spec.relation, queries=tuple(queries), columns=columns,
-                 count_first=True)
+                 count_first=True,
+                 candidates_of=spec.expectations if candidates and spec.name != "mart_reconciliation" else ())
