@@ -107,6 +107,16 @@ def test_an_id_the_day_gave_a_second_anchor_fails_the_day(day1: tuple[Any, str],
     assert _failures(_dbt(wh, "test", since)) == (("pass", 0), ("fail", 1))
 
 
+def test_a_pair_without_a_build_time_is_checked(day1: tuple[Any, str], tmp_path: Path) -> None:
+    wh, since = _copy(day1, tmp_path)
+    # no build writes a null last_assigned_at; a second current id for record 1 with none is still checked
+    _execute(wh, f"insert into {IDS} select * replace ('cdup' as customer_id, null as last_assigned_at) "
+                 f"from {IDS} where record_id = '{_record(1)}'")  # fmt: skip
+    nodes = _dbt(wh, "test", since)
+    assert "last_assigned_at >" in nodes[UNIQUE]["compiled_code"]
+    assert _failures(nodes) == (("fail", 1), ("fail", 1))
+
+
 def test_old_pairs_are_left_to_a_build_without_since(day1: tuple[Any, str], tmp_path: Path) -> None:
     wh, since = _copy(day1, tmp_path)
     # between the builds (stamped with day 0's build): record 1 gets a second current id, and record 2 takes
