@@ -23,14 +23,15 @@ with current_ids as (
 ),
 {%- if written %}
 
--- the current pairs written since the last passing build (and the passing build's own)
-written_since as (
-    select
-        scoped.customer_id,
-        scoped.anchor_record_id
-    from current_ids as scoped
-    where {{ written['where'] }}
-),
+    -- the current pairs written since the last passing build (and the passing build's own)
+    written_since as (
+        select
+            scoped.customer_id,
+            scoped.anchor_record_id
+        from current_ids as scoped
+        -- (sqlfluff's stand-in macros return text, not the scope's mapping)
+        where {{ written['where'] if written is mapping else 'true' }}
+    ),
 {%- endif %}
 
 records_off_their_cluster as (
@@ -49,7 +50,10 @@ ids_on_several_anchors as (
     from current_ids as i
     {%- if written %}
         -- null-safe, as the groups are
-        where exists (select 1 from written_since as w where w.customer_id is not distinct from i.customer_id)
+        where exists (
+            select 1 from written_since as w
+            where w.customer_id is not distinct from i.customer_id
+        )
     {%- endif %}
     group by customer_id
     having count(distinct anchor_record_id) > 1
