@@ -15,20 +15,27 @@
   * touched values: the row's (identifier_type, identifier_value) is listed for this `since` in the list
     int_identity_identifiers_unpivoted keeps (macros/identity_touched.sql), whose post-hook lists every value
     the records it rewrote carry now; a marker row there (the table was rebuilt in full) means no scope.
+  * written at: the row's `written_at_column`, the start of the build that wrote it (dbt's run_started_at in
+    UTC, which the model writes on every row the test reads), is later than `since`: every build after the
+    last passing one started after that build's batch_at (the latest landing, UTC wall clock), so its rows
+    are selected, and so are the passing build's own. When that selects more than a quarter of the tested
+    rows (the first day after a full build), no scope: checking every row is cheaper there than the join.
 
   The condition reads the tested model's columns as `scoped.<column>`.
 
   none (check every row): no `since`, --full-refresh, --empty, Spark (whose staging models overwrite whole
   key buckets), no scope given, or the list missing.
 #}
-{% macro test_scope_where(landed_in=none, landed_key=none, landed_column=none, touched_values_of=none) -%}
+{% macro test_scope_where(landed_in=none, landed_key=none, landed_column=none, touched_values_of=none,
+                          written_at_column=none, model=none) -%}
     {%- if not execute -%}{{ return(none) }}{%- endif -%}
     {{ return(adapter.dispatch('test_scope_where', 'rapport')(landed_in, landed_key, landed_column,
-                                                               touched_values_of)) }}
+                                                               touched_values_of, written_at_column, model)) }}
 {%- endmacro %}
 
 {# {'where': the condition, 'columns': the model's columns it reads} or none. #}
-{% macro default__test_scope_where(landed_in, landed_key, landed_column, touched_values_of) -%}
+{% macro default__test_scope_where(landed_in, landed_key, landed_column, touched_values_of, written_at_column,
+                                   model) -%}
     {%- set since = var('since', none) -%}
     {%- if since is none or since == '' or flags.FULL_REFRESH or flags.EMPTY -%}{{ return(none) }}{%- endif -%}
     {%- set since_sql = "cast('" ~ since ~ "' as timestamp)" -%}
@@ -47,10 +54,20 @@
         {{ return({'where': '(scoped.identifier_type, scoped.identifier_value) in (select listed.identifier_type, '
             ~ 'listed.identifier_value from ' ~ listed ~ ' as listed where listed.since = ' ~ since_sql ~ ')',
             'columns': ['identifier_type', 'identifier_value']}) }}
+    {%- elif written_at_column is not none -%}
+        {#- `model`: the tested rows (with the test's `where`); a column scan, ~0.05 s at 1M people. A null
+            time (no build writes one) is selected too, so the scope needs no not_null test of its own. -#}
+        {%- set column = 'scoped.' ~ written_at_column -%}
+        {%- set written = '(' ~ column ~ ' > ' ~ since_sql ~ ' or ' ~ column ~ ' is null)' -%}
+        {%- set counts = run_query('select count(*) filter (where ' ~ written ~ '), count(*) from (select * from '
+            ~ model ~ ') as scoped') -%}
+        {%- if counts.columns[0].values()[0] * 4 > counts.columns[1].values()[0] -%}{{ return(none) }}{%- endif -%}
+        {{ return({'where': written, 'columns': [written_at_column]}) }}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
 
-{% macro spark__test_scope_where(landed_in, landed_key, landed_column, touched_values_of) -%}
+{% macro spark__test_scope_where(landed_in, landed_key, landed_column, touched_values_of, written_at_column,
+                                 model) -%}
     {{ return(none) }}
 {%- endmacro %}

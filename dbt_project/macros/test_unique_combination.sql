@@ -9,20 +9,21 @@
   builds, `--full-refresh`, Spark and a missing scope check every row.
 #}
 {% test unique_combination(model, columns=none, column_name=none, landed_in=none, landed_key=none,
-                           landed_column=none, touched_values_of=none) %}
+                           landed_column=none, touched_values_of=none, written_at_column=none) %}
 {#- on a column, `columns` defaults to that column -#}
 {%- set columns = columns or [column_name] %}
-{%- set scope = rapport.test_scope_where(landed_in, landed_key, landed_column, touched_values_of) %}
+{%- set scope = rapport.test_scope_where(landed_in, landed_key, landed_column, touched_values_of,
+                                        written_at_column, model) %}
 {%- if scope and scope['columns'] | reject('in', columns) | list | length == 0 %}
     select {{ columns | join(', ') }}, count(*) as n
-    from {{ model }} as scoped
+    from (select * from {{ model }}) as scoped  {#- a test's `where` makes `model` an aliased subquery #}
     where {{ scope['where'] }}
     group by {{ columns | join(', ') }}
     having count(*) > 1
 {%- elif scope %}
     with scoped_keys as (
         select distinct {{ columns | join(', ') }}
-        from {{ model }} as scoped
+        from (select * from {{ model }}) as scoped
         where {{ scope['where'] }}
     )
 
@@ -31,7 +32,7 @@
         m.{{ column }},
         {%- endfor %}
         count(*) as n
-    from {{ model }} as m
+    from (select * from {{ model }}) as m
     inner join scoped_keys as s
         on
         {%- for column in columns %}

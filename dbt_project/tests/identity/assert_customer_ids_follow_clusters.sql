@@ -4,14 +4,35 @@
 -- held by exactly the records of one cluster. If it fails, the next incremental build could keep a wrong
 -- id: after finding the cause, `rapport run --full-refresh` computes every cluster's id again (keeping the
 -- history).
+-- On a day build the last two parts check only the ids and anchors of current pairs written since the last
+-- passing build (docs/quality.md "dbt tests on a day build"): a group that newly holds two anchors or two ids
+-- gained a current pair since, and every current pair a build writes carries its start in last_assigned_at.
+-- The first part stays whole: retiring a record's pair leaves no such mark.
+{%- set written = rapport.test_scope_where(
+    written_at_column='last_assigned_at',
+    model='(select * from ' ~ ref('int_customer_ids_assigned') ~ ' where is_current)'
+) %}
 with current_ids as (
     select
         record_id,
         customer_id,
-        anchor_record_id
+        anchor_record_id,
+        last_assigned_at
     from {{ ref('int_customer_ids_assigned') }}
     where is_current
 ),
+{%- if written %}
+
+    -- the current pairs written since the last passing build (and the passing build's own)
+    written_since as (
+        select
+            scoped.customer_id,
+            scoped.anchor_record_id
+        from current_ids as scoped
+        -- (sqlfluff's stand-in macros return text, not the scope's mapping)
+        where {{ written['where'] if written is mapping else 'true' }}
+    ),
+{%- endif %}
 
 records_off_their_cluster as (
     select
@@ -26,7 +47,14 @@ ids_on_several_anchors as (
     select
         customer_id as subject,
         'current id held by records of several clusters' as problem
-    from current_ids
+    from current_ids as i
+    {%- if written %}
+        -- null-safe, as the groups are
+        where exists (
+            select 1 from written_since as w
+            where w.customer_id is not distinct from i.customer_id
+        )
+    {%- endif %}
     group by customer_id
     having count(distinct anchor_record_id) > 1
 ),
@@ -35,7 +63,13 @@ anchors_with_several_ids as (
     select
         anchor_record_id as subject,
         'cluster holding several current ids' as problem
-    from current_ids
+    from current_ids as i
+    {%- if written %}
+        where exists (
+            select 1 from written_since as w
+            where w.anchor_record_id is not distinct from i.anchor_record_id
+        )
+    {%- endif %}
     group by anchor_record_id
     having count(distinct customer_id) > 1
 )
