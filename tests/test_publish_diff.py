@@ -272,3 +272,23 @@ def test_a_publish_killed_between_swap_and_parquet_renames_gets_every_parquet_fi
     assert second.routes["marts.stable"] == "unchanged"
     assert _differences(settings.published_db, fresh.published_db) == []
     assert not (parquet / ".swap-pending").exists()
+
+
+def test_a_big_table_is_probed_with_a_sample_first(settings, fresh, caplog):
+    """At 100,000 rows and more a sample of the working rows decides first whether the table changed a lot:
+    every row changed -> replaced without the whole difference; 0.5% changed -> patched."""
+    con = _day1(settings)
+    con.execute("create table marts.big_all as select i as id, date '2026-07-01' as as_of_date from range(100000) t(i)")
+    con.execute("create table marts.big_few as select i as id, i % 13 as score from range(100000) t(i)")
+    publish(con, settings, run_id="run1")
+    con.execute("update marts.big_all set as_of_date = date '2026-07-02'")
+    con.execute("update marts.big_few set score = -1 where id % 200 = 0")  # 500 rows: 1,000 touched, 1%
+    caplog.set_level("INFO", logger="rapport.publishing.publish")
+    second = publish(con, settings, run_id="run1")
+    logged = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "touched rows" in r.getMessage()}
+    publish(con, fresh, run_id="run1")
+    con.close()
+    assert second.routes["marts.big_all"] == "replaced" and second.routes["marts.big_few"] == "patched"
+    assert "(None touched rows)" in logged["marts.big_all"]  # decided by the sample
+    assert "(1000 touched rows)" in logged["marts.big_few"]
+    assert _differences(settings.published_db, fresh.published_db) == []

@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,8 +226,11 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists pub.{schema}")
             for name in tables_in(con, schema, views=True):
+                started = time.perf_counter()
                 route = table_routes.bring(con, work, schema, name, exists=(schema, name) in existing)
                 routes[route.table] = route.route
+                log.info("%s: %s (%s touched rows) in %.2f s", route.table, route.route, route.touched,
+                         time.perf_counter() - started)
         for schema, name in sorted(existing):
             if f"{schema}.{name}" not in routes:  # dropped from the warehouse (ops.runs is rewritten below)
                 con.execute(f"drop table pub.{_quote(schema)}.{_quote(name)}")

@@ -28,7 +28,11 @@ PATCH_MAX_SHARE = 0.05
 # A table whose stored rows (live + deleted but not yet reclaimed by DuckDB) exceed its live rows by more
 # than this share is rewritten whole: DuckDB keeps deleted rows' space inside their row groups.
 DELETED_MAX_SHARE = 0.2
+# Tables of at least SAMPLE_FROM_ROWS rows are first probed with SAMPLE_ROWS of their working rows.
+SAMPLE_FROM_ROWS = 100_000
+SAMPLE_ROWS = 2_000
 _NET = "__rapport_net"
+_SAMPLE = "__rapport_publish_sample"
 _DIFF = "__rapport_publish_diff"
 
 
@@ -71,6 +75,11 @@ def bring(con: duckdb.DuckDBPyConnection, work_catalog: str, schema: str, name: 
     rows = max(_count(con, src), _count(con, dst))
     limit = int(PATCH_MAX_SHARE * rows)
     names = ", ".join(quote(c) for c, _ in cols)
+    match = " and ".join(f"t.{quote(c)} is not distinct from d.{quote(c)}" for c, _ in cols)
+    if rows >= SAMPLE_FROM_ROWS and _sample_mostly_changed(con, src, dst, match):
+        con.execute(f"drop table {dst}")
+        _create(con, src, dst)
+        return Route(table, REPLACED)
     # Only up to limit + 1 touched rows are kept: more means a rewrite, whatever their number.
     con.execute(
         f"create or replace temp table {_DIFF} as "
@@ -86,12 +95,27 @@ def bring(con: duckdb.DuckDBPyConnection, work_catalog: str, schema: str, name: 
             con.execute(f"drop table {dst}")
             _create(con, src, dst)
             return Route(table, REPLACED, touched)
-        match = " and ".join(f"t.{quote(c)} is not distinct from d.{quote(c)}" for c, _ in cols)
         con.execute(f"delete from {dst} as t using {_DIFF} as d where {match}")
         con.execute(f"insert into {dst} select t.* from {src} as t semi join {_DIFF} as d on {match}")
         return Route(table, PATCHED, touched)
     finally:
         con.execute(f"drop table if exists {_DIFF}")
+
+
+def _sample_mostly_changed(con: duckdb.DuckDBPyConnection, src: str, dst: str, match: str) -> bool:
+    """Whether more than 2 x PATCH_MAX_SHARE of a sample of the working rows have no equal published row:
+    then the table is replaced without computing the whole difference (a table where every row changes,
+    e.g. with the day's as-of date, would cost a full hash aggregate first). Only ever chooses the route
+    that is exact anyway, so a sample is enough."""
+    con.execute(f"create or replace temp table {_SAMPLE} as select * from {src} using sample {SAMPLE_ROWS} rows")
+    try:
+        sampled, found = con.execute(
+            f"select (select count(*) from {_SAMPLE}), "
+            f"(select count(*) from {_SAMPLE} as d where exists (select 1 from {dst} as t where {match}))"
+        ).fetchall()[0]
+    finally:
+        con.execute(f"drop table if exists {_SAMPLE}")
+    return sampled > 0 and (sampled - found) > 2 * PATCH_MAX_SHARE * sampled
 
 
 def _create(con: duckdb.DuckDBPyConnection, src: str, dst: str) -> None:
