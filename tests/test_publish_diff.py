@@ -34,7 +34,8 @@ def fresh(tmp_path):
 
 def _day1(settings) -> duckdb.DuckDBPyConnection:
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.work_db))
+    # the pipeline's settings (2 threads, preserve_insertion_order off), as the publish step opens it
+    con = duckdb.connect(str(settings.work_db), config=settings.duckdb_config())
     for schema in ("marts", "quarantine", "ops"):
         con.execute(f"create schema {schema}")
     # 1,000 rows: 0-199 twice (duplicates), a NULL email every 50th row
@@ -274,21 +275,29 @@ def test_a_publish_killed_between_swap_and_parquet_renames_gets_every_parquet_fi
     assert not (parquet / ".swap-pending").exists()
 
 
-def test_a_big_table_is_probed_with_a_sample_first(settings, fresh, caplog):
-    """At 100,000 rows and more a sample of the working rows decides first whether the table changed a lot:
-    every row changed -> replaced without the whole difference; 0.5% changed -> patched."""
+def test_big_tables_are_compared_row_by_row_and_appends_inserted(settings, fresh, caplog):
+    """From 100,000 rows on, tables are compared in storage order (the published copy keeps the working
+    table's order): rows appended at the end are inserted; a table that differs from its first rows on is
+    replaced at once (no touched count); one changed row in the middle replaces the table too."""
     con = _day1(settings)
-    con.execute("create table marts.big_all as select i as id, date '2026-07-01' as as_of_date from range(100000) t(i)")
-    con.execute("create table marts.big_few as select i as id, i % 13 as score from range(100000) t(i)")
+    con.execute("create table marts.big_append as select i as id, 'x' || i as s from range(300000) t(i)")
+    con.execute("create table marts.big_all as select i as id, date '2026-07-01' as d from range(300000) t(i)")
+    con.execute("create table marts.big_middle as select i as id, i % 13 as score from range(300000) t(i)")
+    con.execute("create table marts.big_same as select i as id, null::varchar as s from range(300000) t(i)")
     publish(con, settings, run_id="run1")
-    con.execute("update marts.big_all set as_of_date = date '2026-07-02'")
-    con.execute("update marts.big_few set score = -1 where id % 200 = 0")  # 500 rows: 1,000 touched, 1%
+    con.execute("insert into marts.big_append select i, 'x' || i from range(300000, 310000) t(i)")
+    con.execute("insert into marts.big_append values (5, 'x5')")  # a duplicate of an existing row
+    con.execute("update marts.big_all set d = date '2026-07-02'")
+    con.execute("update marts.big_middle set score = -1 where id = 150000")
     caplog.set_level("INFO", logger="rapport.publishing.publish")
     second = publish(con, settings, run_id="run1")
     logged = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "touched rows" in r.getMessage()}
     publish(con, fresh, run_id="run1")
     con.close()
-    assert second.routes["marts.big_all"] == "replaced" and second.routes["marts.big_few"] == "patched"
-    assert "(None touched rows)" in logged["marts.big_all"]  # decided by the sample
-    assert "(1000 touched rows)" in logged["marts.big_few"]
+    routes = {t: r for t, r in second.routes.items() if t.startswith("marts.big")}
+    assert routes == {"marts.big_all": "replaced", "marts.big_append": "patched", "marts.big_middle": "replaced",
+                      "marts.big_same": "unchanged"}
+    assert "(10001 touched rows)" in logged["marts.big_append"]
+    assert "(None touched rows)" in logged["marts.big_all"]  # seen in the first 2,048 rows
+    assert "(1 touched rows)" in logged["marts.big_middle"]
     assert _differences(settings.published_db, fresh.published_db) == []

@@ -211,7 +211,9 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
     """Bring the new published file at `tmp` (a copy of the previous one, or new) to the working warehouse's
     content, checkpointed and detached. Returns its tables and the route each took."""
     routes: dict[str, str] = {}
-    work = con.execute("select current_database()").fetchall()[0][0]
+    work, order = con.execute("select current_database(), current_setting('preserve_insertion_order')").fetchall()[0]
+    # The published rows keep the working tables' order: the next run compares big tables row by row.
+    con.execute("set preserve_insertion_order = true")
     if from_previous:
         con.execute(f"attach '{tmp}' as pub")
     else:
@@ -248,6 +250,9 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
         with contextlib.suppress(duckdb.Error):  # a failed checkpoint may have invalidated it already
             con.execute("detach pub")
         raise
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"set preserve_insertion_order = {'true' if order else 'false'}")
     con.execute("detach pub")
     return routes
 
