@@ -281,7 +281,10 @@ def test_big_tables_are_compared_row_by_row_and_appends_inserted(settings, fresh
     replaced at once (no touched count); one changed row in the middle replaces the table too."""
     con = _day1(settings)
     con.execute("create table marts.big_append as select i as id, 'x' || i as s from range(300000) t(i)")
-    con.execute("create table marts.big_all as select i as id, date '2026-07-01' as d from range(300000) t(i)")
+    con.execute(  # ~10 MB of hashes: its replacement must reuse its blocks
+        "create table marts.big_all as select i as id, md5(i::varchar) as h, date '2026-07-01' as d "
+        "from range(300000) t(i)"
+    )
     con.execute("create table marts.big_middle as select i as id, i % 13 as score from range(300000) t(i)")
     con.execute("create table marts.big_same as select i as id, null::varchar as s from range(300000) t(i)")
     publish(con, settings, run_id="run1")
@@ -301,3 +304,6 @@ def test_big_tables_are_compared_row_by_row_and_appends_inserted(settings, fresh
     assert "(None touched rows)" in logged["marts.big_all"]  # seen in the first 2,048 rows
     assert "(1 touched rows)" in logged["marts.big_middle"]
     assert _differences(settings.published_db, fresh.published_db) == []
+    # replaced tables reuse the blocks of the ones they replace: the file does not grow by them
+    size, fresh_size = settings.published_db.stat().st_size, fresh.published_db.stat().st_size
+    assert size <= 1.25 * fresh_size, (size, fresh_size)

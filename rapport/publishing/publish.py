@@ -8,9 +8,9 @@ format because BI tools embed DuckDB 1.x, which cannot open 2.0-format files.
 A day's publish costs what changed (issue 16): when the previous published file is usable, the new file
 starts as a copy of it and each table takes the cheapest exact route to the working warehouse's content
 (rapport.publishing.table_routes): an unchanged table is kept, and so is its Parquet file; a table where few
-rows changed is patched (old-only rows deleted, new-only rows inserted) and its Parquet file rewritten; a new
-table, one whose columns or types changed, or one where many rows changed is written afresh. `ops.runs` is
-always written afresh. The result equals a from-scratch publish of the same warehouse, table by table (row
+rows changed (a small table) or rows were only appended (a big one) is patched in place and its Parquet file
+rewritten; a new table, one whose columns or types changed, or one that changed otherwise is written afresh.
+`ops.runs` is always written afresh. The result equals a from-scratch publish of the same warehouse, table by table (row
 multisets, column names and types). A full write (every table afresh, as before) happens when there is no
 previous file, it cannot be opened, it has another storage version, holds anything but tables of the
 published schemas, or has a WAL beside it (someone wrote into it), or when more than half of it is free

@@ -1,16 +1,25 @@
 """Bring one table of the new published file (attached as `pub`, a copy of the previous one) to the working
 warehouse's content by the cheapest exact route.
 
-Routes: `unchanged` (the same multiset of rows: kept as it is, and so is its Parquet file), `patched` (few
-rows differ: the old-only rows are deleted and the new-only ones inserted), `replaced` (many rows differ, the
-columns or their types differ, or earlier patches left too many deleted rows in it: written afresh, as a
-from-scratch publish does), `created` (new in this run).
+Routes: `unchanged` (the same rows: kept as it is, and so is its Parquet file), `patched` (few rows differ:
+the difference is applied in place), `replaced` (written afresh, as a from-scratch publish does: many rows
+differ, the columns or their types differ, or earlier patches left too many deleted rows in it), `created`
+(new in this run).
 
-The difference is one hash aggregate over both tables: every distinct row with its count in the working
-table minus its count in the published one. A row whose net count is not 0 is "touched"; a patch deletes
-every published copy of each touched row and inserts every working copy of it, so duplicates come out
-exact (multiset equality, as `except all` both ways would check). Rows that are not touched already occur as
-often on both sides. NULLs match NULLs (group by and `is not distinct from` both treat them as equal).
+How a table is compared depends on its size, as measured at 1M people (bench/RESULTS.md "Publish by
+difference"):
+- Under POSITIONAL_FROM_ROWS rows: as multisets, by one hash aggregate over both sides (every distinct row
+  with its count in the working table minus its count in the published one; a row whose net count is not 0
+  is "touched"). A patch deletes every published copy of each touched row and inserts every working copy,
+  so duplicates come out exact (what `except all` both ways checks). NULLs match NULLs (group by and
+  `is not distinct from` both treat them as equal).
+- From POSITIONAL_FROM_ROWS rows on: row by row in storage order (a positional join: one streaming pass,
+  no hash table), since the hash aggregate of a 5.8M-row table cost more than writing it. Equal at every
+  position both have, with rows only at the end of the working table: those are inserted (an append-only
+  table such as segment_history). Anything else: replaced. The published copy is written in the working
+  table's order (publish sets preserve_insertion_order), so an append-only table stays comparable day after
+  day; a table that dbt rebuilds in parallel comes back in another order and is replaced after its first
+  HEAD_ROWS rows are compared.
 """
 
 from __future__ import annotations
@@ -142,6 +151,9 @@ def _by_difference(
 
 def _replace(con: duckdb.DuckDBPyConnection, table: str, src: str, dst: str, touched: int | None = None) -> Route:
     con.execute(f"drop table {dst}")
+    # DuckDB frees a dropped table's blocks at the next checkpoint: taken now, the new table reuses them and
+    # the file does not grow by what was replaced (at 1M without it: 676 MB instead of 354).
+    con.execute("checkpoint pub")
     _create(con, src, dst)
     return Route(table, REPLACED, touched)
 
