@@ -275,6 +275,7 @@ def test_a_publish_killed_between_swap_and_parquet_renames_gets_every_parquet_fi
     assert not (parquet / ".swap-pending").exists()
 
 
+@pytest.mark.slow  # ~3 s idle, ~10 s at load 5: four 300,000-row tables published three times
 def test_big_tables_are_compared_row_by_row_and_appends_inserted(settings, fresh, caplog):
     """From 100,000 rows on, tables are compared in storage order (the published copy keeps the working
     table's order): rows appended at the end are inserted; a table that differs from its first rows on is
