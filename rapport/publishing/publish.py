@@ -218,6 +218,7 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
         con.execute(f"attach '{tmp}' as pub")
     else:
         con.execute(f"attach '{tmp}' as pub (storage_version '{STORAGE_VERSION}')")
+    plans: list[table_routes.Plan] = []
     try:
         existing = {
             (s, t)
@@ -229,13 +230,22 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
             con.execute(f"create schema if not exists pub.{schema}")
             for name in tables_in(con, schema, views=True):
                 started = time.perf_counter()
-                route = table_routes.bring(con, work, schema, name, exists=(schema, name) in existing)
-                routes[route.table] = route.route
-                log.info("%s: %s (%s touched rows) in %.2f s", route.table, route.route, route.touched,
-                         time.perf_counter() - started)
-        for schema, name in sorted(existing):
-            if f"{schema}.{name}" not in routes:  # dropped from the warehouse (ops.runs is rewritten below)
+                plans.append(table_routes.plan(con, work, schema, name, exists=(schema, name) in existing,
+                                               tag=len(plans)))
+                log.info("%s: %s (%s touched rows), compared in %.2f s", plans[-1].table, plans[-1].route,
+                         plans[-1].touched, time.perf_counter() - started)
+        wanted = {p.table for p in plans if p.route != REPLACED}
+        for schema, name in sorted(existing):  # replaced, dropped from the warehouse, and ops.runs (rewritten)
+            if f"{schema}.{name}" not in wanted:
                 con.execute(f"drop table pub.{_quote(schema)}.{_quote(name)}")
+        # DuckDB frees dropped tables' blocks at a checkpoint: taken now, the tables written next reuse them,
+        # and the file does not grow by what was replaced (at 1M without it: 676 MB instead of 354).
+        con.execute("checkpoint pub")
+        for p in plans:
+            started = time.perf_counter()
+            table_routes.apply(con, p)
+            routes[p.table] = p.route
+            log.info("%s: %s in %.2f s", p.table, p.route, time.perf_counter() - started)
         con.execute("create schema if not exists pub.ops")
         con.execute("create table pub.ops.runs as select * from ops.runs order by started_at")
         # The published copy records this run as successful: publishing is its last gated step.
@@ -251,6 +261,8 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, *, from_previ
             con.execute("detach pub")
         raise
     finally:
+        with contextlib.suppress(duckdb.Error):
+            table_routes.discard(con, plans)
         with contextlib.suppress(duckdb.Error):
             con.execute(f"set preserve_insertion_order = {'true' if order else 'false'}")
     con.execute("detach pub")

@@ -36,7 +36,7 @@ UNCHANGED, PATCHED, REPLACED, CREATED = "unchanged", "patched", "replaced", "cre
 # writing the table (7.8 against 6.8 s), the positional pass under half of it (bench/RESULTS.md "Publish by
 # difference"); rows appended at the end (up to APPEND_MAX_SHARE of the table) are inserted, anything else
 # rewrites the table.
-POSITIONAL_FROM_ROWS = 100_000
+POSITIONAL_FROM_ROWS = 10_000
 PATCH_MAX_SHARE = 0.05
 APPEND_MAX_SHARE = 0.25
 HEAD_ROWS = 2_048
@@ -48,11 +48,17 @@ _DIFF = "__rapport_publish_diff"
 _IN_W, _IN_P = "__rapport_in_work", "__rapport_in_published"
 
 
-@dataclass(frozen=True)
-class Route:
+@dataclass
+class Plan:
+    """The route of one table, decided by comparing (`plan`) before anything is written (`apply`)."""
+
     table: str  # schema.name
     route: str  # one of UNCHANGED, PATCHED, REPLACED, CREATED
-    touched: int | None = None  # distinct touched rows, when the difference was computed
+    src: str  # the working relation, quoted
+    dst: str  # the published table, quoted
+    cols: list[str]
+    touched: int | None = None  # touched rows, when the comparison counted them
+    diff: str | None = None  # a patch by difference: the temp table of touched rows (else rows are appended)
 
 
 def quote(name: str) -> str:
@@ -71,96 +77,95 @@ def columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, name: str
     ]
 
 
-def bring(con: duckdb.DuckDBPyConnection, work_catalog: str, schema: str, name: str, *, exists: bool) -> Route:
-    """Make `pub.schema.name` hold the rows of `schema.name` of the working warehouse; return the route taken.
-    Run with `preserve_insertion_order` on: the published rows then keep the working table's order, which
-    the positional comparison of the next run relies on."""
-    table = f"{schema}.{name}"
+def plan(con: duckdb.DuckDBPyConnection, work_catalog: str, schema: str, name: str, *, exists: bool,
+         tag: int) -> Plan:
+    """Compare `schema.name` of the working warehouse with `pub.schema.name`; write nothing. `tag` names the
+    temp table a patch by difference keeps until `apply` (drop it with `discard` if `apply` never runs)."""
     src = f"{quote(work_catalog)}.{quote(schema)}.{quote(name)}"
     dst = f"pub.{quote(schema)}.{quote(name)}"
+    typed = columns(con, work_catalog, schema, name)
+    p = Plan(f"{schema}.{name}", CREATED, src, dst, [c for c, _ in typed])
     if not exists:
-        _create(con, src, dst)
-        return Route(table, CREATED)
-    cols = columns(con, work_catalog, schema, name)
-    if cols != columns(con, "pub", schema, name) or _bloated(con, schema, name, dst):
-        return _replace(con, table, src, dst)
+        return p
+    p.route = REPLACED
+    if typed != columns(con, "pub", schema, name) or _bloated(con, schema, name, dst):
+        return p
     rows = max(_count(con, src), _count(con, dst))
-    if rows >= POSITIONAL_FROM_ROWS:
-        if not _is_base_table(con, work_catalog, schema, name):
-            return _replace(con, table, src, dst)  # a view's row order is no stable thing to compare with
-        return _by_position(con, table, src, dst, [c for c, _ in cols], rows)
-    return _by_difference(con, table, src, dst, [c for c, _ in cols], rows)
+    if rows < POSITIONAL_FROM_ROWS:
+        _by_difference(con, p, rows, f"{_DIFF}_{tag}")
+    elif _is_base_table(con, work_catalog, schema, name):  # a view's row order is no stable thing to compare
+        _by_position(con, p, rows)
+    return p
 
 
-def _by_position(con: duckdb.DuckDBPyConnection, table: str, src: str, dst: str, cols: list[str], rows: int) -> Route:
+def apply(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """Write what `plan` decided. A replaced table must have been dropped already (publish drops them all and
+    checkpoints first, so that the new tables reuse the old ones' blocks: the file does not grow by them)."""
+    if p.route in (CREATED, REPLACED):
+        # Views become tables: the published file must stand alone.
+        con.execute(f"create table {p.dst} as select * from {p.src}")
+    elif p.route == PATCHED and p.diff:
+        match = " and ".join(f"t.{quote(c)} is not distinct from d.{quote(c)}" for c in p.cols)
+        con.execute(f"delete from {p.dst} as t using {p.diff} as d where {match}")
+        con.execute(f"insert into {p.dst} select t.* from {p.src} as t semi join {p.diff} as d on {match}")
+        con.execute(f"drop table {p.diff}")
+    elif p.route == PATCHED:
+        names = ", ".join(f"w.{quote(c)}" for c in p.cols)
+        con.execute(
+            f"insert into {p.dst} select {names} from (select *, true as {_IN_W} from {p.src}) as w "
+            f"positional join (select true as {_IN_P} from {p.dst}) as p where p.{_IN_P} is null"
+        )
+
+
+def discard(con: duckdb.DuckDBPyConnection, plans: list[Plan]) -> None:
+    """Drop the temp tables of plans that were not applied."""
+    for p in plans:
+        if p.diff:
+            con.execute(f"drop table if exists {p.diff}")
+
+
+def _by_position(con: duckdb.DuckDBPyConnection, p: Plan, rows: int) -> None:
     """Compare row by row in storage order (one streaming pass, no hash table: a third to a half of writing
     the table at 1M people). Unchanged, or only rows appended at the end (dbt's incremental inserts, the
     segment history): keep, or insert the tail. Anything else: replace, which writes the rows in the working
     table's order again."""
-    differ = " or ".join(f"w.{quote(c)} is distinct from p.{quote(c)}" for c in cols)
+    differ = " or ".join(f"w.{quote(c)} is distinct from p.{quote(c)}" for c in p.cols)
     # A table written in another order differs from its first rows on: seen at once, not after a full pass.
     head = con.execute(
-        f"select count(*) from (select * from {src} limit {HEAD_ROWS}) as w "
-        f"positional join (select * from {dst} limit {HEAD_ROWS}) as p where {differ}"
+        f"select count(*) from (select * from {p.src} limit {HEAD_ROWS}) as w "
+        f"positional join (select * from {p.dst} limit {HEAD_ROWS}) as p where {differ}"
     ).fetchall()[0][0]
     if head:
-        return _replace(con, table, src, dst)
+        return
     differing, appended, cut = con.execute(
         f"select count(*) filter (where w.{_IN_W} and p.{_IN_P} and ({differ})), "
         f"count(*) filter (where p.{_IN_P} is null), count(*) filter (where w.{_IN_W} is null) "
-        f"from (select *, true as {_IN_W} from {src}) as w positional join (select *, true as {_IN_P} from {dst}) as p"
+        f"from (select *, true as {_IN_W} from {p.src}) as w "
+        f"positional join (select *, true as {_IN_P} from {p.dst}) as p"
     ).fetchall()[0]
+    p.touched = differing + appended + cut
     if differing or cut or appended > APPEND_MAX_SHARE * rows:
-        return _replace(con, table, src, dst, differing + appended + cut)
-    if appended == 0:
-        return Route(table, UNCHANGED, 0)
-    names = ", ".join(f"w.{quote(c)}" for c in cols)
-    con.execute(
-        f"insert into {dst} select {names} from (select *, true as {_IN_W} from {src}) as w "
-        f"positional join (select true as {_IN_P} from {dst}) as p where p.{_IN_P} is null"
-    )
-    return Route(table, PATCHED, appended)
+        return
+    p.route = PATCHED if appended else UNCHANGED
 
 
-def _by_difference(
-    con: duckdb.DuckDBPyConnection, table: str, src: str, dst: str, cols: list[str], rows: int
-) -> Route:
+def _by_difference(con: duckdb.DuckDBPyConnection, p: Plan, rows: int, temp: str) -> None:
     """Multiset difference by one hash aggregate of both sides; patch when few rows are touched."""
     limit = int(PATCH_MAX_SHARE * rows)
-    names = ", ".join(quote(c) for c in cols)
+    names = ", ".join(quote(c) for c in p.cols)
     # Only up to limit + 1 touched rows are kept: more means a rewrite, whatever their number.
     con.execute(
-        f"create or replace temp table {_DIFF} as "
+        f"create or replace temp table {temp} as "
         f"select {names}, sum({_NET}) as {_NET} from ("
-        f"select {names}, 1 as {_NET} from {src} union all select {names}, -1 as {_NET} from {dst}"
+        f"select {names}, 1 as {_NET} from {p.src} union all select {names}, -1 as {_NET} from {p.dst}"
         f") group by all having sum({_NET}) <> 0 limit {limit + 1}"
     )
-    try:
-        touched = con.execute(f"select count(*) from {_DIFF}").fetchall()[0][0]
-        if touched == 0:
-            return Route(table, UNCHANGED, 0)
-        if touched > limit:
-            return _replace(con, table, src, dst, touched)
-        match = " and ".join(f"t.{quote(c)} is not distinct from d.{quote(c)}" for c in cols)
-        con.execute(f"delete from {dst} as t using {_DIFF} as d where {match}")
-        con.execute(f"insert into {dst} select t.* from {src} as t semi join {_DIFF} as d on {match}")
-        return Route(table, PATCHED, touched)
-    finally:
-        con.execute(f"drop table if exists {_DIFF}")
-
-
-def _replace(con: duckdb.DuckDBPyConnection, table: str, src: str, dst: str, touched: int | None = None) -> Route:
-    con.execute(f"drop table {dst}")
-    # DuckDB frees a dropped table's blocks at the next checkpoint: taken now, the new table reuses them and
-    # the file does not grow by what was replaced (at 1M without it: 676 MB instead of 354).
-    con.execute("checkpoint pub")
-    _create(con, src, dst)
-    return Route(table, REPLACED, touched)
-
-
-def _create(con: duckdb.DuckDBPyConnection, src: str, dst: str) -> None:
-    # Views become tables: the published file must stand alone.
-    con.execute(f"create table {dst} as select * from {src}")
+    p.touched = con.execute(f"select count(*) from {temp}").fetchall()[0][0]
+    if p.touched == 0 or p.touched > limit:
+        con.execute(f"drop table {temp}")
+        p.route = UNCHANGED if p.touched == 0 else REPLACED
+        return
+    p.route, p.diff = PATCHED, temp
 
 
 def _is_base_table(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, name: str) -> bool:
