@@ -308,3 +308,20 @@ def test_big_tables_are_compared_row_by_row_and_appends_inserted(settings, fresh
     # replaced tables reuse the blocks of the ones they replace: the file does not grow by them
     size, fresh_size = settings.published_db.stat().st_size, fresh.published_db.stat().st_size
     assert size <= 1.25 * fresh_size, (size, fresh_size)
+
+
+def test_from_scratch_leaves_no_bytes_of_deleted_rows(settings):
+    """An erasure republishes from scratch: a copy of the previous file would keep the deleted rows' bytes
+    (deleted rows stay in their row groups, dropped tables in free blocks, until overwritten)."""
+    con = _day1(settings)
+    con.execute(
+        "create table marts.people as select i as id, 'person' || i || '@example.com' as email from range(500) t(i)"
+    )
+    con.execute("insert into marts.people values (9999, 'erase.me.7f3a9@example.com')")
+    publish(con, settings, run_id="run1")
+    assert b"erase.me.7f3a9" in settings.published_db.read_bytes()  # stored as is: the check below can fail
+    con.execute("delete from marts.people where id = 9999")
+    result = publish(con, settings, run_id="run1", from_scratch=True)
+    con.close()
+    assert result.full_write == "asked for" and set(result.routes.values()) == {"created"}
+    assert b"erase.me.7f3a9" not in settings.published_db.read_bytes()

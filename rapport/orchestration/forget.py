@@ -248,7 +248,8 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
             result.problems.append(f"mart checks after the erasure failed: {exc}")
         # Published even when a check failed: the previous file still holds the person.
         try:
-            pipeline.publish(settings, ctx)
+            # from scratch: a copy of the previous file would keep the erased rows' bytes in its free space
+            pipeline.publish(settings, ctx, from_scratch=True)
             paths = pipeline.write_outputs(settings, ctx)
         except Exception as exc:
             result.problems.append(f"republishing failed ({type(exc).__name__}: {exc}): the published file, Parquet, "

@@ -209,12 +209,16 @@ def check_marts(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     return _summary_dict(summary)
 
 
-def publish(settings: Settings, ctx: RunContext) -> str:
+def publish(settings: Settings, ctx: RunContext, *, from_scratch: bool = False) -> str:
+    """Publish the marts; by difference from the previous published file unless `from_scratch` (an erasure)
+    or a full refresh asks for every table written afresh."""
     from rapport.publishing.publish import publish as publish_marts
 
     with step("publish marts"), open_warehouse(settings) as con:
-        result = publish_marts(con, settings, run_id=ctx.run_id)
-    progress(f"  published {len(result.tables)} relations to {result.path}")
+        result = publish_marts(con, settings, run_id=ctx.run_id, from_scratch=from_scratch or ctx.full_refresh)
+    kept = sum(route == "unchanged" for route in result.routes.values())
+    how = f"in full ({result.full_write})" if result.full_write else f"by difference ({kept} kept as they were)"
+    progress(f"  published {len(result.tables)} relations to {result.path} {how}")
     with step("dbt docs"):
         docs = publish_dbt_docs(settings, ctx)
     progress(f"  dbt docs (lineage and column descriptions): {docs}")

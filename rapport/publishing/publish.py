@@ -70,11 +70,15 @@ class PublishResult:
     full_write: str | None = None
 
 
-def publish(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> PublishResult:
+def publish(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, from_scratch: bool = False
+) -> PublishResult:
     """Bring marts, quarantine and ops.runs of the working warehouse into a new published file, then swap.
 
     `con` is the working warehouse (read-write, under the writer lock: so no other publish is under way, and
-    any temp file found here is a leftover of a publish that was killed).
+    any temp file found here is a leftover of a publish that was killed). `from_scratch` writes every table
+    and Parquet file afresh: an erasure needs that, since a copy of the previous file keeps the bytes of
+    deleted rows and dropped tables until DuckDB happens to overwrite them.
     """
     out_dir = settings.published_dir
     parquet_dir = out_dir / "parquet"
@@ -86,7 +90,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) 
     tmp = out_dir / f".rapport.{safe}.duckdb.tmp"
     staged: list[tuple[Path, Path]] = []
     try:
-        full_write = _start_from_previous(con, settings.published_db, tmp)
+        full_write = "asked for" if from_scratch else _start_from_previous(con, settings.published_db, tmp)
         try:
             routes = _build(con, tmp, run_id, from_previous=full_write is None)
         except duckdb.Error as exc:
