@@ -58,6 +58,7 @@ HAND_EDITS = [
        qualify row_number() over (order by n.updated_at desc, n._extracted_at desc) = 1""",
     # int_campaign_members' touched members (docs/identity-day-costs.md section 7): the edits below each need
     # one branch of its rule; the newest campaign gets no audience row, so its members are not all recomputed.
+    # (New orders take ids far above the source's, which a later demo day keeps numbering from its own.)
     # (c) a paid (or fulfilled) order of a member of the newest campaign, created in its pre-period (90 days
     # before the send), is refunded: its pre_orders and pre_revenue_usd change (and here its segment: (d) too)
     """insert into raw.shop_orders select * replace (
@@ -94,7 +95,7 @@ HAND_EDITS = [
     # has no orders, and the phone of an older shop account: the two customers merge, the older keeps its id, and
     # that member moves to it (no valid order changes, so only the ids' recomputed pairs find the member)
     """insert into raw.shop_orders select * replace (
-           (select max(id) + 1 from raw.shop_orders) as id, 'cancelled' as status,
+           (select max(id) + 1000000 from raw.shop_orders) as id, 'cancelled' as status,
            (select min(m.email) from intermediate.int_campaign_members as m
             where m.campaign_id = (select max(campaign_id) from raw.esp_audiences) and m.customer_id not in (
                     select o.customer_id from intermediate.int_orders_enriched as o where o.customer_id is not null)
@@ -115,7 +116,7 @@ HAND_EDITS = [
     # then cancels it: the send scope's recency ranks shift, and a member's pre-send segment moves without an
     # order of its own (at 300 demo people: 'About to Sleep' -> 'Hibernating')
     """insert into raw.shop_orders select * replace (
-           (select max(id) + 1 from raw.shop_orders) as id, 'fulfilled' as status,
+           (select max(id) + 1000000 from raw.shop_orders) as id, 'fulfilled' as status,
            'late.buyer@example.com' as email, null as phone,
            (select max(send_at) - interval 1 day from raw.esp_campaigns
             where campaign_id = (select max(campaign_id) from raw.esp_audiences)) as created_at,
