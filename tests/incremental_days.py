@@ -13,6 +13,8 @@ BUILD_TIMES = {
     "marts.segment_history_dates": "recorded_at",
     # the ids' latest build time that marts.customers last read (its increment's watermark)
     "intermediate.customers__seen_assignments": "last_assigned_at",
+    # and the one int_campaign_members last read
+    "intermediate.int_campaign_members__seen_assignments": "last_assigned_at",
 }
 
 # Raw rows a source would land on a later day, each a new version of an existing record (or a late file).
@@ -54,4 +56,93 @@ HAND_EDITS = [
            n.updated_at + interval 1 day as updated_at, '{run}' as _run_id, now()::timestamp as _extracted_at)
        from raw.shop_customers as n where n.id = (select max(id) from raw.shop_customers)
        qualify row_number() over (order by n.updated_at desc, n._extracted_at desc) = 1""",
+    # int_campaign_members' touched members (docs/identity-day-costs.md section 7): the edits below each need
+    # one branch of its rule; the newest campaign gets no audience row, so its members are not all recomputed.
+    # (New orders take ids far above the source's, which a later demo day keeps numbering from its own.)
+    # (c) a paid (or fulfilled) order of a member of the newest campaign, created in its pre-period (90 days
+    # before the send), is refunded: its pre_orders and pre_revenue_usd change (and here its segment: (d) too)
+    """insert into raw.shop_orders select * replace (
+           'refunded' as status, total as refunded_total, updated_at + interval 30 day as updated_at,
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_orders where id = (
+           select max(o.id) from raw.shop_orders as o
+           inner join raw.shop_customers as s on o.customer_id = s.id
+           inner join raw.esp_audiences as a on lower(trim(a.email)) = lower(trim(s.email))
+           inner join raw.esp_campaigns as c on a.campaign_id = c.campaign_id
+           where a.campaign_id = (select max(campaign_id) from raw.esp_audiences) and o.status in ('paid', 'fulfilled')
+               and o.created_at >= c.send_at - interval 90 day and o.created_at < c.send_at)
+       qualify row_number() over (order by updated_at desc, _extracted_at desc) = 1""",
+    # (a) an audience row of the oldest campaign re-lands in the other group: the same record (no id changes)
+    """insert into raw.esp_audiences select * replace (
+           case "group" when 'treatment' then 'control' else 'treatment' end as "group",
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.esp_audiences where campaign_id = (select min(campaign_id) from raw.esp_events)
+       qualify row_number() over (order by email desc, _extracted_at desc) = 1""",
+    # (c) alone: an order of a member of the newest campaign, created in the week after the send (its holdout
+    # window: after the send scope's cutoff, so no segment moves), is cancelled
+    """insert into raw.shop_orders select * replace (
+           'cancelled' as status, updated_at + interval 1 day as updated_at,
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_orders where id = (
+           select max(o.id) from raw.shop_orders as o
+           inner join raw.esp_audiences as a on lower(trim(a.email)) = lower(trim(o.email))
+           inner join raw.esp_campaigns as c on a.campaign_id = c.campaign_id
+           where a.campaign_id = (select max(campaign_id) from raw.esp_audiences)
+               and o.status in ('paid', 'fulfilled')
+               and o.created_at >= c.send_at and o.created_at < c.send_at + interval 7 day)
+       qualify row_number() over (order by updated_at desc, _extracted_at desc) = 1""",
+    # (b) alone: a late cancelled guest order carries the email of a member of the newest campaign whose customer
+    # has no orders, and the phone of an older shop account: the two customers merge, the older keeps its id, and
+    # that member moves to it (no valid order changes, so only the ids' recomputed pairs find the member)
+    """insert into raw.shop_orders select * replace (
+           (select max(id) + 1000000 from raw.shop_orders) as id, 'cancelled' as status,
+           (select min(m.email) from intermediate.int_campaign_members as m
+            where m.campaign_id = (select max(campaign_id) from raw.esp_audiences) and m.customer_id not in (
+                    select o.customer_id from intermediate.int_orders_enriched as o where o.customer_id is not null)
+                and m.customer_id in (
+                    select a.customer_id from intermediate.int_customer_ids_assigned as a
+                    inner join intermediate.int_identity_records_unioned as r on a.record_id = r.record_id
+                    where a.is_current group by 1
+                    having min(r.first_seen_at)
+                        > (select min(created_at) from raw.shop_customers where phone like '+%')))
+               as email,
+           (select phone from raw.shop_customers where phone like '+%' order by created_at, updated_at desc limit 1)
+               as phone,
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_orders where id = (select min(id) from raw.shop_orders where customer_id is null)
+       qualify row_number() over (order by updated_at desc, _extracted_at desc) = 1""",
+    # (d) alone, with the next edit: a late order of a new buyer (in no audience) created the day before the
+    # newest campaign's send, and the oldest buyer before that send who is in no audience and had one order
+    # then cancels it: the send scope's recency ranks shift, and a member's pre-send segment moves without an
+    # order of its own (at 300 demo people: 'About to Sleep' -> 'Hibernating')
+    """insert into raw.shop_orders select * replace (
+           (select max(id) + 1000000 from raw.shop_orders) as id, 'fulfilled' as status,
+           'late.buyer@example.com' as email, null as phone,
+           (select max(send_at) - interval 1 day from raw.esp_campaigns
+            where campaign_id = (select max(campaign_id) from raw.esp_audiences)) as created_at,
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_orders where id = (select min(id) from raw.shop_orders where customer_id is null)
+       qualify row_number() over (order by updated_at desc, _extracted_at desc) = 1""",
+    """insert into raw.shop_orders select * replace (
+           'cancelled' as status, updated_at + interval 1 day as updated_at,
+           '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_orders where id = (
+           with send as (
+               select max(send_at) as send_at from raw.esp_campaigns
+               where campaign_id = (select max(campaign_id) from raw.esp_audiences)),
+           before_send as (
+               select o.order_id, o.customer_id, o.created_at from intermediate.int_orders_enriched as o
+               where o.is_valid and o.customer_id is not null and o.created_at < (select send_at from send))
+           select min_by(order_id, created_at) from before_send
+           where customer_id not in (
+                   select m.customer_id from intermediate.int_campaign_members as m
+                   where m.campaign_id = (select max(campaign_id) from raw.esp_audiences)
+                       and m.customer_id is not null)
+               and customer_id in (select customer_id from before_send group by 1 having count(*) = 1))
+       qualify row_number() over (order by updated_at desc, _extracted_at desc) = 1""",
 ]
+
+# Rows each staging table gets from HAND_EDITS (the edits land distinct records): six order versions (two
+# refunds, two cancellations, two late orders), two audience rows, one of each other record.
+HAND_LANDED = {"stg_shop__orders": 6, "stg_esp__events": 1, "stg_esp__audiences": 2, "stg_helpdesk__tickets": 1,
+               "stg_esp__contacts": 1, "stg_shop__customers": 1}  # fmt: skip

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from incremental_days import HAND_EDITS
+from incremental_days import HAND_EDITS, HAND_LANDED
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_the_first_day_builds_incrementally_from_new_and_changed_records(first_d
     full, day = first_day
     assert full["since"] is None  # the full run read everything
     assert day["reason"] == "incremental" and day["since"] is not None, day["reason"]
-    assert day["landed"] == dict.fromkeys(day["landed"], 1)  # every hand-landed version reached staging
+    assert day["landed"] == HAND_LANDED  # every hand-landed version reached staging
     assert len(day["runs"]) == len(full["runs"]) + 1
     assert day["orders_landed"] > 0  # the demo's day landed orders too (new ones and status changes)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from incremental_days import BUILD_TIMES, HAND_EDITS
+from incremental_days import BUILD_TIMES, HAND_EDITS, HAND_LANDED
 from row_equality import table_differences
 
 from rapport.core.config import load_settings
@@ -148,7 +148,7 @@ def test_late_files_status_changes_and_a_merge_equal_a_full_rebuild(days) -> Non
             for t in ("stg_shop__orders", "stg_esp__events", "stg_esp__audiences", "stg_helpdesk__tickets",
                       "stg_esp__contacts", "stg_shop__customers")
         }  # fmt: skip
-    assert landed == dict.fromkeys(landed, 1)  # every hand-landed version reached staging incrementally
+    assert landed == HAND_LANDED  # every hand-landed version reached staging incrementally
     with duckdb.connect(str(_work(wh)), read_only=True) as con:
         merged = con.execute(
             "select count(distinct customer_id) from marts.customer_identities where source = 'orders.customer' "

@@ -1,3 +1,9 @@
+{{ config(
+    materialized=rapport.campaign_members_materialization(),
+    incremental_strategy='append',
+    pre_hook="{{ rapport.campaign_members_delete_touched() }}",
+    post_hook="{{ rapport.campaign_members_keep_state() }}"
+) }}
 -- One row per campaign audience member (distinct lower(trim(email)) per campaign and group), with the
 -- stitched customer, the holdout outcome and the member's segment as of the day before the send.
 --   converted: the customer has a valid order in [send_at, send_at + holdout_window_days). Every member
@@ -10,15 +16,14 @@
 --              (int_segment_rfm's 'send:' scope); 'No Purchases' without such orders.
 --   pre_orders, pre_revenue_usd: the customer's valid orders and their net USD in
 --              [send_at - cuped_pre_period_days, send_at): the CUPED covariates, known before the send.
-{%- set holdout_days = var('holdout_window_days', 7) | int %}
-{%- set pre_days = var('cuped_pre_period_days', 90) | int %}
+-- Incremental on DuckDB (macros/campaign_members_touched.sql, docs/marts-incremental.md): a day build
+-- recomputes the members whose row can differ from the last build's only (its audience rows are filtered to
+-- them; the rest of this SQL is the full build's); the pre-hook deletes their rows. A plain table on Spark.
+{%- set touched = rapport.campaign_members_touched_list() %}
+{%- set touched_campaigns = rapport.campaign_members_touched_campaigns_list() %}
 
 with campaigns as (
-    select
-        campaign_id,
-        send_at
-    from {{ ref('int_campaigns') }}
-    where send_at is not null
+    {{ campaign_members_campaigns_sql() }}
 ),
 
 audience_rows as (
@@ -29,7 +34,20 @@ audience_rows as (
         lower(trim(email)) as recipient_key,
         lower(trim(audience_group)) as audience_group
     from {{ ref('stg_esp__audiences') }}
-    where email is not null
+    where
+        email is not null
+        {%- if touched %}
+            and (
+                campaign_id in (select t.campaign_id from {{ touched_campaigns }} as t)
+                or exists (
+                    select 1 from {{ touched }} as t
+                    where
+                        t.campaign_id = stg_esp__audiences.campaign_id
+                        and t.audience_group = lower(trim(stg_esp__audiences.audience_group))
+                        and t.recipient_key = lower(trim(stg_esp__audiences.email))
+                )
+            )
+        {%- endif %}
 ),
 
 -- the intermediate form of marts.customer_identities (this layer builds before the marts); an audience
@@ -152,20 +170,12 @@ member_orders as (
     inner join valid_orders
         on
             campaign_members.customer_id = valid_orders.customer_id
-            and {{ dbt.dateadd('day', -pre_days, 'campaign_members.send_at') }} <= valid_orders.created_at
-            and valid_orders.created_at < {{ dbt.dateadd('day', holdout_days, 'campaign_members.send_at') }}
+            and {{ campaign_members_window('valid_orders.created_at', 'campaign_members.send_at') }}
     group by 1, 2, 3
 ),
 
 pre_send_segments as (
-    select
-        scopes.cutoff_at,
-        scopes.as_of_date,
-        rfm.customer_id,
-        rfm.rfm_segment
-    from {{ ref('int_segment_rfm') }} as rfm
-    inner join {{ ref('int_segment_scopes') }} as scopes on rfm.scope_id = scopes.scope_id
-    where scopes.scope_id <> 'as_of'
+    {{ campaign_members_send_segments_sql() }}
 )
 
 select
