@@ -126,6 +126,11 @@ MART_QUERIES: dict[str, str | Callable[[], str]] = {
 }
 
 
+# A NaN score counts as missing: DuckDB orders NaN above every number, so range checks would not see it, and
+# pandas would hand it to Great Expectations as a missing value, which a range check passes.
+_SCORES = ("p_alive", "expected_orders_90d", "expected_revenue_90d_usd", "predicted_clv_365d_usd", "p_order_90d")
+
+
 def _customer_predictions_query() -> str:
     """marts.customer_predictions with its checks: every buyer of customer_purchase_history has exactly one
     row (a full join, so a missing customer shows up), churn_risk follows p_alive and the dbt vars'
@@ -146,9 +151,8 @@ def _customer_predictions_query() -> str:
             case when predictions.as_of_date <> segments_as_of.as_of_date then predictions.customer_id end
                 as as_of_mismatch,
             case when predictions.model not in ('{INSUFFICIENT}', '{NOT_CONVERGED}') and (
-                    predictions.p_alive is null or predictions.expected_orders_90d is null
-                    or predictions.expected_revenue_90d_usd is null or predictions.predicted_clv_365d_usd is null
-                    or predictions.churn_risk is null or predictions.p_order_90d is null)
+                    {" or ".join(f"predictions.{c} is null or isnan(predictions.{c})" for c in _SCORES)}
+                    or predictions.churn_risk is null)
                 then predictions.customer_id end as scored_without_values,
             case when predictions.churn_risk is distinct from (case
                     when predictions.p_alive is null then null

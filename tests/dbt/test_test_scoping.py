@@ -12,17 +12,15 @@ ledger, so the var is passed here).
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from dbt_nodes import dbt_nodes, execute_sql
 
 from rapport.core.config import load_settings
-from rapport.transform.runner import dbt_dirs, invoke
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +34,7 @@ IDENTIFIERS_UNIQUE = "unique_combination_int_identity_identifiers_unpivoted_reco
 
 
 def _dbt(wh: Any, command: str, since: str | None) -> dict[str, dict[str, Any]]:
-    """Run `dbt <command>` on the selected models with `since`; each node's status, failures and SQL."""
-    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": "scoping", "since": since})
-    args = [command, "--vars", dbt_vars, "--select", *SELECT, "--indirect-selection", "cautious"]
-    if command == "build":
-        args += ["--exclude-resource-type", "unit_test"]
-    invoke(wh.settings, args)
-    results = json.loads((dbt_dirs(wh.settings)[0] / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r for r in results}
+    return dbt_nodes(wh, command, SELECT, since, AS_OF)
 
 
 def _node(nodes: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
@@ -57,10 +48,6 @@ def _copy(wh: Any, directory: Path) -> Any:
     shutil.copyfile(wh.path, settings.work_db)
     return type(wh)(settings)
 
-
-def _execute(wh: Any, sql: str) -> None:
-    with duckdb.connect(str(wh.path)) as con:
-        con.execute(sql)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +82,8 @@ def test_a_duplicate_event_landed_today_fails_the_day_build(day0: Any, rows: Any
 def test_the_day_checks_its_rows_a_build_without_since_every_row(day0: Any, rows: Any, tmp_path: Path) -> None:
     wh = _copy(day0, tmp_path)
     # a duplicate of day 0's e2 between the builds (no build of the day writes e2)
-    _execute(wh, "insert into staging.stg_esp__events select * from staging.stg_esp__events where sg_event_id = 'e2'")
+    execute_sql(wh, "insert into staging.stg_esp__events "
+                    "select * from staging.stg_esp__events where sg_event_id = 'e2'")
     wh.insert("esp_events", [rows.esp_event("e3", "c@x.com", "open")], run_id="r2", extracted_at=DAY1_LOADED)
     nodes = _dbt(wh, "build", DAY0_LOADED)
     assert _node(nodes, EVENTS_UNIQUE)["status"] == "pass"  # only e3's key is checked
@@ -106,7 +94,7 @@ def test_the_day_checks_its_rows_a_build_without_since_every_row(day0: Any, rows
 def test_identifiers_check_every_row_of_the_values_the_day_touched(day0: Any, rows: Any, tmp_path: Path) -> None:
     wh = _copy(day0, tmp_path)
     # duplicates of two rows of records the day does not touch: customer 1's a@x, customer 2's z@x
-    _execute(wh, "insert into intermediate.int_identity_identifiers_unpivoted "
+    execute_sql(wh, "insert into intermediate.int_identity_identifiers_unpivoted "
                  "select * from intermediate.int_identity_identifiers_unpivoted "
                  "where identifier_type = 'email' "
                  "and record_id in ('orders.customer:1', 'orders.customer:2')")  # fmt: skip
@@ -127,7 +115,7 @@ def test_identifiers_check_every_row_of_the_values_the_day_touched(day0: Any, ro
 def test_audiences_check_every_row_of_the_campaigns_landed_today(day0: Any, tmp_path: Path) -> None:
     wh = _copy(day0, tmp_path)
     # duplicates of day 0's rows of k1 and k2; the day lands a row of k1 only (a late audience file)
-    _execute(wh, "insert into staging.stg_esp__audiences select * from staging.stg_esp__audiences")
+    execute_sql(wh, "insert into staging.stg_esp__audiences select * from staging.stg_esp__audiences")
     wh.insert("esp_audiences", [{"campaign_id": "k1", "email": "b@x.com", "group": "control"}], run_id="r2",
               extracted_at=DAY1_LOADED)  # fmt: skip
     # the staging build replaces k1's rows (its duplicate goes); k2's duplicate stays, outside the day
@@ -141,7 +129,7 @@ def test_audiences_check_every_row_of_the_campaigns_landed_today(day0: Any, tmp_
     # k2 landing too puts its duplicate in the day's scope
     wh.insert("esp_audiences", [{"campaign_id": "k2", "email": "c@x.com", "group": "control"}], run_id="r3",
               extracted_at="2025-07-02 00:00:00")  # fmt: skip
-    _execute(wh, "insert into staging.stg_esp__audiences select * from staging.stg_esp__audiences "
+    execute_sql(wh, "insert into staging.stg_esp__audiences select * from staging.stg_esp__audiences "
                  "where audience_member_id = 'k1:b@x.com'")  # fmt: skip
     # rows landed after day 1: k2's only, so k2's groups (its old duplicate) are checked, not k1's
     scoped = _node(_dbt(wh, "test", DAY1_LOADED), AUDIENCES_UNIQUE)
@@ -153,19 +141,19 @@ def test_audiences_check_every_row_of_the_campaigns_landed_today(day0: Any, tmp_
 def test_identifiers_check_every_row_without_a_list_of_the_day(day0: Any, rows: Any, tmp_path: Path) -> None:
     wh = _copy(day0, tmp_path)
     # the identifiers' table dropped: the day rebuilds it in full under `since` and lists the marker row
-    _execute(wh, "drop table intermediate.int_identity_identifiers_unpivoted")
+    execute_sql(wh, "drop table intermediate.int_identity_identifiers_unpivoted")
     wh.insert("esp_contacts", [rows.esp_contact("k1", email="a@x.com")], run_id="r2", extracted_at=DAY1_LOADED)
     _dbt(wh, "build", DAY0_LOADED)
     assert wh.query("select count(*) from intermediate.int_identity_identifiers_unpivoted__touched "
                     "where identifier_type is null") == [(1,)]  # fmt: skip
     # a duplicate of customer 2's z@x, a value no record the day touched carries
-    _execute(wh, "insert into intermediate.int_identity_identifiers_unpivoted "
+    execute_sql(wh, "insert into intermediate.int_identity_identifiers_unpivoted "
                  "select * from intermediate.int_identity_identifiers_unpivoted "
                  "where record_id = 'orders.customer:2' and identifier_type = 'email'")  # fmt: skip
     marked = _node(_dbt(wh, "test", DAY0_LOADED), IDENTIFIERS_UNIQUE)
     assert "__touched" not in marked["compiled_code"]
     assert (marked["status"], marked["failures"]) == ("fail", 1)
     # no list at all: every row too
-    _execute(wh, "drop table intermediate.int_identity_identifiers_unpivoted__touched")
+    execute_sql(wh, "drop table intermediate.int_identity_identifiers_unpivoted__touched")
     missing = _node(_dbt(wh, "test", DAY0_LOADED), IDENTIFIERS_UNIQUE)
     assert (missing["status"], missing["failures"]) == ("fail", 1)

@@ -13,17 +13,15 @@ day) or with day 0's (older than `since`).
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from dbt_nodes import dbt_nodes, execute_sql
 
 from rapport.core.config import load_settings
-from rapport.transform.runner import dbt_dirs, invoke
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +33,7 @@ IDS = "intermediate.int_customer_ids_assigned"
 
 
 def _dbt(wh: Any, command: str, since: str | None) -> dict[str, dict[str, Any]]:
-    """Run `dbt <command>` on the selected models with `since`; each node's status, failures and SQL."""
-    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": "scoping", "since": since})
-    args = [command, "--vars", dbt_vars, "--select", *SELECT, "--indirect-selection", "cautious"]
-    if command == "build":
-        args += ["--exclude-resource-type", "unit_test"]
-    invoke(wh.settings, args)
-    results = json.loads((dbt_dirs(wh.settings)[0] / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r for r in results}
-
-
-def _execute(wh: Any, sql: str) -> None:
-    with duckdb.connect(str(wh.path)) as con:
-        con.execute(sql)
+    return dbt_nodes(wh, command, SELECT, since, AS_OF)
 
 
 def _record(i: int) -> str:
@@ -94,7 +80,7 @@ def test_the_day_checks_its_pairs_and_passes(day1: tuple[Any, str], tmp_path: Pa
 def test_a_second_current_id_the_day_wrote_fails_the_day(day1: tuple[Any, str], tmp_path: Path) -> None:
     wh, since = _copy(day1, tmp_path)
     # customer 9's record gets a second current id from the day's build: two ids on its anchor
-    _execute(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
+    execute_sql(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
                  f"where record_id = '{_record(9)}'")  # fmt: skip
     assert _failures(_dbt(wh, "test", since)) == (("fail", 1), ("fail", 1))
 
@@ -103,14 +89,14 @@ def test_an_id_the_day_gave_a_second_anchor_fails_the_day(day1: tuple[Any, str],
     wh, since = _copy(day1, tmp_path)
     # the day's pair of customer 9 takes customer 1's id: that id is now held on two anchors
     (id1,) = wh.query(f"select customer_id from {IDS} where record_id = '{_record(1)}'")[0]
-    _execute(wh, f"update {IDS} set customer_id = '{id1}' where record_id = '{_record(9)}'")
+    execute_sql(wh, f"update {IDS} set customer_id = '{id1}' where record_id = '{_record(9)}'")
     assert _failures(_dbt(wh, "test", since)) == (("pass", 0), ("fail", 1))
 
 
 def test_a_pair_without_a_build_time_is_checked(day1: tuple[Any, str], tmp_path: Path) -> None:
     wh, since = _copy(day1, tmp_path)
     # no build writes a null last_assigned_at; a second current id for record 1 with none is still checked
-    _execute(wh, f"insert into {IDS} select * replace ('cdup' as customer_id, null as last_assigned_at) "
+    execute_sql(wh, f"insert into {IDS} select * replace ('cdup' as customer_id, null as last_assigned_at) "
                  f"from {IDS} where record_id = '{_record(1)}'")  # fmt: skip
     nodes = _dbt(wh, "test", since)
     assert "last_assigned_at >" in nodes[UNIQUE]["compiled_code"]
@@ -122,9 +108,9 @@ def test_old_pairs_are_left_to_a_build_without_since(day1: tuple[Any, str], tmp_
     # between the builds (stamped with day 0's build): record 1 gets a second current id, and record 2 takes
     # record 3's id (that id on two anchors); no pair the day wrote is involved
     (id3,) = wh.query(f"select customer_id from {IDS} where record_id = '{_record(3)}'")[0]
-    _execute(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
+    execute_sql(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
                  f"where record_id = '{_record(1)}'")  # fmt: skip
-    _execute(wh, f"update {IDS} set customer_id = '{id3}' where record_id = '{_record(2)}'")
+    execute_sql(wh, f"update {IDS} set customer_id = '{id3}' where record_id = '{_record(2)}'")
     assert _failures(_dbt(wh, "test", since)) == (("pass", 0), ("pass", 0))
     # every row: record 1's two ids, and two groups of the follow test (record 1's anchor, record 3's id)
     whole = _dbt(wh, "test", None)
@@ -135,9 +121,9 @@ def test_old_pairs_are_left_to_a_build_without_since(day1: tuple[Any, str], tmp_
 def test_a_day_that_wrote_most_pairs_checks_every_row(day1: tuple[Any, str], tmp_path: Path) -> None:
     wh, _ = _copy(day1, tmp_path)
     (id3,) = wh.query(f"select customer_id from {IDS} where record_id = '{_record(3)}'")[0]
-    _execute(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
+    execute_sql(wh, f"insert into {IDS} select * replace ('cdup' as customer_id) from {IDS} "
                  f"where record_id = '{_record(1)}'")  # fmt: skip
-    _execute(wh, f"update {IDS} set customer_id = '{id3}' where record_id = '{_record(2)}'")
+    execute_sql(wh, f"update {IDS} set customer_id = '{id3}' where record_id = '{_record(2)}'")
     # `since` before day 0's build (the first day after a full build): every pair is newer, so every row
     nodes = _dbt(wh, "test", "2025-06-30 00:00:00")
     assert "last_assigned_at >" not in nodes[UNIQUE]["compiled_code"]

@@ -67,6 +67,20 @@ def test_clean_predictions_raise_no_flag(con):
             "scored_without_values",
             "p2",
         ),
+        # a NaN score is a missing one (a range check would pass it)
+        (
+            # (the hand-made mart's columns are decimals; the real one's are doubles, which can hold NaN)
+            "alter table marts.customer_predictions alter p_alive type double; "
+            "update marts.customer_predictions set p_alive = 'nan'::double where customer_id = 'p1'",
+            "scored_without_values",
+            "p1",
+        ),
+        (
+            "alter table marts.customer_predictions alter expected_orders_90d type double; "
+            "update marts.customer_predictions set expected_orders_90d = 'nan'::double where customer_id = 'p2'",
+            "scored_without_values",
+            "p2",
+        ),
         # 0.7 is not above 0.7: medium, not low
         ("update marts.customer_predictions set p_alive = 0.7 where customer_id = 'p1'", "churn_risk_mismatch", "p1"),
         (
