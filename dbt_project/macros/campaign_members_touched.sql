@@ -43,19 +43,6 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{# 'incremental' where the model builds by member; 'table' on Spark. #}
-{% macro campaign_members_materialization() -%}
-    {{ return(adapter.dispatch('campaign_members_materialization', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__campaign_members_materialization() -%}
-    {{ return('incremental') }}
-{%- endmacro %}
-
-{% macro spark__campaign_members_materialization() -%}
-    {{ return('table') }}
-{%- endmacro %}
-
 {# The state tables and the touched lists, beside the model. #}
 {% macro campaign_members_state_relations() -%}
     {%- set named = {} -%}

@@ -147,6 +147,20 @@
 {%- endmacro %}
 
 
+{# The materialization of a model that builds incrementally on DuckDB (by value, customer or member: its
+   macros say how) and as a whole table on Spark, whose Parquet tables take no row deletes. #}
+{% macro incremental_on_duckdb() -%}
+    {{ return(adapter.dispatch('incremental_on_duckdb', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_on_duckdb() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_on_duckdb() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
 {# The incremental strategy that replaces what a run recomputes (a model keyed by `unique_key` and
    partitioned by `partition_by` so that both mean the same rows): delete+insert on DuckDB; on Spark
    (Parquet tables, no delete) insert_overwrite of the partitions the run writes. #}

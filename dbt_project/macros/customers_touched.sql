@@ -27,19 +27,6 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{# 'incremental' where customers builds by customer; 'table' on Spark. #}
-{% macro customers_materialization() -%}
-    {{ return(adapter.dispatch('customers_materialization', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__customers_materialization() -%}
-    {{ return('incremental') }}
-{%- endmacro %}
-
-{% macro spark__customers_materialization() -%}
-    {{ return('table') }}
-{%- endmacro %}
-
 {# The state tables (beside int_customer_ids_assigned) and the touched list. #}
 {% macro customers_state_relations() -%}
     {%- set ids = ref('int_customer_ids_assigned') -%}

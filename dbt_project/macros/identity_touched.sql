@@ -197,19 +197,6 @@
 {% macro spark__list_touched_values_after() -%}
 {%- endmacro %}
 
-{# 'incremental' where the by-value models build by value; 'table' on Spark. #}
-{% macro identity_values_materialization() -%}
-    {{ return(adapter.dispatch('identity_values_materialization', 'rapport')()) }}
-{%- endmacro %}
-
-{% macro default__identity_values_materialization() -%}
-    {{ return('incremental') }}
-{%- endmacro %}
-
-{% macro spark__identity_values_materialization() -%}
-    {{ return('table') }}
-{%- endmacro %}
-
 {# A subquery to select from, one column touched_key (`type:value`): every identifier value touched since the
    last build (int_identity_identifiers_unpivoted's list); none when the calling model builds in full. #}
 {% macro identity_touched_values() -%}

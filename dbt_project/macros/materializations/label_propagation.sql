@@ -19,7 +19,7 @@
   nodes. The other components keep their rows, which are exactly what a full build gives them (labels are
   the smallest node, a function of the component's node set). The table's rows and the list change in one
   transaction (DuckDB): a build cut short leaves the old labels with the pending images, or the new ones with
-  none. Where the edges model is a plain table (Spark: rapport.identity_values_materialization) there is no
+  none. Where the edges model is a plain table (Spark: rapport.incremental_on_duckdb) there is no
   list, and every build labels in full and rewrites the table.
 
   The region relabelled (R, the nodes whose rows were deleted and inserted) is appended to `<model>__region`
@@ -43,7 +43,7 @@
     {{ run_hooks(pre_hooks) }}
 
     {%- set before = none -%}
-    {%- set by_value = edges_model and rapport.identity_values_materialization() == 'incremental' -%}
+    {%- set by_value = edges_model and rapport.incremental_on_duckdb() == 'incremental' -%}
     {%- if by_value -%}
         {%- set candidate = rapport.identity_edges_before_relation(ref(edges_model)) -%}
         {%- if rapport.table_exists_now(candidate) %}{% set before = candidate %}{% endif -%}

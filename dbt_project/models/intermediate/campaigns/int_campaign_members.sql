@@ -1,5 +1,5 @@
 {{ config(
-    materialized=rapport.campaign_members_materialization(),
+    materialized=rapport.incremental_on_duckdb(),
     incremental_strategy='append',
     pre_hook="{{ rapport.campaign_members_delete_touched() }}",
     post_hook="{{ rapport.campaign_members_keep_state() }}"

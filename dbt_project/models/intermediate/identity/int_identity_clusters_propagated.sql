@@ -1,5 +1,5 @@
 {{ config(
-    materialized=rapport.identity_values_materialization(),
+    materialized=rapport.incremental_on_duckdb(),
     unique_key='record_id',
     incremental_strategy='identity_clusters',
     pre_hook="{{ rapport.delete_clusters_recomputed() }}",

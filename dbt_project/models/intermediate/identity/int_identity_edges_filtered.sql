@@ -1,5 +1,5 @@
 {{ config(
-    materialized=rapport.identity_values_materialization(),
+    materialized=rapport.incremental_on_duckdb(),
     unique_key=['identifier_type', 'identifier_value'],
     incremental_strategy='delete+insert',
     pre_hook=["{{ rapport.save_edges_before() }}", "{{ rapport.delete_touched_values() }}"],

@@ -1,5 +1,5 @@
 {{ config(
-    materialized=rapport.customers_materialization(),
+    materialized=rapport.incremental_on_duckdb(),
     incremental_strategy='append',
     pre_hook="{{ rapport.customers_delete_touched() }}",
     post_hook="{{ rapport.customers_keep_state() }}"
