@@ -18,6 +18,10 @@ import duckdb
 
 from rapport.core.config import Settings
 
+# The current time as a naive UTC timestamp, for the ops tables' stamps. `now()::timestamp` would be the
+# session's time zone, i.e. the machine's: the raw loads' `_extracted_at` and dbt's stamps are UTC.
+UTC_NOW = "cast(now() at time zone 'UTC' as timestamp)"
+
 
 class WarehouseBusy(RuntimeError):
     pass

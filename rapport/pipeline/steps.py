@@ -19,7 +19,7 @@ from typing import Any
 from rapport.core.config import Settings
 from rapport.core.progress import progress, step
 from rapport.core.run_context import RunContext
-from rapport.core.warehouse import open_warehouse, writer_lock
+from rapport.core.warehouse import UTC_NOW, open_warehouse, writer_lock
 from rapport.pipeline import reuse
 
 log = logging.getLogger("rapport.pipeline.steps")
@@ -37,7 +37,7 @@ def start_run(settings: Settings, ctx: RunContext) -> None:
         con.execute("delete from ops.runs where run_id = ?", [ctx.run_id])
         con.execute(
             "insert into ops.runs (run_id, started_at, status, data_interval_start, data_interval_end, "
-            "as_of_date) values (?, now()::timestamp, 'running', ?, ?, ?)",
+            f"as_of_date) values (?, {UTC_NOW}, 'running', ?, ?, ?)",
             [ctx.run_id, ctx.interval_start, ctx.interval_end, ctx.as_of],
         )
 
@@ -279,7 +279,7 @@ def write_outputs(settings: Settings, ctx: RunContext) -> dict[str, str | None]:
 def finish_run(settings: Settings, ctx: RunContext, *, status: str = "success", error: str | None = None) -> None:
     with open_warehouse(settings) as con:
         con.execute(
-            "update ops.runs set status = ?, finished_at = now()::timestamp, error = ? where run_id = ?",
+            f"update ops.runs set status = ?, finished_at = {UTC_NOW}, error = ? where run_id = ?",
             [status, error[:2000] if error else None, ctx.run_id],
         )
 

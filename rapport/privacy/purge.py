@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from rapport.core.warehouse import tables_in
+from rapport.core.warehouse import UTC_NOW, tables_in
 from rapport.privacy.match import EMAIL_TOKEN_RE, dbt_vars
 
 MAX_PASSES = 8
@@ -151,8 +151,8 @@ def purge_raw(
     _redact_other_orders(con, raw, result)
     result.learnt = _count(con, "select count(*) from _learnt")
     con.execute(
-        """insert into ops.erasure_identifiers (kind, hash, key_id, erasure_id, added_at, added_by)
-           select distinct kind, hash, ?, ?, now()::timestamp, ? from _learnt
+        f"""insert into ops.erasure_identifiers (kind, hash, key_id, erasure_id, added_at, added_by)
+           select distinct kind, hash, ?, ?, {UTC_NOW}, ? from _learnt
            on conflict do nothing""",
         [key_id, erasure_id, added_by],
     )

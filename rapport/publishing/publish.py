@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from rapport.core.config import Settings
-from rapport.core.warehouse import tables_in
+from rapport.core.warehouse import UTC_NOW, tables_in
 
 PUBLISHED_SCHEMAS = ("marts", "quarantine")
 STORAGE_VERSION = "v1.4.0"
@@ -101,7 +101,7 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str) -> list[str]:
         con.execute("create table pub.ops.runs as select * from ops.runs order by started_at")
         # The published copy records this run as successful: publishing is its last gated step.
         con.execute(
-            "update pub.ops.runs set status = 'success', finished_at = coalesce(finished_at, now()::timestamp) "
+            f"update pub.ops.runs set status = 'success', finished_at = coalesce(finished_at, {UTC_NOW}) "
             "where run_id = ?",
             [run_id],
         )

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 
 from rapport.core.config import PROJECT_ROOT, Settings
-from rapport.core.warehouse import table_exists
+from rapport.core.warehouse import UTC_NOW, table_exists
 from rapport.transform.project import DBT_PROJECT_DIR, files_fingerprint, project_fingerprint
 
 STEPS = ("marts", "report", "docs")
@@ -128,7 +128,7 @@ def record(con: duckdb.DuckDBPyConnection, step: str, fingerprint: str, run_id: 
     con.execute("create schema if not exists ops")
     con.execute(_DDL)
     con.execute(
-        "insert or replace into ops.build_state values (?, ?, ?, now()::timestamp)", [step, fingerprint, run_id]
+        f"insert or replace into ops.build_state values (?, ?, ?, {UTC_NOW})", [step, fingerprint, run_id]
     )
 
 

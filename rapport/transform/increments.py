@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 
 from rapport.core.config import PROJECT_ROOT
-from rapport.core.warehouse import table_exists
+from rapport.core.warehouse import UTC_NOW, table_exists
 from rapport.transform.project import files_fingerprint, project_fingerprint
 
 # Code whose change changes what the models compute, beside the dbt project: the UDFs they call.
@@ -121,7 +121,7 @@ def plan(
     result = Plan(since, latest_load(con) or since, reason)
     con.execute("delete from ops.transform_increments where state = 'pending'")
     con.execute(
-        "insert into ops.transform_increments values ('pending', ?, ?, ?, ?, ?, ?, now()::timestamp)",
+        f"insert into ops.transform_increments values ('pending', ?, ?, ?, ?, ?, ?, {UTC_NOW})",
         [result.batch_at, result.since, logic, engine, reason, run_id],
     )
     return result
@@ -133,7 +133,7 @@ def commit(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
     if not pending or pending["run_id"] != run_id:
         return False
     con.execute("delete from ops.transform_increments where state = 'committed'")
-    con.execute("update ops.transform_increments set state = 'committed', recorded_at = now()::timestamp "
+    con.execute(f"update ops.transform_increments set state = 'committed', recorded_at = {UTC_NOW} "
                 "where state = 'pending'")  # fmt: skip
     return True
 
