@@ -17,7 +17,8 @@ file, never half of one.
 
 DuckDB does the work (issue 16: a Python loop per cell was most of the report stage at a million people): it
 selects, validates and de-duplicates the rows, formats every cell and quotes it as Python's csv module does, and
-returns each file's text; Python writes it. The text is byte for byte what the former per-row Python code wrote
+returns the lines as one Arrow array, grouped by file; Python writes each file's run of its bytes as they are.
+The text is byte for byte what the former per-row Python code wrote
 (`neutralise`, `first_name_of` and tests/test_audiences_sql.py hold the definitions). Addresses are checked with
 the project's `is_valid_email`: plain ones (`PLAIN_ADDRESS`, which that function accepts without asking the
 validator) in SQL, the rest through it as a UDF registered for the export's duration.
@@ -26,6 +27,7 @@ validator) in SQL, the rest through it as a UDF registered for the export's dura
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb import sqltypes
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
@@ -141,12 +144,13 @@ _RECORDS = """
     left join {predictions} as p on s.customer_id = p.customer_id
     where c.email_status = 'subscribed' and s.marketing_email is not null and ({condition})
 """
-# The text of the files after their header: each valid address once per file (its first row in the file's order),
+# The lines of the files after their header: each valid address once per file (its first row in the file's order),
 # every cell as the text the CSV holds, quoted as Python's csv module quotes it (QUOTE_MINIMAL: a field holding the
-# delimiter, the quote or a line break is quoted, quotes doubled), lines ended by csv's "\r\n". One row per file,
-# `file` and `text`, in the order of the files' first rows; then a row with no file whose `text` is the number of
+# delimiter, the quote or a line break is quoted, quotes doubled), lines ended by csv's "\r\n". Rows `file`,
+# `position`, `line`, by file and then in the file's order, so that each file's text is one contiguous run of the
+# lines' bytes (issue 16: cheaper than string_agg per file); then a row with no file whose `line` is the number of
 # rows left out because their address is no valid email address.
-_FILE_TEXT = """
+_FILE_LINES = """
     with records as ({records}),
 
     addressed as materialized (
@@ -181,21 +185,15 @@ _FILE_TEXT = """
         from cells
     ),
 
-    files as (
-        select file, string_agg(line, '' order by position) as text, min(position) as first_position
-        from lines
-        group by file
-    ),
-
     invalid_addresses as (
-        select null as file, count(*)::varchar as text, null as first_position
+        select null as file, null as position, count(*)::varchar as line
         from addressed
         where address_key is null
     )
 
-    select file, text
-    from (select * from files union all select * from invalid_addresses)
-    order by first_position nulls last
+    select file, position, line
+    from (select * from lines union all select * from invalid_addresses)
+    order by file nulls last, position
 """
 _SEGMENT_ORDER = "s.rfm_segment, s.monetary_usd desc"
 # A segment file per rfm_segment; a null segment went to `none.csv` (str(None)) and still does.
@@ -341,13 +339,19 @@ def _connection(con_or_db_path: duckdb.DuckDBPyConnection | str | Path) -> Itera
         yield con_or_db_path
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """The header, then `text` (the file's lines, ready), into a temp file that then replaces `path`."""
+def _header() -> bytes:
+    text = io.StringIO(newline="")
+    csv.writer(text).writerow(COLUMNS)
+    return text.getvalue().encode("utf-8")
+
+
+def _write_atomically(path: Path, lines: bytes | memoryview) -> None:
+    """The header, then `lines` (the file's lines, UTF-8, ready), into a temp file that then replaces `path`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh).writerow(COLUMNS)
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(_header())
+            fh.write(lines)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -379,17 +383,33 @@ def _csv_field_sql(column: str) -> str:
     return f"""case when {needs_quotes} then '"' || replace({column}, '"', '""') || '"' else {column} end"""
 
 
-def _files_text(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[str, str], int]:
-    """The files' lines after the header, by `file` (a file without rows is absent); and how many records were
-    left out for an invalid address."""
+def _files_text(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[str, memoryview], int]:
+    """The files' lines after the header (UTF-8), by `file` in the order of the files' first rows (a file without
+    rows is absent); and how many records were left out for an invalid address."""
     relation = con.sql(records)  # bound, not run: the columns' types choose their formatting
     types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
     cells = ",\n            ".join(f"{_cell_sql(column, types[column])} as {column}" for column in COLUMNS)
     # only text can hold a comma, a quote or a line break: numbers and dates never need quoting
     fields = ", ".join(_csv_field_sql(c) if types[c] == "VARCHAR" else c for c in COLUMNS)
-    sql = _FILE_TEXT.format(records=records, address_key=_address_key_sql("email"), cells=cells, fields=fields)
-    texts = dict(con.execute(sql).fetchall())
-    return texts, int(texts.pop(None))
+    sql = _FILE_LINES.format(records=records, address_key=_address_key_sql("email"), cells=cells, fields=fields)
+    table = con.sql(sql).to_arrow_table()
+    invalid = int(table.column("line")[-1].as_py())  # the last row: the count, no file
+    table = table.slice(0, table.num_rows - 1)
+    if not table.num_rows:
+        return {}, invalid
+    # one Arrow array of all lines: its data buffer holds them back to back, so a file's text is a slice of it
+    lines = table.column("line").cast(pa.large_string()).combine_chunks()
+    offsets = memoryview(lines.buffers()[1]).cast("q")[lines.offset:lines.offset + len(lines) + 1]
+    data = memoryview(lines.buffers()[2])
+    runs = pc.run_end_encode(table.column("file").combine_chunks())  # rows are grouped by file
+    files, ends = runs.values.to_pylist(), runs.run_ends.to_pylist()
+    starts = [0, *ends[:-1]]
+    first_positions = pc.take(table.column("position"), pa.array(starts, pa.int64())).to_pylist() if starts else []
+    texts = {
+        file: data[offsets[start]:offsets[end]]
+        for _, file, start, end in sorted(zip(first_positions, files, starts, ends, strict=True))
+    }
+    return texts, invalid
 
 
 def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out_dir: Path) -> list[Path]:
@@ -398,7 +418,7 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
 
     `con_or_db_path` is an open DuckDB connection holding the `marts` schema, or the path of a DuckDB file
     (opened read-only, e.g. the published `rapport.duckdb`). DuckDB selects, de-duplicates and formats the
-    rows and returns each file's text; Python writes it.
+    rows and returns their lines; Python writes them.
     """
     from rapport.reports.files import remove_stale_temp_files
 
@@ -409,10 +429,10 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
         predicted = [_files_text(con, _records_sql(con, a.condition, a.order, "''"))[0] for a in PREDICTED_AUDIENCES]
 
     # every contract segment gets a file, empty ones too; a segment name this module does not know is still exported
-    by_segment = {segment: found.pop(segment, "") for segment in SEGMENTS} | found
+    by_segment = {segment: found.pop(segment, b"") for segment in SEGMENTS} | found
     files = {f"{slugify(segment)}.csv": text for segment, text in by_segment.items()}
     for audience, texts in zip(PREDICTED_AUDIENCES, predicted, strict=True):
-        files[f"{audience.slug}.csv"] = texts.get("", "")
+        files[f"{audience.slug}.csv"] = texts.get("", b"")
 
     if invalid:  # counted per source in marts.email_address_quality
         log.warning("audience files: left out %d customer(s) whose marketing address is not a valid email address",
