@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
-from rapport.reports.fonts import matplotlib_families, memoised_font_lookup
+from rapport.reports.fonts import matplotlib_families
 from rapport.reports.formatting import Formats, formats, truncate
 from rapport.reports.glossary import VERDICT_LABELS, segment_name
 from rapport.reports.i18n import N_
@@ -102,7 +102,7 @@ def _figure(
     font_log = logging.getLogger("matplotlib.font_manager")
     level = font_log.level
     font_log.setLevel(logging.ERROR)
-    with mpl.rc_context(rc), warnings.catch_warnings(), memoised_font_lookup():
+    with mpl.rc_context(rc), warnings.catch_warnings():
         # Without the fonts installed, missing glyphs only affect layout estimates; the browser draws the text.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig = Figure(figsize=(width_in, height_in), layout="constrained")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -90,42 +88,3 @@ def matplotlib_families(code: str) -> tuple[str, ...]:
         font_manager.fontManager.addfont(str(found[0]))
         known = {f.name for f in font_manager.fontManager.ttflist}
     return families
-
-
-@contextmanager
-def memoised_font_lookup() -> Iterator[None]:
-    """Within the block, matplotlib's font lookup for a text's font properties is done once per distinct
-    properties rather than on every measurement of every text (issue 16).
-
-    matplotlib 3.11 looks the fonts of a text up again (`FontManager._find_fonts_by_props`: one `findfont`, with
-    its reading of eleven rcParams, per family of the stack) each time it lays the text out, and constrained
-    layout lays every label out many times: with the report's seven-family stacks that was 30,000 lookups and
-    about a second of the charts' three. The answer depends only on the properties below, the rcParams and the
-    fonts matplotlib knows; the block must change neither (`charts._figure` holds its rcParams fixed and
-    registers fonts before it), so it gives the same fonts, hence the same layout and SVG. The method is
-    private: when a matplotlib release renames it, the lookups are simply not memoised. Not thread-safe against
-    another thread drawing with different rcParams meanwhile (the report draws its charts in one thread).
-    """
-    from matplotlib import font_manager
-
-    manager = font_manager.fontManager
-    lookup = getattr(type(manager), "_find_fonts_by_props", None)
-    if lookup is None or "_find_fonts_by_props" in vars(manager):  # renamed, or memoised by an enclosing block
-        yield
-        return
-    found: dict[tuple[object, ...], list[object]] = {}
-
-    def find_fonts_by_props(prop: object, *args: object, **kwargs: object) -> list[object]:
-        if not isinstance(prop, font_manager.FontProperties):  # a fontconfig pattern string: as matplotlib does
-            return lookup(manager, prop, *args, **kwargs)
-        key = (tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
-               prop.get_stretch(), prop.get_size_in_points(), prop.get_file(), args, tuple(sorted(kwargs.items())))
-        if key not in found:
-            found[key] = lookup(manager, prop, *args, **kwargs)
-        return list(found[key])  # a fresh list, as each call of matplotlib's returns
-
-    manager._find_fonts_by_props = find_fonts_by_props  # type: ignore[method-assign]  # the instance's, shadowing
-    try:
-        yield
-    finally:
-        del manager._find_fonts_by_props
