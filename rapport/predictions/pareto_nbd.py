@@ -93,18 +93,18 @@ def log_sum_exp_rows(a: np.ndarray) -> np.ndarray:
     """scipy.special.logsumexp(a, axis=1) for a 2-D real array, by scipy's own algorithm (the largest element
     of a row kept out of the sum, then log1p), so the values are the same to the last bit. scipy's general
     version (array API, complex numbers, weights) makes about twice the passes over the array, among them an
-    exp of every element for rows whose result is infinite: it was a quarter of the likelihood's time.
-    Such rows (an infinite or NaN element, all -inf) are rare and get scipy's own function."""
-    a_max = a.max(axis=1, keepdims=True)
-    is_max = a == a_max
-    count = np.count_nonzero(is_max, axis=1).astype(a.dtype)[:, None]
-    with np.errstate(invalid="ignore"):
+    exp of every element computed in advance for rows whose result may turn out infinite: it was a quarter of
+    the likelihood's time. Such rows (an infinite or NaN element, all -inf) are rare: they get scipy's own
+    function."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN and infinite rows: redone below
+        a_max = a.max(axis=1, keepdims=True)
+        is_max = a == a_max
+        count = np.count_nonzero(is_max, axis=1).astype(a.dtype)[:, None]
         terms = np.subtract(a, a_max)
-    np.exp(terms, out=terms)
-    np.copyto(terms, 0.0, where=is_max)
-    s = terms.sum(axis=1, keepdims=True)
-    s = np.where(s == 0, s, s / count)
-    with np.errstate(divide="ignore", invalid="ignore"):
+        np.exp(terms, out=terms)
+        np.copyto(terms, 0.0, where=is_max)
+        s = terms.sum(axis=1, keepdims=True)
+        s = np.where(s == 0, s, s / count)
         out = (np.log1p(s) + np.log(count) + a_max)[:, 0]
     odd = ~np.isfinite(out)
     if odd.any():
