@@ -37,6 +37,20 @@ def collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [unique[:, i] for i in range(unique.shape[1])], counts.astype("float64")
 
 
+def weighted_total(weights: np.ndarray, values: np.ndarray) -> float:
+    """sum(weights * values), by numpy's (pairwise) summation rather than BLAS (np.dot, @): OpenBLAS splits a
+    product of more than 10,000 rows over its threads and adds up their parts, so its last digits depended on
+    the machine's cores, and the fitted parameters with them (Gamma-Gamma's by 1e-4 at a million people); and
+    its threads spin on after each product, which cost ten times the Gamma-Gamma fit's own CPU time on a busy
+    2-core machine (docs/predictions.md, "On a day's run")."""
+    return float((weights * values).sum())
+
+
+def weighted_column_totals(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """weighted_total of each column of `values` (rows x columns), without BLAS for the same reasons."""
+    return np.ascontiguousarray((values * weights[:, None]).T).sum(axis=1)
+
+
 def _result(
     model: str,
     names: Sequence[str],
@@ -88,7 +102,7 @@ def fit_positive(
 
     def objective(log_params: np.ndarray) -> float:
         with np.errstate(all="ignore"):
-            value = -float(np.dot(weights, log_likelihood(np.exp(log_params)))) / total
+            value = -weighted_total(weights, log_likelihood(np.exp(log_params))) / total
         return value if np.isfinite(value) else 1e10
 
     t0 = time.perf_counter()
@@ -114,8 +128,8 @@ def fit_with_gradient(
     def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
             ll, grad = value_and_gradient(v)
-            value = -float(np.dot(weights, ll)) / total
-            g = -(weights @ grad) / total
+            value = -weighted_total(weights, ll) / total
+            g = -weighted_column_totals(weights, grad) / total
         if not (np.isfinite(value) and np.all(np.isfinite(g))):
             return 1e10, np.zeros_like(v)
         return value, g

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from rapport.predictions import gamma_gamma, pareto_nbd
 
@@ -46,6 +46,31 @@ PREDICTION_COLUMNS = (
 )
 
 
+# The predictions as columns (PREDICTION_COLUMNS), each an array of one value per customer
+Columns = dict[str, np.ndarray]
+
+
+class History(Protocol):
+    """The purchase histories by column (HISTORY_COLUMNS): what DuckDB's fetchnumpy() gives (the step reads
+    them so, without pandas, whose import was a tenth of a day's step) or a pandas DataFrame."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def floats(history: History, name: str) -> np.ndarray:
+    """A column as float64, missing values NaN (DuckDB's fetchnumpy masks NULLs; pandas has them as NA/NaN)."""
+    column = history[name]
+    if isinstance(column, np.ma.MaskedArray):
+        return column.astype("float64").filled(np.nan)
+    if hasattr(column, "to_numpy"):
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asarray(column, dtype="float64")
+
+
+def customers(history: History) -> int:
+    return len(history["customer_id"])
+
+
 @dataclass(frozen=True)
 class Fits:
     purchases: FitResult
@@ -67,39 +92,45 @@ def churn_risk(p_alive: np.ndarray, config: PredictionConfig) -> np.ndarray:
     return np.where(p > config.churn_low_above, "low", np.where(p < config.churn_high_below, "high", "medium"))
 
 
-def fit_sample(history: pd.DataFrame, config: PredictionConfig, seed: int = 0) -> pd.DataFrame:
-    """The customers the fit uses: all of them, or a seeded sample of max_fit_customers (same data, same
-    sample: rows are sorted by customer_id first)."""
-    if len(history) <= config.max_fit_customers:
-        return history
-    ordered = history.sort_values("customer_id", kind="stable")
-    return ordered.sample(n=config.max_fit_customers, random_state=seed)
+def fit_sample(history: History, config: PredictionConfig, seed: int = 0) -> np.ndarray | None:
+    """Which rows the fit uses: None for all of them, else the positions of a seeded sample of
+    max_fit_customers (same data, same sample: the rows are put in customer_id order first). The sample is
+    pandas' `DataFrame.sample(n, random_state=seed)` of the rows in that order, written with numpy so that the
+    step need not import pandas (tests/predictions/test_fit_sample.py compares the two)."""
+    n = customers(history)
+    if n <= config.max_fit_customers:
+        return None
+    order = np.argsort(np.asarray(history["customer_id"]), kind="stable")
+    return order[np.random.RandomState(seed).permutation(n)[: config.max_fit_customers]]
 
 
-def fit_models(history: pd.DataFrame, config: PredictionConfig) -> Fits:
-    sample = fit_sample(history, config)
-    x, t_x, T = (sample[c].to_numpy(dtype="float64") for c in HISTORY_COLUMNS[1:4])
+def fit_models(history: History, config: PredictionConfig) -> Fits:
+    rows = fit_sample(history, config)
+    x, t_x, T, zbar = (
+        column if rows is None else column[rows]
+        for column in (floats(history, c) for c in (*HISTORY_COLUMNS[1:4], "avg_repeat_order_value_usd"))
+    )
     purchases = pareto_nbd.fit(x, t_x, T)
-    zbar = sample["avg_repeat_order_value_usd"].to_numpy(dtype="float64", na_value=np.nan)
     spenders = (x > 0) & (zbar > 0)
     spend = gamma_gamma.fit(x[spenders], zbar[spenders]) if spenders.sum() >= 2 else None
     return Fits(purchases, spend)
 
 
-def expected_order_value(history: pd.DataFrame, fits: Fits) -> np.ndarray:
-    x = history["repeat_orders"].to_numpy(dtype="float64")
-    zbar = history["avg_repeat_order_value_usd"].to_numpy(dtype="float64", na_value=np.nan)
+def expected_order_value(history: History, fits: Fits) -> np.ndarray:
+    x = floats(history, "repeat_orders")
+    zbar = floats(history, "avg_repeat_order_value_usd")
     if fits.spend_usable:
         return np.maximum(gamma_gamma.expected_order_value(fits.spend.params, x, zbar), 0.0)
     # without a usable spend model: the shop's mean order value for everyone
-    orders = history["valid_orders"].to_numpy(dtype="float64").sum()
-    mean = float(history["revenue_usd"].to_numpy(dtype="float64").sum() / orders) if orders else 0.0
-    return np.full(len(history), mean)
+    orders = floats(history, "valid_orders").sum()
+    mean = float(floats(history, "revenue_usd").sum() / orders) if orders else 0.0
+    return np.full(len(x), mean)
 
 
-def score(history: pd.DataFrame, fits: Fits, config: PredictionConfig, *, as_of: date, fitted_on: date) -> pd.DataFrame:
-    """One prediction row per history row (PREDICTION_COLUMNS)."""
-    x, t_x, T = (history[c].to_numpy(dtype="float64") for c in HISTORY_COLUMNS[1:4])
+def score(history: History, fits: Fits, config: PredictionConfig, *, as_of: date, fitted_on: date) -> Columns:
+    """One prediction per history row (PREDICTION_COLUMNS)."""
+    x, t_x, T = (floats(history, c) for c in HISTORY_COLUMNS[1:4])
+    n = len(x)
     params = fits.purchases.params
     p_alive, ll_now = pareto_nbd.p_alive_and_log_likelihood(params, x, t_x, T)
     p_alive = np.clip(p_alive, 0.0, 1.0)
@@ -107,37 +138,33 @@ def score(history: pd.DataFrame, fits: Fits, config: PredictionConfig, *, as_of:
     orders_clv = pareto_nbd.expected_purchases(params, config.clv_days, x, t_x, T, alive=p_alive)
     p_order = pareto_nbd.probability_of_purchase(params, config.horizon_days, x, t_x, T, ll_now=ll_now)
     value = expected_order_value(history, fits)
-    return pd.DataFrame(
-        {
-            "customer_id": history["customer_id"].to_numpy(),
-            "as_of_date": as_of,
-            "p_alive": p_alive,
-            "expected_orders_90d": orders_90d,
-            "expected_revenue_90d_usd": orders_90d * value,
-            "predicted_clv_365d_usd": orders_clv * value,
-            "churn_risk": churn_risk(p_alive, config),
-            "model": f"{fits.label} fitted {fitted_on.isoformat()}",
-            "expected_order_value_usd": value,
-            "p_order_90d": p_order,
-        }
-    )
+    return {
+        "customer_id": np.asarray(history["customer_id"]),
+        "as_of_date": np.full(n, as_of, dtype=object),
+        "p_alive": p_alive,
+        "expected_orders_90d": orders_90d,
+        "expected_revenue_90d_usd": orders_90d * value,
+        "predicted_clv_365d_usd": orders_clv * value,
+        "churn_risk": churn_risk(p_alive, config),
+        "model": np.full(n, f"{fits.label} fitted {fitted_on.isoformat()}", dtype=object),
+        "expected_order_value_usd": value,
+        "p_order_90d": p_order,
+    }
 
 
-def unscored(history: pd.DataFrame, *, as_of: date, reason: str) -> pd.DataFrame:
+def unscored(history: History, *, as_of: date, reason: str) -> Columns:
     """Every customer, without predictions, the reason in `model` (too few buyers, a failed fit)."""
-    n = len(history)
+    n = customers(history)
     empty = np.full(n, np.nan)
-    return pd.DataFrame(
-        {
-            "customer_id": history["customer_id"].to_numpy(),
-            "as_of_date": as_of,
-            "p_alive": empty,
-            "expected_orders_90d": empty,
-            "expected_revenue_90d_usd": empty,
-            "predicted_clv_365d_usd": empty,
-            "churn_risk": pd.Series([None] * n, dtype="object"),
-            "model": reason,
-            "expected_order_value_usd": empty,
-            "p_order_90d": empty,
-        }
-    )
+    return {
+        "customer_id": np.asarray(history["customer_id"]),
+        "as_of_date": np.full(n, as_of, dtype=object),
+        "p_alive": empty,
+        "expected_orders_90d": empty,
+        "expected_revenue_90d_usd": empty,
+        "predicted_clv_365d_usd": empty,
+        "churn_risk": np.full(n, None, dtype=object),
+        "model": np.full(n, reason, dtype=object),
+        "expected_order_value_usd": empty,
+        "p_order_90d": empty,
+    }

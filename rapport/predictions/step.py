@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import duckdb
-import pandas as pd
 
 from rapport.core.config import Settings
 
@@ -24,7 +23,17 @@ from rapport.predictions.config import DBT_PROJECT_FILE as DBT_PROJECT_FILE
 from rapport.predictions.config import INSUFFICIENT, NOT_CONVERGED, PredictionConfig
 from rapport.predictions.config import PREDICTIONS_TABLE as PREDICTIONS_TABLE
 from rapport.predictions.config import load_config as load_config
-from rapport.predictions.score import HISTORY_COLUMNS, PREDICTION_COLUMNS, Fits, fit_models, score, unscored
+from rapport.predictions.score import (
+    HISTORY_COLUMNS,
+    PREDICTION_COLUMNS,
+    Columns,
+    Fits,
+    History,
+    customers,
+    fit_models,
+    score,
+    unscored,
+)
 
 log = logging.getLogger("rapport.predictions")
 
@@ -50,9 +59,11 @@ class RunInfo(Protocol):
     as_of: date
 
 
-def read_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def read_history(con: duckdb.DuckDBPyConnection) -> Columns:
+    """The histories as numpy columns (a NULL mean spend masked), in customer_id order."""
     try:
-        return con.execute(f"select {', '.join(HISTORY_COLUMNS)} from {HISTORY_TABLE} order by customer_id").df()
+        query = f"select {', '.join(HISTORY_COLUMNS)} from {HISTORY_TABLE} order by customer_id"
+        return con.execute(query).fetchnumpy()
     except duckdb.CatalogException as exc:
         raise RuntimeError(
             f"{HISTORY_TABLE} is missing from {con}: the dbt build (marts layer) must run before the "
@@ -61,10 +72,10 @@ def read_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def predict_customers(
-    history: pd.DataFrame, config: PredictionConfig, *, as_of: date, today: date
-) -> tuple[pd.DataFrame, Fits | None, str]:
+    history: History, config: PredictionConfig, *, as_of: date, today: date
+) -> tuple[Columns, Fits | None, str]:
     """(predictions, fits or None, status) for the histories as of `as_of`."""
-    if len(history) < config.min_buyers:
+    if customers(history) < config.min_buyers:
         return unscored(history, as_of=as_of, reason=INSUFFICIENT), None, INSUFFICIENT
     fits = fit_models(history, config)
     if not fits.purchases.converged:
@@ -99,15 +110,15 @@ def _fit_rows(
     ]
 
 
-def write(con: duckdb.DuckDBPyConnection, predictions: pd.DataFrame, fit_rows: list[list[object]], run_id: str) -> None:
+def write(con: duckdb.DuckDBPyConnection, predictions: Columns, fit_rows: list[list[object]], run_id: str) -> None:
     """Replace the predictions and this run's fit rows together (a rerun of the run replaces them)."""
     con.execute("begin")
     try:
         con.execute("create schema if not exists ops")
         con.execute(FITS_DDL)
         con.execute(PREDICTIONS_DDL)
-        frame = predictions.loc[:, list(PREDICTION_COLUMNS)]
-        con.register("_predictions", frame)
+        # DuckDB scans numpy columns as a table (no pandas needed)
+        con.register("_predictions", {name: predictions[name] for name in PREDICTION_COLUMNS})
         con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
         con.unregister("_predictions")
         con.execute("delete from ops.prediction_fits where run_id = ?", [run_id])
@@ -126,13 +137,14 @@ def predict(settings: Settings, ctx: RunInfo) -> dict[str, Any]:
     try:
         history = read_history(con)
         predictions, fits, status = predict_customers(history, config, as_of=ctx.as_of, today=datetime.now(UTC).date())
-        write(con, predictions, _fit_rows(ctx.run_id, ctx.as_of, status, fits, len(history), config), ctx.run_id)
+        n = customers(history)
+        write(con, predictions, _fit_rows(ctx.run_id, ctx.as_of, status, fits, n, config), ctx.run_id)
     finally:
         con.close()
-    summary: dict[str, Any] = {"status": status, "customers": len(history), "seconds": time.perf_counter() - t0}
+    summary: dict[str, Any] = {"status": status, "customers": n, "seconds": time.perf_counter() - t0}
     if fits is None:
         summary["message"] = (
-            f"no predictions: {len(history)} customers with a valid order up to {ctx.as_of}, "
+            f"no predictions: {n} customers with a valid order up to {ctx.as_of}, "
             f"fewer than predictions_min_buyers ({config.min_buyers}); "
             f"{PREDICTIONS_TABLE} lists them with model '{INSUFFICIENT}'"
         )
@@ -143,7 +155,7 @@ def predict(settings: Settings, ctx: RunInfo) -> dict[str, Any]:
     else:
         summary["params"] = {**fits.purchases.params, **(fits.spend.params if fits.spend else {})}
         summary["message"] = (
-            f"{len(history)} customers scored ({fits.label}, fitted on {fits.purchases.n}, "
+            f"{n} customers scored ({fits.label}, fitted on {fits.purchases.n}, "
             f"log-likelihood {fits.purchases.log_likelihood:.1f})"
         )
     log.info(summary["message"])
