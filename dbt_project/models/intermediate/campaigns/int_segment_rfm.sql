@@ -9,22 +9,31 @@
 -- How (cost): a scope counts the orders created before its cutoff, so its orders are a prefix of each
 -- customer's orders in time. Running totals along each customer's orders, taken at the customer's last
 -- order before each cutoff, are that scope's inputs: one pass over the orders instead of one per scope.
+
+-- each scope with its cutoff's rank among the distinct cutoffs in time order (two scopes may share a cutoff,
+-- hence a rank)
 with scopes as (
     select
         scope_id,
         as_of_date,
-        cutoff_at
+        cutoff_at,
+        dense_rank() over (order by cutoff_at) as cutoff_rank
     from {{ ref('int_segment_scopes') }}
 ),
 
--- the distinct cutoffs in time order (two scopes may share one), each with the instant after the
--- previous one: the orders created in [previous_cutoff_at, cutoff_at) count from this cutoff on
+-- the distinct cutoffs, each with the instant after the previous one: the orders created in
+-- [previous_cutoff_at, cutoff_at) count from this cutoff on
 cutoffs as (
     select
         cutoff_at,
-        lag(cutoff_at) over (order by cutoff_at) as previous_cutoff_at,
-        row_number() over (order by cutoff_at) as cutoff_rank
-    from (select distinct cutoff_at from scopes) as distinct_cutoffs
+        cutoff_rank,
+        lag(cutoff_at) over (order by cutoff_at) as previous_cutoff_at
+    from (
+        select distinct
+            cutoff_at,
+            cutoff_rank
+        from scopes
+    ) as distinct_cutoffs
 ),
 
 valid_orders as (
@@ -88,14 +97,14 @@ customer_orders as (
         last_orders.previous_order_at,
         last_orders.first_order_revenue_usd
     from last_orders_before_cutoffs as last_orders
-    inner join cutoffs
+    -- straight to the scopes by rank: no second join of every (scope, customer) row on cutoff_at
+    inner join scopes
         on
-            last_orders.first_cutoff_rank <= cutoffs.cutoff_rank
+            last_orders.first_cutoff_rank <= scopes.cutoff_rank
             and (
                 last_orders.next_order_first_cutoff_rank is null
-                or last_orders.next_order_first_cutoff_rank > cutoffs.cutoff_rank
+                or last_orders.next_order_first_cutoff_rank > scopes.cutoff_rank
             )
-    inner join scopes on cutoffs.cutoff_at = scopes.cutoff_at
 ),
 
 day_counts as (
