@@ -1,9 +1,9 @@
 """The module that imports Great Expectations (3-7 s, ~200 MB; with `gx_between`): the gate imports it lazily.
 
-One file-backed GX context per warehouse per process, under `{warehouse}/gx`; Data Docs go to
-`{warehouse}/data_docs`. Each suite is validated against a Parquet frame (a pandas Parquet asset whose
-path is a `file://` URL, so the context still loads when a frame file is absent). All suites of a gate
-are validation definitions of one checkpoint, so Data Docs are rendered once per gate.
+One ephemeral GX context per warehouse per process: the suites (from expectations/suites) and the frames'
+data source live in memory; validation results are stored under `{warehouse}/gx/uncommitted/validations`
+and Data Docs built from them under `{warehouse}/data_docs`. Each suite is validated against a Parquet
+frame (a pandas Parquet asset whose path is a `file://` URL); Data Docs are rendered once per gate.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
-from rapport.expectations.catalog import SEVERITY, SuiteSpec, expectation_label
+from rapport.expectations.catalog import SEVERITY, SuiteSpec, expectation_label, load_suites
 from rapport.expectations.results import Outcome
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -30,12 +29,15 @@ logging.getLogger("great_expectations").setLevel(logging.ERROR)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+    from great_expectations.data_context.types.base import DataContextConfig, ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
     from great_expectations.exceptions import DataContextError
     from great_expectations.execution_engine import pandas_execution_engine
+    from great_expectations.validator.v1_validator import Validator
 
 # GX fingerprints every frame under 1 GB it validates (md5 over pandas' hash of every row: 1-2 s per 100k
 # customers' marts) only to store it in the result's batch markers, which nothing here reads; GX has no
@@ -60,33 +62,36 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20, "re
 
 
 _contexts: dict[Path, object] = {}
-_checkpoints: dict[tuple[Path, str], object] = {}
+
+SUITE_PAGES = "suite_pages.json"  # under gx/: the fingerprint of each suite whose Data Docs page was rendered
 
 
-def _file_context(root: Path):
-    """The file-backed context under `root/gx`. GX rewrites `great_expectations.yml` in place (open, truncate,
-    write), so a process killed at that moment leaves it cut short and every later load fails. The file
-    holds only what this module sets again (the Data Docs site, flags, the frames' data source), so a broken
-    one is set aside, named in the log, and made afresh."""
-    try:
-        return gx.get_context(mode="file", project_root_dir=str(root))
-    except Exception as exc:  # noqa: BLE001 (a cut-short file fails in many ways: KeyError, TypeError, GX errors)
-        config = root / "gx" / "great_expectations.yml"
-        if not config.exists():
-            raise
-        broken = config.with_name(f"{config.name}.broken-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
-        config.replace(broken)
-        logging.getLogger("rapport").warning(
-            "Great Expectations' config could not be read (%s: %s), likely cut short by a killed process; "
-            "set aside as %s and recreated", type(exc).__name__, exc, broken
-        )
-        return gx.get_context(mode="file", project_root_dir=str(root))
+def _stores(gx_root: Path) -> dict[str, dict]:
+    """Only validation results are kept on disk (Data Docs' pages and index are built from them); suites,
+    validation definitions and checkpoints are made afresh in memory by each process from the suites' JSON."""
+    in_memory = {"class_name": "InMemoryStoreBackend"}
+    return {
+        "expectations_store": {"class_name": "ExpectationsStore", "store_backend": in_memory},
+        "validation_results_store": {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(gx_root / "uncommitted" / "validations"),
+            },
+        },
+        "checkpoint_store": {"class_name": "CheckpointStore", "store_backend": in_memory},
+        "validation_definition_store": {"class_name": "ValidationDefinitionStore", "store_backend": in_memory},
+    }
 
 
 def _context(warehouse_dir: Path):
+    """One ephemeral GX context per warehouse per process. A file-backed context read and rewrote
+    great_expectations.yml and read every stored suite, definition and checkpoint as YAML, several times
+    per gate (GX's freshness checks; its config variables file once per setting read): seconds per gate
+    (docs/quality.md). In memory, only the validation results and Data Docs are written, and no config
+    file can be left cut short by a killed process."""
     root = warehouse_dir.resolve()
     if root not in _contexts:
-        ctx = _file_context(root)
         site = {
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
@@ -99,47 +104,48 @@ def _context(warehouse_dir: Path):
                 "validation_results_limit": 200,
             },
         }
-        # Once per process: only our site (GX's default `local_site` would be a second, stale copy under
-        # uncommitted/), no analytics, no progress bars.
-        v = ctx.variables
-        v.data_docs_sites = {SITE: site}
-        v.analytics_enabled = False
-        v.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        v.save()
+        config = DataContextConfig(
+            stores=_stores(root / "gx"),
+            expectations_store_name="expectations_store",
+            validation_results_store_name="validation_results_store",
+            checkpoint_store_name="checkpoint_store",
+            data_docs_sites={SITE: site},
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        )
+        ctx = gx.get_context(mode="ephemeral", project_config=config)
+        ctx.data_sources.add_pandas(DATASOURCE)
+        # every suite of both gates: Data Docs' index lists the suites of the expectations store
+        for spec in load_suites().values():
+            _suite(ctx, spec)
         _contexts[root] = ctx
     return _contexts[root]
 
 
-# Suites whose Data Docs page the gate's next build renders (set by `validate`): a suite's page shows only
-# its expectations, so it is rendered when the stored suite is newer than the page or the page is missing,
-# not on every run (a quarter of the Data Docs build at 100k people).
-_suite_pages_due: set[str] = set()
-
-
-def _suite_page_due(root: Path, name: str) -> bool:
-    page = root / "data_docs" / "expectations" / f"{name}.html"
-    stored = root / "gx" / "expectations" / f"{name}.json"
+def _rendered_suites(root: Path) -> dict[str, str]:
     try:
-        return page.stat().st_mtime_ns < stored.stat().st_mtime_ns
-    except FileNotFoundError:
-        return True
-
-
-class UpdateDataDocsOnce(UpdateDataDocsAction):
-    """GX's UpdateDataDocsAction rebuilds the site (index included) once per validation result; with a
-    dozen suites per gate that is most of the gate's time. This builds it once for the whole checkpoint:
-    every validation result's page, the pages of the suites that changed, and the index."""
-
-    type: Literal["rapport_update_data_docs_once"] = "rapport_update_data_docs_once"
-
-    def run(self, checkpoint_result, action_context=None) -> dict:  # noqa: ARG002 (GX signature)
-        identifiers: list = []
-        for result_id, result in checkpoint_result.run_results.items():
-            identifiers.append(result_id)
-            if result.suite_name in _suite_pages_due:
-                identifiers.append(ExpectationSuiteIdentifier(name=result.suite_name))
-        self._build_data_docs(site_names=self.site_names, resource_identifiers=identifiers)
+        return json.loads((root / "gx" / SUITE_PAGES).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
         return {}
+
+
+def _suite_page_due(root: Path, spec: SuiteSpec, rendered: dict[str, str]) -> bool:
+    """A suite's page shows only its expectations: it is rendered when the suite changed since its page was
+    rendered, or the page is missing, not on every run (a quarter of the Data Docs build at 100k people)."""
+    page = root / "data_docs" / "expectations" / f"{spec.name}.html"
+    return rendered.get(spec.name) != _fingerprint(spec) or not page.exists()
+
+
+def _record_rendered(root: Path, rendered_now: list[SuiteSpec]) -> None:
+    """After Data Docs were built: the suites whose pages now show their expectations."""
+    if not rendered_now:
+        return
+    rendered = _rendered_suites(root) | {s.name: _fingerprint(s) for s in rendered_now}
+    path = root / "gx" / SUITE_PAGES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(rendered, sort_keys=True, indent=1), encoding="utf-8")
+    tmp.replace(path)  # whole or not at all: a cut-short file would only make pages render again
 
 
 def _fingerprint(spec: SuiteSpec) -> str:
@@ -169,77 +175,48 @@ def _suite(ctx, spec: SuiteSpec):
     return ctx.suites.add(suite)
 
 
-def _validation_definition(ctx, name: str, batch, suite):
-    try:
-        stored = ctx.validation_definitions.get(name)
-    except DataContextError:
-        stored = None
-    if stored is not None and stored.suite.id == suite.id and stored.data.id == batch.id:
-        return stored
-    if stored is not None:
-        ctx.validation_definitions.delete(name)
-    return ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-
-
 def _part_names(name: str, n: int) -> list[str]:
     """Asset and validation definition names of a suite's frame parts (the suite's own name if one)."""
     return [name] if n == 1 else [f"{name}.part{i + 1}of{n}" for i in range(n)]
 
 
-def _checkpoint(
-    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]]
-):
-    """Register data assets, suites, validation definitions and the gate's checkpoint (once per process and
-    layout of frame parts)."""
-    key = (warehouse_dir.resolve(), gate, tuple((s.name, len(frame_paths[s.name])) for s in specs))
-    if key in _checkpoints:
-        return _checkpoints[key]
-    ctx = _context(warehouse_dir)
+def _batch_definition(ds, part: str, path: Path):
+    """The whole-frame batch definition of one frame file (kept per process; a new path, e.g. another
+    layout of parts in a test, replaces the asset)."""
+    url = path.resolve().as_uri()
     try:
-        ds = ctx.data_sources.get(DATASOURCE)
+        asset = ds.get_asset(part)
+        if str(asset.path) != url:
+            ds.delete_asset(part)
+            raise LookupError
+    except LookupError:
+        asset = ds.add_parquet_asset(part, path=url, dtype_backend="numpy_nullable")
+    try:
+        return asset.get_batch_definition(BATCH)
     except KeyError:
-        ds = ctx.data_sources.add_pandas(DATASOURCE)
-    vds = []
-    for spec in specs:
-        suite = _suite(ctx, spec)
-        paths = frame_paths[spec.name]
-        for part, path in zip(_part_names(spec.name, len(paths)), paths, strict=True):
-            url = path.resolve().as_uri()
-            try:
-                asset = ds.get_asset(part)
-                if str(asset.path) != url:
-                    ds.delete_asset(part)
-                    raise LookupError
-            except LookupError:
-                asset = ds.add_parquet_asset(part, path=url, dtype_backend="numpy_nullable")
-            try:
-                batch = asset.get_batch_definition(BATCH)
-            except KeyError:
-                batch = asset.add_batch_definition_whole_dataframe(BATCH)
-            vds.append(_validation_definition(ctx, part, batch, suite))
-    name = f"rapport_{gate}_gate"
-    try:
-        checkpoint = ctx.checkpoints.get(name)
-    except DataContextError:
-        checkpoint = None
-    if checkpoint is None or [v.id for v in checkpoint.validation_definitions] != [v.id for v in vds] or [
-        a.type for a in checkpoint.actions
-    ] != [UpdateDataDocsOnce.__fields__["type"].default] or checkpoint.result_format != RESULT_FORMAT:
-        if checkpoint is not None:
-            ctx.checkpoints.delete(name)
-        # the stored checkpoint is replaced: a cached object of another layout of this gate is stale now
-        for stale in [k for k in _checkpoints if k[:2] == key[:2]]:
-            del _checkpoints[stale]
-        checkpoint = ctx.checkpoints.add(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=vds,
-                actions=[UpdateDataDocsOnce(name="update_data_docs", site_names=[SITE])],
-                result_format=RESULT_FORMAT,
-            )
-        )
-    _checkpoints[key] = checkpoint
-    return checkpoint
+        return asset.add_batch_definition_whole_dataframe(BATCH)
+
+
+def _validate_part(ctx, batch_definition, suite, params: dict[str, object], run_id: RunIdentifier):
+    """What GX's ValidationDefinition.run does, without its freshness checks: those compare each suite and
+    definition with the stored copy (GX re-reads and re-builds them, ~0.3 s of CPU per gate), and here the
+    suites and batch definitions were made by this process from the suites' JSON. The result is stored
+    under the key a checkpoint gives it (suite, run, batch), with the same meta."""
+    validator = Validator(batch_definition=batch_definition, batch_parameters={}, result_format=RESULT_FORMAT)
+    result = validator.validate_expectation_suite(suite, dict(params))
+    result.meta.update({"validation_id": None, "checkpoint_id": None, "run_id": run_id,
+                        "validation_time": run_id.run_time, "batch_parameters": None})
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+        run_id=run_id,
+        batch_identifier=validator.active_batch_id,
+    )
+    ctx.validation_results_store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=key,
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+    )
+    return key, result
 
 
 @contextmanager
@@ -357,17 +334,29 @@ def validate(
     gx_root = warehouse_dir.resolve() / "gx"
     _prune_history(gx_root / "uncommitted" / "validations", KEEP_RUNS - 1)
     _prune_history(warehouse_dir.resolve() / "data_docs" / "validations", KEEP_RUNS - 1)
+    root = warehouse_dir.resolve()
+    by_part: dict[str, object] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        checkpoint = _checkpoint(warehouse_dir, gate, specs, frame_paths)
-        _suite_pages_due.clear()
-        _suite_pages_due.update(s.name for s in specs if _suite_page_due(warehouse_dir.resolve(), s.name))
+        ctx = _context(warehouse_dir)
+        ds = ctx.data_sources.get(DATASOURCE)
+        rendered = _rendered_suites(root)
+        pages_due = [s for s in specs if _suite_page_due(root, s, rendered)]
+        gx_run_id = RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
+        keys: list = []
         with _one_batch_in_memory():
-            result = checkpoint.run(
-                expectation_parameters=dict(params),
-                run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),
-            )
-    by_part = {vr.meta["active_batch_definition"]["data_asset_name"]: vr for vr in result.run_results.values()}
+            for spec in specs:
+                suite = _suite(ctx, spec)
+                paths = frame_paths[spec.name]
+                for part, path in zip(_part_names(spec.name, len(paths)), paths, strict=True):
+                    key, by_part[part] = _validate_part(ctx, _batch_definition(ds, part, path), suite, params,
+                                                        gx_run_id)
+                    keys.append(key)
+        # Data Docs once per gate (GX's UpdateDataDocsAction rebuilds the whole site, index included, once per
+        # validation result): every result's page, the pages of the suites that changed, and the index
+        ctx.build_data_docs(site_names=[SITE], resource_identifiers=keys + [
+            ExpectationSuiteIdentifier(name=s.name) for s in pages_due])
+        _record_rendered(root, pages_due)
     outcomes: list[Outcome] = []
     for spec in specs:
         order = {expectation_label(e): i for i, e in enumerate(spec.expectations)}
