@@ -67,8 +67,9 @@ SUITE_PAGES = "suite_pages.json"  # under gx/: the fingerprint of each suite who
 
 
 def _stores(gx_root: Path) -> dict[str, dict]:
-    """Only validation results are kept on disk (Data Docs' pages and index are built from them); suites,
-    validation definitions and checkpoints are made afresh in memory by each process from the suites' JSON."""
+    """Only validation results are kept on disk (Data Docs' pages and index are built from them). Suites are
+    made afresh in memory by each process from the suites' JSON; the validation definition and checkpoint
+    stores GX requires stay empty (validations run without them: `_validate_part`)."""
     in_memory = {"class_name": "InMemoryStoreBackend"}
     return {
         "expectations_store": {"class_name": "ExpectationsStore", "store_backend": in_memory},
@@ -86,10 +87,10 @@ def _stores(gx_root: Path) -> dict[str, dict]:
 
 def _context(warehouse_dir: Path):
     """One ephemeral GX context per warehouse per process. A file-backed context read and rewrote
-    great_expectations.yml and read every stored suite, definition and checkpoint as YAML, several times
-    per gate (GX's freshness checks; its config variables file once per setting read): seconds per gate
-    (docs/quality.md). In memory, only the validation results and Data Docs are written, and no config
-    file can be left cut short by a killed process."""
+    great_expectations.yml and read every stored suite, definition and checkpoint back (as YAML), several
+    times per gate for GX's freshness checks: ~0.2-0.3 s of CPU per gate at 100k people (docs/quality.md),
+    more when frame paths changed. In memory, only validation results and Data Docs are written, and no
+    config file can be left cut short by a killed process."""
     root = warehouse_dir.resolve()
     if root not in _contexts:
         site = {
@@ -153,7 +154,7 @@ def _fingerprint(spec: SuiteSpec) -> str:
 
 
 def _suite(ctx, spec: SuiteSpec):
-    """The stored suite, replaced only when its JSON changed (GX's add_or_update compares expectations
+    """The context's suite, replaced only when its JSON changed (GX's add_or_update compares expectations
     pairwise, which costs seconds per gate)."""
     fingerprint = _fingerprint(spec)
     try:
@@ -176,7 +177,7 @@ def _suite(ctx, spec: SuiteSpec):
 
 
 def _part_names(name: str, n: int) -> list[str]:
-    """Asset and validation definition names of a suite's frame parts (the suite's own name if one)."""
+    """Asset names of a suite's frame parts (the suite's own name if one): they name the stored results."""
     return [name] if n == 1 else [f"{name}.part{i + 1}of{n}" for i in range(n)]
 
 
@@ -199,9 +200,10 @@ def _batch_definition(ds, part: str, path: Path):
 
 def _validate_part(ctx, batch_definition, suite, params: dict[str, object], run_id: RunIdentifier):
     """What GX's ValidationDefinition.run does, without its freshness checks: those compare each suite and
-    definition with the stored copy (GX re-reads and re-builds them, ~0.3 s of CPU per gate), and here the
-    suites and batch definitions were made by this process from the suites' JSON. The result is stored
-    under the key a checkpoint gives it (suite, run, batch), with the same meta."""
+    definition with the stored copy (GX re-reads and re-builds them), and here the suites and batch
+    definitions were made by this process from the suites' JSON. The result is stored under the key a
+    checkpoint gives it (suite, run, batch), with the same meta but for the ids of the validation
+    definition and checkpoint, which no longer exist."""
     validator = Validator(batch_definition=batch_definition, batch_parameters={}, result_format=RESULT_FORMAT)
     result = validator.validate_expectation_suite(suite, dict(params))
     result.meta.update({"validation_id": None, "checkpoint_id": None, "run_id": run_id,
