@@ -60,16 +60,23 @@ HAND_EDITS = [
        qualify row_number() over (order by n.updated_at desc, n._extracted_at desc) = 1""",
     # int_orders_enriched's touched orders (docs/marts-incremental.md "int_orders_enriched"), each edit one
     # branch of its rule besides (a), an order version landed (the refunds and cancellations here):
-    # (c) a corrected EUR rate lands late for an old date, the rate in force of the oldest valid EUR guest order
-    # (a guest: no other edit here touches its record): that order's usd_per_unit and net_revenue_usd change
-    # though no version of it landed and its customer's records did not change
-    """insert into raw.shop_fx_rates select * replace (
-           usd_per_unit * 1.25 as usd_per_unit, '{run}' as _run_id, now()::timestamp as _extracted_at)
-       from raw.shop_fx_rates
-       where upper(trim(currency)) = 'EUR' and rate_date = (
-           select min_by(fx_rate_date, created_at) from intermediate.int_orders_enriched
-           where currency = 'EUR' and is_valid and is_guest)
-       qualify row_number() over (order by _extracted_at desc) = 1""",
+    # (c) a rate lands late for an old date that had none: the creation day of the oldest valid guest order
+    # (no other edit here touches its record) whose rate in force was an earlier day's, as that earlier rate
+    # plus 25%: the order's usd_per_unit and net_revenue_usd change though no version of it landed and its
+    # customer's records did not change (a date the source has no rate for, so the next extraction lands
+    # nothing over it)
+    """insert into raw.shop_fx_rates
+       with late as (
+           select currency, cast(created_at as date) as rate_date, fx_rate_date
+           from intermediate.int_orders_enriched
+           where is_valid and is_guest and currency <> 'USD' and cast(created_at as date) > fx_rate_date
+           order by created_at, order_id limit 1)
+       select f.* replace (
+           l.rate_date as rate_date, f.usd_per_unit * 1.25 as usd_per_unit, '{run}' as _run_id,
+           now()::timestamp as _extracted_at)
+       from raw.shop_fx_rates as f
+       inner join late as l on upper(trim(f.currency)) = l.currency and f.rate_date = l.fx_rate_date
+       qualify row_number() over (order by f._extracted_at desc) = 1""",
     # (b) a guest order is matched later: the second-oldest shop account takes the email of the newest valid
     # guest order whose email no other record carries; the guest's cluster merges into the account's, older,
     # whose id it keeps: the guest order moves to the account's customer though no version of it landed
