@@ -11,7 +11,8 @@
   (b) orders whose record has a current pair (re)computed since the last build (`last_assigned_at` newer than
       the kept watermark: an ids build writes every current pair of each cluster it recomputes, so a record
       that moved customer in a merge or split, or a guest order matched to a customer, has one), or whose
-      record holds no current pair any more (its pairs retired and none written: kept its old time);
+      record holds no current pair any more (its pairs retired and none written: kept its old time), and
+      whose row in the table holds another customer id (the pair's customer is all the row reads of it);
   (c) every order of a currency, created on or after the earliest rate date whose rate differs from the kept
       copy of the rates (a rate landed late, corrected or gone: the rate in force changes from that day on).
   Orders never leave stg_shop__orders in an incremental build: raw rows leave only by `rapport forget` (or a
@@ -102,18 +103,19 @@
     ),
 
     order_pairs as not materialized (
-        select record_id, source, source_id, is_current, last_assigned_at
+        select record_id, source, source_id, customer_id, is_current, last_assigned_at
         from {{ ref('int_customer_ids_assigned') }}
         where source in ('orders.customer', 'orders.guest_order')
     ),
 
-    -- (b) order records with a current pair written since the last build, or with no current pair left
+    -- (b) order records with a current pair written since the last build (with its customer), or with no
+    -- current pair left (customer null)
     records_reassigned as (
-        select source, source_id
+        select source, source_id, customer_id
         from order_pairs
         where is_current and last_assigned_at > cast('{{ watermark }}' as timestamp)
-        union
-        select r.source, r.source_id
+        union all
+        select distinct r.source, r.source_id, cast(null as {{ dbt.type_string() }}) as customer_id
         from order_pairs as r
         where not r.is_current
             and not exists (select 1 from order_pairs as c where c.is_current and c.record_id = r.record_id)
@@ -145,10 +147,14 @@
     from orders
     where _extracted_at > {{ since }}
     union
+    -- (b) of those, the orders whose row holds another customer (an ids build rewrites every pair of a cluster
+    -- it recomputes, most with the customer they had)
     select o.order_id
     from orders as o
     inner join records_reassigned as r
         on r.source = {{ rapport.order_record_source('o') }} and r.source_id = {{ rapport.order_record_source_id('o') }}
+    left join {{ this }} as t on o.order_id = t.order_id
+    where t.order_id is null or t.customer_id is distinct from r.customer_id
     union
     select o.order_id
     from orders as o
