@@ -15,6 +15,8 @@ BUILD_TIMES = {
     "intermediate.customers__seen_assignments": "last_assigned_at",
     # and the one int_campaign_members last read
     "intermediate.int_campaign_members__seen_assignments": "last_assigned_at",
+    # and the one int_orders_enriched last read
+    "intermediate.int_orders_enriched__seen_assignments": "last_assigned_at",
 }
 
 # Raw rows a source would land on a later day, each a new version of an existing record (or a late file).
@@ -56,6 +58,39 @@ HAND_EDITS = [
            n.updated_at + interval 1 day as updated_at, '{run}' as _run_id, now()::timestamp as _extracted_at)
        from raw.shop_customers as n where n.id = (select max(id) from raw.shop_customers)
        qualify row_number() over (order by n.updated_at desc, n._extracted_at desc) = 1""",
+    # int_orders_enriched's touched orders (docs/marts-incremental.md "int_orders_enriched"), each edit one
+    # branch of its rule besides (a), an order version landed (the refunds and cancellations here):
+    # (c) a rate lands late for an old date that had none: the creation day of the oldest valid guest order
+    # (no other edit here touches its record) whose rate in force was an earlier day's, as that earlier rate
+    # plus 25%: the order's usd_per_unit and net_revenue_usd change though no version of it landed and its
+    # customer's records did not change (a date the source has no rate for, so the next extraction lands
+    # nothing over it)
+    """insert into raw.shop_fx_rates
+       with late as (
+           select currency, cast(created_at as date) as rate_date, fx_rate_date
+           from intermediate.int_orders_enriched
+           where is_valid and is_guest and currency <> 'USD' and cast(created_at as date) > fx_rate_date
+           order by created_at, order_id limit 1)
+       select f.* replace (
+           l.rate_date as rate_date, f.usd_per_unit * 1.25 as usd_per_unit, '{run}' as _run_id,
+           now()::timestamp as _extracted_at)
+       from raw.shop_fx_rates as f
+       inner join late as l on upper(trim(f.currency)) = l.currency and f.rate_date = l.fx_rate_date
+       qualify row_number() over (order by f._extracted_at desc) = 1""",
+    # (b) a guest order is matched later: the second-oldest shop account takes the email of the newest valid
+    # guest order whose email no other record carries; the guest's cluster merges into the account's, older,
+    # whose id it keeps: the guest order moves to the account's customer though no version of it landed
+    """insert into raw.shop_customers select s.* replace (
+           (select o.email from intermediate.int_orders_enriched as o
+            where o.is_guest and o.is_valid and o.email_normalized is not null
+                and o.email_normalized not in (
+                    select r.email_normalized from intermediate.int_identity_records_unioned as r
+                    where r.email_normalized is not null and r.record_id <> 'orders.guest_order:' || o.order_id)
+            order by o.created_at desc, o.order_id limit 1) as email,
+           s.updated_at + interval 1 day as updated_at, '{run}' as _run_id, now()::timestamp as _extracted_at)
+       from raw.shop_customers as s
+       where s.id = (select id from raw.shop_customers order by created_at, id limit 1 offset 1)
+       qualify row_number() over (order by s.updated_at desc, s._extracted_at desc) = 1""",
     # int_campaign_members' touched members (docs/identity-day-costs.md section 7): the edits below each need
     # one branch of its rule; the newest campaign gets no audience row, so its members are not all recomputed.
     # (New orders take ids far above the source's, which a later demo day keeps numbering from its own.)
@@ -143,6 +178,7 @@ HAND_EDITS = [
 ]
 
 # Rows each staging table gets from HAND_EDITS (the edits land distinct records): six order versions (two
-# refunds, two cancellations, two late orders), two audience rows, one of each other record.
+# refunds, two cancellations, two late orders), two audience rows, two shop account versions, one of each
+# other record.
 HAND_LANDED = {"stg_shop__orders": 6, "stg_esp__events": 1, "stg_esp__audiences": 2, "stg_helpdesk__tickets": 1,
-               "stg_esp__contacts": 1, "stg_shop__customers": 1}  # fmt: skip
+               "stg_esp__contacts": 1, "stg_shop__customers": 2, "stg_shop__fx_rates": 1}  # fmt: skip

@@ -64,7 +64,7 @@ def _state(wh: Path) -> dict[str, object]:
         landed = {
             t: con.execute(f"select count(*) from staging.{t} where _run_id = ?", [HAND_RUN]).fetchone()[0]
             for t in ("stg_shop__orders", "stg_esp__events", "stg_esp__audiences", "stg_helpdesk__tickets",
-                      "stg_esp__contacts", "stg_shop__customers")
+                      "stg_esp__contacts", "stg_shop__customers", "stg_shop__fx_rates")
         }  # fmt: skip
         runs = con.execute("select run_id, orders_extracted from ops.runs order by started_at").fetchall()
     return {"catalog": catalog, "reason": reason, "since": since, "docs_run": docs_run and docs_run[0],

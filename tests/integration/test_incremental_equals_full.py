@@ -123,11 +123,14 @@ def days(tmp_path_factory):
     new_log = log.read_text()
     new_log = new_log[len(logged) :] if new_log.startswith(logged) else new_log  # dbt may rotate its log
     day2["customers_computed"] = [int(n) for n in re.findall(r"customers: incremental, recomputing (\d+) ", new_log)]
+    day2["orders_computed"] = [
+        int(n) for n in re.findall(r"int_orders_enriched: incremental, recomputing (\d+) orders", new_log)]
     with duckdb.connect(str(_work(wh)), read_only=True) as con:
         day2["ids_computed"] = con.execute(
             "select count(*) filter (where last_assigned_run_id = ?), count(*) "
             "from intermediate.int_customer_ids_assigned where is_current", [HAND_RUN]).fetchone()  # fmt: skip
         day2["customers"] = con.execute("select count(*) from marts.customers").fetchone()[0]
+        day2["orders"] = con.execute("select count(*) from intermediate.int_orders_enriched").fetchone()[0]
     _full_rebuild(wh, copy, HAND_RUN, DAY + timedelta(days=2))
     diff2 = _differences(_work(wh), _work(copy))
     return wh, day1, diff1, day2, diff2
@@ -146,7 +149,7 @@ def test_late_files_status_changes_and_a_merge_equal_a_full_rebuild(days) -> Non
         landed = {
             t: con.execute(f"select count(*) from staging.{t} where _run_id = ?", [HAND_RUN]).fetchone()[0]
             for t in ("stg_shop__orders", "stg_esp__events", "stg_esp__audiences", "stg_helpdesk__tickets",
-                      "stg_esp__contacts", "stg_shop__customers")
+                      "stg_esp__contacts", "stg_shop__customers", "stg_shop__fx_rates")
         }  # fmt: skip
     assert landed == HAND_LANDED  # every hand-landed version reached staging incrementally
     with duckdb.connect(str(_work(wh)), read_only=True) as con:
@@ -162,4 +165,8 @@ def test_late_files_status_changes_and_a_merge_equal_a_full_rebuild(days) -> Non
     # merged one, the refund's, the ticket's, ...) and few others
     assert len(day2["customers_computed"]) == 1, day2["customers_computed"]
     assert 2 <= day2["customers_computed"][-1] < day2["customers"] / 10
+    # int_orders_enriched was built by order (docs/marts-incremental.md): the six landed order versions, the
+    # EUR orders from the corrected rate's date on, the orders of the records whose ids were recomputed; not all
+    assert len(day2["orders_computed"]) == 1, day2["orders_computed"]
+    assert 6 + 1 <= day2["orders_computed"][-1] < day2["orders"] / 2
     assert diff2 == {}

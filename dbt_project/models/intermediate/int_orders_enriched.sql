@@ -1,10 +1,26 @@
+{{ config(
+    materialized=rapport.incremental_on_duckdb(),
+    incremental_strategy=rapport.incremental_replace_strategy(),
+    unique_key='order_id',
+    pre_hook="{{ rapport.orders_list_touched() }}",
+    post_hook="{{ rapport.orders_keep_state() }}"
+) }}
 -- One row per order (latest version) with its stitched customer and USD amounts.
 -- usd_per_unit: the order currency's rate on the order's created_at date, else the latest earlier rate;
 -- USD is 1. net_revenue_usd = (total - refunded_total) * usd_per_unit for valid orders (paid, fulfilled,
 -- partially_refunded) and 0 for the others. The latest earlier rate comes from a daily calendar of each
 -- currency's rate in force (an equi-join, the same on every engine; DuckDB's ASOF join is DuckDB-only).
+-- Incremental on DuckDB (macros/orders_touched.sql, docs/marts-incremental.md): a day build recomputes only
+-- the orders whose row can differ from the last build's (its orders are filtered to them; the rest of this
+-- SQL is the full build's) and delete+insert replaces their rows. A plain table on Spark.
+{%- set touched = rapport.orders_touched_list() %}
+
 with orders as (
-    select * from {{ ref('stg_shop__orders') }}
+    select *
+    from {{ ref('stg_shop__orders') }}
+    {%- if touched %}
+        where order_id in (select t.order_id from {{ touched }} as t)
+    {%- endif %}
 ),
 
 identities as (
