@@ -15,6 +15,8 @@ BUILD_TIMES = {
     "intermediate.customers__seen_assignments": "last_assigned_at",
     # and the one int_campaign_members last read
     "intermediate.int_campaign_members__seen_assignments": "last_assigned_at",
+    # and the one int_email_customers last read
+    "intermediate.int_email_customers__seen_assignments": "last_assigned_at",
 }
 
 # Raw rows a source would land on a later day, each a new version of an existing record (or a late file).

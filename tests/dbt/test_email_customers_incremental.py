@@ -4,19 +4,19 @@ rebuild after every day.
 
 Hand-made (max_identifier_fanout 2: a value on 3 accounts is rejected); each case needs one branch of the
 rule, (a) the emails touched records carry now (touched records: landed ones, and records whose pair the ids
-rewrote), (b) rejection flips, (c) the emails the table mapped to a touched record's customer or to an id no
-longer current:
+rewrote), (b) rejection flips, (c) the emails the table mapped to a customer a touched record holds or held
+(its current pair, or a retired one):
 - day 0: A = customer 1 (r@x); B = customer 2 (b@x, phone PB); C = helpdesk users 31 (h31@x, P1) and 33
   (h31@x), customer 31 (s@x, P1), customer 32 (s@x, P2), helpdesk user 32 (h32@x, P2): one customer X;
   D = customers 8 and 9 (e@x, P8); F = guest order 401 (g@x) and customer 41 (c41@x); customers 61 (q@x)
   and 62 (w@x), never touched. 11 emails.
 - day 1: customer 1 takes u1@x (u1@x appears: (a) of a landed record only; r@x leaves: (c) by customer 1's
-  id only); helpdesk users 21 (n@x, PB) and 22 (b@x) land: a new record with an existing email (n@x
+  current pair only); helpdesk users 21 (n@x, PB) and 22 (b@x) land: a new record with an existing email (n@x
   appears); customer 33 lands with s@x: s@x is rejected, C splits, and h32@x moves from X to a new id with
   customers 32 and helpdesk user 32, none of them landed (only the ids' rewritten pairs find it); customer 10
   lands with e@x: rejected; order 401 now names customer 41: the guest record vanishes and g@x with it (its
-  id retired: only (c)'s ids no longer current find it). Recomputed, hand-counted: u1, n, b, s, e, c41, h31,
-  h32 (a), r, g (c): 10 emails.
+  id retired: only (c), by the guest record's retired pair, finds it). Recomputed, hand-counted: u1, n, b,
+  s, e, c41, h31, h32 (a), r, g (c): 10 emails.
 - day 2: customer 33 takes t33@x: s@x back under the limit, C merges again (h32@x back to X, the split's id
   retired); customer 10 takes o10@x: e@x back under the limit, customers 8 and 9 were one customer all along
   (phone P8), so no pair is rewritten and only (b) finds e@x. Recomputed: t33, o10, s, h31, h32, e: 6.
@@ -57,7 +57,7 @@ def _build(wh: Any, run_id: str, since: str) -> int:
                "--indirect-selection", "cautious"]  # fmt: skip
     raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
     log = (dbt_dirs(wh.settings)[1] / "dbt.log").read_text()
-    found = re.findall(r"int_email_customers: incremental, recomputing (\d+) emails", log)
+    found = re.findall(r"int_email_customers: incremental by email, recomputing (\d+) emails", log)
     assert found, "int_email_customers was not built incrementally"
     return int(found[-1])
 
