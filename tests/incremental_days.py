@@ -17,6 +17,8 @@ BUILD_TIMES = {
     "intermediate.int_campaign_members__seen_assignments": "last_assigned_at",
     # and the one int_orders_enriched last read
     "intermediate.int_orders_enriched__seen_assignments": "last_assigned_at",
+    # and the one int_email_customers last read
+    "intermediate.int_email_customers__seen_assignments": "last_assigned_at",
 }
 
 # Raw rows a source would land on a later day, each a new version of an existing record (or a late file).

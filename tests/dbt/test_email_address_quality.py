@@ -1,6 +1,7 @@
 """marts.email_address_quality counts invalid addresses per kind of record from the validity the staging models
 record as they stage each record (email_is_valid), so a daily build validates only what landed. Hand-made rows
-with addresses that are plainly valid or plainly not (no '@', two '@'), on two days: the second is an
+with addresses that are plainly valid or plainly not (no '@', two '@'), blank ones (spaces, Unicode spaces) and
+ones that only start like blank ones, on two days: the second is an
 incremental build (var `since`) that restages only the rows landed after the first, and the counts must follow a
 changed customer's new address and a new event.
 
@@ -49,7 +50,16 @@ def days(make_warehouse, rows) -> dict[str, Any]:
         rows.helpdesk_user(500, email="carl@example.net"),
         rows.helpdesk_user(501, email="agent at example.net", role="agent"),  # staff: not counted
     ])  # fmt: skip
-    wh.insert("esp_contacts", [rows.esp_contact("c1", email="dora@example.com")])
+    wh.insert("esp_contacts", [
+        rows.esp_contact("c1", email="dora@example.com"),
+        # the mart finds blank addresses among those starting with a space or a non-ASCII character (trim strips
+        # Unicode spaces too): these are blank, not counted
+        rows.esp_contact("c2", email="\u00a0"), rows.esp_contact("c3", email="\u3000 \u2003"),
+        rows.esp_contact("c4", email=""),
+        # and these are not blank (a tab is no space to trim): counted, invalid (no '@')
+        rows.esp_contact("c5", email=" no-at-sign"), rows.esp_contact("c6", email="\u00e9-no-at-sign"),
+        rows.esp_contact("c7", email="\t"),
+    ])  # fmt: skip
     wh.insert("esp_audiences", [{"campaign_id": "cmp1", "email": "no-at-sign.example.com", "group": "treatment"}])
     wh.insert("esp_events", [
         rows.esp_event("e1", "dora@example.com", "open"),
@@ -70,7 +80,7 @@ def days(make_warehouse, rows) -> dict[str, Any]:
 def test_invalid_addresses_counted_per_kind_of_record(days: dict[str, Any]) -> None:
     assert days["first"] == [
         ("esp.audience_member", 1, 1, 1.0),
-        ("esp.contact", 1, 0, 0.0),
+        ("esp.contact", 4, 3, 0.75),
         ("esp.event", 3, 1, pytest.approx(1 / 3)),
         ("helpdesk.user", 1, 0, 0.0),
         ("orders.customer", 2, 1, 0.5),
@@ -87,7 +97,7 @@ def test_an_incremental_build_follows_a_changed_address_and_a_new_event(days: di
         (1, "ann@@example.com", False), (2, "no-at-sign.example.com", False), (3, "   ", False)]  # fmt: skip
     assert days["second"] == [
         ("esp.audience_member", 1, 1, 1.0),
-        ("esp.contact", 1, 0, 0.0),
+        ("esp.contact", 4, 3, 0.75),
         ("esp.event", 4, 1, 0.25),
         ("helpdesk.user", 1, 0, 0.0),
         ("orders.customer", 2, 2, 1.0),
