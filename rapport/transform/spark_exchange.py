@@ -164,6 +164,18 @@ def _converted(column: str, parquet_type: str | None, duckdb_type: str) -> str:
     return f"cast({quoted} as {duckdb_type}) as {quoted}"
 
 
+def _drop_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop `schema.name` if it is a view: a mart that a DuckDB build makes a view (macro view_on_duckdb) is a
+    table on Spark, and DuckDB will not replace a view by a table (a warehouse built on DuckDB before)."""
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where database_name = current_database() and schema_name = ? "
+        "and view_name = ?",
+        [schema, name],
+    ).fetchall()[0][0]
+    if is_view:
+        con.execute(f"drop view {schema}.{name}")
+
+
 def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str]:
     """Every model table Spark holds into the working file (one transaction), typed as the DuckDB build types
     it; returns the `schema.table` names brought back."""
@@ -193,6 +205,7 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
             else:
                 source, described = "(select 1 where false)", {}
             select = ", ".join(_converted(c, described.get(c), t) for c, t in columns)
+            _drop_view(con, schema, name)
             con.execute(f"create or replace table {schema}.{name} as select {select} from {source}")
             collected.append(f"{schema}.{name}")
         con.execute("commit")
