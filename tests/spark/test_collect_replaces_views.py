@@ -15,7 +15,8 @@ from rapport.transform.spark_exchange import collect_from_spark, spark_warehouse
 
 COLUMNS = [("source", "VARCHAR"), ("source_id", "VARCHAR"), ("customer_id", "VARCHAR")]
 MANIFEST = {"nodes": {
-    "model.rapport.customer_identities": {"resource_type": "model", "config": {"materialized": "table"},
+    # as the manifest parsed for DuckDB says (the one spark_load and spark_collect read): a view there
+    "model.rapport.customer_identities": {"resource_type": "model", "config": {"materialized": "view"},
                                           "schema": "marts", "alias": "customer_identities"},
     "model.rapport.customers": {"resource_type": "model", "config": {"materialized": "table"},
                                 "schema": "marts", "alias": "customers"},
