@@ -161,6 +161,22 @@
     {{ return('table') }}
 {%- endmacro %}
 
+{# The materialization of a mart that is a cheap projection of an intermediate table: a view on DuckDB
+   (the day's build writes nothing for it; publishing copies every view of `marts` into the published file
+   as a table, docs/marts-incremental.md) and a table on Spark, whose built tables come back into the
+   working file as tables (rapport.transform.spark_exchange collects tables, not views). #}
+{% macro view_on_duckdb() -%}
+    {{ return(adapter.dispatch('view_on_duckdb', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__view_on_duckdb() -%}
+    {{ return('view') }}
+{%- endmacro %}
+
+{% macro spark__view_on_duckdb() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
 {# The incremental strategy that replaces what a run recomputes (a model keyed by `unique_key` and
    partitioned by `partition_by` so that both mean the same rows): delete+insert on DuckDB; on Spark
    (Parquet tables, no delete) insert_overwrite of the partitions the run writes. #}

@@ -36,9 +36,12 @@ from rapport.transform.spark import spark_parameters, spark_session
 _NOT_TABLES = {"view", "ephemeral"}
 
 
-def model_tables(manifest: dict[str, Any], materialized: set[str] | None = None) -> list[dict[str, Any]]:
+def model_tables(
+    manifest: dict[str, Any], materialized: set[str] | None = None, *, views: bool = False
+) -> list[dict[str, Any]]:
     """The manifest's model nodes that dbt materialises as tables (or only those materialised as one of
-    `materialized`), sorted by schema and name."""
+    `materialized`; `views`: views too), sorted by schema and name."""
+    not_tables = _NOT_TABLES - {"view"} if views else _NOT_TABLES
     nodes = [
         n
         for n in manifest["nodes"].values()
@@ -47,7 +50,7 @@ def model_tables(manifest: dict[str, Any], materialized: set[str] | None = None)
         and (
             n["config"].get("materialized") in materialized
             if materialized
-            else n["config"].get("materialized") not in _NOT_TABLES
+            else n["config"].get("materialized") not in not_tables
         )
     ]
     return sorted(nodes, key=lambda n: (n["schema"], n["alias"]))
@@ -164,6 +167,18 @@ def _converted(column: str, parquet_type: str | None, duckdb_type: str) -> str:
     return f"cast({quoted} as {duckdb_type}) as {quoted}"
 
 
+def _drop_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop `schema.name` if it is a view: a mart that a DuckDB build makes a view (macro view_on_duckdb) is a
+    table on Spark, and DuckDB will not replace a view by a table (a warehouse built on DuckDB before)."""
+    is_view = con.execute(
+        "select count(*) from duckdb_views() where database_name = current_database() and schema_name = ? "
+        "and view_name = ?",
+        [schema, name],
+    ).fetchall()[0][0]
+    if is_view:
+        con.execute(f"drop view {schema}.{name}")
+
+
 def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str]:
     """Every model table Spark holds into the working file (one transaction), typed as the DuckDB build types
     it; returns the `schema.table` names brought back."""
@@ -173,7 +188,10 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
     with _connect(settings) as con:
         types = duckdb_model_types(settings, con)
         con.execute("begin")
-        for node in model_tables(manifest):
+        # the manifest is parsed for DuckDB (rapport.transform.runner.parse_manifest): a model it makes a view
+        # (macro view_on_duckdb) is a table on Spark, so views are looked for too; a model Spark did not
+        # build as a table has no directory there and is passed over
+        for node in model_tables(manifest, views=True):
             schema, name = node["schema"], node["alias"]
             directory = warehouse / f"{schema}.db" / name
             columns = types.get(f"{schema}.{name}")
@@ -193,6 +211,7 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
             else:
                 source, described = "(select 1 where false)", {}
             select = ", ".join(_converted(c, described.get(c), t) for c, t in columns)
+            _drop_view(con, schema, name)
             con.execute(f"create or replace table {schema}.{name} as select {select} from {source}")
             collected.append(f"{schema}.{name}")
         con.execute("commit")

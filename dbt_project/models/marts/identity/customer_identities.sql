@@ -1,4 +1,7 @@
+{{ config(materialized=rapport.view_on_duckdb()) }}
 -- One row per source record that names a person, with the stitched customer it belongs to.
+-- A view on DuckDB (a projection of the current pairs: publishing writes it once, as a table, into the
+-- published file; docs/marts-incremental.md), a table on Spark.
 select
     source,
     source_id,
