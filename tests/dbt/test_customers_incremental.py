@@ -56,7 +56,7 @@ def _build(wh: Any, run_id: str, since: str) -> int:
                "--indirect-selection", "cautious"]  # fmt: skip
     raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
     log = (dbt_dirs(wh.settings)[1] / "dbt.log").read_text()
-    found = re.findall(r"customers: incremental, recomputing (\d+) customers", log)
+    found = re.findall(r"\bcustomers: incremental, recomputing (\d+) customers", log)
     assert found, "customers was not built incrementally"
     return int(found[-1])
 

@@ -122,7 +122,7 @@ def days(tmp_path_factory):
     day2 = _ledger(wh)
     new_log = log.read_text()
     new_log = new_log[len(logged) :] if new_log.startswith(logged) else new_log  # dbt may rotate its log
-    day2["customers_computed"] = [int(n) for n in re.findall(r"customers: incremental, recomputing (\d+) ", new_log)]
+    day2["customers_computed"] = [int(n) for n in re.findall(r"\bcustomers: incremental, recomputing (\d+) ", new_log)]
     day2["orders_computed"] = [
         int(n) for n in re.findall(r"int_orders_enriched: incremental, recomputing (\d+) orders", new_log)]
     with duckdb.connect(str(_work(wh)), read_only=True) as con:
