@@ -27,16 +27,11 @@ Five dbt builds of the models under int_email_customers, about 40 s on 2 shared 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from datetime import date
 from typing import Any
 
-import duckdb
 import pytest
-
-from rapport.core.config import load_settings
-from rapport.transform.runner import dbt_build, dbt_dirs, invoke, raise_on_failures
+from dbt_nodes import full_rebuild_differences, incremental_build
 
 pytestmark = pytest.mark.slow
 
@@ -52,33 +47,13 @@ TABLE = "intermediate.int_email_customers"
 
 def _build(wh: Any, run_id: str, since: str) -> int:
     """Incremental dbt build reading what landed after `since`; returns how many emails it recomputed."""
-    dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS})
-    command = ["build", "--vars", dbt_vars, "--select", *SELECT, "--exclude-resource-type", "unit_test",
-               "--indirect-selection", "cautious"]  # fmt: skip
-    raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
-    log = (dbt_dirs(wh.settings)[1] / "dbt.log").read_text()
-    found = re.findall(r"int_email_customers: incremental by email, recomputing (\d+) emails", log)
-    assert found, "int_email_customers was not built incrementally"
-    return int(found[-1])
+    return incremental_build(wh, run_id, since, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
+                             logged=r"int_email_customers: incremental by email, recomputing (\d+) emails")
 
 
 def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> tuple[int, int]:
-    """Rows of the table only in the incremental build, only in a --full-refresh rebuild of a copy."""
-    copy = root / f"full-{run_id}"
-    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(copy)})
-    settings.work_db.parent.mkdir(parents=True)
-    shutil.copyfile(wh.path, settings.work_db)
-    dbt_build(settings, run_id=run_id, as_of=AS_OF, select=SELECT, full_refresh=True,
-              extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])  # fmt: skip
-    with duckdb.connect() as con:
-        con.execute(f"attach '{wh.path}' as a (read_only)")
-        con.execute(f"attach '{settings.work_db}' as b (read_only)")
-        a, b = (
-            con.execute(f"select count(*) from (select * from {x}.{TABLE} except all "
-                        f"select * from {y}.{TABLE})").fetchone()[0]
-            for x, y in (("a", "b"), ("b", "a"))
-        )  # fmt: skip
-    return a, b
+    return full_rebuild_differences(wh, run_id, root, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
+                                    table=TABLE)
 
 
 def _snapshot(wh: Any) -> dict[str, Any]:
