@@ -51,36 +51,81 @@ def gen_shop(path: Path, n_orders: int, seed: int = 1) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     n_cust = max(1, n_orders // 4)
     con = sqlite3.connect(path)
-    con.executescript((ROOT / "tests/extractors/extract_helpers.py").read_text().split('SHOP_DDL = """')[1]
-                      .split('"""')[0])
+    con.executescript(
+        (ROOT / "tests/extractors/extract_helpers.py").read_text().split('SHOP_DDL = """')[1].split('"""')[0]
+    )
     con.execute("pragma journal_mode = off")
     con.execute("pragma synchronous = off")
     chunk = 200_000
     for lo in range(0, n_cust, chunk):
         ids = np.arange(lo + 1, min(n_cust, lo + chunk) + 1)
         upd = _iso(T0 + rng.integers(0, 30 * 86400, len(ids)))
-        con.executemany("insert into customers values (?, ?, ?, ?, ?, ?, ?, ?, ?)", zip(
-            ids.tolist(), [f" User{i}@Example.com " for i in ids.tolist()], ["민준"] * len(ids), ["김"] * len(ids),
-            ["010-1234-5678"] * len(ids), ["KR"] * len(ids), (ids % 2).tolist(), upd, upd, strict=True))
+        con.executemany(
+            "insert into customers values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(
+                ids.tolist(),
+                [f" User{i}@Example.com " for i in ids.tolist()],
+                ["민준"] * len(ids),
+                ["김"] * len(ids),
+                ["010-1234-5678"] * len(ids),
+                ["KR"] * len(ids),
+                (ids % 2).tolist(),
+                upd,
+                upd,
+                strict=True,
+            ),
+        )
     n_items = 0
     for lo in range(0, n_orders, chunk):
         ids = np.arange(lo + 1, min(n_orders, lo + chunk) + 1)
         k = len(ids)
         upd = _iso(T0 + rng.integers(0, 30 * 86400, k))
         sub = np.round(rng.uniform(5, 500, k), 2)
-        con.executemany("insert into orders values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", zip(
-            ids.tolist(), rng.integers(1, n_cust + 1, k).tolist(), [None] * k, [None] * k, ["paid"] * k,
-            ["USD"] * k, sub.tolist(), [0] * k, [5] * k, [0] * k, (sub + 5).round(2).tolist(), [0] * k, [None] * k,
-            ["esp"] * k, ["email"] * k, ["cmp_1"] * k, upd, upd, [None] * k, strict=True))
+        con.executemany(
+            "insert into orders values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(
+                ids.tolist(),
+                rng.integers(1, n_cust + 1, k).tolist(),
+                [None] * k,
+                [None] * k,
+                ["paid"] * k,
+                ["USD"] * k,
+                sub.tolist(),
+                [0] * k,
+                [5] * k,
+                [0] * k,
+                (sub + 5).round(2).tolist(),
+                [0] * k,
+                [None] * k,
+                ["esp"] * k,
+                ["email"] * k,
+                ["cmp_1"] * k,
+                upd,
+                upd,
+                [None] * k,
+                strict=True,
+            ),
+        )
         per = rng.integers(1, 4, k)
         oid = np.repeat(ids, per)
         item_ids = np.arange(n_items + 1, n_items + len(oid) + 1)
         n_items += len(oid)
-        con.executemany("insert into order_items values (?, ?, ?, ?, ?, ?, ?)", zip(
-            item_ids.tolist(), oid.tolist(), ["SKU-1"] * len(oid), ["Tea"] * len(oid), ["food"] * len(oid),
-            [1] * len(oid), [9.99] * len(oid), strict=True))
-    con.executemany("insert into fx_rates values (?, ?, ?)",
-                    [(f"2025-08-{d:02d}", "KRW", 0.00072) for d in range(1, 32)])
+        con.executemany(
+            "insert into order_items values (?, ?, ?, ?, ?, ?, ?)",
+            zip(
+                item_ids.tolist(),
+                oid.tolist(),
+                ["SKU-1"] * len(oid),
+                ["Tea"] * len(oid),
+                ["food"] * len(oid),
+                [1] * len(oid),
+                [9.99] * len(oid),
+                strict=True,
+            ),
+        )
+    con.executemany(
+        "insert into fx_rates values (?, ?, ?)", [(f"2025-08-{d:02d}", "KRW", 0.00072) for d in range(1, 32)]
+    )
     con.commit()
     con.close()
     return {"customers": n_cust, "orders": n_orders, "order_items": n_items, "fx_rates": 31}
@@ -112,8 +157,15 @@ def gen_esp(root: Path, n_events: int, n_contacts: int) -> None:
 
 
 def settings_for(base: Path, **kw) -> Settings:
-    return Settings(warehouse_dir=base / "wh", orders_db_url=kw.pop("orders_db_url", f"sqlite:///{base}/shop.db"),
-                    helpdesk_url=None, helpdesk_token=TOKEN, esp_root=base / "esp", as_of=None, **kw)
+    return Settings(
+        warehouse_dir=base / "wh",
+        orders_db_url=kw.pop("orders_db_url", f"sqlite:///{base}/shop.db"),
+        helpdesk_url=None,
+        helpdesk_token=TOKEN,
+        esp_root=base / "esp",
+        as_of=None,
+        **kw,
+    )
 
 
 def timed(fn):  # type: ignore[no-untyped-def]
@@ -128,9 +180,14 @@ def fresh_db(base: Path, name: str, settings: Settings) -> duckdb.DuckDBPyConnec
     return duckdb.connect(str(p), config=settings.duckdb_config())
 
 
-def floor_then_full_load(base: Path, name: str, settings: Settings, load_settings: Settings,
-                         floor: Callable[[duckdb.DuckDBPyConnection], None],
-                         rows: int) -> tuple[duckdb.DuckDBPyConnection, float, float]:
+def floor_then_full_load(
+    base: Path,
+    name: str,
+    settings: Settings,
+    load_settings: Settings,
+    floor: Callable[[duckdb.DuckDBPyConnection], None],
+    rows: int,
+) -> tuple[duckdb.DuckDBPyConnection, float, float]:
     """Time the floor (the plain copy of the orders tables into a fresh DuckDB), then the extractor's full
     load into another; returns the loaded warehouse's connection, the floor's and the load's seconds."""
     con = fresh_db(base, f"floor_{name}", settings)
@@ -158,8 +215,10 @@ def bench_orders_sqlite(base: Path, settings: Settings, rows: int) -> list[tuple
     con, t_floor, t_full = floor_then_full_load(base, "sqlite", settings, settings, floor, rows)
     noop, t_noop = timed(lambda: extract_orders(con, settings, run_id="b2", interval_end=END))
     con.close()
-    return [("orders (SQLite, full load)", rows, t_full, "ADBC -> Arrow -> DuckDB copy, untyped", t_floor),
-            ("orders (SQLite, rerun, no change: look-back rows re-read)", noop.rows_read, t_noop, "", None)]
+    return [
+        ("orders (SQLite, full load)", rows, t_full, "ADBC -> Arrow -> DuckDB copy, untyped", t_floor),
+        ("orders (SQLite, rerun, no change: look-back rows re-read)", noop.rows_read, t_noop, "", None),
+    ]
 
 
 def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
@@ -180,8 +239,9 @@ def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
     try:
         lite = sqlite3.connect(base / "shop.db")
         with psycopg.connect(conninfo, autocommit=True) as pg:
-            pg.execute((ROOT / "tests/extractors/test_orders_postgres.py").read_text().split('PG_DDL = """')[1]
-                       .split('"""')[0])
+            pg.execute(
+                (ROOT / "tests/extractors/test_orders_postgres.py").read_text().split('PG_DDL = """')[1].split('"""')[0]
+            )
             for t in ("customers", "orders", "order_items", "fx_rates"):
                 with pg.cursor().copy(f"copy {t} from stdin") as cp:
                     for row in lite.execute(f"select * from {t}"):
@@ -211,10 +271,14 @@ def bench_orders_pg(base: Path, settings: Settings, rows: int) -> list[tuple]:
 def bench_esp(base: Path, settings: Settings, n_contacts: int) -> list[tuple]:
     con = fresh_db(base, "floor_esp", settings)
     glob = f"{base}/esp/events/*/*/*.jsonl.gz"
-    (n_lines,), t_floor = timed(lambda: con.execute(
-        f"create table ev as select * from read_json('{glob}', format='newline_delimited')").fetchall()[0])
-    _, t_floor_csv = timed(lambda: con.execute(
-        f"create table ct as select * from read_csv('{base}/esp/contacts/*.csv')").fetchall())
+    (n_lines,), t_floor = timed(
+        lambda: con.execute(
+            f"create table ev as select * from read_json('{glob}', format='newline_delimited')"
+        ).fetchall()[0]
+    )
+    _, t_floor_csv = timed(
+        lambda: con.execute(f"create table ct as select * from read_csv('{base}/esp/contacts/*.csv')").fetchall()
+    )
     con.close()
     con = fresh_db(base, "esp", settings)
     res, t_full = timed(lambda: extract_esp(con, settings, run_id="b1", interval_end=END))
@@ -224,24 +288,51 @@ def bench_esp(base: Path, settings: Settings, n_contacts: int) -> list[tuple]:
     assert noop.rows_read == 0, noop
     con.close()
     return [
-        (f"ESP events ({ev.rows_duplicate} retries skipped)", ev.rows_read, ev.duration_s,
-         "DuckDB read_json (no dedup, no quarantine)", t_floor),
+        (
+            f"ESP events ({ev.rows_duplicate} retries skipped)",
+            ev.rows_read,
+            ev.duration_s,
+            "DuckDB read_json (no dedup, no quarantine)",
+            t_floor,
+        ),
         ("ESP contacts snapshot (CSV)", ct.rows_read, ct.duration_s, "DuckDB read_csv", t_floor_csv),
         ("ESP rerun, no change (every file checksummed, none read)", res.rows_read, t_noop, "", None),
     ]
 
 
 def bench_helpdesk(base: Path, settings: Settings, n: int) -> list[tuple]:
-    users = [{"id": i, "name": f"사용자 {i}", "email": f"u{i}@example.com", "phone": None, "role": "end-user",
-              "external_id": str(i), "created_at": "2025-07-01T00:00:00Z",
-              "updated_at": f"2025-08-{1 + i % 28:02d}T{i % 24:02d}:00:00Z"} for i in range(n)]
-    tickets = [{"id": i, "requester_id": i, "assignee_id": None, "subject": "Where is my order?", "status": "open",
-                "priority": "normal", "via": {"channel": "email"}, "tags": ["order"],
-                "satisfaction_rating": {"score": "unoffered", "comment": None},
-                "metric_set": {"reply_time_in_minutes": {"calendar": 30}, "reopens": 0},
-                "created_at": "2025-07-01T00:00:00Z", "updated_at": f"2025-08-{1 + i % 28:02d}T00:00:00Z"}
-               for i in range(n)]
+    users = [
+        {
+            "id": i,
+            "name": f"사용자 {i}",
+            "email": f"u{i}@example.com",
+            "phone": None,
+            "role": "end-user",
+            "external_id": str(i),
+            "created_at": "2025-07-01T00:00:00Z",
+            "updated_at": f"2025-08-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+        }
+        for i in range(n)
+    ]
+    tickets = [
+        {
+            "id": i,
+            "requester_id": i,
+            "assignee_id": None,
+            "subject": "Where is my order?",
+            "status": "open",
+            "priority": "normal",
+            "via": {"channel": "email"},
+            "tags": ["order"],
+            "satisfaction_rating": {"score": "unoffered", "comment": None},
+            "metric_set": {"reply_time_in_minutes": {"calendar": 30}, "reopens": 0},
+            "created_at": "2025-07-01T00:00:00Z",
+            "updated_at": f"2025-08-{1 + i % 28:02d}T00:00:00Z",
+        }
+        for i in range(n)
+    ]
     with serve_helpdesk(HelpdeskData(users, tickets), token=TOKEN, page_size=1000) as srv:
+
         def floor() -> None:
             with httpx.Client(base_url=srv.base_url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
                 for kind in ("users", "tickets"):
@@ -254,8 +345,9 @@ def bench_helpdesk(base: Path, settings: Settings, n: int) -> list[tuple]:
 
         _, t_floor = timed(floor)
         con = fresh_db(base, "helpdesk", settings)
-        res, t_full = timed(lambda: extract_helpdesk(con, settings, run_id="b1", interval_end=END,
-                                                     base_url=srv.base_url))
+        res, t_full = timed(
+            lambda: extract_helpdesk(con, settings, run_id="b1", interval_end=END, base_url=srv.base_url)
+        )
         assert res.rows_landed == 2 * n, res
         con.close()
     return [("helpdesk users + tickets (1000/page)", 2 * n, t_full, "bare httpx page loop (no parsing)", t_floor)]
@@ -293,19 +385,26 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, n, t, floor_name, t_floor in results:
-        f = (f"{floor_name} | {t_floor:.1f} | {n / t_floor:,.0f} | {t / t_floor:.1f}x" if t_floor
-             else " | | | ")
+        f = f"{floor_name} | {t_floor:.1f} | {n / t_floor:,.0f} | {t / t_floor:.1f}x" if t_floor else " | | | "
         lines.append(f"| {name} | {n:,} | {t:.1f} | {n / t:,.0f} | {f} |")
     table = "\n".join(lines)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load = os.getloadavg()
-    table += (f"\n\nPeak RSS of the bench process: {peak_mb:,.0f} MB (the 200k helpdesk items are held in memory by "
-              f"the demo server in the same process). Load average at the end: {load[0]:.1f} / {load[1]:.1f} / "
-              f"{load[2]:.1f} on {os.cpu_count()} cores.")
+    table += (
+        f"\n\nPeak RSS of the bench process: {peak_mb:,.0f} MB (the 200k helpdesk items are held in memory by "
+        f"the demo server in the same process). Load average at the end: {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} on {os.cpu_count()} cores."
+    )
     print(table)
     if a.results:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), platform.processor())
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            platform.processor(),
+        )
         a.results.write_text(
             "## Extraction throughput (`bench/bench_extract.py`)\n\n"
             f"Run {datetime.now():%Y-%m-%d} on {os.cpu_count()} cores ({cpu}), DuckDB {duckdb.__version__}, "
@@ -314,7 +413,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--contacts {a.contacts} --helpdesk {a.helpdesk}{' --pg' if a.pg else ''}`.\n\n"
             f"Extractor time includes typing, quarantine checks, the merge on natural keys (anti-join against what "
             f"is already landed), state and manifest writes, one transaction per batch. Orders rows = customers + "
-            f"orders + items + fx rates ({counts}).\n\n{table}\n")
+            f"orders + items + fx rates ({counts}).\n\n{table}\n"
+        )
 
 
 if __name__ == "__main__":

@@ -32,17 +32,23 @@ def _pipeline(name: str, base: Path):  # type: ignore[no-untyped-def]
     import dlt
 
     base.mkdir(parents=True, exist_ok=True)
-    return dlt.pipeline(pipeline_name=f"bench_{name}", pipelines_dir=str(base / "pipelines"),
-                        destination=dlt.destinations.duckdb(str(base / f"dlt_{name}.duckdb")),
-                        dataset_name=f"raw_{name}")
+    return dlt.pipeline(
+        pipeline_name=f"bench_{name}",
+        pipelines_dir=str(base / "pipelines"),
+        destination=dlt.destinations.duckdb(str(base / f"dlt_{name}.duckdb")),
+        dataset_name=f"raw_{name}",
+    )
 
 
 def _orders(settings: Settings) -> Any:
     from dlt.sources.sql_database import sql_database
 
-    src = sql_database(credentials=settings.orders_db_url, table_names=["customers", "orders", "order_items",
-                                                                         "fx_rates"], backend="pyarrow",
-                       chunk_size=100_000)
+    src = sql_database(
+        credentials=settings.orders_db_url,
+        table_names=["customers", "orders", "order_items", "fx_rates"],
+        backend="pyarrow",
+        chunk_size=100_000,
+    )
     for t in ("customers", "orders", "order_items"):
         src.resources[t].apply_hints(write_disposition="merge", primary_key="id")
     src.resources["fx_rates"].apply_hints(write_disposition="merge", primary_key=["rate_date", "currency"])
@@ -62,16 +68,28 @@ def _helpdesk(settings: Settings) -> Any:
                 self._has_next_page = False
 
     def endpoint(kind: str) -> dict[str, Any]:
-        return {"name": f"helpdesk_{kind}", "primary_key": ["id", "updated_at"], "write_disposition": "merge",
-                "endpoint": {"path": f"api/v2/incremental/{kind}/cursor.json", "params": {"start_time": 0},
-                             "data_selector": kind,
-                             "paginator": ExportCursor(cursor_path="after_cursor", cursor_param="cursor")}}
+        return {
+            "name": f"helpdesk_{kind}",
+            "primary_key": ["id", "updated_at"],
+            "write_disposition": "merge",
+            "endpoint": {
+                "path": f"api/v2/incremental/{kind}/cursor.json",
+                "params": {"start_time": 0},
+                "data_selector": kind,
+                "paginator": ExportCursor(cursor_path="after_cursor", cursor_param="cursor"),
+            },
+        }
 
-    return rest_api_source({
-        "client": {"base_url": (settings.helpdesk_url or "").rstrip("/") + "/",
-                   "auth": {"type": "bearer", "token": settings.helpdesk_token}},
-        "resources": [endpoint("users"), endpoint("tickets")],
-    }, max_table_nesting=0)
+    return rest_api_source(
+        {
+            "client": {
+                "base_url": (settings.helpdesk_url or "").rstrip("/") + "/",
+                "auth": {"type": "bearer", "token": settings.helpdesk_token},
+            },
+            "resources": [endpoint("users"), endpoint("tickets")],
+        },
+        max_table_nesting=0,
+    )
 
 
 def _esp(settings: Settings) -> list[Any]:

@@ -64,8 +64,10 @@ def floor_esp(settings: Settings, db: Path) -> dict[str, int]:
         con.execute(f"""create table events as select * from read_json('{root}/events/*/*/*.jsonl.gz',
                         format = 'newline_delimited', ignore_errors = true)""")
         for kind in ("contacts", "campaigns", "audiences"):
-            con.execute(f"create table {kind} as select * from read_csv('{root}/{kind}/*.csv', filename = true, "
-                        "union_by_name = true, all_varchar = true)")
+            con.execute(
+                f"create table {kind} as select * from read_csv('{root}/{kind}/*.csv', filename = true, "
+                "union_by_name = true, all_varchar = true)"
+            )
         for t in ("events", "contacts", "campaigns", "audiences"):
             rows[t] = con.execute(f"select count(*) from {t}").fetchall()[0][0]
     finally:
@@ -77,8 +79,9 @@ def floor_helpdesk(settings: Settings, db: Path) -> dict[str, int]:
     import httpx
 
     items = {}
-    with httpx.Client(base_url=settings.helpdesk_url or "",
-                      headers={"Authorization": f"Bearer {settings.helpdesk_token}"}, timeout=60) as c:
+    with httpx.Client(
+        base_url=settings.helpdesk_url or "", headers={"Authorization": f"Bearer {settings.helpdesk_token}"}, timeout=60
+    ) as c:
         for kind in ("users", "tickets"):
             params, n = {"start_time": "0"}, 0
             while True:
@@ -109,8 +112,12 @@ def run_floor_transform(settings: Settings, db: Path, *, compare_with: Path, max
     from rapport.transform.udfs import register
 
     confidence = 0.95
-    params = {"max_fanout": 5, "attribution_hours": 120, "holdout_days": 7,
-              "z": repr(statistics.NormalDist().inv_cdf(1 - (1.0 - confidence) / 2))}
+    params = {
+        "max_fanout": 5,
+        "attribution_hours": 120,
+        "holdout_days": 7,
+        "z": repr(statistics.NormalDist().inv_cdf(1 - (1.0 - confidence) / 2)),
+    }
     sections = _sections(SQL.read_text(), params)
     t0 = time.perf_counter()
     con = _fresh(db, settings)
@@ -126,8 +133,9 @@ def run_floor_transform(settings: Settings, db: Path, *, compare_with: Path, max
                 steps += 1
                 for s in stmts:
                     con.execute(s)
-                changed = con.execute("select count(*) from labels_next n join labels l using (node) "
-                                      "where n.label <> l.label").fetchall()[0][0]
+                changed = con.execute(
+                    "select count(*) from labels_next n join labels l using (node) where n.label <> l.label"
+                ).fetchall()[0][0]
                 con.execute("create or replace temp table labels as select * from labels_next")
                 if not changed or steps >= max_steps:
                     break
@@ -163,27 +171,41 @@ def compare(con: duckdb.DuckDBPyConnection, marts_db: Path, *, same_as_w: bool =
 
             def differs(c: str, types: dict = types) -> str:
                 if types[c] in ("DOUBLE", "FLOAT"):
-                    return (f"coalesce((f.{c} is null) <> (d.{c} is null) or abs(f.{c} - d.{c}) > "
-                            f"1e-9 * greatest(abs(f.{c}), abs(d.{c}), 1e-9), false)")
+                    return (
+                        f"coalesce((f.{c} is null) <> (d.{c} is null) or abs(f.{c} - d.{c}) > "
+                        f"1e-9 * greatest(abs(f.{c}), abs(d.{c}), 1e-9), false)"
+                    )
                 return f"f.{c} is distinct from d.{c}"
 
             diff = " or ".join(differs(c) for c in cols if c != key)
             n_floor = con.execute(f"select count(*) from floor.{table}").fetchall()[0][0]
             n_dbt = con.execute(f"select count(*) from {m}.marts.{table}").fetchall()[0][0]
-            unmatched = con.execute(f"select count(*) from floor.{table} f full join {m}.marts.{table} d "
-                                    f"using ({key}) where f.{key} is null or d.{key} is null").fetchall()[0][0]
-            differing = con.execute(f"select count(*) from floor.{table} f join {m}.marts.{table} d using ({key}) "
-                                    f"where {diff}").fetchall()[0][0]
+            unmatched = con.execute(
+                f"select count(*) from floor.{table} f full join {m}.marts.{table} d "
+                f"using ({key}) where f.{key} is null or d.{key} is null"
+            ).fetchall()[0][0]
+            differing = con.execute(
+                f"select count(*) from floor.{table} f join {m}.marts.{table} d using ({key}) where {diff}"
+            ).fetchall()[0][0]
             bad_cols = []
             if differing:
                 for c in cols:
-                    if c != key and con.execute(
+                    if (
+                        c != key
+                        and con.execute(
                             f"select count(*) from floor.{table} f join {m}.marts.{table} d using ({key}) "
-                            f"where {differs(c)}").fetchall()[0][0]:
+                            f"where {differs(c)}"
+                        ).fetchall()[0][0]
+                    ):
                         bad_cols.append(c)
-            res[table] = {"rows_floor": n_floor, "rows_dbt": n_dbt, "unmatched_keys": unmatched,
-                          "differing_rows": differing, "differing_columns": bad_cols,
-                          "identical": n_floor == n_dbt and not unmatched and not differing}
+            res[table] = {
+                "rows_floor": n_floor,
+                "rows_dbt": n_dbt,
+                "unmatched_keys": unmatched,
+                "differing_rows": differing,
+                "differing_columns": bad_cols,
+                "identical": n_floor == n_dbt and not unmatched and not differing,
+            }
     finally:
         if not same_as_w:
             con.execute("detach m")

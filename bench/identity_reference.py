@@ -68,9 +68,7 @@ def _records(con: duckdb.DuckDBPyConnection, plus_domains: frozenset[str]) -> tu
     ).df()
     records["email_key"] = [email_key(v, plus_domains) for v in records["email"]]
     records["phone_key"] = [phone_key(p, c) for p, c in zip(records["phone"], records["country"], strict=True)]
-    checkouts = con.execute(
-        "select email, phone from work.staging.stg_shop__orders where customer_id is not null"
-    ).df()
+    checkouts = con.execute("select email, phone from work.staging.stg_shop__orders where customer_id is not null").df()
     checkouts["email_key"] = [email_key(v, plus_domains) for v in checkouts["email"]]
     checkouts["phone_key"] = [phone_key(p, None) for p in checkouts["phone"]]
     return records, checkouts

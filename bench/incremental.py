@@ -35,17 +35,23 @@ def _stamps(rng: np.random.Generator, n: int, start: datetime, end: datetime) ->
 def _orders(db: Path, rng: np.random.Generator, share: float, start: datetime, end: datetime) -> dict[str, int]:
     con = sqlite3.connect(db)
     try:
-        (n_cust, max_cust), = con.execute("select count(*), max(id) from customers").fetchall()
-        (n_ord, max_ord), = con.execute("select count(*), max(id) from orders").fetchall()
-        (max_item,), = con.execute("select max(id) from order_items").fetchall()
+        ((n_cust, max_cust),) = con.execute("select count(*), max(id) from customers").fetchall()
+        ((n_ord, max_ord),) = con.execute("select count(*), max(id) from orders").fetchall()
+        ((max_item,),) = con.execute("select max(id) from order_items").fetchall()
         k_c, k_o = max(1, round(n_cust * share)), max(1, round(n_ord * share))
         con.execute("create temp table pick (src integer, new integer, ts text)")
 
         def pick(rows: np.ndarray, new_ids: np.ndarray | None, k: int) -> None:
             con.execute("delete from pick")
-            con.executemany("insert into pick values (?, ?, ?)", zip(
-                rows.tolist(), (new_ids if new_ids is not None else rows).tolist(), _stamps(rng, k, start, end),
-                strict=True))
+            con.executemany(
+                "insert into pick values (?, ?, ?)",
+                zip(
+                    rows.tolist(),
+                    (new_ids if new_ids is not None else rows).tolist(),
+                    _stamps(rng, k, start, end),
+                    strict=True,
+                ),
+            )
 
         cust_ids = np.array([r[0] for r in con.execute("select id from customers")], dtype="int64")
         pick(rng.choice(cust_ids, k_c), np.arange(max_cust + 1, max_cust + 1 + k_c), k_c)
@@ -72,20 +78,28 @@ def _orders(db: Path, rng: np.random.Generator, share: float, start: datetime, e
                          updated_at = (select ts from pick where src = orders.id)
                        where id in (select src from pick)""")
         day = start.date().isoformat()
-        con.execute("""insert or ignore into fx_rates select ?, currency, usd_per_unit from fx_rates
-                       where rate_date = (select max(rate_date) from fx_rates)""", [day])
+        con.execute(
+            """insert or ignore into fx_rates select ?, currency, usd_per_unit from fx_rates
+                       where rate_date = (select max(rate_date) from fx_rates)""",
+            [day],
+        )
         con.commit()
     finally:
         con.close()
-    return {"orders.new_customers": k_c, "orders.changed_customers": k_c, "orders.new_orders": k_o,
-            "orders.new_items": new_items, "orders.changed_orders": k_o}
+    return {
+        "orders.new_customers": k_c,
+        "orders.changed_customers": k_c,
+        "orders.new_orders": k_o,
+        "orders.new_items": new_items,
+        "orders.changed_orders": k_o,
+    }
 
 
 def _read_lines(path: Path) -> tuple[list[str], int]:
     """The item lines of a helpdesk file and the largest id among them (every line starts with {"id":N,)."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         lines = [ln for ln in fh if ln.strip()]
-    return lines, max(int(ln[6: ln.index(",")]) for ln in lines)
+    return lines, max(int(ln[6 : ln.index(",")]) for ln in lines)
 
 
 def _helpdesk(hd: Path, rng: np.random.Generator, share: float, start: datetime, end: datetime) -> dict[str, int]:
@@ -93,29 +107,44 @@ def _helpdesk(hd: Path, rng: np.random.Generator, share: float, start: datetime,
     users = [u for u in map(json.loads, lines) if u.get("role") == "end-user"]
     k_u = max(1, round(len(users) * share))
     # copies of random end-users (external_id kept: a new helpdesk user synced with an existing shop account)
-    new_users = [dict(users[j], id=max_user + 1 + i, email=f"helpdesk.new.{max_user + 1 + i}@example.com",
-                      created_at=ts, updated_at=ts)
-                 for i, (j, ts) in enumerate(zip(rng.choice(len(users), k_u), _stamps(rng, k_u, start, end),
-                                                 strict=True))]
+    new_users = [
+        dict(
+            users[j],
+            id=max_user + 1 + i,
+            email=f"helpdesk.new.{max_user + 1 + i}@example.com",
+            created_at=ts,
+            updated_at=ts,
+        )
+        for i, (j, ts) in enumerate(zip(rng.choice(len(users), k_u), _stamps(rng, k_u, start, end), strict=True))
+    ]
     lines, max_ticket = _read_lines(hd / "tickets.jsonl.gz")
     k_t = max(1, round(len(lines) * share))
     picked = [json.loads(lines[i]) for i in rng.choice(len(lines), size=min(2 * k_t, len(lines)), replace=False)]
     stamps = _stamps(rng, len(picked), start, end)
     moves = {"new": "open", "open": "solved", "pending": "solved", "hold": "open", "solved": "closed"}
-    changed = [dict(t, status=moves.get(t["status"], t["status"]), updated_at=ts)
-               for t, ts in zip(picked[:k_t], stamps[:k_t], strict=True)]
-    new = [dict(t, id=max_ticket + 1 + i, status="new", created_at=ts, updated_at=ts)
-           for i, (t, ts) in enumerate(zip(picked[k_t:], stamps[k_t:], strict=True))]
+    changed = [
+        dict(t, status=moves.get(t["status"], t["status"]), updated_at=ts)
+        for t, ts in zip(picked[:k_t], stamps[:k_t], strict=True)
+    ]
+    new = [
+        dict(t, id=max_ticket + 1 + i, status="new", created_at=ts, updated_at=ts)
+        for i, (t, ts) in enumerate(zip(picked[k_t:], stamps[k_t:], strict=True))
+    ]
     for name, items in (("users", new_users), ("tickets", changed + new)):
         text = "".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n" for it in items)
         with open(hd / f"{name}.jsonl.gz", "ab") as fh:  # a second gzip member
             fh.write(gzip.compress(text.encode(), mtime=0))
-    return {"helpdesk.new_users": k_u, "helpdesk.changed_tickets": len(changed), "helpdesk.new_tickets": len(new),
-            "helpdesk.ticket_versions_before": len(lines)}
+    return {
+        "helpdesk.new_users": k_u,
+        "helpdesk.changed_tickets": len(changed),
+        "helpdesk.new_tickets": len(new),
+        "helpdesk.ticket_versions_before": len(lines),
+    }
 
 
-def _esp(esp: Path, n_events: int, rng: np.random.Generator, share: float, start: datetime,
-         end: datetime) -> dict[str, int]:
+def _esp(
+    esp: Path, n_events: int, rng: np.random.Generator, share: float, start: datetime, end: datetime
+) -> dict[str, int]:
     con = duckdb.connect(config={"threads": 2, "memory_limit": "2GB"})
     latest = sorted((esp / "contacts").glob("contacts_*.csv"))[-1]
     camp = sorted((esp / "campaigns").glob("campaigns_*.csv"))[-1]
@@ -160,8 +189,12 @@ def _esp(esp: Path, n_events: int, rng: np.random.Generator, share: float, start
         ) to '{esp}/contacts/contacts_{end:%Y%m%d}.csv' (header, delimiter ',')""")
     con.execute(f"copy campaigns to '{esp}/campaigns/campaigns_{end:%Y%m%d}.csv' (header, delimiter ',')")
     con.close()
-    return {"esp.new_events": k_e, "esp.changed_contacts_approx": k_c, "esp.new_contacts": k_c,
-            "esp.contacts_in_new_snapshot": n_contacts + k_c}
+    return {
+        "esp.new_events": k_e,
+        "esp.changed_contacts_approx": k_c,
+        "esp.new_contacts": k_c,
+        "esp.contacts_in_new_snapshot": n_contacts + k_c,
+    }
 
 
 def mutate_sources(src: Path, *, share: float, seed: int, start: datetime, end: datetime) -> dict[str, Any]:

@@ -65,8 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     # spills go to a scratch directory of our own, never into the (possibly shared, read-only) warehouse
     tmp = Path(tempfile.mkdtemp(prefix="profile_sql-"))
     atexit.register(shutil.rmtree, tmp, True)
-    con = duckdb.connect(str(db), read_only=True, config={
-        "threads": 2, "memory_limit": a.memory_limit, "temp_directory": str(tmp), "preserve_insertion_order": False})
+    con = duckdb.connect(
+        str(db),
+        read_only=True,
+        config={
+            "threads": 2,
+            "memory_limit": a.memory_limit,
+            "temp_directory": str(tmp),
+            "preserve_insertion_order": False,
+        },
+    )
     con.execute("use rapport_work")
     floor_sql = (Path(__file__).resolve().parent / "floor_transform.sql").read_text()
     setup = floor_sql.split("-- @section setup", 1)[1].split("-- @section staging", 1)[0]
@@ -78,8 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     jobs.append(("floor_esp_events", FLOOR_EVENTS))
     for name, (table, key, n) in PROBES.items():
         con.execute(f"create or replace temp table _cand_{table} as select * from raw.{table} using sample {n} rows")
-        jobs.append((name, f"select count(*) from _cand_{table} c where exists (select 1 from raw.{table} t where "
-                           + " and ".join(f"c.{k.strip()} = t.{k.strip()}" for k in key.split(",")) + ")"))
+        jobs.append(
+            (
+                name,
+                f"select count(*) from _cand_{table} c where exists (select 1 from raw.{table} t where "
+                + " and ".join(f"c.{k.strip()} = t.{k.strip()}" for k in key.split(","))
+                + ")",
+            )
+        )
     for name, sql in jobs:
         # the full result is counted, not fetched: the profile is of computing it
         body = sql if name.startswith("merge_probe") else f"select count(*) from ({sql})"

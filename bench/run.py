@@ -46,8 +46,19 @@ from results_md import render_section, update_results  # noqa: E402
 
 SIZES = {"tiny": 300, "demo": 3_000, "small": 10_000, "medium": 100_000, "large": 1_000_000}
 GROUPS = ("generate", "pipeline", "floors", "transform", "dlt", "dag", "incremental")
-PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "predict", "check_marts", "publish", "report", "finish_run")
+PIPELINE = (
+    "start_run",
+    "extract_orders",
+    "extract_helpdesk",
+    "extract_esp",
+    "check_raw",
+    "transform",
+    "predict",
+    "check_marts",
+    "publish",
+    "report",
+    "finish_run",
+)
 END = date(2026, 6, 30)  # last day of generated history: fixed, so every run measures the same data
 T1 = datetime.combine(END + timedelta(days=1), datetime.min.time())  # full load's interval end
 T2 = T1 + timedelta(days=1)  # the incremental day's
@@ -56,8 +67,16 @@ SUBSET = ["+customers", "+campaign_performance"]
 
 
 class Bench:
-    def __init__(self, workdir: Path, people: int, seed: int, memory_limit: str, timeout: float,
-                 profile: set[str] | None = None, max_rss_mb: float = 12_288) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        people: int,
+        seed: int,
+        memory_limit: str,
+        timeout: float,
+        profile: set[str] | None = None,
+        max_rss_mb: float = 12_288,
+    ) -> None:
         self.dir, self.people, self.seed, self.timeout = workdir, people, seed, timeout
         self.max_rss_mb = max_rss_mb
         self.profile = profile or set()
@@ -84,15 +103,23 @@ class Bench:
         spec_path = self.dir / "logs" / f"{key}.spec.json"
         out_path = self.dir / "logs" / f"{key}.result.json"
         out_path.unlink(missing_ok=True)
-        spec_path.write_text(json.dumps({"stage": stage, "env": self.env(warehouse), "profile": key in self.profile,
-                                         **spec}, default=str))
+        spec_path.write_text(
+            json.dumps(
+                {"stage": stage, "env": self.env(warehouse), "profile": key in self.profile, **spec}, default=str
+            )
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
         env |= {"DO_NOT_TRACK": "1", "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
         print(f"[bench {time.strftime('%H:%M:%S')}] {key} ...", flush=True)
         t0 = time.perf_counter()
         with open(self.dir / "logs" / f"{key}.log", "w") as log:
-            proc = subprocess.Popen([sys.executable, str(BENCH / "stage_worker.py"), str(spec_path), str(out_path)],
-                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+            proc = subprocess.Popen(
+                [sys.executable, str(BENCH / "stage_worker.py"), str(spec_path), str(out_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.dir,
+            )
             peak, ps, killed = 0, psutil.Process(proc.pid), ""
             while proc.poll() is None:
                 try:
@@ -130,8 +157,20 @@ class Bench:
     def start_server(self) -> None:
         self.stop_server()
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "rapport.demo.helpdesk_server", "--data", str(self.src / "helpdesk"),
-             "--port", "0", "--token", TOKEN], stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "rapport.demo.helpdesk_server",
+                "--data",
+                str(self.src / "helpdesk"),
+                "--port",
+                "0",
+                "--token",
+                TOKEN,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.server_url = self.server.stdout.readline().strip()  # type: ignore[union-attr]
         if not self.server_url.startswith("http"):
             raise RuntimeError("the demo helpdesk server did not start")
@@ -163,11 +202,22 @@ class Bench:
         for i in range(1, repeat + 1):
             suffix = "" if i == 1 else f"#{i}"
             _copy_warehouse(raw, self.dir / "wh-dbt")
-            self.run(f"dbt_subset{suffix}", "dbt_subset", warehouse="wh-dbt", run_id="bench-full",
-                     as_of=T1.date().isoformat(), select=SUBSET, extra_args=["--indirect-selection", "cautious"])
-            self.run(f"floor_transform{suffix}", "floor_transform", warehouse="wh-dbt",
-                     db=str(self.dir / "floor" / "t.duckdb"),
-                     compare_with=str(self.dir / "wh-dbt" / "work" / "rapport_work.duckdb"))
+            self.run(
+                f"dbt_subset{suffix}",
+                "dbt_subset",
+                warehouse="wh-dbt",
+                run_id="bench-full",
+                as_of=T1.date().isoformat(),
+                select=SUBSET,
+                extra_args=["--indirect-selection", "cautious"],
+            )
+            self.run(
+                f"floor_transform{suffix}",
+                "floor_transform",
+                warehouse="wh-dbt",
+                db=str(self.dir / "floor" / "t.duckdb"),
+                compare_with=str(self.dir / "wh-dbt" / "work" / "rapport_work.duckdb"),
+            )
             shutil.rmtree(self.dir / "wh-dbt", ignore_errors=True)
         shutil.rmtree(raw, ignore_errors=True)
 
@@ -191,13 +241,31 @@ def du_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20 if path.exists() else 0.0
 
 
-def run_bench(size: str, people: int, groups: list[str], workdir: Path, *, seed: int = 7, memory_limit: str = "4GB",
-              timeout: float = 4 * 3600, keep: bool = False, profile: set[str] | None = None,
-              max_rss_mb: float = 12_288, repeat: int = 1) -> dict[str, Any]:
+def run_bench(
+    size: str,
+    people: int,
+    groups: list[str],
+    workdir: Path,
+    *,
+    seed: int = 7,
+    memory_limit: str = "4GB",
+    timeout: float = 4 * 3600,
+    keep: bool = False,
+    profile: set[str] | None = None,
+    max_rss_mb: float = 12_288,
+    repeat: int = 1,
+) -> dict[str, Any]:
     b = Bench(workdir, people, seed, memory_limit, timeout, profile, max_rss_mb)
-    meta: dict[str, Any] = {"size": size, "people": people, "seed": seed, "groups": groups, "end": END.isoformat(),
-                            "memory_limit": memory_limit, "started": datetime.now().isoformat(timespec="seconds"),
-                            "load_start": os.getloadavg()}
+    meta: dict[str, Any] = {
+        "size": size,
+        "people": people,
+        "seed": seed,
+        "groups": groups,
+        "end": END.isoformat(),
+        "memory_limit": memory_limit,
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "load_start": os.getloadavg(),
+    }
     # sources are needed unless only the transform comparison runs, on a warehouse kept by an earlier run
     needs_src = bool(set(groups) - {"transform"}) or not (workdir / "wh").exists()
     fresh = (b.src / "ground_truth" / "summary.json").exists() and not (b.src / "MUTATED").exists()
@@ -230,22 +298,34 @@ def run_bench(size: str, people: int, groups: list[str], workdir: Path, *, seed:
             # setup writes the manifest the DAG renders its dbt tasks from (so would the first run after a
             # change to the dbt project): timed apart from the first run
             b.run("dag_manifest", "dag_manifest")
-            if b.run("dag", "dag", warehouse="wh-dag", interval_end=T1.isoformat(), as_of=T1.date().isoformat(),
-                     log_file=log):
+            if b.run(
+                "dag", "dag", warehouse="wh-dag", interval_end=T1.isoformat(), as_of=T1.date().isoformat(), log_file=log
+            ):
                 # the same day again, nothing new at the sources (a rerun, or a quiet day)
-                b.run("dag_unchanged", "dag", warehouse="wh-dag", interval_end=(T1 + timedelta(hours=1)).isoformat(),
-                      as_of=T1.date().isoformat(), log_file=log)
+                b.run(
+                    "dag_unchanged",
+                    "dag",
+                    warehouse="wh-dag",
+                    interval_end=(T1 + timedelta(hours=1)).isoformat(),
+                    as_of=T1.date().isoformat(),
+                    log_file=log,
+                )
         if "incremental" in groups and "error" not in b.stages.get("transform", {"error": 1}):
             b.stop_server()
-            b.run("mutate", "mutate", src=str(b.src), share=0.01, seed=seed, start=T1.isoformat(),
-                  end=T2.isoformat())
+            b.run("mutate", "mutate", src=str(b.src), share=0.01, seed=seed, start=T1.isoformat(), end=T2.isoformat())
             b.start_server()
             b.pipeline("inc_", "bench-incremental", T2)
             if "error" not in b.stages.get("dag_unchanged", {"error": 1}):
                 # the same day as a user runs it: one `rapport run` process, every task in-process (imports,
                 # dbt's parse and Great Expectations' context paid once, as in the first run it is compared with)
-                b.run("dag_incremental", "dag", warehouse="wh-dag", interval_end=T2.isoformat(),
-                      as_of=T2.date().isoformat(), log_file=str(workdir / "logs" / "dag-airflow.log"))
+                b.run(
+                    "dag_incremental",
+                    "dag",
+                    warehouse="wh-dag",
+                    interval_end=T2.isoformat(),
+                    as_of=T2.date().isoformat(),
+                    log_file=str(workdir / "logs" / "dag-airflow.log"),
+                )
         shutil.rmtree(workdir / "wh-dag", ignore_errors=True)
     finally:
         b.stop_server()
@@ -269,14 +349,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=BENCH / "RESULTS.md", help="Markdown file to update")
     ap.add_argument("--memory-limit", default="4GB", help="RAPPORT_DUCKDB_MEMORY_LIMIT for every stage")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="per stage, seconds")
-    ap.add_argument("--max-rss-mb", type=float, default=12_288,
-                    help="a stage whose process tree grows beyond this is killed and recorded as failed")
+    ap.add_argument(
+        "--max-rss-mb",
+        type=float,
+        default=12_288,
+        help="a stage whose process tree grows beyond this is killed and recorded as failed",
+    )
     ap.add_argument("--note", default="", help="free text added to the section (what was not run and why)")
     ap.add_argument("--keep", action="store_true", help="keep sources and warehouses (default: removed)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run the dbt-vs-floor comparison this many times, alternating (ratios use the fastest)")
-    ap.add_argument("--render", type=Path, default=None,
-                    help="only re-render the section from a results.json of an earlier run (with --note)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the dbt-vs-floor comparison this many times, alternating (ratios use the fastest)",
+    )
+    ap.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        help="only re-render the section from a results.json of an earlier run (with --note)",
+    )
     ap.add_argument("--profile", default="", help="stage keys to run under cProfile (WORKDIR/logs/KEY.result.prof)")
     a = ap.parse_args(argv)
     groups = [g.strip() for g in a.stages.split(",") if g.strip()]
@@ -290,9 +382,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     people = a.people or SIZES[a.size]
     workdir = (a.workdir or Path(f"/tmp/bench-{a.size}")).resolve()
-    out = run_bench(a.size, people, groups, workdir, memory_limit=a.memory_limit, timeout=a.timeout, keep=a.keep,
-                    profile={k.strip() for k in a.profile.split(",") if k.strip()}, max_rss_mb=a.max_rss_mb,
-                    repeat=a.repeat)
+    out = run_bench(
+        a.size,
+        people,
+        groups,
+        workdir,
+        memory_limit=a.memory_limit,
+        timeout=a.timeout,
+        keep=a.keep,
+        profile={k.strip() for k in a.profile.split(",") if k.strip()},
+        max_rss_mb=a.max_rss_mb,
+        repeat=a.repeat,
+    )
     out["meta"]["note"] = a.note
     (workdir / "results.json").write_text(json.dumps(out, indent=1, default=str))
     section = render_section(out)

@@ -37,8 +37,11 @@ def _settings():  # type: ignore[no-untyped-def]
 def _ctx(spec: Spec):  # type: ignore[no-untyped-def]
     from rapport.core.run_context import RunContext
 
-    return RunContext.create(spec["run_id"], interval_end=datetime.fromisoformat(spec["interval_end"]),
-                             as_of=date.fromisoformat(spec["as_of"]))
+    return RunContext.create(
+        spec["run_id"],
+        interval_end=datetime.fromisoformat(spec["interval_end"]),
+        as_of=date.fromisoformat(spec["as_of"]),
+    )
 
 
 def generate(spec: Spec) -> dict[str, Any]:
@@ -59,9 +62,15 @@ def pipeline_step(name: str) -> Callable[[Spec], Any]:
             return counts | {"tables": extraction_log(settings, ctx.run_id, source)}
         if name == "publish":
             return {"path": pipeline.publish(settings, ctx)}
-        fn = {"start_run": pipeline.start_run, "check_raw": pipeline.check_raw, "transform": pipeline.transform,
-              "predict": pipeline.predict, "check_marts": pipeline.check_marts, "report": pipeline.write_outputs,
-              "finish_run": pipeline.finish_run}[name]
+        fn = {
+            "start_run": pipeline.start_run,
+            "check_raw": pipeline.check_raw,
+            "transform": pipeline.transform,
+            "predict": pipeline.predict,
+            "check_marts": pipeline.check_marts,
+            "report": pipeline.write_outputs,
+            "finish_run": pipeline.finish_run,
+        }[name]
         out = fn(settings, ctx)
         if name == "transform":
             return dbt_profile(settings)
@@ -77,8 +86,11 @@ def extraction_log(settings, run_id: str, source: str) -> dict[str, Any]:  # typ
 
     con = duckdb.connect(str(settings.work_db), read_only=True)
     try:
-        rows = con.execute('select "table", rows_read, rows_landed, duration_s from ops.extraction_log '
-                           "where run_id = ? and source = ?", [run_id, source]).fetchall()
+        rows = con.execute(
+            'select "table", rows_read, rows_landed, duration_s from ops.extraction_log '
+            "where run_id = ? and source = ?",
+            [run_id, source],
+        ).fetchall()
     finally:
         con.close()
     return {t: {"read": r, "landed": landed, "landing_s": d} for t, r, landed, d in rows}
@@ -102,15 +114,24 @@ def dag(spec: Spec) -> dict[str, Any]:
 
     steps.start_run = start_run  # the DAG file calls it through the module: this is what runs
     settings = _settings()
-    outcome = run_dag(settings, interval_end=datetime.fromisoformat(spec["interval_end"]), as_of=spec["as_of"],
-                      log_file=Path(spec["log_file"]), full_refresh=spec.get("full_refresh", False))
+    outcome = run_dag(
+        settings,
+        interval_end=datetime.fromisoformat(spec["interval_end"]),
+        as_of=spec["as_of"],
+        log_file=Path(spec["log_file"]),
+        full_refresh=spec.get("full_refresh", False),
+    )
     if not outcome.ok:
         raise RuntimeError(f"DAG run failed: {outcome.task_states}")
     first = started[0][0] - psutil.Process().create_time() if started else None
     # CPU time to the first task: what the start-up costs whatever else the machine is doing (wall time on a
     # shared machine also counts waiting for a core)
-    return {"task_states": outcome.task_states, "runner_seconds": outcome.seconds, "first_task_seconds": first,
-            "first_task_cpu_seconds": started[0][1] if started else None}
+    return {
+        "task_states": outcome.task_states,
+        "runner_seconds": outcome.seconds,
+        "first_task_seconds": first,
+        "first_task_cpu_seconds": started[0][1] if started else None,
+    }
 
 
 def dag_manifest(spec: Spec) -> dict[str, Any]:  # noqa: ARG001 (every stage takes its spec)
@@ -127,8 +148,13 @@ def dbt_subset(spec: Spec) -> dict[str, Any]:
     from rapport.transform.runner import dbt_build
 
     settings = _settings()
-    dbt_build(settings, run_id=spec["run_id"], as_of=date.fromisoformat(spec["as_of"]), select=spec["select"],
-              extra_args=spec.get("extra_args"))
+    dbt_build(
+        settings,
+        run_id=spec["run_id"],
+        as_of=date.fromisoformat(spec["as_of"]),
+        select=spec["select"],
+        extra_args=spec.get("extra_args"),
+    )
     return {"select": spec["select"], **dbt_profile(settings)}
 
 
@@ -147,8 +173,11 @@ def dbt_profile(settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         by_type[kind] = round(by_type.get(kind, 0.0) + r.get("execution_time", 0.0), 2)
         nodes.append((r.get("execution_time", 0.0), r["unique_id"]))
     nodes.sort(reverse=True)
-    return {"dbt_seconds_by_type": by_type, "dbt_nodes": len(results),
-            "dbt_slowest": [[uid.split(".", 2)[-1], round(t, 2)] for t, uid in nodes[:15]]}
+    return {
+        "dbt_seconds_by_type": by_type,
+        "dbt_nodes": len(results),
+        "dbt_slowest": [[uid.split(".", 2)[-1], round(t, 2)] for t, uid in nodes[:15]],
+    }
 
 
 def floor_transform(spec: Spec) -> dict[str, Any]:
@@ -178,15 +207,35 @@ def dlt_source(source: str) -> Callable[[Spec], Any]:
 def mutate(spec: Spec) -> dict[str, Any]:
     from incremental import mutate_sources
 
-    return mutate_sources(Path(spec["src"]), share=spec["share"], seed=spec["seed"],
-                          start=datetime.fromisoformat(spec["start"]), end=datetime.fromisoformat(spec["end"]))
+    return mutate_sources(
+        Path(spec["src"]),
+        share=spec["share"],
+        seed=spec["seed"],
+        start=datetime.fromisoformat(spec["start"]),
+        end=datetime.fromisoformat(spec["end"]),
+    )
 
 
-PIPELINE = ("start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "predict", "check_marts", "publish", "report", "finish_run")
+PIPELINE = (
+    "start_run",
+    "extract_orders",
+    "extract_helpdesk",
+    "extract_esp",
+    "check_raw",
+    "transform",
+    "predict",
+    "check_marts",
+    "publish",
+    "report",
+    "finish_run",
+)
 STAGES: dict[str, Callable[[Spec], Any]] = {
-    "generate": generate, "dag_manifest": dag_manifest, "dag": dag, "dbt_subset": dbt_subset,
-    "floor_transform": floor_transform, "mutate": mutate,
+    "generate": generate,
+    "dag_manifest": dag_manifest,
+    "dag": dag,
+    "dbt_subset": dbt_subset,
+    "floor_transform": floor_transform,
+    "mutate": mutate,
     **{name: pipeline_step(name) for name in PIPELINE},
     **{f"floor_{s}": floor_extract(s) for s in ("orders", "helpdesk", "esp")},
     **{f"dlt_{s}": dlt_source(s) for s in ("orders", "helpdesk", "esp")},
@@ -214,8 +263,11 @@ def main(argv: list[str]) -> int:
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         # CPU of the whole process (interpreter start and imports included) and its children: unlike wall
         # time, it does not grow when other work on the machine keeps this process waiting for a core
-        "cpu_seconds": sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF,
-                           resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime")),
+        "cpu_seconds": sum(
+            getattr(resource.getrusage(who), f)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for f in ("ru_utime", "ru_stime")
+        ),
         "children_ru_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "result": json.loads(json.dumps(out, default=str)),
     }

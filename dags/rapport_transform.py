@@ -81,8 +81,16 @@ def rapport_transform():
         pipeline.finish_run(settings, ctx)
         write_run_status(settings, ctx.run_id, "success")
 
-    chain(resolve_run(), check_raw(), dbt_task_group(pool=POOL), predict(), check_marts(), publish(), report(),
-          finish_run())
+    chain(
+        resolve_run(),
+        check_raw(),
+        dbt_task_group(pool=POOL),
+        predict(),
+        check_marts(),
+        publish(),
+        report(),
+        finish_run(),
+    )
 
 
 rapport_transform()

@@ -44,15 +44,22 @@ SEGMENTS = {
     "half": "Random 50% test cell",
 }
 THEMES = {  # by month of the send
-    1: ["New Year Reset", "Winter Skin Rescue"], 2: ["Valentine's Edit", "Winter Skin Rescue"],
-    3: ["Spring Sale", "New Arrivals"], 4: ["Spring Sale", "Routine Builder"], 5: ["Sunscreen Season", "Members Week"],
-    6: ["Summer Skincare", "Mid-Year Sale"], 7: ["Summer Skincare", "Back in Stock"], 8: ["Weekend Flash Sale",
-                                                                                       "Best Sellers"],
-    9: ["Autumn Edit", "New Arrivals"], 10: ["Autumn Edit", "We Miss You"], 11: ["Black Friday", "Holiday Gift Guide"],
+    1: ["New Year Reset", "Winter Skin Rescue"],
+    2: ["Valentine's Edit", "Winter Skin Rescue"],
+    3: ["Spring Sale", "New Arrivals"],
+    4: ["Spring Sale", "Routine Builder"],
+    5: ["Sunscreen Season", "Members Week"],
+    6: ["Summer Skincare", "Mid-Year Sale"],
+    7: ["Summer Skincare", "Back in Stock"],
+    8: ["Weekend Flash Sale", "Best Sellers"],
+    9: ["Autumn Edit", "New Arrivals"],
+    10: ["Autumn Edit", "We Miss You"],
+    11: ["Black Friday", "Holiday Gift Guide"],
     12: ["Holiday Gift Guide", "Year-End Sale"],
 }
 SUBJECTS = {
-    "kr": "[마루앤코] {theme} - 최대 30% 할인", "thcn": "{theme} | ลดสูงสุด 30% · 最高享7折",
+    "kr": "[마루앤코] {theme} - 최대 30% 할인",
+    "thcn": "{theme} | ลดสูงสุด 30% · 最高享7折",
     "default": "{theme}: up to 30% off this week",
 }
 UPLIFTS = [0.0, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08]  # P(extra order | delivered)
@@ -67,17 +74,38 @@ class CampaignRun:
     campaigns: pd.DataFrame  # one row per campaign: plan, sizes, costs, truth
     audiences: pd.DataFrame  # campaign_id, email, group, person_id, contact_idx
     caused_orders: pd.DataFrame
-    log: pd.DataFrame        # contact status log including campaign effects
-    clicks: pd.DataFrame     # person_id, timestamp, campaign_id of every click (for utm tagging)
+    log: pd.DataFrame  # contact status log including campaign effects
+    clicks: pd.DataFrame  # person_id, timestamp, campaign_id of every click (for utm tagging)
 
 
-PLAN_COLUMNS = {"campaign_id": object, "name": object, "subject": object, "theme": object, "send_ts": "int64",
-                "created_ts": "int64", "segment": object, "holdout_pct": "float64", "uplift": "float64",
-                "cost_currency": object, "draft_name": bool, "lowercase_events": bool, "cost_base": "float64",
-                "cost_per_k": "float64"}
-RESULT_COLUMNS = ["campaign_id", "segment", "subject", "treatment_size", "control_size", "true_uplift_abs",
-                  "expected_control_rate", "expected_treatment_rate", "true_incremental_revenue_per_recipient_usd",
-                  "caused_orders"]
+PLAN_COLUMNS = {
+    "campaign_id": object,
+    "name": object,
+    "subject": object,
+    "theme": object,
+    "send_ts": "int64",
+    "created_ts": "int64",
+    "segment": object,
+    "holdout_pct": "float64",
+    "uplift": "float64",
+    "cost_currency": object,
+    "draft_name": bool,
+    "lowercase_events": bool,
+    "cost_base": "float64",
+    "cost_per_k": "float64",
+}
+RESULT_COLUMNS = [
+    "campaign_id",
+    "segment",
+    "subject",
+    "treatment_size",
+    "control_size",
+    "true_uplift_abs",
+    "expected_control_rate",
+    "expected_treatment_rate",
+    "true_incremental_revenue_per_recipient_usd",
+    "caused_orders",
+]
 
 
 def plan_campaigns(seed: int, period: Period, large_holdout_share: float = LARGE_HOLDOUT_SHARE) -> pd.DataFrame:
@@ -107,8 +135,9 @@ def plan_campaigns(seed: int, period: Period, large_holdout_share: float = LARGE
     ids = pd.Series(rng.integers(16**9, 16**10, size=k)).map(lambda v: f"{v:010x}").to_numpy(dtype=object)
     assert len(set(ids)) == k  # 10 random hex digits: a collision among ~25 would be a 1e-10 event
     dates = pd.to_datetime(send, unit="s")
-    theme = np.asarray([THEMES[d.month][int(x)] for d, x in zip(dates, rng.integers(0, 2, size=k), strict=True)],
-                       dtype=object)
+    theme = np.asarray(
+        [THEMES[d.month][int(x)] for d, x in zip(dates, rng.integers(0, 2, size=k), strict=True)], dtype=object
+    )
     name = [f"{d:%Y-%m} {t}" for d, t in zip(dates, theme, strict=True)]
     subject = [SUBJECTS.get(s, SUBJECTS["default"]).format(theme=t) for s, t in zip(segment, theme, strict=True)]
     currency = pick(rng, ["USD", "EUR"], [7, 3], k)
@@ -119,12 +148,24 @@ def plan_campaigns(seed: int, period: Period, large_holdout_share: float = LARGE
     large = more.choice(controlled, size=round(large_holdout_share * len(controlled)), replace=False)
     holdout[large] = more.choice(LARGE_HOLDOUTS, size=len(large))
     uplift[more.choice(k, size=round(EXTRA_ZERO_SHARE * k), replace=False)] = 0.0
-    return pd.DataFrame({
-        "campaign_id": ids, "name": name, "subject": subject, "theme": theme, "send_ts": send.astype("int64"),
-        "created_ts": (send - rng.integers(3 * DAY, 14 * DAY, size=k)).astype("int64"),
-        "segment": segment, "holdout_pct": holdout, "uplift": uplift, "cost_currency": currency,
-        "draft_name": rng.random(k) < 0.5, "lowercase_events": rng.random(k) < 0.35,
-        "cost_base": rng.uniform(80, 400, size=k).round(2), "cost_per_k": rng.uniform(0.6, 1.4, size=k)})
+    return pd.DataFrame(
+        {
+            "campaign_id": ids,
+            "name": name,
+            "subject": subject,
+            "theme": theme,
+            "send_ts": send.astype("int64"),
+            "created_ts": (send - rng.integers(3 * DAY, 14 * DAY, size=k)).astype("int64"),
+            "segment": segment,
+            "holdout_pct": holdout,
+            "uplift": uplift,
+            "cost_currency": currency,
+            "draft_name": rng.random(k) < 0.5,
+            "lowercase_events": rng.random(k) < 0.35,
+            "cost_base": rng.uniform(80, 400, size=k).round(2),
+            "cost_per_k": rng.uniform(0.6, 1.4, size=k),
+        }
+    )
 
 
 def _history(orders: list[pd.DataFrame], n_people: int, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,8 +181,9 @@ def _history(orders: list[pd.DataFrame], n_people: int, t: int) -> tuple[np.ndar
     return count, last
 
 
-def _segment_mask(rng: np.random.Generator, seg: str, country: np.ndarray, count: np.ndarray, last: np.ndarray,
-                  t: int) -> np.ndarray:
+def _segment_mask(
+    rng: np.random.Generator, seg: str, country: np.ndarray, count: np.ndarray, last: np.ndarray, t: int
+) -> np.ndarray:
     return {
         "all": np.ones(len(country), dtype=bool),
         "buyers": count >= 1,
@@ -157,8 +199,9 @@ def _segment_mask(rng: np.random.Generator, seg: str, country: np.ndarray, count
     }[seg]
 
 
-def p_no_natural_valid_order(active_from: np.ndarray, active_to: np.ndarray, order_rate: np.ndarray, t0: int,
-                             period: Period, season: np.ndarray) -> np.ndarray:
+def p_no_natural_valid_order(
+    active_from: np.ndarray, active_to: np.ndarray, order_rate: np.ndarray, t0: int, period: Period, season: np.ndarray
+) -> np.ndarray:
     """P(no natural valid order in [t0, t0 + 7 days)) per person (arrays of the audience's people), from the
     generating model: valid orders are a Poisson process with rate P_VALID * order_rate * seasonality."""
     lo = np.maximum(active_from, t0)
@@ -193,9 +236,18 @@ class CausedOrderValue:
         return out
 
 
-def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFrame, natural: pd.DataFrame,
-                  plan: pd.DataFrame, seed: int, period: Period, season: np.ndarray, fx: pd.DataFrame,
-                  on_events: Callable[[dict[str, np.ndarray]], None]) -> CampaignRun:
+def run_campaigns(
+    people: pd.DataFrame,
+    contacts: pd.DataFrame,
+    log: pd.DataFrame,
+    natural: pd.DataFrame,
+    plan: pd.DataFrame,
+    seed: int,
+    period: Period,
+    season: np.ndarray,
+    fx: pd.DataFrame,
+    on_events: Callable[[dict[str, np.ndarray]], None],
+) -> CampaignRun:
     """Run the sends in order; each campaign's webhook events are handed to `on_events` as column arrays
     (person_id, contact_idx, email, timestamp, event, sg_message_id, campaign_id and per-type fields).
     `fx` (shop.build_fx) prices the caused orders of the ground truth."""
@@ -231,17 +283,37 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
         suppressed = np.zeros(n_contacts, dtype=bool)
         if group_logs:
             g = pd.concat(group_logs, ignore_index=True)
-            g = g[g["ts"] < t].sort_values(["contact_idx", "ts"], kind="stable").drop_duplicates("contact_idx",
-                                                                                                keep="last")
+            g = (
+                g[g["ts"] < t]
+                .sort_values(["contact_idx", "ts"], kind="stable")
+                .drop_duplicates("contact_idx", keep="last")
+            )
             suppressed[g["contact_idx"].to_numpy()[g["suppressed"].to_numpy()]] = True
         pid = c_person[idx]
-        aud = pd.DataFrame({"contact_idx": idx, "person_id": pid, "email": c_email[idx], "bad": c_bad[idx],
-                            "group": np.where(treated, "treatment", "control"), "campaign_id": camp.campaign_id,
-                            "suppressed": suppressed[idx]})
+        aud = pd.DataFrame(
+            {
+                "contact_idx": idx,
+                "person_id": pid,
+                "email": c_email[idx],
+                "bad": c_bad[idx],
+                "group": np.where(treated, "treatment", "control"),
+                "campaign_id": camp.campaign_id,
+                "suppressed": suppressed[idx],
+            }
+        )
         ti, tp = idx[treated], pid[treated]
-        treat = pd.DataFrame({"contact_idx": ti, "person_id": tp, "email": c_email[ti], "bad": c_bad[ti],
-                              "suppressed": suppressed[ti], "p_open": pa_["p_open"][tp],
-                              "p_click": pa_["p_click"][tp], "mpp": pa_["mpp"][tp]})
+        treat = pd.DataFrame(
+            {
+                "contact_idx": ti,
+                "person_id": tp,
+                "email": c_email[ti],
+                "bad": c_bad[ti],
+                "suppressed": suppressed[ti],
+                "p_open": pa_["p_open"][tp],
+                "p_click": pa_["p_click"][tp],
+                "mpp": pa_["mpp"][tp],
+            }
+        )
         res = simulate_send(rng, treat, camp.campaign_id, t, camp.uplift, camp.lowercase_events, period.end_ts)
         logs.append(res["log"])
         group_logs.append(res["groups"])
@@ -249,33 +321,53 @@ def run_campaigns(people: pd.DataFrame, contacts: pd.DataFrame, log: pd.DataFram
         ev = res["events"]
         if ev:
             c = ev["event"] == "click"
-            clicks.append(pd.DataFrame({"person_id": ev["person_id"][c], "timestamp": ev["timestamp"][c],
-                                        "campaign_id": ev["campaign_id"][c]}))
+            clicks.append(
+                pd.DataFrame(
+                    {
+                        "person_id": ev["person_id"][c],
+                        "timestamp": ev["timestamp"][c],
+                        "campaign_id": ev["campaign_id"][c],
+                    }
+                )
+            )
             on_events(ev)
         audiences.append(aud)
         # truth: expected ITT difference = mean over the audience of P0 * P(delivered) * uplift; revenue: every
         # caused order adds its value whether or not the member would have bought anyway (no P0)
-        p0 = p_no_natural_valid_order(pa_["active_from"][pid], pa_["active_to"][pid], pa_["order_rate"][pid], t,
-                                      period, season)
+        p0 = p_no_natural_valid_order(
+            pa_["active_from"][pid], pa_["active_to"][pid], pa_["order_rate"][pid], t, period, season
+        )
         d = np.where(c_bad[idx] | suppressed[idx], 0.0, P_DELIVER_OK)
-        rows.append({
-            "campaign_id": camp.campaign_id, "segment": segment,
-            "subject": camp.subject if segment == camp.segment else SUBJECTS["default"].format(theme=camp.theme),
-            "treatment_size": n - n_ctrl, "control_size": n_ctrl,
-            "true_uplift_abs": float(np.mean(p0 * d * camp.uplift)) if n else 0.0,
-            "expected_control_rate": float(np.mean(1 - p0)) if n else 0.0,
-            "expected_treatment_rate": float(np.mean(1 - p0 * (1 - d * camp.uplift))) if n else 0.0,
-            "true_incremental_revenue_per_recipient_usd":
-                float(np.mean(d * camp.uplift * order_value.usd(pid, t))) if n else 0.0,
-            "caused_orders": len(res["orders"])})
+        rows.append(
+            {
+                "campaign_id": camp.campaign_id,
+                "segment": segment,
+                "subject": camp.subject if segment == camp.segment else SUBJECTS["default"].format(theme=camp.theme),
+                "treatment_size": n - n_ctrl,
+                "control_size": n_ctrl,
+                "true_uplift_abs": float(np.mean(p0 * d * camp.uplift)) if n else 0.0,
+                "expected_control_rate": float(np.mean(1 - p0)) if n else 0.0,
+                "expected_treatment_rate": float(np.mean(1 - p0 * (1 - d * camp.uplift))) if n else 0.0,
+                "true_incremental_revenue_per_recipient_usd": float(np.mean(d * camp.uplift * order_value.usd(pid, t)))
+                if n
+                else 0.0,
+                "caused_orders": len(res["orders"]),
+            }
+        )
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS).astype({"campaign_id": object})
     camps = plan.drop(columns=["segment", "subject"]).merge(results, on="campaign_id", how="left")
-    click = pd.concat(clicks, ignore_index=True) if clicks else pd.DataFrame(
-        {"person_id": np.zeros(0, "int64"), "timestamp": np.zeros(0, "int64"), "campaign_id": []})
+    click = (
+        pd.concat(clicks, ignore_index=True)
+        if clicks
+        else pd.DataFrame({"person_id": np.zeros(0, "int64"), "timestamp": np.zeros(0, "int64"), "campaign_id": []})
+    )
     return CampaignRun(
-        campaigns=camps, audiences=pd.concat(audiences, ignore_index=True) if audiences else pd.DataFrame(),
+        campaigns=camps,
+        audiences=pd.concat(audiences, ignore_index=True) if audiences else pd.DataFrame(),
         caused_orders=pd.concat(caused, ignore_index=True) if caused else natural.iloc[:0],
-        log=pd.concat(logs, ignore_index=True), clicks=click)
+        log=pd.concat(logs, ignore_index=True),
+        clicks=click,
+    )
 
 
 def _cost(camps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -297,12 +389,18 @@ def write_campaign_files(esp_root: Path, run: CampaignRun, period: Period) -> in
         sent = camps["send_ts"].to_numpy() < t
         draft = camps["draft_name"].to_numpy() & (camps["send_ts"].to_numpy() - 2 * DAY >= t)
         name = np.where(draft, "[Draft] " + camps["name"].astype(str), camps["name"].astype(str))
-        snap = pd.DataFrame({
-            "campaign_id": camps["campaign_id"], "name": name, "subject": camps["subject"],
-            "send_at": iso_z(camps["send_ts"].to_numpy()), "target_segment": camps["segment"].map(SEGMENTS),
-            "holdout_pct": [f"{v:g}" for v in camps["holdout_pct"]],
-            "cost": [f"{v:.2f}" for v in np.where(sent, final, estimate)], "cost_currency": camps["cost_currency"],
-        })[m]
+        snap = pd.DataFrame(
+            {
+                "campaign_id": camps["campaign_id"],
+                "name": name,
+                "subject": camps["subject"],
+                "send_at": iso_z(camps["send_ts"].to_numpy()),
+                "target_segment": camps["segment"].map(SEGMENTS),
+                "holdout_pct": [f"{v:g}" for v in camps["holdout_pct"]],
+                "cost": [f"{v:.2f}" for v in np.where(sent, final, estimate)],
+                "cost_currency": camps["cost_currency"],
+            }
+        )[m]
         write_csv(snap.reset_index(drop=True), esp_root / "campaigns" / f"campaigns_{d:%Y%m%d}.csv")
         files += 1
     aud_dir = esp_root / "audiences"

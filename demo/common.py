@@ -95,8 +95,9 @@ def iso_variants(ts: np.ndarray, style: np.ndarray) -> np.ndarray:
 
 
 def date_str(ts: np.ndarray) -> np.ndarray:
-    return np.datetime_as_string(np.asarray(ts, dtype="int64").astype("datetime64[s]").astype("datetime64[D]"),
-                                 unit="D")
+    return np.datetime_as_string(
+        np.asarray(ts, dtype="int64").astype("datetime64[s]").astype("datetime64[D]"), unit="D"
+    )
 
 
 def gz_bytes(text: str, level: int = 6) -> bytes:
@@ -120,8 +121,12 @@ def write_gz(path: Path, text: str, level: int = 6) -> None:
     path.write_bytes(gz_bytes(text, level))
 
 
-def random_tokens(rng: np.random.Generator, n: int, length: int,
-                  alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") -> np.ndarray:
+def random_tokens(
+    rng: np.random.Generator,
+    n: int,
+    length: int,
+    alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+) -> np.ndarray:
     """n random strings of `length` characters from `alphabet` (vectorised; no per-row Python)."""
     table = np.frombuffer(alphabet.encode(), dtype=np.uint8)
     codes = table[rng.integers(0, len(table), size=(n, length))]

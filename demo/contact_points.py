@@ -16,42 +16,168 @@ import pyarrow.compute as pc
 
 from rapport.demo.common import pick
 
-PLUS_PROVIDERS = {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "icloud.com", "fastmail.com",
-                  "proton.me"}
+PLUS_PROVIDERS = {
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "fastmail.com",
+    "proton.me",
+}
 PROVIDERS = {
     "KR": (["naver.com", "gmail.com", "daum.net", "hanmail.net", "kakao.com"], [40, 30, 12, 10, 8]),
     "CN": (["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com"], [45, 22, 10, 12, 6, 5]),
     "TH": (["gmail.com", "hotmail.com", "yahoo.com", "outlook.com", "icloud.com"], [55, 20, 10, 10, 5]),
-    "US": (["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "fastmail.com",
-            "proton.me"], [48, 12, 10, 8, 13, 3, 2, 4]),
-    "GB": (["gmail.com", "hotmail.co.uk", "outlook.com", "yahoo.co.uk", "icloud.com", "btinternet.com",
-            "proton.me"], [40, 14, 12, 10, 13, 6, 5]),
+    "US": (
+        ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "fastmail.com", "proton.me"],
+        [48, 12, 10, 8, 13, 3, 2, 4],
+    ),
+    "GB": (
+        ["gmail.com", "hotmail.co.uk", "outlook.com", "yahoo.co.uk", "icloud.com", "btinternet.com", "proton.me"],
+        [40, 14, 12, 10, 13, 6, 5],
+    ),
     "DE": (["gmail.com", "gmx.de", "web.de", "t-online.de", "outlook.com", "proton.me"], [30, 25, 25, 10, 5, 5]),
-    "FR": (["gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "outlook.com"],
-           [40, 20, 10, 15, 10, 5]),
+    "FR": (["gmail.com", "orange.fr", "free.fr", "hotmail.fr", "laposte.net", "outlook.com"], [40, 20, 10, 15, 10, 5]),
 }
-DOMAIN_TYPOS = {"gmail.com": "gmial.com", "naver.com": "naver.con", "hotmail.com": "hotmial.com",
-                "yahoo.com": "yaho.com", "outlook.com": "outlok.com", "qq.com": "qq.cm", "icloud.com": "iclod.com",
-                "daum.net": "duam.net", "163.com": "163.cm", "gmx.de": "gmx.d"}
+DOMAIN_TYPOS = {
+    "gmail.com": "gmial.com",
+    "naver.com": "naver.con",
+    "hotmail.com": "hotmial.com",
+    "yahoo.com": "yaho.com",
+    "outlook.com": "outlok.com",
+    "qq.com": "qq.cm",
+    "icloud.com": "iclod.com",
+    "daum.net": "duam.net",
+    "163.com": "163.cm",
+    "gmx.de": "gmx.d",
+}
 
 # National significant number prefixes that phonenumbers accepts as valid in full (checked exhaustively
 # by sampling); the rest of the number is random digits.
 PHONE_PLAN: dict[str, tuple[str, list[str], int]] = {  # country -> (calling code, mobile prefixes, nsn length)
     "KR": ("82", ["102", "103", "104", "106", "107", "108", "109"], 10),
-    "US": ("1", [a + e for a in ("212", "213", "310", "312", "347", "404", "415", "425", "503", "512", "617",
-                                 "646", "702", "713", "718", "773", "805", "818", "917", "206", "303", "305",
-                                 "408", "510", "602", "619", "650", "704", "720", "832", "858", "949")
-                 for e in "23456789"], 10),
-    "GB": ("44", ["74" + d for d in "0123456789"] + ["75" + d for d in "0123456789"]
-           + ["77" + d for d in "123456789"] + ["78" + d for d in "0123456789"]
-           + ["79" + d for d in "023456789"], 10),
-    "CN": ("86", ["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-                  "156", "157", "158", "159", "176", "177", "180", "181", "182", "185", "186", "187", "188",
-                  "189", "199"], 11),
-    "TH": ("66", ["61", "62", "63", "64", "65", "80", "81", "82", "83", "84", "85", "86", "87", "88", "89", "90",
-                  "91", "92", "93", "94", "95", "96", "97", "98", "99"], 9),
-    "DE": ("49", ["151", "152", "157", "160", "162", "170", "171", "172", "173", "175", "176", "177", "178",
-                  "179"], 11),
+    "US": (
+        "1",
+        [
+            a + e
+            for a in (
+                "212",
+                "213",
+                "310",
+                "312",
+                "347",
+                "404",
+                "415",
+                "425",
+                "503",
+                "512",
+                "617",
+                "646",
+                "702",
+                "713",
+                "718",
+                "773",
+                "805",
+                "818",
+                "917",
+                "206",
+                "303",
+                "305",
+                "408",
+                "510",
+                "602",
+                "619",
+                "650",
+                "704",
+                "720",
+                "832",
+                "858",
+                "949",
+            )
+            for e in "23456789"
+        ],
+        10,
+    ),
+    "GB": (
+        "44",
+        ["74" + d for d in "0123456789"]
+        + ["75" + d for d in "0123456789"]
+        + ["77" + d for d in "123456789"]
+        + ["78" + d for d in "0123456789"]
+        + ["79" + d for d in "023456789"],
+        10,
+    ),
+    "CN": (
+        "86",
+        [
+            "130",
+            "131",
+            "132",
+            "133",
+            "135",
+            "136",
+            "137",
+            "138",
+            "139",
+            "150",
+            "151",
+            "152",
+            "155",
+            "156",
+            "157",
+            "158",
+            "159",
+            "176",
+            "177",
+            "180",
+            "181",
+            "182",
+            "185",
+            "186",
+            "187",
+            "188",
+            "189",
+            "199",
+        ],
+        11,
+    ),
+    "TH": (
+        "66",
+        [
+            "61",
+            "62",
+            "63",
+            "64",
+            "65",
+            "80",
+            "81",
+            "82",
+            "83",
+            "84",
+            "85",
+            "86",
+            "87",
+            "88",
+            "89",
+            "90",
+            "91",
+            "92",
+            "93",
+            "94",
+            "95",
+            "96",
+            "97",
+            "98",
+            "99",
+        ],
+        9,
+    ),
+    "DE": (
+        "49",
+        ["151", "152", "157", "160", "162", "170", "171", "172", "173", "175", "176", "177", "178", "179"],
+        11,
+    ),
     "FR": ("33", ["60", "61", "62", "64", "65", "66", "67", "68", "73", "74", "75", "76", "77", "78"], 9),
 }
 # landlines for households: (prefix, nsn length)
@@ -71,8 +197,10 @@ NATIONAL = {
     ("FR", 9): (["0{0:1} {1:3} {3:5} {5:7} {7:9}", "0{0:9}", "0{0:1}.{1:3}.{3:5}.{5:7}.{7:9}"], [70, 20, 10]),
 }
 INTERNATIONAL = {
-    ("KR", 10): (["+82 {0:2}-{2:6}-{6:10}", "+82 {0:2} {2:6} {6:10}", "+82{0:10}", "+82-{0:2}-{2:6}-{6:10}"],
-                 [40, 30, 20, 10]),
+    ("KR", 10): (
+        ["+82 {0:2}-{2:6}-{6:10}", "+82 {0:2} {2:6} {6:10}", "+82{0:10}", "+82-{0:2}-{2:6}-{6:10}"],
+        [40, 30, 20, 10],
+    ),
     ("KR", 9): (["+82 {0:1}-{1:5}-{5:9}", "+82{0:9}"], [70, 30]),
     ("US", 10): (["+1 {0:3}-{3:6}-{6:10}", "+1 ({0:3}) {3:6}-{6:10}", "+1{0:10}"], [50, 25, 25]),
     ("GB", 10): (["+44 {0:4} {4:10}", "+44{0:10}", "+44 (0){0:4} {4:10}"], [60, 25, 15]),
@@ -120,14 +248,13 @@ def is_taken(keys: pd.Series, taken: set[str]) -> np.ndarray:
     if not taken or len(keys) == 0:
         return np.zeros(len(keys), dtype=bool)
     value_set = pa.array(sorted(taken), type=pa.string())
-    return pc.is_in(pa.array(keys.astype("str"), type=pa.string()), value_set=value_set).to_numpy(
-        zero_copy_only=False)
+    return pc.is_in(pa.array(keys.astype("str"), type=pa.string()), value_set=value_set).to_numpy(zero_copy_only=False)
 
 
 def _digits(rng: np.random.Generator, n: int, k: int) -> pd.Series:
     if k == 0:
         return pd.Series([""] * n, dtype="str")
-    vals = rng.integers(0, 10 ** k, size=n, dtype="int64")
+    vals = rng.integers(0, 10**k, size=n, dtype="int64")
     return pd.Series(vals.astype(str), dtype="str").str.zfill(k)
 
 
@@ -138,8 +265,14 @@ def email_locals(rng: np.random.Generator, first: pd.Series, last: pd.Series, do
     yy = _digits(rng, n, 2)
     year = pd.Series((1960 + rng.integers(0, 45, size=n)).astype(str), dtype="str")
     nnn = pd.Series(rng.integers(1, 999, size=n).astype(str), dtype="str")
-    options = [first + "." + last, first + last + yy, first.str[0] + last + nnn, last + "." + first + yy,
-               first + "_" + last, first + year]
+    options = [
+        first + "." + last,
+        first + last + yy,
+        first.str[0] + last + nnn,
+        last + "." + first + yy,
+        first + "_" + last,
+        first + year,
+    ]
     out = options[0].copy()
     for k in range(1, 6):
         out = out.where(pattern != k, options[k])
@@ -148,8 +281,9 @@ def email_locals(rng: np.random.Generator, first: pd.Series, last: pd.Series, do
     return out.where(~qq, qq_num)
 
 
-def make_unique(rng: np.random.Generator, local: pd.Series, domain: pd.Series,
-                taken: set[str] | None = None) -> pd.Series:
+def make_unique(
+    rng: np.random.Generator, local: pd.Series, domain: pd.Series, taken: set[str] | None = None
+) -> pd.Series:
     """Append digits to local parts until every normalised address is unique (and not in `taken`)."""
     local = local.copy()
     taken = taken or set()
@@ -212,7 +346,7 @@ def _apply_template(template: str, nsn: pd.Series) -> pd.Series:
     out = pd.Series([""] * len(nsn), index=nsn.index, dtype="str")
     pos = 0
     for m in _SLICE.finditer(template):
-        out = out + template[pos:m.start()] + nsn.str.slice(int(m.group(1)), int(m.group(2)))
+        out = out + template[pos : m.start()] + nsn.str.slice(int(m.group(1)), int(m.group(2)))
         pos = m.end()
     return out + template[pos:]
 
@@ -240,9 +374,17 @@ def type_phones(rng: np.random.Generator, country: np.ndarray, nsn: pd.Series, i
     return out
 
 
-def type_emails(rng: np.random.Generator, local: pd.Series, domain: pd.Series, *, p_caps: float = 0.1,
-                p_space: float = 0.0, p_plus: float = 0.05, p_dots: float = 0.03,
-                p_googlemail: float = 0.01) -> pd.Series:
+def type_emails(
+    rng: np.random.Generator,
+    local: pd.Series,
+    domain: pd.Series,
+    *,
+    p_caps: float = 0.1,
+    p_space: float = 0.0,
+    p_plus: float = 0.05,
+    p_dots: float = 0.03,
+    p_googlemail: float = 0.01,
+) -> pd.Series:
     """Addresses as typed: mixed case, surrounding spaces, plus-tags, gmail dots and googlemail.com."""
     local = local.reset_index(drop=True).astype("str")
     domain = domain.reset_index(drop=True).astype("str")
@@ -300,4 +442,4 @@ def _swap(local: str, a: float) -> str:
     if len(local) < 3:
         return local
     k = int(a * (len(local) - 1))
-    return local[:k] + local[k + 1] + local[k] + local[k + 2:]
+    return local[:k] + local[k + 1] + local[k] + local[k + 2 :]

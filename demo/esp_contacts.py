@@ -26,8 +26,17 @@ SNAPSHOT_DAILY_DAYS = 14
 def _dash(s: np.ndarray) -> np.ndarray:
     """32 hex digits -> 8-4-4-4-12 UUID layout."""
     ser = pd.Series(s, dtype="str")
-    return (ser.str.slice(0, 8) + "-" + ser.str.slice(8, 12) + "-" + ser.str.slice(12, 16) + "-"
-            + ser.str.slice(16, 20) + "-" + ser.str.slice(20, 32)).to_numpy(dtype=object)
+    return (
+        ser.str.slice(0, 8)
+        + "-"
+        + ser.str.slice(8, 12)
+        + "-"
+        + ser.str.slice(12, 16)
+        + "-"
+        + ser.str.slice(16, 20)
+        + "-"
+        + ser.str.slice(20, 32)
+    ).to_numpy(dtype=object)
 
 
 def build_contacts(people: pd.DataFrame, seed: int, period: Period, taken: set[str]) -> pd.DataFrame:
@@ -108,8 +117,7 @@ def initial_log(contacts: pd.DataFrame, seed: int, period: Period) -> pd.DataFra
         (idx, cleaned, "cleaned"),
         (idx, edit, None),
     ]
-    log = pd.concat([pd.DataFrame({"contact_idx": i, "ts": t, "status": s}) for i, t, s in parts],
-                    ignore_index=True)
+    log = pd.concat([pd.DataFrame({"contact_idx": i, "ts": t, "status": s}) for i, t, s in parts], ignore_index=True)
     log = log[log["ts"] < period.end_ts]
     # a cleaned address stays cleaned: later spontaneous entries for it are dropped
     return _after_cleaned_dropped(log)

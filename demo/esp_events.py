@@ -26,8 +26,7 @@ P_RETRY = 0.01
 P_LATE_PARTITION = 0.02
 P_MALFORMED = 0.0005
 MAX_LINES_PER_FILE = 50_000
-GARBAGE = ["<html><body><h1>502 Bad Gateway</h1></body></html>", "\x00\x00\x00\x00", "null,",
-           '{"email":"', "]"]
+GARBAGE = ["<html><body><h1>502 Bad Gateway</h1></body></html>", "\x00\x00\x00\x00", "null,", '{"email":"', "]"]
 FIELDS = {  # fields after the common ones, by event type (SendGrid Event Webhook)
     "processed": ["smtp-id"],
     "dropped": ["smtp-id", "reason"],
@@ -80,11 +79,16 @@ def event_lines(ev: dict[str, np.ndarray]) -> np.ndarray:
             continue
         msg_i = pa.array(msg[idx], type=pa.string())
         parts: list[pa.Array | str] = [
-            '{"email":', _json_str(ev["email"][idx]),
-            ',"timestamp":', pc.cast(pa.array(ev["timestamp"][idx]), pa.string()),
-            f',"event":"{event_type}","sg_event_id":"', pa.array(ev["sg_event_id"][idx], type=pa.string()),
-            '","sg_message_id":"', msg_i,
-            '","campaign_id":"', pa.array(ev["campaign_id"][idx], type=pa.string()),
+            '{"email":',
+            _json_str(ev["email"][idx]),
+            ',"timestamp":',
+            pc.cast(pa.array(ev["timestamp"][idx]), pa.string()),
+            f',"event":"{event_type}","sg_event_id":"',
+            pa.array(ev["sg_event_id"][idx], type=pa.string()),
+            '","sg_message_id":"',
+            msg_i,
+            '","campaign_id":"',
+            pa.array(ev["campaign_id"][idx], type=pa.string()),
             '","category":["newsletter"]',
         ]
         for f in fields:
@@ -189,8 +193,14 @@ def write_event_files(esp_root: Path, encoded: EventEncoder, seed: int) -> dict[
 
 def _write_event_files(esp_root: Path, encoded: EventEncoder, seed: int) -> dict[str, int]:
     rng = rng_for(seed, "esp-event-files")
-    stats = {"events": encoded.events, "retries": encoded.retries, "late_files": 0, "malformed_lines": 0,
-             "files": 0, "lines": 0}
+    stats = {
+        "events": encoded.events,
+        "retries": encoded.retries,
+        "late_files": 0,
+        "malformed_lines": 0,
+        "files": 0,
+        "lines": 0,
+    }
     if not encoded.lines:
         return stats
     recv = np.concatenate(encoded.recv)

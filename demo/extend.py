@@ -104,8 +104,10 @@ def extend(out_dir: Path, end: date, *, progress: Callable[[str], None] | None =
         raise ContinuationError(f"{out_dir} holds no generated demo (ground_truth/summary.json is missing)")
     state = read_state(out_dir) or _start(out_dir, params)
     if state.get("format") != FORMAT:
-        raise ContinuationError(f"{out_dir / STATE_FILE} was written by another version of rapport (format "
-                                f"{state.get('format')}, this one reads {FORMAT})")
+        raise ContinuationError(
+            f"{out_dir / STATE_FILE} was written by another version of rapport (format "
+            f"{state.get('format')}, this one reads {FORMAT})"
+        )
     current = date.fromisoformat(state["continued_to"])
     if end < current:
         raise ContinuationError(f"the demo in {out_dir} already ends on {current}; it cannot go back to {end}")
@@ -118,8 +120,14 @@ def extend(out_dir: Path, end: date, *, progress: Callable[[str], None] | None =
         day += timedelta(days=1)
     if day > current:
         _write_summary(out_dir, state)
-    return ExtensionSummary(out_dir=out_dir, start=date.fromisoformat(state["base"]["end"]), end=end,
-                            days=(end - current).days, added=added, seconds=time.perf_counter() - t_start)
+    return ExtensionSummary(
+        out_dir=out_dir,
+        start=date.fromisoformat(state["base"]["end"]),
+        end=end,
+        days=(end - current).days,
+        added=added,
+        seconds=time.perf_counter() - t_start,
+    )
 
 
 def _start(out_dir: Path, params: dict) -> dict:
@@ -133,12 +141,20 @@ def _start(out_dir: Path, params: dict) -> dict:
     drift_ts = base_period.start_ts + int(DRIFT_SHARE * (base_period.end_ts - base_period.start_ts))
     with closing(sqlite3.connect(out_dir / "shop.db")) as con:
         orders_steps = schedule_in_flight(con, rng_for(seed, "extend:start:orders"), t1)
-        ids = dict(zip(["customer", "order", "item"], con.execute(
-            "select (select max(id) from customers), (select max(id) from orders), (select max(id) from order_items)"
-        ).fetchone(), strict=True))
+        ids = dict(
+            zip(
+                ["customer", "order", "item"],
+                con.execute(
+                    "select (select max(id) from customers), (select max(id) from orders),"
+                    " (select max(id) from order_items)"
+                ).fetchone(),
+                strict=True,
+            )
+        )
         rates = _shop_rates(con, e1)
-    ticket_steps, max_ticket = schedule_open_tickets(out_dir / "helpdesk", rng_for(seed, "extend:start:tickets"),
-                                                     t1, drift_ts)
+    ticket_steps, max_ticket = schedule_open_tickets(
+        out_dir / "helpdesk", rng_for(seed, "extend:start:tickets"), t1, drift_ts
+    )
     rates.update(_feed_rates(out_dir, e1, rates))
     truth = pd.read_parquet(out_dir / TRUTH)
     next_ids = {k: int(v or 0) + 1 for k, v in ids.items()}
@@ -146,10 +162,17 @@ def _start(out_dir: Path, params: dict) -> dict:
     next_ids["person"] = max(int(params["people"]), int(truth["person_id"].max()) + 1)
     _write_pending(out_dir, e1, pd.concat([orders_steps, ticket_steps], ignore_index=True))
     write_parquet(delivered_messages(out_dir / "esp", e1), out_dir / STATE_DIR / "messages.parquet")
-    state = {"format": FORMAT, "base": params, "continued_to": e1.isoformat(), "rates": rates, "next": next_ids,
-             "first_customer": next_ids["customer"], "drift_ts": drift_ts,
-             "sizes": {"tickets_bytes": (out_dir / TICKETS).stat().st_size, "truth_rows": len(truth)},
-             "added": {}}
+    state = {
+        "format": FORMAT,
+        "base": params,
+        "continued_to": e1.isoformat(),
+        "rates": rates,
+        "next": next_ids,
+        "first_customer": next_ids["customer"],
+        "drift_ts": drift_ts,
+        "sizes": {"tickets_bytes": (out_dir / TICKETS).stat().st_size, "truth_rows": len(truth)},
+        "added": {},
+    }
     _write_state(out_dir, state)
     return state
 
@@ -171,8 +194,10 @@ def _shop_rates(con: sqlite3.Connection, e1: date) -> dict[str, float]:
         "customers": per_day(f"select count(*) from customers where {within}"),
         "account_orders": per_day(f"select count(*) from orders where customer_id is not null and {within}"),
         "guest_orders": per_day(f"select count(*) from orders where customer_id is null and {within}"),
-        "customer_edits": per_day("select count(*) from customers where updated_at <> created_at and "
-                                  "substr(updated_at, 1, 10) >= ? and substr(updated_at, 1, 10) < ?"),
+        "customer_edits": per_day(
+            "select count(*) from customers where updated_at <> created_at and "
+            "substr(updated_at, 1, 10) >= ? and substr(updated_at, 1, 10) < ?"
+        ),
     }
 
 
@@ -184,8 +209,7 @@ def _feed_rates(out_dir: Path, e1: date, shop: dict[str, float]) -> dict[str, fl
     contacts = read_snapshot(out_dir / "esp" / "contacts" / f"contacts_{e1:%Y%m%d}.csv")
     n_contacts = int(contacts["created_at"].str.slice(0, 10).between(lo, hi, inclusive="left").sum())
     # contacts that are not a new customer's synced address are newsletter sign-ups of new people
-    return {"tickets": n_tickets / norm,
-            "newsletter_signups": max(n_contacts / norm - 0.7 * shop["customers"], 0.0)}
+    return {"tickets": n_tickets / norm, "newsletter_signups": max(n_contacts / norm - 0.7 * shop["customers"], 0.0)}
 
 
 def _factor(e1: date, day: date) -> float:
@@ -210,16 +234,27 @@ def _day(out_dir: Path, state: dict, day: date) -> dict[str, int]:
     due = pending[pending["ts"] < t0 + DAY]
     truth = pd.read_parquet(out_dir / TRUTH).iloc[: state["sizes"]["truth_rows"]]
     guest_person = truth[truth["source"] == "orders.guest_order"].set_index(
-        truth["source_id"][truth["source"] == "orders.guest_order"].astype("int64"))["person_id"]
+        truth["source_id"][truth["source"] == "orders.guest_order"].astype("int64")
+    )["person_id"]
     taken, tails = _identifiers(out_dir, day)
 
     con = sqlite3.connect(out_dir / "shop.db")
     try:
         with con:  # one transaction: a day is in shop.db whole or not at all
-            shop = shop_day(con, rng, day=d, t0=t0, rates=rates, factor=factor, ids=ids,
-                            first_ext_customer=int(state["first_customer"]), guest_person=guest_person,
-                            due=due[due["kind"] == "order"], taken=taken,
-                            tails=tails)
+            shop = shop_day(
+                con,
+                rng,
+                day=d,
+                t0=t0,
+                rates=rates,
+                factor=factor,
+                ids=ids,
+                first_ext_customer=int(state["first_customer"]),
+                guest_person=guest_person,
+                due=due[due["kind"] == "order"],
+                taken=taken,
+                tails=tails,
+            )
     finally:
         con.close()
 
@@ -241,25 +276,52 @@ def _day(out_dir: Path, state: dict, day: date) -> dict[str, int]:
     held_in = due[due["kind"] == "esp_late"]["payload"].map(json.loads)
     held_frame = pd.DataFrame({"path": [h["path"] for h in held_in], "line": [h["line"] for h in held_in]})
     held_out, lines = write_events(out_dir / "esp", rng("esp-files"), ev, held_frame, day)
-    contact_truth, news = contacts_day(out_dir / "esp", rng("esp-contacts"), day, t0, new_customers=shop.customers,
-                                       newsletter_rate=rates["newsletter_signups"] * factor,
-                                       unsubscribed=ev["email"][ev["event"] == "unsubscribe"],
-                                       first_person=ids["person"], taken=taken, tails=tails)
+    contact_truth, news = contacts_day(
+        out_dir / "esp",
+        rng("esp-contacts"),
+        day,
+        t0,
+        new_customers=shop.customers,
+        newsletter_rate=rates["newsletter_signups"] * factor,
+        unsubscribed=ev["email"][ev["event"] == "unsubscribe"],
+        first_person=ids["person"],
+        taken=taken,
+        tails=tails,
+    )
     ids["person"] += len(news)
 
     new_truth = pd.concat([truth, shop.truth, contact_truth], ignore_index=True)
     write_parquet(new_truth, out_dir / TRUTH)
-    later = pd.concat([pending[pending["ts"] >= t0 + DAY], shop.steps, steps[~today],
-                       pd.DataFrame({"kind": "esp_late", "ts": t0 + DAY, "key": 0, "payload": [
-                           json.dumps({"path": p, "line": ln}, ensure_ascii=False)
-                           for p, ln in zip(held_out["path"], held_out["line"], strict=True)]})],
-                      ignore_index=True)
+    later = pd.concat(
+        [
+            pending[pending["ts"] >= t0 + DAY],
+            shop.steps,
+            steps[~today],
+            pd.DataFrame(
+                {
+                    "kind": "esp_late",
+                    "ts": t0 + DAY,
+                    "key": 0,
+                    "payload": [
+                        json.dumps({"path": p, "line": ln}, ensure_ascii=False)
+                        for p, ln in zip(held_out["path"], held_out["line"], strict=True)
+                    ],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     nxt = day + timedelta(days=1)
     _write_pending(out_dir, nxt, later)
-    counts = {**shop.counts, "helpdesk_tickets": int(born["key"].nunique()) if len(born) else 0,
-              "helpdesk_ticket_versions": int(today.sum()), "esp_contacts": len(contact_truth),
-              "esp_events": len(ev["timestamp"]), "esp_event_lines": lines,
-              "identity_records": len(new_truth) - len(truth)}
+    counts = {
+        **shop.counts,
+        "helpdesk_tickets": int(born["key"].nunique()) if len(born) else 0,
+        "helpdesk_ticket_versions": int(today.sum()),
+        "esp_contacts": len(contact_truth),
+        "esp_events": len(ev["timestamp"]),
+        "esp_event_lines": lines,
+        "identity_records": len(new_truth) - len(truth),
+    }
     state["next"] = ids
     state["continued_to"] = nxt.isoformat()
     state["sizes"] = {"tickets_bytes": tickets_path.stat().st_size, "truth_rows": len(new_truth)}
@@ -273,9 +335,11 @@ def _identifiers(out_dir: Path, day: date) -> tuple[set[str], set[str]]:
     """Addresses (normalised) and phone tails in the sources before `day`: a new person takes none of them.
     (Only what is older than the day: a day redone after an interrupted attempt sees what the first saw.)"""
     with closing(sqlite3.connect(out_dir / "shop.db")) as con:
-        rows = con.execute("select email, phone from customers where substr(created_at, 1, 10) < ? union all "
-                           "select email, phone from orders where substr(created_at, 1, 10) < ?",
-                           (day.isoformat(), day.isoformat())).fetchall()
+        rows = con.execute(
+            "select email, phone from customers where substr(created_at, 1, 10) < ? union all "
+            "select email, phone from orders where substr(created_at, 1, 10) < ?",
+            (day.isoformat(), day.isoformat()),
+        ).fetchall()
     users = latest(read_items(out_dir / "helpdesk" / "users.jsonl.gz")).values()
     contacts = read_snapshot(out_dir / "esp" / "contacts" / f"contacts_{day:%Y%m%d}.csv")
     emails = [r[0] for r in rows] + [u.get("email") for u in users] + contacts["email"].tolist()
@@ -284,8 +348,12 @@ def _identifiers(out_dir: Path, day: date) -> tuple[set[str], set[str]]:
 
 
 def _write_pending(out_dir: Path, day: date, steps: pd.DataFrame) -> None:
-    steps = steps[STEP_COLUMNS].astype({"ts": "int64", "key": "int64"}).sort_values(
-        ["ts", "kind", "key"], kind="stable").reset_index(drop=True)
+    steps = (
+        steps[STEP_COLUMNS]
+        .astype({"ts": "int64", "key": "int64"})
+        .sort_values(["ts", "kind", "key"], kind="stable")
+        .reset_index(drop=True)
+    )
     write_parquet(steps, out_dir / STATE_DIR / f"pending-{day.isoformat()}.parquet")
 
 
@@ -299,8 +367,10 @@ def _write_summary(out_dir: Path, state: dict) -> None:
     path = out_dir / "ground_truth" / "summary.json"
     summary = json.loads(path.read_text(encoding="utf-8"))
     summary["continuation"] = {
-        "from": state["base"]["end"], "to": state["continued_to"], "added": state["added"],
+        "from": state["base"]["end"],
+        "to": state["continued_to"],
+        "added": state["added"],
         "notes": "days after `parameters.end` were added by demo/extend.py: new orders, customers, tickets, "
-                 "contacts and late engagement with earlier campaigns; no new campaigns.",
+        "contacts and late engagement with earlier campaigns; no new campaigns.",
     }
     write_summary(path, summary)

@@ -66,8 +66,9 @@ def delivered_messages(esp_dir: Path, start: date) -> pd.DataFrame:
                         continue  # the malformed lines the base plants
                     if isinstance(ev, dict) and ev.get("event") == "delivered" and ev.get("campaign_id") in send_ts:
                         rows[ev["sg_message_id"]] = (ev["campaign_id"], send_ts[ev["campaign_id"]], ev["email"])
-    out = pd.DataFrame([(m, *v) for m, v in sorted(rows.items())],
-                       columns=["sg_message_id", "campaign_id", "send_ts", "email"])
+    out = pd.DataFrame(
+        [(m, *v) for m, v in sorted(rows.items())], columns=["sg_message_id", "campaign_id", "send_ts", "email"]
+    )
     return out.astype({"send_ts": "int64"})
 
 
@@ -85,11 +86,27 @@ def late_engagement(rng: np.random.Generator, messages: pd.DataFrame, t0: int) -
     unsub_ts = open_ts + rng.integers(10, 600, size=n)
     ua = pick(rng, USERAGENTS, [30, 25, 20, 15, 10], n)
     ip = _ips(rng, n)
-    url = ("https://maru-shop.com/" + pd.Series(pick(rng, PATHS, [1] * len(PATHS), n), dtype="str")
-           + "?utm_source=esp&utm_medium=email&utm_campaign=" + m["campaign_id"].astype("str")).to_numpy(dtype=object)
+    url = (
+        "https://maru-shop.com/"
+        + pd.Series(pick(rng, PATHS, [1] * len(PATHS), n), dtype="str")
+        + "?utm_source=esp&utm_medium=email&utm_campaign="
+        + m["campaign_id"].astype("str")
+    ).to_numpy(dtype=object)
     parts = [(np.ones(n, dtype=bool), open_ts, "open"), (click, click_ts, "click"), (unsub, unsub_ts, "unsubscribe")]
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "email", "timestamp", "event", "sg_message_id", "campaign_id", "useragent", "ip", "url", "sg_machine_open")}
+    cols: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "email",
+            "timestamp",
+            "event",
+            "sg_message_id",
+            "campaign_id",
+            "useragent",
+            "ip",
+            "url",
+            "sg_machine_open",
+        )
+    }
     for mask, ts, event in parts:
         k = int(mask.sum())
         cols["email"].append(m["email"].to_numpy(dtype=object)[mask])
@@ -108,8 +125,9 @@ def late_engagement(rng: np.random.Generator, messages: pd.DataFrame, t0: int) -
     return ev
 
 
-def write_events(esp_dir: Path, rng: np.random.Generator, ev: dict[str, np.ndarray], held: pd.DataFrame,
-                 day: date) -> tuple[pd.DataFrame, int]:
+def write_events(
+    esp_dir: Path, rng: np.random.Generator, ev: dict[str, np.ndarray], held: pd.DataFrame, day: date
+) -> tuple[pd.DataFrame, int]:
     """The day's event files by receive hour; yesterday's held-back lines as late files in their partitions.
     Returns the lines held back today (for tomorrow) and the number of lines written."""
     lines = event_lines(ev) if len(ev["timestamp"]) else np.zeros(0, dtype=object)
@@ -125,8 +143,9 @@ def write_events(esp_dir: Path, rng: np.random.Generator, ev: dict[str, np.ndarr
         path = esp_dir / "events" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(gz_bytes("\n".join(file_lines) + "\n", level=3))
-    keep = pd.DataFrame({"path": [_hour_dir(a) + f"/{PART}-late.jsonl.gz" for a in recv[late].tolist()],
-                         "line": lines[late].tolist()})
+    keep = pd.DataFrame(
+        {"path": [_hour_dir(a) + f"/{PART}-late.jsonl.gz" for a in recv[late].tolist()], "line": lines[late].tolist()}
+    )
     return keep, sum(len(v) for v in files.values())
 
 
@@ -135,9 +154,19 @@ def _hour_dir(ts: int) -> str:
     return f"dt={t:%Y-%m-%d}/hour={t:%H}"
 
 
-def contacts_day(esp_dir: Path, rng: np.random.Generator, day: date, t0: int, *, new_customers: pd.DataFrame,
-                 newsletter_rate: float, unsubscribed: np.ndarray, first_person: int, taken: set[str],
-                 tails: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def contacts_day(
+    esp_dir: Path,
+    rng: np.random.Generator,
+    day: date,
+    t0: int,
+    *,
+    new_customers: pd.DataFrame,
+    newsletter_rate: float,
+    unsubscribed: np.ndarray,
+    first_person: int,
+    taken: set[str],
+    tails: set[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write contacts_{day+1}.csv (and campaigns_{day+1}.csv); returns (truth rows, new newsletter people)."""
     src = esp_dir / "contacts" / f"contacts_{_ymd(day)}.csv"
     snap = read_snapshot(src)
@@ -149,24 +178,48 @@ def contacts_day(esp_dir: Path, rng: np.random.Generator, day: date, t0: int, *,
     names = typed_identity(rng, people, p_phone=0.0, p_native=0.5)
     blank = rng.random(k_news) < P_NO_NAME
     names.loc[blank, ["first_name", "last_name"]] = None
-    who = pd.concat([
-        pd.DataFrame({"person_id": synced["person_id"].to_numpy(), "email_local": synced["email_local"].to_numpy(),
-                      "email_domain": synced["email_domain"].to_numpy(), "first_name": synced["first_name"].to_numpy(),
-                      "last_name": synced["last_name"].to_numpy(),
-                      "created_ts": np.minimum(synced["created_ts"].to_numpy()
-                                               + rng.integers(60, 2 * HOUR, size=len(synced)), t1 - 1)}),
-        pd.DataFrame({"person_id": people["person_id"].to_numpy(), "email_local": people["email_local"].to_numpy(),
-                      "email_domain": people["email_domain"].to_numpy(), "first_name": names["first_name"].to_numpy(),
-                      "last_name": names["last_name"].to_numpy(),
-                      "created_ts": t0 + rng.integers(0, DAY, size=k_news)}),
-    ], ignore_index=True)
-    email = type_emails(rng, who["email_local"], who["email_domain"], p_caps=0.08, p_plus=0.06, p_dots=0.02,
-                        p_googlemail=0.005)
+    who = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "person_id": synced["person_id"].to_numpy(),
+                    "email_local": synced["email_local"].to_numpy(),
+                    "email_domain": synced["email_domain"].to_numpy(),
+                    "first_name": synced["first_name"].to_numpy(),
+                    "last_name": synced["last_name"].to_numpy(),
+                    "created_ts": np.minimum(
+                        synced["created_ts"].to_numpy() + rng.integers(60, 2 * HOUR, size=len(synced)), t1 - 1
+                    ),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "person_id": people["person_id"].to_numpy(),
+                    "email_local": people["email_local"].to_numpy(),
+                    "email_domain": people["email_domain"].to_numpy(),
+                    "first_name": names["first_name"].to_numpy(),
+                    "last_name": names["last_name"].to_numpy(),
+                    "created_ts": t0 + rng.integers(0, DAY, size=k_news),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    email = type_emails(
+        rng, who["email_local"], who["email_domain"], p_caps=0.08, p_plus=0.06, p_dots=0.02, p_googlemail=0.005
+    )
     created = iso_z(who["created_ts"].to_numpy())
-    new = pd.DataFrame({"contact_id": _dash(_hex32(rng, len(who))), "email": email.to_numpy(dtype=object),
-                        "first_name": who["first_name"].to_numpy(dtype=object),
-                        "last_name": who["last_name"].to_numpy(dtype=object), "status": "subscribed",
-                        "created_at": created, "updated_at": created})
+    new = pd.DataFrame(
+        {
+            "contact_id": _dash(_hex32(rng, len(who))),
+            "email": email.to_numpy(dtype=object),
+            "first_name": who["first_name"].to_numpy(dtype=object),
+            "last_name": who["last_name"].to_numpy(dtype=object),
+            "status": "subscribed",
+            "created_at": created,
+            "updated_at": created,
+        }
+    )
     # unsubscribes: through a link in an email today, or on their own
     sub = snap["status"].to_numpy() == "subscribed"
     key = snap["email"].fillna("").str.strip().str.lower().to_numpy()
@@ -177,8 +230,14 @@ def contacts_day(esp_dir: Path, rng: np.random.Generator, day: date, t0: int, *,
     out = pd.concat([snap, new], ignore_index=True)[CONTACT_COLUMNS]
     nxt = day + timedelta(days=1)
     write_csv(out, esp_dir / "contacts" / f"contacts_{_ymd(nxt)}.csv")
-    shutil.copyfile(esp_dir / "campaigns" / f"campaigns_{_ymd(day)}.csv",
-                    esp_dir / "campaigns" / f"campaigns_{_ymd(nxt)}.csv")
-    truth = pd.DataFrame({"source": "esp.contact", "source_id": new["contact_id"].astype(str),
-                          "person_id": who["person_id"].astype("int64")})
+    shutil.copyfile(
+        esp_dir / "campaigns" / f"campaigns_{_ymd(day)}.csv", esp_dir / "campaigns" / f"campaigns_{_ymd(nxt)}.csv"
+    )
+    truth = pd.DataFrame(
+        {
+            "source": "esp.contact",
+            "source_id": new["contact_id"].astype(str),
+            "person_id": who["person_id"].astype("int64"),
+        }
+    )
     return truth, people

@@ -40,11 +40,18 @@ def latest(items: list[dict]) -> dict[int, dict]:
 
 def end_users(helpdesk_dir: Path, before: str) -> pd.DataFrame:
     """End-users created before the day: id, country (from the locale), whether they have no email."""
-    users = [u for u in latest(read_items(helpdesk_dir / "users.jsonl.gz")).values()
-             if u.get("role") == "end-user" and u["created_at"][:10] < before]
-    return pd.DataFrame({"id": np.asarray([u["id"] for u in users], dtype="int64"),
-                         "country": [COUNTRY_OF_LOCALE.get(u.get("locale"), "US") for u in users],
-                         "no_email": [u.get("email") is None for u in users]})
+    users = [
+        u
+        for u in latest(read_items(helpdesk_dir / "users.jsonl.gz")).values()
+        if u.get("role") == "end-user" and u["created_at"][:10] < before
+    ]
+    return pd.DataFrame(
+        {
+            "id": np.asarray([u["id"] for u in users], dtype="int64"),
+            "country": [COUNTRY_OF_LOCALE.get(u.get("locale"), "US") for u in users],
+            "no_email": [u.get("email") is None for u in users],
+        }
+    )
 
 
 def _with_drift(item: dict, drift_ts: int, ts: int) -> dict:
@@ -62,8 +69,9 @@ def _versions(state: dict, t_created: int, steps: list[tuple[int, dict]], drift_
     return out
 
 
-def schedule_open_tickets(helpdesk_dir: Path, rng: np.random.Generator, start_ts: int,
-                          drift_ts: int) -> tuple[pd.DataFrame, int]:
+def schedule_open_tickets(
+    helpdesk_dir: Path, rng: np.random.Generator, start_ts: int, drift_ts: int
+) -> tuple[pd.DataFrame, int]:
     """Later versions of the tickets the base left unfinished at `start_ts`, and the largest ticket id."""
     tickets = latest(read_items(helpdesk_dir / "tickets.jsonl.gz"))
     rows: list[tuple[int, int, str]] = []
@@ -76,8 +84,16 @@ def schedule_open_tickets(helpdesk_dir: Path, rng: np.random.Generator, start_ts
         steps: list[tuple[int, dict]] = []
         if status == "new":
             t += int(rng.exponential(6 * HOUR)) + 300
-            steps.append((t, {"status": "open", "assignee_id": int(AGENT_BASE_ID + 1 + rng.integers(0, 8)),
-                              "metric_set.reply": (t - t_created) // 60}))
+            steps.append(
+                (
+                    t,
+                    {
+                        "status": "open",
+                        "assignee_id": int(AGENT_BASE_ID + 1 + rng.integers(0, 8)),
+                        "metric_set.reply": (t - t_created) // 60,
+                    },
+                )
+            )
         if status in OPEN:
             wait = rng.exponential(25 * DAY) if status == "hold" else 0.0
             t += int(wait + rng.exponential(2 * DAY)) + HOUR
@@ -99,8 +115,9 @@ def schedule_open_tickets(helpdesk_dir: Path, rng: np.random.Generator, start_ts
     return steps_df, max(tickets, default=0)
 
 
-def new_tickets(rng: np.random.Generator, users: pd.DataFrame, k: int, t0: int, first_id: int,
-                drift_ts: int) -> pd.DataFrame:
+def new_tickets(
+    rng: np.random.Generator, users: pd.DataFrame, k: int, t0: int, first_id: int, drift_ts: int
+) -> pd.DataFrame:
     """k new tickets created in [t0, t0 + 1 day) by random end-users, every version of their timeline."""
     if k == 0 or users.empty:
         return pd.DataFrame(columns=["kind", "ts", "key", "payload"])
@@ -110,13 +127,27 @@ def new_tickets(rng: np.random.Generator, users: pd.DataFrame, k: int, t0: int, 
     by_user = users.drop_duplicates("id").set_index("id")
     day = datetime.fromtimestamp(t0, UTC).date()
     horizon = Period(start=day, end=day + timedelta(days=400))  # every step of the timeline, scheduled now
-    items = _tickets(rng, key, created, pd.Series(by_user.index, index=by_user.index), by_user,
-                     by_user["no_email"], horizon, drift_ts)
+    items = _tickets(
+        rng,
+        key,
+        created,
+        pd.Series(by_user.index, index=by_user.index),
+        by_user,
+        by_user["no_email"],
+        horizon,
+        drift_ts,
+    )
     rows = []
     for it in items:
         it["id"] = first_id + it["id"] - 1
-        rows.append(("ticket", iso_to_unix(it["updated_at"]), it["id"],
-                     json.dumps(it, ensure_ascii=False, separators=(",", ":"))))
+        rows.append(
+            (
+                "ticket",
+                iso_to_unix(it["updated_at"]),
+                it["id"],
+                json.dumps(it, ensure_ascii=False, separators=(",", ":")),
+            )
+        )
     return pd.DataFrame(rows, columns=["kind", "ts", "key", "payload"])
 
 

@@ -53,13 +53,13 @@ def new_people(rng: np.random.Generator, n: int, first_id: int, taken: set[str],
     return p
 
 
-def typed_identity(rng: np.random.Generator, p: pd.DataFrame, *, p_phone: float,
-                   p_native: float) -> pd.DataFrame:
+def typed_identity(rng: np.random.Generator, p: pd.DataFrame, *, p_phone: float, p_native: float) -> pd.DataFrame:
     """email, phone, first_name, last_name as a person types them on a sign-up form (the base's styles)."""
     n = len(p)
     country = p["country"].to_numpy().astype(str)
-    email = type_emails(rng, p["email_local"], p["email_domain"], p_caps=0.12, p_space=0.04, p_plus=0.05,
-                        p_dots=0.03, p_googlemail=0.01)
+    email = type_emails(
+        rng, p["email_local"], p["email_domain"], p_caps=0.12, p_space=0.04, p_plus=0.05, p_dots=0.03, p_googlemail=0.01
+    )
     phone = type_phones(rng, country, p["phone_nsn"].reset_index(drop=True), rng.random(n) < 0.25)
     phone[rng.random(n) >= p_phone] = None
     native = ~np.isin(country, LATIN) & (rng.random(n) < p_native)

@@ -69,21 +69,43 @@ def styles_of(text: pd.Series) -> np.ndarray:
     return np.where(s.str.endswith("+00:00"), 1, np.where(s.str.contains(" "), 2, 0))
 
 
-def order_steps(order_id: np.ndarray, destiny: np.ndarray, paid: np.ndarray, fulfilled: np.ndarray,
-                refund: np.ndarray, cancel: np.ndarray, refund_cents: np.ndarray) -> pd.DataFrame:
+def order_steps(
+    order_id: np.ndarray,
+    destiny: np.ndarray,
+    paid: np.ndarray,
+    fulfilled: np.ndarray,
+    refund: np.ndarray,
+    cancel: np.ndarray,
+    refund_cents: np.ndarray,
+) -> pd.DataFrame:
     """Status changes as step rows; a time of -1 is a step that already happened (or never will)."""
     settles = destiny <= REFUNDED
-    parts = [(settles & (paid >= 0), paid, "paid", None), (settles & (fulfilled >= 0), fulfilled, "fulfilled", None),
-             ((destiny == PARTIAL) & (refund >= 0), refund, "partially_refunded", refund_cents),
-             ((destiny == REFUNDED) & (refund >= 0), refund, "refunded", refund_cents),
-             ((destiny == CANCELLED) & (cancel >= 0), cancel, "cancelled", None)]
+    parts = [
+        (settles & (paid >= 0), paid, "paid", None),
+        (settles & (fulfilled >= 0), fulfilled, "fulfilled", None),
+        ((destiny == PARTIAL) & (refund >= 0), refund, "partially_refunded", refund_cents),
+        ((destiny == REFUNDED) & (refund >= 0), refund, "refunded", refund_cents),
+        ((destiny == CANCELLED) & (cancel >= 0), cancel, "cancelled", None),
+    ]
     frames = []
     for m, ts, status, cents in parts:
-        payload = [json.dumps({"status": status, "refunded": None if cents is None else int(c),
-                               "cancelled": status == "cancelled"}, sort_keys=True)
-                   for c in (cents[m] if cents is not None else np.zeros(int(m.sum())))]
-        frames.append(pd.DataFrame({"kind": "order", "ts": ts[m].astype("int64"), "key": order_id[m].astype("int64"),
-                                    "payload": pd.Series(payload, dtype=object)}))
+        payload = [
+            json.dumps(
+                {"status": status, "refunded": None if cents is None else int(c), "cancelled": status == "cancelled"},
+                sort_keys=True,
+            )
+            for c in (cents[m] if cents is not None else np.zeros(int(m.sum())))
+        ]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "kind": "order",
+                    "ts": ts[m].astype("int64"),
+                    "key": order_id[m].astype("int64"),
+                    "payload": pd.Series(payload, dtype=object),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)[STEP_COLUMNS]
 
 
@@ -106,8 +128,11 @@ def schedule_in_flight(con: sqlite3.Connection, rng: np.random.Generator, start_
     """Later steps of the base's orders still settling at `start_ts`, drawn from the base's model given their
     status and how long they have had it (e.g. a pending order older than the longest payment delay is
     cancelled later or stays pending)."""
-    o = pd.read_sql_query("select id, status, currency, total, created_at, updated_at from orders "
-                          "where status in ('pending', 'paid', 'fulfilled')", con)
+    o = pd.read_sql_query(
+        "select id, status, currency, total, created_at, updated_at from orders "
+        "where status in ('pending', 'paid', 'fulfilled')",
+        con,
+    )
     if o.empty:
         return pd.DataFrame(columns=STEP_COLUMNS)
     status = o["status"].to_numpy()
@@ -118,8 +143,9 @@ def schedule_in_flight(con: sqlite3.Connection, rng: np.random.Generator, start_
     p_settle = DESTINY_P[OK] + DESTINY_P[PARTIAL] + DESTINY_P[REFUNDED]
     # pending: still able to be paid, or cancelled, or stuck pending for good (weights by what can still happen)
     w_pay = p_settle * np.clip((PAY_AFTER[1] - np.maximum(age, PAY_AFTER[0])) / (PAY_AFTER[1] - PAY_AFTER[0]), 0, 1)
-    w_cancel = DESTINY_P[CANCELLED] * np.clip((CANCEL_AFTER[1] - np.maximum(age, CANCEL_AFTER[0]))
-                                              / (CANCEL_AFTER[1] - CANCEL_AFTER[0]), 0, 1)
+    w_cancel = DESTINY_P[CANCELLED] * np.clip(
+        (CANCEL_AFTER[1] - np.maximum(age, CANCEL_AFTER[0])) / (CANCEL_AFTER[1] - CANCEL_AFTER[0]), 0, 1
+    )
     w_stuck = 1 - p_settle - DESTINY_P[CANCELLED]
     total_w = w_pay + w_cancel + w_stuck
     pend = status == "pending"
@@ -127,8 +153,11 @@ def schedule_in_flight(con: sqlite3.Connection, rng: np.random.Generator, start_
     w_refund = np.clip((REFUND_AFTER[1] - np.maximum(age, REFUND_AFTER[0])) / (REFUND_AFTER[1] - REFUND_AFTER[0]), 0, 1)
     ok_share = DESTINY_P[OK] / p_settle
     destiny = np.full(n, PENDING)
-    destiny[pend] = np.where(u[pend] < w_pay[pend] / total_w[pend], OK,
-                             np.where(u[pend] < (w_pay[pend] + w_cancel[pend]) / total_w[pend], CANCELLED, PENDING))
+    destiny[pend] = np.where(
+        u[pend] < w_pay[pend] / total_w[pend],
+        OK,
+        np.where(u[pend] < (w_pay[pend] + w_cancel[pend]) / total_w[pend], CANCELLED, PENDING),
+    )
     sub = rng.random(n)  # settling orders: OK, partially refunded or refunded, in the base's proportions
     settle_kind = np.where(sub < ok_share, OK, np.where(sub < ok_share + (1 - ok_share) / 2, PARTIAL, REFUNDED))
     destiny = np.where((destiny == OK) | (status == "paid"), settle_kind, destiny)
@@ -139,8 +168,9 @@ def schedule_in_flight(con: sqlite3.Connection, rng: np.random.Generator, start_
 
     paid = np.where(pend, _uniform_after(rng, since, PAY_AFTER, age), -1)
     f_from = np.where(pend, paid, since)
-    fulfilled = np.where(pend | (status == "paid"), _uniform_after(rng, f_from, FULFIL_AFTER,
-                                                                   np.where(pend, 0, age)), -1)
+    fulfilled = np.where(
+        pend | (status == "paid"), _uniform_after(rng, f_from, FULFIL_AFTER, np.where(pend, 0, age)), -1
+    )
     r_from = np.where(fulf, since, fulfilled)
     refund = _uniform_after(rng, r_from, REFUND_AFTER, np.where(fulf, age, 0))
     cancel = np.where(pend, _uniform_after(rng, since, CANCEL_AFTER, age), -1)
@@ -166,17 +196,32 @@ def apply_order_steps(con: sqlite3.Connection, steps: pd.DataFrame) -> int:
     rows = []
     for (key, payload), at in zip(steps[["key", "payload"]].itertuples(index=False), when, strict=True):
         p = json.loads(payload)
-        rows.append((p["status"], at, at if p["cancelled"] else None,
-                     None if p["refunded"] is None else p["refunded"] / 100, int(key)))
-    con.executemany("update orders set status = ?, updated_at = ?, cancelled_at = coalesce(?, cancelled_at), "
-                    "refunded_total = coalesce(?, refunded_total) where id = ?", rows)
+        rows.append(
+            (
+                p["status"],
+                at,
+                at if p["cancelled"] else None,
+                None if p["refunded"] is None else p["refunded"] / 100,
+                int(key),
+            )
+        )
+    con.executemany(
+        "update orders set status = ?, updated_at = ?, cancelled_at = coalesce(?, cancelled_at), "
+        "refunded_total = coalesce(?, refunded_total) where id = ?",
+        rows,
+    )
     return len(rows)
 
 
 def fx_day(con: sqlite3.Connection, rng: np.random.Generator, day: str) -> int:
     """The day's rates: each currency's last rate walked one step (a few days missing, as in the base)."""
-    last = dict(con.execute("select currency, usd_per_unit from fx_rates f where rate_date = (select max(rate_date) "
-                            "from fx_rates g where g.currency = f.currency and g.rate_date < ?)", (day,)))
+    last = dict(
+        con.execute(
+            "select currency, usd_per_unit from fx_rates f where rate_date = (select max(rate_date) "
+            "from fx_rates g where g.currency = f.currency and g.rate_date < ?)",
+            (day,),
+        )
+    )
     steps = rng.normal(0, 0.004, size=len(CURRENCIES))
     missing = rng.random(len(CURRENCIES)) < P_FX_MISSING
     rows = []
@@ -189,36 +234,70 @@ def fx_day(con: sqlite3.Connection, rng: np.random.Generator, day: str) -> int:
     return len(rows)
 
 
-def shop_day(con: sqlite3.Connection, rng: Rng, *, day: str, t0: int, rates: dict[str, float], factor: float,
-             ids: dict[str, int], first_ext_customer: int, guest_person: pd.Series, due: pd.DataFrame,
-             taken: set[str], tails: set[str]) -> ShopDay:
+def shop_day(
+    con: sqlite3.Connection,
+    rng: Rng,
+    *,
+    day: str,
+    t0: int,
+    rates: dict[str, float],
+    factor: float,
+    ids: dict[str, int],
+    first_ext_customer: int,
+    guest_person: pd.Series,
+    due: pd.DataFrame,
+    taken: set[str],
+    tails: set[str],
+) -> ShopDay:
     """Write day [t0, t0 + 1 day) into shop.db (one transaction is the caller's); `ids` is advanced."""
     t1 = t0 + DAY
     fx = fx_day(con, rng("fx"), day)
-    cust = pd.read_sql_query("select id, email, phone, country, created_at from customers "
-                             "where substr(created_at, 1, 10) < ?", con, params=(day,))
-    orders = pd.read_sql_query("select id, customer_id, email, phone, currency from orders "
-                               "where substr(created_at, 1, 10) < ? order by id", con, params=(day,))
+    cust = pd.read_sql_query(
+        "select id, email, phone, country, created_at from customers where substr(created_at, 1, 10) < ?",
+        con,
+        params=(day,),
+    )
+    orders = pd.read_sql_query(
+        "select id, customer_id, email, phone, currency from orders where substr(created_at, 1, 10) < ? order by id",
+        con,
+        params=(day,),
+    )
 
     # new customers: new people who sign up today
     r = rng("customers")
     k_new = int(r.poisson(rates["customers"] * factor))
     people = new_people(r, k_new, ids["person"], taken, tails)
     typed = typed_identity(r, people, p_phone=0.8, p_native=0.7)
-    new_c = pd.DataFrame({"id": np.arange(ids["customer"], ids["customer"] + k_new, dtype="int64"),
-                          "person_id": people["person_id"].to_numpy(), **{k: typed[k] for k in typed.columns},
-                          "country": people["country"].to_numpy(),
-                          "accepts_marketing": (r.random(k_new) < 0.7).astype("int64"),
-                          "created_ts": np.sort(t0 + r.integers(0, DAY - 2 * 3600, size=k_new)),
-                          "style": row_styles(r, k_new)})
+    new_c = pd.DataFrame(
+        {
+            "id": np.arange(ids["customer"], ids["customer"] + k_new, dtype="int64"),
+            "person_id": people["person_id"].to_numpy(),
+            **{k: typed[k] for k in typed.columns},
+            "country": people["country"].to_numpy(),
+            "accepts_marketing": (r.random(k_new) < 0.7).astype("int64"),
+            "created_ts": np.sort(t0 + r.integers(0, DAY - 2 * 3600, size=k_new)),
+            "style": row_styles(r, k_new),
+        }
+    )
     new_c["email_local"], new_c["email_domain"] = people["email_local"], people["email_domain"]
     ids["person"] += k_new
     ids["customer"] += k_new
     created_s = iso_variants(new_c["created_ts"].to_numpy(), new_c["style"].to_numpy())
-    con.executemany("insert or replace into customers values (?,?,?,?,?,?,?,?,?)", zip(
-        new_c["id"].tolist(), _nullable(new_c["email"]), _nullable(new_c["first_name"]),
-        _nullable(new_c["last_name"]), _nullable(new_c["phone"]), new_c["country"].tolist(),
-        new_c["accepts_marketing"].tolist(), list(created_s), list(created_s), strict=True))
+    con.executemany(
+        "insert or replace into customers values (?,?,?,?,?,?,?,?,?)",
+        zip(
+            new_c["id"].tolist(),
+            _nullable(new_c["email"]),
+            _nullable(new_c["first_name"]),
+            _nullable(new_c["last_name"]),
+            _nullable(new_c["phone"]),
+            new_c["country"].tolist(),
+            new_c["accepts_marketing"].tolist(),
+            list(created_s),
+            list(created_s),
+            strict=True,
+        ),
+    )
 
     o = _new_orders(rng("orders"), rates, factor, t0, cust, orders, new_c, first_ext_customer, guest_person)
     o["id"] = np.arange(ids["order"], ids["order"] + len(o), dtype="int64")
@@ -237,8 +316,9 @@ def shop_day(con: sqlite3.Connection, rng: Rng, *, day: str, t0: int, rates: dic
     destiny = r.choice(len(DESTINY_P), size=len(o), p=DESTINY_P)
     paid, fulfilled, refund, cancel = settle_times(r, o["created_ts"].to_numpy())
     cents = _refund_cents(r, o["total"].to_numpy(), o["currency"].to_numpy(), destiny)
-    steps = pd.concat([due, order_steps(o["id"].to_numpy(), destiny, paid, fulfilled, refund, cancel, cents)],
-                      ignore_index=True)
+    steps = pd.concat(
+        [due, order_steps(o["id"].to_numpy(), destiny, paid, fulfilled, refund, cancel, cents)], ignore_index=True
+    )
     now = steps["ts"].to_numpy() < t1
     changed = apply_order_steps(con, steps[now])
 
@@ -250,20 +330,44 @@ def shop_day(con: sqlite3.Connection, rng: Rng, *, day: str, t0: int, rates: dic
     con.executemany("update customers set updated_at = ? where id = ?", zip(list(at), edit["id"].tolist(), strict=True))
 
     guest = o["customer_id"].to_numpy() < 0
-    truth = pd.concat([
-        pd.DataFrame({"source": "orders.customer", "source_id": new_c["id"].astype(str),
-                      "person_id": new_c["person_id"]}),
-        pd.DataFrame({"source": "orders.guest_order", "source_id": o["id"][guest].astype(str),
-                      "person_id": o["person_id"][guest].astype("int64")}),
-    ], ignore_index=True)
-    counts = {"customers": k_new, "orders": len(o), "guest_orders": int(guest.sum()), "order_items": len(items),
-              "order_status_changes": changed, "customer_edits": k_edit, "fx_rates": fx}
+    truth = pd.concat(
+        [
+            pd.DataFrame(
+                {"source": "orders.customer", "source_id": new_c["id"].astype(str), "person_id": new_c["person_id"]}
+            ),
+            pd.DataFrame(
+                {
+                    "source": "orders.guest_order",
+                    "source_id": o["id"][guest].astype(str),
+                    "person_id": o["person_id"][guest].astype("int64"),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    counts = {
+        "customers": k_new,
+        "orders": len(o),
+        "guest_orders": int(guest.sum()),
+        "order_items": len(items),
+        "order_status_changes": changed,
+        "customer_edits": k_edit,
+        "fx_rates": fx,
+    }
     return ShopDay(customers=new_c, truth=truth, steps=steps[~now].reset_index(drop=True), counts=counts)
 
 
-def _new_orders(r: np.random.Generator, rates: dict[str, float], factor: float, t0: int, cust: pd.DataFrame,
-                orders: pd.DataFrame, new_c: pd.DataFrame, first_ext_customer: int,
-                guest_person: pd.Series) -> pd.DataFrame:
+def _new_orders(
+    r: np.random.Generator,
+    rates: dict[str, float],
+    factor: float,
+    t0: int,
+    cust: pd.DataFrame,
+    orders: pd.DataFrame,
+    new_c: pd.DataFrame,
+    first_ext_customer: int,
+    guest_person: pd.Series,
+) -> pd.DataFrame:
     """Who orders today and with which address, phone and currency."""
     t1 = t0 + DAY
     # account holders who bought before (weighted by how often), and customers the continuation signed up
@@ -275,33 +379,51 @@ def _new_orders(r: np.random.Generator, rates: dict[str, float], factor: float, 
     last = on_acc.assign(customer_id=on_acc["customer_id"].astype("int64")).drop_duplicates("customer_id", keep="last")
     last = last.set_index("customer_id").reindex(acc["id"].to_numpy())
     use_acc_email = r.random(k_acc) < P_ACCOUNT_EMAIL
-    acc_rows = pd.DataFrame({
-        "customer_id": acc["id"].to_numpy(), "person_id": -1,
-        "email": np.where(use_acc_email | last["email"].isna().to_numpy(), acc["email"].to_numpy(dtype=object),
-                          last["email"].to_numpy(dtype=object)),
-        "phone": last["phone"].where(last["phone"].notna(), acc["phone"].to_numpy()).to_numpy(dtype=object),
-        "currency": last["currency"].where(last["currency"].notna(),
-                                           acc["country"].map(CURRENCY_OF).fillna("USD").to_numpy()).to_numpy(dtype=object),
-        "country": acc["country"].fillna("US").to_numpy(dtype=object),
-        "created_ts": t0 + r.integers(0, DAY, size=k_acc)})
+    acc_rows = pd.DataFrame(
+        {
+            "customer_id": acc["id"].to_numpy(),
+            "person_id": -1,
+            "email": np.where(
+                use_acc_email | last["email"].isna().to_numpy(),
+                acc["email"].to_numpy(dtype=object),
+                last["email"].to_numpy(dtype=object),
+            ),
+            "phone": last["phone"].where(last["phone"].notna(), acc["phone"].to_numpy()).to_numpy(dtype=object),
+            "currency": last["currency"]
+            .where(last["currency"].notna(), acc["country"].map(CURRENCY_OF).fillna("USD").to_numpy())
+            .to_numpy(dtype=object),
+            "country": acc["country"].fillna("US").to_numpy(dtype=object),
+            "created_ts": t0 + r.integers(0, DAY, size=k_acc),
+        }
+    )
     # guests who checked out as guests before: same address and phone as one of their earlier orders
     guests = orders[orders["customer_id"].isna() & orders["id"].isin(guest_person.index)]
     k_guest = int(r.poisson(rates["guest_orders"] * factor)) if len(guests) else 0
     g = guests.iloc[r.integers(0, len(guests), size=k_guest)] if k_guest else guests.iloc[:0]
-    guest_rows = pd.DataFrame({
-        "customer_id": -1, "person_id": guest_person.reindex(g["id"].to_numpy()).to_numpy(),
-        "email": g["email"].to_numpy(dtype=object), "phone": g["phone"].to_numpy(dtype=object),
-        "currency": g["currency"].to_numpy(dtype=object),
-        "country": g["currency"].map(COUNTRY_OF_CURRENCY).fillna("US").to_numpy(dtype=object),
-        "created_ts": t0 + r.integers(0, DAY, size=k_guest)})
+    guest_rows = pd.DataFrame(
+        {
+            "customer_id": -1,
+            "person_id": guest_person.reindex(g["id"].to_numpy()).to_numpy(),
+            "email": g["email"].to_numpy(dtype=object),
+            "phone": g["phone"].to_numpy(dtype=object),
+            "currency": g["currency"].to_numpy(dtype=object),
+            "country": g["currency"].map(COUNTRY_OF_CURRENCY).fillna("US").to_numpy(dtype=object),
+            "created_ts": t0 + r.integers(0, DAY, size=k_guest),
+        }
+    )
     # first orders of today's new customers, some time after they signed up
     first = new_c[r.random(len(new_c)) < P_FIRST_ORDER_SAME_DAY]
-    first_rows = pd.DataFrame({
-        "customer_id": first["id"].to_numpy(), "person_id": first["person_id"].to_numpy(),
-        "email": first["email"].to_numpy(dtype=object), "phone": first["phone"].to_numpy(dtype=object),
-        "currency": first["country"].map(CURRENCY_OF).to_numpy(dtype=object),
-        "country": first["country"].to_numpy(dtype=object),
-        "created_ts": first["created_ts"].to_numpy() + r.integers(600, 3_600, size=len(first))})
+    first_rows = pd.DataFrame(
+        {
+            "customer_id": first["id"].to_numpy(),
+            "person_id": first["person_id"].to_numpy(),
+            "email": first["email"].to_numpy(dtype=object),
+            "phone": first["phone"].to_numpy(dtype=object),
+            "currency": first["country"].map(CURRENCY_OF).to_numpy(dtype=object),
+            "country": first["country"].to_numpy(dtype=object),
+            "created_ts": first["created_ts"].to_numpy() + r.integers(600, 3_600, size=len(first)),
+        }
+    )
     o = pd.concat([acc_rows, guest_rows, first_rows], ignore_index=True)
     o["created_ts"] = np.minimum(o["created_ts"].to_numpy().astype("int64"), t1 - 1)
     o["customer_id"] = o["customer_id"].astype("int64")
@@ -315,16 +437,46 @@ def _new_orders(r: np.random.Generator, rates: dict[str, float], factor: float, 
 
 def _insert_orders(con: sqlite3.Connection, o: pd.DataFrame, items: pd.DataFrame) -> None:
     created = iso_variants(o["created_ts"].to_numpy(), o["style"].to_numpy())
-    money = {k: (o[k].to_numpy() / 100).tolist() for k in (
-        "subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")}
+    money = {
+        k: (o[k].to_numpy() / 100).tolist()
+        for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
+    }
     cust = [None if v < 0 else int(v) for v in o["customer_id"].to_numpy()]
-    con.executemany("insert or replace into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", zip(
-        o["id"].tolist(), cust, _nullable(o["email"]), _nullable(o["phone"]), o["status"].tolist(),
-        o["currency"].tolist(), money["subtotal"], money["discount_total"], money["shipping_total"],
-        money["tax_total"], money["total"], money["refunded_total"], _nullable(o["discount_code"]),
-        _nullable(o["utm_source"]), _nullable(o["utm_medium"]), _nullable(o["utm_campaign"]), list(created),
-        list(created), [None] * len(o), strict=True))
-    con.executemany("insert or replace into order_items values (?,?,?,?,?,?,?)", zip(
-        items["id"].tolist(), items["order_id"].tolist(), items["sku"].tolist(), items["product_name"].tolist(),
-        items["category"].tolist(), items["quantity"].tolist(), (items["unit_price"].to_numpy() / 100).tolist(),
-        strict=True))
+    con.executemany(
+        "insert or replace into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        zip(
+            o["id"].tolist(),
+            cust,
+            _nullable(o["email"]),
+            _nullable(o["phone"]),
+            o["status"].tolist(),
+            o["currency"].tolist(),
+            money["subtotal"],
+            money["discount_total"],
+            money["shipping_total"],
+            money["tax_total"],
+            money["total"],
+            money["refunded_total"],
+            _nullable(o["discount_code"]),
+            _nullable(o["utm_source"]),
+            _nullable(o["utm_medium"]),
+            _nullable(o["utm_campaign"]),
+            list(created),
+            list(created),
+            [None] * len(o),
+            strict=True,
+        ),
+    )
+    con.executemany(
+        "insert or replace into order_items values (?,?,?,?,?,?,?)",
+        zip(
+            items["id"].tolist(),
+            items["order_id"].tolist(),
+            items["sku"].tolist(),
+            items["product_name"].tolist(),
+            items["category"].tolist(),
+            items["quantity"].tolist(),
+            (items["unit_price"].to_numpy() / 100).tolist(),
+            strict=True,
+        ),
+    )

@@ -54,9 +54,16 @@ class GenerationSummary:
     seconds: float = 0.0
 
 
-def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | None = None, months: int = 15,
-             large_holdout_share: float = LARGE_HOLDOUT_SHARE,
-             progress: Callable[[str], None] | None = None) -> GenerationSummary:
+def generate(
+    out_dir: Path,
+    *,
+    people: int = 3000,
+    seed: int = 7,
+    end: date | None = None,
+    months: int = 15,
+    large_holdout_share: float = LARGE_HOLDOUT_SHARE,
+    progress: Callable[[str], None] | None = None,
+) -> GenerationSummary:
     if people < 1 or months < 1:
         raise ValueError("people and months must be at least 1")
     t_start = time.perf_counter()
@@ -102,8 +109,12 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
         say("helpdesk")
         users, tickets, hd_people = build_helpdesk(pop, customers, seed, period, taken)
         write_helpdesk(helpdesk_dir, users, tickets)
-        hd_counts = {"helpdesk_user_versions": len(users), "helpdesk_end_users": len(hd_people),
-                     "helpdesk_ticket_versions": len(tickets), "helpdesk_tickets": len({t["id"] for t in tickets})}
+        hd_counts = {
+            "helpdesk_user_versions": len(users),
+            "helpdesk_end_users": len(hd_people),
+            "helpdesk_ticket_versions": len(tickets),
+            "helpdesk_tickets": len({t["id"] for t in tickets}),
+        }
         del users, tickets
         say("writing esp exports")
         contact_files = write_contact_snapshots(esp_dir, contacts, run.log, period)
@@ -142,17 +153,37 @@ def generate(out_dir: Path, *, people: int = 3000, seed: int = 7, end: date | No
         "people_with_records": int(ident["person_id"].nunique()),
     }
     counts.update({f"identity_records.{k}": int(v) for k, v in ident["source"].value_counts().sort_index().items()})
-    write_summary(truth_dir / "summary.json", {
-        "parameters": {"people": people, "seed": seed, "end": end.isoformat(), "months": months,
-                       "start": period.start.isoformat(), "large_holdout_share": large_holdout_share},
-        "counts": counts,
-        "notes": "ESP contact and campaign snapshots are daily for the last 14 days (through `end`) and on "
-                 "the 1st of each earlier month; all events and orders are before `end` 00:00 UTC.",
-    })
+    write_summary(
+        truth_dir / "summary.json",
+        {
+            "parameters": {
+                "people": people,
+                "seed": seed,
+                "end": end.isoformat(),
+                "months": months,
+                "start": period.start.isoformat(),
+                "large_holdout_share": large_holdout_share,
+            },
+            "counts": counts,
+            "notes": "ESP contact and campaign snapshots are daily for the last 14 days (through `end`) and on "
+            "the 1st of each earlier month; all events and orders are before `end` 00:00 UTC.",
+        },
+    )
     say("done")
-    return GenerationSummary(out_dir=out_dir, shop_db=shop_db, helpdesk_dir=helpdesk_dir, esp_dir=esp_dir,
-                             ground_truth_dir=truth_dir, people=people, seed=seed, start=period.start, end=end,
-                             months=months, counts=counts, seconds=time.perf_counter() - t_start)
+    return GenerationSummary(
+        out_dir=out_dir,
+        shop_db=shop_db,
+        helpdesk_dir=helpdesk_dir,
+        esp_dir=esp_dir,
+        ground_truth_dir=truth_dir,
+        people=people,
+        seed=seed,
+        start=period.start,
+        end=end,
+        months=months,
+        counts=counts,
+        seconds=time.perf_counter() - t_start,
+    )
 
 
 __all__ = ["GenerationSummary", "generate"]

@@ -19,9 +19,18 @@ from rapport.demo.contact_points import e164, type_emails, type_phones, typo_ema
 from rapport.demo.names import FAMILY_FIRST
 from rapport.demo.shop import P_TYPO
 
-AGENT_NAMES = [("Hana Seo", "agent"), ("Daniel Park", "agent"), ("Ploy Srisuk", "agent"), ("Li Na", "agent"),
-               ("Emma Clarke", "agent"), ("Jonas Weber", "agent"), ("Camille Petit", "agent"), ("Ji-ho Lim", "agent"),
-               ("Grace Kim", "admin"), ("Tom Hughes", "admin")]
+AGENT_NAMES = [
+    ("Hana Seo", "agent"),
+    ("Daniel Park", "agent"),
+    ("Ploy Srisuk", "agent"),
+    ("Li Na", "agent"),
+    ("Emma Clarke", "agent"),
+    ("Jonas Weber", "agent"),
+    ("Camille Petit", "agent"),
+    ("Ji-ho Lim", "agent"),
+    ("Grace Kim", "admin"),
+    ("Tom Hughes", "admin"),
+]
 AGENT_BASE_ID, USER_BASE_ID = 361_000_000_000, 362_000_000_000
 LOCALE = {"KR": "ko", "TH": "th", "CN": "zh-cn", "US": "en-US", "GB": "en-GB", "DE": "de", "FR": "fr"}
 TOPICS = ["shipping", "refund", "product_question", "damaged"]
@@ -31,8 +40,10 @@ SUBJECTS = {
     "CN": ["物流查询", "申请退款", "产品咨询", "收到的商品破损"],
     "EN": ["Where is my order?", "Refund request", "Question about a product", "Item arrived damaged"],
 }
-COMMENTS = {"good": ["Thanks, quick help!", "감사합니다", None, None], "bad": ["Still no refund.", "너무 느려요",
-                                                                               "ไม่พอใจ", None]}
+COMMENTS = {
+    "good": ["Thanks, quick help!", "감사합니다", None, None],
+    "bad": ["Still no refund.", "너무 느려요", "ไม่พอใจ", None],
+}
 
 
 def _display_name(pp: pd.DataFrame, native: np.ndarray) -> pd.Series:
@@ -44,8 +55,9 @@ def _display_name(pp: pd.DataFrame, native: np.ndarray) -> pd.Series:
     return roman.where(~(native & ~latin), nat).where(~latin, pp["given"] + " " + pp["family"])
 
 
-def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, period: Period,
-                   taken: set[str]) -> tuple[list[dict], list[dict], pd.DataFrame]:
+def build_helpdesk(
+    people: pd.DataFrame, customers: pd.DataFrame, seed: int, period: Period, taken: set[str]
+) -> tuple[list[dict], list[dict], pd.DataFrame]:
     """Returns (user versions, ticket versions, one row per end-user: user_id, person_id)."""
     rng = rng_for(seed, "helpdesk")
     hp = people[people["helpdesk"]].reset_index(drop=True)
@@ -63,12 +75,19 @@ def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, per
 
     main = customers[~customers["second"]].set_index("person_id")
     synced = hp["person_id"].isin(main.index).to_numpy() & (rng.random(len(hp)) < 0.75)
-    sync_at = np.where(synced, hp["person_id"].map(main["created_ts"]).fillna(0).to_numpy().astype("int64")
-                       + rng.exponential(2 * DAY, size=len(hp)).astype("int64"), 0)
+    sync_at = np.where(
+        synced,
+        hp["person_id"].map(main["created_ts"]).fillna(0).to_numpy().astype("int64")
+        + rng.exponential(2 * DAY, size=len(hp)).astype("int64"),
+        0,
+    )
     ft = hp["person_id"].map(first_ticket).to_numpy()
     has_ticket = ~np.isnan(ft)
-    created = np.where(synced, np.minimum(sync_at, np.where(has_ticket, ft, np.inf)),
-                       np.where(has_ticket, ft, np.inf) - rng.integers(1, 60, size=len(hp)))
+    created = np.where(
+        synced,
+        np.minimum(sync_at, np.where(has_ticket, ft, np.inf)),
+        np.where(has_ticket, ft, np.inf) - rng.integers(1, 60, size=len(hp)),
+    )
     ok = np.isfinite(created) & (created < period.end_ts - HOUR)
     hp, synced, created = hp[ok].reset_index(drop=True), synced[ok], created[ok].astype("int64")
     order = np.lexsort((hp["person_id"].to_numpy(), created))
@@ -103,14 +122,31 @@ def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, per
     users: list[dict] = []
     for i, (nm, role) in enumerate(AGENT_NAMES):
         at = iso_z(np.array([period.start_ts + i * 3_600]))[0]
-        users.append({"id": AGENT_BASE_ID + i + 1, "name": nm, "email": nm.split()[0].lower() + "@maru-shop.com",
-                      "phone": None, "role": role, "external_id": None, "created_at": at, "updated_at": at})
+        users.append(
+            {
+                "id": AGENT_BASE_ID + i + 1,
+                "name": nm,
+                "email": nm.split()[0].lower() + "@maru-shop.com",
+                "phone": None,
+                "role": role,
+                "external_id": None,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
     created_s, edit_s = iso_z(created), iso_z(edit)
     for i in range(n):
-        base = {"id": int(user_id[i]), "name": name.iat[i], "email": _none(email.iat[i]),
-                "phone": _none(phone.iat[i]), "role": "end-user",
-                "external_id": str(ext[i]) if ext[i] >= 0 else None, "created_at": created_s[i],
-                "updated_at": created_s[i], "locale": LOCALE[country[i]]}
+        base = {
+            "id": int(user_id[i]),
+            "name": name.iat[i],
+            "email": _none(email.iat[i]),
+            "phone": _none(phone.iat[i]),
+            "role": "end-user",
+            "external_id": str(ext[i]) if ext[i] >= 0 else None,
+            "created_at": created_s[i],
+            "updated_at": created_s[i],
+            "locale": LOCALE[country[i]],
+        }
         users.append(base)
         if edited[i]:
             v2 = dict(base, updated_at=edit_s[i])
@@ -119,7 +155,8 @@ def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, per
             if edit[i] >= drift_ts:  # fields the API started sending without notice
                 v2["user_fields"] = {"vip": bool(rng.random() < 0.1)}
                 v2["time_zone"] = {"KR": "Asia/Seoul", "TH": "Asia/Bangkok", "CN": "Asia/Shanghai"}.get(
-                    country[i], "UTC")
+                    country[i], "UTC"
+                )
             users.append(v2)
 
     person_to_user = pd.Series(user_id, index=hp["person_id"].to_numpy())
@@ -129,8 +166,16 @@ def build_helpdesk(people: pd.DataFrame, customers: pd.DataFrame, seed: int, per
     t_created = np.maximum(t_created, user_created.reindex(t_pid).to_numpy() + 60)
     keep = t_created < period.end_ts - HOUR
     t_pid, t_created = t_pid[keep], t_created[keep]
-    tickets = _tickets(rng, t_pid, t_created, person_to_user, hp.set_index("person_id"),
-                       pd.Series(no_email, index=hp["person_id"].to_numpy()), period, drift_ts)
+    tickets = _tickets(
+        rng,
+        t_pid,
+        t_created,
+        person_to_user,
+        hp.set_index("person_id"),
+        pd.Series(no_email, index=hp["person_id"].to_numpy()),
+        period,
+        drift_ts,
+    )
     ident = pd.DataFrame({"user_id": user_id, "person_id": hp["person_id"].to_numpy()})
     return users, tickets, ident
 
@@ -139,8 +184,16 @@ def _none(v: object) -> object:
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
 
-def _tickets(rng: np.random.Generator, t_pid: np.ndarray, t_created: np.ndarray, person_to_user: pd.Series,
-             hp: pd.DataFrame, no_email: pd.Series, period: Period, drift_ts: int) -> list[dict]:
+def _tickets(
+    rng: np.random.Generator,
+    t_pid: np.ndarray,
+    t_created: np.ndarray,
+    person_to_user: pd.Series,
+    hp: pd.DataFrame,
+    no_email: pd.Series,
+    period: Period,
+    drift_ts: int,
+) -> list[dict]:
     order = np.lexsort((t_pid, t_created))
     t_pid, t_created = t_pid[order], t_created[order]
     m = len(t_pid)
@@ -166,8 +219,11 @@ def _tickets(rng: np.random.Generator, t_pid: np.ndarray, t_created: np.ndarray,
     country = hp["country"].reindex(t_pid).to_numpy().astype(str)
     requester = person_to_user.reindex(t_pid).to_numpy()
     voice_only = no_email.reindex(t_pid).to_numpy()
-    channel = np.where(voice_only, pick(rng, ["voice", "chat"], [7, 3], m),
-                       pick(rng, ["email", "web", "chat", "api", "voice"], [40, 30, 20, 5, 5], m))
+    channel = np.where(
+        voice_only,
+        pick(rng, ["voice", "chat"], [7, 3], m),
+        pick(rng, ["email", "web", "chat", "api", "voice"], [40, 30, 20, 5, 5], m),
+    )
     vip = rng.random(m) < 0.05
     comment = rng.integers(0, 4, size=m)
     out: list[dict] = []
@@ -175,13 +231,25 @@ def _tickets(rng: np.random.Generator, t_pid: np.ndarray, t_created: np.ndarray,
         lang = country[i] if country[i] in SUBJECTS else "EN"
         tags = [TOPICS[topic[i]]] + (["vip"] if vip[i] else [])
         t0 = int(t_created[i])
-        base = {"id": i + 1, "requester_id": int(requester[i]), "assignee_id": None,
-                "subject": SUBJECTS[lang][topic[i]], "status": "new", "priority": priority[i],
-                "via": {"channel": channel[i]}, "tags": tags,
-                "satisfaction_rating": {"score": "unoffered", "comment": None},
-                "metric_set": {"reply_time_in_minutes": {"calendar": None},
-                               "full_resolution_time_in_minutes": {"calendar": None}, "solved_at": None, "reopens": 0},
-                "created_at": None, "updated_at": None}
+        base = {
+            "id": i + 1,
+            "requester_id": int(requester[i]),
+            "assignee_id": None,
+            "subject": SUBJECTS[lang][topic[i]],
+            "status": "new",
+            "priority": priority[i],
+            "via": {"channel": channel[i]},
+            "tags": tags,
+            "satisfaction_rating": {"score": "unoffered", "comment": None},
+            "metric_set": {
+                "reply_time_in_minutes": {"calendar": None},
+                "full_resolution_time_in_minutes": {"calendar": None},
+                "solved_at": None,
+                "reopens": 0,
+            },
+            "created_at": None,
+            "updated_at": None,
+        }
         steps: list[tuple[int, dict]] = [(t0, {})]
         if deleted[i]:
             steps.append((int(delete_ts[i]), {"status": "deleted"}))
@@ -244,6 +312,8 @@ def write_helpdesk(helpdesk_dir: Path, users: list[dict], tickets: list[dict]) -
     for name, items in (("users", users), ("tickets", tickets)):
         items = sorted(items, key=lambda it: (it["updated_at"], it["id"]))
         # serialised and compressed 50k items at a time: the whole text of 1M+ versions never is in memory
-        chunks = ("".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n"
-                          for it in items[i: i + 50_000]) for i in range(0, len(items), 50_000))
+        chunks = (
+            "".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) + "\n" for it in items[i : i + 50_000])
+            for i in range(0, len(items), 50_000)
+        )
         write_gz_chunks(helpdesk_dir / f"{name}.jsonl.gz", chunks)

@@ -130,8 +130,16 @@ class _Stream:
 class HelpdeskServer:
     """A running demo helpdesk. Use `serve_helpdesk` to get one."""
 
-    def __init__(self, data: HelpdeskData, *, token: str, page_size: int = MAX_PAGE_SIZE,
-                 faults: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        data: HelpdeskData,
+        *,
+        token: str,
+        page_size: int = MAX_PAGE_SIZE,
+        faults: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self._token = token.encode()
         self.page_size = page_size
         self._lock = threading.Lock()
@@ -144,8 +152,9 @@ class HelpdeskServer:
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         # a short poll interval keeps stop() fast (tests start many servers)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="helpdesk-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="helpdesk-server", daemon=True
+        )
         self._thread.start()
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host}:{bound_port}"
@@ -173,7 +182,7 @@ class HelpdeskServer:
     def _check_token(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
             return False
-        return hmac.compare_digest(header[len("Bearer "):].strip().encode(), self._token)
+        return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), self._token)
 
     def _draw_fault(self) -> str | None:
         with self._lock:
@@ -193,8 +202,15 @@ class HelpdeskServer:
             self.pages_served += 1
         cursor = encode_cursor(*position)
         after_url = f"{self.base_url}{EXPORT_PREFIX}{kind}/cursor.json?cursor={cursor}"
-        tail = json.dumps({"after_cursor": cursor, "after_url": after_url, "before_cursor": None,
-                           "before_url": None, "end_of_stream": end})
+        tail = json.dumps(
+            {
+                "after_cursor": cursor,
+                "after_url": after_url,
+                "before_cursor": None,
+                "before_url": None,
+                "end_of_stream": end,
+            }
+        )
         return f'{{"{kind}":[{",".join(chunk)}],{tail[1:]}'.encode()
 
 
@@ -289,9 +305,15 @@ def _make_handler(server: HelpdeskServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_helpdesk(data: HelpdeskData | Path, *, token: str, page_size: int = MAX_PAGE_SIZE,
-                   faults: FaultPlan | None = None, host: str = "127.0.0.1",
-                   port: int = 0) -> Iterator[HelpdeskServer]:
+def serve_helpdesk(
+    data: HelpdeskData | Path,
+    *,
+    token: str,
+    page_size: int = MAX_PAGE_SIZE,
+    faults: FaultPlan | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> Iterator[HelpdeskServer]:
     """Serve `data` (or the helpdesk directory the generator wrote) until the block exits."""
     if not isinstance(data, HelpdeskData):
         data = load_helpdesk_data(Path(data))
@@ -310,8 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--page-size", type=int, default=MAX_PAGE_SIZE)
     args = parser.parse_args(argv)
-    with serve_helpdesk(args.data, token=args.token, page_size=args.page_size, host=args.host,
-                        port=args.port) as srv:
+    with serve_helpdesk(args.data, token=args.token, page_size=args.page_size, host=args.host, port=args.port) as srv:
         print(srv.base_url, flush=True)
         with suppress(KeyboardInterrupt):
             threading.Event().wait()

@@ -47,8 +47,15 @@ def _ips(rng: np.random.Generator, n: int, first: int | None = None) -> np.ndarr
     return s.to_numpy(dtype=object)
 
 
-def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: str, send_ts: int,
-                  uplift: float, lowercase_events: bool, end_ts: int) -> dict[str, pd.DataFrame]:
+def simulate_send(
+    rng: np.random.Generator,
+    members: pd.DataFrame,
+    campaign_id: str,
+    send_ts: int,
+    uplift: float,
+    lowercase_events: bool,
+    end_ts: int,
+) -> dict[str, pd.DataFrame]:
     """members: treatment rows with contact_idx, person_id, email, bad, suppressed, p_open, p_click, mpp."""
     n = len(members)
     email = members["email"].astype("str")
@@ -57,18 +64,28 @@ def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: 
     email = email.to_numpy(dtype=object)
     cidx = members["contact_idx"].to_numpy()
     pid = members["person_id"].to_numpy()
-    msg = (pd.Series(random_tokens(rng, n, 22), dtype="str") + ".filterdrecv-" + pd.Series(
-        random_tokens(rng, n, 10, "0123456789abcdef"), dtype="str") + "-1-" + f"{send_ts:X}" + "-0.0").to_numpy(
-        dtype=object)
+    msg = (
+        pd.Series(random_tokens(rng, n, 22), dtype="str")
+        + ".filterdrecv-"
+        + pd.Series(random_tokens(rng, n, 10, "0123456789abcdef"), dtype="str")
+        + "-1-"
+        + f"{send_ts:X}"
+        + "-0.0"
+    ).to_numpy(dtype=object)
     events: list[dict[str, np.ndarray]] = []  # column arrays; one DataFrame is built at the end
 
     def emit(mask: np.ndarray, event: str, ts: np.ndarray, **cols: object) -> None:
         k = int(mask.sum())
         if not k:
             return
-        frame = {"person_id": pid[mask], "contact_idx": cidx[mask], "email": email[mask],
-                 "timestamp": np.asarray(ts)[mask], "event": np.full(k, event, dtype=object),
-                 "sg_message_id": msg[mask]}
+        frame = {
+            "person_id": pid[mask],
+            "contact_idx": cidx[mask],
+            "email": email[mask],
+            "timestamp": np.asarray(ts)[mask],
+            "event": np.full(k, event, dtype=object),
+            "sg_message_id": msg[mask],
+        }
         for name, v in cols.items():
             if isinstance(v, np.ndarray):
                 frame[name] = v.astype(object)[mask]
@@ -93,14 +110,21 @@ def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: 
     emit(deferred, "deferred", defer_ts, response=DEFER_RESPONSE, attempt="1")
     twice = deferred & (u[2] < 0.3)
     emit(twice, "deferred", defer_ts + rng.integers(600, 3_600, size=n), response=DEFER_RESPONSE, attempt="2")
-    delivered_ts = np.where(deferred, defer_ts + rng.integers(3_600, 4 * 3_600, size=n),
-                            processed_ts + rng.integers(1, 60, size=n))
+    delivered_ts = np.where(
+        deferred, defer_ts + rng.integers(3_600, 4 * 3_600, size=n), processed_ts + rng.integers(1, 60, size=n)
+    )
     emit(delivered, "delivered", delivered_ts, response="250 2.0.0 OK", tls=1)
 
     # opens: privacy proxies prefetch on delivery (machine opens); people open later, some click
     mpp = delivered & members["mpp"].to_numpy() & (rng.random(n) < 0.9)
-    emit(mpp, "open", delivered_ts + rng.integers(30, 2 * 3_600, size=n), sg_machine_open=True,
-         useragent=PROXY_USERAGENT, ip=_ips(rng, n, first=17))
+    emit(
+        mpp,
+        "open",
+        delivered_ts + rng.integers(30, 2 * 3_600, size=n),
+        sg_machine_open=True,
+        useragent=PROXY_USERAGENT,
+        ip=_ips(rng, n, first=17),
+    )
     human = delivered & (rng.random(n) < members["p_open"].to_numpy())
     open_ts = delivered_ts + rng.exponential(10 * HOUR, size=n).astype("int64")
     clicked = human & (rng.random(n) < members["p_click"].to_numpy())
@@ -121,10 +145,20 @@ def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: 
     ip = _ips(rng, n)
     emit(human, "open", open_ts, sg_machine_open=False, useragent=ua, ip=ip)
     again = human & (rng.random(n) < 0.3)
-    emit(again, "open", open_ts + rng.exponential(24 * HOUR, size=n).astype("int64") + 60, sg_machine_open=False,
-         useragent=ua, ip=ip)
-    url = ("https://maru-shop.com/" + pd.Series(pick(rng, PATHS, [1] * len(PATHS), n), dtype="str")
-           + "?utm_source=esp&utm_medium=email&utm_campaign=" + campaign_id).to_numpy(dtype=object)
+    emit(
+        again,
+        "open",
+        open_ts + rng.exponential(24 * HOUR, size=n).astype("int64") + 60,
+        sg_machine_open=False,
+        useragent=ua,
+        ip=ip,
+    )
+    url = (
+        "https://maru-shop.com/"
+        + pd.Series(pick(rng, PATHS, [1] * len(PATHS), n), dtype="str")
+        + "?utm_source=esp&utm_medium=email&utm_campaign="
+        + campaign_id
+    ).to_numpy(dtype=object)
     emit(clicked, "click", click_ts, url=url, useragent=ua, ip=ip)
     click2 = clicked & (rng.random(n) < 0.2)
     emit(click2, "click", click_ts + rng.integers(20, 600, size=n), url=url, useragent=ua, ip=ip)
@@ -147,21 +181,37 @@ def simulate_send(rng: np.random.Generator, members: pd.DataFrame, campaign_id: 
         ev["campaign_id"] = np.full(len(ev["timestamp"]), campaign_id, dtype=object)
         keep = ev["timestamp"] < end_ts
         ev = {k: v[keep] for k, v in ev.items()}
-    log = pd.concat([
-        pd.DataFrame({"contact_idx": cidx[unsub], "ts": unsub_ts[unsub], "status": "unsubscribed"}),
-        pd.DataFrame({"contact_idx": cidx[spam], "ts": spam_ts[spam], "status": "unsubscribed"}),
-        pd.DataFrame({"contact_idx": cidx[bad], "ts": bounce_ts[bad], "status": "cleaned"}),
-    ], ignore_index=True)
-    groups = pd.concat([
-        pd.DataFrame({"contact_idx": cidx[group], "ts": group_ts[group], "suppressed": True}),
-        pd.DataFrame({"contact_idx": cidx[resub], "ts": resub_ts[resub], "suppressed": False}),
-    ], ignore_index=True)
-    orders = pd.DataFrame({
-        "person_id": pid[caused], "created_ts": order_ts[caused],
-        "destiny": np.where(rng.random(n) < P_CAUSED_OK, OK, PARTIAL)[caused], "campaign_id": campaign_id,
-        "utm": (clicked & (rng.random(n) < 0.6))[caused]})
-    return {"events": ev, "log": log[log["ts"] < end_ts], "groups": groups[groups["ts"] < end_ts],
-            "orders": orders, "delivered": pd.DataFrame({"contact_idx": cidx, "delivered": delivered})}
+    log = pd.concat(
+        [
+            pd.DataFrame({"contact_idx": cidx[unsub], "ts": unsub_ts[unsub], "status": "unsubscribed"}),
+            pd.DataFrame({"contact_idx": cidx[spam], "ts": spam_ts[spam], "status": "unsubscribed"}),
+            pd.DataFrame({"contact_idx": cidx[bad], "ts": bounce_ts[bad], "status": "cleaned"}),
+        ],
+        ignore_index=True,
+    )
+    groups = pd.concat(
+        [
+            pd.DataFrame({"contact_idx": cidx[group], "ts": group_ts[group], "suppressed": True}),
+            pd.DataFrame({"contact_idx": cidx[resub], "ts": resub_ts[resub], "suppressed": False}),
+        ],
+        ignore_index=True,
+    )
+    orders = pd.DataFrame(
+        {
+            "person_id": pid[caused],
+            "created_ts": order_ts[caused],
+            "destiny": np.where(rng.random(n) < P_CAUSED_OK, OK, PARTIAL)[caused],
+            "campaign_id": campaign_id,
+            "utm": (clicked & (rng.random(n) < 0.6))[caused],
+        }
+    )
+    return {
+        "events": ev,
+        "log": log[log["ts"] < end_ts],
+        "groups": groups[groups["ts"] < end_ts],
+        "orders": orders,
+        "delivered": pd.DataFrame({"contact_idx": cidx, "delivered": delivered}),
+    }
 
 
 def concat_columns(frames: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -175,6 +225,9 @@ def concat_columns(frames: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]
         for f in frames:
             n = len(f["timestamp"])
             parts.append(f[name] if name in f else np.full(n, None, dtype=object))
-        out[name] = np.concatenate(parts) if all(p.dtype != object for p in parts) else np.concatenate(
-            [p.astype(object) for p in parts])
+        out[name] = (
+            np.concatenate(parts)
+            if all(p.dtype != object for p in parts)
+            else np.concatenate([p.astype(object) for p in parts])
+        )
     return out

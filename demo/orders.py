@@ -74,13 +74,16 @@ CATALOG = [  # sku, name, category, USD price
 def _price_table() -> np.ndarray:
     """Shelf prices per product and currency, in cents, set once like a real price list."""
     usd = np.array([p[3] for p in CATALOG], dtype="float64")
-    return np.stack([
-        usd * 100 - 1,                                    # USD 24 -> 23.99
-        (np.round(usd * 1350, -3) - 100) * 100,           # KRW 24 -> 32,300 won
-        (np.round(usd * 35, -1) - 1) * 100,               # THB 24 -> 839 baht
-        (np.round(usd * 7.2) - 1) * 100,                  # CNY 24 -> 172 yuan
-        np.round(usd * 0.92) * 100 - 10,                  # EUR 24 -> 21.90
-    ], axis=1).astype("int64")
+    return np.stack(
+        [
+            usd * 100 - 1,  # USD 24 -> 23.99
+            (np.round(usd * 1350, -3) - 100) * 100,  # KRW 24 -> 32,300 won
+            (np.round(usd * 35, -1) - 1) * 100,  # THB 24 -> 839 baht
+            (np.round(usd * 7.2) - 1) * 100,  # CNY 24 -> 172 yuan
+            np.round(usd * 0.92) * 100 - 10,  # EUR 24 -> 21.90
+        ],
+        axis=1,
+    ).astype("int64")
 
 
 PRICES = _price_table()
@@ -99,8 +102,15 @@ def natural_orders(people: pd.DataFrame, seed: int, period: Period, season: np.n
     day = ((t - period.start_ts) // DAY).astype("int64")
     keep = rng.random(len(pid)) < season[day]
     destiny = rng.choice(5, size=len(pid), p=DESTINY_P)
-    return pd.DataFrame({"person_id": pid[keep], "created_ts": np.floor(t[keep]).astype("int64"),
-                         "destiny": destiny[keep], "campaign_id": None, "utm": False})
+    return pd.DataFrame(
+        {
+            "person_id": pid[keep],
+            "created_ts": np.floor(t[keep]).astype("int64"),
+            "destiny": destiny[keep],
+            "campaign_id": None,
+            "utm": False,
+        }
+    )
 
 
 def settle_times(rng: np.random.Generator, created: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -133,8 +143,16 @@ def _statuses(rng: np.random.Generator, created: np.ndarray, destiny: np.ndarray
     return status, updated, cancelled
 
 
-def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.DataFrame, caused: pd.DataFrame,
-                 clicks: pd.DataFrame, seed: int, period: Period, taken: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_orders(
+    people: pd.DataFrame,
+    customers: pd.DataFrame,
+    natural: pd.DataFrame,
+    caused: pd.DataFrame,
+    clicks: pd.DataFrame,
+    seed: int,
+    period: Period,
+    taken: set[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assemble orders (ids in created order) with identities as typed, money, statuses and items."""
     rng = rng_for(seed, "orders")
     o = pd.concat([natural, caused], ignore_index=True)
@@ -172,8 +190,9 @@ def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.Data
     email = type_emails(rng, local, domain, p_caps=0.1, p_space=0.04, p_plus=0.05, p_dots=0.03, p_googlemail=0.01)
     shared = guest & pp["shared_address"].notna().to_numpy() & (u[3] < 0.5)
     sh = pp["shared_address"][shared]
-    email[shared] = type_emails(rng, sh.str.split("@").str[0], sh.str.split("@").str[1], p_caps=0.5,
-                                p_plus=0.0, p_dots=0.0, p_googlemail=0.0).to_numpy()
+    email[shared] = type_emails(
+        rng, sh.str.split("@").str[0], sh.str.split("@").str[1], p_caps=0.5, p_plus=0.0, p_dots=0.0, p_googlemail=0.0
+    ).to_numpy()
     typo = guest & ~shared & (rng.random(n) < P_TYPO)
     email[typo] = typo_emails(rng, local[typo], domain[typo], taken).to_numpy()
     cust_email = customers.set_index("id")["email"]
@@ -181,8 +200,11 @@ def build_orders(people: pd.DataFrame, customers: pd.DataFrame, natural: pd.Data
     same = on_acc & (rng.random(n) < 0.9)
     email[same] = cust_email.loc[cust[same]].to_numpy()
 
-    has_phone = pp["phone_nsn"].notna().to_numpy() & ~typo & (
-        rng.random(n) < np.where(existing, 0.85, np.where(guest, 0.45, 0.3)))
+    has_phone = (
+        pp["phone_nsn"].notna().to_numpy()
+        & ~typo
+        & (rng.random(n) < np.where(existing, 0.85, np.where(guest, 0.45, 0.3)))
+    )
     intl = np.where(existing, rng.random(n) < 0.8, rng.random(n) < 0.5)
     phone = type_phones(rng, country, pp["phone_nsn"].fillna(""), intl)
     phone[~has_phone] = None
@@ -216,11 +238,26 @@ def _utm(rng: np.random.Generator, o: pd.DataFrame, clicks: pd.DataFrame, countr
     n = len(o)
     src = pick(rng, [None, "google", "instagram", "tiktok", "naver", "partner"], [45, 18, 12, 10, 8, 5], n)
     src[(src == "naver") & (country != "KR")] = "facebook"
-    medium = pd.Series(src, dtype="str").map({"google": "cpc", "instagram": "social", "tiktok": "social",
-                                              "naver": "cpc", "facebook": "social", "partner": "referral"})
-    camp = pd.Series(src, dtype="str").map({"google": "brand_search", "instagram": "ig_reels", "tiktok": "tt_spark",
-                                            "naver": "naver_brand", "facebook": "fb_retarget",
-                                            "partner": "partner_blog"})
+    medium = pd.Series(src, dtype="str").map(
+        {
+            "google": "cpc",
+            "instagram": "social",
+            "tiktok": "social",
+            "naver": "cpc",
+            "facebook": "social",
+            "partner": "referral",
+        }
+    )
+    camp = pd.Series(src, dtype="str").map(
+        {
+            "google": "brand_search",
+            "instagram": "ig_reels",
+            "tiktok": "tt_spark",
+            "naver": "naver_brand",
+            "facebook": "fb_retarget",
+            "partner": "partner_blog",
+        }
+    )
     utm_source, utm_medium, utm_campaign = pd.Series(src, dtype="str"), medium, camp
     # natural orders placed within 120 h after a click on a campaign email often carry its tags
     if len(clicks):
@@ -228,8 +265,14 @@ def _utm(rng: np.random.Generator, o: pd.DataFrame, clicks: pd.DataFrame, countr
         left = pd.DataFrame({"row": np.arange(n), "person_id": o["person_id"], "ts": o["created_ts"]})[nat]
         right = clicks.rename(columns={"timestamp": "ts"})[["person_id", "ts", "campaign_id"]]
         right = right.sort_values(["ts", "person_id"], kind="stable")
-        hit = pd.merge_asof(left.sort_values("ts", kind="stable"), right, on="ts", by="person_id",
-                            direction="backward", tolerance=ATTRIBUTION_HOURS * HOUR)
+        hit = pd.merge_asof(
+            left.sort_values("ts", kind="stable"),
+            right,
+            on="ts",
+            by="person_id",
+            direction="backward",
+            tolerance=ATTRIBUTION_HOURS * HOUR,
+        )
         hit = hit[hit["campaign_id"].notna()]
         hit = hit[rng.random(len(hit)) < 0.5]
         rows = hit["row"].to_numpy()
@@ -244,8 +287,9 @@ def _utm(rng: np.random.Generator, o: pd.DataFrame, clicks: pd.DataFrame, countr
     o["utm_source"], o["utm_medium"], o["utm_campaign"] = utm_source, utm_medium, utm_campaign
 
 
-def expected_net_total(seed: int, combos: list[tuple[str, str]], p_ok: float,
-                       draws: int = 20_000) -> dict[tuple[str, str], float]:
+def expected_net_total(
+    seed: int, combos: list[tuple[str, str]], p_ok: float, draws: int = 20_000
+) -> dict[tuple[str, str], float]:
     """Expected net amount (total - refunded_total, in the order's currency) of a campaign-caused order per
     (country, currency): a Monte Carlo mean over `draws` orders run through the same money model (_money)
     the generator uses, fulfilled with probability p_ok, else partially refunded (relative standard error
@@ -254,8 +298,14 @@ def expected_net_total(seed: int, combos: list[tuple[str, str]], p_ok: float,
     out = {}
     for country, currency in combos:
         status = np.where(rng.random(draws) < p_ok, "fulfilled", "partially_refunded")
-        o = pd.DataFrame({"id": np.arange(draws), "currency": np.full(draws, currency, dtype=object),
-                          "campaign_id": "mc", "status": status.astype(object)})
+        o = pd.DataFrame(
+            {
+                "id": np.arange(draws),
+                "currency": np.full(draws, currency, dtype=object),
+                "campaign_id": "mc",
+                "status": status.astype(object),
+            }
+        )
         _money(rng, o, np.full(draws, country))
         out[(country, currency)] = float(((o["total"] - o["refunded_total"]) / 100).mean())
     return out
@@ -299,9 +349,14 @@ def _money(rng: np.random.Generator, o: pd.DataFrame, country: np.ndarray) -> pd
     o["subtotal"], o["discount_total"], o["shipping_total"] = subtotal, discount, shipping
     o["tax_total"], o["total"], o["refunded_total"] = tax, total, refunded
     o["discount_code"] = pd.Series(code, dtype="str")
-    return pd.DataFrame({
-        "id": np.arange(1, m + 1, dtype="int64"), "order_id": o["id"].to_numpy()[order_idx],
-        "sku": np.asarray([p[0] for p in CATALOG], dtype=object)[prod],
-        "product_name": np.asarray([p[1] for p in CATALOG], dtype=object)[prod],
-        "category": np.asarray([p[2] for p in CATALOG], dtype=object)[prod],
-        "quantity": qty.astype("int64"), "unit_price": unit})
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, m + 1, dtype="int64"),
+            "order_id": o["id"].to_numpy()[order_idx],
+            "sku": np.asarray([p[0] for p in CATALOG], dtype=object)[prod],
+            "product_name": np.asarray([p[1] for p in CATALOG], dtype=object)[prod],
+            "category": np.asarray([p[2] for p in CATALOG], dtype=object)[prod],
+            "quantity": qty.astype("int64"),
+            "unit_price": unit,
+        }
+    )

@@ -75,8 +75,9 @@ def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
     # the helpdesk's external_id
     has2 = rng.random(n) < 0.15
     company = pd.Series(pick(rng, COMPANIES, [1] * len(COMPANIES), n), dtype="str")
-    local2 = (p["given_roman"] + "." + p["family_roman"]).where(rng.random(n) < 0.7,
-                                                                 p["given_roman"].str[0] + p["family_roman"])
+    local2 = (p["given_roman"] + "." + p["family_roman"]).where(
+        rng.random(n) < 0.7, p["given_roman"].str[0] + p["family_roman"]
+    )
     taken = set(normalize_emails(p["email_local"] + "@" + p["email_domain"]))
     local2 = make_unique(rng, local2, company, taken)
     p["email2_local"] = local2.where(has2, None)
@@ -107,8 +108,11 @@ def build_people(n: int, seed: int, period: Period) -> pd.DataFrame:
     lam = rng.gamma(0.7, (1 / MEAN_ORDER_GAP_DAYS) / 0.7, size=n)
     p["order_rate"] = np.where(buyer, lam, 0.0)  # natural orders per day at seasonality 1.0
     p["accepts_marketing"] = p["has_account"].to_numpy() & (rng.random(n) < 0.7)
-    p["esp"] = (category == "newsletter") | p["accepts_marketing"].to_numpy() | (
-        (category == "guest_buyer") & (rng.random(n) < 0.4))
+    p["esp"] = (
+        (category == "newsletter")
+        | p["accepts_marketing"].to_numpy()
+        | ((category == "guest_buyer") & (rng.random(n) < 0.4))
+    )
     p["helpdesk"] = np.where(buyer, rng.random(n) < 0.3, rng.random(n) < 0.03)
     p["p_open"] = rng.beta(1.5, 4.0, size=n)
     p["p_click"] = rng.beta(1.5, 6.0, size=n)
@@ -129,7 +133,7 @@ def _households(rng: np.random.Generator, country: np.ndarray, has_phone: np.nda
         idx = chosen[country[chosen] == c]
         idx = idx[rng.permutation(len(idx))]
         pairs = len(idx) // 2
-        out[idx[1: 2 * pairs: 2]] = idx[0: 2 * pairs: 2]
+        out[idx[1 : 2 * pairs : 2]] = idx[0 : 2 * pairs : 2]
     return out
 
 
@@ -141,7 +145,7 @@ def _shared_groups(rng: np.random.Generator, p: pd.DataFrame) -> pd.Series:
     cand = np.flatnonzero((p["category"] == "account_buyer").to_numpy() & p["household_of"].lt(0).to_numpy())
     cand = cand[rng.permutation(len(cand))][: groups * SHARED_GROUP_SIZE]
     for g in range(len(cand) // SHARED_GROUP_SIZE):
-        members = cand[g * SHARED_GROUP_SIZE:(g + 1) * SHARED_GROUP_SIZE]
+        members = cand[g * SHARED_GROUP_SIZE : (g + 1) * SHARED_GROUP_SIZE]
         company = COMPANIES[g % len(COMPANIES)]
         if g >= len(COMPANIES):
             name, tld = company.split(".", 1)

@@ -25,8 +25,16 @@ class DemoConflict(RuntimeError):
     """The requested demo would rewrite the history a working warehouse already holds."""
 
 
-def prepare_demo(out_dir: Path, *, people: int | None = None, seed: int | None = None, months: int | None = None,
-                 end: date | None = None, work_db: Path, progress: Callable[[str], None] | None = None) -> str:
+def prepare_demo(
+    out_dir: Path,
+    *,
+    people: int | None = None,
+    seed: int | None = None,
+    months: int | None = None,
+    end: date | None = None,
+    work_db: Path,
+    progress: Callable[[str], None] | None = None,
+) -> str:
     """Bring the demo sources in `out_dir` to `end` (default: today, UTC); returns what was done:
     "generated", "continued" or "unchanged". People/seed/months left None mean "as recorded" (or the
     defaults for a new demo). Raises DemoConflict when `work_db` exists and the demo cannot be continued."""
@@ -45,8 +53,10 @@ def prepare_demo(out_dir: Path, *, people: int | None = None, seed: int | None =
         say(f"the demo sources in {out_dir} already end on {end}: nothing to generate")
         return "unchanged"
     if not differs and end > current:
-        say(f"continuing the demo shop's history from {current} to {end} (same shop, {(end - current).days} "
-            f"more day(s); its earlier days are kept as they are)")
+        say(
+            f"continuing the demo shop's history from {current} to {end} (same shop, {(end - current).days} "
+            f"more day(s); its earlier days are kept as they are)"
+        )
         try:
             summary = extend(out_dir, end, progress=say)
         except ContinuationError as exc:
@@ -62,16 +72,27 @@ def prepare_demo(out_dir: Path, *, people: int | None = None, seed: int | None =
 
 def _generate(out_dir: Path, params: dict[str, int], end: date, say: Callable[[str], None]) -> None:
     say(f"generating demo sources for {params['people']} people into {out_dir}")
-    summary = generate(out_dir, people=params["people"], seed=params["seed"], end=end, months=params["months"],
-                       progress=say)
+    summary = generate(
+        out_dir, people=params["people"], seed=params["seed"], end=end, months=params["months"], progress=say
+    )
     counts = ", ".join(f"{k} {v:,}" for k, v in summary.counts.items())
     say(f"demo sources ready in {summary.seconds:.1f}s ({summary.start} to {summary.end}): {counts}")
 
 
-def _conflict_message(out_dir: Path, work_db: Path, recorded: dict, current: date, wanted: dict[str, int], end: date,
-                      differs: dict[str, tuple[int, int]]) -> str:
-    why = (", ".join(f"--{k} {new} (it was made with {old})" for k, (old, new) in differs.items()) if differs
-           else f"--end {end} is before the day its sources already end on ({current})")
+def _conflict_message(
+    out_dir: Path,
+    work_db: Path,
+    recorded: dict,
+    current: date,
+    wanted: dict[str, int],
+    end: date,
+    differs: dict[str, tuple[int, int]],
+) -> str:
+    why = (
+        ", ".join(f"--{k} {new} (it was made with {old})" for k, (old, new) in differs.items())
+        if differs
+        else f"--end {end} is before the day its sources already end on ({current})"
+    )
     same = f"--people {recorded['people']} --seed {recorded['seed']} --months {recorded['months']}"
     return (
         f"not generating the demo: the warehouse already holds the demo in {out_dir}, and {why}. That would be "
@@ -85,7 +106,9 @@ def _conflict_message(out_dir: Path, work_db: Path, recorded: dict, current: dat
 
 def _fresh_start(out_dir: Path, work_db: Path) -> str:
     work_dir = work_db.parent
-    return (f"try the other demo in a new warehouse: set RAPPORT_WAREHOUSE_DIR to an empty directory; or start "
-            f"this warehouse over: delete {out_dir} and {work_dir}. This also deletes the erasure key "
-            f"{work_dir / 'erasure.key'}, and with it the record of the people `rapport forget` erased: do it only "
-            f"if you mean to.")
+    return (
+        f"try the other demo in a new warehouse: set RAPPORT_WAREHOUSE_DIR to an empty directory; or start "
+        f"this warehouse over: delete {out_dir} and {work_dir}. This also deletes the erasure key "
+        f"{work_dir / 'erasure.key'}, and with it the record of the people `rapport forget` erased: do it only "
+        f"if you mean to."
+    )

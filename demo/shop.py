@@ -72,9 +72,16 @@ def build_customers(people: pd.DataFrame, seed: int, period: Period, taken: set[
     local[alt] = local[alt] + ".alt"  # e.g. minji.kim.alt@naver.com: a second mailbox of the same person
     email = type_emails(rng, local, domain, p_caps=0.12, p_space=0.04, p_plus=0.05, p_dots=0.03, p_googlemail=0.01)
     shared = pp["shared_address"].notna().to_numpy() & ~sec
-    email[shared] = type_emails(rng, pp["shared_address"][shared].str.split("@").str[0],
-                                pp["shared_address"][shared].str.split("@").str[1], p_caps=0.5, p_space=0.1,
-                                p_plus=0.0, p_dots=0.0, p_googlemail=0.0).to_numpy()
+    email[shared] = type_emails(
+        rng,
+        pp["shared_address"][shared].str.split("@").str[0],
+        pp["shared_address"][shared].str.split("@").str[1],
+        p_caps=0.5,
+        p_space=0.1,
+        p_plus=0.0,
+        p_dots=0.0,
+        p_googlemail=0.0,
+    ).to_numpy()
     typo = (rng.random(n) < P_TYPO) & ~shared
     email[typo] = typo_emails(rng, local[typo], domain[typo], taken).to_numpy()
     # phone-only accounts exist on some shops
@@ -122,10 +129,10 @@ def build_fx(seed: int, period: Period) -> pd.DataFrame:
         keep = np.ones(days, dtype=bool)
         if cur != "USD":
             keep[1:] = rng.random(days - 1) >= 0.015  # day 0 always present: there is always an earlier rate
-        frames.append(pd.DataFrame({"rate_date": dates[keep], "currency": cur,
-                                    "usd_per_unit": np.round(rate[keep], 8)}))
-    return pd.concat(frames, ignore_index=True).sort_values(["rate_date", "currency"], kind="stable",
-                                                            ignore_index=True)
+        frames.append(
+            pd.DataFrame({"rate_date": dates[keep], "currency": cur, "usd_per_unit": np.round(rate[keep], 8)})
+        )
+    return pd.concat(frames, ignore_index=True).sort_values(["rate_date", "currency"], kind="stable", ignore_index=True)
 
 
 def _nullable(values: pd.Series) -> list:
@@ -133,8 +140,9 @@ def _nullable(values: pd.Series) -> list:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else v for v in arr]
 
 
-def write_shop_db(path: Path, customers: pd.DataFrame, orders: pd.DataFrame, items: pd.DataFrame,
-                  fx: pd.DataFrame) -> None:
+def write_shop_db(
+    path: Path, customers: pd.DataFrame, orders: pd.DataFrame, items: pd.DataFrame, fx: pd.DataFrame
+) -> None:
     """Write shop.db from scratch. Same tables in -> same bytes out (fixed insert order, no wall clock)."""
     if path.exists():
         path.unlink()
@@ -142,31 +150,72 @@ def write_shop_db(path: Path, customers: pd.DataFrame, orders: pd.DataFrame, ite
     try:
         con.executescript("pragma journal_mode = off; pragma synchronous = off;" + SCHEMA)
         cs = customers["style"].to_numpy()
-        con.executemany("insert into customers values (?,?,?,?,?,?,?,?,?)", zip(
-            customers["id"].tolist(), _nullable(customers["email"]), _nullable(customers["first_name"]),
-            _nullable(customers["last_name"]), _nullable(customers["phone"]), _nullable(customers["country"]),
-            customers["accepts_marketing"].tolist(), iso_variants(customers["created_ts"].to_numpy(), cs).tolist(),
-            iso_variants(customers["updated_ts"].to_numpy(), cs).tolist(), strict=True))
+        con.executemany(
+            "insert into customers values (?,?,?,?,?,?,?,?,?)",
+            zip(
+                customers["id"].tolist(),
+                _nullable(customers["email"]),
+                _nullable(customers["first_name"]),
+                _nullable(customers["last_name"]),
+                _nullable(customers["phone"]),
+                _nullable(customers["country"]),
+                customers["accepts_marketing"].tolist(),
+                iso_variants(customers["created_ts"].to_numpy(), cs).tolist(),
+                iso_variants(customers["updated_ts"].to_numpy(), cs).tolist(),
+                strict=True,
+            ),
+        )
         os_ = orders["style"].to_numpy()
         cancelled = orders["cancelled_ts"].to_numpy()
         cancelled_s = iso_variants(np.where(cancelled > 0, cancelled, 0), os_)
         cancelled_s[cancelled <= 0] = None
-        money = {k: (orders[k].to_numpy() / 100).tolist() for k in (
-            "subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")}
+        money = {
+            k: (orders[k].to_numpy() / 100).tolist()
+            for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
+        }
         cust = [None if v < 0 else int(v) for v in orders["customer_id"].to_numpy()]
-        con.executemany("insert into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", zip(
-            orders["id"].tolist(), cust, _nullable(orders["email"]), _nullable(orders["phone"]),
-            orders["status"].tolist(), orders["currency"].tolist(), money["subtotal"], money["discount_total"],
-            money["shipping_total"], money["tax_total"], money["total"], money["refunded_total"],
-            _nullable(orders["discount_code"]), _nullable(orders["utm_source"]), _nullable(orders["utm_medium"]),
-            _nullable(orders["utm_campaign"]), iso_variants(orders["created_ts"].to_numpy(), os_).tolist(),
-            iso_variants(orders["updated_ts"].to_numpy(), os_).tolist(), cancelled_s.tolist(), strict=True))
-        con.executemany("insert into order_items values (?,?,?,?,?,?,?)", zip(
-            items["id"].tolist(), items["order_id"].tolist(), items["sku"].tolist(), items["product_name"].tolist(),
-            items["category"].tolist(), items["quantity"].tolist(), (items["unit_price"].to_numpy() / 100).tolist(),
-            strict=True))
-        con.executemany("insert into fx_rates values (?,?,?)", zip(
-            fx["rate_date"].tolist(), fx["currency"].tolist(), fx["usd_per_unit"].tolist(), strict=True))
+        con.executemany(
+            "insert into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            zip(
+                orders["id"].tolist(),
+                cust,
+                _nullable(orders["email"]),
+                _nullable(orders["phone"]),
+                orders["status"].tolist(),
+                orders["currency"].tolist(),
+                money["subtotal"],
+                money["discount_total"],
+                money["shipping_total"],
+                money["tax_total"],
+                money["total"],
+                money["refunded_total"],
+                _nullable(orders["discount_code"]),
+                _nullable(orders["utm_source"]),
+                _nullable(orders["utm_medium"]),
+                _nullable(orders["utm_campaign"]),
+                iso_variants(orders["created_ts"].to_numpy(), os_).tolist(),
+                iso_variants(orders["updated_ts"].to_numpy(), os_).tolist(),
+                cancelled_s.tolist(),
+                strict=True,
+            ),
+        )
+        con.executemany(
+            "insert into order_items values (?,?,?,?,?,?,?)",
+            zip(
+                items["id"].tolist(),
+                items["order_id"].tolist(),
+                items["sku"].tolist(),
+                items["product_name"].tolist(),
+                items["category"].tolist(),
+                items["quantity"].tolist(),
+                (items["unit_price"].to_numpy() / 100).tolist(),
+                strict=True,
+            ),
+        )
+        con.executemany(
+            "insert into fx_rates values (?,?,?)",
+            zip(fx["rate_date"].tolist(), fx["currency"].tolist(), fx["usd_per_unit"].tolist(), strict=True),
+        )
         con.commit()
     finally:
         con.close()

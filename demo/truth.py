@@ -30,8 +30,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def identities(customers: pd.DataFrame, orders: pd.DataFrame, helpdesk_users: pd.DataFrame,
-               contacts: pd.DataFrame, audiences: pd.DataFrame) -> pd.DataFrame:
+def identities(
+    customers: pd.DataFrame,
+    orders: pd.DataFrame,
+    helpdesk_users: pd.DataFrame,
+    contacts: pd.DataFrame,
+    audiences: pd.DataFrame,
+) -> pd.DataFrame:
     guest = orders[orders["customer_id"].to_numpy() < 0]
     parts = [
         ("orders.customer", customers["id"].astype("int64").astype(str), customers["person_id"]),
@@ -42,9 +47,15 @@ def identities(customers: pd.DataFrame, orders: pd.DataFrame, helpdesk_users: pd
     if len(audiences):
         member = audiences["campaign_id"].astype(str) + ":" + audiences["email"].astype(str)
         parts.append(("esp.audience_member", member, audiences["person_id"]))
-    return pd.concat([pd.DataFrame({"source": s, "source_id": np.asarray(i, dtype=object),
-                                    "person_id": np.asarray(p, dtype="int64")}) for s, i, p in parts],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {"source": s, "source_id": np.asarray(i, dtype=object), "person_id": np.asarray(p, dtype="int64")}
+            )
+            for s, i, p in parts
+        ],
+        ignore_index=True,
+    )
 
 
 def caused_revenue_usd(orders: pd.DataFrame, fx: pd.DataFrame) -> pd.Series:
@@ -53,37 +64,50 @@ def caused_revenue_usd(orders: pd.DataFrame, fx: pd.DataFrame) -> pd.Series:
     caused = orders[orders["campaign_id"].notna() & orders["status"].isin(["paid", "fulfilled", "partially_refunded"])]
     if not len(caused):
         return pd.Series(dtype="float64")
-    left = pd.DataFrame({"campaign_id": caused["campaign_id"].astype(str).to_numpy(),
-                         "currency": caused["currency"].astype(str).to_numpy(),
-                         "day": pd.to_datetime(caused["created_ts"].to_numpy(), unit="s").normalize(),
-                         "net": (caused["total"] - caused["refunded_total"]).to_numpy() / 100})
-    rates = pd.DataFrame({"currency": fx["currency"].astype(str), "day": pd.to_datetime(fx["rate_date"]),
-                          "usd_per_unit": fx["usd_per_unit"].astype("float64")})
+    left = pd.DataFrame(
+        {
+            "campaign_id": caused["campaign_id"].astype(str).to_numpy(),
+            "currency": caused["currency"].astype(str).to_numpy(),
+            "day": pd.to_datetime(caused["created_ts"].to_numpy(), unit="s").normalize(),
+            "net": (caused["total"] - caused["refunded_total"]).to_numpy() / 100,
+        }
+    )
+    rates = pd.DataFrame(
+        {
+            "currency": fx["currency"].astype(str),
+            "day": pd.to_datetime(fx["rate_date"]),
+            "usd_per_unit": fx["usd_per_unit"].astype("float64"),
+        }
+    )
     priced = pd.merge_asof(left.sort_values("day"), rates.sort_values("day"), on="day", by="currency")
     return (priced["net"] * priced["usd_per_unit"]).groupby(priced["campaign_id"]).sum()
 
 
 def campaign_truth(campaigns: pd.DataFrame, orders: pd.DataFrame, fx: pd.DataFrame) -> pd.DataFrame:
     if not len(campaigns):
-        return pd.DataFrame(columns=["campaign_id", "has_control", "true_uplift_abs",
-                                     "true_incremental_revenue_per_recipient_usd"])
+        return pd.DataFrame(
+            columns=["campaign_id", "has_control", "true_uplift_abs", "true_incremental_revenue_per_recipient_usd"]
+        )
     realised = caused_revenue_usd(orders, fx)
-    return pd.DataFrame({
-        "campaign_id": campaigns["campaign_id"].astype(str),
-        "has_control": campaigns["control_size"].fillna(0).to_numpy() > 0,
-        "true_uplift_abs": campaigns["true_uplift_abs"].astype("float64"),
-        "uplift_if_delivered": campaigns["uplift"].astype("float64"),
-        "holdout_pct": campaigns["holdout_pct"].astype("float64"),
-        "treatment_size": campaigns["treatment_size"].astype("int64"),
-        "control_size": campaigns["control_size"].astype("int64"),
-        "expected_treatment_rate": campaigns["expected_treatment_rate"].astype("float64"),
-        "expected_control_rate": campaigns["expected_control_rate"].astype("float64"),
-        "send_at": pd.to_datetime(campaigns["send_ts"], unit="s"),
-        "caused_orders": campaigns["caused_orders"].astype("int64"),
-        "true_incremental_revenue_per_recipient_usd":
-            campaigns["true_incremental_revenue_per_recipient_usd"].astype("float64"),
-        "caused_revenue_usd": campaigns["campaign_id"].astype(str).map(realised).fillna(0.0).astype("float64"),
-    })
+    return pd.DataFrame(
+        {
+            "campaign_id": campaigns["campaign_id"].astype(str),
+            "has_control": campaigns["control_size"].fillna(0).to_numpy() > 0,
+            "true_uplift_abs": campaigns["true_uplift_abs"].astype("float64"),
+            "uplift_if_delivered": campaigns["uplift"].astype("float64"),
+            "holdout_pct": campaigns["holdout_pct"].astype("float64"),
+            "treatment_size": campaigns["treatment_size"].astype("int64"),
+            "control_size": campaigns["control_size"].astype("int64"),
+            "expected_treatment_rate": campaigns["expected_treatment_rate"].astype("float64"),
+            "expected_control_rate": campaigns["expected_control_rate"].astype("float64"),
+            "send_at": pd.to_datetime(campaigns["send_ts"], unit="s"),
+            "caused_orders": campaigns["caused_orders"].astype("int64"),
+            "true_incremental_revenue_per_recipient_usd": campaigns[
+                "true_incremental_revenue_per_recipient_usd"
+            ].astype("float64"),
+            "caused_revenue_usd": campaigns["campaign_id"].astype(str).map(realised).fillna(0.0).astype("float64"),
+        }
+    )
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

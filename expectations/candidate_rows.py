@@ -74,8 +74,11 @@ class _Candidates:
         kw = expectation.get("kwargs") or {}
         if "mostly" in kw or kw.get("row_condition") or any(isinstance(v, dict) for v in kw.values()):
             raise _Unbounded  # a share of all rows, a subset GX picks, or a parameter resolved by GX
-        if kind in ("expect_table_columns_to_match_set", "expect_table_column_count_to_be_between",
-                    "expect_table_columns_to_match_ordered_list"):
+        if kind in (
+            "expect_table_columns_to_match_set",
+            "expect_table_column_count_to_be_between",
+            "expect_table_columns_to_match_ordered_list",
+        ):
             return  # the candidate frame has the frame's columns
         if kind == "expect_column_values_to_be_in_type_list":
             self.type_of(kw.get("column"), TYPED)
@@ -148,13 +151,14 @@ def candidate_query(exported: str, expectations: Iterable[dict], types: dict[str
     except _Unbounded:
         return None
     numbered = bool(found.distinct_columns)
-    ctes = [f"frame as (select *{f', row_number() over () as {ROW_NUMBER}' if numbered else ''} "
-            f"from ({exported}) as exported)"]
+    ctes = [
+        f"frame as (select *{f', row_number() over () as {ROW_NUMBER}' if numbered else ''} "
+        f"from ({exported}) as exported)"
+    ]
     wanted = [f"({c})" for c in found.conditions]
     for i, key in enumerate(dict.fromkeys(found.duplicate_keys)):
         hashed = "hash(" + ", ".join(_q(c) for c in key) + ")"
-        ctes.append(f"duplicated_keys_{i} as (select {hashed} as key_hash from frame group by all "
-                    "having count(*) > 1)")
+        ctes.append(f"duplicated_keys_{i} as (select {hashed} as key_hash from frame group by all having count(*) > 1)")
         wanted.append(f"{hashed} in (select key_hash from duplicated_keys_{i})")
     for i, column in enumerate(dict.fromkeys(found.distinct_columns)):
         ctes.append(f"value_rows_{i} as (select min({ROW_NUMBER}) as row_number from frame group by {_q(column)})")

@@ -17,17 +17,19 @@ SEVERITY = {"critical": "error", "warning": "warn"}
 
 
 # Expectations whose result over a frame is the sum of their results over any split of its rows.
-PART_WISE = frozenset({
-    "expect_column_values_to_be_between",
-    "expect_column_values_to_be_in_set",
-    "expect_column_values_to_be_in_type_list",
-    "expect_column_values_to_be_null",
-    "expect_column_values_to_not_be_null",
-    "expect_column_values_to_match_regex",
-    "expect_column_pair_values_a_to_be_greater_than_b",
-    "expect_table_columns_to_match_set",
-    "expect_table_column_count_to_be_between",
-})
+PART_WISE = frozenset(
+    {
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_match_regex",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        "expect_table_columns_to_match_set",
+        "expect_table_column_count_to_be_between",
+    }
+)
 
 
 # Expectations that read only the columns their kwargs name (or none, like a row count): a frame carrying

@@ -45,8 +45,10 @@ def _unmatched(column: str, parent: str, name: str, *, parent_key: str = "id", v
     """Select item `name`: latest.`column` where no row of raw.`parent` has it as `parent_key` (`value`: the
     expression compared, latest.`column` by default), else null; a null `column` is never unmatched."""
     value = value or f"latest.{column}"
-    return (f"case when latest.{column} is not null and not exists (select 1 from raw.{parent} as parent "
-            f"where parent.{parent_key} = {value}) then latest.{column} end as {name}")
+    return (
+        f"case when latest.{column} is not null and not exists (select 1 from raw.{parent} as parent "
+        f"where parent.{parent_key} = {value}) then latest.{column} end as {name}"
+    )
 
 
 RAW_TABLES: dict[str, RawTable] = {
@@ -82,8 +84,13 @@ RAW_TABLES: dict[str, RawTable] = {
             "helpdesk_users",
             ("id",),
             "updated_at desc",
-            derived=_unmatched("external_id", "shop_customers", "unknown_external_id",
-                               parent_key="id::varchar", value="trim(latest.external_id)"),
+            derived=_unmatched(
+                "external_id",
+                "shop_customers",
+                "unknown_external_id",
+                parent_key="id::varchar",
+                value="trim(latest.external_id)",
+            ),
         ),
         RawTable(
             "helpdesk_tickets",
@@ -120,6 +127,7 @@ RAW_TABLES: dict[str, RawTable] = {
         ),
     ]
 }
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -224,7 +232,11 @@ def _export_cast(name: str, duck_type: str) -> str | None:
 
 
 def export_frame(
-    con: duckdb.DuckDBPyConnection, frame: Frame, path: Path, *, chunk_rows: int | None = None,
+    con: duckdb.DuckDBPyConnection,
+    frame: Frame,
+    path: Path,
+    *,
+    chunk_rows: int | None = None,
     chunk_key: tuple[str, ...] = (),
 ) -> ExportedFrame:
     """Write the first query of `frame` that binds to `path`; an empty marker frame if none does.
@@ -276,13 +288,16 @@ def export_frame(
                 parts = _write_parts(con, whole, parts_dir, -(-rows // chunk_rows), chunk_key)
                 path.unlink()
         return ExportedFrame(
-            frame.suite, parts_dir / "*.parquet" if parts else path, rows, names, problem if i > 0 else None,
-            parts=parts, frame_rows=frame_rows,
+            frame.suite,
+            parts_dir / "*.parquet" if parts else path,
+            rows,
+            names,
+            problem if i > 0 else None,
+            parts=parts,
+            frame_rows=frame_rows,
         )
     # Nothing binds (the relation is missing): an empty frame fails every column expectation.
-    con.execute(
-        f"copy (select null::varchar as _relation_missing where false) to {lit(str(path))} (format parquet)"
-    )
+    con.execute(f"copy (select null::varchar as _relation_missing where false) to {lit(str(path))} (format parquet)")
     return ExportedFrame(
         frame.suite, path, 0, ("_relation_missing",), problem or f"{frame.relation} missing", relation_missing=True
     )
@@ -305,8 +320,7 @@ def _write_parts(
         files = sorted((parts_dir / "hive" / f"_part={i}").glob("*.parquet"))
         target = parts_dir / f"part-{i + 1:04d}-of-{n:04d}.parquet"
         if not files:  # no key hashed here: an empty part with the frame's columns
-            con.execute(f"copy (select * from {rows} as exported limit 0) to {lit(str(target))} "
-                        "(format parquet)")
+            con.execute(f"copy (select * from {rows} as exported limit 0) to {lit(str(target))} (format parquet)")
         elif len(files) == 1:
             files[0].rename(target)
         else:

@@ -50,7 +50,11 @@ def _naive_utc(ts: datetime) -> datetime:
 
 
 def run_raw_checks(
-    con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, interval_end: datetime,
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    run_id: str,
+    interval_end: datetime,
     every_run_only: bool = False,
 ) -> CheckSummary:
     """Validate the rows landed since the last passing check (plus volumes) before transformation.
@@ -104,8 +108,15 @@ def _gx_imported_meanwhile() -> Iterator[Future[ModuleType]]:
 
 
 def _run_gate(
-    con: duckdb.DuckDBPyConnection, settings: Settings, gate: str, specs: list[SuiteSpec], frames: list[Frame],
-    runner: Future[ModuleType] | None, *, run_id: str, params: dict[str, object],
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    gate: str,
+    specs: list[SuiteSpec],
+    frames: list[Frame],
+    runner: Future[ModuleType] | None,
+    *,
+    run_id: str,
+    params: dict[str, object],
 ) -> CheckSummary:
     """`runner`: gx_runner being imported meanwhile (`_gx_imported_meanwhile`), or None to import it here."""
     frame_dir = settings.warehouse_dir / "gx" / "frames" / gate
@@ -114,7 +125,10 @@ def _run_gate(
     for f in frames:
         spec = by_name[f.suite]
         exported[f.suite] = export_frame(
-            con, f, frame_dir / f"{f.suite}.parquet", chunk_rows=settings.check_chunk_rows,
+            con,
+            f,
+            frame_dir / f"{f.suite}.parquet",
+            chunk_rows=settings.check_chunk_rows,
             chunk_key=spec.key if spec.splittable else (),
         )
     if runner is None:
@@ -122,7 +136,12 @@ def _run_gate(
     else:
         gx_runner = runner.result()  # raises what the import raised
     outcomes, docs_index = gx_runner.validate(
-        settings.warehouse_dir, gate, specs, {n: e.files for n, e in exported.items()}, run_id=run_id, params=params,
+        settings.warehouse_dir,
+        gate,
+        specs,
+        {n: e.files for n, e in exported.items()},
+        run_id=run_id,
+        params=params,
         frame_rows={n: e.frame_rows for n, e in exported.items() if e.frame_rows is not None},
     )
     by_label = {(s.name, expectation_label(e)): (s, e) for s in specs for e in s.expectations}
@@ -132,7 +151,10 @@ def _run_gate(
             frame = exported[o.suite]
             o.sample = sample_offending_rows(con, frame.path, spec.key, expectation, params, frame.columns)
     summary = CheckSummary(
-        gate=gate, run_id=run_id, outcomes=outcomes, data_docs_index=docs_index,
+        gate=gate,
+        run_id=run_id,
+        outcomes=outcomes,
+        data_docs_index=docs_index,
         problems={n: e.problem for n, e in exported.items() if e.problem},
         missing={n for n, e in exported.items() if e.relation_missing},
     )

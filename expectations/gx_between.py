@@ -49,7 +49,11 @@ def install() -> None:
 
     @functools.wraps(gx_condition)
     def condition(
-        cls: type, execution_engine: Any, metric_domain_kwargs: dict, metric_value_kwargs: dict, metrics: dict,
+        cls: type,
+        execution_engine: Any,
+        metric_domain_kwargs: dict,
+        metric_value_kwargs: dict,
+        metrics: dict,
         runtime_configuration: dict,
     ) -> tuple[pd.Series, dict, dict]:
         # the same domain as GX's column_condition_partial: the batch (row conditions applied), nulls dropped
@@ -62,11 +66,13 @@ def install() -> None:
         column = df[accessor_kwargs["column"]]
         low, high = metric_value_kwargs.get("min_value"), metric_value_kwargs.get("max_value")
         if not _vectorisable(column, low, high):
-            return gx_condition(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics,
-                                runtime_configuration)
+            return gx_condition(
+                cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration
+            )
         column = column[column.notnull()]
-        meets = vectorised(column, low, high, metric_value_kwargs.get("strict_min"),
-                           metric_value_kwargs.get("strict_max"))
+        meets = vectorised(
+            column, low, high, metric_value_kwargs.get("strict_min"), metric_value_kwargs.get("strict_max")
+        )
         return ~meets, compute_kwargs, accessor_kwargs
 
     condition.rapport_vectorised = True  # type: ignore[attr-defined]

@@ -78,7 +78,10 @@ def _file_context(root: Path):
         config.replace(broken)
         logging.getLogger("rapport").warning(
             "Great Expectations' config could not be read (%s: %s), likely cut short by a killed process; "
-            "set aside as %s and recreated", type(exc).__name__, exc, broken
+            "set aside as %s and recreated",
+            type(exc).__name__,
+            exc,
+            broken,
         )
         return gx.get_context(mode="file", project_root_dir=str(root))
 
@@ -159,13 +162,16 @@ def _suite(ctx, spec: SuiteSpec):
     if stored is not None:
         ctx.suites.delete(spec.name)
     suite = gx.ExpectationSuite(
-        name=spec.name, expectations=[dict(e) for e in spec.expectations],
+        name=spec.name,
+        expectations=[dict(e) for e in spec.expectations],
         meta={"rapport_fingerprint": fingerprint, "source": spec.path.name},
     )
     if len(suite.expectations) != len(spec.expectations):
         # GX logs and drops an invalid expectation; a silently shorter suite must not pass as a gate.
-        raise ValueError(f"suite {spec.name} ({spec.path}): {len(spec.expectations) - len(suite.expectations)} "
-                         "expectation(s) were rejected by Great Expectations")
+        raise ValueError(
+            f"suite {spec.name} ({spec.path}): {len(spec.expectations) - len(suite.expectations)} "
+            "expectation(s) were rejected by Great Expectations"
+        )
     return ctx.suites.add(suite)
 
 
@@ -186,9 +192,7 @@ def _part_names(name: str, n: int) -> list[str]:
     return [name] if n == 1 else [f"{name}.part{i + 1}of{n}" for i in range(n)]
 
 
-def _checkpoint(
-    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]]
-):
+def _checkpoint(warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]]):
     """Register data assets, suites, validation definitions and the gate's checkpoint (once per process and
     layout of frame parts)."""
     key = (warehouse_dir.resolve(), gate, tuple((s.name, len(frame_paths[s.name])) for s in specs))
@@ -222,9 +226,12 @@ def _checkpoint(
         checkpoint = ctx.checkpoints.get(name)
     except DataContextError:
         checkpoint = None
-    if checkpoint is None or [v.id for v in checkpoint.validation_definitions] != [v.id for v in vds] or [
-        a.type for a in checkpoint.actions
-    ] != [UpdateDataDocsOnce.__fields__["type"].default] or checkpoint.result_format != RESULT_FORMAT:
+    if (
+        checkpoint is None
+        or [v.id for v in checkpoint.validation_definitions] != [v.id for v in vds]
+        or [a.type for a in checkpoint.actions] != [UpdateDataDocsOnce.__fields__["type"].default]
+        or checkpoint.result_format != RESULT_FORMAT
+    ):
         if checkpoint is not None:
             ctx.checkpoints.delete(name)
         # the stored checkpoint is replaced: a cached object of another layout of this gate is stale now
@@ -343,8 +350,14 @@ def _combined(parts: list[tuple[dict, str | None, bool]]) -> tuple[dict, str | N
 
 
 def validate(
-    warehouse_dir: Path, gate: str, specs: list[SuiteSpec], frame_paths: dict[str, tuple[Path, ...]], *,
-    run_id: str, params: dict[str, object], frame_rows: dict[str, int] | None = None,
+    warehouse_dir: Path,
+    gate: str,
+    specs: list[SuiteSpec],
+    frame_paths: dict[str, tuple[Path, ...]],
+    *,
+    run_id: str,
+    params: dict[str, object],
+    frame_rows: dict[str, int] | None = None,
 ) -> tuple[list[Outcome], Path]:
     """Run the gate's checkpoint; outcomes (without samples) in suite order, plus the Data Docs index path.
 

@@ -183,6 +183,11 @@ def mart_frame(spec: SuiteSpec, *, candidates: bool = True) -> Frame:
     columns = spec.columns_read if spec.name != "mart_reconciliation" else None
     # Of each mart, Great Expectations sees only the rows an expectation of its suite could object to, when
     # every expectation allows it (candidate_rows.py); the one-row frames are too small to matter.
-    return Frame(suite=spec.name, relation=spec.relation, queries=tuple(queries), columns=columns,
-                 count_first=True,
-                 candidates_of=spec.expectations if candidates and spec.name != "mart_reconciliation" else ())
+    return Frame(
+        suite=spec.name,
+        relation=spec.relation,
+        queries=tuple(queries),
+        columns=columns,
+        count_first=True,
+        candidates_of=spec.expectations if candidates and spec.name != "mart_reconciliation" else (),
+    )

@@ -87,19 +87,35 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, summary: CheckSummary, checke
     rows = pa.Table.from_pylist(
         [
             {
-                "run_id": summary.run_id, "gate": summary.gate, "suite": o.suite, "expectation": o.expectation,
-                "severity": o.severity, "success": o.success, "observed_value": o.observed_value,
-                "element_count": o.element_count, "unexpected_count": o.unexpected_count,
-                "sample": json.dumps(o.sample, default=str) if o.sample else None, "checked_at": checked_at,
+                "run_id": summary.run_id,
+                "gate": summary.gate,
+                "suite": o.suite,
+                "expectation": o.expectation,
+                "severity": o.severity,
+                "success": o.success,
+                "observed_value": o.observed_value,
+                "element_count": o.element_count,
+                "unexpected_count": o.unexpected_count,
+                "sample": json.dumps(o.sample, default=str) if o.sample else None,
+                "checked_at": checked_at,
             }
             for o in summary.outcomes
         ],
-        schema=pa.schema([
-            ("run_id", pa.string()), ("gate", pa.string()), ("suite", pa.string()), ("expectation", pa.string()),
-            ("severity", pa.string()), ("success", pa.bool_()), ("observed_value", pa.string()),
-            ("element_count", pa.int64()), ("unexpected_count", pa.int64()), ("sample", pa.string()),
-            ("checked_at", pa.timestamp("us")),
-        ]),
+        schema=pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("gate", pa.string()),
+                ("suite", pa.string()),
+                ("expectation", pa.string()),
+                ("severity", pa.string()),
+                ("success", pa.bool_()),
+                ("observed_value", pa.string()),
+                ("element_count", pa.int64()),
+                ("unexpected_count", pa.int64()),
+                ("sample", pa.string()),
+                ("checked_at", pa.timestamp("us")),
+            ]
+        ),
     )
     con.execute("begin transaction")
     try:
@@ -162,8 +178,12 @@ def offending_predicate(expectation_type: str, kwargs: dict, params: dict[str, o
 
 
 def sample_offending_rows(
-    con: duckdb.DuckDBPyConnection, frame_path: Path, key: tuple[str, ...], expectation: dict,
-    params: dict[str, object], frame_columns: tuple[str, ...],
+    con: duckdb.DuckDBPyConnection,
+    frame_path: Path,
+    key: tuple[str, ...],
+    expectation: dict,
+    params: dict[str, object],
+    frame_columns: tuple[str, ...],
 ) -> list[dict]:
     """Up to SAMPLE_ROWS offending rows (key columns and the checked columns) from the validated frame."""
     try:

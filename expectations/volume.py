@@ -19,12 +19,14 @@ VOLUME_PER_DAY: dict[str, tuple[str, tuple[str, ...]]] = {
     "shop_customers": ("select min(created_at) as ts from raw.shop_customers group by id", ("created_at",)),
     "shop_orders": ("select min(created_at) as ts from raw.shop_orders group by id", ("created_at",)),
     "shop_fx_rates": (
-        "select distinct rate_date::timestamp as ts, currency from raw.shop_fx_rates", ("rate_date", "currency")
+        "select distinct rate_date::timestamp as ts, currency from raw.shop_fx_rates",
+        ("rate_date", "currency"),
     ),
     "helpdesk_users": ("select min(created_at) as ts from raw.helpdesk_users group by id", ("created_at",)),
     "helpdesk_tickets": ("select min(created_at) as ts from raw.helpdesk_tickets group by id", ("created_at",)),
     "esp_contacts": (
-        "select min(created_at) as ts from raw.esp_contacts group by contact_id", ("created_at", "contact_id")
+        "select min(created_at) as ts from raw.esp_contacts group by contact_id",
+        ("created_at", "contact_id"),
     ),
 }
 # ESP events come in bursts after each send: per day, every quiet week after a campaign (or a late click
@@ -100,8 +102,11 @@ def volume_frame(
             )
         elif table in VOLUME_PER_SEND and per_send_ready:
             rows = VOLUME_PER_SEND[table].format(settled_before=lit(interval_end - timedelta(days=1)))
-            parts_volume.append(_volume_part(table, "delivery webhooks per treated recipient", rows,
-                                             lit(interval_end) + "::date", per_day=False))
+            parts_volume.append(
+                _volume_part(
+                    table, "delivery webhooks per treated recipient", rows, lit(interval_end) + "::date", per_day=False
+                )
+            )
         cols = [c for c in columns if c in present]
         if "_run_id" in present and cols:
             checks = ", ".join(

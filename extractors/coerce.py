@@ -77,15 +77,16 @@ def cast_expr(value: str, sql_type: str) -> str:
     if sql_type == "json":
         return f"try_cast({value} as json)"
     if sql_type in ("bigint", "integer"):
-        return (f"case when regexp_full_match({value}::varchar, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
-                f"then try_cast({value} as {sql_type}) end")
+        return (
+            f"case when regexp_full_match({value}::varchar, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
+            f"then try_cast({value} as {sql_type}) end"
+        )
     digit = f"ascii(ltrim({value}::varchar)) between 48 and 57"
     if sql_type == "timestamp":
         ts = f"try_cast({value} as timestamptz)"
         return f"(case when {digit} and {ts} between {_TS_MIN} and {_TS_MAX} then {ts} end at time zone 'UTC')"
     if sql_type == "date":
-        d = (f"coalesce(try_cast({value} as date), "
-             f"(try_cast({value} as timestamptz) at time zone 'UTC')::date)")
+        d = f"coalesce(try_cast({value} as date), (try_cast({value} as timestamptz) at time zone 'UTC')::date)"
         return f"(case when {digit} and {d} between date '0001-01-01' and date '9999-12-31' then {d} end)"
     if sql_type == "double":
         return f"(case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end)"
@@ -146,26 +147,28 @@ def typed_query(
     keep = ", ".join(c.ident for c in cols)
     drift_src = drift_out = ""
     if group_sql:
-        miss = ", ".join(f"case when {quote('v_' + c.name)} is null then {sql_str(c.name)} end"
-                         for c in cols if c.required)
+        miss = ", ".join(
+            f"case when {quote('v_' + c.name)} is null then {sql_str(c.name)} end" for c in cols if c.required
+        )
         drift_src = f", ({group_sql})::varchar as _grp"
-        drift_out = (f", _grp, case when _pre_reason is null "
-                     f"then list_filter([{miss}], lambda x: x is not null) end as _miss")
+        drift_out = (
+            f", _grp, case when _pre_reason is null then list_filter([{miss}], lambda x: x is not null) end as _miss"
+        )
     return f"""
         with src as (
-            select {', '.join(src_items)},
+            select {", ".join(src_items)},
                    ({source_sql})::varchar as _source, ({extra_sql})::json as _extra,
                    ({raw_sql}) as _raw_src, ({loc_sql})::varchar as _loc, ({ord_sql})::bigint as _ord,
                    ({pre_reason_sql})::varchar as _pre_reason, nullif({extra_checks}, '') as _chk{drift_src}
             from {from_sql}
-            {'where ' + where if where else ''}
+            {"where " + where if where else ""}
         ),
         typed as (
-            select *, {', '.join(typed_items)} from src
+            select *, {", ".join(typed_items)} from src
         ),
         checked as (
             select *, {reason} as _reason from typed
-            {'where ' + post_where if post_where else ''}
+            {"where " + post_where if post_where else ""}
         )
         select {keep}, _source, _extra, case when _reason is not null then ({raw_final})::varchar end as _raw,
                _loc, _ord, _reason{drift_out}

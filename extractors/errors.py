@@ -97,8 +97,12 @@ def retry_source(
 
     def _log(rs) -> None:  # type: ignore[no-untyped-def]
         exc = rs.outcome.exception() if rs.outcome else None
-        log.warning(scrub(f"{source} at {where}: {type(exc).__name__}: {exc}; attempt {rs.attempt_number}/"
-                          f"{attempts}, retrying", secrets))
+        log.warning(
+            scrub(
+                f"{source} at {where}: {type(exc).__name__}: {exc}; attempt {rs.attempt_number}/{attempts}, retrying",
+                secrets,
+            )
+        )
 
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
@@ -113,5 +117,6 @@ def retry_source(
         last = exc.last_attempt.exception()
         cls = SourceNotFoundError if isinstance(last, FileNotFoundError) else SourceUnavailableError
         detail = " ".join(f"{type(last).__name__}: {last}".split())  # driver messages span lines
-        raise cls(scrub(f"{source} unavailable at {where} after {attempts} attempts: {detail[:600]}",
-                        secrets)) from None
+        raise cls(
+            scrub(f"{source} unavailable at {where} after {attempts} attempts: {detail[:600]}", secrets)
+        ) from None

@@ -135,8 +135,9 @@ class _Batch:
             finally:
                 with suppress(duckdb.Error):  # in an aborted transaction: keep its error
                     con.unregister("_in")
-            record_manifest(con, [(f.rel, got.size, got.sha256, records) for f, got, records in self.files],
-                            run_id, utc_now())
+            record_manifest(
+                con, [(f.rel, got.size, got.sha256, records) for f, got, records in self.files], run_id, utc_now()
+            )
             record_stats(con, [(f.rel, got.stat, got.sha256) for f, got, _r in self.files if got.stat])
 
 
@@ -170,10 +171,19 @@ def missing_files(settings: Settings, manifest: dict[str, tuple[int, str]]) -> F
     if severity is None:
         return None
     kinds = ", ".join(f"{k}/ {held[k]} of {loaded[k]}" for k in sorted(loaded) if held[k] < loaded[k])
-    what = (f"RAPPORT_ESP_ROOT ({root}) holds {sum(held.values())} of the {len(manifest)} export files earlier "
-            f"runs loaded ({kinds})")
-    return volume_finding(settings, SOURCE, what, sum(held.values()), len(manifest),
-                          "is the folder unmounted, or were files removed? Restore them and rerun", severity)
+    what = (
+        f"RAPPORT_ESP_ROOT ({root}) holds {sum(held.values())} of the {len(manifest)} export files earlier "
+        f"runs loaded ({kinds})"
+    )
+    return volume_finding(
+        settings,
+        SOURCE,
+        what,
+        sum(held.values()),
+        len(manifest),
+        "is the folder unmounted, or were files removed? Restore them and rerun",
+        severity,
+    )
 
 
 def extract_esp(
@@ -183,8 +193,7 @@ def extract_esp(
     batch_rows = int(settings.extra.get("esp_batch_rows", 500_000))
     batch_files = int(settings.extra.get("esp_batch_files", 200))
     skipped = 0
-    with extraction(con, settings, SOURCE, TABLE_OF_KIND.values(), run_id=run_id,
-                    interval_end=interval_end) as ex:
+    with extraction(con, settings, SOURCE, TABLE_OF_KIND.values(), run_id=run_id, interval_end=interval_end) as ex:
         counts = ex.counts
         manifest, stats = load_manifest(con), load_stats(con)
         remember: list[tuple[str, FileStat, str]] = []  # unchanged files read again (copied, touched)
@@ -192,7 +201,9 @@ def extract_esp(
         next_ord = 0
         extra = settings.extra
         files = retry_source(
-            lambda: discover(settings.esp_root, ex.interval_end), source="esp", where=str(settings.esp_root),
+            lambda: discover(settings.esp_root, ex.interval_end),
+            source="esp",
+            where=str(settings.esp_root),
             attempts=int(extra.get("esp_root_attempts", ROOT_ATTEMPTS)),
             base_s=float(extra.get("esp_root_base_s", ROOT_BASE_S)),
         )
@@ -209,8 +220,9 @@ def extract_esp(
                 continue
             part, records = _decode_file(f, got.data, next_ord)
             next_ord += part.num_rows
-            if batch and (batch.kind != f.kind or batch.rows + part.num_rows > batch_rows
-                          or len(batch.files) >= batch_files):
+            if batch and (
+                batch.kind != f.kind or batch.rows + part.num_rows > batch_rows or len(batch.files) >= batch_files
+            ):
                 batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
                 batch = None
             batch = batch or _Batch(f.kind)

@@ -88,21 +88,23 @@ def record_stats(con: duckdb.DuckDBPyConnection, files: list[tuple[str, FileStat
     """Upsert cache rows (path, stat, sha256) in one statement; inside the batch transaction for files landed."""
     if not files:
         return
-    rows = pa.table({
-        "path": [p for p, _s, _h in files],
-        "size": pa.array([s.size for _p, s, _h in files], pa.int64()),
-        "mtime_ns": pa.array([s.mtime_ns for _p, s, _h in files], pa.int64()),
-        "ctime_ns": pa.array([s.ctime_ns for _p, s, _h in files], pa.int64()),
-        "sha256": [h for _p, _s, h in files],
-    })
+    rows = pa.table(
+        {
+            "path": [p for p, _s, _h in files],
+            "size": pa.array([s.size for _p, s, _h in files], pa.int64()),
+            "mtime_ns": pa.array([s.mtime_ns for _p, s, _h in files], pa.int64()),
+            "ctime_ns": pa.array([s.ctime_ns for _p, s, _h in files], pa.int64()),
+            "sha256": [h for _p, _s, h in files],
+        }
+    )
     con.register("_stats_in", rows)
     try:
         con.execute(
             """insert into ops.esp_file_stats (path, size, mtime_ns, ctime_ns, sha256)
                select path, size, mtime_ns, ctime_ns, sha256 from _stats_in
                on conflict (path) do update set size = excluded.size, mtime_ns = excluded.mtime_ns,
-                   ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256""")
+                   ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256"""
+        )
     finally:
         with suppress(duckdb.Error):  # in an aborted transaction: keep its error
             con.unregister("_stats_in")
-

@@ -36,8 +36,12 @@ log = logging.getLogger(__name__)
 
 _SNAPSHOT_RE = re.compile(r"^(contacts|campaigns)_(\d{8})\.csv$")
 _PARTITION_RE = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$"), re.compile(r"^hour=(\d{1,2})$")
-TABLE_OF_KIND = {"contacts": "esp_contacts", "campaigns": "esp_campaigns", "audiences": "esp_audiences",
-                 "events": "esp_events"}
+TABLE_OF_KIND = {
+    "contacts": "esp_contacts",
+    "campaigns": "esp_campaigns",
+    "audiences": "esp_audiences",
+    "events": "esp_events",
+}
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,16 @@ def load_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
     return {r[0]: (r[1], r[2]) for r in con.execute("select path, size, sha256 from ops.esp_manifest").fetchall()}
 
 
-def record_manifest(con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, str, int]], run_id: str,
-                    loaded_at: datetime) -> None:
+def record_manifest(
+    con: duckdb.DuckDBPyConnection, files: list[tuple[str, int, str, int]], run_id: str, loaded_at: datetime
+) -> None:
     """Upsert manifest rows (path, size, sha256, rows read) in one statement, inside the batch transaction."""
     if not files:
         return
     paths, sizes, shas, reads = (list(x) for x in zip(*files, strict=True))
-    rows = pa.table({"path": paths, "size": pa.array(sizes, pa.int64()), "sha256": shas,
-                     "rows_read": pa.array(reads, pa.int64())})
+    rows = pa.table(
+        {"path": paths, "size": pa.array(sizes, pa.int64()), "sha256": shas, "rows_read": pa.array(reads, pa.int64())}
+    )
     con.register("_manifest_in", rows)
     try:
         con.execute(
@@ -125,8 +131,13 @@ class Decoded:
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (line number, raw, reason)
 
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE starts like UTF-16 LE
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)  # UTF-32 LE starts like UTF-16 LE
 
 
 def looks_like(bad: list[bytes], non_ascii: int) -> str:
@@ -214,13 +225,15 @@ def event_lines(f: EspFile, dec: Decoded, first_ord: int) -> pa.Table:
         if 1 <= line_no <= n:
             lines[line_no - 1] = raw
     arr = pa.array(lines, pa.string())
-    return pa.table({
-        "_file": pa.repeat(f.rel, n).cast(pa.string()) if n else pa.array([], pa.string()),
-        "_line": pa.array(np.arange(1, n + 1, dtype=np.int64)),
-        "line": arr,
-        "_pre": pa.array(pre, pa.string()),
-        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
-    })
+    return pa.table(
+        {
+            "_file": pa.repeat(f.rel, n).cast(pa.string()) if n else pa.array([], pa.string()),
+            "_line": pa.array(np.arange(1, n + 1, dtype=np.int64)),
+            "line": arr,
+            "_pre": pa.array(pre, pa.string()),
+            "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+        }
+    )
 
 
 def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> tuple[pa.Table, list[str] | None]:
@@ -239,6 +252,7 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
     physical: list[str] | None = None
     header: list[str] | None = None
     bad_lines = {ln: (raw, reason) for ln, raw, reason in dec.rejects}
+
     def add(row: list[str], line: int, reason: str | None, raw: str | None) -> None:
         rows.append(row)
         line_nos.append(line)
@@ -255,14 +269,16 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
         except csv.Error as exc:  # e.g. a field over the size limit: reject the record, go on
             start, prev = prev + 1, reader.line_num
             physical = physical or text.split("\n")
-            add([], start, f"unreadable CSV record: {exc}", "\n".join(physical[start - 1:prev])[:10_000])
+            add([], start, f"unreadable CSV record: {exc}", "\n".join(physical[start - 1 : prev])[:10_000])
             continue
         start, prev = prev + 1, reader.line_num
         if start in bad_lines:
             if header is None:  # the next line would be taken for the header: every row would be misread
-                raise SchemaDriftError(f"esp: {f.rel}: the header line ({start}) is not valid UTF-8"
-                                       f"{bad_lines[start][1].removeprefix('invalid UTF-8')}; the run stops "
-                                       "before transformation")
+                raise SchemaDriftError(
+                    f"esp: {f.rel}: the header line ({start}) is not valid UTF-8"
+                    f"{bad_lines[start][1].removeprefix('invalid UTF-8')}; the run stops "
+                    "before transformation"
+                )
             add([], start, bad_lines[start][1], bad_lines.pop(start)[0])
             continue
         if not row or (len(row) == 1 and not row[0].strip()):  # a blank line is no record
@@ -272,32 +288,42 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
             continue
         if len(row) != len(header):
             physical = physical or text.split("\n")
-            add([], start, f"expected {len(header)} fields, got {len(row)}", "\n".join(physical[start - 1:prev]))
+            add([], start, f"expected {len(header)} fields, got {len(row)}", "\n".join(physical[start - 1 : prev]))
             continue
         add(row, start, None, None)
     for ln, (raw, reason) in sorted(bad_lines.items()):  # bad lines the CSV parser swallowed (inside quotes)
         add([], ln, reason, raw)
     header_seen = header is not None
     header = header or []
-    cols = _known_columns(header, known, len(rows),
-                          lambda i: pa.array([r[i] if r else None for r in rows], pa.string()))
+    cols = _known_columns(
+        header, known, len(rows), lambda i: pa.array([r[i] if r else None for r in rows], pa.string())
+    )
     extra_idx = _extra_columns(header, known)
-    extras = [json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
-              for r in rows] if extra_idx else [None] * len(rows)
+    extras = (
+        [
+            json.dumps({h: r[i] for i, h in extra_idx}, ensure_ascii=False, separators=(",", ":")) if r else None
+            for r in rows
+        ]
+        if extra_idx
+        else [None] * len(rows)
+    )
     n = len(rows)
-    return pa.table({
-        **cols,
-        "_extra": pa.array(extras, pa.string()),
-        "_file": pa.array([f.rel] * n, pa.string()),
-        "_line": pa.array(line_nos, pa.int64()),
-        "_rawline": pa.array(rawlines, pa.string()),
-        "_pre": pa.array(pre, pa.string()),
-        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
-    }), (header if header_seen else None)
+    return pa.table(
+        {
+            **cols,
+            "_extra": pa.array(extras, pa.string()),
+            "_file": pa.array([f.rel] * n, pa.string()),
+            "_line": pa.array(line_nos, pa.int64()),
+            "_rawline": pa.array(rawlines, pa.string()),
+            "_pre": pa.array(pre, pa.string()),
+            "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+        }
+    ), (header if header_seen else None)
 
 
-def _known_columns(header: list[str], known: list[str], n: int,
-                   column: Callable[[int], pa.Array | pa.ChunkedArray]) -> dict[str, pa.Array | pa.ChunkedArray]:
+def _known_columns(
+    header: list[str], known: list[str], n: int, column: Callable[[int], pa.Array | pa.ChunkedArray]
+) -> dict[str, pa.Array | pa.ChunkedArray]:
     """The `known` columns as text, '' read as NULL; a known column the header lacks is all NULL. `column(i)` is
     the header's i-th column."""
     cols: dict[str, pa.Array | pa.ChunkedArray] = {}
@@ -313,26 +339,37 @@ def _known_columns(header: list[str], known: list[str], n: int,
 def _extra_columns(header: list[str], known: list[str]) -> list[tuple[int, str]]:
     """(position, name in _extra) of the columns that land in _extra: unknown columns, and a second column of
     a known name (its first one is the value)."""
-    return [(i, h if h not in known else f"{h} (column {i + 1})") for i, h in enumerate(header)
-            if h not in known or header.index(h) != i]
+    return [
+        (i, h if h not in known else f"{h} (column {i + 1})")
+        for i, h in enumerate(header)
+        if h not in known or header.index(h) != i
+    ]
 
 
-def _regular_records(f: EspFile, header: list[str], fields: list[pa.ChunkedArray], known: list[str],
-                     first_ord: int) -> pa.Table:
+def _regular_records(
+    f: EspFile, header: list[str], fields: list[pa.ChunkedArray], known: list[str], first_ord: int
+) -> pa.Table:
     """What `csv_records` builds, from a regular file's columns (`csv_fast`): every row valid, on line i + 2."""
     n = len(fields[0])
     cols = _known_columns(header, known, n, fields.__getitem__)
     extra_idx = _extra_columns(header, known)
     names = [h for _i, h in extra_idx]
-    extras = [json.dumps(dict(zip(names, vals, strict=True)), ensure_ascii=False, separators=(",", ":"))
-              for vals in zip(*(fields[i].to_pylist() for i, _h in extra_idx), strict=True)
-              ] if extra_idx else [None] * n
-    return pa.table({
-        **cols,
-        "_extra": pa.array(extras, pa.string()),
-        "_file": pa.repeat(pa.scalar(f.rel, pa.string()), n),
-        "_line": pa.array(np.arange(2, n + 2, dtype=np.int64)),
-        "_rawline": pa.nulls(n, pa.string()),
-        "_pre": pa.nulls(n, pa.string()),
-        "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
-    })
+    extras = (
+        [
+            json.dumps(dict(zip(names, vals, strict=True)), ensure_ascii=False, separators=(",", ":"))
+            for vals in zip(*(fields[i].to_pylist() for i, _h in extra_idx), strict=True)
+        ]
+        if extra_idx
+        else [None] * n
+    )
+    return pa.table(
+        {
+            **cols,
+            "_extra": pa.array(extras, pa.string()),
+            "_file": pa.repeat(pa.scalar(f.rel, pa.string()), n),
+            "_line": pa.array(np.arange(2, n + 2, dtype=np.int64)),
+            "_rawline": pa.nulls(n, pa.string()),
+            "_pre": pa.nulls(n, pa.string()),
+            "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
+        }
+    )

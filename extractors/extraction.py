@@ -53,12 +53,16 @@ class Extraction:
 
 @contextmanager
 def extraction(
-    con: duckdb.DuckDBPyConnection, settings: Settings, source: str, tables: Iterable[str], *, run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    source: str,
+    tables: Iterable[str],
+    *,
+    run_id: str,
     interval_end: datetime,
 ) -> Iterator[Extraction]:
     ensure_schema(con)
-    ex = Extraction(source, run_id, to_utc_naive(interval_end), utc_now(), settings,
-                    {t: TableCounts() for t in tables})
+    ex = Extraction(source, run_id, to_utc_naive(interval_end), utc_now(), settings, {t: TableCounts() for t in tables})
     log_args = dict(run_id=run_id, source=source, tables=ex.counts, started_at=ex.started_at)
     try:
         with utc_session(con):

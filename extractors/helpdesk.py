@@ -69,8 +69,8 @@ def _typed_sql(table: str, kind: str, where: str, future: str, cut: datetime) ->
                             from _items)) t""",
         source_sql=sql_str(where),
         raw_sql="_raw",
-        loc_sql=f"""case when {ahead} then {sql_str(f'{kind} id=')} || coalesce(json_extract_string(_raw, '$.id'), '?')
-                     else {sql_str(f'{kind} {where} item ')} || _idx end""",
+        loc_sql=f"""case when {ahead} then {sql_str(f"{kind} id=")} || coalesce(json_extract_string(_raw, '$.id'), '?')
+                     else {sql_str(f"{kind} {where} item ")} || _idx end""",
         ord_sql="_ord",
         extra_sql=f"case when j is not null then nullif(json_merge_patch(j, '{known}')::varchar, '{{}}') end",
         # NaN and Infinity are read by Python's json module, which re-serialises them: DuckDB reads them too
@@ -84,8 +84,15 @@ def _typed_sql(table: str, kind: str, where: str, future: str, cut: datetime) ->
 
 
 def _export(
-    con: duckdb.DuckDBPyConnection, client: HelpdeskClient, kind: str, *, run_id: str, hi: datetime,
-    cut: datetime, future: str, counts: TableCounts,
+    con: duckdb.DuckDBPyConnection,
+    client: HelpdeskClient,
+    kind: str,
+    *,
+    run_id: str,
+    hi: datetime,
+    cut: datetime,
+    future: str,
+    counts: TableCounts,
 ) -> None:
     table = KINDS[kind]
     key = f"{kind}.cursor"
@@ -95,12 +102,14 @@ def _export(
         page: Page = client.page(kind, cursor)
         where = f"cursor={cursor}" if cursor else "start_time=0"
         n = len(page.items)
-        items = pa.table({
-            "_ord": pa.array(np.arange(next_ord, next_ord + n, dtype=np.int64)),
-            "_idx": pa.array(np.arange(n, dtype=np.int64)),
-            "_raw": pa.array(page.items, pa.string()),
-            "_pre": pa.array([page.bad.get(i) for i in range(n)], pa.string()),
-        })
+        items = pa.table(
+            {
+                "_ord": pa.array(np.arange(next_ord, next_ord + n, dtype=np.int64)),
+                "_idx": pa.array(np.arange(n, dtype=np.int64)),
+                "_raw": pa.array(page.items, pa.string()),
+                "_pre": pa.array([page.bad.get(i) for i in range(n)], pa.string()),
+            }
+        )
         next_ord += n
         with Timer(counts), batch_transaction(con):
             con.register("_items", items)
@@ -114,8 +123,16 @@ def _export(
                     [cut, hi],
                 ).fetchall()[0]
                 limit = wait if wait is not None else next_ord
-                counts.add(merge_batch(con, table, _typed_sql(table, kind, where, future, cut), system=SOURCE,
-                                       run_id=run_id, params=[limit]))
+                counts.add(
+                    merge_batch(
+                        con,
+                        table,
+                        _typed_sql(table, kind, where, future, cut),
+                        system=SOURCE,
+                        run_id=run_id,
+                        params=[limit],
+                    )
+                )
                 check_json_drift(con, SOURCE, table, "the helpdesk")
             finally:
                 with suppress(duckdb.Error):  # in an aborted transaction: keep its error
@@ -136,8 +153,9 @@ def probe(con: duckdb.DuckDBPyConnection, client: HelpdeskClient, settings: Sett
     come back (updated_at only moves forward). Judged only when the stream ended within PROBE_PAGES pages."""
     table = KINDS[kind]
     latest = f"select id, max(updated_at) as u from raw.{table} group by id"
-    since = con.execute(f"select min(u) from (select u from ({latest}) order by u desc limit {PROBE_ITEMS})"
-                        ).fetchall()[0][0]
+    since = con.execute(
+        f"select min(u) from (select u from ({latest}) order by u desc limit {PROBE_ITEMS})"
+    ).fetchall()[0][0]
     if since is None:
         return None
     expected = {r[0] for r in con.execute(f"select id from ({latest}) where u >= ?", [since]).fetchall()}
@@ -156,10 +174,18 @@ def probe(con: duckdb.DuckDBPyConnection, client: HelpdeskClient, settings: Sett
         return None  # more pages than the probe reads: cannot tell
     held = len(expected & seen)
     count = "none" if held == 0 else f"{held}"
-    what = (f"the export of {kind} since {since:%Y-%m-%d %H:%M} UTC returned {count} of the {len(expected)} "
-            f"{kind} earlier runs landed from then on")
-    return volume_finding(settings, SOURCE, what, held, len(expected),
-                          "is RAPPORT_HELPDESK_URL the right helpdesk, and its export complete? Fix it and rerun")
+    what = (
+        f"the export of {kind} since {since:%Y-%m-%d %H:%M} UTC returned {count} of the {len(expected)} "
+        f"{kind} earlier runs landed from then on"
+    )
+    return volume_finding(
+        settings,
+        SOURCE,
+        what,
+        held,
+        len(expected),
+        "is RAPPORT_HELPDESK_URL the right helpdesk, and its export complete? Fix it and rerun",
+    )
 
 
 def extract_helpdesk(
@@ -172,13 +198,17 @@ def extract_helpdesk(
         base_s=float(extra.get("helpdesk_retry_base_s", RetryPolicy.base_s)),
         max_wait_s=float(extra.get("helpdesk_retry_max_s", RetryPolicy.max_wait_s)),
     )
-    with extraction(con, settings, SOURCE, KINDS.values(), run_id=run_id, interval_end=interval_end) as ex, \
-            HelpdeskClient(base_url, settings.helpdesk_token, retry=retry,
-                           timeout_s=float(extra.get("helpdesk_timeout_s", 30))) as client:
+    with (
+        extraction(con, settings, SOURCE, KINDS.values(), run_id=run_id, interval_end=interval_end) as ex,
+        HelpdeskClient(
+            base_url, settings.helpdesk_token, retry=retry, timeout_s=float(extra.get("helpdesk_timeout_s", 30))
+        ) as client,
+    ):
         ex.check(filter(None, [probe(con, client, settings, kind) for kind in KINDS]))
         cut = max(utc_now(), ex.interval_end) + timedelta(minutes=settings.clock_skew_minutes)
         future = future_check(settings, cut)
         for kind, table in KINDS.items():
-            _export(con, client, kind, run_id=run_id, hi=ex.interval_end, cut=cut, future=future,
-                    counts=ex.counts[table])
+            _export(
+                con, client, kind, run_id=run_id, hi=ex.interval_end, cut=cut, future=future, counts=ex.counts[table]
+            )
     return ex.result()

@@ -96,8 +96,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class HelpdeskClient:
-    def __init__(self, base_url: str, token: str, *, retry: RetryPolicy | None = None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, *, retry: RetryPolicy | None = None, timeout_s: float = 30.0) -> None:
         if not token:
             raise HelpdeskAuthError("no helpdesk token configured (RAPPORT_HELPDESK_TOKEN)")
         try:
@@ -105,8 +104,10 @@ class HelpdeskClient:
         except httpx.InvalidURL:
             url = None
         if url is None or url.scheme not in ("http", "https") or not url.host:
-            raise SourceConfigError(f"RAPPORT_HELPDESK_URL={redact_url(base_url)!r} is not an http(s) URL: expected "
-                                    "the helpdesk's base URL, e.g. https://yourcompany.zendesk.com")
+            raise SourceConfigError(
+                f"RAPPORT_HELPDESK_URL={redact_url(base_url)!r} is not an http(s) URL: expected "
+                "the helpdesk's base URL, e.g. https://yourcompany.zendesk.com"
+            )
         self._token = token
         self.base_url = redact_url(base_url.rstrip("/"))
         self.retry = retry or RetryPolicy()
@@ -148,17 +149,20 @@ class HelpdeskClient:
                     payload = self._get_once(path, params, where)
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise HelpdeskUnavailableError(self._scrub(
-                f"helpdesk unavailable at {self.base_url} after {self.retry.attempts} attempts: GET {path} at "
-                f"{where} (last error: {last}); pages already landed are kept and a rerun resumes from this cursor"
-            )) from None
+            raise HelpdeskUnavailableError(
+                self._scrub(
+                    f"helpdesk unavailable at {self.base_url} after {self.retry.attempts} attempts: GET {path} at "
+                    f"{where} (last error: {last}); pages already landed are kept and a rerun resumes from this cursor"
+                )
+            ) from None
         items = payload.get(kind)
         if not isinstance(items, list):
             raise HelpdeskError(f"helpdesk GET {path} at {where}: response has no {kind!r} list")
         after = payload.get("after_cursor")
         if after is not None and not isinstance(after, str):
-            raise HelpdeskError(self._scrub(f"helpdesk GET {path} at {where}: after_cursor is not a string "
-                                            f"({json.dumps(after)[:80]})"))
+            raise HelpdeskError(
+                self._scrub(f"helpdesk GET {path} at {where}: after_cursor is not a string ({json.dumps(after)[:80]})")
+            )
         texts, bad = serialise_items(items)
         return Page(items=texts, after_cursor=after, end_of_stream=payload.get("end_of_stream") is True, bad=bad)
 
@@ -173,8 +177,10 @@ class HelpdeskClient:
         if status >= 500:
             raise _Transient(f"{status} {resp.reason_phrase}")
         if status in (401, 403):
-            raise HelpdeskAuthError(f"helpdesk GET {path} at {where}: {status} {resp.reason_phrase} "
-                                    "(the token was rejected; check RAPPORT_HELPDESK_TOKEN)")
+            raise HelpdeskAuthError(
+                f"helpdesk GET {path} at {where}: {status} {resp.reason_phrase} "
+                "(the token was rejected; check RAPPORT_HELPDESK_TOKEN)"
+            )
         if status != 200:
             raise HelpdeskError(self._scrub(f"helpdesk GET {path} at {where}: {status} {resp.text[:200]}"))
         try:
@@ -195,5 +201,9 @@ class HelpdeskClient:
     def _log_retry(self, rs: RetryCallState, path: str, where: str) -> None:
         exc = rs.outcome.exception() if rs.outcome else None
         sleep = rs.next_action.sleep if rs.next_action else 0.0
-        log.warning(self._scrub(f"helpdesk GET {path} at {where}: {exc}; attempt {rs.attempt_number}/"
-                                f"{self.retry.attempts}, retrying in {sleep:.2f} s"))
+        log.warning(
+            self._scrub(
+                f"helpdesk GET {path} at {where}: {exc}; attempt {rs.attempt_number}/"
+                f"{self.retry.attempts}, retrying in {sleep:.2f} s"
+            )
+        )

@@ -61,8 +61,14 @@ class ExtractResult:
     @classmethod
     def from_tables(cls, source: str, tables: dict[str, TableCounts]) -> ExtractResult:
         t = tables.values()
-        return cls(source, sum(c.rows_read for c in t), sum(c.rows_landed for c in t),
-                   sum(c.rows_quarantined for c in t), sum(c.rows_duplicate for c in t), tables)
+        return cls(
+            source,
+            sum(c.rows_read for c in t),
+            sum(c.rows_landed for c in t),
+            sum(c.rows_quarantined for c in t),
+            sum(c.rows_duplicate for c in t),
+            tables,
+        )
 
 
 @dataclass(frozen=True)
@@ -187,12 +193,18 @@ def merge_batch(
     con.execute(f"create or replace temp view _cand as {'select * from _dedup' if repeated else valid}")
     n_cand = con.execute("select count(*) from _cand").fetchall()[0][0]
 
-    insert = f"insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra) " \
-             f"select {data}, ?, ?, _source, _extra"
+    insert = (
+        f"insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra) "
+        f"select {data}, ?, ?, _source, _extra"
+    )
     n_dup = 0
-    hits = con.execute(
-        f"select count(*) from _cand c where exists (select 1 from raw.{table} t where {_key_match(key, 'c', 't')})"
-    ).fetchall()[0][0] if n_cand else 0
+    hits = (
+        con.execute(
+            f"select count(*) from _cand c where exists (select 1 from raw.{table} t where {_key_match(key, 'c', 't')})"
+        ).fetchall()[0][0]
+        if n_cand
+        else 0
+    )
     if not hits:  # all new: the common case of a first or incremental load
         landed = con.execute(f"{insert} from _cand", [run_id, extracted_at]).fetchall()[0][0] if n_cand else 0
     else:
@@ -204,11 +216,11 @@ def merge_batch(
             f"""create or replace temp table _cls as
                 select c.*, case when t._hit is null then 'new'
                                  when {same} then 'dup'
-                                 {"when true then 'dup'" if rule.keep_first else ''}
+                                 {"when true then 'dup'" if rule.keep_first else ""}
                                  {stale}
                                  else 'changed' end as _state
                 from _cand c
-                left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, 'c', 't')}"""
+                left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, "c", "t")}"""
         )
         n_dup, n_changed = con.execute(
             "select count(*) filter (where _state = 'dup'), count(*) filter (where _state = 'changed') from _cls"
@@ -217,8 +229,9 @@ def merge_batch(
             con.execute(
                 f"delete from raw.{table} t using _cls c where c._state = 'changed' and {_key_match(key, 'c', 't')}"
             )
-        landed = con.execute(f"{insert} from _cls where _state in ('new', 'changed')",
-                             [run_id, extracted_at]).fetchall()[0][0]
+        landed = con.execute(
+            f"{insert} from _cls where _state in ('new', 'changed')", [run_id, extracted_at]
+        ).fetchall()[0][0]
     counts = TableCounts(
         rows_read=n_read,
         rows_landed=landed,
@@ -253,20 +266,20 @@ def _mark_conflicts(con: duckdb.DuckDBPyConnection, table: str, cols: list[str],
         with valid as (select _ord, {sel} from _typed where _reason is null),
         held as (
             select {sel}, 0 as _pri from raw.{table} t
-            where exists (select 1 from valid v where {_key_match(key, 'v', 't')})
+            where exists (select 1 from valid v where {_key_match(key, "v", "t")})
             union all by name
             select {sel}, 1 as _pri from valid
             qualify row_number() over (partition by {keys} order by _pri, _ord) = 1
         ),
         ref as (select * from held qualify row_number() over (partition by {keys} order by _pri) = 1)
         select v._ord, concat_ws(', ', {diff}) as _diff
-        from valid v join ref r on {_key_match(key, 'v', 'r')}
+        from valid v join ref r on {_key_match(key, "v", "r")}
         where _diff <> ''""")
     what = " and ".join(key)
     con.execute(f"""
         update _typed set
             _reason = 'conflicting version: another row has the same {what} and a different ' || c._diff,
-            _raw = to_json(struct_pack({', '.join(f'{quote(n)} := _typed.{quote(n)}' for n in cols)},
+            _raw = to_json(struct_pack({", ".join(f"{quote(n)} := _typed.{quote(n)}" for n in cols)},
                                        _extra := _typed._extra))::varchar
         from _conflicts c where _typed._ord = c._ord""")
     con.execute("drop table _conflicts")

@@ -78,20 +78,29 @@ class _Lander:
         self.run_id = run_id
         self._next_ord = 0  # increasing across batches: merge_batch orders rows by it
 
-    def land(self, raw_table: str, batch: pa.Table, post_where: str | None, params: list,
-             extras: dict[str, str], typed_checks: list[str] | None = None) -> TableCounts:
+    def land(
+        self,
+        raw_table: str,
+        batch: pa.Table,
+        post_where: str | None,
+        params: list,
+        extras: dict[str, str],
+        typed_checks: list[str] | None = None,
+    ) -> TableCounts:
         """`extras`: output column -> source column name, for the columns the layout does not name."""
         known = {c.name for c in columns(raw_table)}
         present = [n for n in batch.column_names if n in known]
         batch, pre = repair_utf8(batch)
-        raw_struct = "struct_pack(" + ", ".join(
-            f"{qi(extras.get(n, n))} := t.{qi(n)}" for n in batch.column_names) + ")"
+        raw_struct = (
+            "struct_pack(" + ", ".join(f"{qi(extras.get(n, n))} := t.{qi(n)}" for n in batch.column_names) + ")"
+        )
         start, self._next_ord = self._next_ord, self._next_ord + batch.num_rows
         batch = batch.append_column("_ord", pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)))
         batch = batch.append_column("_pre", pre)
         extra_sql = (
             "to_json(struct_pack(" + ", ".join(f"{qi(src)} := {qi(n)}" for n, src in extras.items()) + "))"
-            if extras else "null"
+            if extras
+            else "null"
         )
         sql = typed_query(
             raw_table,
@@ -171,9 +180,14 @@ def table_drops(con: duckdb.DuckDBPyConnection, src: SqlSource, settings: Settin
         landed = con.execute(f"select count(*) from (select distinct {keys} from raw.{raw_table})").fetchall()[0][0]
         if not landed:
             continue
-        found = volume_finding(settings, SOURCE, f"table {table} holds {src.count(table)} rows, {landed} were "
-                               "landed before", src.count(table), landed,
-                               "was it emptied, or is RAPPORT_ORDERS_DB_URL another copy? Fix it and rerun")
+        found = volume_finding(
+            settings,
+            SOURCE,
+            f"table {table} holds {src.count(table)} rows, {landed} were landed before",
+            src.count(table),
+            landed,
+            "was it emptied, or is RAPPORT_ORDERS_DB_URL another copy? Fix it and rerun",
+        )
         out += [found] if found else []
     return out
 
@@ -195,8 +209,18 @@ class _Run:
     batch_rows: int
 
 
-def _read(run: _Run, main: str, with_items: bool, window: str, post_where: str, params: list, *,
-          future: bool = False, key: str | None = None, watermark: datetime | None = None) -> int:
+def _read(
+    run: _Run,
+    main: str,
+    with_items: bool,
+    window: str,
+    post_where: str,
+    params: list,
+    *,
+    future: bool = False,
+    key: str | None = None,
+    watermark: datetime | None = None,
+) -> int:
     """Land the rows of `main` matching `window` (SQL on the source; `post_where` is the exact filter on the
     typed rows) and, with `future`, those dated in the future (to quarantine them); then the items of the
     orders in `window`, in batches. With `key`, move that watermark to the newest `updated_at` landed or
@@ -224,8 +248,7 @@ def _read(run: _Run, main: str, with_items: bool, window: str, post_where: str, 
                 c = run.lander.land(table, batch, post_where, params, sel[table][1], [run.future])
                 landed += c.rows_landed
                 # rejected rows count too: they are in quarantine and need not be read again
-                top = con.execute("select max(updated_at) from _typed where updated_at <= ?",
-                                  [run.hi]).fetchall()[0][0]
+                top = con.execute("select max(updated_at) from _typed where updated_at <= ?", [run.hi]).fetchall()[0][0]
                 if top is not None and (newest is None or top > newest):
                     newest = top
             else:
@@ -263,28 +286,44 @@ def _reconcile(run: _Run, main: str, with_items: bool, watermark: datetime) -> i
         return 0
     table = TABLES[main]
     window = run.src.ts_window("updated_at", lo, hi)
-    keys = list(run.src.stream([("id", "id"), ("updated_at", "updated_at")], f"{qi(table)} t where {window}",
-                               run.batch_rows))
+    keys = list(
+        run.src.stream([("id", "id"), ("updated_at", "updated_at")], f"{qi(table)} t where {window}", run.batch_rows)
+    )
     if not keys:
         return 0
     run.con.register("_keys", pa.concat_tables(keys))
     try:
-        missing = [r[0] for r in run.con.execute(
-            f"""select distinct k.id from (select try_cast(id as bigint) as id, {cast_expr('updated_at', 'timestamp')}
-                    as updated_at from _keys) k
+        missing = [
+            r[0]
+            for r in run.con.execute(
+                f"""select distinct k.id from (select try_cast(id as bigint) as id,
+                    {cast_expr("updated_at", "timestamp")} as updated_at from _keys) k
                 where k.id is not null and k.updated_at > ? and k.updated_at <= ? and not exists (
                     select 1 from raw.{main} r where r.id = k.id and r.updated_at = k.updated_at)
-                order by 1""", [lo, hi]).fetchall()]
+                order by 1""",
+                [lo, hi],
+            ).fetchall()
+        ]
     finally:
         run.con.unregister("_keys")
     landed = 0
     for at in range(0, len(missing), 10_000):
-        listed = ", ".join(str(int(i)) for i in missing[at:at + 10_000])
-        landed += _read(run, main, with_items, f"({window} and t.{qi('id')} in ({listed}))",
-                        "updated_at is null or (updated_at <= ? and updated_at > ?)", [hi, lo])
+        listed = ", ".join(str(int(i)) for i in missing[at : at + 10_000])
+        landed += _read(
+            run,
+            main,
+            with_items,
+            f"({window} and t.{qi('id')} in ({listed}))",
+            "updated_at is null or (updated_at <= ? and updated_at > ?)",
+            [hi, lo],
+        )
     if landed:
-        log.warning("%s: %d row(s) committed later than the look-back (%s) found by the reconciliation and landed",
-                    table, landed, run.lookback)
+        log.warning(
+            "%s: %d row(s) committed later than the look-back (%s) found by the reconciliation and landed",
+            table,
+            landed,
+            run.lookback,
+        )
     return landed
 
 
@@ -305,18 +344,31 @@ def extract_orders(
     with extraction(con, settings, SOURCE, TABLES, run_id=run_id, interval_end=interval_end) as ex:
         lander = _Lander(con, run_id)
         src = retry_source(
-            lambda: open_source(url), source="orders database", where=redact_url(url),
+            lambda: open_source(url),
+            source="orders database",
+            where=redact_url(url),
             attempts=int(extra.get("orders_connect_attempts", CONNECT_ATTEMPTS)),
             base_s=float(extra.get("orders_connect_base_s", CONNECT_BASE_S)),
-            fatal=(ImportError,), secrets=[_password(url)],
+            fatal=(ImportError,),
+            secrets=[_password(url)],
         )
         with src:
             check_tables(src)
             ex.check(table_drops(con, src, settings))
             cut = max(utc_now(), ex.interval_end) + timedelta(minutes=settings.clock_skew_minutes)
-            run = _Run(con, src, lander, ex.counts, run_id, ex.interval_end, cut, future_check(settings, cut),
-                       timedelta(minutes=settings.orders_lookback_minutes),
-                       timedelta(days=settings.orders_reconcile_days), batch_rows)
+            run = _Run(
+                con,
+                src,
+                lander,
+                ex.counts,
+                run_id,
+                ex.interval_end,
+                cut,
+                future_check(settings, cut),
+                timedelta(minutes=settings.orders_lookback_minutes),
+                timedelta(days=settings.orders_reconcile_days),
+                batch_rows,
+            )
             ex.reconciled = _window(run, "shop_customers", False) + _window(run, "shop_orders", True)
             fx = "shop_fx_rates"
             where = f"{qi('fx_rates')} t where {src.date_upto('rate_date', ex.interval_end.date())}"

@@ -41,8 +41,11 @@ class Rollback:
 
 
 def was_rolled_back(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
-    return bool(con.execute("select count(*) from ops.raw_rollbacks where run_id = ? or rolled_back_by = ?",
-                            [run_id, run_id]).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "select count(*) from ops.raw_rollbacks where run_id = ? or rolled_back_by = ?", [run_id, run_id]
+        ).fetchall()[0][0]
+    )
 
 
 def unvalidated_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -70,8 +73,9 @@ def rollback_runs(con: duckdb.DuckDBPyConnection, runs: list[str], *, by: str) -
         for table in RAW_TABLES:
             # incremental models only hear of rows that land: a build that read these reads everything next
             forget_if_read(con, f"raw.{table}", "_run_id in (select run_id from _rolled_back)")
-            n = con.execute(f"delete from raw.{table} where _run_id in (select run_id from _rolled_back)"
-                            ).fetchall()[0][0]
+            n = con.execute(f"delete from raw.{table} where _run_id in (select run_id from _rolled_back)").fetchall()[
+                0
+            ][0]
             if n:
                 result.raw_rows[f"raw.{table}"] = n
             result.rejects += con.execute(
@@ -88,8 +92,10 @@ def rollback_runs(con: duckdb.DuckDBPyConnection, runs: list[str], *, by: str) -
             if old is None and old_run is None:  # the key did not exist before
                 con.execute("delete from ops.extract_state where source = ? and key = ?", [source, key])
             else:
-                con.execute("update ops.extract_state set value = ?, run_id = ?, updated_at = ? "
-                            "where source = ? and key = ?", [old, old_run, old_at, source, key])
+                con.execute(
+                    "update ops.extract_state set value = ?, run_id = ?, updated_at = ? where source = ? and key = ?",
+                    [old, old_run, old_at, source, key],
+                )
             result.states_restored.append(f"{source}.{key}")
         con.execute("delete from ops.extract_state_history where run_id in (select run_id from _rolled_back)")
         # a file loaded (or loaded again) by these runs is read again next time; merging it twice is harmless

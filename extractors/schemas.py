@@ -93,9 +93,17 @@ OPS_DDL = [
         helpdesk_quarantined bigint, esp_extracted bigint, esp_quarantined bigint, error varchar)""",
     # added later (older warehouses get them here): records held back as dated in the future, late commits
     # found by the orders reconciliation, and each source's warnings (source_health), one per line
-    *(f"alter table ops.runs add column if not exists {c}" for c in (
-        "orders_future_dated bigint", "helpdesk_future_dated bigint", "orders_reconciled bigint",
-        "orders_warnings varchar", "helpdesk_warnings varchar", "esp_warnings varchar")),
+    *(
+        f"alter table ops.runs add column if not exists {c}"
+        for c in (
+            "orders_future_dated bigint",
+            "helpdesk_future_dated bigint",
+            "orders_reconciled bigint",
+            "orders_warnings varchar",
+            "helpdesk_warnings varchar",
+            "esp_warnings varchar",
+        )
+    ),
     """create table if not exists ops.extraction_log (
         run_id varchar not null, source varchar not null, "table" varchar not null,
         rows_read bigint, rows_landed bigint, rows_quarantined bigint, rows_duplicate bigint,

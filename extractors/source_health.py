@@ -63,7 +63,7 @@ class Finding:
 
 
 def drop_severity(settings: Settings, held: int, landed: int) -> str | None:
-    """"error", "warn" or None for a source holding `held` records where earlier runs landed `landed`."""
+    """ "error", "warn" or None for a source holding `held` records where earlier runs landed `landed`."""
     if landed <= 0 or held >= landed:
         return None
     drop = 100.0 * (landed - held) / landed
@@ -72,8 +72,9 @@ def drop_severity(settings: Settings, held: int, landed: int) -> str | None:
     return "warn" if drop >= settings.volume_drop_warn_pct else None
 
 
-def volume_finding(settings: Settings, source: str, what: str, held: int, landed: int, advice: str,
-                   severity: str | None = None) -> Finding | None:
+def volume_finding(
+    settings: Settings, source: str, what: str, held: int, landed: int, advice: str, severity: str | None = None
+) -> Finding | None:
     """A finding saying `what` (e.g. "table orders holds 0 rows, 44 were landed before") and `advice`, or None
     when the drop is within the settings. `severity` overrides the one `held` and `landed` give."""
     severity = severity or drop_severity(settings, held, landed)
@@ -82,8 +83,12 @@ def volume_finding(settings: Settings, source: str, what: str, held: int, landed
     drop = 100.0 * (landed - held) / landed if landed else 0.0
     if severity == "error":
         pct = settings.volume_drop_error_pct
-        return Finding(source, "error", f"{what} ({drop:.0f}% fewer): {advice}; RAPPORT_VOLUME_DROP_ERROR_PCT "
-                                        f"(now {pct:g}) sets how large a drop stops the run")
+        return Finding(
+            source,
+            "error",
+            f"{what} ({drop:.0f}% fewer): {advice}; RAPPORT_VOLUME_DROP_ERROR_PCT "
+            f"(now {pct:g}) sets how large a drop stops the run",
+        )
     pct = settings.volume_drop_warn_pct
     return Finding(source, "warn", f"{what} ({drop:.0f}% fewer, RAPPORT_VOLUME_DROP_WARN_PCT={pct:g}): {advice}")
 
@@ -92,8 +97,10 @@ def future_check(settings: Settings, cut: datetime) -> str:
     """SQL (for `coerce.typed_query(typed_checks_sql=...)`) giving the quarantine reason of a record whose
     typed `updated_at` is later than `cut` (the extraction's clock plus the tolerance). The reason does not
     change from run to run, so re-reading the record is a duplicate rejection, not a new one."""
-    reason = (f"{FUTURE_REASON}: updated_at more than RAPPORT_CLOCK_SKEW_MINUTES={settings.clock_skew_minutes} "
-              "after the extraction; it lands once that time has come")
+    reason = (
+        f"{FUTURE_REASON}: updated_at more than RAPPORT_CLOCK_SKEW_MINUTES={settings.clock_skew_minutes} "
+        "after the extraction; it lands once that time has come"
+    )
     return f"case when updated_at > timestamp '{cut:%Y-%m-%d %H:%M:%S}' then '{reason}' end"
 
 
@@ -102,8 +109,9 @@ def _age(delta: timedelta) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
 
 
-def freshness_findings(con: duckdb.DuckDBPyConnection, settings: Settings, source: str,
-                       interval_end: datetime) -> list[Finding]:
+def freshness_findings(
+    con: duckdb.DuckDBPyConnection, settings: Settings, source: str, interval_end: datetime
+) -> list[Finding]:
     """A warning or an error when the source's newest landed record is older than the freshness windows
     allow at `interval_end` (naive UTC); a warning when nothing was ever landed from it."""
     newest = con.execute(NEWEST_SQL[source]).fetchall()[0][0]
@@ -111,11 +119,15 @@ def freshness_findings(con: duckdb.DuckDBPyConnection, settings: Settings, sourc
     if newest is None:
         return [Finding(source, "warn", f"nothing has been landed from this source yet: is {setting} right?")]
     age = interval_end - newest
-    for severity, hours, name in (("error", settings.freshness_error_hours, "RAPPORT_FRESHNESS_ERROR_HOURS"),
-                                  ("warn", settings.freshness_warn_hours, "RAPPORT_FRESHNESS_WARN_HOURS")):
+    for severity, hours, name in (
+        ("error", settings.freshness_error_hours, "RAPPORT_FRESHNESS_ERROR_HOURS"),
+        ("warn", settings.freshness_warn_hours, "RAPPORT_FRESHNESS_WARN_HOURS"),
+    ):
         if hours and age > timedelta(hours=hours):
-            text = (f"no new data for {_age(age)}: the newest record is from {newest:%Y-%m-%d %H:%M} UTC, the "
-                    f"data interval ends {interval_end:%Y-%m-%d %H:%M} UTC ({name}={hours:g})")
+            text = (
+                f"no new data for {_age(age)}: the newest record is from {newest:%Y-%m-%d %H:%M} UTC, the "
+                f"data interval ends {interval_end:%Y-%m-%d %H:%M} UTC ({name}={hours:g})"
+            )
             if severity == "error":
                 text += f"; does {setting} still receive data? Fix the source or raise {name} (0: off), then rerun"
             return [Finding(source, severity, text)]

@@ -101,7 +101,8 @@ class SqliteSource(SqlSource):
         if not Path(path).is_file():  # a file that is not there will not appear on a retry
             raise SourceConfigError(
                 f"orders database not found: {path} (RAPPORT_ORDERS_DB_URL): point RAPPORT_ORDERS_DB_URL at the "
-                "shop's database (sqlite:///path/shop.db or postgresql+psycopg://...), or run `rapport generate`")
+                "shop's database (sqlite:///path/shop.db or postgresql+psycopg://...), or run `rapport generate`"
+            )
         self._conn = adbc_sqlite.connect(f"file:{urlquote(str(Path(path).resolve()))}?mode=ro")
         try:
             self._cur = self._conn.cursor()
@@ -152,9 +153,7 @@ class SqliteSource(SqlSource):
 
     def stream(self, select: list[tuple[str, str | None]], from_where: str, batch_rows: int) -> Iterator[pa.Table]:
         sentinel = ", ".join(["'' as _sentinel"] + [f"'' as {qi(n)}" for n, _ in select])
-        body = ", ".join(
-            ["null"] + [f"cast({'t.' + qi(c) if c else 'null'} as text)" for _n, c in select]
-        )
+        body = ", ".join(["null"] + [f"cast({'t.' + qi(c) if c else 'null'} as text)" for _n, c in select])
         self._cur.execute(f"select {sentinel} union all select {body} from {from_where}")
         reader = self._cur.fetch_record_batch()
         first = True
@@ -250,8 +249,11 @@ class PostgresSource(SqlSource):
                 read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22, use_threads=False),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 # COPY csv writes NULL unquoted-empty and '' as "": keep them apart
-                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                     strings_can_be_null=True, quoted_strings_can_be_null=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
             )
             yield from _rebatch(iter(reader), batch_rows)
 
@@ -262,8 +264,9 @@ def open_source(url: str) -> SqlSource:
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
-        raise SourceConfigError(f"RAPPORT_ORDERS_DB_URL={redact_url(url)!r} is not a database URL: expected "
-                                f"{expected}") from None
+        raise SourceConfigError(
+            f"RAPPORT_ORDERS_DB_URL={redact_url(url)!r} is not a database URL: expected {expected}"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
@@ -271,5 +274,6 @@ def open_source(url: str) -> SqlSource:
         return SqliteSource(parsed.database)
     if backend == "postgresql":
         return PostgresSource(parsed)
-    raise SourceConfigError(f"RAPPORT_ORDERS_DB_URL: unsupported orders database {backend!r} (supported: sqlite, "
-                            f"postgresql: {expected})")
+    raise SourceConfigError(
+        f"RAPPORT_ORDERS_DB_URL: unsupported orders database {backend!r} (supported: sqlite, postgresql: {expected})"
+    )

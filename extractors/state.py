@@ -61,8 +61,9 @@ def get_state(con: duckdb.DuckDBPyConnection, source: str, key: str) -> str | No
 def put_state(con: duckdb.DuckDBPyConnection, source: str, key: str, value: str, run_id: str) -> None:
     """Upsert a state value; an unchanged value is not rewritten, so a no-op rerun leaves the row identical.
     Every change is also recorded in ops.extract_state_history (rapport.extractors.rollback undoes runs)."""
-    rows = con.execute("select value, run_id, updated_at from ops.extract_state where source = ? and key = ?",
-                       [source, key]).fetchall()
+    rows = con.execute(
+        "select value, run_id, updated_at from ops.extract_state where source = ? and key = ?", [source, key]
+    ).fetchall()
     old = rows[0] if rows else (None, None, None)
     if rows and old[0] == value:
         return
@@ -93,7 +94,11 @@ def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
 
 
 def write_extraction_log(
-    con: duckdb.DuckDBPyConnection, *, run_id: str, source: str, tables: dict[str, TableCounts],
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    source: str,
+    tables: dict[str, TableCounts],
     started_at: datetime,
 ) -> None:
     """One row per (run, source table); a retried run (same run_id) replaces its rows. Called once at the end
@@ -101,16 +106,35 @@ def write_extraction_log(
     drop_scratch(con)
     with batch_transaction(con):
         for table, c in tables.items():
-            con.execute('delete from ops.extraction_log where run_id = ? and source = ? and "table" = ?',
-                        [run_id, source, table])
+            con.execute(
+                'delete from ops.extraction_log where run_id = ? and source = ? and "table" = ?',
+                [run_id, source, table],
+            )
             con.execute(
                 "insert into ops.extraction_log values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, source, table, c.rows_read, c.rows_landed, c.rows_quarantined, c.rows_duplicate,
-                 started_at, round(c.duration_s, 3)],
+                [
+                    run_id,
+                    source,
+                    table,
+                    c.rows_read,
+                    c.rows_landed,
+                    c.rows_quarantined,
+                    c.rows_duplicate,
+                    started_at,
+                    round(c.duration_s, 3),
+                ],
             )
     for table, c in tables.items():
-        log.info("%s %s: read %d, landed %d, quarantined %d, duplicate %d in %.1f s", source, table,
-                 c.rows_read, c.rows_landed, c.rows_quarantined, c.rows_duplicate, c.duration_s)
+        log.info(
+            "%s %s: read %d, landed %d, quarantined %d, duplicate %d in %.1f s",
+            source,
+            table,
+            c.rows_read,
+            c.rows_landed,
+            c.rows_quarantined,
+            c.rows_duplicate,
+            c.duration_s,
+        )
 
 
 def log_failure(con: duckdb.DuckDBPyConnection, **kw) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ SETTINGS_HELP: tuple[tuple[str, str], ...] = (
     ("RAPPORT_SPARK_MASTER", "Spark master with RAPPORT_ENGINE=spark (local[2])"),
 )
 ENVIRONMENT_HELP = (
-    "configuration: RAPPORT_* environment variables (the README's \"Configuration\" table); with none set,\n"
+    'configuration: RAPPORT_* environment variables (the README\'s "Configuration" table); with none set,\n'
     "everything points at the demo under ./warehouse.\n"
     + "\n".join(f"  {name:<33} {meaning}" for name, meaning in SETTINGS_HELP)
     + "\nrapport forget also reads RAPPORT_ERASURE_KEY; Airflow deployments RAPPORT_CATCHUP, RAPPORT_START_DATE and\n"
@@ -79,8 +79,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="end of the run's data interval (ISO timestamp, UTC); default: now",
     )
     p.add_argument("--as-of", type=date.fromisoformat, help="date segments are computed as of (RAPPORT_AS_OF)")
-    p.add_argument("--language", choices=("en", "ko", "th"),
-                   help="language of the marketer report (overrides RAPPORT_REPORT_LANGUAGE; default en)")
+    p.add_argument(
+        "--language",
+        choices=("en", "ko", "th"),
+        help="language of the marketer report (overrides RAPPORT_REPORT_LANGUAGE; default en)",
+    )
     p.add_argument(
         "--full-refresh",
         action="store_true",
@@ -90,34 +93,47 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="rapport", description=DESCRIPTION, epilog=ENVIRONMENT_HELP,
-                                     formatter_class=raw)
+    parser = argparse.ArgumentParser(
+        prog="rapport", description=DESCRIPTION, epilog=ENVIRONMENT_HELP, formatter_class=raw
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Airflow's and dbt's own logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = sub.add_parser(
-        "generate", help="write the demo source systems (orders DB, helpdesk data, ESP exports)", formatter_class=raw,
-        description=_wrap("Write the demo source systems: a shop's SQLite orders database, helpdesk exports (served on "
-        "loopback during a run) and ESP export files, for --people people over --months months ending --end, with "
-        "the ground truth kept apart for tests. Seeded: the same arguments give the same data."),
+        "generate",
+        help="write the demo source systems (orders DB, helpdesk data, ESP exports)",
+        formatter_class=raw,
+        description=_wrap(
+            "Write the demo source systems: a shop's SQLite orders database, helpdesk exports (served on "
+            "loopback during a run) and ESP export files, for --people people over --months months ending --end, with "
+            "the ground truth kept apart for tests. Seeded: the same arguments give the same data."
+        ),
     )
     _add_generate_args(gen)
 
     run = sub.add_parser(
-        "run", help="run the rapport_daily Airflow DAG once, in-process, against the sources", formatter_class=raw,
-        description=_wrap("Run the pipeline once, in-process (no Airflow servers): extract the three sources, check "
-        "them, build the dbt models, check the marts, publish published/rapport.duckdb atomically and write the "
-        "report and audience files. A fresh warehouse loads the sources' full history, later runs what changed. "
-        "Exits 1 when a task failed (the published file stays as it was), 3 when another run holds the warehouse."),
+        "run",
+        help="run the rapport_daily Airflow DAG once, in-process, against the sources",
+        formatter_class=raw,
+        description=_wrap(
+            "Run the pipeline once, in-process (no Airflow servers): extract the three sources, check "
+            "them, build the dbt models, check the marts, publish published/rapport.duckdb atomically and write the "
+            "report and audience files. A fresh warehouse loads the sources' full history, later runs what changed. "
+            "Exits 1 when a task failed (the published file stays as it was), 3 when another run holds the warehouse."
+        ),
         epilog=ENVIRONMENT_HELP,
     )
     _add_run_args(run)
 
     bf = sub.add_parser(
-        "backfill", help="run the pipeline for each UTC day from --start to --end, oldest first, in-process",
-        formatter_class=raw, epilog=ENVIRONMENT_HELP,
-        description=_wrap("Run the pipeline once per UTC day from --start to --end, oldest first, each day with its "
-        "own data interval [day, day+1), as a scheduler's backfill would; stops at the first failed day."),
+        "backfill",
+        help="run the pipeline for each UTC day from --start to --end, oldest first, in-process",
+        formatter_class=raw,
+        epilog=ENVIRONMENT_HELP,
+        description=_wrap(
+            "Run the pipeline once per UTC day from --start to --end, oldest first, each day with its "
+            "own data interval [day, day+1), as a scheduler's backfill would; stops at the first failed day."
+        ),
     )
     bf.add_argument("--start", type=date.fromisoformat, required=True, help="first day: interval [start, start+1d)")
     bf.add_argument("--end", type=date.fromisoformat, required=True, help="last day, inclusive")
@@ -134,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "runs); 1 erased, but rebuilding or republishing reported a problem; 2 not a usable address, a shared "
         "address, or the erasure key is missing; 3 a rapport run holds the warehouse (nothing erased)",
     )
-    fg.add_argument("--email", action="append", required=True, metavar="ADDRESS",
-                    help="an address of the person (repeat for several addresses or people)")
+    fg.add_argument(
+        "--email",
+        action="append",
+        required=True,
+        metavar="ADDRESS",
+        help="an address of the person (repeat for several addresses or people)",
+    )
     fg.add_argument("--dry-run", action="store_true", help="show what would be removed; change nothing")
 
     ph = sub.add_parser(
@@ -149,21 +170,38 @@ def build_parser() -> argparse.ArgumentParser:
         "column of marts.campaign_performance.",
         epilog="example: rapport plan-holdout --audience 20000 --mde 0.01   (detect 3% -> 4%)",
     )
-    ph.add_argument("--audience", type=int, required=True, metavar="N",
-                    help="people you plan to send the campaign to, control group included")
-    ph.add_argument("--baseline-rate", type=float, metavar="P",
-                    help="share of the audience that buys within 7 days without the email (0.03 = 3%%); default: "
-                    "the median control-group rate of the published campaigns")
-    ph.add_argument("--mde", type=float, default=0.02, metavar="D",
-                    help="smallest lift worth detecting, in absolute terms (0.02 = 2 percentage points, e.g. 3%% "
-                    "-> 5%%; default 0.02)")
+    ph.add_argument(
+        "--audience",
+        type=int,
+        required=True,
+        metavar="N",
+        help="people you plan to send the campaign to, control group included",
+    )
+    ph.add_argument(
+        "--baseline-rate",
+        type=float,
+        metavar="P",
+        help="share of the audience that buys within 7 days without the email (0.03 = 3%%); default: "
+        "the median control-group rate of the published campaigns",
+    )
+    ph.add_argument(
+        "--mde",
+        type=float,
+        default=0.02,
+        metavar="D",
+        help="smallest lift worth detecting, in absolute terms (0.02 = 2 percentage points, e.g. 3%% "
+        "-> 5%%; default 0.02)",
+    )
 
     demo = sub.add_parser(
-        "demo", help="generate the demo sources (or continue them to a later day), then run the pipeline on "
-        "them", formatter_class=raw,
-        description=_wrap("Generate the demo sources into $RAPPORT_WAREHOUSE_DIR/demo (as `rapport generate`), or on "
-        "a later day continue the demo already there to today, then run the pipeline on them (as `rapport run`), "
-        "whatever the RAPPORT_* source variables say."),
+        "demo",
+        help="generate the demo sources (or continue them to a later day), then run the pipeline on them",
+        formatter_class=raw,
+        description=_wrap(
+            "Generate the demo sources into $RAPPORT_WAREHOUSE_DIR/demo (as `rapport generate`), or on "
+            "a later day continue the demo already there to today, then run the pipeline on them (as `rapport run`), "
+            "whatever the RAPPORT_* source variables say."
+        ),
     )
     _add_generate_args(demo)
     demo.set_defaults(people=None, seed=None, months=None)  # None: as the existing demo (else the defaults)
@@ -201,8 +239,15 @@ def cmd_demo_sources(args: argparse.Namespace, settings: Settings) -> int:
         if not locked:
             return 3
         try:
-            prepare_demo((args.out or settings.demo_dir).resolve(), people=args.people, seed=args.seed,
-                         months=args.months, end=args.end, work_db=settings.work_db, progress=_progress)
+            prepare_demo(
+                (args.out or settings.demo_dir).resolve(),
+                people=args.people,
+                seed=args.seed,
+                months=args.months,
+                end=args.end,
+                work_db=settings.work_db,
+                progress=_progress,
+            )
         except DemoConflict as exc:
             print(f"rapport: {exc}", file=sys.stderr)
             return 2
@@ -244,8 +289,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for task_id, state in outcome.task_states.items():
         _progress(f"  {task_id:<18} {state}")
     if not outcome.ok:
-        _progress(f"run {outcome.run_id} FAILED ({outcome.state}) after {outcome.seconds:.0f}s; "
-                  f"the previously published file, if any, is untouched: {settings.published_db}")
+        _progress(
+            f"run {outcome.run_id} FAILED ({outcome.state}) after {outcome.seconds:.0f}s; "
+            f"the previously published file, if any, is untouched: {settings.published_db}"
+        )
         if not args.verbose:
             _progress(f"the log of this run, with each failed task's traceback: {log_file}")
             _print_errors(log_file)
@@ -310,8 +357,10 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     for problem in result.problems:
         _progress(f"  PROBLEM: {problem}")
     if result.unmatched:
-        _progress(f"  {len(result.unmatched)} address(es) matched nobody in this warehouse"
-                  + ("" if result.dry_run else "; recorded anyway, so they are kept out of future runs"))
+        _progress(
+            f"  {len(result.unmatched)} address(es) matched nobody in this warehouse"
+            + ("" if result.dry_run else "; recorded anyway, so they are kept out of future runs")
+        )
         return 4
     return 1 if result.problems else 0
 
@@ -338,8 +387,10 @@ def _published_control_rates(settings: Settings) -> list[float | None]:
 
     path = settings.published_db
     if not path.exists():
-        raise PlanningError(f"no published marts at {path} to take the baseline conversion rate from: run "
-                            "`rapport run` first, or pass --baseline-rate (e.g. 0.03 if 3% buy without the email)")
+        raise PlanningError(
+            f"no published marts at {path} to take the baseline conversion rate from: run "
+            "`rapport run` first, or pass --baseline-rate (e.g. 0.03 if 3% buy without the email)"
+        )
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute("select control_conversion_rate from marts.campaign_performance where has_control_group")
         return [r[0] for r in rows.fetchall()]

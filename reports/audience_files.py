@@ -54,7 +54,8 @@ def list_audience_files(audiences_dir: Path | None) -> list[AudienceFile] | None
     if audiences_dir is None or not audiences_dir.is_dir():
         return None
     files = sorted(
-        p for p in audiences_dir.rglob("*.csv")
+        p
+        for p in audiences_dir.rglob("*.csv")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(audiences_dir).parts)
     )
     return [

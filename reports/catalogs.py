@@ -45,10 +45,20 @@ def extract() -> Catalog:
     """Every message of the templates and the code, as `pybabel extract -F reports/babel.cfg` finds them."""
     with MAPPING.open(encoding="utf-8") as f:
         method_map, options_map = parse_mapping_cfg(f, str(MAPPING))
-    catalog = Catalog(project=PROJECT, version="1", copyright_holder=AUTHORS, msgid_bugs_address=BUGS,
-                      header_comment=HEADER, fuzzy=False)
+    catalog = Catalog(
+        project=PROJECT,
+        version="1",
+        copyright_holder=AUTHORS,
+        msgid_bugs_address=BUGS,
+        header_comment=HEADER,
+        fuzzy=False,
+    )
     for filename, lineno, message, comments, context in extract_from_dir(
-        REPORTS_DIR, method_map, options_map, keywords=DEFAULT_KEYWORDS, comment_tags=COMMENT_TAGS,
+        REPORTS_DIR,
+        method_map,
+        options_map,
+        keywords=DEFAULT_KEYWORDS,
+        comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
@@ -79,8 +89,16 @@ def update() -> list[Path]:
 
 def init(code: str, locale: str) -> Path:
     """An empty catalog for a new language (add it to i18n.LANGUAGES too)."""
-    catalog = Catalog(locale=Locale.parse(locale), project=PROJECT, version="1", copyright_holder=AUTHORS,
-                      msgid_bugs_address=BUGS, last_translator=AUTHORS, language_team=AUTHORS, fuzzy=False)
+    catalog = Catalog(
+        locale=Locale.parse(locale),
+        project=PROJECT,
+        version="1",
+        copyright_holder=AUTHORS,
+        msgid_bugs_address=BUGS,
+        last_translator=AUTHORS,
+        language_team=AUTHORS,
+        fuzzy=False,
+    )
     catalog.update(extract())
     _write(catalog, catalog_path(code))
     return catalog_path(code)
@@ -118,8 +136,11 @@ def problems(code: str, template: Catalog | None = None, catalog: Catalog | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rapport.reports.catalogs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m rapport.reports.catalogs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("update", help="extract the messages and merge them into every language's catalog")
     sub.add_parser("check", help="list messages each language still lacks; exit 1 if any")

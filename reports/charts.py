@@ -41,14 +41,30 @@ MAX_CAMPAIGNS = 12
 GOOD, BAD, NEUTRAL, ACCENT, MUTED = "#1a7f4b", "#c0392b", "#8a8f98", "#2f6db5", "#d9dde3"
 
 SEGMENT_ORDER = (
-    "Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "Promising", "Need Attention",
-    "About to Sleep", "At Risk", "Cannot Lose Them", "Hibernating", "No Purchases",
+    "Champions",
+    "Loyal Customers",
+    "Potential Loyalists",
+    "New Customers",
+    "Promising",
+    "Need Attention",
+    "About to Sleep",
+    "At Risk",
+    "Cannot Lose Them",
+    "Hibernating",
+    "No Purchases",
 )
 SEGMENT_COLORS = {
-    "Champions": "#1a7f4b", "Loyal Customers": "#4caf7a", "Potential Loyalists": "#9fd4a9",
-    "New Customers": "#2f6db5", "Promising": "#8fb8e6", "Need Attention": "#f2c14e",
-    "About to Sleep": "#e89b3c", "At Risk": "#d9653b", "Cannot Lose Them": "#a8322b",
-    "Hibernating": "#8a8f98", "No Purchases": "#c9cdd3",
+    "Champions": "#1a7f4b",
+    "Loyal Customers": "#4caf7a",
+    "Potential Loyalists": "#9fd4a9",
+    "New Customers": "#2f6db5",
+    "Promising": "#8fb8e6",
+    "Need Attention": "#f2c14e",
+    "About to Sleep": "#e89b3c",
+    "At Risk": "#d9653b",
+    "Cannot Lose Them": "#a8322b",
+    "Hibernating": "#8a8f98",
+    "No Purchases": "#c9cdd3",
 }
 # Translators: chart labels under narrow bars; keep them short, line breaks (\n) included.
 STAGE_LABELS = {
@@ -60,8 +76,12 @@ STAGE_LABELS = {
     "churned": N_("Lapsed\n(last order\n180+ days ago)"),
 }
 STAGE_COLORS = {
-    "prospect": "#c9cdd3", "new": "#2f6db5", "active": "#1a7f4b", "reactivated": "#4caf7a",
-    "at_risk": "#e89b3c", "churned": "#a8322b",
+    "prospect": "#c9cdd3",
+    "new": "#2f6db5",
+    "active": "#1a7f4b",
+    "reactivated": "#4caf7a",
+    "at_risk": "#e89b3c",
+    "churned": "#a8322b",
 }
 # too small to tell is paler than no detectable effect: it says nothing either way
 VERDICT_COLORS = {"increased": GOOD, "decreased": BAD, "no_effect": NEUTRAL, "too_small": "#b9bec6"}
@@ -118,7 +138,7 @@ def _to_chart(fig: Figure, name: str, title: str) -> Chart:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
 
     def fix_tag(m: re.Match[str]) -> str:
@@ -129,7 +149,7 @@ def _to_chart(fig: Figure, name: str, title: str) -> Chart:
 
     svg = re.sub(r"<[^>]+>", fix_tag, svg)
     # matplotlib's stylesheet says `*{...}`, which inline would style the whole page.
-    svg = svg.replace("<style type=\"text/css\">*{", "<style type=\"text/css\">svg.chart-svg *{", 1)
+    svg = svg.replace('<style type="text/css">*{', '<style type="text/css">svg.chart-svg *{', 1)
     # Size comes from CSS and the viewBox, so the chart fits the page on screen and on paper.
     svg = re.sub(r'^<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
     svg = svg.replace("<svg", f'<svg class="chart-svg" role="img" aria-label="{escape(title)}"', 1)
@@ -147,8 +167,13 @@ def _label_bars(ax: Any, bars: Any, labels: Sequence[str]) -> None:
     """The value at the end of each horizontal bar."""
     for bar, text in zip(bars, labels, strict=True):
         ax.annotate(
-            text, (bar.get_width(), bar.get_y() + bar.get_height() / 2), xytext=(3, 0),
-            textcoords="offset points", va="center", fontsize=8, color="#2b2f36",
+            text,
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="#2b2f36",
         )
 
 
@@ -189,8 +214,10 @@ def concentration_chart(top_share: float | None, fmt: Formats | None = None) -> 
     with _figure(fmt, 1.35) as (fig, ax):
         ax.barh(rows, [top, 20], color=GOOD)
         ax.barh(rows, [100 - top, 80], left=[top, 20], color=MUTED)
-        inside = [(top, 100 - top, fmt.pct(top_share, 0), fmt.pct(1 - top_share, 0)),
-                  (20, 80, _("top 20%%"), _("the other 80%%"))]
+        inside = [
+            (top, 100 - top, fmt.pct(top_share, 0), fmt.pct(1 - top_share, 0)),
+            (20, 80, _("top 20%%"), _("the other 80%%")),
+        ]
         for y, (a, b, la, lb) in enumerate(inside):
             ax.text(a / 2, y, la, ha="center", va="center", color="white", fontsize=8.5, fontweight="bold")
             ax.text(a + b / 2, y, lb, ha="center", va="center", color="#2b2f36", fontsize=8.5)
@@ -211,8 +238,14 @@ def lifecycle_chart(lifecycle: list[tuple[str, int]], fmt: Formats | None = None
     with _figure(fmt, 2.1) as (fig, ax):
         bars = ax.bar(labels, counts, color=[STAGE_COLORS.get(s, ACCENT) for s, _ in lifecycle])
         for bar, n in zip(bars, counts, strict=True):
-            ax.annotate(fmt.count(n), (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
-                        textcoords="offset points", ha="center", fontsize=8.5)
+            ax.annotate(
+                fmt.count(n),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8.5,
+            )
         ax.set_ylim(0, max(counts) * 1.18)
         ax.yaxis.set_major_locator(_whole_numbers())
         ax.set_ylabel(fmt.lang.gettext("customers"))
@@ -245,9 +278,15 @@ def migrations_chart(migrations: Migrations, fmt: Formats | None = None) -> Char
         bars = ax.barh(names, values, color=[GOOD if v > 0 else BAD for v in values])
         span = max(abs(v) for v in values)
         for bar, v in zip(bars, values, strict=True):
-            ax.annotate(fmt.number(v) if v < 0 else "+" + fmt.number(v), (v, bar.get_y() + bar.get_height() / 2),
-                        xytext=(3 if v > 0 else -3, 0), textcoords="offset points", va="center",
-                        ha="left" if v > 0 else "right", fontsize=8)
+            ax.annotate(
+                fmt.number(v) if v < 0 else "+" + fmt.number(v),
+                (v, bar.get_y() + bar.get_height() / 2),
+                xytext=(3 if v > 0 else -3, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left" if v > 0 else "right",
+                fontsize=8,
+            )
         ax.set_xlim(-span * 1.3, span * 1.3)
         ax.xaxis.set_major_locator(_whole_numbers())
         ax.axvline(0, color="#4a4f57", linewidth=0.8)
@@ -265,8 +304,15 @@ def segment_history_chart(history: SegmentHistory, fmt: Formats | None = None) -
     )
     with _figure(fmt, 2.2) as (fig, ax):
         for seg in ordered:
-            ax.plot(history.dates, history.series[seg], marker="o", markersize=3, linewidth=1.6,
-                    color=SEGMENT_COLORS.get(seg, ACCENT), label=segment_name(fmt.lang, seg))
+            ax.plot(
+                history.dates,
+                history.series[seg],
+                marker="o",
+                markersize=3,
+                linewidth=1.6,
+                color=SEGMENT_COLORS.get(seg, ACCENT),
+                label=segment_name(fmt.lang, seg),
+            )
         ax.legend(fontsize=7, ncols=2, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_ylabel(fmt.lang.gettext("customers"))
         ax.yaxis.set_major_locator(_whole_numbers())
@@ -298,8 +344,11 @@ def campaign_rates_chart(campaigns: list[Campaign], fmt: Formats | None = None) 
     names = campaign_labels(shown, fmt=fmt)[::-1]
     rows = range(len(names))
     _ = fmt.lang.gettext
-    panels = [(_("Open rate"), [c.open_rate for c in shown]), (_("Click rate"), [c.click_rate for c in shown]),
-              (_("Conversion rate"), [c.conversion_rate for c in shown])]
+    panels = [
+        (_("Open rate"), [c.open_rate for c in shown]),
+        (_("Click rate"), [c.click_rate for c in shown]),
+        (_("Conversion rate"), [c.conversion_rate for c in shown]),
+    ]
     with _figure(fmt, 0.24 * len(names) + 0.9, ncols=3, sharey=True) as (fig, axes):
         for ax, (title, rates), color in zip(axes, panels, (ACCENT, "#5b8fd0", GOOD), strict=True):
             values = [100 * r if r is not None else 0.0 for r in rates][::-1]
@@ -333,14 +382,29 @@ def lift_chart(campaigns: list[Campaign], fmt: Formats | None = None) -> Chart |
             assert c.lift_abs is not None and c.lift_ci_low is not None and c.lift_ci_high is not None
             x, lo, hi = 100 * c.lift_abs, 100 * c.lift_ci_low, 100 * c.lift_ci_high
             color = VERDICT_COLORS[c.verdict]
-            ax.errorbar([x], [y], xerr=[[max(x - lo, 0)], [max(hi - x, 0)]], fmt="o", color=color,
-                        ecolor=color, elinewidth=2, capsize=4, markersize=6)
+            ax.errorbar(
+                [x],
+                [y],
+                xerr=[[max(x - lo, 0)], [max(hi - x, 0)]],
+                fmt="o",
+                color=color,
+                ecolor=color,
+                elinewidth=2,
+                capsize=4,
+                markersize=6,
+            )
             lows.append(lo)
             highs.append(hi)
         span = max(max(abs(v) for v in lows + highs), 0.5)
         for y, c in enumerate(shown[::-1]):
-            ax.annotate(_(VERDICT_LABELS[c.verdict]), (span * 1.15, y), va="center", fontsize=8,
-                        color=VERDICT_COLORS[c.verdict], annotation_clip=False)
+            ax.annotate(
+                _(VERDICT_LABELS[c.verdict]),
+                (span * 1.15, y),
+                va="center",
+                fontsize=8,
+                color=VERDICT_COLORS[c.verdict],
+                annotation_clip=False,
+            )
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_xlim(-span * 1.1, span * 1.1)
@@ -354,9 +418,7 @@ def lift_chart(campaigns: list[Campaign], fmt: Formats | None = None) -> Chart |
         return _to_chart(fig, "campaign_lift", _("Campaign lift with 95%% interval"))
 
 
-def segment_lift_chart(
-    lifts: list[SegmentLift], campaigns: list[Campaign], fmt: Formats | None = None
-) -> Chart | None:
+def segment_lift_chart(lifts: list[SegmentLift], campaigns: list[Campaign], fmt: Formats | None = None) -> Chart | None:
     """Campaign × segment grid of lift. Confident cells ('*', 95% interval excludes zero) in full colour,
     the rest faded: with small groups most differences are noise, and the eye should not land on them."""
     import numpy as np
@@ -380,8 +442,13 @@ def segment_lift_chart(
     span = max(float(np.nanmax(np.abs(grid))), 0.5)
     size = 8.5 if len(segs) <= 6 else 7
     with _figure(fmt, 0.3 * len(shown) + 1.5) as (fig, ax):
-        mesh = ax.pcolormesh(np.ma.masked_invalid(grid), cmap="RdYlGn", norm=TwoSlopeNorm(0, -span, span),
-                             edgecolors="white", linewidth=1.5)
+        mesh = ax.pcolormesh(
+            np.ma.masked_invalid(grid),
+            cmap="RdYlGn",
+            norm=TwoSlopeNorm(0, -span, span),
+            edgecolors="white",
+            linewidth=1.5,
+        )
         mesh.set_alpha(np.where(confident, 1.0, 0.3).ravel())
         ax.set_facecolor("#eef0f3")
         for i in range(len(shown)):
@@ -391,11 +458,24 @@ def segment_lift_chart(
                     ax.text(j + 0.5, i + 0.5, "–", ha="center", va="center", fontsize=size, color="#8a8f98")
                     continue
                 strong = confident[i, j] and abs(v) > 0.6 * span  # strong colours need white text
-                ax.text(j + 0.5, i + 0.5, f"{v:+.1f}" + ("*" if confident[i, j] else ""), ha="center",
-                        va="center", fontsize=size, color="white" if strong else "#1f2328",
-                        fontweight="bold" if confident[i, j] else "normal")
-        ax.set_xticks([j + 0.5 for j in range(len(segs))], [segment_name(fmt.lang, s) for s in segs],
-                      rotation=35, ha="right", rotation_mode="anchor", fontsize=7.5)
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    f"{v:+.1f}" + ("*" if confident[i, j] else ""),
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="white" if strong else "#1f2328",
+                    fontweight="bold" if confident[i, j] else "normal",
+                )
+        ax.set_xticks(
+            [j + 0.5 for j in range(len(segs))],
+            [segment_name(fmt.lang, s) for s in segs],
+            rotation=35,
+            ha="right",
+            rotation_mode="anchor",
+            fontsize=7.5,
+        )
         ax.set_yticks([i + 0.5 for i in range(len(shown))], campaign_labels(shown, fmt=fmt))
         ax.invert_yaxis()
         ax.tick_params(length=0)

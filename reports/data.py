@@ -134,9 +134,22 @@ def _buyers(row: dict[str, Any], group: str) -> int | None:
 
 # Campaign's float fields read from the campaign_performance column of the same name
 _CAMPAIGN_NUMBERS = (
-    "open_rate", "click_rate", "control_conversion_rate", "attributed_revenue_usd",
-    "lift_abs", "lift_ci_low", "lift_ci_high", "incremental_revenue_usd", "cost_usd", "roi",
-    "mde_abs", "q_value", "incremental_revenue_ci_low", "incremental_revenue_ci_high", "roi_ci_low", "roi_ci_high",
+    "open_rate",
+    "click_rate",
+    "control_conversion_rate",
+    "attributed_revenue_usd",
+    "lift_abs",
+    "lift_ci_low",
+    "lift_ci_high",
+    "incremental_revenue_usd",
+    "cost_usd",
+    "roi",
+    "mde_abs",
+    "q_value",
+    "incremental_revenue_ci_low",
+    "incremental_revenue_ci_high",
+    "roi_ci_low",
+    "roi_ci_high",
 )
 
 
@@ -304,16 +317,25 @@ def load_run_info(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], 
     runs = fetch_dicts(con, "select * from ops.runs order by started_at")
     this = next((r for r in runs if r["run_id"] == run_id), None)
     earlier = [
-        r for r in runs
-        if r["run_id"] != run_id and r.get("status") == "success"
-        and (this is None or r["started_at"] is None or this["started_at"] is None
-             or r["started_at"] < this["started_at"])
+        r
+        for r in runs
+        if r["run_id"] != run_id
+        and r.get("status") == "success"
+        and (
+            this is None
+            or r["started_at"] is None
+            or this["started_at"] is None
+            or r["started_at"] < this["started_at"]
+        )
     ]
     # per-source `<source>_quarantined` counts of this run; None when the file records none
     parts = [whole(this[c]) or 0 for c in cols if c.endswith("_quarantined") and this and this[c] is not None]
     warnings = tuple(
-        f"{c.removesuffix('_warnings')}: {line}" for c in sorted(cols) if c.endswith("_warnings") and this
-        for line in str(this[c] or "").splitlines() if line.strip()
+        f"{c.removesuffix('_warnings')}: {line}"
+        for c in sorted(cols)
+        if c.endswith("_warnings") and this
+        for line in str(this[c] or "").splitlines()
+        if line.strip()
     )
     return RunInfo(
         run_id=run_id,

@@ -54,7 +54,10 @@ def font_file(family: str) -> tuple[Path, int] | None:
         return None
     try:
         out = subprocess.run(
-            [fc_match, "-f", "%{family}|%{file}|%{index}", family], capture_output=True, text=True, timeout=30,
+            [fc_match, "-f", "%{family}|%{file}|%{index}", family],
+            capture_output=True,
+            text=True,
+            timeout=30,
             check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
@@ -82,8 +85,11 @@ def matplotlib_families(code: str) -> tuple[str, ...]:
             continue
         found = font_file(family)
         if found is None:
-            log.warning("font %r is not installed: chart labels may be laid out too narrow or too wide "
-                        "(run scripts/install_chromium.sh)", family)
+            log.warning(
+                "font %r is not installed: chart labels may be laid out too narrow or too wide "
+                "(run scripts/install_chromium.sh)",
+                family,
+            )
             continue
         font_manager.fontManager.addfont(str(found[0]))
         known = {f.name for f in font_manager.fontManager.ttflist}

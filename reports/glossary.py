@@ -80,8 +80,7 @@ CAMPAIGN_DEFINITIONS = {
         "fair test of whether the email made people buy."
     ),
     "95% range": N_(
-        "the range the true lift very likely lies in. If it includes zero, the campaign may have made no "
-        "difference."
+        "the range the true lift very likely lies in. If it includes zero, the campaign may have made no difference."
     ),
     "ROI": N_(
         "extra revenue the campaign caused (from the holdout comparison) minus its cost, divided by its cost. "

@@ -69,21 +69,34 @@ class Metric:
 
 # Labels and definitions are English messages, translated where the cards are shown.
 METRICS = (
-    Metric("revenue_usd", N_("Revenue to date"),
-           N_("Net revenue of every paid order so far, after refunds, in USD."), "money"),
+    Metric(
+        "revenue_usd",
+        N_("Revenue to date"),
+        N_("Net revenue of every paid order so far, after refunds, in USD."),
+        "money",
+    ),
     Metric("buying_customers", N_("Customers who bought"), N_("People with at least one paid order."), "count"),
-    Metric("avg_order_value_usd", N_("Average order value"),
-           N_("Revenue divided by the number of paid orders."), "money"),
-    Metric("active_customers", N_("Active customers"),
-           N_("Customers whose last order was in the last 90 days."), "count"),
-    Metric("new_customers", N_("New customers"),
-           N_("Customers whose first order was in the last 30 days."), "count"),
-    Metric("at_risk_customers", N_("Slipping away"),
-           N_("Customers whose last order was 91 to 180 days ago."), "count", up_is_good=False),
+    Metric(
+        "avg_order_value_usd", N_("Average order value"), N_("Revenue divided by the number of paid orders."), "money"
+    ),
+    Metric(
+        "active_customers", N_("Active customers"), N_("Customers whose last order was in the last 90 days."), "count"
+    ),
+    Metric("new_customers", N_("New customers"), N_("Customers whose first order was in the last 30 days."), "count"),
+    Metric(
+        "at_risk_customers",
+        N_("Slipping away"),
+        N_("Customers whose last order was 91 to 180 days ago."),
+        "count",
+        up_is_good=False,
+    ),
     Metric("email_subscribers", N_("Email subscribers"), N_("People who can be sent marketing email."), "count"),
-    Metric("attributed_revenue_usd", N_("Revenue after campaign emails"),
-           N_("Revenue from orders placed soon after a customer opened or clicked a campaign email "
-              "(last email wins)."), "money"),
+    Metric(
+        "attributed_revenue_usd",
+        N_("Revenue after campaign emails"),
+        N_("Revenue from orders placed soon after a customer opened or clicked a campaign email (last email wins)."),
+        "money",
+    ),
 )
 
 
@@ -178,9 +191,7 @@ def _usable(entry: Any) -> bool:
 
 
 def baseline_from_history(entries: list[dict[str, Any]], *, run_id: str, as_of: date) -> Baseline | None:
-    candidates = [
-        e for e in entries if e["run_id"] != run_id and date.fromisoformat(e["as_of"]) <= as_of
-    ]
+    candidates = [e for e in entries if e["run_id"] != run_id and date.fromisoformat(e["as_of"]) <= as_of]
     if not candidates:
         return None
     best = max(candidates, key=lambda e: (e["as_of"], e.get("rendered_at", "")))
@@ -200,4 +211,3 @@ def record_history(
     kept = [e for e in entries if e["run_id"] != run_id] + [entry]
     kept.sort(key=lambda e: (e["as_of"], e.get("rendered_at", "")))
     write_atomic(out_dir / HISTORY_FILE, json.dumps({"entries": kept[-HISTORY_KEEP:]}, indent=1).encode())
-

@@ -52,8 +52,7 @@ class SegmentHistory:
     series: dict[str, list[int]]  # segment -> customers at each date
 
 
-def summarise(rows: list[Move], source: str, from_date: date | None = None, to_date: date | None = None
-              ) -> Migrations:
+def summarise(rows: list[Move], source: str, from_date: date | None = None, to_date: date | None = None) -> Migrations:
     flows: list[dict[str, Any]] = []
     net: dict[str, int] = defaultdict(int)
     moved = stayed = arrived = left = 0
@@ -93,9 +92,7 @@ def _from_mart(con: duckdb.DuckDBPyConnection, cols: set[str]) -> Migrations:
     ).fetchall()
     dates: tuple[Any, Any] = (None, None)
     if {"from_date", "to_date"} <= cols:
-        dates = con.execute(
-            f"select max(from_date), max(to_date) from marts.segment_migrations {where}"
-        ).fetchall()[0]
+        dates = con.execute(f"select max(from_date), max(to_date) from marts.segment_migrations {where}").fetchall()[0]
     moves = [(_segment(f), _segment(t), whole(n) or 0) for f, t, n in rows]
     return summarise(moves, "marts.segment_migrations", *dates)
 

@@ -57,12 +57,16 @@ def print_to_pdf(html: Path, pdf: Path, *, timeout_s: float = PRINT_TIMEOUT_S) -
     if binary is None:
         raise ChromiumUnavailable(
             "Chromium was not found (looked for RAPPORT_CHROMIUM, then "
-            + ", ".join(CANDIDATES) + " on PATH); run scripts/install_chromium.sh"
+            + ", ".join(CANDIDATES)
+            + " on PATH); run scripts/install_chromium.sh"
         )
     with tempfile.TemporaryDirectory(prefix="rapport-chromium-", ignore_cleanup_errors=True) as tmp:
         out = Path(tmp) / "report.pdf"
         cmd = chromium_command(
-            binary, Path(tmp) / "profile", f"--print-to-pdf={out}", "--no-pdf-header-footer",
+            binary,
+            Path(tmp) / "profile",
+            f"--print-to-pdf={out}",
+            "--no-pdf-header-footer",
             html.resolve().as_uri(),
         )
         try:
@@ -71,7 +75,5 @@ def print_to_pdf(html: Path, pdf: Path, *, timeout_s: float = PRINT_TIMEOUT_S) -
             raise ChromiumUnavailable(f"Chromium could not print the report: {exc}") from exc
         if proc.returncode != 0 or not out.exists() or out.read_bytes()[:5] != b"%PDF-":
             tail = (proc.stderr or "").strip().splitlines()[-5:]
-            raise ChromiumUnavailable(
-                f"Chromium exited {proc.returncode} without a PDF: " + " | ".join(tail)
-            )
+            raise ChromiumUnavailable(f"Chromium exited {proc.returncode} without a PDF: " + " | ".join(tail))
         copy_atomic(out, pdf)

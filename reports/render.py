@@ -166,7 +166,9 @@ def render_report(
         con.close()
     env = environment(code)
     lang = fmt.lang
-    html = env.get_template("report.html.j2").render(
+    html = env.get_template(
+        "report.html.j2"
+    ).render(
         css=Markup(env.loader.get_source(env, "report.css")[0]),  # type: ignore[union-attr]  # read as is
         lang=code,
         fonts={c: Markup(css_font_family(c)) for c in (code, "zh")},  # our constants, CSS not HTML
@@ -269,36 +271,50 @@ def highlights(
         else:
             out.append(_("Revenue to date did not change since %(since)s.", since=since))
     if base.top_20pct_revenue_share is not None:
-        out.append(ngettext(
-            "Your top 20%% of customers (%(people)s person) bring in %(share)s of all revenue.",
-            "Your top 20%% of customers (%(people)s people) bring in %(share)s of all revenue.",
-            base.high_tier_customers, people=fmt.count(base.high_tier_customers),
-            share=fmt.pct(base.top_20pct_revenue_share, 0),
-        ))
+        out.append(
+            ngettext(
+                "Your top 20%% of customers (%(people)s person) bring in %(share)s of all revenue.",
+                "Your top 20%% of customers (%(people)s people) bring in %(share)s of all revenue.",
+                base.high_tier_customers,
+                people=fmt.count(base.high_tier_customers),
+                share=fmt.pct(base.top_20pct_revenue_share, 0),
+            )
+        )
     if at_risk.total:
-        out.append(ngettext(
-            "%(people)s of your highest-value customers is slipping away, with %(amount)s spent so far: "
-            "see “Who to act on”.",
-            "%(people)s of your highest-value customers are slipping away, with %(amount)s spent so far: "
-            "see “Who to act on”.",
-            at_risk.total, people=fmt.count(at_risk.total), amount=fmt.money(at_risk.total_revenue_usd),
-        ))
+        out.append(
+            ngettext(
+                "%(people)s of your highest-value customers is slipping away, with %(amount)s spent so far: "
+                "see “Who to act on”.",
+                "%(people)s of your highest-value customers are slipping away, with %(amount)s spent so far: "
+                "see “Who to act on”.",
+                at_risk.total,
+                people=fmt.count(at_risk.total),
+                amount=fmt.money(at_risk.total_revenue_usd),
+            )
+        )
     if predictions is not None and predictions.churn.total:
         churn = predictions.churn
-        out.append(ngettext(
-            "%(people)s high-value customer is likely to churn, with %(amount)s of revenue at risk over the next "
-            "365 days: see “Who to act on: predictions”.",
-            "%(people)s high-value customers are likely to churn, with %(amount)s of revenue at risk over the next "
-            "365 days: see “Who to act on: predictions”.",
-            churn.total, people=fmt.count(churn.total), amount=fmt.money(churn.value_usd),
-        ))
+        out.append(
+            ngettext(
+                "%(people)s high-value customer is likely to churn, with %(amount)s of revenue at risk over the next "
+                "365 days: see “Who to act on: predictions”.",
+                "%(people)s high-value customers are likely to churn, with %(amount)s of revenue at risk over the next "
+                "365 days: see “Who to act on: predictions”.",
+                churn.total,
+                people=fmt.count(churn.total),
+                amount=fmt.money(churn.value_usd),
+            )
+        )
     summary = holdout_summary(decisions, verdict_labels(fmt), fmt)
     if summary:
         out.append(summary)
     if support.total:
-        out.append(ngettext(
-            "%(people)s customer had a poor support experience recently: worth a personal follow-up.",
-            "%(people)s customers had a poor support experience recently: worth a personal follow-up.",
-            support.total, people=fmt.count(support.total),
-        ))
+        out.append(
+            ngettext(
+                "%(people)s customer had a poor support experience recently: worth a personal follow-up.",
+                "%(people)s customers had a poor support experience recently: worth a personal follow-up.",
+                support.total,
+                people=fmt.count(support.total),
+            )
+        )
     return out

@@ -33,8 +33,11 @@ NODES = [
     _node("test.rapport.not_null_stg_orders_id.a1", "models/staging/_models.yml", [STG]),
     _node("test.rapport.source_not_null_shop_orders_id.b2", "models/staging/_sources.yml", [SOURCE]),
     # declared with the intermediate model, but also refers to a mart: runs with the marts
-    _node("test.rapport.relationships_int_orders_customer_id__ref_customers_.c3", "models/intermediate/_m.yml",
-          [INT, MART]),
+    _node(
+        "test.rapport.relationships_int_orders_customer_id__ref_customers_.c3",
+        "models/intermediate/_m.yml",
+        [INT, MART],
+    ),
     # a singular test over the source and a staging model
     _node("test.rapport.assert_stg_matches_source.d4", "tests/assert_stg_matches_source.sql", [SOURCE, STG]),
 ]

@@ -32,15 +32,18 @@ def postgres_url() -> Iterator[str]:
     pg_dir = tempfile.mkdtemp(prefix="rapport-pg-")
     script = ROOT / "scripts" / "start_postgres.sh"
     try:
-        proc = subprocess.run(["bash", str(script), pg_dir, str(_free_port())], capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(
+            ["bash", str(script), pg_dir, str(_free_port())], capture_output=True, text=True, timeout=600
+        )
     except subprocess.TimeoutExpired as exc:
         shutil.rmtree(pg_dir, ignore_errors=True)
         pytest.skip(f"PostgreSQL test server did not start within {exc.timeout} s (scripts/start_postgres.sh)")
     if proc.returncode != 0:
         shutil.rmtree(pg_dir, ignore_errors=True)
-        reason = (f"PostgreSQL test server could not start (scripts/start_postgres.sh exited "
-                  f"{proc.returncode}); postgres tests SKIPPED. stderr:\n{proc.stderr[-3000:]}")
+        reason = (
+            f"PostgreSQL test server could not start (scripts/start_postgres.sh exited "
+            f"{proc.returncode}); postgres tests SKIPPED. stderr:\n{proc.stderr[-3000:]}"
+        )
         warnings.warn(reason, stacklevel=1)
         pytest.skip(reason)
     try:

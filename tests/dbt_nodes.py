@@ -32,8 +32,9 @@ def execute_sql(wh: Any, sql: str) -> None:
         con.execute(sql)
 
 
-def incremental_build(wh: Any, run_id: str, since: str, *, as_of: date, select: list[str], dbt_vars: dict[str, Any],
-                      logged: str) -> int:
+def incremental_build(
+    wh: Any, run_id: str, since: str, *, as_of: date, select: list[str], dbt_vars: dict[str, Any], logged: str
+) -> int:
     """Incremental dbt build of `select` reading what landed after `since`; the count the model logged
     (`logged`: a regex with one group), which must be there (else the model was not built incrementally)."""
     all_vars = json.dumps({"as_of": as_of.isoformat(), "run_id": run_id, "since": since, **dbt_vars})
@@ -45,8 +46,9 @@ def incremental_build(wh: Any, run_id: str, since: str, *, as_of: date, select: 
     return int(found[-1])
 
 
-def full_rebuild_differences(wh: Any, run_id: str, root: Any, *, as_of: date, select: list[str],
-                             dbt_vars: dict[str, Any], table: str) -> tuple[int, int]:
+def full_rebuild_differences(
+    wh: Any, run_id: str, root: Any, *, as_of: date, select: list[str], dbt_vars: dict[str, Any], table: str
+) -> tuple[int, int]:
     """Rows of `table` only in the incremental build, only in a --full-refresh rebuild of a copy."""
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(root / f"full-{run_id}")})
     settings.work_db.parent.mkdir(parents=True)

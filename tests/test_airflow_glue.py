@@ -117,7 +117,7 @@ def _runs(settings):
 def test_failure_callback_records_the_failure_in_ops_runs_and_the_status_marker(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
     monkeypatch.setenv("RAPPORT_HELPDESK_TOKEN", "very-secret-token")
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     settings = load_settings()
     ctx = pipeline.RunContext.create("manual__r1", interval_end=datetime(2026, 11, 1))
     pipeline.start_run(settings, ctx)

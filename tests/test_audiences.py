@@ -153,7 +153,11 @@ def test_columns_and_values(con, tmp_path):
     assert alice["last_order_at"] == "2025-06-27 10:00:00"
     assert alice["as_of_date"] == "2025-06-30"
     assert (alice["churn_risk"], alice["p_alive"], alice["p_order_90d"], alice["predicted_clv_365d_usd"]) == (
-        "high", "0.2", "0.15", "100")
+        "high",
+        "0.2",
+        "0.15",
+        "100",
+    )
     assert alice["revenue_at_risk_usd"] == "400"  # 100 x (1 - 0.2) / 0.2
     ola = _read(tmp_path / "loyal-customers.csv")[0]
     assert (ola["p_alive"], ola["p_order_90d"], ola["predicted_clv_365d_usd"]) == ("0.85", "0.75", "333.33")

@@ -25,7 +25,9 @@ def checkout(tmp_path: Path) -> Path:
 def _locks(checkout: Path, command: str) -> list[str]:
     out = subprocess.run(
         ["bash", str(checkout / "scripts" / "bootstrap.sh"), "locks", command],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return out.split()
 

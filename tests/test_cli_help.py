@@ -17,8 +17,9 @@ def _subparsers() -> dict:
 
 
 def test_every_command_is_listed_and_described():
-    top = subprocess.run([sys.executable, "-m", "rapport.cli", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "rapport.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for name, sub in _subparsers().items():
         assert re.search(rf"^  rapport {name} +\S", top, re.MULTILINE), name  # in the overview, with a line
         assert sub.description and len(sub.description) > 40, name  # `rapport NAME --help` says what it does

@@ -82,6 +82,7 @@ def test_sqlite_connection_path_and_esp_host():
 
 
 def test_settings_repr_never_shows_secrets():
-    settings = load_settings({"RAPPORT_ORDERS_DB_URL": "postgresql+psycopg://u:hunter2@db/shop",
-                              "RAPPORT_HELPDESK_TOKEN": "tok-s3cret"})
+    settings = load_settings(
+        {"RAPPORT_ORDERS_DB_URL": "postgresql+psycopg://u:hunter2@db/shop", "RAPPORT_HELPDESK_TOKEN": "tok-s3cret"}
+    )
     assert "hunter2" not in repr(settings) and "tok-s3cret" not in repr(settings)

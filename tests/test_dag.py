@@ -21,8 +21,14 @@ def _parse(env: dict[str, str]):
     from airflow.dag_processing.dagbag import DagBag
 
     with pytest.MonkeyPatch.context() as mp:
-        for key in ("RAPPORT_CATCHUP", "RAPPORT_START_DATE", "RAPPORT_AIRFLOW_POOL", "RAPPORT_DBT_TASKS",
-                    "RAPPORT_EXTRACT_RETRIES", "RAPPORT_EXTRACT_RETRY_DELAY"):
+        for key in (
+            "RAPPORT_CATCHUP",
+            "RAPPORT_START_DATE",
+            "RAPPORT_AIRFLOW_POOL",
+            "RAPPORT_DBT_TASKS",
+            "RAPPORT_EXTRACT_RETRIES",
+            "RAPPORT_EXTRACT_RETRY_DELAY",
+        ):
             mp.delenv(key, raising=False)
         for key, value in env.items():
             mp.setenv(key, value)
@@ -100,8 +106,10 @@ def test_transform_runs_checks_dbt_layers_publish_and_report_in_order(layer_bag)
     _chain(dag, ["resolve_run", "check_raw", "dbt.staging", "dbt.intermediate", "dbt.marts", "predict",
                  "check_marts", "publish", "report", "finish_run"])  # fmt: skip
     assert len(dag.task_ids) == 10
-    assert dag.get_task("dbt.marts").select.split() == ["customers",
-                                                       "relationships_int_orders_customer_id__ref_customers_"]
+    assert dag.get_task("dbt.marts").select.split() == [
+        "customers",
+        "relationships_int_orders_customer_id__ref_customers_",
+    ]
     # dbt tasks skip themselves when nothing changed since the marts were checked: the tasks after them still
     # run (and a failure upstream still stops them)
     rules = {t: dag.get_task(t).trigger_rule for t in dag.task_ids}

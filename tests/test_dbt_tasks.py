@@ -94,7 +94,7 @@ def _context(run_id: str, try_number: int, conf: dict) -> dict:
 
 def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     op = _Operator(task_id="dbt.marts", vars=None, env=None, layer_select="customers", select="customers",
                    dbt_cmd_flags=[])  # fmt: skip
     conf = {"run_id": "scheduled__2026-10-31", "interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-30"}
@@ -107,7 +107,7 @@ def test_interceptor_passes_the_runs_vars_and_database_to_dbt(tmp_path, monkeypa
 
 def test_interceptor_narrows_a_retry_to_the_failed_nodes(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     from rapport.core.config import load_settings
 
     run_id = "manual__2026-11-01T00:00:00+00:00"
@@ -137,7 +137,7 @@ def test_layer_results_are_kept_only_while_a_retry_needs_them(tmp_path, monkeypa
     from rapport.orchestration.dbt_tasks import after_dbt
 
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path / "wh"))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     run_id = "manual__r"
     project = tmp_path / "tmp_project"
     (project / "target").mkdir(parents=True)
@@ -205,7 +205,7 @@ def _complete_build(warehouse_dir: Path, run_id: str) -> None:
 
 def test_interceptor_leaves_unit_tests_out_and_passes_full_refresh_to_build_commands(tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     op = _Operator(task_id="dbt.marts", vars=None, env=None, select="x", dbt_cmd_flags=["--x"], base_cmd=["build"])
     refresh = {"interval_end": "2026-11-01T00:00:00", "full_refresh": True}
     inject_run_context(_context("r1", 1, refresh), op)
@@ -233,7 +233,7 @@ def test_interceptor_skips_dbt_when_nothing_changed_and_forgets_the_marts_otherw
     from rapport.transform import build_state
 
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: (lambda conn_id: None))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     work = load_settings().work_db
     work.parent.mkdir(parents=True)
     with duckdb.connect(str(work)) as con:

@@ -21,8 +21,14 @@ def _lock_version(package: str) -> str:
 def test_compose_has_the_airflow_3_services():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ("postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                 "airflow-dag-processor", "airflow-triggerer"):
+    for name in (
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    ):
         assert name in services, name
     assert services["airflow-apiserver"]["command"] == "api-server"
     assert services["airflow-dag-processor"]["command"] == "dag-processor"
@@ -80,8 +86,11 @@ def _celery_services() -> dict[str, dict]:
             out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
         return out
 
-    merged = {name: merge(base.get(name, {}), svc) for name, svc in {**base, **override}.items()
-              if name in override or name in base}
+    merged = {
+        name: merge(base.get(name, {}), svc)
+        for name, svc in {**base, **override}.items()
+        if name in override or name in base
+    }
     for name, svc in override.items():
         if "extends" in svc:
             assert svc["extends"]["file"] == "docker-compose.yml"

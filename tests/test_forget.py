@@ -47,18 +47,36 @@ P_PHONE = "+17188434512"
 
 # ---- matching --------------------------------------------------------------------------------------------
 
+
 def test_normalisation_by_hand():
-    got = normalize_emails([" Leo.Nguyen+news@GoogleMail.com ", "Jane+x@outlook.com", "Bob+x@example.com",
-                            "a@b", "", "two@@x.com"])
+    got = normalize_emails(
+        [" Leo.Nguyen+news@GoogleMail.com ", "Jane+x@outlook.com", "Bob+x@example.com", "a@b", "", "two@@x.com"]
+    )
     assert got == ["leonguyen@gmail.com", "jane@outlook.com", "bob+x@example.com", None, None, None]
 
 
 def test_normalisation_is_the_dbt_macro():
     """The port in rapport.privacy.match gives what dbt_project/macros/normalized_email.sql gives."""
     dbt_sql = render_macro("normalized_email.sql", "normalized_email('x')")
-    cases = ["A.B.C+d@gmail.com", "x@googlemail.com", " MiXeD@Example.org\t", "p+q@proton.me", "p+q@example.com",
-             "@gmail.com", "+tag@gmail.com", "no-at-sign", "a@b", "a@b.c", "a@@b.com", "a b@c.com", None,
-             "ö.ü+x@icloud.com", "...@gmail.com", '=HYPERLINK("http://evil","x")@example.com', "a..b@example.com"]
+    cases = [
+        "A.B.C+d@gmail.com",
+        "x@googlemail.com",
+        " MiXeD@Example.org\t",
+        "p+q@proton.me",
+        "p+q@example.com",
+        "@gmail.com",
+        "+tag@gmail.com",
+        "no-at-sign",
+        "a@b",
+        "a@b.c",
+        "a@@b.com",
+        "a b@c.com",
+        None,
+        "ö.ü+x@icloud.com",
+        "...@gmail.com",
+        '=HYPERLINK("http://evil","x")@example.com',
+        "a..b@example.com",
+    ]
     con = duckdb.connect()
     register(con)  # the macro asks the UDF is_valid_email
     con.execute(norm_email_macro_sql())
@@ -106,38 +124,63 @@ def test_keyed_hash_is_the_same_in_python_and_sql():
 # ---- a hand-built raw layer ------------------------------------------------------------------------------
 
 RAW_ROWS = {
-    "shop_customers": ("id, email, first_name, last_name, phone, country, updated_at", [
-        (1, "Leo.Nguyen@gmail.com", "Leo", "Nguyen", "(718) 843-4512", "US", "2026-01-01"),
-        (2, "ana@example.com", "Ana", "Silva", "+44 20 7946 0001", "GB", "2026-01-01"),
-    ]),
-    "shop_orders": ("id, customer_id, email, phone, status, updated_at", [
-        (10, 1, "leo.nguyen@gmail.com", None, "paid", "2026-01-02"),  # P's own order
-        (11, None, "leonguyen+x@gmail.com", None, "paid", "2026-01-03"),  # P's guest order
-        (12, 2, "LEO.NGUYEN@gmail.com", "+1 718 843 4512", "paid", "2026-01-04"),  # Ana's, P's contacts on it
-        (13, 2, "ana@example.com", None, "paid", "2026-01-05"),
-        *[(20 + i, 2, f"a{i}@example.com", "+44 20 7946 0000", "paid", "2026-01-06") for i in range(6)],
-    ]),
+    "shop_customers": (
+        "id, email, first_name, last_name, phone, country, updated_at",
+        [
+            (1, "Leo.Nguyen@gmail.com", "Leo", "Nguyen", "(718) 843-4512", "US", "2026-01-01"),
+            (2, "ana@example.com", "Ana", "Silva", "+44 20 7946 0001", "GB", "2026-01-01"),
+        ],
+    ),
+    "shop_orders": (
+        "id, customer_id, email, phone, status, updated_at",
+        [
+            (10, 1, "leo.nguyen@gmail.com", None, "paid", "2026-01-02"),  # P's own order
+            (11, None, "leonguyen+x@gmail.com", None, "paid", "2026-01-03"),  # P's guest order
+            (12, 2, "LEO.NGUYEN@gmail.com", "+1 718 843 4512", "paid", "2026-01-04"),  # Ana's, P's contacts on it
+            (13, 2, "ana@example.com", None, "paid", "2026-01-05"),
+            *[(20 + i, 2, f"a{i}@example.com", "+44 20 7946 0000", "paid", "2026-01-06") for i in range(6)],
+        ],
+    ),
     "shop_order_items": ("id, order_id", [(100, 10), (101, 10), (102, 11), (103, 12), (104, 13)]),
-    "helpdesk_users": ("id, name, email, phone, role, external_id, updated_at", [
-        # P's helpdesk phone is the shop's own, typed on six of Ana's orders: it identifies nobody
-        (500, "Leo N", "leo.nguyen@gmail.com", "+44 20 7946 0000", "end-user", "1", "2026-01-01"),
-        (501, "Agent", "agent@shop.example", None, "agent", None, "2026-01-01"),
-    ]),
-    "helpdesk_tickets": ("id, requester_id, subject, updated_at", [
-        (900, 500, "refund", "2026-01-01"), (900, 500, "refund", "2026-01-02"), (901, 501, "internal", "2026-01-01"),
-    ]),
-    "esp_contacts": ("contact_id, email, first_name, last_name, status, updated_at, snapshot_date", [
-        ("c-p", "leo.old@example.net", "Leo", "Nguyen", "subscribed", "2025-06-01", "2025-06-01"),
-        ("c-p", "Leo.Nguyen@gmail.com", "Leo", "Nguyen", "subscribed", "2026-01-01", "2026-01-01"),
-        ("c-o", "ana@example.com", "Ana", "Silva", "subscribed", "2026-01-01", "2026-01-01"),
-    ]),
-    "esp_audiences": ('campaign_id, email, "group"', [
-        ("k1", "Leo.Nguyen@gmail.com", "treatment"), ("k1", "ana@example.com", "control"),
-    ]),
-    "esp_events": ("sg_event_id, email, event", [
-        ("e1", "leo.nguyen@gmail.com", "open"), ("e2", "ana@example.com", "open"),
-        ("e3", "LEO.OLD@example.net", "click"),  # P's old address: found once it is learnt from the contact
-    ]),
+    "helpdesk_users": (
+        "id, name, email, phone, role, external_id, updated_at",
+        [
+            # P's helpdesk phone is the shop's own, typed on six of Ana's orders: it identifies nobody
+            (500, "Leo N", "leo.nguyen@gmail.com", "+44 20 7946 0000", "end-user", "1", "2026-01-01"),
+            (501, "Agent", "agent@shop.example", None, "agent", None, "2026-01-01"),
+        ],
+    ),
+    "helpdesk_tickets": (
+        "id, requester_id, subject, updated_at",
+        [
+            (900, 500, "refund", "2026-01-01"),
+            (900, 500, "refund", "2026-01-02"),
+            (901, 501, "internal", "2026-01-01"),
+        ],
+    ),
+    "esp_contacts": (
+        "contact_id, email, first_name, last_name, status, updated_at, snapshot_date",
+        [
+            ("c-p", "leo.old@example.net", "Leo", "Nguyen", "subscribed", "2025-06-01", "2025-06-01"),
+            ("c-p", "Leo.Nguyen@gmail.com", "Leo", "Nguyen", "subscribed", "2026-01-01", "2026-01-01"),
+            ("c-o", "ana@example.com", "Ana", "Silva", "subscribed", "2026-01-01", "2026-01-01"),
+        ],
+    ),
+    "esp_audiences": (
+        'campaign_id, email, "group"',
+        [
+            ("k1", "Leo.Nguyen@gmail.com", "treatment"),
+            ("k1", "ana@example.com", "control"),
+        ],
+    ),
+    "esp_events": (
+        "sg_event_id, email, event",
+        [
+            ("e1", "leo.nguyen@gmail.com", "open"),
+            ("e2", "ana@example.com", "open"),
+            ("e3", "LEO.OLD@example.net", "click"),  # P's old address: found once it is learnt from the contact
+        ],
+    ),
 }
 QUARANTINE_ROWS = {
     "esp_events_rejects": ['{"email": "LEO.NGUYEN@gmail.com", "event": "op', '{"email": "ana@example.com", "ev'],
@@ -152,17 +195,19 @@ def _raw_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     ensure_tables(con)
     for table, (cols, rows) in RAW_ROWS.items():
         marks = ", ".join("?" for _ in cols.split(","))
-        con.executemany(f"insert into raw.{table} ({cols}, _run_id, _extracted_at) values ({marks}, 'r1', now())",
-                        rows)
+        con.executemany(f"insert into raw.{table} ({cols}, _run_id, _extracted_at) values ({marks}, 'r1', now())", rows)
     for table, raws in QUARANTINE_ROWS.items():
-        con.executemany(f"insert into quarantine.{table} values ('t', ?, 'bad', 'x:1', 'r1', now())",
-                        [(r,) for r in raws])
+        con.executemany(
+            f"insert into quarantine.{table} values ('t', ?, 'bad', 'x:1', 'r1', now())", [(r,) for r in raws]
+        )
     return con
 
 
 def _seed(con: duckdb.DuckDBPyConnection, kind: str, value: str, key: str = KEY) -> None:
-    con.execute("insert into ops.erasure_identifiers values (?, ?, ?, 'e1', now(), 'test')",
-                [kind, keyed_hash(key, kind, value), key_id(key)])
+    con.execute(
+        "insert into ops.erasure_identifiers values (?, ?, ?, 'e1', now(), 'test')",
+        [kind, keyed_hash(key, kind, value), key_id(key)],
+    )
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -176,14 +221,25 @@ def test_purge_removes_the_person_from_every_raw_table_and_only_them(tmp_path):
     _seed(con, "email", "leonguyen@gmail.com")
     before = _counts(con)
     result = purge_raw(con, key_id=key_id(KEY), added_by="test")
-    expected = {"raw.shop_customers": 1, "raw.shop_orders": 2, "raw.shop_order_items": 3, "raw.helpdesk_users": 1,
-                "raw.helpdesk_tickets": 2, "raw.esp_contacts": 2, "raw.esp_audiences": 1, "raw.esp_events": 2,
-                "quarantine.esp_events_rejects": 1, "quarantine.shop_customers_rejects": 1}
+    expected = {
+        "raw.shop_customers": 1,
+        "raw.shop_orders": 2,
+        "raw.shop_order_items": 3,
+        "raw.helpdesk_users": 1,
+        "raw.helpdesk_tickets": 2,
+        "raw.esp_contacts": 2,
+        "raw.esp_audiences": 1,
+        "raw.esp_events": 2,
+        "quarantine.esp_events_rejects": 1,
+        "quarantine.shop_customers_rejects": 1,
+    }
     assert result.removed == expected
     assert _counts(con) == {t: before[t] - expected.get(t, 0) for t in before}
     # Ana's order keeps its row, without P's checkout email and phone
     assert con.execute("select id, email, phone from raw.shop_orders where id < 20 order by id").fetchall() == [
-        (12, None, None), (13, "ana@example.com", None)]
+        (12, None, None),
+        (13, "ana@example.com", None),
+    ]
     assert result.redacted == {"raw.shop_orders": 2}
     assert con.execute("select list(email order by email) from raw.esp_events").fetchall()[0][0] == ["ana@example.com"]
     assert result.ids["shop_customer"] == {"1"} and result.ids["order"] == {"10", "11"}
@@ -205,18 +261,31 @@ def test_later_landings_of_the_person_are_removed_again(tmp_path):
     purge_raw(con, key_id=key_id(KEY), added_by="forget")
     before = _counts(con)
     # the sources still hold P: changed versions and new records re-land
-    con.execute("insert into raw.shop_customers (id, email, updated_at, _run_id, _extracted_at) "
-                "values (1, 'new.address@example.org', '2026-02-01', 'r2', now())")  # found by id alone
-    con.execute("insert into raw.shop_orders (id, customer_id, email, status, updated_at, _run_id, _extracted_at) "
-                "values (14, null, 'L.E.O.NGUYEN+sale@googlemail.com', 'paid', '2026-02-02', 'r2', now())")
+    con.execute(
+        "insert into raw.shop_customers (id, email, updated_at, _run_id, _extracted_at) "
+        "values (1, 'new.address@example.org', '2026-02-01', 'r2', now())"
+    )  # found by id alone
+    con.execute(
+        "insert into raw.shop_orders (id, customer_id, email, status, updated_at, _run_id, _extracted_at) "
+        "values (14, null, 'L.E.O.NGUYEN+sale@googlemail.com', 'paid', '2026-02-02', 'r2', now())"
+    )
     con.execute("insert into raw.shop_order_items (id, order_id, _run_id, _extracted_at) values (105, 14, 'r2', now())")
-    con.execute("insert into raw.helpdesk_tickets (id, requester_id, updated_at, _run_id, _extracted_at) "
-                "values (902, 500, '2026-02-03', 'r2', now())")  # P's helpdesk user did not re-land
-    con.execute("insert into raw.esp_events (sg_event_id, email, _run_id, _extracted_at) "
-                "values ('e4', 'leo.old@example.net', 'r2', now())")
+    con.execute(
+        "insert into raw.helpdesk_tickets (id, requester_id, updated_at, _run_id, _extracted_at) "
+        "values (902, 500, '2026-02-03', 'r2', now())"
+    )  # P's helpdesk user did not re-land
+    con.execute(
+        "insert into raw.esp_events (sg_event_id, email, _run_id, _extracted_at) "
+        "values ('e4', 'leo.old@example.net', 'r2', now())"
+    )
     result = purge_raw(con, key_id=key_id(KEY), added_by="r2")
-    assert result.removed == {"raw.shop_customers": 1, "raw.shop_orders": 1, "raw.shop_order_items": 1,
-                              "raw.helpdesk_tickets": 1, "raw.esp_events": 1}
+    assert result.removed == {
+        "raw.shop_customers": 1,
+        "raw.shop_orders": 1,
+        "raw.shop_order_items": 1,
+        "raw.helpdesk_tickets": 1,
+        "raw.esp_events": 1,
+    }
     assert _counts(con) == before
 
 
@@ -227,8 +296,10 @@ def test_keep_erased_does_nothing_without_erasures_and_refuses_without_the_key(t
     con = duckdb.connect(str(settings.work_db))
     ensure_schema(con)
     assert keep_erased(con, settings, run_id="r") == {}
-    assert con.execute("select count(*) from information_schema.tables where table_name like 'erasure%'"
-                       ).fetchall()[0][0] == 0
+    assert (
+        con.execute("select count(*) from information_schema.tables where table_name like 'erasure%'").fetchall()[0][0]
+        == 0
+    )
     ensure_tables(con)
     _seed(con, "email", "leonguyen@gmail.com", key="k" * 64)
     with pytest.raises(ErasureKeyError, match="missing"):
@@ -237,28 +308,40 @@ def test_keep_erased_does_nothing_without_erasures_and_refuses_without_the_key(t
     with pytest.raises(ErasureKeyError, match="not the one"):
         keep_erased(con, settings, run_id="r")
     monkeypatch.setenv(KEY_ENV, "k" * 64)
-    con.execute("insert into raw.esp_events (sg_event_id, email, _run_id, _extracted_at) "
-                "values ('e9', 'LeoNguyen@gmail.com', 'r', now()), ('e8', 'x@example.com', 'r', now())")
+    con.execute(
+        "insert into raw.esp_events (sg_event_id, email, _run_id, _extracted_at) "
+        "values ('e9', 'LeoNguyen@gmail.com', 'r', now()), ('e8', 'x@example.com', 'r', now())"
+    )
     assert keep_erased(con, settings, run_id="r") == {"raw.esp_events": 1}
-    assert con.execute("select run_id, \"table\", rows_removed from ops.erasure_purges").fetchall() == [
-        ("r", "raw.esp_events", 1)]
+    assert con.execute('select run_id, "table", rows_removed from ops.erasure_purges').fetchall() == [
+        ("r", "raw.esp_events", 1)
+    ]
 
 
 # ---- derived tables and mentions -------------------------------------------------------------------------
+
 
 def test_delete_derived_uses_the_id_columns_and_keeps_everyone_else():
     con = duckdb.connect()
     con.execute("create schema marts; create schema staging; create schema intermediate; create schema ops")
     con.execute("create table marts.customers as select * from (values ('cP', 'Leo'), ('cA', 'Ana')) t(customer_id, n)")
-    con.execute("create table marts.segment_history as select * from (values ('cP', 1), ('cA', 1), ('cOld', 1)) "
-                "t(customer_id, x)")
-    con.execute("create table marts.customer_identities as select * from (values ('orders.customer', '1', 'cP'), "
-                "('orders.customer', '2', 'cA')) t(source, source_id, customer_id)")
-    con.execute("create table staging.stg_shop__orders as select * from (values (10::bigint, 1::bigint), "
-                "(12::bigint, 2::bigint)) t(order_id, customer_id)")
-    con.execute("create table intermediate.int_identity_fanout_measured as select * from (values "
-                "('email', 'leonguyen@gmail.com'), ('phone', '+17188434512'), ('email', 'ana@example.com')) "
-                "t(identifier_type, identifier_value)")
+    con.execute(
+        "create table marts.segment_history as select * from (values ('cP', 1), ('cA', 1), ('cOld', 1)) "
+        "t(customer_id, x)"
+    )
+    con.execute(
+        "create table marts.customer_identities as select * from (values ('orders.customer', '1', 'cP'), "
+        "('orders.customer', '2', 'cA')) t(source, source_id, customer_id)"
+    )
+    con.execute(
+        "create table staging.stg_shop__orders as select * from (values (10::bigint, 1::bigint), "
+        "(12::bigint, 2::bigint)) t(order_id, customer_id)"
+    )
+    con.execute(
+        "create table intermediate.int_identity_fanout_measured as select * from (values "
+        "('email', 'leonguyen@gmail.com'), ('phone', '+17188434512'), ('email', 'ana@example.com')) "
+        "t(identifier_type, identifier_value)"
+    )
     con.execute("create table ops.runs as select 'cP' as customer_id")  # ops is not derived: left to the sweep
     person = Person()
     person.add("customer", ["cP", "cOld"])
@@ -268,8 +351,13 @@ def test_delete_derived_uses_the_id_columns_and_keeps_everyone_else():
     person.add("email", ["leonguyen@gmail.com"])
     person.add("phone", [P_PHONE])
     removed = delete_derived(con, person)
-    assert removed == {"marts.customers": 1, "marts.segment_history": 2, "marts.customer_identities": 1,
-                       "staging.stg_shop__orders": 1, "intermediate.int_identity_fanout_measured": 2}
+    assert removed == {
+        "marts.customers": 1,
+        "marts.segment_history": 2,
+        "marts.customer_identities": 1,
+        "staging.stg_shop__orders": 1,
+        "intermediate.int_identity_fanout_measured": 2,
+    }
     assert con.execute("select customer_id from marts.segment_history").fetchall() == [("cA",)]
     assert con.execute("select count(*) from ops.runs").fetchall()[0][0] == 1
 
@@ -279,12 +367,16 @@ def test_segment_history_dates_are_recounted_without_the_forgotten_person():
     held 3, 4, 3 customers. cP's rows are deleted: they held 2, 3, 2 without cP."""
     con = duckdb.connect()
     con.execute("create schema marts")
-    con.execute("create table marts.segment_history as select cast(d as date) as as_of_date, c as customer_id, "
-                "ch as change from (values ('2025-01-01', 'cP', 'entered'), ('2025-01-01', 'cB', 'entered'), "
-                "('2025-01-01', 'cX', 'entered'), ('2025-01-02', 'cA', 'entered'), ('2025-01-03', 'cX', 'left')) "
-                "t(d, c, ch)")
-    con.execute("create table marts.segment_history_dates as select cast(d as date) as as_of_date, n as customers "
-                "from (values ('2025-01-01', 3), ('2025-01-02', 4), ('2025-01-03', 3)) t(d, n)")
+    con.execute(
+        "create table marts.segment_history as select cast(d as date) as as_of_date, c as customer_id, "
+        "ch as change from (values ('2025-01-01', 'cP', 'entered'), ('2025-01-01', 'cB', 'entered'), "
+        "('2025-01-01', 'cX', 'entered'), ('2025-01-02', 'cA', 'entered'), ('2025-01-03', 'cX', 'left')) "
+        "t(d, c, ch)"
+    )
+    con.execute(
+        "create table marts.segment_history_dates as select cast(d as date) as as_of_date, n as customers "
+        "from (values ('2025-01-01', 3), ('2025-01-02', 4), ('2025-01-03', 3)) t(d, n)"
+    )
     person = Person()
     person.add("customer", ["cP"])
     delete_derived(con, person)
@@ -297,8 +389,10 @@ def test_sweep_redacts_mentions_in_text_and_json_columns():
     con = duckdb.connect()
     con.execute("create schema ops; create schema raw")
     con.execute("create table ops.check_results (sample varchar, n integer)")
-    con.execute("insert into ops.check_results values ('[{\"email\": \"Leo.Nguyen+x@gmail.com\", \"name\": "
-                "\"Leo Nguyen\", \"phone\": \"(718) 843-4512\"}]', 1), ('ana@example.com', 2)")
+    con.execute(
+        'insert into ops.check_results values (\'[{"email": "Leo.Nguyen+x@gmail.com", "name": '
+        '"Leo Nguyen", "phone": "(718) 843-4512"}]\', 1), (\'ana@example.com\', 2)'
+    )
     con.execute("create table raw.t (extra json, note varchar)")
     con.execute("""insert into raw.t values ('{"cc": "leonguyen@gmail.com"}', 'Leo Nguyen is a namesake here')""")
     con.execute("create table ops.erasures (email_hash varchar)")
@@ -308,7 +402,9 @@ def test_sweep_redacts_mentions_in_text_and_json_columns():
     person.add("phone", [P_PHONE])
     redacted = sweep(con, patterns(person), person.names)
     assert con.execute("select sample from ops.check_results order by n").fetchall() == [
-        ('[{"email": "[erased]", "name": "[erased]", "phone": "[erased]"}]',), ("ana@example.com",)]
+        ('[{"email": "[erased]", "name": "[erased]", "phone": "[erased]"}]',),
+        ("ana@example.com",),
+    ]
     extra, note = con.execute("select extra, note from raw.t").fetchall()[0]
     assert json.loads(extra) == {"cc": "[erased]"} and note == "Leo Nguyen is a namesake here"
     assert con.execute("select email_hash from ops.erasures").fetchall() == [("leonguyen@gmail.com",)]
@@ -329,17 +425,29 @@ def test_scrub_files_redacts_copies_and_leaves_the_sources_alone(tmp_path):
     for rel, text in files.items():
         (wh / rel).parent.mkdir(parents=True, exist_ok=True)
         (wh / rel).write_text(text)
-    changes = scrub_files(settings, {"leonguyen@gmail.com"}, {P_PHONE}, {"Leo Nguyen", "cAAAA"},
-                          keep={wh / "reports/rapport_report_2026-11-01.html"})
+    changes = scrub_files(
+        settings,
+        {"leonguyen@gmail.com"},
+        {P_PHONE},
+        {"Leo Nguyen", "cAAAA"},
+        keep={wh / "reports/rapport_report_2026-11-01.html"},
+    )
     assert sorted(str(p.relative_to(wh)) for p in changes.redacted) == [
-        "logs/run-1.log", "reports/rapport_report_2026-10-01.html"]
+        "logs/run-1.log",
+        "reports/rapport_report_2026-10-01.html",
+    ]
     assert [str(p.relative_to(wh)) for p in changes.deleted] == ["reports/rapport_report_2026-10-01.pdf"]
     assert (wh / "logs/run-1.log").read_text() == (
-        "dbt forget --email [erased]; phone [erased]; [erased] ok; ana@example.com")
+        "dbt forget --email [erased]; phone [erased]; [erased] ok; ana@example.com"
+    )
     assert (wh / "reports/rapport_report_2026-10-01.html").read_text() == (
-        "<td>[erased]</td><td>[erased]</td><td>Leonora Nguyenova</td>")
-    for rel in ("reports/rapport_report_2026-11-01.html", "demo/esp/contacts/contacts_20261031.csv",
-                "gx/uncommitted/validations/x.json"):
+        "<td>[erased]</td><td>[erased]</td><td>Leonora Nguyenova</td>"
+    )
+    for rel in (
+        "reports/rapport_report_2026-11-01.html",
+        "demo/esp/contacts/contacts_20261031.csv",
+        "gx/uncommitted/validations/x.json",
+    ):
         assert (wh / rel).read_text() == files[rel]
     assert not (wh / "reports/rapport_report_2026-10-01.pdf").exists()
 
@@ -364,6 +472,7 @@ def test_regenerated_files_are_every_audience_file_and_nothing_else(tmp_path):
 
 # ---- forget as a whole, and the command line -------------------------------------------------------------
 
+
 @pytest.fixture()
 def raw_only(tmp_path, monkeypatch):
     """A warehouse whose raw layer was landed but never built (no models, nothing published)."""
@@ -381,8 +490,10 @@ def test_forget_on_a_raw_only_warehouse(raw_only):
     con = duckdb.connect(str(raw_only.work_db), read_only=True)
     rows = con.execute("select email_hash, status, rows_removed from ops.erasures order by status").fetchall()
     key = (raw_only.work_db.parent / "erasure.key").read_text().strip()
-    assert [(h, s) for h, s, _ in rows] == [(keyed_hash(key, "email", "leonguyen@gmail.com"), "erased"),
-                                            (keyed_hash(key, "email", "nobody@example.org"), "unmatched")]
+    assert [(h, s) for h, s, _ in rows] == [
+        (keyed_hash(key, "email", "leonguyen@gmail.com"), "erased"),
+        (keyed_hash(key, "email", "nobody@example.org"), "unmatched"),
+    ]
     assert json.loads(rows[0][2])["raw.helpdesk_tickets"] == 2
     assert oct((raw_only.work_db.parent / "erasure.key").stat().st_mode & 0o777) == "0o600"
     assert con.execute("select count(*) from raw.shop_customers").fetchall()[0][0] == 1
@@ -423,6 +534,7 @@ def test_forget_refuses_an_address_that_is_not_an_email(raw_only):
 
 # ---- the pipeline hook -----------------------------------------------------------------------------------
 
+
 def _shop_db(path: Path) -> None:
     db = sqlite3.connect(path)
     db.executescript("""
@@ -457,8 +569,11 @@ def test_pipeline_extract_keeps_an_erased_person_out(tmp_path, monkeypatch):
     shop = tmp_path / "shop.db"
     _shop_db(shop)
     # the shop's data is from January and the interval ends now: not what this test is about
-    env = {"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_ORDERS_DB_URL": f"sqlite:///{shop}",
-           "RAPPORT_FRESHNESS_ERROR_HOURS": "0"}
+    env = {
+        "RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"),
+        "RAPPORT_ORDERS_DB_URL": f"sqlite:///{shop}",
+        "RAPPORT_FRESHNESS_ERROR_HOURS": "0",
+    }
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", env["RAPPORT_WAREHOUSE_DIR"])
     settings = load_settings(env)
     ctx = pipeline.RunContext.create("run-1", interval_end=None)
@@ -471,5 +586,8 @@ def test_pipeline_extract_keeps_an_erased_person_out(tmp_path, monkeypatch):
     assert con.execute("select id from raw.shop_customers").fetchall() == [(2,)]
     assert con.execute("select id from raw.shop_orders").fetchall() == [(11,)]
     assert con.execute("select id from raw.shop_order_items").fetchall() == [(101,)]
-    assert con.execute("select \"table\", rows_removed from ops.erasure_purges order by 1").fetchall() == [
-        ("raw.shop_customers", 1), ("raw.shop_order_items", 1), ("raw.shop_orders", 1)]
+    assert con.execute('select "table", rows_removed from ops.erasure_purges order by 1').fetchall() == [
+        ("raw.shop_customers", 1),
+        ("raw.shop_order_items", 1),
+        ("raw.shop_orders", 1),
+    ]

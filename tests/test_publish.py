@@ -59,7 +59,9 @@ def test_publish_writes_marts_quarantine_and_runs_readable_by_duckdb_1x(settings
     pub.close()
     parquet = sorted(p.name for p in result.parquet_dir.glob("*.parquet"))
     assert parquet == [
-        "marts.customer_count.parquet", "marts.customers.parquet", "ops.runs.parquet",
+        "marts.customer_count.parquet",
+        "marts.customers.parquet",
+        "ops.runs.parquet",
         "quarantine.esp_events_rejects.parquet",
     ]
     parquet_rows = duckdb.connect().execute(f"select count(*) from '{result.parquet_dir}/marts.customers.parquet'")

@@ -46,7 +46,11 @@ def test_ops_stamps_are_utc_in_any_machine_time_zone(tmp_path, zone: str) -> Non
     before = datetime.now(UTC).replace(tzinfo=None)
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "wh")],
-        env={**os.environ, "TZ": zone}, capture_output=True, text=True, check=True, timeout=120,
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     after = datetime.now(UTC).replace(tzinfo=None)
     stamps = json.loads(out.stdout.strip().splitlines()[-1])

@@ -21,6 +21,7 @@ DAILY_DAG_ID = "rapport_daily"
 TRANSFORM_DAG_ID = "rapport_transform"
 DEFAULT_POOL = "rapport_warehouse"
 
+
 # Sources are remote systems: transient failures (a 503, a reset connection, a locked file) deserve retries
 # with backoff. Transforms, checks and publishing are deterministic given the landed data: retrying them
 # would only repeat the failure, so they fail at once.

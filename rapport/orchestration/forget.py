@@ -88,8 +88,9 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def forget(settings: Settings, addresses: list[str], *, dry_run: bool = False,
-           log_file: Path | None = None) -> ForgetResult:
+def forget(
+    settings: Settings, addresses: list[str], *, dry_run: bool = False, log_file: Path | None = None
+) -> ForgetResult:
     """Erase the people these addresses belong to (see the module doc). ForgetError / RunInProgress
     when nothing was done. With `log_file`, dbt's and the checks' output during the rebuild goes there."""
     normalised = normalize_emails(addresses)
@@ -111,8 +112,9 @@ def forget(settings: Settings, addresses: list[str], *, dry_run: bool = False,
     return result
 
 
-def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: list[str], erasure_id: str,
-                        dry_run: bool) -> ForgetResult:
+def _erase_in_warehouse(
+    settings: Settings, addresses: list[str], normalised: list[str], erasure_id: str, dry_run: bool
+) -> ForgetResult:
     emails = sorted(set(normalised))
     with open_warehouse(settings) as con:
         key = require_key(con, settings, create=not dry_run) if not dry_run or has_identifiers(con) else None
@@ -123,12 +125,15 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
         try:
             ensure_tables(con)
             found = matched_addresses(con, emails)
-            before = {h for (h,) in con.execute("select email_hash from ops.erasures where status <> 'unmatched'"
-                                                ).fetchall()}
+            before = {
+                h for (h,) in con.execute("select email_hash from ops.erasures where status <> 'unmatched'").fetchall()
+            }
             person = resolve(con, emails)
-            seeds = [(kind, keyed_hash(key, kind, v)) for kind in
-                     ("email", "phone", "shop_customer", "order", "helpdesk_user", "esp_contact")
-                     for v in person.get(kind)]
+            seeds = [
+                (kind, keyed_hash(key, kind, v))
+                for kind in ("email", "phone", "shop_customer", "order", "helpdesk_user", "esp_contact")
+                for v in person.get(kind)
+            ]
             con.executemany(
                 "insert into ops.erasure_identifiers values (?, ?, ?, ?, ?, ?) on conflict do nothing",
                 [(k, h, kid, erasure_id, _now(), f"forget:{erasure_id}") for k, h in seeds],
@@ -136,8 +141,12 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
             purged = purge_raw(con, key_id=kid, added_by=f"forget:{erasure_id}", erasure_id=erasure_id)
             for kind, values in purged.ids.items():
                 person.add(kind, values)
-            for kind, source in (("shop_customer", "orders.customer"), ("helpdesk_user", "helpdesk.user"),
-                                 ("esp_contact", "esp.contact"), ("audience_member", "esp.audience_member")):
+            for kind, source in (
+                ("shop_customer", "orders.customer"),
+                ("helpdesk_user", "helpdesk.user"),
+                ("esp_contact", "esp.contact"),
+                ("audience_member", "esp.audience_member"),
+            ):
                 person.add("record", [f"{source}:{v}" for v in person.get(kind)])
             # identity labels are rebuilt in full by the rebuild below (record keys cannot be matched row by row);
             # dropped first so that delete_derived neither deletes from them nor lists them as rows removed
@@ -148,17 +157,39 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
             redacted = dict(purged.redacted)
             for table, n in sweep_mentions(con, patterns(person), person.names).items():
                 redacted[table] = redacted.get(table, 0) + n
-            status = {a: ("erased" if found[n] else "already erased" if keyed_hash(key, "email", n) in before
-                          else "unmatched") for a, n in zip(addresses, normalised, strict=True)}
-            result = ForgetResult(erasure_id, dry_run, status, customers=len(person.get("customer")),
-                                  records=len(person.get("record")), removed=removed,
-                                  redacted=redacted, dropped=dropped)
+            status = {
+                a: (
+                    "erased" if found[n] else "already erased" if keyed_hash(key, "email", n) in before else "unmatched"
+                )
+                for a, n in zip(addresses, normalised, strict=True)
+            }
+            result = ForgetResult(
+                erasure_id,
+                dry_run,
+                status,
+                customers=len(person.get("customer")),
+                records=len(person.get("record")),
+                removed=removed,
+                redacted=redacted,
+                dropped=dropped,
+            )
             now = _now()
             con.executemany(
                 "insert into ops.erasures values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
-                [(erasure_id, now, keyed_hash(key, "email", n), kid, status[a], result.customers,
-                  len(person.get("record")), json.dumps(removed, sort_keys=True), json.dumps(redacted, sort_keys=True))
-                 for a, n in zip(addresses, normalised, strict=True)],
+                [
+                    (
+                        erasure_id,
+                        now,
+                        keyed_hash(key, "email", n),
+                        kid,
+                        status[a],
+                        result.customers,
+                        len(person.get("record")),
+                        json.dumps(removed, sort_keys=True),
+                        json.dumps(redacted, sort_keys=True),
+                    )
+                    for a, n in zip(addresses, normalised, strict=True)
+                ],
             )
             if dry_run:
                 con.rollback()
@@ -169,8 +200,9 @@ def _erase_in_warehouse(settings: Settings, addresses: list[str], normalised: li
             raise
     result.person = person
     if not dry_run and result.removed_total and not compact(settings):
-        result.problems.append("the working file could not be rewritten; deleted rows may linger in its "
-                               "free space until DuckDB reuses it")
+        result.problems.append(
+            "the working file could not be rewritten; deleted rows may linger in its free space until DuckDB reuses it"
+        )
     return result
 
 
@@ -224,8 +256,10 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
 
     delete_check_frames(settings)
     if spark_copies := delete_spark_copies(settings):
-        progress(f"forget: deleted Spark's copies of the warehouse ({len(spark_copies)} files under "
-                 f"{settings.spark_dir}); the next Spark build loads them from the working file again")
+        progress(
+            f"forget: deleted Spark's copies of the warehouse ({len(spark_copies)} files under "
+            f"{settings.spark_dir}); the next Spark build loads them from the working file again"
+        )
     last = _last_run(settings)
     if last is None or not settings.published_db.exists():
         return  # nothing was ever published
@@ -237,11 +271,17 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
         try:
             with writer_lock(settings):
                 # dbt unit tests check SQL on fixed fixtures: the erasure cannot change their outcome
-                dbt_build(settings, run_id=erasure_ctx.run_id, as_of=ctx.as_of,
-                          extra_args=["--exclude-resource-type", "unit_test"])
+                dbt_build(
+                    settings,
+                    run_id=erasure_ctx.run_id,
+                    as_of=ctx.as_of,
+                    extra_args=["--exclude-resource-type", "unit_test"],
+                )
         except Exception as exc:  # the erased tables themselves are still published below
-            result.problems.append(f"dbt build after the erasure failed ({exc}); publishing the erased marts as "
-                                   "they were: aggregates count the erased people until the next run")
+            result.problems.append(
+                f"dbt build after the erasure failed ({exc}); publishing the erased marts as "
+                "they were: aggregates count the erased people until the next run"
+            )
         try:
             pipeline.check_marts(settings, erasure_ctx)
         except Exception as exc:
@@ -251,9 +291,11 @@ def _republish(settings: Settings, result: ForgetResult) -> None:
             pipeline.publish(settings, ctx)
             paths = pipeline.write_outputs(settings, ctx)
         except Exception as exc:
-            result.problems.append(f"republishing failed ({type(exc).__name__}: {exc}): the published file, Parquet, "
-                                   "audience files or report may still hold the person; run the same "
-                                   "`rapport forget` again")
+            result.problems.append(
+                f"republishing failed ({type(exc).__name__}: {exc}): the published file, Parquet, "
+                "audience files or report may still hold the person; run the same "
+                "`rapport forget` again"
+            )
             return
     result.republished = True
     result.regenerated = regenerated_files(settings, paths)
@@ -265,12 +307,21 @@ def regenerated_files(settings: Settings, report_paths: dict[str, str | None]) -
     (`report_paths`: pipeline.write_outputs) and the dbt docs."""
     from rapport.publishing.audiences import audience_paths
 
-    files = {settings.published_dir / "dbt_docs" / "index.html", settings.reports_dir / "latest.html",
-             *audience_paths(settings.audiences_dir)}
+    files = {
+        settings.published_dir / "dbt_docs" / "index.html",
+        settings.reports_dir / "latest.html",
+        *audience_paths(settings.audiences_dir),
+    }
     return files | {Path(p) for p in report_paths.values() if p}
 
 
 def _scrub(settings: Settings, result: ForgetResult, dry_run: bool) -> FileChanges:
     person = result.person
-    return scrub_files(settings, person.get("email"), person.get("phone"), person.names | person.get("customer"),
-                       keep=result.regenerated, dry_run=dry_run)
+    return scrub_files(
+        settings,
+        person.get("email"),
+        person.get("phone"),
+        person.names | person.get("customer"),
+        keep=result.regenerated,
+        dry_run=dry_run,
+    )

@@ -167,8 +167,11 @@ def await_transform_poke(settings: Settings, run_id: str) -> bool:
     fails the daily run without retries) when it failed; False while it has not finished."""
     status = read_run_status(settings, run_id)
     if status is None:
-        log.info("waiting for rapport_transform to finish run %s (it starts when the three source assets are "
-                 "updated; is rapport_transform unpaused?)", run_id)
+        log.info(
+            "waiting for rapport_transform to finish run %s (it starts when the three source assets are "
+            "updated; is rapport_transform unpaused?)",
+            run_id,
+        )
         return False
     if status.get("status") == "success":
         log.info("rapport_transform finished run %s", run_id)

@@ -74,9 +74,7 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
             from rapport.extractors.helpdesk import extract_helpdesk
 
             with helpdesk_endpoint(settings) as url:
-                result = extract_helpdesk(
-                    con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end, base_url=url
-                )
+                result = extract_helpdesk(con, settings, run_id=ctx.run_id, interval_end=ctx.interval_end, base_url=url)
         else:
             from rapport.extractors.esp import extract_esp
 
@@ -100,8 +98,10 @@ def extract(settings: Settings, ctx: RunContext, source: str) -> dict[str, int]:
         notes += f"; {result.future_dated} dated in the future (quarantined)"
     if result.reconciled:
         notes += f"; {result.reconciled} committed after the look-back (found by the reconciliation)"
-    progress(f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
-             f"duplicates skipped {counts['duplicate']}{notes}")
+    progress(
+        f"  {source}: read {counts['read']}, landed {counts['landed']}, quarantined {counts['quarantined']}, "
+        f"duplicates skipped {counts['duplicate']}{notes}"
+    )
     for finding in findings:  # the source checks' (rapport.extractors.source_health); errors stop the run
         progress(f"  {'ERROR' if finding.severity == 'error' else 'warning'}: {finding}")
     if errors_of(findings):
@@ -142,8 +142,10 @@ def _refuse_rolled_back(con: Any, run_id: str) -> None:
     from rapport.extractors.rollback import was_rolled_back
 
     if was_rolled_back(con, run_id):
-        raise CheckFailed(f"the raw data of run {run_id} failed its checks and was rolled back; this run cannot go "
-                          "on: start a new run (`rapport run`), which reads those records again")
+        raise CheckFailed(
+            f"the raw data of run {run_id} failed its checks and was rolled back; this run cannot go "
+            "on: start a new run (`rapport run`), which reads those records again"
+        )
 
 
 def _roll_back_unchecked(con: Any, run_id: str) -> str:
@@ -153,13 +155,17 @@ def _roll_back_unchecked(con: Any, run_id: str) -> str:
 
     undone = rollback_runs(con, unvalidated_runs(con), by=run_id)
     tables = ", ".join(f"{t} {n}" for t, n in sorted(undone.raw_rows.items())) or "none"
-    progress(f"  rolled back the unchecked data of {len(undone.runs)} run(s): {undone.total_rows} raw rows "
-             f"({tables}), {undone.rejects} rejects, {len(undone.states_restored)} extractor positions, "
-             f"{undone.esp_files} ESP files")
-    return (f"The raw rows these checks rejected were rolled back ({undone.total_rows} rows landed by "
-            f"{len(undone.runs)} run(s); extractor watermarks and cursors restored), so nothing bad stays in the "
-            "warehouse and the published marts are those of the last good run. Correct the records named above in "
-            "the source system (or the source's configuration) and run again: the next run reads them again.")
+    progress(
+        f"  rolled back the unchecked data of {len(undone.runs)} run(s): {undone.total_rows} raw rows "
+        f"({tables}), {undone.rejects} rejects, {len(undone.states_restored)} extractor positions, "
+        f"{undone.esp_files} ESP files"
+    )
+    return (
+        f"The raw rows these checks rejected were rolled back ({undone.total_rows} rows landed by "
+        f"{len(undone.runs)} run(s); extractor watermarks and cursors restored), so nothing bad stays in the "
+        "warehouse and the published marts are those of the last good run. Correct the records named above in "
+        "the source system (or the source's configuration) and run again: the next run reads them again."
+    )
 
 
 def transform(settings: Settings, ctx: RunContext) -> None:

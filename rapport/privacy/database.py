@@ -51,7 +51,9 @@ RECORD_SOURCES = {
     "esp.audience_member": "audience_member",
 }
 IDENTITY_TABLES = {
-    "int_identity_identifiers_unpivoted", "int_identity_fanout_measured", "int_customer_ids_assigned",
+    "int_identity_identifiers_unpivoted",
+    "int_identity_fanout_measured",
+    "int_customer_ids_assigned",
     "int_identity_records_unioned",
 }
 _TEXT_TYPES = ("VARCHAR", "JSON")
@@ -84,15 +86,21 @@ def matched_addresses(con: duckdb.DuckDBPyConnection, emails: list[str]) -> dict
     found = dict.fromkeys(emails, False)
     inter = existing_tables(con, "intermediate")
     if "int_identity_identifiers_unpivoted" in inter:
-        sql = ("select distinct identifier_value from intermediate.int_identity_identifiers_unpivoted "
-               "where identifier_type = 'email' and list_contains(?, identifier_value)")
+        sql = (
+            "select distinct identifier_value from intermediate.int_identity_identifiers_unpivoted "
+            "where identifier_type = 'email' and list_contains(?, identifier_value)"
+        )
         for e in _fetch_set(con, sql, [emails]):
             found[e] = True
     raw = existing_tables(con, "raw")
     for table in ("shop_customers", "shop_orders", "helpdesk_users", "esp_contacts", "esp_audiences", "esp_events"):
         if table in raw:
-            for e in _fetch_set(con, f"select distinct erasure_norm_email(email) from raw.{table} "
-                                     "where list_contains(?, erasure_norm_email(email))", [emails]):
+            for e in _fetch_set(
+                con,
+                f"select distinct erasure_norm_email(email) from raw.{table} "
+                "where list_contains(?, erasure_norm_email(email))",
+                [emails],
+            ):
                 found[e] = True
     return found
 
@@ -116,15 +124,30 @@ def resolve(con: duckdb.DuckDBPyConnection, emails: list[str]) -> Person:
             "it as a shared address that names nobody, so it cannot say whose it is. Erase the people behind it "
             "by their own addresses."
         )
-    seed = _fetch_set(con, f"select distinct record_id from {i}.int_identity_identifiers_unpivoted "
-                           "where identifier_type = 'email' and list_contains(?, identifier_value)", [emails])
-    customers = _fetch_set(con, f"select distinct customer_id from {i}.int_customer_ids_assigned "
-                                "where is_current and list_contains(?, record_id)", [list(seed)])
-    records = seed | _fetch_set(con, f"select record_id from {i}.int_customer_ids_assigned "
-                                     "where is_current and list_contains(?, customer_id)", [list(customers)])
+    seed = _fetch_set(
+        con,
+        f"select distinct record_id from {i}.int_identity_identifiers_unpivoted "
+        "where identifier_type = 'email' and list_contains(?, identifier_value)",
+        [emails],
+    )
+    customers = _fetch_set(
+        con,
+        f"select distinct customer_id from {i}.int_customer_ids_assigned "
+        "where is_current and list_contains(?, record_id)",
+        [list(seed)],
+    )
+    records = seed | _fetch_set(
+        con,
+        f"select record_id from {i}.int_customer_ids_assigned where is_current and list_contains(?, customer_id)",
+        [list(customers)],
+    )
     # ids (current or retired) that only ever held the person's records
-    owned = _fetch_set(con, f"select customer_id from {i}.int_customer_ids_assigned group by customer_id "
-                            "having bool_and(list_contains(?, record_id))", [list(records)])
+    owned = _fetch_set(
+        con,
+        f"select customer_id from {i}.int_customer_ids_assigned group by customer_id "
+        "having bool_and(list_contains(?, record_id))",
+        [list(records)],
+    )
     person.add("customer", customers | owned)
     person.add("record", records)
     for record in records:
@@ -140,8 +163,12 @@ def resolve(con: duckdb.DuckDBPyConnection, emails: list[str]) -> Person:
         [list(records)],
     ).fetchall():
         person.add(IDENTIFIER_TYPES.get(kind, kind), [value])
-    person.names |= _fetch_set(con, f"select distinct full_name from {i}.int_identity_records_unioned "
-                                    "where list_contains(?, record_id) and full_name is not null", [list(records)])
+    person.names |= _fetch_set(
+        con,
+        f"select distinct full_name from {i}.int_identity_records_unioned "
+        "where list_contains(?, record_id) and full_name is not null",
+        [list(records)],
+    )
     return person
 
 
@@ -155,10 +182,13 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[st
 
 
 def _all_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    return [tuple(r) for r in con.execute(
-        "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
-        "and table_type = 'BASE TABLE' order by 1, 2"
-    ).fetchall()]
+    return [
+        tuple(r)
+        for r in con.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database() "
+            "and table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+    ]
 
 
 def _q(name: str) -> str:
@@ -191,8 +221,9 @@ def delete_derived(con: duckdb.DuckDBPyConnection, person: Person) -> dict[str, 
             tests.append("source || ':' || source_id in (select v from _p where kind = 'record')")
         if "identifier_type" in cols and "identifier_value" in cols:
             for itype, kind in IDENTIFIER_TYPES.items():
-                tests.append(f"(identifier_type = '{itype}' and identifier_value in "
-                             f"(select v from _p where kind = '{kind}'))")
+                tests.append(
+                    f"(identifier_type = '{itype}' and identifier_value in (select v from _p where kind = '{kind}'))"
+                )
         if not tests:
             continue
         rel = f"{_q(schema)}.{_q(table)}"
@@ -236,8 +267,10 @@ def sweep(con: duckdb.DuckDBPyConnection, pats: list[str], names: set[str]) -> d
                     redacted[f"{schema}.{table}"] = redacted.get(f"{schema}.{table}", 0) + int(n)
             if schema == "ops":
                 for person_name in sorted(names, key=len, reverse=True):
-                    n = con.execute(f"update {rel} set {col} = replace({text}, ?, ?){back} where contains({text}, ?)",
-                                    [person_name, REDACTED, person_name]).fetchall()[0][0]
+                    n = con.execute(
+                        f"update {rel} set {col} = replace({text}, ?, ?){back} where contains({text}, ?)",
+                        [person_name, REDACTED, person_name],
+                    ).fetchall()[0][0]
                     if n:
                         redacted[f"{schema}.{table}"] = redacted.get(f"{schema}.{table}", 0) + int(n)
     return redacted
@@ -249,8 +282,9 @@ def _inventory(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, 
         "and table_type = 'BASE TABLE' order by 1, 2",
         [catalog],
     ).fetchall()
-    return [(s, t, con.execute(f"select count(*) from {_q(catalog)}.{_q(s)}.{_q(t)}").fetchall()[0][0])
-            for s, t in tables]
+    return [
+        (s, t, con.execute(f"select count(*) from {_q(catalog)}.{_q(s)}.{_q(t)}").fetchall()[0][0]) for s, t in tables
+    ]
 
 
 def compact(settings: Settings) -> bool:

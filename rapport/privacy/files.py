@@ -39,8 +39,26 @@ from rapport.privacy.match import (
 )
 
 MAX_TEXT_BYTES = 256 * 1024 * 1024
-_SKIP_SUFFIXES = {".duckdb", ".db", ".wal", ".parquet", ".pdf", ".png", ".jpg", ".gz", ".zip", ".lock", ".key",
-                  ".msgpack", ".gpickle", ".sqlite", ".woff", ".woff2", ".ttf", ".ico"}
+_SKIP_SUFFIXES = {
+    ".duckdb",
+    ".db",
+    ".wal",
+    ".parquet",
+    ".pdf",
+    ".png",
+    ".jpg",
+    ".gz",
+    ".zip",
+    ".lock",
+    ".key",
+    ".msgpack",
+    ".gpickle",
+    ".sqlite",
+    ".woff",
+    ".woff2",
+    ".ttf",
+    ".ico",
+}
 
 
 @dataclass
@@ -92,8 +110,15 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def scrub_files(settings: Settings, emails: set[str], phones: set[str], literals: set[str], *,
-                keep: set[Path] = frozenset(), dry_run: bool = False) -> FileChanges:
+def scrub_files(
+    settings: Settings,
+    emails: set[str],
+    phones: set[str],
+    literals: set[str],
+    *,
+    keep: set[Path] = frozenset(),
+    dry_run: bool = False,
+) -> FileChanges:
     """Redact every text file under the warehouse directory (see the module doc): spellings of the normalised
     `emails` and E.164 `phones`, and `literals` (full names, customer ids) as whole words. `keep` are files
     this forget has just regenerated from the erased data (left as they are)."""

@@ -162,9 +162,10 @@ def combined(patterns: list[str]) -> str | None:
     """One pattern for several spellings of the same kind (they share their delimiter groups)."""
     if not patterns:
         return None
-    before, after = (_EMAIL_BEFORE, _EMAIL_AFTER) if patterns[0].startswith(_EMAIL_BEFORE) else (
-        _PHONE_BEFORE, _PHONE_AFTER)
-    bodies = [p[len(before):len(p) - len(after)] for p in patterns]
+    before, after = (
+        (_EMAIL_BEFORE, _EMAIL_AFTER) if patterns[0].startswith(_EMAIL_BEFORE) else (_PHONE_BEFORE, _PHONE_AFTER)
+    )
+    bodies = [p[len(before) : len(p) - len(after)] for p in patterns]
     return f"{before}(?:{'|'.join(bodies)}){after}"
 
 

@@ -56,21 +56,49 @@ class Spec:
 
 # Order matters: a pass handles parents before the rows that hang off them.
 SPECS: tuple[Spec, ...] = (
-    Spec("shop_customers", "cast(id as varchar)",
-         " or ".join([_is("shop_customer", "id"), _is("email", _norm("email")), _is("phone", CUSTOMER_PHONE)]),
-         "shop_customer", (("email", _norm("email")), ("phone", CUSTOMER_PHONE)), "shop_customer"),
-    Spec("helpdesk_users", "cast(id as varchar)",
-         " or ".join([_is("helpdesk_user", "id"), _is("email", _norm("email")), _is("phone", LOOSE_PHONE),
-                      _is("shop_customer", "nullif(trim(external_id), '')")]),
-         "helpdesk_user", (("email", _norm("email")), ("phone", LOOSE_PHONE)), "helpdesk_user"),
-    Spec("esp_contacts", "contact_id",
-         _is("esp_contact", "contact_id") + " or " + _is("email", _norm("email")),
-         "esp_contact", (("email", _norm("email")),), "esp_contact"),
-    Spec("shop_orders", "cast(id as varchar)",
-         f"{_is('order', 'id')} or {_is('shop_customer', 'customer_id')} or (customer_id is null and "
-         f"({_is('email', _norm('email'))} or {_is('phone', LOOSE_PHONE)}))",
-         "order", (("email", f"case when customer_id is null then {_norm('email')} end"),
-                   ("phone", f"case when customer_id is null then {LOOSE_PHONE} end")), "order"),
+    Spec(
+        "shop_customers",
+        "cast(id as varchar)",
+        " or ".join([_is("shop_customer", "id"), _is("email", _norm("email")), _is("phone", CUSTOMER_PHONE)]),
+        "shop_customer",
+        (("email", _norm("email")), ("phone", CUSTOMER_PHONE)),
+        "shop_customer",
+    ),
+    Spec(
+        "helpdesk_users",
+        "cast(id as varchar)",
+        " or ".join(
+            [
+                _is("helpdesk_user", "id"),
+                _is("email", _norm("email")),
+                _is("phone", LOOSE_PHONE),
+                _is("shop_customer", "nullif(trim(external_id), '')"),
+            ]
+        ),
+        "helpdesk_user",
+        (("email", _norm("email")), ("phone", LOOSE_PHONE)),
+        "helpdesk_user",
+    ),
+    Spec(
+        "esp_contacts",
+        "contact_id",
+        _is("esp_contact", "contact_id") + " or " + _is("email", _norm("email")),
+        "esp_contact",
+        (("email", _norm("email")),),
+        "esp_contact",
+    ),
+    Spec(
+        "shop_orders",
+        "cast(id as varchar)",
+        f"{_is('order', 'id')} or {_is('shop_customer', 'customer_id')} or (customer_id is null and "
+        f"({_is('email', _norm('email'))} or {_is('phone', LOOSE_PHONE)}))",
+        "order",
+        (
+            ("email", f"case when customer_id is null then {_norm('email')} end"),
+            ("phone", f"case when customer_id is null then {LOOSE_PHONE} end"),
+        ),
+        "order",
+    ),
     Spec("shop_order_items", "cast(id as varchar)", _is("order", "order_id")),
     Spec("helpdesk_tickets", "cast(id as varchar)", _is("helpdesk_user", "requester_id"), collect="ticket"),
     Spec("esp_audiences", "campaign_id || ':' || email", _is("email", _norm("email")), collect="audience_member"),
@@ -179,8 +207,9 @@ def _learn(con: duckdb.DuckDBPyConnection, select_kind_hash: str) -> int:
 
 def _purge_table(con: duckdb.DuckDBPyConnection, spec: Spec, result: PurgeResult) -> int:
     table = f"raw.{spec.table}"
-    con.execute(f"create or replace temp table _hit as select distinct {spec.id_sql} as id from {table} "
-                f"where {spec.match}")
+    con.execute(
+        f"create or replace temp table _hit as select distinct {spec.id_sql} as id from {table} where {spec.match}"
+    )
     ids = [r[0] for r in con.execute("select id from _hit").fetchall()]
     if not ids:
         return 0
@@ -189,8 +218,10 @@ def _purge_table(con: duckdb.DuckDBPyConnection, spec: Spec, result: PurgeResult
         learnt += _learn(con, f"select '{spec.kind}' as kind, erasure_hash('{spec.kind}', id) as hash from _hit")
     person_rows = f"{spec.id_sql} in (select id from _hit)"
     for kind, expr in spec.grow:
-        con.execute(f"insert into _cand select distinct '{kind}', {expr} from {table} "
-                    f"where {person_rows} and {expr} is not null")
+        con.execute(
+            f"insert into _cand select distinct '{kind}', {expr} from {table} "
+            f"where {person_rows} and {expr} is not null"
+        )
     n = _count(con, f"delete from {table} where {person_rows}")
     result.add(result.removed, table, n)
     if spec.collect:
@@ -220,14 +251,23 @@ def _grow(con: duckdb.DuckDBPyConnection, raw: set[str], result: PurgeResult) ->
         for table, phone in PHONE_EMAIL_PAIRS
         if table in raw
     ]
-    shared = [f"select kind, value from ({' union all '.join(accounts)}) group by kind, value "
-              f"having count(distinct record) + 1 > {fanout}"] if accounts else []
+    shared = (
+        [
+            f"select kind, value from ({' union all '.join(accounts)}) group by kind, value "
+            f"having count(distinct record) + 1 > {fanout}"
+        ]
+        if accounts
+        else []
+    )
     if pairs:
-        shared.append(f"select 'phone', value from ({' union all '.join(pairs)}) where email is not null "
-                      f"group by value having count(distinct email) + 1 > {fanout}")
+        shared.append(
+            f"select 'phone', value from ({' union all '.join(pairs)}) where email is not null "
+            f"group by value having count(distinct email) + 1 > {fanout}"
+        )
     if "int_identity_fanout_measured" in existing_tables(con, "intermediate"):
-        shared.append("select identifier_type, identifier_value from intermediate.int_identity_fanout_measured "
-                      "where is_rejected")
+        shared.append(
+            "select identifier_type, identifier_value from intermediate.int_identity_fanout_measured where is_rejected"
+        )
     con.execute("create or replace temp table _shared (kind varchar, value varchar)")
     for sql in shared:
         con.execute(f"insert into _shared {sql}")

@@ -205,8 +205,25 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Python's white space (str.isspace, what str.split() and str.strip() use), as RE2 escapes for first_name;
 # tests/test_audiences_sql.py checks it against Python.
 PYTHON_WHITESPACE = (
-    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
-    0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    0x09,
+    0x0A,
+    0x0B,
+    0x0C,
+    0x0D,
+    0x1C,
+    0x1D,
+    0x1E,
+    0x1F,
+    0x20,
+    0x85,
+    0xA0,
+    0x1680,
+    *range(0x2000, 0x200B),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
 )
 _WHITESPACE_CLASS = "".join(f"\\x{{{c:x}}}" for c in PYTHON_WHITESPACE)
 _FIRST_WORD = f"^[{_WHITESPACE_CLASS}]*([^{_WHITESPACE_CLASS}]+)"
@@ -314,11 +331,25 @@ def _arrow_udf(function: Callable[[str | None], object], returns: pa.DataType) -
 @contextmanager
 def _udfs(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """The two UDFs, for the export's duration (a caller's connection is left as it was)."""
-    con.create_function(_VALID_UDF, _arrow_udf(is_valid_email, pa.bool_()), [sqltypes.VARCHAR], sqltypes.BOOLEAN,
-                        type="arrow", null_handling="special", side_effects=False)
+    con.create_function(
+        _VALID_UDF,
+        _arrow_udf(is_valid_email, pa.bool_()),
+        [sqltypes.VARCHAR],
+        sqltypes.BOOLEAN,
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
     try:
-        con.create_function(_KEY_UDF, _arrow_udf(_address_key, pa.string()), [sqltypes.VARCHAR], sqltypes.VARCHAR,
-                            type="arrow", null_handling="special", side_effects=False)
+        con.create_function(
+            _KEY_UDF,
+            _arrow_udf(_address_key, pa.string()),
+            [sqltypes.VARCHAR],
+            sqltypes.VARCHAR,
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
         try:
             yield
         finally:
@@ -399,14 +430,14 @@ def _files_text(con: duckdb.DuckDBPyConnection, records: str) -> tuple[dict[str,
         return {}, invalid
     # one Arrow array of all lines: its data buffer holds them back to back, so a file's text is a slice of it
     lines = table.column("line").cast(pa.large_string()).combine_chunks()
-    offsets = memoryview(lines.buffers()[1]).cast("q")[lines.offset:lines.offset + len(lines) + 1]
+    offsets = memoryview(lines.buffers()[1]).cast("q")[lines.offset : lines.offset + len(lines) + 1]
     data = memoryview(lines.buffers()[2])
     runs = pc.run_end_encode(table.column("file").combine_chunks())  # rows are grouped by file
     files, ends = runs.values.to_pylist(), runs.run_ends.to_pylist()
     starts = [0, *ends[:-1]]
     first_positions = pc.take(table.column("position"), pa.array(starts, pa.int64())).to_pylist() if starts else []
     texts = {
-        file: data[offsets[start]:offsets[end]]
+        file: data[offsets[start] : offsets[end]]
         for _, file, start, end in sorted(zip(first_positions, files, starts, ends, strict=True))
     }
     return texts, invalid
@@ -435,8 +466,9 @@ def export_audiences(con_or_db_path: duckdb.DuckDBPyConnection | str | Path, out
         files[f"{audience.slug}.csv"] = texts.get("", b"")
 
     if invalid:  # counted per source in marts.email_address_quality
-        log.warning("audience files: left out %d customer(s) whose marketing address is not a valid email address",
-                    invalid)
+        log.warning(
+            "audience files: left out %d customer(s) whose marketing address is not a valid email address", invalid
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

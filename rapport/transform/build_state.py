@@ -127,9 +127,7 @@ def record(con: duckdb.DuckDBPyConnection, step: str, fingerprint: str, run_id: 
         raise ValueError(f"unknown build step {step!r}; expected one of {STEPS}")
     con.execute("create schema if not exists ops")
     con.execute(_DDL)
-    con.execute(
-        f"insert or replace into ops.build_state values (?, ?, ?, {UTC_NOW})", [step, fingerprint, run_id]
-    )
+    con.execute(f"insert or replace into ops.build_state values (?, ?, ?, {UTC_NOW})", [step, fingerprint, run_id])
 
 
 def clear(con: duckdb.DuckDBPyConnection, *steps: str) -> None:

@@ -93,8 +93,11 @@ def invoke(
     ]  # fmt: skip
     with _environ({**dbt_env(settings), **(env or {})}):
         # parsed once for all commands of a run with the same target and vars (rapport.transform.manifests)
-        manifest = None if command[0] == "parse" else parsed_manifest(
-            DBT_PROJECT_DIR, args, (target_path or default_target_path).parent / f"parse-{target}")
+        manifest = (
+            None
+            if command[0] == "parse"
+            else parsed_manifest(DBT_PROJECT_DIR, args, (target_path or default_target_path).parent / f"parse-{target}")
+        )
         try:
             result = dbtRunner(manifest=manifest).invoke(args)
         finally:

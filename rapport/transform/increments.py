@@ -172,8 +172,13 @@ def forget_if_read(con: duckdb.DuckDBPyConnection, table: str, where: str, param
 # consumed yet (dbt_project/macros/identity_edges_before.sql), the region it hands to the clusters
 # (identity_region.sql) and the records the clusters hand to the ids (identity_clusters_changed.sql: clear
 # record ids); `__edges_built` are the kept edges of earlier versions (dropped too when found)
-LABEL_STATE_TABLES = ("int_identity_labels", "int_identity_edges_filtered__before", "int_identity_labels__region",
-                      "int_identity_clusters_propagated__changed", "int_identity_labels__edges_built")
+LABEL_STATE_TABLES = (
+    "int_identity_labels",
+    "int_identity_edges_filtered__before",
+    "int_identity_labels__region",
+    "int_identity_clusters_propagated__changed",
+    "int_identity_labels__edges_built",
+)
 
 
 def drop_label_state(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -12,8 +12,19 @@ import pytest
 from rapport.core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.bench
-PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "predict", "check_marts", "publish", "report", "finish_run"]
+PIPELINE = [
+    "start_run",
+    "extract_orders",
+    "extract_helpdesk",
+    "extract_esp",
+    "check_raw",
+    "transform",
+    "predict",
+    "check_marts",
+    "publish",
+    "report",
+    "finish_run",
+]
 
 
 def _load(name: str):
@@ -32,9 +43,17 @@ def test_ratios_and_goals_from_stage_times():
     md = _load("results_md")
     stages = {k: _rec(10.0) for k in PIPELINE}  # full run: 11 stages x 10 s = 110 s
     stages |= {f"inc_{k}": _rec(1.0) for k in PIPELINE}  # incremental: 11 s = exactly 0.10 of the full run
-    stages |= {"floor_orders": _rec(4.0), "floor_helpdesk": _rec(5.0), "floor_esp": _rec(10.0),
-               "dlt_orders": _rec(20.0), "dlt_helpdesk": _rec(5.0), "dlt_esp": _rec(50.0),
-               "dbt_subset": _rec(30.0), "floor_transform": _rec(99.0, floor_seconds=25.0), "dag": _rec(132.0)}
+    stages |= {
+        "floor_orders": _rec(4.0),
+        "floor_helpdesk": _rec(5.0),
+        "floor_esp": _rec(10.0),
+        "dlt_orders": _rec(20.0),
+        "dlt_helpdesk": _rec(5.0),
+        "dlt_esp": _rec(50.0),
+        "dbt_subset": _rec(30.0),
+        "floor_transform": _rec(99.0, floor_seconds=25.0),
+        "dag": _rec(132.0),
+    }
     rows = {r["name"]: r for r in md.ratios(stages)}
     orders = rows["extract orders / floor"]
     assert orders["ratio"] == pytest.approx(2.5) and orders["met"] is False
@@ -68,11 +87,26 @@ def test_nothing_new_ratio_and_time_to_first_task_from_the_dag_runs():
     first = rows["time to first task, first run (process start to start_run's code)"]
     again = rows["time to first task, run with nothing new (process start to start_run's code)"]
     assert (first["num"], first["met"], again["num"], again["met"]) == (8.5, True, 10.0, False)
-    section = md.render_section({"meta": {"size": "demo", "people": 3000, "started": "s", "finished": "f",
-                                          "memory_limit": "4GB", "load_start": [1, 1, 1], "load_end": [1, 1, 1],
-                                          "groups": ["dag"], "seed": 7, "end": "2026-06-30"}, "stages": stages})
+    section = md.render_section(
+        {
+            "meta": {
+                "size": "demo",
+                "people": 3000,
+                "started": "s",
+                "finished": "f",
+                "memory_limit": "4GB",
+                "load_start": [1, 1, 1],
+                "load_end": [1, 1, 1],
+                "groups": ["dag"],
+                "seed": 7,
+                "end": "2026-06-30",
+            },
+            "stages": stages,
+        }
+    )
     assert "| time to first task, first run (process start to start_run's code) | 8.5 s |  |  | < 10 s | yes |" in (
-        section)
+        section
+    )
 
 
 def test_missing_or_failed_stages_leave_their_ratios_unmeasured():
@@ -101,19 +135,33 @@ def test_floor_comparison_finds_a_changed_value_and_a_missing_row(tmp_path):
     marts = tmp_path / "dbt_built.duckdb"  # not named after a schema in it (pitfalls.md)
     with duckdb.connect(str(marts)) as con:
         con.execute("create schema marts")
-        con.execute("create table marts.customers as select * from (values ('a', 1.0::double, 'x'), "
-                    "('b', 2.0::double, 'y')) t(customer_id, revenue, status)")
-        con.execute("create table marts.campaign_performance as select * from (values ('k1', 0.5::double)) "
-                    "t(campaign_id, open_rate)")
+        con.execute(
+            "create table marts.customers as select * from (values ('a', 1.0::double, 'x'), "
+            "('b', 2.0::double, 'y')) t(customer_id, revenue, status)"
+        )
+        con.execute(
+            "create table marts.campaign_performance as select * from (values ('k1', 0.5::double)) "
+            "t(campaign_id, open_rate)"
+        )
     con = duckdb.connect()
     con.execute("create schema floor")
     # customers: b's revenue differs beyond 1e-9 relative, and a row c that dbt does not have
-    con.execute("create table floor.customers as select * from (values ('a', 1.0::double, 'x'), "
-                "('b', 2.001::double, 'y'), ('c', 3.0::double, 'z')) t(customer_id, revenue, status)")
+    con.execute(
+        "create table floor.customers as select * from (values ('a', 1.0::double, 'x'), "
+        "('b', 2.001::double, 'y'), ('c', 3.0::double, 'z')) t(customer_id, revenue, status)"
+    )
     # campaign_performance: equal up to floating-point noise (summation order)
-    con.execute("create table floor.campaign_performance as select * from (values ('k1', 0.5::double + 1e-15)) "
-                "t(campaign_id, open_rate)")
+    con.execute(
+        "create table floor.campaign_performance as select * from (values ('k1', 0.5::double + 1e-15)) "
+        "t(campaign_id, open_rate)"
+    )
     res = floors.compare(con, marts)
-    assert res["customers"] == {"rows_floor": 3, "rows_dbt": 2, "unmatched_keys": 1, "differing_rows": 1,
-                                "differing_columns": ["revenue"], "identical": False}
+    assert res["customers"] == {
+        "rows_floor": 3,
+        "rows_dbt": 2,
+        "unmatched_keys": 1,
+        "differing_rows": 1,
+        "differing_columns": ["revenue"],
+        "identical": False,
+    }
     assert res["campaign_performance"]["identical"] is True

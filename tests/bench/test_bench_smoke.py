@@ -18,10 +18,35 @@ from rapport.core.config import PROJECT_ROOT
 
 pytestmark = [pytest.mark.bench, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-PIPELINE = ["start_run", "extract_orders", "extract_helpdesk", "extract_esp", "check_raw", "transform",
-            "predict", "check_marts", "publish", "report", "finish_run"]
-OTHERS = ["generate", "floor_orders", "floor_helpdesk", "floor_esp", "dbt_subset", "floor_transform", "dlt_orders",
-          "dlt_helpdesk", "dlt_esp", "dag_manifest", "dag", "dag_unchanged", "mutate", "dag_incremental"]
+PIPELINE = [
+    "start_run",
+    "extract_orders",
+    "extract_helpdesk",
+    "extract_esp",
+    "check_raw",
+    "transform",
+    "predict",
+    "check_marts",
+    "publish",
+    "report",
+    "finish_run",
+]
+OTHERS = [
+    "generate",
+    "floor_orders",
+    "floor_helpdesk",
+    "floor_esp",
+    "dbt_subset",
+    "floor_transform",
+    "dlt_orders",
+    "dlt_helpdesk",
+    "dlt_esp",
+    "dag_manifest",
+    "dag",
+    "dag_unchanged",
+    "mutate",
+    "dag_incremental",
+]
 
 
 def _load(name: str):
@@ -73,11 +98,19 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
     assert states["dbt.staging"] == states["dbt.marts"] == states["publish"] == "success", states
     text = results.read_text()
     assert text.startswith("# Benchmark results\n\n## An earlier section\n\nkept as it is\n")
-    section = text[text.index("<!-- bench/run.py size=tiny -->"):text.index("<!-- /bench/run.py size=tiny -->")]
-    for label in ("extract orders / floor", "extract all three / dlt", "hand-written SQL", "incremental day",
-                  "whole DAG in-process", "peak RSS of any pipeline stage", "sum of the pipeline stages",
-                  "with nothing new / first run", "time to first task",
-                  "incremental day as one `rapport run`"):
+    section = text[text.index("<!-- bench/run.py size=tiny -->") : text.index("<!-- /bench/run.py size=tiny -->")]
+    for label in (
+        "extract orders / floor",
+        "extract all three / dlt",
+        "hand-written SQL",
+        "incremental day",
+        "whole DAG in-process",
+        "peak RSS of any pipeline stage",
+        "sum of the pipeline stages",
+        "with nothing new / first run",
+        "time to first task",
+        "incremental day as one `rapport run`",
+    ):
         assert label in section, label
     assert "not run" not in section and "| failed" not in section and "not included" not in section
     # sources and warehouses are removed after the run (they are large at real sizes)

@@ -46,13 +46,21 @@ SHOWN = ("primary_email", "order_count", "lifetime_revenue_usd", "ticket_count",
 
 def _build(wh: Any, run_id: str, since: str) -> int:
     """Incremental dbt build reading what landed after `since`; returns how many customers it recomputed."""
-    return incremental_build(wh, run_id, since, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
-                             logged=r"\bcustomers: incremental, recomputing (\d+) customers")
+    return incremental_build(
+        wh,
+        run_id,
+        since,
+        as_of=AS_OF,
+        select=SELECT,
+        dbt_vars=VARS,
+        logged=r"\bcustomers: incremental, recomputing (\d+) customers",
+    )
 
 
 def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> tuple[int, int]:
-    return full_rebuild_differences(wh, run_id, root, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
-                                    table="marts.customers")
+    return full_rebuild_differences(
+        wh, run_id, root, as_of=AS_OF, select=SELECT, dbt_vars=VARS, table="marts.customers"
+    )
 
 
 def _rows(wh: Any) -> dict[str, dict[str, Any]]:

@@ -47,13 +47,19 @@ TABLE = "intermediate.int_email_customers"
 
 def _build(wh: Any, run_id: str, since: str) -> int:
     """Incremental dbt build reading what landed after `since`; returns how many emails it recomputed."""
-    return incremental_build(wh, run_id, since, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
-                             logged=r"int_email_customers: incremental by email, recomputing (\d+) emails")
+    return incremental_build(
+        wh,
+        run_id,
+        since,
+        as_of=AS_OF,
+        select=SELECT,
+        dbt_vars=VARS,
+        logged=r"int_email_customers: incremental by email, recomputing (\d+) emails",
+    )
 
 
 def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> tuple[int, int]:
-    return full_rebuild_differences(wh, run_id, root, as_of=AS_OF, select=SELECT, dbt_vars=VARS,
-                                    table=TABLE)
+    return full_rebuild_differences(wh, run_id, root, as_of=AS_OF, select=SELECT, dbt_vars=VARS, table=TABLE)
 
 
 def _snapshot(wh: Any) -> dict[str, Any]:

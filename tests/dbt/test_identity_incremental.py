@@ -74,8 +74,14 @@ BUILD_TIMES = {"first_assigned_at", "last_assigned_at"}  # wall-clock: differ in
 COMPUTED_BY = {"last_assigned_run_id"}
 
 
-def _incremental_build(wh: Any, run_id: str, since: str, select: list[str] = SELECT,
-                       extra_vars: dict[str, Any] | None = None, clusters_by_region: bool = True) -> None:
+def _incremental_build(
+    wh: Any,
+    run_id: str,
+    since: str,
+    select: list[str] = SELECT,
+    extra_vars: dict[str, Any] | None = None,
+    clusters_by_region: bool = True,
+) -> None:
     """dbt build without --full-refresh (selective builds never commit the ledger, so dbt_build would
     rebuild in full), reading what landed after `since`: the labels start from the last build's state."""
     dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS, **(extra_vars or {})})
@@ -351,7 +357,11 @@ def test_an_order_phone_that_is_no_identifier_keeps_the_build_by_value(make_ware
     wh.insert("shop_customers", [rows.shop_customer(1, email="a@x.com"), rows.shop_customer(2, email="b@x.com")])
     wh.insert("shop_orders", [rows.shop_order(100, email="d@x.com")])
     wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
-    wh.insert("shop_orders", [rows.shop_order(101, email="a@x.com", phone="07700 900666")],
-              run_id="d1", extracted_at="2025-07-01 00:00:00")
+    wh.insert(
+        "shop_orders",
+        [rows.shop_order(101, email="a@x.com", phone="07700 900666")],
+        run_id="d1",
+        extracted_at="2025-07-01 00:00:00",
+    )
     _incremental_build(wh, "d1", DAY0_LOADED)
     assert _full_rebuild_differences(wh, "d1", root) == {}

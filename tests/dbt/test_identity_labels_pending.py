@@ -152,8 +152,12 @@ def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
     result = forget(wh.settings, ["b@x.com"])
     assert result.status == {"b@x.com": "erased"}
     labels = "intermediate.int_identity_labels"
-    assert set(result.dropped) == {labels, BEFORE, f"{labels}__region",
-                                   "intermediate.int_identity_clusters_propagated__changed"}
+    assert set(result.dropped) == {
+        labels,
+        BEFORE,
+        f"{labels}__region",
+        "intermediate.int_identity_clusters_propagated__changed",
+    }
 
     wh.insert("shop_orders", [rows.shop_order(102, email="a@x.com")], run_id="d1", extracted_at=DAY1)
     _incremental_build(wh, "d1", DAY0_LOADED, clusters_by_region=False)  # the region went with the labels

@@ -315,9 +315,7 @@ def test_the_convergence_test_sees_a_record_split_from_its_component(wh: Any, tm
     command = ["test", "--select", "assert_identity_propagation_converged"]
     raise_on_failures(settings, invoke(settings, command), "test")  # the built labels pass
     with duckdb.connect(str(settings.work_db)) as con:
-        (node,) = con.execute(
-            "select min(node) from intermediate.int_identity_labels where label <> node"
-        ).fetchone()
+        (node,) = con.execute("select min(node) from intermediate.int_identity_labels where label <> node").fetchone()
         con.execute("update intermediate.int_identity_labels set label = node where node = ?", [node])
     with pytest.raises(TransformError, match="assert_identity_propagation_converged"):
         raise_on_failures(settings, invoke(settings, command), "test")

@@ -60,10 +60,21 @@ def test_parsing_without_the_run_vars_records_the_same_graph(make_warehouse, par
         monkeypatch.setenv(key, value)
     run_vars = {"as_of": "2031-01-02", "run_id": "run-x", "since": "2031-01-01 00:00:00", "max_identifier_fanout": 3}
     common = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
-    with_run = dbt_main.dbtRunner().invoke(["parse", *common, "--vars", json.dumps(run_vars),
-                                            "--target-path", str(tmp_path / "a"), "--log-path", str(tmp_path)])
-    without = manifests.parsed_manifest(DBT_PROJECT_DIR, ["build", "--vars", json.dumps(run_vars), *common],
-                                        tmp_path / "b")
+    with_run = dbt_main.dbtRunner().invoke(
+        [
+            "parse",
+            *common,
+            "--vars",
+            json.dumps(run_vars),
+            "--target-path",
+            str(tmp_path / "a"),
+            "--log-path",
+            str(tmp_path),
+        ]
+    )
+    without = manifests.parsed_manifest(
+        DBT_PROJECT_DIR, ["build", "--vars", json.dumps(run_vars), *common], tmp_path / "b"
+    )
     assert with_run.success and without is not None
     assert len(without.nodes) > 200 and _graph(without) == _graph(with_run.result)
 

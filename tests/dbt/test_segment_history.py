@@ -128,8 +128,14 @@ def history(make_warehouse, rows) -> dict[str, Any]:
     build(D1, "r-d1")  # before a recorded date: E is re-diffed against D1
     build(D2, "r-d2")  # between D1 and E: E's changes move to D2 and E is left with none
     build(D1, "r-d1b")  # the same date again, the same data
-    ids = {name: wh.customer_of(source, key) for name, source, key in
-           (("ben", "orders.customer", 2), ("cat", "orders.customer", 3), ("dan", "orders.guest_order", 30))}
+    ids = {
+        name: wh.customer_of(source, key)
+        for name, source, key in (
+            ("ben", "orders.customer", 2),
+            ("cat", "orders.customer", 3),
+            ("dan", "orders.guest_order", 30),
+        )
+    }
     wh.insert("helpdesk_users", [rows.helpdesk_user(500, email="dan@x.com", external_id="2")],
               run_id="r2", extracted_at="2025-06-30 01:00:00")  # fmt: skip
     build(D3, "r-d3")
@@ -232,8 +238,12 @@ def test_the_earlier_form_is_converted_once(make_warehouse, rows):
     ]
     with duckdb.connect(str(wh.path)) as con:
         # the types the real table has (the earlier form had the same ones)
-        types = dict(con.execute("select column_name, data_type from information_schema.columns "
-                                 "where table_schema = 'marts' and table_name = 'segment_history'").fetchall())
+        types = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = 'segment_history'"
+            ).fetchall()
+        )
         con.execute("drop table marts.segment_history_dates")
         con.execute("drop table marts.segment_history")
         values = ", ".join(f"('{d}', '{c}', '{s}', {r}, '{run}')" for d, c, s, r, run in old)
@@ -282,8 +292,10 @@ def _reads_state(wh: Any) -> bool:
 
 def _kept_state(wh: Any) -> tuple[date, pd.DataFrame] | None:
     with duckdb.connect(str(wh.path), read_only=True) as con:
-        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate' "
-                           "and table_name = 'segment_history__state'").fetchall()[0][0]:
+        if not con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'intermediate' "
+            "and table_name = 'segment_history__state'"
+        ).fetchall()[0][0]:
             return None
         [(state_date,)] = con.execute(f"select max(as_of_date) from {STATE_TABLE}_dates").fetchall()
         rows = con.execute(f"select {', '.join(LOG)} from {STATE_TABLE}").df()

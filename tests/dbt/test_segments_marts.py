@@ -67,8 +67,7 @@ def wh(make_warehouse, rows) -> Any:
 
 def _by_name(wh: Any, table: str = "marts.customer_segments") -> dict[str, dict[str, Any]]:
     rows = wh.query_dicts(
-        f"select c.full_name, c.primary_email, s.* from {table} s "
-        "join marts.customers c using (customer_id)"
+        f"select c.full_name, c.primary_email, s.* from {table} s join marts.customers c using (customer_id)"
     )
     return {(r["full_name"] or r["primary_email"]).split()[0].lower().split("@")[0]: r for r in rows}
 
@@ -141,7 +140,8 @@ def test_history_is_idempotent_per_date_and_migrations_show_movement(wh):
     counts = wh.query("select as_of_date, change, count(*) from marts.segment_history group by all order by 1")
     assert counts == [(JUNE, "entered", 4), (JULY, "changed", 3)]
     assert wh.query("select as_of_date, run_id, customers from marts.segment_history_dates order by 1") == [
-        (JUNE, "june-2", 4), (JULY, "july-1", 4)
+        (JUNE, "june-2", 4),
+        (JULY, "july-1", 4),
     ]
     july = _by_name(wh)
     assert {k: v["rfm_segment"] for k, v in july.items()} == {

@@ -49,7 +49,6 @@ def _copy(wh: Any, directory: Path) -> Any:
     return type(wh)(settings)
 
 
-
 @pytest.fixture(scope="module")
 def day0(make_warehouse: Any, rows: Any) -> Any:
     wh = make_warehouse("scoping")
@@ -72,7 +71,9 @@ def test_a_duplicate_event_landed_today_fails_the_day_build(day0: Any, rows: Any
               run_id="r2", extracted_at=DAY1_LOADED)  # fmt: skip
     nodes = _dbt(wh, "build", DAY0_LOADED)
     assert wh.query("select sg_event_id, count(*) from staging.stg_esp__events group by all order by 1") == [
-        ("e1", 2), ("e2", 1), ("e3", 1)
+        ("e1", 2),
+        ("e2", 1),
+        ("e3", 1),
     ]
     test = _node(nodes, EVENTS_UNIQUE)
     assert "_extracted_at >" in test["compiled_code"]  # the scoped form ran
@@ -82,8 +83,9 @@ def test_a_duplicate_event_landed_today_fails_the_day_build(day0: Any, rows: Any
 def test_the_day_checks_its_rows_a_build_without_since_every_row(day0: Any, rows: Any, tmp_path: Path) -> None:
     wh = _copy(day0, tmp_path)
     # a duplicate of day 0's e2 between the builds (no build of the day writes e2)
-    execute_sql(wh, "insert into staging.stg_esp__events "
-                    "select * from staging.stg_esp__events where sg_event_id = 'e2'")
+    execute_sql(
+        wh, "insert into staging.stg_esp__events select * from staging.stg_esp__events where sg_event_id = 'e2'"
+    )
     wh.insert("esp_events", [rows.esp_event("e3", "c@x.com", "open")], run_id="r2", extracted_at=DAY1_LOADED)
     nodes = _dbt(wh, "build", DAY0_LOADED)
     assert _node(nodes, EVENTS_UNIQUE)["status"] == "pass"  # only e3's key is checked
@@ -121,7 +123,9 @@ def test_audiences_check_every_row_of_the_campaigns_landed_today(day0: Any, tmp_
     # the staging build replaces k1's rows (its duplicate goes); k2's duplicate stays, outside the day
     nodes = _dbt(wh, "build", DAY0_LOADED)
     assert wh.query("select audience_member_id, count(*) from staging.stg_esp__audiences group by all order by 1") == [
-        ("k1:a@x.com", 1), ("k1:b@x.com", 1), ("k2:a@x.com", 2)
+        ("k1:a@x.com", 1),
+        ("k1:b@x.com", 1),
+        ("k2:a@x.com", 2),
     ]
     assert _node(nodes, AUDIENCES_UNIQUE)["status"] == "pass"
     whole = _node(_dbt(wh, "test", None), AUDIENCES_UNIQUE)

@@ -18,17 +18,20 @@ from rapport.demo.contact_points import (
 )
 
 
-@pytest.mark.parametrize(("raw", "key"), [
-    (" Minji.Kim+shop@GoogleMail.com ", "minjikim@gmail.com"),
-    ("minji.kim@gmail.com", "minjikim@gmail.com"),
-    ("A.B+x@outlook.com", "a.b@outlook.com"),
-    ("a.b+x@naver.com", "a.b+x@naver.com"),  # naver: no plus-addressing, dots kept
-    ("INFO@Hanbit-Tech.co.kr", "info@hanbit-tech.co.kr"),
-    ("no-at-sign", None),
-    ("two@@signs.com", None),
-    ("x@localhost", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (" Minji.Kim+shop@GoogleMail.com ", "minjikim@gmail.com"),
+        ("minji.kim@gmail.com", "minjikim@gmail.com"),
+        ("A.B+x@outlook.com", "a.b@outlook.com"),
+        ("a.b+x@naver.com", "a.b+x@naver.com"),  # naver: no plus-addressing, dots kept
+        ("INFO@Hanbit-Tech.co.kr", "info@hanbit-tech.co.kr"),
+        ("no-at-sign", None),
+        ("two@@signs.com", None),
+        ("x@localhost", None),
+        (None, None),
+    ],
+)
 def test_normalize_email(raw: object, key: str | None) -> None:
     assert normalize_email(raw) == key
 
@@ -90,7 +93,7 @@ def test_typed_emails_keep_their_normalised_key() -> None:
     assert any(t.strip() != t.strip().lower() for t in typed)  # mixed case
     assert any("googlemail.com" in t.lower() for t in typed)
     assert any("+" in t for t in typed[: n // 2])
-    assert not any("+" in t for t in typed[n // 2:])  # no plus-tags where the provider ignores them
+    assert not any("+" in t for t in typed[n // 2 :])  # no plus-tags where the provider ignores them
 
 
 def test_typos_link_to_nobody() -> None:

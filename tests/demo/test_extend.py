@@ -30,8 +30,11 @@ E1 = date(2026, 11, 1)
 DAYS = 3
 E2 = E1 + timedelta(days=DAYS)
 TABLES = ("customers", "orders", "order_items", "fx_rates")
-NEXT = {"pending": {"paid", "cancelled"}, "paid": {"fulfilled"},
-        "fulfilled": {"refunded", "partially_refunded"}}  # the base's life cycle (orders.py)
+NEXT = {
+    "pending": {"paid", "cancelled"},
+    "paid": {"fulfilled"},
+    "fulfilled": {"refunded", "partially_refunded"},
+}  # the base's life cycle (orders.py)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +91,9 @@ def test_one_call_or_day_by_day_give_the_same_sources(base: Path, days: list[Pat
     assert sources_end(once) == E2
 
 
-def test_a_day_interrupted_before_it_was_recorded_is_done_again_the_same(base: Path, days: list[Path],
-                                                                        tmp_path: Path, monkeypatch) -> None:
+def test_a_day_interrupted_before_it_was_recorded_is_done_again_the_same(
+    base: Path, days: list[Path], tmp_path: Path, monkeypatch
+) -> None:
     work = tmp_path / "crash"
     shutil.copytree(days[1], work)
     real = extend_mod._write_state
@@ -115,8 +119,12 @@ def test_money_adds_up_on_new_orders(base: Path, days: list[Path]) -> None:
         first_new = b.execute("select max(id) from orders").fetchone()[0] + 1
     with sqlite3.connect(days[-1] / "shop.db") as con:
         orders = pd.read_sql_query("select * from orders where id >= ?", con, params=(first_new,))
-        items = pd.read_sql_query("select order_id, sum(quantity * unit_price) as s, count(*) as n "
-                                  "from order_items where order_id >= ? group by order_id", con, params=(first_new,))
+        items = pd.read_sql_query(
+            "select order_id, sum(quantity * unit_price) as s, count(*) as n "
+            "from order_items where order_id >= ? group by order_id",
+            con,
+            params=(first_new,),
+        )
     assert len(orders) >= 20
     parts = orders["subtotal"] - orders["discount_total"] + orders["shipping_total"] + orders["tax_total"]
     assert np.allclose(orders["total"], parts, atol=0.005)
@@ -146,11 +154,13 @@ def test_existing_records_keep_their_ids_and_created_at(base: Path, days: list[P
         fixed = [i for i, c in enumerate(cols) if c not in ("status", "updated_at", "cancelled_at", "refunded_total")]
         changed = [k for k in before if [before[k][i] for i in fixed] != [after[k][i] for i in fixed]]
         assert changed == [], (table, changed[:3])
-    assert _table(base / "shop.db", "fx_rates") == [r for r in _table(days[-1] / "shop.db", "fx_rates")
-                                                  if r[0] < E1.isoformat()]
+    assert _table(base / "shop.db", "fx_rates") == [
+        r for r in _table(days[-1] / "shop.db", "fx_rates") if r[0] < E1.isoformat()
+    ]
     with sqlite3.connect(days[-1] / "shop.db") as con:
-        per_day = con.execute("select rate_date, count(*) from fx_rates where rate_date >= ? group by 1",
-                              (E1.isoformat(),)).fetchall()
+        per_day = con.execute(
+            "select rate_date, count(*) from fx_rates where rate_date >= ? group by 1", (E1.isoformat(),)
+        ).fetchall()
     assert [d for d, _ in per_day] == [(E1 + timedelta(days=k)).isoformat() for k in range(DAYS)]
     assert all(3 <= n <= 5 for _, n in per_day)
 
@@ -225,10 +235,12 @@ def test_every_new_record_is_in_the_ground_truth(base: Path, days: list[Path]) -
     assert all(x in seen for x in zip(new["email"], new["phone"].fillna(""), new["person"], strict=True))
 
     # new people are new persons, with addresses nobody had before
-    new_people = set(truth["person_id"].iloc[len(base_truth):]) - set(base_truth["person_id"])
+    new_people = set(truth["person_id"].iloc[len(base_truth) :]) - set(base_truth["person_id"])
     assert new_people
-    old_keys = {normalize_email(e) for e in pd.read_csv(base / "esp/contacts" / f"contacts_{E1:%Y%m%d}.csv",
-                                                        dtype=str)["email"].dropna()}
+    old_keys = {
+        normalize_email(e)
+        for e in pd.read_csv(base / "esp/contacts" / f"contacts_{E1:%Y%m%d}.csv", dtype=str)["email"].dropna()
+    }
     fresh = contacts[~contacts["contact_id"].isin(base_truth["source_id"])]
     assert fresh["email"].map(normalize_email).notna().all()
     assert not set(fresh["email"].map(normalize_email)) & old_keys
@@ -278,8 +290,14 @@ def test_continued_sources_extract_cleanly_on_top_of_the_base(base: Path, days: 
 
     demo = tmp_path / "demo"
     shutil.copytree(base, demo)
-    settings = Settings(warehouse_dir=tmp_path / "wh", orders_db_url=f"sqlite:///{demo / 'shop.db'}",
-                        helpdesk_url=None, helpdesk_token="t-extend", esp_root=demo / "esp", as_of=None)
+    settings = Settings(
+        warehouse_dir=tmp_path / "wh",
+        orders_db_url=f"sqlite:///{demo / 'shop.db'}",
+        helpdesk_url=None,
+        helpdesk_token="t-extend",
+        esp_root=demo / "esp",
+        as_of=None,
+    )
     con = duckdb.connect(str(tmp_path / "scratch.duckdb"), config=settings.duckdb_config())
     try:
         for run, end in (("r1", E1), ("r2", E2)):
@@ -293,14 +311,27 @@ def test_continued_sources_extract_cleanly_on_top_of_the_base(base: Path, days: 
             extract_esp(con, settings, run_id=run, interval_end=at)
         for table in ("shop_orders", "shop_customers", "helpdesk_tickets", "esp_events", "esp_contacts"):
             assert con.execute(f"select count(*) from raw.{table} where _run_id = 'r2'").fetchone()[0] > 0, table
-        rejects = {t: con.execute(f"select count(*) from quarantine.{t}_rejects where run_id = 'r2'").fetchone()[0]
-                   for t in ("shop_orders", "shop_customers", "shop_order_items", "helpdesk_tickets",
-                             "esp_contacts", "esp_events")}
+        rejects = {
+            t: con.execute(f"select count(*) from quarantine.{t}_rejects where run_id = 'r2'").fetchone()[0]
+            for t in (
+                "shop_orders",
+                "shop_customers",
+                "shop_order_items",
+                "helpdesk_tickets",
+                "esp_contacts",
+                "esp_events",
+            )
+        }
         assert rejects == dict.fromkeys(rejects, 0)
-        for table, key in (("shop_orders", "id"), ("shop_customers", "id"), ("helpdesk_tickets", "id"),
-                           ("esp_contacts", "contact_id")):
-            variants = con.execute(f"select max(n) from (select count(distinct created_at) as n from raw.{table} "
-                                   f"group by {key})").fetchone()[0]
+        for table, key in (
+            ("shop_orders", "id"),
+            ("shop_customers", "id"),
+            ("helpdesk_tickets", "id"),
+            ("esp_contacts", "contact_id"),
+        ):
+            variants = con.execute(
+                f"select max(n) from (select count(distinct created_at) as n from raw.{table} group by {key})"
+            ).fetchone()[0]
             assert variants == 1, table
     finally:
         con.close()

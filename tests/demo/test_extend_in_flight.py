@@ -17,9 +17,12 @@ from rapport.demo.shop import SCHEMA
 START = 1_793_577_600  # 2026-11-01 00:00 UTC
 NEXT = {"pending": ("paid", "cancelled"), "paid": ("fulfilled",), "fulfilled": ("refunded", "partially_refunded")}
 
-order = st.tuples(st.sampled_from(["pending", "paid", "fulfilled", "cancelled", "refunded"]),
-                  st.integers(0, 20 * DAY),  # how long ago the order reached its status
-                  st.integers(1_000, 2_000_000), st.sampled_from(["USD", "KRW", "EUR"]))  # total in cents
+order = st.tuples(
+    st.sampled_from(["pending", "paid", "fulfilled", "cancelled", "refunded"]),
+    st.integers(0, 20 * DAY),  # how long ago the order reached its status
+    st.integers(1_000, 2_000_000),
+    st.sampled_from(["USD", "KRW", "EUR"]),
+)  # total in cents
 
 
 def _iso(ts: int) -> str:
@@ -34,8 +37,10 @@ def test_in_flight_orders_settle_along_the_life_cycle(orders: list, seed: int) -
     for i, (status, age, cents, cur) in enumerate(orders, start=1):
         since = START - age
         created = since - (0 if status == "pending" else 2 * DAY)
-        con.execute("insert into orders values (?,null,'a@b.co',null,?,?,0,0,0,0,?,0,null,null,null,null,?,?,null)",
-                    (i, status, cur, cents / 100, _iso(created), _iso(since)))
+        con.execute(
+            "insert into orders values (?,null,'a@b.co',null,?,?,0,0,0,0,?,0,null,null,null,null,?,?,null)",
+            (i, status, cur, cents / 100, _iso(created), _iso(since)),
+        )
     steps = schedule_in_flight(con, np.random.default_rng(seed), START)
     assert (steps["ts"] > START).all()
     for i, (status, age, cents, _cur) in enumerate(orders, start=1):

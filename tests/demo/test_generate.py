@@ -31,8 +31,11 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def parse_ts(s: str) -> datetime:
@@ -56,6 +59,7 @@ def test_another_seed_and_a_short_period(out: Path, tmp_path: Path) -> None:
 
 # --- orders database -----------------------------------------------------------------------------
 
+
 def db(out: Path) -> sqlite3.Connection:
     con = sqlite3.connect(f"file:{out / 'shop.db'}?mode=ro", uri=True)
     con.row_factory = sqlite3.Row
@@ -64,16 +68,43 @@ def db(out: Path) -> sqlite3.Connection:
 
 def test_shop_schema(out: Path) -> None:
     con = db(out)
-    cols = {t: {r["name"]: (r["type"], r["pk"]) for r in con.execute(f"pragma table_info({t})")}
-            for t in ("customers", "orders", "order_items", "fx_rates")}
-    assert set(cols["customers"]) == {"id", "email", "first_name", "last_name", "phone", "country",
-                                      "accepts_marketing", "created_at", "updated_at"}
-    assert set(cols["orders"]) == {"id", "customer_id", "email", "phone", "status", "currency", "subtotal",
-                                   "discount_total", "shipping_total", "tax_total", "total", "refunded_total",
-                                   "discount_code", "utm_source", "utm_medium", "utm_campaign", "created_at",
-                                   "updated_at", "cancelled_at"}
-    assert set(cols["order_items"]) == {"id", "order_id", "sku", "product_name", "category", "quantity",
-                                        "unit_price"}
+    cols = {
+        t: {r["name"]: (r["type"], r["pk"]) for r in con.execute(f"pragma table_info({t})")}
+        for t in ("customers", "orders", "order_items", "fx_rates")
+    }
+    assert set(cols["customers"]) == {
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "country",
+        "accepts_marketing",
+        "created_at",
+        "updated_at",
+    }
+    assert set(cols["orders"]) == {
+        "id",
+        "customer_id",
+        "email",
+        "phone",
+        "status",
+        "currency",
+        "subtotal",
+        "discount_total",
+        "shipping_total",
+        "tax_total",
+        "total",
+        "refunded_total",
+        "discount_code",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "created_at",
+        "updated_at",
+        "cancelled_at",
+    }
+    assert set(cols["order_items"]) == {"id", "order_id", "sku", "product_name", "category", "quantity", "unit_price"}
     assert set(cols["fx_rates"]) == {"rate_date", "currency", "usd_per_unit"}
     for t in ("customers", "orders", "order_items"):
         assert cols[t]["id"][1] == 1  # primary key
@@ -93,8 +124,10 @@ def test_orders_add_up_and_statuses_are_consistent(out: Path) -> None:
     for r in con.execute("select order_id, quantity, unit_price from order_items"):
         items[r[0]] = items.get(r[0], 0) + r[1] * round(r[2] * 100)
     for o in orders:
-        c = {k: round(o[k] * 100) for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total",
-                                             "refunded_total")}
+        c = {
+            k: round(o[k] * 100)
+            for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
+        }
         assert c["total"] == c["subtotal"] - c["discount_total"] + c["shipping_total"] + c["tax_total"], o
         assert items[o["id"]] == c["subtotal"], o["id"]
         assert min(c.values()) >= 0
@@ -121,10 +154,19 @@ def test_orders_add_up_and_statuses_are_consistent(out: Path) -> None:
 
 def test_currencies_follow_countries(out: Path) -> None:
     con = db(out)
-    rows = con.execute("select c.country, o.currency, o.total from orders o join customers c on c.id = o.customer_id"
-                       " where c.country is not null").fetchall()
-    allowed = {"KR": {"KRW"}, "TH": {"THB"}, "CN": {"CNY"}, "DE": {"EUR"}, "FR": {"EUR"}, "US": {"USD"},
-               "GB": {"USD", "EUR"}}
+    rows = con.execute(
+        "select c.country, o.currency, o.total from orders o join customers c on c.id = o.customer_id"
+        " where c.country is not null"
+    ).fetchall()
+    allowed = {
+        "KR": {"KRW"},
+        "TH": {"THB"},
+        "CN": {"CNY"},
+        "DE": {"EUR"},
+        "FR": {"EUR"},
+        "US": {"USD"},
+        "GB": {"USD", "EUR"},
+    }
     for country, cur, _ in rows:
         assert cur in allowed[country]
     krw = sorted(t for _, cur, t in rows if cur == "KRW")
@@ -166,8 +208,20 @@ def test_customers_realistic(out: Path) -> None:
 # --- helpdesk --------------------------------------------------------------------------------------
 
 USER_FIELDS = {"id", "name", "email", "phone", "role", "external_id", "created_at", "updated_at"}
-TICKET_FIELDS = {"id", "requester_id", "assignee_id", "subject", "status", "priority", "via", "tags",
-                 "satisfaction_rating", "metric_set", "created_at", "updated_at"}
+TICKET_FIELDS = {
+    "id",
+    "requester_id",
+    "assignee_id",
+    "subject",
+    "status",
+    "priority",
+    "via",
+    "tags",
+    "satisfaction_rating",
+    "metric_set",
+    "created_at",
+    "updated_at",
+}
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -198,8 +252,12 @@ def test_helpdesk_items_follow_the_contract(out: Path) -> None:
         assert t["priority"] in {None, "low", "normal", "high", "urgent"}
         assert t["via"]["channel"] in {"email", "web", "chat", "api", "voice"}
         assert t["satisfaction_rating"]["score"] in {"unoffered", "offered", "good", "bad"}
-        assert set(t["metric_set"]) == {"reply_time_in_minutes", "full_resolution_time_in_minutes", "solved_at",
-                                        "reopens"}
+        assert set(t["metric_set"]) == {
+            "reply_time_in_minutes",
+            "full_resolution_time_in_minutes",
+            "solved_at",
+            "reopens",
+        }
         assert t["requester_id"] in user_ids and "email" not in t
         assert isinstance(t["tags"], list)
     latest = {t["id"]: t for t in sorted(tickets, key=lambda t: t["updated_at"])}
@@ -237,10 +295,12 @@ def test_server_pages_cover_every_generated_item(out: Path) -> None:
                     break
                 url = page["after_url"]
             assert sorted(json.dumps(i, sort_keys=True) for i in got) == sorted(
-                json.dumps(i, sort_keys=True) for i in items)
+                json.dumps(i, sort_keys=True) for i in items
+            )
 
 
 # --- ESP -------------------------------------------------------------------------------------------
+
 
 def read_csv(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8") as fh:
@@ -257,7 +317,8 @@ def test_contact_snapshots(out: Path) -> None:
     for f in files:
         rows = read_csv(f)
         assert f.read_text(encoding="utf-8").splitlines()[0] == (
-            "contact_id,email,first_name,last_name,status,created_at,updated_at")
+            "contact_id,email,first_name,last_name,status,created_at,updated_at"
+        )
         for r in rows:
             assert r["status"] in {"subscribed", "unsubscribed", "cleaned"}
             history.setdefault(r["contact_id"], []).append((r["status"], r["updated_at"]))
@@ -280,8 +341,16 @@ def campaigns(out: Path) -> list[dict]:
 
 def test_campaigns_and_audiences(out: Path) -> None:
     camps = campaigns(out)
-    assert list(camps[0]) == ["campaign_id", "name", "subject", "send_at", "target_segment", "holdout_pct", "cost",
-                              "cost_currency"]
+    assert list(camps[0]) == [
+        "campaign_id",
+        "name",
+        "subject",
+        "send_at",
+        "target_segment",
+        "holdout_pct",
+        "cost",
+        "cost_currency",
+    ]
     assert 20 <= len(camps) <= 30
     pct = [float(c["holdout_pct"]) for c in camps]
     assert sum(p == 0 for p in pct) >= 2 and sum(5 <= p <= 50 for p in pct) >= len(camps) - 2
@@ -308,9 +377,16 @@ def all_event_lines(out: Path) -> list[tuple[str, int, str]]:
 
 
 EVENT_FIELDS = {
-    "processed": set(), "dropped": {"reason"}, "delivered": set(), "deferred": set(),
-    "bounce": {"type", "reason"}, "open": {"useragent", "ip", "sg_machine_open"}, "click": {"url", "useragent", "ip"},
-    "spamreport": set(), "unsubscribe": set(), "group_unsubscribe": {"asm_group_id"},
+    "processed": set(),
+    "dropped": {"reason"},
+    "delivered": set(),
+    "deferred": set(),
+    "bounce": {"type", "reason"},
+    "open": {"useragent", "ip", "sg_machine_open"},
+    "click": {"url", "useragent", "ip"},
+    "spamreport": set(),
+    "unsubscribe": set(),
+    "group_unsubscribe": {"asm_group_id"},
 }
 
 
@@ -357,8 +433,9 @@ def test_events_fields_and_dirt(out: Path) -> None:
 
 
 def test_control_members_get_no_events(out: Path) -> None:
-    events = [json.loads(line) for _, _, line in all_event_lines(out) if line.startswith('{"email"')
-              and line.endswith("}")]
+    events = [
+        json.loads(line) for _, _, line in all_event_lines(out) if line.startswith('{"email"') and line.endswith("}")
+    ]
     by_campaign: dict[str, set[str]] = {}
     for e in events:
         by_campaign.setdefault(e["campaign_id"], set()).add(e["email"].strip().lower())

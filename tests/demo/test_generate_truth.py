@@ -53,15 +53,23 @@ def source_records(out: Path) -> dict[str, dict[str, dict]]:
         recs["orders.guest_order"][str(oid)] = {"email": email, "phone": phone, "country": None}
     for uid, u in latest_users(out).items():
         if u["role"] == "end-user":
-            recs["helpdesk.user"][str(uid)] = {"email": u["email"], "phone": u["phone"], "country": None,
-                                               "external_id": u["external_id"]}
+            recs["helpdesk.user"][str(uid)] = {
+                "email": u["email"],
+                "phone": u["phone"],
+                "country": None,
+                "external_id": u["external_id"],
+            }
     for f in sorted((out / "esp/contacts").glob("contacts_*.csv")):
         for r in read_csv(f):
             recs["esp.contact"][r["contact_id"]] = {"email": r["email"], "phone": None, "country": None}
     for f in sorted((out / "esp/audiences").glob("*.csv")):
         for r in read_csv(f):
-            recs["esp.audience_member"][f"{f.stem}:{r['email']}"] = {"email": r["email"], "phone": None,
-                                                                     "country": None, "group": r["group"]}
+            recs["esp.audience_member"][f"{f.stem}:{r['email']}"] = {
+                "email": r["email"],
+                "phone": None,
+                "country": None,
+                "group": r["group"],
+            }
     return recs
 
 
@@ -72,8 +80,9 @@ def e164(phone: str | None, country: str | None) -> str | None:
         n = phonenumbers.parse(phone, country if country else None)
     except phonenumbers.NumberParseException:
         return None
-    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(
-        n) else None
+    return (
+        phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(n) else None
+    )
 
 
 def test_identities_cover_every_record_exactly_once(out: Path) -> None:
@@ -159,8 +168,16 @@ def test_identity_noise(out: Path) -> None:
     people_records: dict[int, int] = defaultdict(int)
     for k in keys:
         people_records[person[k]] += 1
-    lonely = [k for k, (ek, pk) in keys.items() if k[0] != "esp.audience_member" and ek and email_records[ek] == 1
-              and pk is None and people_records[person[k]] > 1 and k[0] != "helpdesk.user"]
+    lonely = [
+        k
+        for k, (ek, pk) in keys.items()
+        if k[0] != "esp.audience_member"
+        and ek
+        and email_records[ek] == 1
+        and pk is None
+        and people_records[person[k]] > 1
+        and k[0] != "helpdesk.user"
+    ]
     non_audience = sum(1 for k in keys if k[0] != "esp.audience_member")
     assert 0.001 <= len(lonely) / non_audience <= 0.03
 
@@ -182,10 +199,14 @@ def test_source_system_habits_behind_identity_links(out: Path) -> None:
     person = dict(zip(zip(ident["source"], ident["source_id"], strict=True), ident["person_id"], strict=True))
     con = sqlite3.connect(out / "shop.db")
     # accounts under a shared inbox (info@...) are left out: the demo signs those colleagues up on a form
-    marketing = {person[("orders.customer", str(cid))]: normalize_email(email) for cid, email in con.execute(
-        "select id, email from customers where accepts_marketing = 1 and email is not null and lower(trim(email)) "
-        "not in (select lower(trim(email)) from customers where email is not null group by 1 having count(*) > 1) "
-        "order by id desc")}
+    marketing = {
+        person[("orders.customer", str(cid))]: normalize_email(email)
+        for cid, email in con.execute(
+            "select id, email from customers where accepts_marketing = 1 and email is not null and lower(trim(email)) "
+            "not in (select lower(trim(email)) from customers where email is not null group by 1 having count(*) > 1) "
+            "order by id desc"
+        )
+    }
     contact_keys: dict[int, set[str | None]] = defaultdict(set)
     for sid, r in recs["esp.contact"].items():
         contact_keys[person[("esp.contact", sid)]].add(normalize_email(r["email"]))
@@ -212,8 +233,7 @@ def test_campaign_truth(out: Path) -> None:
         assert row.has_control == (control > 0) == (pct[row.campaign_id] > 0)
         assert (row.treatment_size, row.control_size) == (len(aud) - control, control)
         assert 0.0 <= row.true_uplift_abs <= row.uplift_if_delivered
-        assert row.expected_treatment_rate - row.expected_control_rate == pytest.approx(row.true_uplift_abs,
-                                                                                        abs=1e-12)
+        assert row.expected_treatment_rate - row.expected_control_rate == pytest.approx(row.true_uplift_abs, abs=1e-12)
     zero = truth[truth["uplift_if_delivered"] == 0]
     assert len(zero) >= 3 and (zero["true_uplift_abs"] == 0).all()
     assert (zero["true_incremental_revenue_per_recipient_usd"] == 0).all() and (zero["caused_orders"] == 0).all()
@@ -243,10 +263,13 @@ def test_default_size_speed_and_conversions_match_the_model(tmp_path: Path) -> N
     orders = pd.read_sql(f"select id, customer_id, created_at from orders where status in {VALID}", con)
     cust_person = ident[ident["source"] == "orders.customer"].set_index("source_id")["person_id"]
     guest_person = ident[ident["source"] == "orders.guest_order"].set_index("source_id")["person_id"]
-    orders["person_id"] = [cust_person[str(int(c))] if c == c and c is not None else guest_person[str(i)]
-                           for i, c in zip(orders["id"], orders["customer_id"], strict=True)]
-    orders["ts"] = [datetime.fromisoformat(t.replace("Z", "+00:00").replace(" ", "T")).timestamp()
-                    for t in orders["created_at"]]
+    orders["person_id"] = [
+        cust_person[str(int(c))] if c == c and c is not None else guest_person[str(i)]
+        for i, c in zip(orders["id"], orders["customer_id"], strict=True)
+    ]
+    orders["ts"] = [
+        datetime.fromisoformat(t.replace("Z", "+00:00").replace(" ", "T")).timestamp() for t in orders["created_at"]
+    ]
     by_person = orders.groupby("person_id")["ts"].apply(sorted).to_dict()
     aud_person = ident[ident["source"] == "esp.audience_member"].set_index("source_id")["person_id"]
     observed = expected = variance = 0.0

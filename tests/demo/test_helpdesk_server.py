@@ -25,18 +25,39 @@ def iso(ts: int) -> str:
 
 
 def user(uid: int, ts: int, **extra: object) -> dict:
-    return {"id": uid, "name": f"U{uid}", "email": f"u{uid}@example.com", "phone": None, "role": "end-user",
-            "external_id": None, "created_at": iso(T0), "updated_at": iso(ts), **extra}
+    return {
+        "id": uid,
+        "name": f"U{uid}",
+        "email": f"u{uid}@example.com",
+        "phone": None,
+        "role": "end-user",
+        "external_id": None,
+        "created_at": iso(T0),
+        "updated_at": iso(ts),
+        **extra,
+    }
 
 
 def ticket(tid: int, ts: int, status: str = "new") -> dict:
-    return {"id": tid, "requester_id": 1, "assignee_id": None, "subject": "s", "status": status,
-            "priority": None, "via": {"channel": "web"}, "tags": [],
-            "satisfaction_rating": {"score": "unoffered", "comment": None},
-            "metric_set": {"reply_time_in_minutes": {"calendar": None},
-                           "full_resolution_time_in_minutes": {"calendar": None},
-                           "solved_at": None, "reopens": 0},
-            "created_at": iso(T0), "updated_at": iso(ts)}
+    return {
+        "id": tid,
+        "requester_id": 1,
+        "assignee_id": None,
+        "subject": "s",
+        "status": status,
+        "priority": None,
+        "via": {"channel": "web"},
+        "tags": [],
+        "satisfaction_rating": {"score": "unoffered", "comment": None},
+        "metric_set": {
+            "reply_time_in_minutes": {"calendar": None},
+            "full_resolution_time_in_minutes": {"calendar": None},
+            "solved_at": None,
+            "reopens": 0,
+        },
+        "created_at": iso(T0),
+        "updated_at": iso(ts),
+    }
 
 
 # 25 users; ids 0..24, user i updated at T0 + 10*(i // 2) (pairs share a timestamp to test the id tie-break),
@@ -85,8 +106,7 @@ def test_start_time_filters_and_tickets_endpoint() -> None:
     assert [u["id"] for u in users] == [22, 23, 24, 3]
     assert [(t["id"], t["status"]) for t in tickets] == [(101, "new"), (100, "open")]
     assert len(pages) == 1 and pages[0]["end_of_stream"] is True
-    assert set(pages[0]) == {"tickets", "after_cursor", "after_url", "before_cursor", "before_url",
-                             "end_of_stream"}
+    assert set(pages[0]) == {"tickets", "after_cursor", "after_url", "before_cursor", "before_url", "end_of_stream"}
 
 
 def test_unauthorised_requests_get_401() -> None:
@@ -106,8 +126,9 @@ def test_bad_requests() -> None:
         assert c.get(base, headers=AUTH).status_code == 400
         assert c.get(base + "?cursor=%%%", headers=AUTH).status_code == 400
         assert c.get(base + "?start_time=abc", headers=AUTH).status_code == 400
-        assert c.get(f"{srv.base_url}/api/v2/incremental/orgs/cursor.json?start_time=0",
-                     headers=AUTH).status_code == 404
+        assert (
+            c.get(f"{srv.base_url}/api/v2/incremental/orgs/cursor.json?start_time=0", headers=AUTH).status_code == 404
+        )
 
 
 def test_cursor_is_opaque_but_stable_across_restarts_and_sees_new_items() -> None:
@@ -125,14 +146,11 @@ def test_cursor_is_opaque_but_stable_across_restarts_and_sees_new_items() -> Non
         # read to the end, then new versions arrive: the last page's after_cursor picks them up
         items, pages = export_all(c, srv.base_url, "users", 0)
         last_cursor = pages[-1]["after_cursor"]
-        empty = c.get(f"{srv.base_url}{USERS_URL}?cursor={last_cursor}",
-                      headers=AUTH).json()
+        empty = c.get(f"{srv.base_url}{USERS_URL}?cursor={last_cursor}", headers=AUTH).json()
         assert empty["users"] == [] and empty["end_of_stream"] is True
         assert empty["after_cursor"] == last_cursor
-        srv.add_items("users", [user(7, T0 + 2000, custom_fields=[{"id": 1, "value": "x"}]),
-                                user(99, T0 + 1500)])
-        new = c.get(f"{srv.base_url}{USERS_URL}?cursor={last_cursor}",
-                    headers=AUTH).json()
+        srv.add_items("users", [user(7, T0 + 2000, custom_fields=[{"id": 1, "value": "x"}]), user(99, T0 + 1500)])
+        new = c.get(f"{srv.base_url}{USERS_URL}?cursor={last_cursor}", headers=AUTH).json()
         got = [(u["id"], u["updated_at"]) for u in new["users"]]
         assert got == [(99, iso(T0 + 1500)), (7, iso(T0 + 2000))]
         assert new["users"][1]["custom_fields"] == [{"id": 1, "value": "x"}]
@@ -144,8 +162,7 @@ def test_faults_occur_at_configured_rate_and_are_deterministic() -> None:
 
     def run() -> list[int]:
         statuses = []
-        with serve_helpdesk(HelpdeskData(USERS, TICKETS), token=TOKEN, faults=plan) as srv, \
-                httpx.Client() as c:
+        with serve_helpdesk(HelpdeskData(USERS, TICKETS), token=TOKEN, faults=plan) as srv, httpx.Client() as c:
             url = f"{srv.base_url}/api/v2/incremental/tickets/cursor.json?start_time=0"
             for _ in range(300):
                 try:
@@ -177,8 +194,10 @@ def test_integer_retry_after_and_kinds_subset() -> None:
 
 def test_fail_after_pages_then_resume_with_stored_cursor() -> None:
     data = HelpdeskData(USERS, TICKETS)
-    with serve_helpdesk(data, token=TOKEN, page_size=5, faults=FaultPlan(fail_after_pages=2)) as srv, \
-            httpx.Client() as c:
+    with (
+        serve_helpdesk(data, token=TOKEN, page_size=5, faults=FaultPlan(fail_after_pages=2)) as srv,
+        httpx.Client() as c,
+    ):
         url = f"{srv.base_url}{USERS_URL}?start_time=0"
         seen = []
         for _ in range(2):
@@ -197,8 +216,7 @@ def test_fail_after_pages_then_resume_with_stored_cursor() -> None:
                 break
             url = page["after_url"]
     assert len(seen) == 26
-    assert sorted((u["id"], u["updated_at"]) for u in seen) == sorted(
-        (u["id"], u["updated_at"]) for u in USERS)
+    assert sorted((u["id"], u["updated_at"]) for u in seen) == sorted((u["id"], u["updated_at"]) for u in USERS)
 
 
 def test_load_from_directory(tmp_path: Path) -> None:

@@ -34,8 +34,14 @@ def demo(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_new_demo_is_generated_with_the_defaults_for_what_is_not_given(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     assert prepare_demo(out, people=150, months=2, end=END, work_db=tmp_path / "none.duckdb") == "generated"
-    assert read_parameters(out) == {"people": 150, "seed": 7, "months": 2, "end": END.isoformat(),
-                                    "start": read_parameters(out)["start"], "large_holdout_share": 0.3}
+    assert read_parameters(out) == {
+        "people": 150,
+        "seed": 7,
+        "months": 2,
+        "end": END.isoformat(),
+        "start": read_parameters(out)["start"],
+        "large_holdout_share": 0.3,
+    }
     assert sources_end(out) == END
 
 

@@ -33,9 +33,22 @@ def _sha(path: Path) -> str:
 
 def _demo(env: dict[str, str], day: date) -> subprocess.CompletedProcess:
     # the data interval ends on the demo's last day, as a run on that day would see it
-    return subprocess.run([*RAPPORT, "demo", "--people", PEOPLE, "--end", day.isoformat(),
-                           "--interval-end", f"{day.isoformat()}T00:00:00"],
-                          env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [
+            *RAPPORT,
+            "demo",
+            "--people",
+            PEOPLE,
+            "--end",
+            day.isoformat(),
+            "--interval-end",
+            f"{day.isoformat()}T00:00:00",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 def _log_tail(wh: Path) -> str:
@@ -46,13 +59,21 @@ def _log_tail(wh: Path) -> str:
 def _marts(wh: Path) -> dict[str, object]:
     with duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True) as con:
         customers, orders, revenue, engaged = con.execute(
-            "select count(*), sum(order_count), sum(lifetime_revenue_usd), max(last_engaged_at) "
-            "from marts.customers").fetchone()
+            "select count(*), sum(order_count), sum(lifetime_revenue_usd), max(last_engaged_at) from marts.customers"
+        ).fetchone()
         counts = dict(con.execute("select customer_id, order_count from marts.customers").fetchall())
-        ident = con.execute("select source, source_id, customer_id from marts.customer_identities "
-                            "where source in ('orders.customer', 'orders.guest_order')").fetchall()
-    return {"customers": customers, "orders": orders, "revenue": revenue, "engaged": engaged,
-            "order_count": counts, "identities": ident}
+        ident = con.execute(
+            "select source, source_id, customer_id from marts.customer_identities "
+            "where source in ('orders.customer', 'orders.guest_order')"
+        ).fetchall()
+    return {
+        "customers": customers,
+        "orders": orders,
+        "revenue": revenue,
+        "engaged": engaged,
+        "order_count": counts,
+        "identities": ident,
+    }
 
 
 @pytest.fixture(scope="module")

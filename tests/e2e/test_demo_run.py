@@ -72,8 +72,11 @@ def test_published_file_meets_the_marts_contract(demo):
     checker = ROOT.parent / "shared" / "tools" / "check_published.py"
     if not checker.exists():
         pytest.fail(f"the contract checker is missing at {checker}")
-    out = subprocess.run([sys.executable, str(checker), "--all", str(wh / "published" / "rapport.duckdb")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(checker), "--all", str(wh / "published" / "rapport.duckdb")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -107,8 +110,10 @@ def _jsonl_gz(path: Path) -> list[dict]:
 def test_helpdesk_reconciles_source_raw_staging(demo):
     wh, _env, _ = demo
     con = _work(wh)
-    for kind, raw, stg in [("users", "raw.helpdesk_users", "staging.stg_helpdesk__users"),
-                           ("tickets", "raw.helpdesk_tickets", "staging.stg_helpdesk__tickets")]:
+    for kind, raw, stg in [
+        ("users", "raw.helpdesk_users", "staging.stg_helpdesk__users"),
+        ("tickets", "raw.helpdesk_tickets", "staging.stg_helpdesk__tickets"),
+    ]:
         items = _jsonl_gz(wh / "demo" / "helpdesk" / f"{kind}.jsonl.gz")
         versions = {(i["id"], i["updated_at"]) for i in items}
         ids = {i["id"] for i in items}
@@ -151,21 +156,30 @@ def test_esp_contacts_and_audiences_reconcile(demo):
     con = _work(wh)
     esp = wh / "demo" / "esp"
     contact_ids = set(
-        duckdb.connect().execute(
-            f"select distinct contact_id::varchar from read_csv('{esp}/contacts/*.csv', all_varchar=true)"
-        ).fetchall()
+        duckdb.connect()
+        .execute(f"select distinct contact_id::varchar from read_csv('{esp}/contacts/*.csv', all_varchar=true)")
+        .fetchall()
     )
     assert _one(con, "select count(*) from staging.stg_esp__contacts") == len(contact_ids)
-    audience_rows = duckdb.connect().execute(
-        f"select count(*) from read_csv('{esp}/audiences/*.csv', all_varchar=true)"
-    ).fetchone()[0]
+    audience_rows = (
+        duckdb.connect()
+        .execute(f"select count(*) from read_csv('{esp}/audiences/*.csv', all_varchar=true)")
+        .fetchone()[0]
+    )
     assert _one(con, "select count(*) from raw.esp_audiences") == audience_rows
 
 
 def test_rerun_of_the_same_interval_adds_no_rows(demo):
     wh, env, _ = demo
-    tables = ["raw.shop_customers", "raw.shop_orders", "raw.helpdesk_tickets", "raw.esp_events",
-              "raw.esp_contacts", "marts.customers", "marts.customer_identities"]
+    tables = [
+        "raw.shop_customers",
+        "raw.shop_orders",
+        "raw.helpdesk_tickets",
+        "raw.esp_events",
+        "raw.esp_contacts",
+        "marts.customers",
+        "marts.customer_identities",
+    ]
     con = _work(wh)
     before = {t: _one(con, f"select count(*) from {t}") for t in tables}
     con.close()
@@ -209,8 +223,9 @@ def _signature(db: Path) -> list[str]:
     code = READER.split("with out.open")[0] + (
         "\nwith engine.connect() as con: print(json.dumps([str(v) for v in con.execute(sig).one()]))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(db), "/dev/null", "/dev/null"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(db), "/dev/null", "/dev/null"], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -324,8 +339,9 @@ def test_demo_report_renders_in_headless_chromium(demo, tmp_path):
     assert stddev > 20 and inked > 0.05
     # Email addresses are masked in the report: none of the demo's customer addresses appear in full.
     pub = duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True)
-    emails = [r[0] for r in pub.execute("select primary_email from marts.customers where primary_email like '%@%'")
-              .fetchall()]
+    emails = [
+        r[0] for r in pub.execute("select primary_email from marts.customers where primary_email like '%@%'").fetchall()
+    ]
     pub.close()
     assert emails and not [e for e in emails if e.strip() in text]
 

@@ -34,8 +34,9 @@ RAPPORT = [sys.executable, "-m", "rapport.cli"]
 END = "2026-10-31"
 INTERVAL_END = "2026-11-01T00:00:00"
 LATER_END = "2026-11-02T00:00:00"
-PLUS_DOMAINS = set(yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
-                   ["plus_address_domains"])
+PLUS_DOMAINS = set(
+    yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]["plus_address_domains"]
+)
 
 
 def _run(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -64,8 +65,10 @@ def phone_forms(raw: str | None, country: str | None) -> set[str]:
     forms = {raw.strip()}
     try:
         n = phonenumbers.parse(raw, country)
-        forms |= {phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164),
-                  phonenumbers.national_significant_number(n)}
+        forms |= {
+            phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164),
+            phonenumbers.national_significant_number(n),
+        }
     except phonenumbers.NumberParseException:
         pass
     return {f for f in forms if len(re.sub(r"\D", "", f)) >= 7}
@@ -128,7 +131,8 @@ def _people(demo: Path) -> dict[int, Person]:
     by_contact = {i: p for p in people.values() for i in p.contact_ids}
     shop = sqlite3.connect(demo / "shop.db")
     for cid, email, first, last, phone, country in shop.execute(
-            "select id, email, first_name, last_name, phone, country from customers"):
+        "select id, email, first_name, last_name, phone, country from customers"
+    ):
         p = by_shop[cid]
         p.emails |= {email.strip().lower()} if email else set()
         p.phones |= phone_forms(phone, country)
@@ -146,8 +150,9 @@ def _people(demo: Path) -> dict[int, Person]:
             p.emails |= {u["email"].strip().lower()} if u.get("email") else set()
             p.phones |= phone_forms(u.get("phone"), None)
             p.names |= {u["name"].strip()} if (u.get("name") or "").strip() else set()
-    contacts = con.execute(f"select contact_id, email, first_name, last_name from read_csv("
-                           f"'{demo}/esp/contacts/*.csv', all_varchar=true)").fetchall()
+    contacts = con.execute(
+        f"select contact_id, email, first_name, last_name from read_csv('{demo}/esp/contacts/*.csv', all_varchar=true)"
+    ).fetchall()
     for cid, email, first, last in contacts:
         if (p := by_contact.get(cid)) is not None:
             p.emails |= {email.strip().lower()} if email else set()
@@ -172,6 +177,7 @@ def _choose(people: dict[int, Person]) -> Person:
 
 
 # ---- scanning ---------------------------------------------------------------------------------------------
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -207,11 +213,15 @@ def scan(wh: Path, p: Person) -> list[str]:
         if f.suffix == ".duckdb":
             con = duckdb.connect(str(f), read_only=True)
             try:
-                for schema, table in con.execute("select table_schema, table_name from information_schema.tables "
-                                                 "where table_catalog = current_database()").fetchall():
-                    cols = con.execute("select column_name, data_type from information_schema.columns where "
-                                       "table_catalog = current_database() and table_schema = ? and table_name = ?",
-                                       [schema, table]).fetchall()
+                for schema, table in con.execute(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_catalog = current_database()"
+                ).fetchall():
+                    cols = con.execute(
+                        "select column_name, data_type from information_schema.columns where "
+                        "table_catalog = current_database() and table_schema = ? and table_name = ?",
+                        [schema, table],
+                    ).fetchall()
                     if n := _relation_hits(con, f"{_q(schema)}.{_q(table)}", cols, p):
                         found.append(f"{f.relative_to(wh)}: {schema}.{table}: {n} rows")
             finally:
@@ -262,12 +272,14 @@ def person_rows(wh: Path, p: Person) -> dict[str, int]:
             "raw.esp_events": f"norm_email(email) in {emails}",
         }
         out = {t: _count(con, f"select count(*) from {t} where {w}") for t, w in rows.items()}
-        for (q,) in con.execute("select table_name from information_schema.tables where table_schema = "
-                                "'quarantine'").fetchall():
+        for (q,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'quarantine'"
+        ).fetchall():
             tokens = "regexp_extract_all(raw, '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+')"
             normalised = f"list_transform({tokens}, lambda x: norm_email(x))"
-            out[f"quarantine.{q}"] = _count(con, f"select count(*) from quarantine.{q} "
-                                                 f"where list_has_any({normalised}, [{emails[1:-1]}])")
+            out[f"quarantine.{q}"] = _count(
+                con, f"select count(*) from quarantine.{q} where list_has_any({normalised}, [{emails[1:-1]}])"
+            )
         return out
     finally:
         con.close()
@@ -276,8 +288,10 @@ def person_rows(wh: Path, p: Person) -> dict[str, int]:
 def totals(wh: Path) -> dict[str, int]:
     con = duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
     try:
-        tables = con.execute("select table_schema || '.' || table_name from information_schema.tables "
-                             "where table_schema in ('raw', 'quarantine')").fetchall()
+        tables = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('raw', 'quarantine')"
+        ).fetchall()
         return {t: _count(con, f"select count(*) from {t}") for (t,) in tables}
     finally:
         con.close()
@@ -286,14 +300,19 @@ def totals(wh: Path) -> dict[str, int]:
 def customers(wh: Path) -> dict[str, tuple]:
     con = duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True)
     try:
-        return {r[0]: r[1:] for r in con.execute(
-            "select customer_id, primary_email, full_name, order_count, ticket_count, email_status "
-            "from marts.customers").fetchall()}
+        return {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select customer_id, primary_email, full_name, order_count, ticket_count, email_status "
+                "from marts.customers"
+            ).fetchall()
+        }
     finally:
         con.close()
 
 
 # ---- the scenario -----------------------------------------------------------------------------------------
+
 
 def _leave_spark_copies(wh: Path) -> list[Path]:
     """What a RAPPORT_ENGINE=spark build leaves under {warehouse}/spark (rapport.transform.spark_exchange):
@@ -304,9 +323,11 @@ def _leave_spark_copies(wh: Path) -> list[Path]:
     con = duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
     written = []
     try:
-        for table, path in (("raw.shop_customers", spark / "exchange" / "raw" / "shop_customers.parquet"),
-                            ("raw.shop_customers", tables / "raw.db" / "shop_customers" / "part-0.parquet"),
-                            ("marts.customers", tables / "marts.db" / "customers" / "part-0.parquet")):
+        for table, path in (
+            ("raw.shop_customers", spark / "exchange" / "raw" / "shop_customers.parquet"),
+            ("raw.shop_customers", tables / "raw.db" / "shop_customers" / "part-0.parquet"),
+            ("marts.customers", tables / "marts.db" / "customers" / "part-0.parquet"),
+        ):
             path.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"copy (select * from {table}) to '{path}' (format parquet)")
             written.append(path)
@@ -328,17 +349,28 @@ def scenario(tmp_path_factory):
     person = _choose(_people(wh / "demo"))
     before_customers = customers(wh)
     pub = duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True)
-    person.customer_ids = {r[0] for r in pub.execute(
-        f"select distinct customer_id from marts.customer_identities where source = 'orders.customer' "
-        f"and source_id in {_in({str(i) for i in person.shop_ids})}").fetchall()}
+    person.customer_ids = {
+        r[0]
+        for r in pub.execute(
+            f"select distinct customer_id from marts.customer_identities where source = 'orders.customer' "
+            f"and source_id in {_in({str(i) for i in person.shop_ids})}"
+        ).fetchall()
+    }
     pub.close()
     assert len(person.customer_ids) == 1
     spark_copies = _leave_spark_copies(wh)
     hits = scan(wh, person)
     assert any("spark/" not in hit for hit in hits), "the scan finds nothing even before forget: it would prove nothing"
     assert any("spark/" in hit for hit in hits), "the Spark copies hold nothing of the person"
-    state = {"wh": wh, "env": env, "person": person, "before": totals(wh), "mine": person_rows(wh, person),
-             "customers": before_customers, "spark_copies": spark_copies}
+    state = {
+        "wh": wh,
+        "env": env,
+        "person": person,
+        "before": totals(wh),
+        "mine": person_rows(wh, person),
+        "customers": before_customers,
+        "spark_copies": spark_copies,
+    }
     # one of the person's addresses, typed differently from every source
     address = sorted(person.emails)[0].upper()
     out = _run(["forget", "--email", address], env)
@@ -396,8 +428,10 @@ def test_changed_source_records_of_the_person_stay_out(scenario):
     wh, p = scenario["wh"], scenario["person"]
     demo = wh / "demo"
     shop = sqlite3.connect(demo / "shop.db")
-    shop.execute(f"update customers set accepts_marketing = 1 - accepts_marketing, "
-                 f"updated_at = '2026-11-01T08:00:00Z' where id in {_in(p.shop_ids)}")
+    shop.execute(
+        f"update customers set accepts_marketing = 1 - accepts_marketing, "
+        f"updated_at = '2026-11-01T08:00:00Z' where id in {_in(p.shop_ids)}"
+    )
     local, domain = sorted(p.normalised)[0].split("@")
     shop.execute(  # a new guest order under a plus-tagged, upper-case spelling of their address
         "insert into orders (id, customer_id, email, status, currency, subtotal, discount_total, shipping_total, "
@@ -413,22 +447,44 @@ def test_changed_source_records_of_the_person_stay_out(scenario):
     _write_jsonl_gz(demo / "helpdesk" / "users.jsonl.gz", users)
     tickets = _jsonl_gz(demo / "helpdesk" / "tickets.jsonl.gz")
     template = next(t for t in tickets if t["requester_id"] in p.user_ids)
-    tickets.append({**template, "id": 99990002, "status": "new", "created_at": "2026-11-01T08:40:00Z",
-                    "updated_at": "2026-11-01T08:40:00Z"})
+    tickets.append(
+        {
+            **template,
+            "id": 99990002,
+            "status": "new",
+            "created_at": "2026-11-01T08:40:00Z",
+            "updated_at": "2026-11-01T08:40:00Z",
+        }
+    )
     _write_jsonl_gz(demo / "helpdesk" / "tickets.jsonl.gz", tickets)
     esp = demo / "esp"
     latest = sorted((esp / "contacts").glob("contacts_*.csv"))[-1]
     text = latest.read_text(encoding="utf-8").splitlines()
-    changed = [re.sub(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "2026-11-01T07:00:00Z", line)
-               if line.split(",")[0] in p.contact_ids else line for line in text]
+    changed = [
+        re.sub(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "2026-11-01T07:00:00Z", line)
+        if line.split(",")[0] in p.contact_ids
+        else line
+        for line in text
+    ]
     assert changed != text
     (esp / "contacts" / "contacts_20261101.csv").write_text("\n".join(changed) + "\n", encoding="utf-8")
     events = esp / "events" / "dt=2026-11-01" / "hour=06"
     events.mkdir(parents=True)
     campaign = sorted(p.audience_ids)[0].split(":")[0]
-    _write_jsonl_gz(events / "part-9999.jsonl.gz", [{  # an open at 2026-11-01T06:00:00Z
-        "email": sorted(p.emails)[0], "timestamp": 1793512800, "event": "open", "sg_event_id": "forget-test-1",
-        "sg_message_id": "m-forget-test", "campaign_id": campaign, "sg_machine_open": False}])
+    _write_jsonl_gz(
+        events / "part-9999.jsonl.gz",
+        [
+            {  # an open at 2026-11-01T06:00:00Z
+                "email": sorted(p.emails)[0],
+                "timestamp": 1793512800,
+                "event": "open",
+                "sg_event_id": "forget-test-1",
+                "sg_message_id": "m-forget-test",
+                "campaign_id": campaign,
+                "sg_machine_open": False,
+            }
+        ],
+    )
 
     # One run covers both cases: the changed records above, and the person's unchanged ones that the run reads
     # again (audience files are reloaded every run; the orders look-back and the helpdesk cursor page re-read).
@@ -437,9 +493,15 @@ def test_changed_source_records_of_the_person_stay_out(scenario):
     assert scan(wh, p) == []
     _assert_others_unchanged(scenario)
     con = duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True)
-    purged = dict(con.execute("select \"table\", sum(rows_removed) from ops.erasure_purges group by 1").fetchall())
+    purged = dict(con.execute('select "table", sum(rows_removed) from ops.erasure_purges group by 1').fetchall())
     # the changed rows landed and were taken out again by the run itself
-    for table in ("raw.shop_customers", "raw.shop_orders", "raw.helpdesk_users", "raw.helpdesk_tickets",
-                  "raw.esp_contacts", "raw.esp_events"):
+    for table in (
+        "raw.shop_customers",
+        "raw.shop_orders",
+        "raw.helpdesk_users",
+        "raw.helpdesk_tickets",
+        "raw.esp_contacts",
+        "raw.esp_events",
+    ):
         assert purged.get(table, 0) >= 1, (table, purged)
     shutil.rmtree(wh / "work" / "tmp", ignore_errors=True)

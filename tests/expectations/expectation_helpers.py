@@ -24,26 +24,57 @@ def land(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], run_id: s
 
 
 def order(**kw) -> dict:
-    base = {"id": 10, "customer_id": 1, "email": "ana@example.com", "phone": None, "status": "paid",
-            "currency": "USD", "subtotal": 100, "discount_total": 0, "shipping_total": 0, "tax_total": 0,
-            "total": 100, "refunded_total": 0, "created_at": "2026-01-05 10:00:00",
-            "updated_at": "2026-01-05 10:00:00"}
+    base = {
+        "id": 10,
+        "customer_id": 1,
+        "email": "ana@example.com",
+        "phone": None,
+        "status": "paid",
+        "currency": "USD",
+        "subtotal": 100,
+        "discount_total": 0,
+        "shipping_total": 0,
+        "tax_total": 0,
+        "total": 100,
+        "refunded_total": 0,
+        "created_at": "2026-01-05 10:00:00",
+        "updated_at": "2026-01-05 10:00:00",
+    }
     return {**base, **kw}
 
 
 def event(**kw) -> dict:
-    base = {"sg_event_id": "e1", "email": "ana@example.com", "timestamp": 1768039200,  # 2026-01-10 10:00 UTC
-            "event": "delivered", "sg_message_id": "m1", "campaign_id": "k1"}
+    base = {
+        "sg_event_id": "e1",
+        "email": "ana@example.com",
+        "timestamp": 1768039200,  # 2026-01-10 10:00 UTC
+        "event": "delivered",
+        "sg_message_id": "m1",
+        "campaign_id": "k1",
+    }
     return {**base, **kw}
 
 
 def ticket(**kw) -> dict:
-    base = {"id": 900, "requester_id": 500, "assignee_id": 501, "subject": "Where is my parcel", "status": "solved",
-            "priority": "normal", "via": {"channel": "email"}, "tags": ["shipping"],
-            "satisfaction_rating": {"score": "good", "comment": None},
-            "metric_set": {"reply_time_in_minutes": {"calendar": 30},
-                           "full_resolution_time_in_minutes": {"calendar": 300}, "solved_at": None, "reopens": 0},
-            "created_at": "2026-01-07 09:00:00", "updated_at": "2026-01-07 15:00:00"}
+    base = {
+        "id": 900,
+        "requester_id": 500,
+        "assignee_id": 501,
+        "subject": "Where is my parcel",
+        "status": "solved",
+        "priority": "normal",
+        "via": {"channel": "email"},
+        "tags": ["shipping"],
+        "satisfaction_rating": {"score": "good", "comment": None},
+        "metric_set": {
+            "reply_time_in_minutes": {"calendar": 30},
+            "full_resolution_time_in_minutes": {"calendar": 300},
+            "solved_at": None,
+            "reopens": 0,
+        },
+        "created_at": "2026-01-07 09:00:00",
+        "updated_at": "2026-01-07 15:00:00",
+    }
     return {**base, **kw}
 
 
@@ -51,49 +82,150 @@ def land_clean_sources(con: duckdb.DuckDBPyConnection, run_id: str = "r0") -> No
     """Every raw table with a few rows that satisfy every raw suite (values checked by hand)."""
     for stmt in raw_ddl():
         con.execute(stmt)
-    land(con, "shop_customers", [
-        {"id": 1, "email": "Ana@Example.com ", "first_name": "Ana", "last_name": "Lee", "phone": "010-1234-5678",
-         "country": "KR", "accepts_marketing": True, "created_at": "2026-01-01 08:00:00",
-         "updated_at": "2026-01-02 08:00:00"},
-    ], run_id)
-    land(con, "shop_orders", [
-        order(),
-        # guest order in EUR: 50 - 5 + 5 + 0 = 50
-        order(id=11, customer_id=None, email="guest@example.com", status="fulfilled", currency="EUR",
-              subtotal=50, discount_total=5, shipping_total=5, tax_total=0, total=50,
-              created_at="2026-01-06 10:00:00", updated_at="2026-01-06 11:00:00"),
-    ], run_id)
-    land(con, "shop_order_items", [
-        {"id": 100, "order_id": 10, "sku": "S1", "product_name": "Mug", "category": "home", "quantity": 1,
-         "unit_price": 100},
-    ], run_id)
-    land(con, "shop_fx_rates", [
-        {"rate_date": "2026-01-01", "currency": "EUR", "usd_per_unit": 1.1},
-        {"rate_date": "2026-01-01", "currency": "USD", "usd_per_unit": 1},
-    ], run_id)
-    land(con, "helpdesk_users", [
-        {"id": 500, "name": "Ana Lee", "email": "ana@example.com", "phone": None, "role": "end-user",
-         "external_id": "1", "created_at": "2026-01-01 09:00:00", "updated_at": "2026-01-01 09:00:00"},
-        {"id": 501, "name": "Agent", "email": "agent@shop.example", "phone": None, "role": "agent",
-         "external_id": None, "created_at": "2025-01-01 09:00:00", "updated_at": "2025-01-01 09:00:00"},
-    ], run_id)
+    land(
+        con,
+        "shop_customers",
+        [
+            {
+                "id": 1,
+                "email": "Ana@Example.com ",
+                "first_name": "Ana",
+                "last_name": "Lee",
+                "phone": "010-1234-5678",
+                "country": "KR",
+                "accepts_marketing": True,
+                "created_at": "2026-01-01 08:00:00",
+                "updated_at": "2026-01-02 08:00:00",
+            },
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "shop_orders",
+        [
+            order(),
+            # guest order in EUR: 50 - 5 + 5 + 0 = 50
+            order(
+                id=11,
+                customer_id=None,
+                email="guest@example.com",
+                status="fulfilled",
+                currency="EUR",
+                subtotal=50,
+                discount_total=5,
+                shipping_total=5,
+                tax_total=0,
+                total=50,
+                created_at="2026-01-06 10:00:00",
+                updated_at="2026-01-06 11:00:00",
+            ),
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "shop_order_items",
+        [
+            {
+                "id": 100,
+                "order_id": 10,
+                "sku": "S1",
+                "product_name": "Mug",
+                "category": "home",
+                "quantity": 1,
+                "unit_price": 100,
+            },
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "shop_fx_rates",
+        [
+            {"rate_date": "2026-01-01", "currency": "EUR", "usd_per_unit": 1.1},
+            {"rate_date": "2026-01-01", "currency": "USD", "usd_per_unit": 1},
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "helpdesk_users",
+        [
+            {
+                "id": 500,
+                "name": "Ana Lee",
+                "email": "ana@example.com",
+                "phone": None,
+                "role": "end-user",
+                "external_id": "1",
+                "created_at": "2026-01-01 09:00:00",
+                "updated_at": "2026-01-01 09:00:00",
+            },
+            {
+                "id": 501,
+                "name": "Agent",
+                "email": "agent@shop.example",
+                "phone": None,
+                "role": "agent",
+                "external_id": None,
+                "created_at": "2025-01-01 09:00:00",
+                "updated_at": "2025-01-01 09:00:00",
+            },
+        ],
+        run_id,
+    )
     land(con, "helpdesk_tickets", [ticket()], run_id)
-    land(con, "esp_contacts", [
-        {"contact_id": "c-1", "email": "ana@example.com", "first_name": "Ana", "last_name": "Lee",
-         "status": "subscribed", "created_at": "2026-01-01 00:00:00", "updated_at": "2026-01-01 00:00:00",
-         "snapshot_date": "2026-01-02"},
-    ], run_id)
-    land(con, "esp_campaigns", [
-        {"campaign_id": "k1", "name": "January sale", "subject": "Sale", "send_at": "2026-01-10 10:00:00",
-         "target_segment": "all", "holdout_pct": 10, "cost": 100, "cost_currency": "USD",
-         "snapshot_date": "2026-01-09"},
-    ], run_id)
-    land(con, "esp_audiences", [
-        {"campaign_id": "k1", "email": "ana@example.com", "group": "treatment"},
-        {"campaign_id": "k1", "email": "guest@example.com", "group": "control"},
-    ], run_id)
-    land(con, "esp_events", [event(), event(sg_event_id="e2", event="open", timestamp=1768042800,
-                                            sg_machine_open=False)], run_id)
+    land(
+        con,
+        "esp_contacts",
+        [
+            {
+                "contact_id": "c-1",
+                "email": "ana@example.com",
+                "first_name": "Ana",
+                "last_name": "Lee",
+                "status": "subscribed",
+                "created_at": "2026-01-01 00:00:00",
+                "updated_at": "2026-01-01 00:00:00",
+                "snapshot_date": "2026-01-02",
+            },
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "esp_campaigns",
+        [
+            {
+                "campaign_id": "k1",
+                "name": "January sale",
+                "subject": "Sale",
+                "send_at": "2026-01-10 10:00:00",
+                "target_segment": "all",
+                "holdout_pct": 10,
+                "cost": 100,
+                "cost_currency": "USD",
+                "snapshot_date": "2026-01-09",
+            },
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "esp_audiences",
+        [
+            {"campaign_id": "k1", "email": "ana@example.com", "group": "treatment"},
+            {"campaign_id": "k1", "email": "guest@example.com", "group": "control"},
+        ],
+        run_id,
+    )
+    land(
+        con,
+        "esp_events",
+        [event(), event(sg_event_id="e2", event="open", timestamp=1768042800, sg_machine_open=False)],
+        run_id,
+    )
 
 
 def build_clean_marts(con: duckdb.DuckDBPyConnection) -> None:

@@ -68,8 +68,12 @@ def test_between_picks_values_outside_the_bounds_and_nan(con):
     assert ids(picked(con, e("column_values_to_be_between", column="n", min_value=0))) == {"r3"}
     assert ids(picked(con, e("column_values_to_be_between", column="n", min_value=1, max_value=7))) == {"r1", "r3"}
     # 1 and 7 are outside strict bounds; r1 with 8 too
-    assert sorted(picked(con, e("column_values_to_be_between", column="n", min_value=1, max_value=7,
-                                 strict_min=True, strict_max=True))) == [("r1", 1), ("r1", 8), ("r3", -1), ("r5", 7)]
+    assert sorted(
+        picked(
+            con,
+            e("column_values_to_be_between", column="n", min_value=1, max_value=7, strict_min=True, strict_max=True),
+        )
+    ) == [("r1", 1), ("r1", 8), ("r3", -1), ("r5", 7)]
     assert ids(picked(con, e("column_values_to_be_between", column="x", max_value=2.5))) == {"r1", "r3"}
 
 
@@ -79,8 +83,9 @@ def test_pair_picks_violations_and_rows_with_one_value_missing(con):
     assert ids(picked(con, ge)) == {"r4", "r5"}
     gt = e("column_pair_values_a_to_be_greater_than_b", column_A="a", column_B="b")
     assert ids(picked(con, gt)) == {"r2", "r4", "r5"}  # r2: equal
-    neither = e("column_pair_values_a_to_be_greater_than_b", column_A="a", column_B="b", or_equal=True,
-                ignore_row_if="neither")
+    neither = e(
+        "column_pair_values_a_to_be_greater_than_b", column_A="a", column_B="b", or_equal=True, ignore_row_if="neither"
+    )
     assert ids(picked(con, neither)) == {"r3", "r4", "r5"}
     # a NaN on either side is picked
     nan = e("column_pair_values_a_to_be_greater_than_b", column_A="x", column_B="n", or_equal=True)
@@ -104,33 +109,44 @@ def test_distinct_count_keeps_one_row_per_value(con):
 
 
 def test_schema_expectations_keep_no_row_but_every_column(con):
-    query = candidate_query(FRAME, [e("table_columns_to_match_set", column_set=["id", "s"], exact_match=False),
-                                    e("column_values_to_be_in_type_list", column="s", type_list=["str"])],
-                            _types(con, FRAME))
+    query = candidate_query(
+        FRAME,
+        [
+            e("table_columns_to_match_set", column_set=["id", "s"], exact_match=False),
+            e("column_values_to_be_in_type_list", column="s", type_list=["str"]),
+        ],
+        _types(con, FRAME),
+    )
     assert query is not None
     assert con.execute(f"select count(*) from ({query})").fetchall() == [(0,)]
     assert _types(con, query) == _types(con, FRAME)
 
 
 def test_candidates_of_several_expectations_are_their_union_each_row_once(con):
-    rows = picked(con, e("column_values_to_be_in_set", column="s", value_set=["ok"]),
-                  e("column_values_to_be_between", column="n", min_value=0),
-                  e("column_values_to_be_unique", column="id"),
-                  e("column_values_to_not_be_null", column="s"))
+    rows = picked(
+        con,
+        e("column_values_to_be_in_set", column="s", value_set=["ok"]),
+        e("column_values_to_be_between", column="n", min_value=0),
+        e("column_values_to_be_unique", column="id"),
+        e("column_values_to_not_be_null", column="s"),
+    )
     assert rows == [("r1", 1), ("r1", 8), ("r2", 2), ("r3", -1)]
 
 
-@pytest.mark.parametrize("expectation", [
-    e("column_values_to_not_be_null", column="s", mostly=0.9),  # a share of every row
-    e("column_values_to_be_between", column="n", min_value={"$PARAMETER": "low"}),  # resolved by GX
-    e("column_values_to_be_between", column="a", min_value="2026-01-01"),  # dates compared as GX parses them
-    e("column_values_to_be_in_set", column="n", value_set=[1, 2]),  # not strings
-    e("column_values_to_be_in_set", column="s", value_set=["ok", 1]),
-    e("column_values_to_match_regex", column="s", regex="^o"),  # another regex dialect
-    e("column_values_to_be_unique", column="x"),  # floats group differently (-0.0, NaN)
-    e("column_values_to_not_be_null", column="missing"),  # a column the frame lacks
-    e("table_row_count_to_equal", value=6),
-    e("column_values_to_not_be_null", column="s", row_condition='s=="ok"', condition_parser="pandas"),
-])
+@pytest.mark.parametrize(
+    "expectation",
+    [
+        e("column_values_to_not_be_null", column="s", mostly=0.9),  # a share of every row
+        e("column_values_to_be_between", column="n", min_value={"$PARAMETER": "low"}),  # resolved by GX
+        e("column_values_to_be_between", column="a", min_value="2026-01-01"),  # dates compared as GX parses them
+        e("column_values_to_be_in_set", column="n", value_set=[1, 2]),  # not strings
+        e("column_values_to_be_in_set", column="s", value_set=["ok", 1]),
+        e("column_values_to_match_regex", column="s", regex="^o"),  # another regex dialect
+        e("column_values_to_be_unique", column="x"),  # floats group differently (-0.0, NaN)
+        e("column_values_to_not_be_null", column="missing"),  # a column the frame lacks
+        e("table_row_count_to_equal", value=6),
+        e("column_values_to_not_be_null", column="s", row_condition='s=="ok"', condition_parser="pandas"),
+    ],
+)
 def test_an_expectation_it_cannot_bound_keeps_the_whole_frame(con, expectation):
     assert picked(con, e("column_values_to_not_be_null", column="id"), expectation) is None

@@ -86,8 +86,9 @@ def _second_run(wh: Path) -> tuple[subprocess.CompletedProcess, list[tuple], str
     return proc, failed, run_id
 
 
-def _assert_stopped_by(wh: Path, published_sha: str, proc, failed, suite: str, expectation: str,
-                       shows: tuple[str, ...]):
+def _assert_stopped_by(
+    wh: Path, published_sha: str, proc, failed, suite: str, expectation: str, shows: tuple[str, ...]
+):
     """The run failed on `suite`/`expectation` (error), says so with a sample, and published nothing."""
     out = proc.stdout + _log_tail(wh)
     assert proc.returncode != 0, out
@@ -102,8 +103,9 @@ def test_a_clean_demo_run_passes_every_suite(clean):
     from rapport.expectations.catalog import suites_for
 
     con = duckdb.connect(str(clean / "work" / "rapport_work.duckdb"), read_only=True)
-    rows = con.execute("select gate, count(*), count(*) filter (where success) from ops.check_results "
-                       "group by gate order by gate").fetchall()
+    rows = con.execute(
+        "select gate, count(*), count(*) filter (where success) from ops.check_results group by gate order by gate"
+    ).fetchall()
     con.close()
     expected = {g: sum(len(s.expectations) for s in suites_for(g)) for g in ("mart", "raw")}
     assert rows == [("mart", expected["mart"], expected["mart"]), ("raw", expected["raw"], expected["raw"])]
@@ -112,23 +114,40 @@ def test_a_clean_demo_run_passes_every_suite(clean):
 
 # ---------------------------------------------------------------- source helpers
 
+
 def _shop(wh: Path) -> sqlite3.Connection:
     return sqlite3.connect(wh / "demo" / "shop.db")
 
 
-ORDER_COLS = ("id, customer_id, email, phone, status, currency, subtotal, discount_total, shipping_total, "
-              "tax_total, total, refunded_total, discount_code, utm_source, utm_medium, utm_campaign, "
-              "created_at, updated_at, cancelled_at")
+ORDER_COLS = (
+    "id, customer_id, email, phone, status, currency, subtotal, discount_total, shipping_total, "
+    "tax_total, total, refunded_total, discount_code, utm_source, utm_medium, utm_campaign, "
+    "created_at, updated_at, cancelled_at"
+)
 
 
 def _insert_order(shop: sqlite3.Connection, **values) -> None:
-    row = {"customer_id": None, "email": "buyer@example.com", "phone": None, "status": "paid", "currency": "USD",
-           "subtotal": 10.0, "discount_total": 0.0, "shipping_total": 0.0, "tax_total": 0.0, "total": 10.0,
-           "refunded_total": 0.0, "discount_code": None, "utm_source": None, "utm_medium": None,
-           "utm_campaign": None, "cancelled_at": None, **values}
+    row = {
+        "customer_id": None,
+        "email": "buyer@example.com",
+        "phone": None,
+        "status": "paid",
+        "currency": "USD",
+        "subtotal": 10.0,
+        "discount_total": 0.0,
+        "shipping_total": 0.0,
+        "tax_total": 0.0,
+        "total": 10.0,
+        "refunded_total": 0.0,
+        "discount_code": None,
+        "utm_source": None,
+        "utm_medium": None,
+        "utm_campaign": None,
+        "cancelled_at": None,
+        **values,
+    }
     names = ORDER_COLS.split(", ")
-    shop.execute(f"insert into orders ({ORDER_COLS}) values ({', '.join('?' * len(names))})",
-                 [row[n] for n in names])
+    shop.execute(f"insert into orders ({ORDER_COLS}) values ({', '.join('?' * len(names))})", [row[n] for n in names])
 
 
 def _events_file(wh: Path, day: str, hour: int, events: list[dict], name: str = "part-9000") -> None:
@@ -155,32 +174,60 @@ def _unix(ts: str) -> int:
 
 # ---------------------------------------------------------------- the corruptions
 
+
 def test_duplicate_order_ids_stop_the_run_before_transformation(copy):
     published = _sha(copy / "published" / "rapport.duckdb")
     shop = _shop(copy)
     # The shop's table lost its primary key and a second, different order reused an existing id.
     shop.executescript(
-        "create table orders_nopk as select * from orders; drop table orders; "
-        "alter table orders_nopk rename to orders;"
+        "create table orders_nopk as select * from orders; drop table orders; alter table orders_nopk rename to orders;"
     )
     victim = shop.execute("select id, customer_id, email from orders order by id limit 1").fetchone()
-    _insert_order(shop, id=victim[0], customer_id=None, email="someone.else@example.com", total=77.0,
-                  subtotal=77.0, created_at="2026-11-03T09:00:00Z", updated_at="2026-11-03T09:00:00Z")
+    _insert_order(
+        shop,
+        id=victim[0],
+        customer_id=None,
+        email="someone.else@example.com",
+        total=77.0,
+        subtotal=77.0,
+        created_at="2026-11-03T09:00:00Z",
+        updated_at="2026-11-03T09:00:00Z",
+    )
     shop.commit()
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_shop_orders",
-                       "expect_column_values_to_be_between(created_at_variants)", (f"{victim[0]} | 2",))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_shop_orders",
+        "expect_column_values_to_be_between(created_at_variants)",
+        (f"{victim[0]} | 2",),
+    )
 
 
 def test_negative_totals_stop_the_run_before_transformation(copy):
     published = _sha(copy / "published" / "rapport.duckdb")
     shop = _shop(copy)
-    _insert_order(shop, id=90000001, subtotal=-120.0, total=-120.0,
-                  created_at="2026-11-03T10:00:00Z", updated_at="2026-11-03T10:00:00Z")
+    _insert_order(
+        shop,
+        id=90000001,
+        subtotal=-120.0,
+        total=-120.0,
+        created_at="2026-11-03T10:00:00Z",
+        updated_at="2026-11-03T10:00:00Z",
+    )
     shop.commit()
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_shop_orders",
-                       "expect_column_values_to_be_between(total)", ("90000001 | -120.0",))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_shop_orders",
+        "expect_column_values_to_be_between(total)",
+        ("90000001 | -120.0",),
+    )
 
 
 def test_after_a_stopped_run_its_rows_are_rolled_back_and_the_corrected_source_loads(copy):
@@ -189,12 +236,21 @@ def test_after_a_stopped_run_its_rows_are_rolled_back_and_the_corrected_source_l
     published = _sha(copy / "published" / "rapport.duckdb")
     shop = _shop(copy)
     cid, created = shop.execute("select id, created_at from customers order by id limit 1").fetchone()
-    shop.execute("update customers set created_at = '2026-11-03T09:00:00Z', updated_at = '2026-11-03T09:00:00Z' "
-                 "where id = ?", [cid])
+    shop.execute(
+        "update customers set created_at = '2026-11-03T09:00:00Z', updated_at = '2026-11-03T09:00:00Z' where id = ?",
+        [cid],
+    )
     shop.commit()
     proc, failed, run_id = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_shop_customers",
-                       "expect_column_values_to_be_between(created_at_variants)", (f"{cid} | 2",))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_shop_customers",
+        "expect_column_values_to_be_between(created_at_variants)",
+        (f"{cid} | 2",),
+    )
     assert "rolled back" in proc.stdout and "run again" in proc.stdout, proc.stdout
     con = duckdb.connect(str(copy / "work" / "rapport_work.duckdb"), read_only=True)
     for table in ("shop_customers", "shop_orders", "esp_events"):
@@ -202,27 +258,35 @@ def test_after_a_stopped_run_its_rows_are_rolled_back_and_the_corrected_source_l
     con.close()
 
     # the shop puts the creation time back (a new version, as updates arrive) and the next run goes through
-    shop.execute("update customers set created_at = ?, updated_at = '2026-11-04T08:00:00Z' where id = ?",
-                 [created, cid])
+    shop.execute(
+        "update customers set created_at = ?, updated_at = '2026-11-04T08:00:00Z' where id = ?", [created, cid]
+    )
     shop.commit()
     proc = _run(["run", "--interval-end", "2026-11-09T00:00:00"], _env(copy))
     assert proc.returncode == 0, proc.stdout + _log_tail(copy)
     assert _sha(copy / "published" / "rapport.duckdb") != published
     con = duckdb.connect(str(copy / "work" / "rapport_work.duckdb"), read_only=True)
-    assert con.execute("select count(distinct created_at) from raw.shop_customers where id = ?",
-                       [cid]).fetchall() == [(1,)]
+    assert con.execute("select count(distinct created_at) from raw.shop_customers where id = ?", [cid]).fetchall() == [
+        (1,)
+    ]
     con.close()
 
 
 def test_unknown_event_type_stops_the_run_before_transformation(copy):
     published = _sha(copy / "published" / "rapport.duckdb")
     template = _demo_events(copy)[0]
-    renamed = dict(template, event="opened", sg_event_id="corrupt-renamed-open",
-                   timestamp=_unix("2026-11-03T10:15:00"))
+    renamed = dict(template, event="opened", sg_event_id="corrupt-renamed-open", timestamp=_unix("2026-11-03T10:15:00"))
     _events_file(copy, "2026-11-03", 10, [renamed])
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_esp_events",
-                       "expect_column_values_to_be_in_set(event)", ("corrupt-renamed-open | opened",))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_esp_events",
+        "expect_column_values_to_be_in_set(event)",
+        ("corrupt-renamed-open | opened",),
+    )
 
 
 def test_a_missing_column_stops_the_run_before_transformation(copy):
@@ -230,15 +294,20 @@ def test_a_missing_column_stops_the_run_before_transformation(copy):
     contacts = copy / "demo" / "esp" / "contacts"
     latest = sorted(contacts.glob("contacts_*.csv"))[-1]
     # The ESP changed its export: the next daily snapshot comes without the `status` column.
-    rows = duckdb.connect().execute(
-        f"select * exclude (status) from read_csv('{latest}', all_varchar=true)"
-    ).fetchall()
+    rows = duckdb.connect().execute(f"select * exclude (status) from read_csv('{latest}', all_varchar=true)").fetchall()
     header = "contact_id,email,first_name,last_name,created_at,updated_at\n"
     text = header + "".join(",".join(f'"{v}"' if v else "" for v in r) + "\n" for r in rows)
     (contacts / "contacts_20261103.csv").write_text(text, encoding="utf-8")
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_esp_contacts",
-                       "expect_column_values_to_not_be_null(status)", tuple(f"{r[0]} | null" for r in rows))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_esp_contacts",
+        "expect_column_values_to_not_be_null(status)",
+        tuple(f"{r[0]} | null" for r in rows),
+    )
 
 
 def test_timestamps_a_year_ahead_stop_the_run_before_transformation(copy):
@@ -248,8 +317,15 @@ def test_timestamps_a_year_ahead_stop_the_run_before_transformation(copy):
     late = dict(template, sg_event_id="corrupt-year-ahead", timestamp=int(ahead.timestamp()))
     _events_file(copy, "2026-11-04", 8, [late])
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_esp_events",
-                       "expect_column_values_to_be_between(event_at)", ("corrupt-year-ahead",))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "raw_esp_events",
+        "expect_column_values_to_be_between(event_at)",
+        ("corrupt-year-ahead",),
+    )
 
 
 def test_a_90_percent_drop_in_events_stops_the_run_before_transformation(copy):
@@ -267,14 +343,24 @@ def test_a_90_percent_drop_in_events_stops_the_run_before_transformation(copy):
     treated = [line.split(",")[0] for line in audience.splitlines()[1:] if line.endswith(",treatment")]
     kept = treated[: max(1, len(treated) // 20)]  # 5% of the recipients, one webhook each
     template = _demo_events(copy)[0]
-    _events_file(copy, "2026-11-03", 10, [
-        dict(template, email=email, event="processed", campaign_id="thin000001", sg_event_id=f"thin-{i}",
-             timestamp=_unix("2026-11-03T10:01:00") + i)
-        for i, email in enumerate(kept)
-    ])
+    _events_file(
+        copy,
+        "2026-11-03",
+        10,
+        [
+            dict(
+                template,
+                email=email,
+                event="processed",
+                campaign_id="thin000001",
+                sg_event_id=f"thin-{i}",
+                timestamp=_unix("2026-11-03T10:01:00") + i,
+            )
+            for i, email in enumerate(kept)
+        ],
+    )
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "raw_volume", "volume_ratio drop of 90% or more",
-                       ("esp_events",))
+    _assert_stopped_by(copy, published, proc, failed, "raw_volume", "volume_ratio drop of 90% or more", ("esp_events",))
 
 
 def test_an_orphan_ticket_requester_is_a_warning_and_the_run_publishes(copy):
@@ -282,16 +368,25 @@ def test_an_orphan_ticket_requester_is_a_warning_and_the_run_publishes(copy):
     tickets = copy / "demo" / "helpdesk" / "tickets.jsonl.gz"
     with gzip.open(tickets, "rt", encoding="utf-8") as fh:
         items = [json.loads(line) for line in fh if line.strip()]
-    orphan = dict(items[-1], id=987654, requester_id=555000000999,
-                  created_at="2026-11-04T08:00:00Z", updated_at="2026-11-04T08:30:00Z")
+    orphan = dict(
+        items[-1],
+        id=987654,
+        requester_id=555000000999,
+        created_at="2026-11-04T08:00:00Z",
+        updated_at="2026-11-04T08:30:00Z",
+    )
     with gzip.open(tickets, "wt", encoding="utf-8") as fh:
         for item in [*items, orphan]:
             fh.write(json.dumps(item) + "\n")
     proc, failed, _ = _second_run(copy)
     assert proc.returncode == 0, proc.stdout + _log_tail(copy)
     assert [f for f in failed if f[3] == "error"] == []
-    orphan_warn = [f for f in failed if (f[1], f[2], f[3]) == (
-        "raw_helpdesk_tickets", "expect_column_values_to_be_null(orphan_requester_id)", "warn")]
+    orphan_warn = [
+        f
+        for f in failed
+        if (f[1], f[2], f[3])
+        == ("raw_helpdesk_tickets", "expect_column_values_to_be_null(orphan_requester_id)", "warn")
+    ]
     assert len(orphan_warn) == 1, failed
     assert "555000000999" in orphan_warn[0][5]  # the sample names the missing requester
     assert _sha(copy / "published" / "rapport.duckdb") != published  # the run went on and published
@@ -308,12 +403,25 @@ def test_a_rate_above_one_in_a_mart_stops_publishing(copy):
     # Delivery webhooks were lost while clicks kept arriving: more clicking recipients than delivered ones.
     template = next(e for e in _demo_events(copy) if e.get("campaign_id") == campaign)
     clicks = [
-        dict(template, event="click", email=f"ghost{i}@example.com", sg_event_id=f"ghost-click-{i}",
-             url="https://shop.example/sale", timestamp=_unix("2026-11-03T11:00:00") + i)
+        dict(
+            template,
+            event="click",
+            email=f"ghost{i}@example.com",
+            sg_event_id=f"ghost-click-{i}",
+            url="https://shop.example/sale",
+            timestamp=_unix("2026-11-03T11:00:00") + i,
+        )
         for i in range(delivered + 3)
     ]
     _events_file(copy, "2026-11-03", 11, clicks)
     proc, failed, _ = _second_run(copy)
-    _assert_stopped_by(copy, published, proc, failed, "mart_campaign_performance",
-                       "expect_column_values_to_be_between(click_rate)", (campaign,))
+    _assert_stopped_by(
+        copy,
+        published,
+        proc,
+        failed,
+        "mart_campaign_performance",
+        "expect_column_values_to_be_between(click_rate)",
+        (campaign,),
+    )
     assert not [f for f in failed if f[0] == "raw" and f[3] == "error"], failed

@@ -14,8 +14,12 @@ from rapport.expectations.frames import Frame, export_frame
 
 # 7 rows, 5 keys (k, day): key (1, 2026-01-01) and (2, 2026-01-02) twice each
 ROWS = [
-    (1, date(2026, 1, 1), "a"), (1, date(2026, 1, 1), "b"), (2, date(2026, 1, 2), "c"),
-    (2, date(2026, 1, 2), "d"), (3, date(2026, 1, 3), "e"), (4, date(2026, 1, 4), "f"),
+    (1, date(2026, 1, 1), "a"),
+    (1, date(2026, 1, 1), "b"),
+    (2, date(2026, 1, 2), "c"),
+    (2, date(2026, 1, 2), "d"),
+    (3, date(2026, 1, 3), "e"),
+    (4, date(2026, 1, 4), "f"),
     (5, date(2026, 1, 5), None),
 ]
 FRAME = Frame(suite="t", queries=("select * from t",), relation="t")
@@ -33,8 +37,7 @@ def con():
 
 
 def _rows(con, files) -> list[tuple]:
-    return sorted(con.execute("select * from read_parquet($f)", {"f": [str(f) for f in files]}).fetchall(),
-                  key=repr)
+    return sorted(con.execute("select * from read_parquet($f)", {"f": [str(f) for f in files]}).fetchall(), key=repr)
 
 
 @BOTH

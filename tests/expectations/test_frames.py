@@ -28,21 +28,32 @@ def _frame(con, suite: str, tmp_path) -> tuple[ExportedFrame, list[dict]]:
 def _pass(con, suite: str, run_id: str, *, warn_failed: bool = False) -> None:
     """Record `run_id` as checked by `suite` (all error checks passed, maybe a failed warning)."""
     ensure_check_results(con)
-    con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
-                "values (?, 'raw', ?, 'x', 'error', true, now())", [run_id, suite])
+    con.execute(
+        "insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
+        "values (?, 'raw', ?, 'x', 'error', true, now())",
+        [run_id, suite],
+    )
     if warn_failed:
-        con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, "
-                    "checked_at) values (?, 'raw', ?, 'w', 'warn', false, now())", [run_id, suite])
+        con.execute(
+            "insert into ops.check_results (run_id, gate, suite, expectation, severity, success, "
+            "checked_at) values (?, 'raw', ?, 'w', 'warn', false, now())",
+            [run_id, suite],
+        )
 
 
 def test_latest_version_per_record_and_ties_kept(con, tmp_path):
-    land(con, "shop_orders", [
-        order(id=1, status="pending", updated_at="2026-01-05 10:00:00"),
-        order(id=1, status="paid", updated_at="2026-01-06 10:00:00"),
-        # two different rows under one key at the same version: both survive, so `unique(id)` fails
-        order(id=2, total=5, subtotal=5, updated_at="2026-01-07 10:00:00"),
-        order(id=2, total=6, subtotal=6, updated_at="2026-01-07 10:00:00"),
-    ], "r1")
+    land(
+        con,
+        "shop_orders",
+        [
+            order(id=1, status="pending", updated_at="2026-01-05 10:00:00"),
+            order(id=1, status="paid", updated_at="2026-01-06 10:00:00"),
+            # two different rows under one key at the same version: both survive, so `unique(id)` fails
+            order(id=2, total=5, subtotal=5, updated_at="2026-01-07 10:00:00"),
+            order(id=2, total=6, subtotal=6, updated_at="2026-01-07 10:00:00"),
+        ],
+        "r1",
+    )
     _, rows = _frame(con, "raw_shop_orders", tmp_path)
     by_id = sorted((r["id"], r["status"], r["total"]) for r in rows)
     assert by_id == [(1, "paid", 100.0), (2, "paid", 5.0), (2, "paid", 6.0)]
@@ -55,8 +66,10 @@ def test_scope_skips_runs_the_suite_passed_and_keeps_failed_ones(con, tmp_path):
     land(con, "shop_orders", [order(id=4)], "new")
     _pass(con, "raw_shop_orders", "passed")
     _pass(con, "raw_shop_orders", "warned", warn_failed=True)
-    con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
-                "values ('failed', 'raw', 'raw_shop_orders', 'x', 'error', false, now())")
+    con.execute(
+        "insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
+        "values ('failed', 'raw', 'raw_shop_orders', 'x', 'error', false, now())"
+    )
     # another suite's verdict does not count for this one
     _pass(con, "raw_shop_customers", "new")
     _, rows = _frame(con, "raw_shop_orders", tmp_path)
@@ -67,8 +80,7 @@ def test_a_new_version_brings_the_whole_record_back_into_scope(con, tmp_path):
     land(con, "shop_orders", [order(id=1, created_at="2026-01-05 10:00:00")], "old")
     _pass(con, "raw_shop_orders", "old")
     # a different order reusing id 1: its created_at differs from the checked version's
-    land(con, "shop_orders", [order(id=1, created_at="2026-02-01 10:00:00", updated_at="2026-02-01 10:00:00")],
-         "new")
+    land(con, "shop_orders", [order(id=1, created_at="2026-02-01 10:00:00", updated_at="2026-02-01 10:00:00")], "new")
     _, rows = _frame(con, "raw_shop_orders", tmp_path)
     assert [(r["id"], r["created_at_variants"]) for r in rows] == [(1, 2)]
 
@@ -76,15 +88,28 @@ def test_a_new_version_brings_the_whole_record_back_into_scope(con, tmp_path):
 def test_order_derived_columns(con, tmp_path):
     land(con, "shop_customers", [{"id": 1, "updated_at": "2026-01-01 00:00:00"}], "r1")
     land(con, "shop_fx_rates", [{"rate_date": "2026-01-10", "currency": "EUR", "usd_per_unit": 1.1}], "r1")
-    land(con, "shop_orders", [
-        order(id=1),  # consistent, USD, known customer
-        order(id=2, customer_id=7, total=99.5),  # unknown customer, 0.5 short
-        order(id=3, customer_id=None, email=" ", currency="EUR"),  # guest without email; EUR before 2026-01-10
-        order(id=4, status="paid", refunded_total=10),  # refund on a paid order
-    ], "r1")
+    land(
+        con,
+        "shop_orders",
+        [
+            order(id=1),  # consistent, USD, known customer
+            order(id=2, customer_id=7, total=99.5),  # unknown customer, 0.5 short
+            order(id=3, customer_id=None, email=" ", currency="EUR"),  # guest without email; EUR before 2026-01-10
+            order(id=4, status="paid", refunded_total=10),  # refund on a paid order
+        ],
+        "r1",
+    )
     _, rows = _frame(con, "raw_shop_orders", tmp_path)
-    got = {r["id"]: (r["total_minus_components"], r["orphan_customer_id"], r["guest_order_without_email"],
-                     r["currency_without_rate"], r["refund_status_mismatch"]) for r in rows}
+    got = {
+        r["id"]: (
+            r["total_minus_components"],
+            r["orphan_customer_id"],
+            r["guest_order_without_email"],
+            r["currency_without_rate"],
+            r["refund_status_mismatch"],
+        )
+        for r in rows
+    }
     assert got == {
         1: (0.0, None, None, None, None),
         2: (-0.5, 7, None, None, None),
@@ -97,8 +122,16 @@ def test_ticket_and_event_derived_columns(con, tmp_path):
     land(con, "helpdesk_users", [{"id": 500, "role": "end-user", "updated_at": "2026-01-01 00:00:00"}], "r1")
     land(con, "helpdesk_tickets", [ticket(), ticket(id=901, requester_id=999)], "r1")
     _, rows = _frame(con, "raw_helpdesk_tickets", tmp_path)
-    got = {r["id"]: (r["orphan_requester_id"], r["via_channel"], r["satisfaction_score"], r["reopens"],
-                     r["full_resolution_minutes"]) for r in rows}
+    got = {
+        r["id"]: (
+            r["orphan_requester_id"],
+            r["via_channel"],
+            r["satisfaction_score"],
+            r["reopens"],
+            r["full_resolution_minutes"],
+        )
+        for r in rows
+    }
     assert got == {900: (None, "email", "good", 0, 300), 901: (999, "email", "good", 0, 300)}
 
     land(con, "esp_campaigns", [{"campaign_id": "k1", "snapshot_date": "2026-01-01"}], "r1")
@@ -134,11 +167,14 @@ def test_missing_column_falls_back_to_the_plain_latest_frame(con, tmp_path):
 def test_mart_frames_flag_orphans(con, tmp_path):
     con.execute("create schema marts")
     con.execute("create table marts.customers as select * from (values ('p1', 1)) t(customer_id, order_count)")
-    con.execute("create table marts.customer_identities as select * from (values "
-                "('orders.customer', '1', 'p1'), ('helpdesk.user', '5', 'p9')) t(source, source_id, customer_id)")
+    con.execute(
+        "create table marts.customer_identities as select * from (values "
+        "('orders.customer', '1', 'p1'), ('helpdesk.user', '5', 'p9')) t(source, source_id, customer_id)"
+    )
     exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]), tmp_path / "i.parquet")
-    got = con.execute(f"select source_id, orphan_customer_id from read_parquet('{exported.path}') "
-                      "order by source_id").fetchall()
+    got = con.execute(
+        f"select source_id, orphan_customer_id from read_parquet('{exported.path}') order by source_id"
+    ).fetchall()
     # the frame holds the rows an expectation could object to (candidate_rows.py): the orphan, of 2 rows
     assert got == [("5", "p9")] and exported.frame_rows == 2
 
@@ -146,8 +182,10 @@ def test_mart_frames_flag_orphans(con, tmp_path):
 def test_mart_frames_carry_only_the_columns_their_suite_reads(con, tmp_path):
     con.execute("create schema marts")
     # the contract's 3 columns plus two a mart may carry that no expectation of the suite reads
-    con.execute("create table marts.customer_identities as select * from (values "
-                "('orders.customer', '1', 'p1', 'note', 7)) t(source, source_id, customer_id, comment, _loaded)")
+    con.execute(
+        "create table marts.customer_identities as select * from (values "
+        "('orders.customer', '1', 'p1', 'note', 7)) t(source, source_id, customer_id, comment, _loaded)"
+    )
     con.execute("create table marts.customers as select 'p1' as customer_id")
     exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]), tmp_path / "i.parquet")
     names = [d[0] for d in con.execute(f"describe select * from read_parquet('{exported.path}')").fetchall()]
@@ -166,15 +204,15 @@ def test_a_contract_column_the_mart_lacks_stays_missing_rather_than_failing_the_
 
 
 def _spec(*expectations: dict) -> SuiteSpec:
-    return SuiteSpec(name="mart_x", gate="mart", relation="marts.x", key=("id",), expectations=expectations,
-                     path=Path("mart_x.json"))
+    return SuiteSpec(
+        name="mart_x", gate="mart", relation="marts.x", key=("id",), expectations=expectations, path=Path("mart_x.json")
+    )
 
 
 def test_columns_read_are_the_named_columns_and_the_key_the_samples_show():
     between = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "v", "min_value": 0}}
     pair = {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "a", "column_B": "b"}}
-    columns = {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["c"],
-                                                                        "exact_match": False}}
+    columns = {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["c"], "exact_match": False}}
     assert _spec(between, pair, columns).columns_read == {"id", "v", "a", "b", "c"}
     # an exact column set (GX's default when exact_match is left out) fails on any column left out
     exact = {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["id", "c"]}}
@@ -186,10 +224,16 @@ def test_suites_whose_checks_read_every_column_keep_every_column():
     assert suites["mart_identity_rejected_identifiers"].columns_read is None  # a column count
     assert mart_frame(suites["mart_reconciliation"]).columns is None  # its revenue figures explain a gap
     assert suites["mart_segment_summary"].columns_read == {
-        "rfm_segment", "customers", "revenue_usd", "revenue_share", "avg_order_value_usd"}
+        "rfm_segment",
+        "customers",
+        "revenue_usd",
+        "revenue_share",
+        "avg_order_value_usd",
+    }
 
 
 # ---------------------------------------------------------------- volume
+
 
 def _volume(con, run_id: str = "now", end: datetime = END) -> dict[str, dict]:
     ensure_check_results(con)
@@ -236,12 +280,26 @@ def test_volume_needs_history_and_a_baseline(con):
 
 def _send(con, campaign: str, send_at: str, treated: int, webhooks: int) -> None:
     land(con, "esp_campaigns", [{"campaign_id": campaign, "send_at": send_at, "snapshot_date": send_at[:10]}], "r")
-    land(con, "esp_audiences", [{"campaign_id": campaign, "email": f"{campaign}-{i}@example.com",
-                                 "group": "treatment"} for i in range(treated)]
-         + [{"campaign_id": campaign, "email": f"{campaign}-c@example.com", "group": "control"}], "r")
+    land(
+        con,
+        "esp_audiences",
+        [
+            {"campaign_id": campaign, "email": f"{campaign}-{i}@example.com", "group": "treatment"}
+            for i in range(treated)
+        ]
+        + [{"campaign_id": campaign, "email": f"{campaign}-c@example.com", "group": "control"}],
+        "r",
+    )
     kinds = ["processed", "delivered", "open"]  # opens are not delivery webhooks
-    land(con, "esp_events", [event(sg_event_id=f"{campaign}-{i}", campaign_id=campaign, event=kinds[i % 3])
-                             for i in range(webhooks * 3 // 2)], "r")
+    land(
+        con,
+        "esp_events",
+        [
+            event(sg_event_id=f"{campaign}-{i}", campaign_id=campaign, event=kinds[i % 3])
+            for i in range(webhooks * 3 // 2)
+        ],
+        "r",
+    )
 
 
 def test_event_volume_is_delivery_webhooks_per_treated_recipient_of_each_send(con):
@@ -251,31 +309,56 @@ def test_event_volume_is_delivery_webhooks_per_treated_recipient_of_each_send(co
     _send(con, "k3", "2026-02-10 10:00:00", 80, 16)  # recent: 0.2 per recipient, a 90% drop
     _send(con, "k4", "2026-02-28 20:00:00", 80, 0)  # sent the day before the interval end: not judged yet
     v = _volume(con, end=datetime(2026, 3, 1, 6))["esp_events"]
-    assert (v["volume_basis"], v["ref_day"].isoformat()) == ("delivery webhooks per treated recipient",
-                                                             "2026-02-10")
+    assert (v["volume_basis"], v["ref_day"].isoformat()) == ("delivery webhooks per treated recipient", "2026-02-10")
     assert (v["recent_records"], v["baseline_records"]) == (16, 300)
     assert v["volume_ratio"] == pytest.approx((16 / 80) / (300 / 150))
 
 
 def test_quarantine_rate_from_this_runs_extraction_log(con):
-    con.execute("insert into ops.extraction_log values "
-                "('now', 'esp', 'esp_events', 200, 140, 60, 0, now(), 1), "
-                "('now', 'orders', 'orders', 10, 5, 5, 0, now(), 1), "  # too few rows read to judge
-                "('old', 'esp', 'esp_events', 100, 0, 100, 0, now(), 1)")  # another run
+    con.execute(
+        "insert into ops.extraction_log values "
+        "('now', 'esp', 'esp_events', 200, 140, 60, 0, now(), 1), "
+        "('now', 'orders', 'orders', 10, 5, 5, 0, now(), 1), "  # too few rows read to judge
+        "('old', 'esp', 'esp_events', 100, 0, 100, 0, now(), 1)"
+    )  # another run
     v = _volume(con)
     assert v["esp_events"]["quarantine_rate"] == pytest.approx(0.3)
     assert v["shop_orders"]["rows_read"] == 10 and v["shop_orders"]["quarantine_rate"] is None
 
 
 def test_emptied_columns_are_usually_filled_columns_empty_in_this_run(con):
-    land(con, "esp_contacts", [
-        {"contact_id": f"c{i}", "email": f"p{i}@example.com", "status": "subscribed",
-         "created_at": "2026-01-01", "updated_at": "2026-01-01", "snapshot_date": "2026-01-02"}
-        for i in range(30)], "old")
-    land(con, "esp_contacts", [
-        {"contact_id": f"n{i}", "email": f"n{i}@example.com", "status": None,
-         "created_at": "2026-02-01", "updated_at": "2026-02-01", "snapshot_date": "2026-02-02"}
-        for i in range(25)], "now")
+    land(
+        con,
+        "esp_contacts",
+        [
+            {
+                "contact_id": f"c{i}",
+                "email": f"p{i}@example.com",
+                "status": "subscribed",
+                "created_at": "2026-01-01",
+                "updated_at": "2026-01-01",
+                "snapshot_date": "2026-01-02",
+            }
+            for i in range(30)
+        ],
+        "old",
+    )
+    land(
+        con,
+        "esp_contacts",
+        [
+            {
+                "contact_id": f"n{i}",
+                "email": f"n{i}@example.com",
+                "status": None,
+                "created_at": "2026-02-01",
+                "updated_at": "2026-02-01",
+                "snapshot_date": "2026-02-02",
+            }
+            for i in range(25)
+        ],
+        "now",
+    )
     v = _volume(con)["esp_contacts"]
     # first_name was never filled, so its absence says nothing; status was always filled
     assert v["run_rows"] == 25 and v["emptied_columns"] == "status"

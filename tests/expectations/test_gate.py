@@ -33,21 +33,39 @@ def raw_gate(tmp_path_factory):
     land_clean_sources(con, "r0")
     clean = run_raw_checks(con, settings, run_id="r0", interval_end=END)
 
-    land(con, "shop_orders", [
-        order(id=20, total=-30, subtotal=-30),  # negative total (components add up)
-        order(id=21, total=90),  # total does not add up (100 - 0 + 0 + 0)
-        order(id=22, status="teleported"),  # unknown status
-        order(id=23, created_at="2099-06-01 00:00:00"),  # far ahead of any clock this test runs on
-        # two different orders under one id at one version (the source reused a key)
-        order(id=24, customer_id=1), order(id=24, customer_id=None, email="other@example.com"),
-        # a new version of order 10 with another created_at: another order reusing the id
-        order(id=10, created_at="2026-02-20 09:00:00", updated_at="2026-02-20 09:00:00"),
-    ], "r1")
+    land(
+        con,
+        "shop_orders",
+        [
+            order(id=20, total=-30, subtotal=-30),  # negative total (components add up)
+            order(id=21, total=90),  # total does not add up (100 - 0 + 0 + 0)
+            order(id=22, status="teleported"),  # unknown status
+            order(id=23, created_at="2099-06-01 00:00:00"),  # far ahead of any clock this test runs on
+            # two different orders under one id at one version (the source reused a key)
+            order(id=24, customer_id=1),
+            order(id=24, customer_id=None, email="other@example.com"),
+            # a new version of order 10 with another created_at: another order reusing the id
+            order(id=10, created_at="2026-02-20 09:00:00", updated_at="2026-02-20 09:00:00"),
+        ],
+        "r1",
+    )
     land(con, "helpdesk_tickets", [ticket(id=901, requester_id=777)], "r1")  # orphan requester
     land(con, "esp_events", [event(sg_event_id="e9", event="opened")], "r1")  # unknown event type
-    land(con, "esp_contacts", [{"contact_id": "c-2", "email": "bo@example.com", "status": None,
-                                "created_at": "2026-02-01", "updated_at": "2026-02-01",
-                                "snapshot_date": "2026-02-02"}], "r1")  # missing status
+    land(
+        con,
+        "esp_contacts",
+        [
+            {
+                "contact_id": "c-2",
+                "email": "bo@example.com",
+                "status": None,
+                "created_at": "2026-02-01",
+                "updated_at": "2026-02-01",
+                "snapshot_date": "2026-02-02",
+            }
+        ],
+        "r1",
+    )  # missing status
     with pytest.raises(CheckFailed) as failed:
         run_raw_checks(con, settings, run_id="r1", interval_end=END)
     yield settings, con, clean, failed.value
@@ -58,8 +76,9 @@ def test_clean_sources_pass_every_raw_suite(raw_gate):
     settings, con, clean, _ = raw_gate
     n_expectations = sum(len(s.expectations) for s in suites_for("raw"))
     assert (clean.evaluated, clean.passed, clean.errors, clean.warnings) == (n_expectations,) * 2 + (0, 0)
-    stored = con.execute("select count(*), count(*) filter (where success) from ops.check_results "
-                         "where run_id = 'r0' and gate = 'raw'").fetchall()[0]
+    stored = con.execute(
+        "select count(*), count(*) filter (where success) from ops.check_results where run_id = 'r0' and gate = 'raw'"
+    ).fetchall()[0]
     assert stored == (n_expectations, n_expectations)
 
 
@@ -98,11 +117,12 @@ def test_failure_message_names_expectations_and_shows_offending_rows(raw_gate):
 
 def test_check_results_keep_observed_values_and_samples(raw_gate):
     _, con, _, _ = raw_gate
-    row = con.execute("select severity, success, observed_value, unexpected_count, sample from ops.check_results "
-                      "where run_id = 'r1' and suite = 'raw_helpdesk_tickets' "
-                      "and expectation = 'expect_column_values_to_be_null(orphan_requester_id)'").fetchall()
-    assert row == [("warn", False, "1 of 1 rows unexpected, e.g. 777", 1,
-                    '[{"id": 901, "orphan_requester_id": 777}]')]
+    row = con.execute(
+        "select severity, success, observed_value, unexpected_count, sample from ops.check_results "
+        "where run_id = 'r1' and suite = 'raw_helpdesk_tickets' "
+        "and expectation = 'expect_column_values_to_be_null(orphan_requester_id)'"
+    ).fetchall()
+    assert row == [("warn", False, "1 of 1 rows unexpected, e.g. 777", 1, '[{"id": 901, "orphan_requester_id": 777}]')]
 
 
 def test_data_docs_are_rendered_under_the_warehouse(raw_gate):
@@ -134,11 +154,24 @@ def test_failed_rows_stay_in_scope_until_superseded(raw_gate, tmp_path):
     with pytest.raises(CheckFailed) as again:  # nothing new landed: r1's rows are still unchecked
         run_raw_checks(copy, settings, run_id="r2", interval_end=END)
     assert ("raw_esp_contacts", "expect_column_values_to_not_be_null(status)", "error") in _failures(
-        again.value.summary)
+        again.value.summary
+    )
     # the ESP sends the contact again with a status: its latest version is fine now
-    land(copy, "esp_contacts", [{"contact_id": "c-2", "email": "bo@example.com", "status": "subscribed",
-                                 "created_at": "2026-02-01", "updated_at": "2026-02-03",
-                                 "snapshot_date": "2026-02-04"}], "r3")
+    land(
+        copy,
+        "esp_contacts",
+        [
+            {
+                "contact_id": "c-2",
+                "email": "bo@example.com",
+                "status": "subscribed",
+                "created_at": "2026-02-01",
+                "updated_at": "2026-02-03",
+                "snapshot_date": "2026-02-04",
+            }
+        ],
+        "r3",
+    )
     with pytest.raises(CheckFailed) as later:
         run_raw_checks(copy, settings, run_id="r3", interval_end=END)
     assert not [f for f in _failures(later.value.summary) if f[0] == "raw_esp_contacts"]
@@ -158,6 +191,7 @@ def test_a_missing_raw_table_is_an_error_named_once(tmp_path):
 
 
 # ---------------------------------------------------------------- marts
+
 
 @pytest.fixture(scope="module")
 def mart_warehouse(tmp_path_factory):
@@ -183,10 +217,13 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
         con.execute("update marts.campaign_performance set click_rate = 1.5")  # a rate above 1
         con.execute("update marts.campaign_performance set lift_ci_low = 0.7")  # interval bounds crossed
         con.execute("insert into marts.customer_identities values ('esp.contact', 'c-9', 'p404')")  # orphan
-        con.execute("update marts.customers set lifetime_revenue_usd = 110.0, avg_order_value_usd = 110.0 "
-                    "where customer_id = 'p1'")  # revenue no longer reconciles with the valid orders
-        con.execute("update marts.segment_summary set revenue_usd = 90.0 "
-                    "where rfm_segment = 'New Customers'")  # nor do the segments (as of their date)
+        con.execute(
+            "update marts.customers set lifetime_revenue_usd = 110.0, avg_order_value_usd = 110.0 "
+            "where customer_id = 'p1'"
+        )  # revenue no longer reconciles with the valid orders
+        con.execute(
+            "update marts.segment_summary set revenue_usd = 90.0 where rfm_segment = 'New Customers'"
+        )  # nor do the segments (as of their date)
         con.execute("delete from marts.customer_predictions where customer_id = 'p2'")  # a buyer left out
         with pytest.raises(CheckFailed) as failed:
             run_mart_checks(con, settings, run_id="m1")
@@ -195,15 +232,22 @@ def test_mart_corruptions_fail_their_expectations(mart_warehouse):
     got = _failures(failed.value.summary)
     for expected in [
         ("mart_campaign_performance", "expect_column_values_to_be_between(click_rate)", "error"),
-        ("mart_campaign_performance", "expect_column_pair_values_a_to_be_greater_than_b(lift_ci_high,lift_ci_low)",
-         "error"),
+        (
+            "mart_campaign_performance",
+            "expect_column_pair_values_a_to_be_greater_than_b(lift_ci_high,lift_ci_low)",
+            "error",
+        ),
         ("mart_customer_identities", "expect_column_values_to_be_null(orphan_customer_id)", "error"),
-        ("mart_reconciliation",
-         "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,customers_vs_orders_gap_usd)",
-         "error"),
-        ("mart_reconciliation",
-         "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,segments_vs_orders_as_of_gap_usd)",
-         "error"),
+        (
+            "mart_reconciliation",
+            "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,customers_vs_orders_gap_usd)",
+            "error",
+        ),
+        (
+            "mart_reconciliation",
+            "expect_column_pair_values_a_to_be_greater_than_b(revenue_tolerance_usd,segments_vs_orders_as_of_gap_usd)",
+            "error",
+        ),
         ("mart_customer_predictions", "expect_column_values_to_be_null(buyer_without_prediction)", "error"),
     ]:
         assert expected in got, (expected, got)
@@ -233,9 +277,9 @@ def test_a_pruned_frame_still_fails_a_bad_row_and_samples_its_key(mart_warehouse
     }
     by_expectation = {o.expectation: o for o in failed.value.summary.outcomes if not o.success}
     assert by_expectation["expect_column_values_to_be_in_set(email_status)"].sample == [
-        {"customer_id": "p2", "email_status": "bogus"}]
-    assert by_expectation["expect_column_values_to_be_between(r_score)"].sample == [
-        {"customer_id": "p1", "r_score": 9}]
+        {"customer_id": "p2", "email_status": "bogus"}
+    ]
+    assert by_expectation["expect_column_values_to_be_between(r_score)"].sample == [{"customer_id": "p1", "r_score": 9}]
     assert "p2 | bogus" in str(failed.value) and "p1 | 9" in str(failed.value)
 
 
@@ -273,12 +317,17 @@ def test_a_missing_mart_table_is_an_error(mart_warehouse):
 def test_old_results_are_pruned_per_suite(tmp_path):
     from rapport.expectations.gx_runner import _prune_history
 
-    for run, time in [("a", "20260101T000000.000000Z"), ("b", "20260102T000000.000000Z"),
-                      ("b", "20260103T000000.000000Z")]:
+    for run, time in [
+        ("a", "20260101T000000.000000Z"),
+        ("b", "20260102T000000.000000Z"),
+        ("b", "20260103T000000.000000Z"),
+    ]:
         (tmp_path / "raw_volume" / run / time).mkdir(parents=True)
         (tmp_path / "raw_volume" / run / time / "result.json").write_text("{}")
     _prune_history(tmp_path, keep=2)
     left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json"))
-    assert left == ["raw_volume/b/20260102T000000.000000Z/result.json",
-                    "raw_volume/b/20260103T000000.000000Z/result.json"]
+    assert left == [
+        "raw_volume/b/20260102T000000.000000Z/result.json",
+        "raw_volume/b/20260103T000000.000000Z/result.json",
+    ]
     assert not (tmp_path / "raw_volume" / "a").exists()

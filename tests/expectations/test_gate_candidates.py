@@ -16,8 +16,7 @@ from rapport.expectations.mart_frames import mart_frame
 
 pytestmark = pytest.mark.slow
 
-RESULT_COLUMNS = ("suite, expectation, severity, success, observed_value, element_count, unexpected_count, "
-                  "sample")
+RESULT_COLUMNS = "suite, expectation, severity, success, observed_value, element_count, unexpected_count, sample"
 
 CORRUPTIONS = [
     # identities: 6 clean rows + 4 = 10
@@ -42,8 +41,9 @@ CORRUPTIONS = [
 
 
 def _results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
-    return con.execute(f"select {RESULT_COLUMNS} from ops.check_results where run_id = ? order by suite, expectation",
-                       [run_id]).fetchall()
+    return con.execute(
+        f"select {RESULT_COLUMNS} from ops.check_results where run_id = ? order by suite, expectation", [run_id]
+    ).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,10 @@ def corrupted(tmp_path_factory):
 def test_a_clean_gate_hands_no_row_of_the_large_marts_and_counts_every_row(corrupted):
     _, con, clean, _ = corrupted
     assert clean.ok and clean.warnings == 0
-    counts = dict(con.execute("""select suite || ' ' || expectation, element_count from ops.check_results
-                                 where run_id = 'm0'""").fetchall())
+    counts = dict(
+        con.execute("""select suite || ' ' || expectation, element_count from ops.check_results
+                                 where run_id = 'm0'""").fetchall()
+    )
     assert counts["mart_customer_identities expect_compound_columns_to_be_unique(source,source_id)"] == 6
     assert counts["mart_customers expect_column_values_to_be_unique(customer_id)"] == 2
     assert counts["mart_customer_segments expect_column_values_to_be_between(r_score)"] == 2
@@ -82,14 +84,19 @@ def test_results_over_candidate_rows_equal_results_over_every_row(corrupted):
     candidate, whole = _results(con, "m1"), _results(con, "m1_whole")
     assert len(candidate) == sum(1 for _ in failed["m1"].outcomes) and candidate == whole
     assert [(o.suite, o.expectation, o.sample) for o in failed["m1"].outcomes] == [
-        (o.suite, o.expectation, o.sample) for o in failed["m1_whole"].outcomes]
+        (o.suite, o.expectation, o.sample) for o in failed["m1_whole"].outcomes
+    ]
 
 
 def test_each_bad_row_fails_its_expectation_with_the_counts_of_the_whole_mart(corrupted):
     _, con, _, _ = corrupted
-    failed = {(s, e): (n, bad) for s, e, n, bad in con.execute(
-        """select suite, expectation, element_count, unexpected_count from ops.check_results
-           where run_id = 'm1' and not success""").fetchall()}
+    failed = {
+        (s, e): (n, bad)
+        for s, e, n, bad in con.execute(
+            """select suite, expectation, element_count, unexpected_count from ops.check_results
+           where run_id = 'm1' and not success"""
+        ).fetchall()
+    }
     identities = "mart_customer_identities"
     assert failed[(identities, "expect_compound_columns_to_be_unique(source,source_id)")] == (10, 2)
     assert failed[(identities, "expect_column_values_to_be_null(orphan_customer_id)")] == (10, 1)
@@ -98,23 +105,36 @@ def test_each_bad_row_fails_its_expectation_with_the_counts_of_the_whole_mart(co
     assert failed[("mart_customers", "expect_column_values_to_be_between(ticket_count)")] == (2, 1)
     assert failed[("mart_customers", "expect_column_values_to_be_in_set(email_status)")] == (2, 1)
     # GX compares a pair with one value missing (and finds it unexpected); both missing it skips
-    assert failed[("mart_customers",
-                   "expect_column_pair_values_a_to_be_greater_than_b(last_order_at,first_order_at)")] == (2, 1)
+    assert failed[
+        ("mart_customers", "expect_column_pair_values_a_to_be_greater_than_b(last_order_at,first_order_at)")
+    ] == (2, 1)
     assert failed[("mart_customer_segments", "expect_column_values_to_be_between(r_score)")] == (2, 1)
     assert failed[("mart_customer_segments", "expect_column_unique_value_count_to_be_between(as_of_date)")] == (
-        None, None)
+        None,
+        None,
+    )
     assert failed[("mart_customer_predictions", "expect_column_values_to_be_in_set(churn_risk)")] == (2, 1)
-    observed = dict(con.execute("""select expectation, observed_value from ops.check_results
-                                   where run_id = 'm1' and suite = 'mart_customer_segments'""").fetchall())
+    observed = dict(
+        con.execute("""select expectation, observed_value from ops.check_results
+                                   where run_id = 'm1' and suite = 'mart_customer_segments'""").fetchall()
+    )
     assert observed["expect_column_unique_value_count_to_be_between(as_of_date)"] == "observed 2"
 
 
 def test_the_frame_holds_only_the_candidate_rows(corrupted):
     settings, con, _, _ = corrupted
-    exported = export_frame(con, mart_frame(load_suites()["mart_customer_identities"]),
-                            settings.warehouse_dir / "probe" / "identities.parquet")
+    exported = export_frame(
+        con,
+        mart_frame(load_suites()["mart_customer_identities"]),
+        settings.warehouse_dir / "probe" / "identities.parquet",
+    )
     got = con.execute(f"select source, source_id from read_parquet('{exported.path}') order by all").fetchall()
     # the duplicate key's two rows, the orphan, the null customer, the source outside the set
-    assert got == [("crm.lead", "x1"), ("esp.contact", "c-9"), ("helpdesk.user", "501"),
-                   ("orders.customer", "1"), ("orders.customer", "1")]
+    assert got == [
+        ("crm.lead", "x1"),
+        ("esp.contact", "c-9"),
+        ("helpdesk.user", "501"),
+        ("orders.customer", "1"),
+        ("orders.customer", "1"),
+    ]
     assert exported.frame_rows == 10 and exported.rows == 5

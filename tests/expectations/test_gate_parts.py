@@ -23,16 +23,30 @@ def _run(directory, chunk_rows: int):
     con = duckdb.connect(str(directory / "work.duckdb"))
     land_clean_sources(con, "r0")
     run_raw_checks(con, settings, run_id="r0", interval_end=END)
-    land(con, "shop_orders", [
-        order(id=20, total=-30, subtotal=-30),
-        order(id=22, status="teleported"),
-        # one id, two different rows at one version: both rows are in one part, whatever the split
-        order(id=24, customer_id=1), order(id=24, customer_id=None, email="other@example.com"),
-        order(id=25), order(id=26), order(id=27), order(id=28), order(id=29),
-    ], "r1")
+    land(
+        con,
+        "shop_orders",
+        [
+            order(id=20, total=-30, subtotal=-30),
+            order(id=22, status="teleported"),
+            # one id, two different rows at one version: both rows are in one part, whatever the split
+            order(id=24, customer_id=1),
+            order(id=24, customer_id=None, email="other@example.com"),
+            order(id=25),
+            order(id=26),
+            order(id=27),
+            order(id=28),
+            order(id=29),
+        ],
+        "r1",
+    )
     land(con, "helpdesk_tickets", [ticket(id=901, requester_id=777)], "r1")
-    land(con, "esp_events", [event(sg_event_id=f"x{i}", event="opened" if i % 3 == 0 else "open") for i in range(9)],
-         "r1")
+    land(
+        con,
+        "esp_events",
+        [event(sg_event_id=f"x{i}", event="opened" if i % 3 == 0 else "open") for i in range(9)],
+        "r1",
+    )
     with pytest.raises(CheckFailed) as failed:
         run_raw_checks(con, settings, run_id="r1", interval_end=END)
     rows = con.execute("""select suite, expectation, success, unexpected_count from ops.check_results
@@ -61,18 +75,27 @@ def test_the_frame_was_split(whole_and_parts):
 def test_split_results_equal_the_whole_frame(whole_and_parts):
     (_, whole_summary, whole_rows), (_, parts_summary, parts_rows) = whole_and_parts
     assert parts_rows == whole_rows
+
     def failed(summary):  # examples come in part order: compared as a multiset
-        return sorted((o.suite, o.expectation, o.observed_value.partition(", e.g. ")[0],
-                       sorted(o.observed_value.partition(", e.g. ")[2].split(", "))) for o in summary.outcomes
-                      if not o.success)
+        return sorted(
+            (
+                o.suite,
+                o.expectation,
+                o.observed_value.partition(", e.g. ")[0],
+                sorted(o.observed_value.partition(", e.g. ")[2].split(", ")),
+            )
+            for o in summary.outcomes
+            if not o.success
+        )
 
     assert failed(parts_summary) == failed(whole_summary)
 
 
 def test_split_results_by_hand(whole_and_parts):
     _, (_, summary, _) = whole_and_parts
-    failed = {(o.suite, o.expectation): (o.unexpected_count, o.element_count) for o in summary.outcomes
-              if not o.success}
+    failed = {
+        (o.suite, o.expectation): (o.unexpected_count, o.element_count) for o in summary.outcomes if not o.success
+    }
     assert failed[("raw_shop_orders", "expect_column_values_to_be_unique(id)")] == (2, 9)
     assert failed[("raw_shop_orders", "expect_column_values_to_be_in_set(status)")] == (1, 9)
     assert failed[("raw_esp_events", "expect_column_values_to_be_in_set(event)")] == (3, 9)  # x0, x3, x6

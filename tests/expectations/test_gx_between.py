@@ -20,11 +20,13 @@ def validate():
     ctx = gx.get_context(mode="ephemeral")
     asset = ctx.data_sources.add_pandas("t").add_dataframe_asset("a")
     batch_definition = asset.add_batch_definition_whole_dataframe("b")
-    frame = pd.DataFrame({
-        "n": pd.array([-1, 0, 3, 5, 10, None], dtype="Int64"),
-        "x": pd.array([0.0, 0.5, 1.0, 1.5, None, -0.25], dtype="Float64"),
-        "d": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01", None, "2026-04-01", "2026-05-01"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([-1, 0, 3, 5, 10, None], dtype="Int64"),
+            "x": pd.array([0.0, 0.5, 1.0, 1.5, None, -0.25], dtype="Float64"),
+            "d": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01", None, "2026-04-01", "2026-05-01"]),
+        }
+    )
 
     def run(column: str, **bounds) -> tuple[int, list]:
         batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
@@ -45,15 +47,18 @@ def test_the_vectorised_condition_is_the_one_gx_uses(validate):  # noqa: ARG001 
     assert getattr(condition, "rapport_vectorised", False)
 
 
-@pytest.mark.parametrize(("bounds", "expected"), [
-    ({"min_value": 0, "max_value": 5}, (2, [-1, 10])),
-    ({"min_value": 0, "max_value": 5, "strict_min": True}, (3, [-1, 0, 10])),
-    ({"min_value": 0, "max_value": 5, "strict_max": True}, (3, [-1, 5, 10])),
-    ({"min_value": 0, "max_value": 5, "strict_min": True, "strict_max": True}, (4, [-1, 0, 5, 10])),
-    ({"min_value": 1}, (2, [-1, 0])),
-    ({"max_value": 3}, (2, [5, 10])),
-    ({"min_value": 5, "max_value": 5}, (4, [-1, 0, 3, 10])),  # the mart suites' "exactly one" check
-])
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({"min_value": 0, "max_value": 5}, (2, [-1, 10])),
+        ({"min_value": 0, "max_value": 5, "strict_min": True}, (3, [-1, 0, 10])),
+        ({"min_value": 0, "max_value": 5, "strict_max": True}, (3, [-1, 5, 10])),
+        ({"min_value": 0, "max_value": 5, "strict_min": True, "strict_max": True}, (4, [-1, 0, 5, 10])),
+        ({"min_value": 1}, (2, [-1, 0])),
+        ({"max_value": 3}, (2, [5, 10])),
+        ({"min_value": 5, "max_value": 5}, (4, [-1, 0, 3, 10])),  # the mart suites' "exactly one" check
+    ],
+)
 def test_integer_column_with_a_null(validate, bounds, expected):
     assert validate("n", **bounds) == expected  # the null is never unexpected
 

@@ -44,9 +44,15 @@ def test_a_failed_expectation_keeps_its_offending_values_and_an_old_checkpoint_i
     con.close()
 
     assert json.loads(stored.read_text(encoding="utf-8"))["result_format"] == {
-        "result_format": "SUMMARY", "partial_unexpected_count": 20, "return_unexpected_index_query": False}
-    failed = [r for r in _stored_results(settings, "r1")
-              if not r["success"] and r["expectation_config"]["kwargs"].get("column") == "status"]
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": 20,
+        "return_unexpected_index_query": False,
+    }
+    failed = [
+        r
+        for r in _stored_results(settings, "r1")
+        if not r["success"] and r["expectation_config"]["kwargs"].get("column") == "status"
+    ]
     assert len(failed) == 1
     result = failed[0]["result"]
     assert result["unexpected_count"] == 1

@@ -44,9 +44,15 @@ def test_one_suite_per_raw_table_and_one_per_mart():
     assert raw == set(RAW_LAYOUT) == set(RAW_TABLES)
     marts = {s.relation for s in suites_for("mart") if s.name != "mart_reconciliation"}
     assert marts == {
-        "marts.customers", "marts.customer_identities", "marts.identity_rejected_identifiers",
-        "marts.customer_segments", "marts.segment_summary", "marts.value_concentration",
-        "marts.campaign_performance", "marts.campaign_segment_performance", "marts.customer_predictions",
+        "marts.customers",
+        "marts.customer_identities",
+        "marts.identity_rejected_identifiers",
+        "marts.customer_segments",
+        "marts.segment_summary",
+        "marts.value_concentration",
+        "marts.campaign_performance",
+        "marts.campaign_segment_performance",
+        "marts.customer_predictions",
     }
     assert {s.name for s in suites_for("mart")} == set(MART_QUERIES)
 
@@ -64,11 +70,12 @@ def test_contract_columns_follow_sources_md():
     # a few hand-copied from sources.md: a suite that forgot them would not guard the contract
     suites = load_suites()
     assert {"status", "currency", "total", "refunded_total", "cancelled_at"} <= set(
-        suites["raw_shop_orders"].contract_columns)
+        suites["raw_shop_orders"].contract_columns
+    )
     assert {"sg_event_id", "event", "timestamp", "sg_machine_open", "asm_group_id"} <= set(
-        suites["raw_esp_events"].contract_columns)
-    assert {"requester_id", "satisfaction_rating", "metric_set"} <= set(
-        suites["raw_helpdesk_tickets"].contract_columns)
+        suites["raw_esp_events"].contract_columns
+    )
+    assert {"requester_id", "satisfaction_rating", "metric_set"} <= set(suites["raw_helpdesk_tickets"].contract_columns)
 
 
 @pytest.fixture
@@ -82,19 +89,25 @@ def frame(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("etype", "kwargs", "ids"), [
-    ("expect_column_values_to_not_be_null", {"column": "k"}, [3]),
-    ("expect_column_values_to_be_null", {"column": "k"}, [1, 2]),
-    ("expect_column_values_to_be_in_set", {"column": "status", "value_set": ["paid"]}, [2]),
-    ("expect_column_values_to_be_between", {"column": "total", "min_value": 0}, [2]),
-    ("expect_column_values_to_be_between", {"column": "total", "min_value": 3, "strict_min": True}, [2, 3]),
-    ("expect_column_values_to_be_between", {"column": "ts", "max_value": {"$PARAMETER": "limit"}}, [2]),
-    ("expect_column_values_to_be_unique", {"column": "k"}, [1, 2]),
-    ("expect_compound_columns_to_be_unique", {"column_list": ["k", "status"]}, []),
-    ("expect_column_values_to_match_regex", {"column": "status", "regex": "^p"}, [2]),
-    ("expect_column_pair_values_a_to_be_greater_than_b",
-     {"column_A": "total", "column_B": "refund", "or_equal": True}, [2, 3]),
-])
+@pytest.mark.parametrize(
+    ("etype", "kwargs", "ids"),
+    [
+        ("expect_column_values_to_not_be_null", {"column": "k"}, [3]),
+        ("expect_column_values_to_be_null", {"column": "k"}, [1, 2]),
+        ("expect_column_values_to_be_in_set", {"column": "status", "value_set": ["paid"]}, [2]),
+        ("expect_column_values_to_be_between", {"column": "total", "min_value": 0}, [2]),
+        ("expect_column_values_to_be_between", {"column": "total", "min_value": 3, "strict_min": True}, [2, 3]),
+        ("expect_column_values_to_be_between", {"column": "ts", "max_value": {"$PARAMETER": "limit"}}, [2]),
+        ("expect_column_values_to_be_unique", {"column": "k"}, [1, 2]),
+        ("expect_compound_columns_to_be_unique", {"column_list": ["k", "status"]}, []),
+        ("expect_column_values_to_match_regex", {"column": "status", "regex": "^p"}, [2]),
+        (
+            "expect_column_pair_values_a_to_be_greater_than_b",
+            {"column_A": "total", "column_B": "refund", "or_equal": True},
+            [2, 3],
+        ),
+    ],
+)
 def test_offending_rows_are_the_ones_the_expectation_objects_to(frame, etype, kwargs, ids):
     expectation = {"type": etype, "kwargs": kwargs}
     cols = ("id", "k", "total", "refund", "status", "ts")
@@ -108,46 +121,114 @@ def test_table_level_expectations_have_no_row_sample():
 
 
 def _summary(run_id: str, outcomes: list[Outcome], **kw) -> CheckSummary:
-    return CheckSummary(gate="raw", run_id=run_id, outcomes=outcomes, data_docs_index=Path("/wh/data_docs/index.html"),
-                        **kw)
+    return CheckSummary(
+        gate="raw", run_id=run_id, outcomes=outcomes, data_docs_index=Path("/wh/data_docs/index.html"), **kw
+    )
 
 
 def test_check_results_rows_replace_a_retried_runs_rows(con):
     ensure_check_results(con)
-    first = _summary("r1", [Outcome("raw_shop_orders", "x(total)", "error", False, "1 of 2 rows unexpected", 2, 1,
-                                    [{"id": 2, "total": -1.0}]),
-                            Outcome("raw_shop_orders", "y(id)", "warn", True, "0 of 2 rows unexpected", 2, 0)])
+    first = _summary(
+        "r1",
+        [
+            Outcome(
+                "raw_shop_orders",
+                "x(total)",
+                "error",
+                False,
+                "1 of 2 rows unexpected",
+                2,
+                1,
+                [{"id": 2, "total": -1.0}],
+            ),
+            Outcome("raw_shop_orders", "y(id)", "warn", True, "0 of 2 rows unexpected", 2, 0),
+        ],
+    )
     write_outcomes(con, first, datetime(2026, 3, 1))
     write_outcomes(con, _summary("r2", first.outcomes[:1]), datetime(2026, 3, 2))
     write_outcomes(con, _summary("r1", first.outcomes[1:]), datetime(2026, 3, 3))  # the retry of r1
-    rows = con.execute("select run_id, gate, suite, expectation, severity, success, observed_value, "
-                       "element_count, unexpected_count, sample, checked_at from ops.check_results "
-                       "order by run_id, expectation").fetchall()
+    rows = con.execute(
+        "select run_id, gate, suite, expectation, severity, success, observed_value, "
+        "element_count, unexpected_count, sample, checked_at from ops.check_results "
+        "order by run_id, expectation"
+    ).fetchall()
     assert rows == [
-        ("r1", "raw", "raw_shop_orders", "y(id)", "warn", True, "0 of 2 rows unexpected", 2, 0, None,
-         datetime(2026, 3, 3)),
-        ("r2", "raw", "raw_shop_orders", "x(total)", "error", False, "1 of 2 rows unexpected", 2, 1,
-         json.dumps([{"id": 2, "total": -1.0}]), datetime(2026, 3, 2)),
+        (
+            "r1",
+            "raw",
+            "raw_shop_orders",
+            "y(id)",
+            "warn",
+            True,
+            "0 of 2 rows unexpected",
+            2,
+            0,
+            None,
+            datetime(2026, 3, 3),
+        ),
+        (
+            "r2",
+            "raw",
+            "raw_shop_orders",
+            "x(total)",
+            "error",
+            False,
+            "1 of 2 rows unexpected",
+            2,
+            1,
+            json.dumps([{"id": 2, "total": -1.0}]),
+            datetime(2026, 3, 2),
+        ),
     ]
 
 
 def test_summary_counts_are_plain_fields():
-    s = _summary("r1", [Outcome("a", "x", "error", False, "o"), Outcome("a", "y", "warn", False, "o"),
-                        Outcome("a", "z", "warn", True, "o")])
+    s = _summary(
+        "r1",
+        [
+            Outcome("a", "x", "error", False, "o"),
+            Outcome("a", "y", "warn", False, "o"),
+            Outcome("a", "z", "warn", True, "o"),
+        ],
+    )
     assert (s.evaluated, s.passed, s.errors, s.warnings, s.ok) == (3, 1, 1, 1, False)
     assert [o.expectation for o in s.failed_warns] == ["y"]
 
 
 def test_failure_message_names_suite_expectation_and_offending_rows():
-    s = _summary("r7", [
-        Outcome("raw_shop_orders", "expect_column_values_to_be_between(total)", "error", False,
-                "1 of 40 rows unexpected, e.g. -120.0", 40, 1, [{"id": 90000001, "total": -120.0}]),
-        Outcome("raw_helpdesk_tickets", "expect_column_values_to_be_null(orphan_requester_id)", "warn", False,
-                "1 of 3 rows unexpected", 3, 1),
-        Outcome("mart_value_concentration", "expect_table_row_count_to_equal", "error", False,
-                "could not evaluate: no table"),
-    ], missing={"mart_value_concentration"}, problems={"mart_value_concentration": "marts.value_concentration "
-                                                                                    "does not exist"})
+    s = _summary(
+        "r7",
+        [
+            Outcome(
+                "raw_shop_orders",
+                "expect_column_values_to_be_between(total)",
+                "error",
+                False,
+                "1 of 40 rows unexpected, e.g. -120.0",
+                40,
+                1,
+                [{"id": 90000001, "total": -120.0}],
+            ),
+            Outcome(
+                "raw_helpdesk_tickets",
+                "expect_column_values_to_be_null(orphan_requester_id)",
+                "warn",
+                False,
+                "1 of 3 rows unexpected",
+                3,
+                1,
+            ),
+            Outcome(
+                "mart_value_concentration",
+                "expect_table_row_count_to_equal",
+                "error",
+                False,
+                "could not evaluate: no table",
+            ),
+        ],
+        missing={"mart_value_concentration"},
+        problems={"mart_value_concentration": "marts.value_concentration does not exist"},
+    )
     msg = failure_message(s)
     assert "run r7: 2 error expectation(s) failed" in msg
     assert "suite raw_shop_orders: expect_column_values_to_be_between(total) [error]: 1 of 40" in msg

@@ -81,7 +81,8 @@ def warehouse_state(con: duckdb.DuckDBPyConnection, *, keep_meta: bool) -> dict[
         out[f"raw.{name}"] = raw_rows(con, name, keep_meta=keep_meta)
         q = "*" if keep_meta else "source, raw, reason, location"
         out[f"quarantine.{name}_rejects"] = sorted(
-            con.execute(f"select {q} from quarantine.{name}_rejects").fetchall(), key=repr)
+            con.execute(f"select {q} from quarantine.{name}_rejects").fetchall(), key=repr
+        )
     q = "*" if keep_meta else "source, key, value"
     out["ops.extract_state"] = sorted(con.execute(f"select {q} from ops.extract_state").fetchall(), key=repr)
     q = "*" if keep_meta else "path, size, sha256, rows_read"
@@ -131,8 +132,12 @@ def run_and_kill(args: dict, *, failpoint: str, marker: Path, timeout: float = 1
     import json
 
     env = dict(os.environ, RAPPORT_EXTRACT_FAILPOINT=failpoint, RAPPORT_EXTRACT_FAILPOINT_FILE=str(marker))
-    proc = subprocess.Popen([sys.executable, "-c", EXTRACT_SCRIPT, json.dumps(args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXTRACT_SCRIPT, json.dumps(args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + timeout
     try:
         while not marker.exists():
@@ -154,6 +159,7 @@ def run_and_kill(args: dict, *, failpoint: str, marker: Path, timeout: float = 1
 
 
 # ---------------------------------------------------------------- hostile sources and a demo to break
+
 
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
@@ -205,8 +211,7 @@ class PageServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
@@ -222,7 +227,9 @@ def export_page(kind: str, items_json: list[bytes], index: int, last: bool) -> b
     """One page of a Zendesk-style export whose items are given as raw JSON bytes (which may hold bytes
     that are not UTF-8: the body is assembled as bytes)."""
     tail = b'"after_cursor": "p%d", "before_cursor": null, "end_of_stream": %s}' % (
-        index + 1, b"true" if last else b"false")
+        index + 1,
+        b"true" if last else b"false",
+    )
     return b'{"' + kind.encode() + b'": [' + b", ".join(items_json) + b"], " + tail
 
 
@@ -240,8 +247,9 @@ def cli_env(wh: Path, **extra: str) -> dict[str, str]:
 
 
 def rapport(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rapport.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rapport.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def sha256(path: Path) -> str:

@@ -16,16 +16,35 @@ from rapport.extractors.errors import SchemaDriftError
 from rapport.extractors.esp import extract_esp
 
 END = datetime(2025, 8, 2)
-CONTACTS = ["contact_id,email,first_name,last_name,status,created_at,updated_at",
-            "c1,min@example.com,민준,김,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z",
-            "c2,helene@example.fr,Hélène,Dubois,subscribed,2025-07-02T00:00:00Z,2025-07-02T00:00:00Z"]
-CAMPAIGNS = ["campaign_id,name,subject,send_at,target_segment,holdout_pct,cost,cost_currency",
-             "cmp_1,Été,Soldes,2025-08-01T09:00:00Z,all,10,12.5,EUR"]
+CONTACTS = [
+    "contact_id,email,first_name,last_name,status,created_at,updated_at",
+    "c1,min@example.com,민준,김,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z",
+    "c2,helene@example.fr,Hélène,Dubois,subscribed,2025-07-02T00:00:00Z,2025-07-02T00:00:00Z",
+]
+CAMPAIGNS = [
+    "campaign_id,name,subject,send_at,target_segment,holdout_pct,cost,cost_currency",
+    "cmp_1,Été,Soldes,2025-08-01T09:00:00Z,all,10,12.5,EUR",
+]
 AUDIENCE = ["email,group", "min@example.com,treatment", "helene@example.fr,control"]
-EVENTS = [json.dumps({"email": "min@example.com", "timestamp": 1754038800 + i, "event": "delivered",
-                      "sg_event_id": f"e{i}", "sg_message_id": "m", "campaign_id": "cmp_1"}) for i in range(3)]
-FILES = {"contacts/contacts_20250801.csv": CONTACTS, "campaigns/campaigns_20250801.csv": CAMPAIGNS,
-         "audiences/cmp_1.csv": AUDIENCE, "events/dt=2025-08-01/hour=09/part-0000.jsonl": EVENTS}
+EVENTS = [
+    json.dumps(
+        {
+            "email": "min@example.com",
+            "timestamp": 1754038800 + i,
+            "event": "delivered",
+            "sg_event_id": f"e{i}",
+            "sg_message_id": "m",
+            "campaign_id": "cmp_1",
+        }
+    )
+    for i in range(3)
+]
+FILES = {
+    "contacts/contacts_20250801.csv": CONTACTS,
+    "campaigns/campaigns_20250801.csv": CAMPAIGNS,
+    "audiences/cmp_1.csv": AUDIENCE,
+    "events/dt=2025-08-01/hour=09/part-0000.jsonl": EVENTS,
+}
 LANDED = {"esp_contacts": 2, "esp_campaigns": 1, "esp_audiences": 2, "esp_events": 3}
 
 
@@ -50,9 +69,12 @@ def test_byte_order_marks_and_crlf_read_like_plain_utf8(tmp_path, encoding, gz):
     _write(tmp_path / "esp", lambda text: text.encode(encoding), gz)
     con, res = _extract(tmp_path)
     assert {t: (c.rows_landed, c.rows_quarantined) for t, c in res.tables.items()} == {
-        t: (n, 0) for t, n in LANDED.items()}
+        t: (n, 0) for t, n in LANDED.items()
+    }
     assert con.execute("select first_name from raw.esp_contacts order by contact_id").fetchall() == [
-        ("민준",), ("Hélène",)]
+        ("민준",),
+        ("Hélène",),
+    ]
     assert con.execute("select name from raw.esp_campaigns").fetchall() == [("Été",)]  # no '\r' left anywhere
     assert con.execute("select count(*) from raw.esp_events where email = 'min@example.com'").fetchall() == [(3,)]
     con.close()
@@ -68,7 +90,8 @@ def test_a_file_in_a_legacy_encoding_names_it_in_the_reason(tmp_path, encoding, 
     names = korean if encoding == "euc-kr" else [("Hélène", "Dubois"), ("François", "Lefèvre")]
     lines = [CONTACTS[0], "c0,ascii@example.com,Ann,Lee,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z"] + [
         f"c{i},p{i}@example.com,{first},{last},subscribed,2025-07-03T00:00:00Z,2025-07-03T00:00:00Z"
-        for i, (first, last) in enumerate(names, start=1)]
+        for i, (first, last) in enumerate(names, start=1)
+    ]
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     con, res = _extract(tmp_path)
     rejects = con.execute("select location, reason from quarantine.esp_contacts_rejects order by 1").fetchall()
@@ -87,7 +110,8 @@ def test_one_damaged_line_among_utf8_ones_is_not_called_another_encoding(tmp_pat
     path.write_bytes(b"\n".join([good[0], b'{"email": "\xff\xfe@example.com"}', *good[1:]]) + b"\n")
     con, _res = _extract(tmp_path)
     assert con.execute("select location, reason from quarantine.esp_events_rejects").fetchall() == [
-        ("events/dt=2025-08-01/hour=09/part-0000.jsonl:2", "invalid UTF-8")]
+        ("events/dt=2025-08-01/hour=09/part-0000.jsonl:2", "invalid UTF-8")
+    ]
     con.close()
 
 

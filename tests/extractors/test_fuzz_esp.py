@@ -32,13 +32,33 @@ pytestmark = pytest.mark.slow  # each runs for 5-20 s
 END = datetime(2025, 8, 2)
 T0 = datetime(2025, 7, 1)
 HOSTILE_TEXT = [
-    "'; drop table raw.esp_events; --", '=HYPERLINK("http://x","y")', "=1+1", "+cmd|' /C calc'!A0", "@SUM(A1)",
-    "-2+3", '"quoted", comma', "line\nbreak", "a\x00b", "김민준", "สมชาย", "李伟", "😀", "back\\slash", " ", "null",
+    "'; drop table raw.esp_events; --",
+    '=HYPERLINK("http://x","y")',
+    "=1+1",
+    "+cmd|' /C calc'!A0",
+    "@SUM(A1)",
+    "-2+3",
+    '"quoted", comma',
+    "line\nbreak",
+    "a\x00b",
+    "김민준",
+    "สมชาย",
+    "李伟",
+    "😀",
+    "back\\slash",
+    " ",
+    "null",
 ]
-text_values = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=30),
-                        st.integers(1_000, 50_000).map(lambda n: "z" * n))
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+text_values = st.one_of(
+    st.sampled_from(HOSTILE_TEXT), st.text(max_size=30), st.integers(1_000, 50_000).map(lambda n: "z" * n)
+)
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # ------------------------------------------------------------------ webhook event files
 
@@ -46,8 +66,11 @@ EVENT_DEFECTS = {  # name -> (field or None, strategy of values (ABSENT drops th
     "no_id": ("sg_event_id", st.just("ABSENT"), "missing sg_event_id"),
     "no_event": ("event", st.sampled_from(["ABSENT", None]), "missing event"),
     "no_timestamp": ("timestamp", st.just("ABSENT"), "missing timestamp"),
-    "bad_timestamp": ("timestamp", st.sampled_from(["soon", 1.5, {"a": 1}, True, float("nan"), 10**30]),
-                      "bad timestamp"),
+    "bad_timestamp": (
+        "timestamp",
+        st.sampled_from(["soon", 1.5, {"a": 1}, True, float("nan"), 10**30]),
+        "bad timestamp",
+    ),
     "bad_machine_open": ("sg_machine_open", st.sampled_from(["maybe", 2, [True]]), "bad sg_machine_open"),
     "bad_group": ("asm_group_id", st.sampled_from(["x", -0.5]), "bad asm_group_id"),
     "object_email": ("email", st.sampled_from([{"a": 1}, ["x@y"]]), "bad email ("),
@@ -69,25 +92,57 @@ def event_files(draw):
             if draw(st.booleans()) and lines:
                 lines.append(draw(st.sampled_from([b"", b"   ", b"\t"])))  # blank: not a record
             next_id += 1
-            event = {"email": draw(text_values), "timestamp": 1754006400 + draw(st.integers(0, 86_000)),
-                     "event": draw(st.sampled_from(["delivered", "open", "click", "bounce"])),
-                     "sg_event_id": f"ev-{next_id}-" + draw(st.sampled_from(["", "'; --", "=1+1", "ü"])),
-                     "sg_message_id": draw(text_values), "campaign_id": "cmp_1"}
+            event = {
+                "email": draw(text_values),
+                "timestamp": 1754006400 + draw(st.integers(0, 86_000)),
+                "event": draw(st.sampled_from(["delivered", "open", "click", "bounce"])),
+                "sg_event_id": f"ev-{next_id}-" + draw(st.sampled_from(["", "'; --", "=1+1", "ü"])),
+                "sg_message_id": draw(text_values),
+                "campaign_id": "cmp_1",
+            }
             if draw(st.booleans()):
                 event.update(sg_machine_open=draw(st.booleans()), asm_group_id=draw(st.integers(0, 10**6)))
-            extra_values = st.one_of(text_values, st.lists(st.integers(-10**15, 10**15)))
-            extra = draw(st.one_of(st.none(), st.dictionaries(st.sampled_from(["tls", "Event", "category"]),
-                                                              extra_values, min_size=1)))
+            extra_values = st.one_of(text_values, st.lists(st.integers(-(10**15), 10**15)))
+            extra = draw(
+                st.one_of(
+                    st.none(), st.dictionaries(st.sampled_from(["tls", "Event", "category"]), extra_values, min_size=1)
+                )
+            )
             event.update(extra or {})
             # the first record of a file is good: a file none of whose records has a field is schema drift
-            kind = "good" if k == 0 else draw(st.sampled_from(
-                ["good", "good", "dup", "retry", "truncated", "not_utf8", "raw_nul", "lone_surrogate",
-                 "not_object", *EVENT_DEFECTS]))
+            kind = (
+                "good"
+                if k == 0
+                else draw(
+                    st.sampled_from(
+                        [
+                            "good",
+                            "good",
+                            "dup",
+                            "retry",
+                            "truncated",
+                            "not_utf8",
+                            "raw_nul",
+                            "lone_surrogate",
+                            "not_object",
+                            *EVENT_DEFECTS,
+                        ]
+                    )
+                )
+            )
             line_no = len(lines) + 1
             if kind == "good":
                 line = json.dumps(event, ensure_ascii=draw(st.booleans())).encode()
-                expected = (event["sg_event_id"], event["email"], event["timestamp"], event["event"],
-                            event.get("sg_machine_open"), event.get("asm_group_id"), extra or None, f"{rel}:{line_no}")
+                expected = (
+                    event["sg_event_id"],
+                    event["email"],
+                    event["timestamp"],
+                    event["event"],
+                    event.get("sg_machine_open"),
+                    event.get("asm_group_id"),
+                    extra or None,
+                    f"{rel}:{line_no}",
+                )
                 goods.append(line)
                 labels.append((line_no, ("good", expected)))
             elif kind == "dup":  # a webhook retry of an event already written, maybe in an earlier file
@@ -106,8 +161,13 @@ def event_files(draw):
     return files
 
 
-_REASONS = {"truncated": "invalid JSON", "not_utf8": "invalid UTF-8", "raw_nul": "invalid JSON",
-            "lone_surrogate": "invalid JSON", "not_object": "not a JSON object"}
+_REASONS = {
+    "truncated": "invalid JSON",
+    "not_utf8": "invalid UTF-8",
+    "raw_nul": "invalid JSON",
+    "lone_surrogate": "invalid JSON",
+    "not_object": "not a JSON object",
+}
 
 
 def _bad_line(draw, kind: str, event: dict) -> bytes:
@@ -146,8 +206,10 @@ def test_hostile_event_lines_are_quarantined_with_file_and_line(files):
             res = extract_esp(con, cfg, run_id="fuzz", interval_end=END)
             records = [(rel, line, lab) for rel, _d, labels in files for line, lab in labels]
             good = [lab[1] for _r, _l, lab in records if lab[0] == "good"]
-            landed = con.execute("select sg_event_id, email, timestamp, event, sg_machine_open, asm_group_id, "
-                                 "_extra, _source from raw.esp_events").fetchall()
+            landed = con.execute(
+                "select sg_event_id, email, timestamp, event, sg_machine_open, asm_group_id, "
+                "_extra, _source from raw.esp_events"
+            ).fetchall()
             landed = [(*r[:6], json.loads(r[6]) if r[6] else None, r[7]) for r in landed]
             assert sorted(landed, key=repr) == sorted(good, key=repr)
             bad = [(f"{rel}:{line}", lab[1]) for rel, line, lab in records if lab[0] == "bad"]
@@ -158,7 +220,11 @@ def test_hostile_event_lines_are_quarantined_with_file_and_line(files):
             c = res.tables["esp_events"]
             n_dup = sum(lab[0] == "dup" for _r, _l, lab in records)
             assert (c.rows_read, c.rows_landed, c.rows_quarantined, c.rows_duplicate) == (
-                len(records), len(good), len(bad), n_dup)
+                len(records),
+                len(good),
+                len(bad),
+                n_dup,
+            )
         finally:
             con.close()
 
@@ -166,8 +232,16 @@ def test_hostile_event_lines_are_quarantined_with_file_and_line(files):
 # ------------------------------------------------------------------ CSV exports
 
 CONTACTS_HEADER = ["contact_id", "email", "first_name", "last_name", "status", "created_at", "updated_at"]
-CAMPAIGNS_HEADER = ["campaign_id", "name", "subject", "send_at", "target_segment", "holdout_pct", "cost",
-                    "cost_currency"]
+CAMPAIGNS_HEADER = [
+    "campaign_id",
+    "name",
+    "subject",
+    "send_at",
+    "target_segment",
+    "holdout_pct",
+    "cost",
+    "cost_currency",
+]
 
 
 def _csv_line(fields: list[str]) -> str:
@@ -204,6 +278,7 @@ def csv_file(draw, header: list[str], make_good, defects: dict, *, extra_column:
 
 def _csv_defects(required: int, typed: int | None = None, typed_name: str = "") -> dict:
     """Defects of a CSV row: `required` is a required column's index, `typed` a typed column's index."""
+
     def short(draw, row):
         return _csv_line(row[: draw(st.integers(1, len(row) - 1))]).encode(), "fields, got"
 
@@ -215,11 +290,11 @@ def _csv_defects(required: int, typed: int | None = None, typed_name: str = "") 
         return _csv_line(row).encode().replace(b",", b",\xff", 1), "invalid UTF-8"
 
     def missing(_draw, row):
-        return _csv_line([*row[:required], "", *row[required + 1:]]).encode(), "missing"
+        return _csv_line([*row[:required], "", *row[required + 1 :]]).encode(), "missing"
 
     def untypable(draw, row):
         value = draw(st.sampled_from(["soon", "NaN", "infinity", "'; drop table x; --"]))
-        return _csv_line([*row[:typed], value, *row[typed + 1:]]).encode(), f"bad {typed_name}"
+        return _csv_line([*row[:typed], value, *row[typed + 1 :]]).encode(), f"bad {typed_name}"
 
     def huge(_draw, row):  # over the CSV reader's field limit (128 KiB); the reader goes on at the next line,
         # so a record that also spans lines would leave its other lines to be rejected on their own
@@ -263,13 +338,17 @@ def member(draw, i: int):
 
 
 @FUZZ
-@given(contacts=csv_file(CONTACTS_HEADER, contact, _csv_defects(0, 6, "updated_at")),
-       campaigns=csv_file(CAMPAIGNS_HEADER, campaign, _csv_defects(0, 5, "holdout_pct")),
-       audience=csv_file(["email", "group"], member, _csv_defects(1), extra_column=False))
+@given(
+    contacts=csv_file(CONTACTS_HEADER, contact, _csv_defects(0, 6, "updated_at")),
+    campaigns=csv_file(CAMPAIGNS_HEADER, campaign, _csv_defects(0, 5, "holdout_pct")),
+    audience=csv_file(["email", "group"], member, _csv_defects(1), extra_column=False),
+)
 def test_hostile_csv_rows_are_quarantined_with_file_and_line(contacts, campaigns, audience):
-    exports = {"contacts/contacts_20250801.csv": ("esp_contacts", contacts),
-               "campaigns/campaigns_20250801.csv": ("esp_campaigns", campaigns),
-               "audiences/cmp_1.csv": ("esp_audiences", audience)}
+    exports = {
+        "contacts/contacts_20250801.csv": ("esp_contacts", contacts),
+        "campaigns/campaigns_20250801.csv": ("esp_campaigns", campaigns),
+        "audiences/cmp_1.csv": ("esp_audiences", audience),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "esp"
         for rel, (_table, (data, _labels)) in exports.items():
@@ -297,6 +376,10 @@ def test_hostile_csv_rows_are_quarantined_with_file_and_line(contacts, campaigns
                     assert [r for loc, r in rejects if loc == location and fragment in r], (location, fragment, rejects)
                 c = res.tables[table]
                 assert (c.rows_read, c.rows_landed, c.rows_quarantined, c.rows_duplicate) == (
-                    len(labels), len(good), len(bad), 0), table
+                    len(labels),
+                    len(good),
+                    len(bad),
+                    0,
+                ), table
         finally:
             con.close()

@@ -23,21 +23,40 @@ def _ts(day: int, minute: int) -> str:
 
 
 def _user(i: int, day: int, minute: int, **kw) -> dict:
-    u = {"id": i, "name": f"사용자 {i}", "email": f"User{i}@Example.com" if i % 4 else None, "phone": None,
-         "role": "end-user", "external_id": str(i) if i % 2 else None, "created_at": "2025-07-01T00:00:00Z",
-         "updated_at": _ts(day, minute)}
+    u = {
+        "id": i,
+        "name": f"사용자 {i}",
+        "email": f"User{i}@Example.com" if i % 4 else None,
+        "phone": None,
+        "role": "end-user",
+        "external_id": str(i) if i % 2 else None,
+        "created_at": "2025-07-01T00:00:00Z",
+        "updated_at": _ts(day, minute),
+    }
     u.update(kw)
     return u
 
 
 def _ticket(i: int, day: int, minute: int, **kw) -> dict:
-    t = {"id": 500 + i, "requester_id": i % 40 + 1, "assignee_id": 9001 if i % 2 else None,
-         "subject": f"Order question {i}", "status": "solved" if i % 3 == 0 else "open",
-         "priority": None if i % 4 == 0 else "normal", "via": {"channel": "email"}, "tags": ["vip"] if i == 1 else [],
-         "satisfaction_rating": {"score": "good", "comment": None},
-         "metric_set": {"reply_time_in_minutes": {"calendar": 30}, "full_resolution_time_in_minutes":
-                        {"calendar": None}, "solved_at": None, "reopens": 0},
-         "created_at": "2025-07-15T00:00:00Z", "updated_at": _ts(day, minute)}
+    t = {
+        "id": 500 + i,
+        "requester_id": i % 40 + 1,
+        "assignee_id": 9001 if i % 2 else None,
+        "subject": f"Order question {i}",
+        "status": "solved" if i % 3 == 0 else "open",
+        "priority": None if i % 4 == 0 else "normal",
+        "via": {"channel": "email"},
+        "tags": ["vip"] if i == 1 else [],
+        "satisfaction_rating": {"score": "good", "comment": None},
+        "metric_set": {
+            "reply_time_in_minutes": {"calendar": 30},
+            "full_resolution_time_in_minutes": {"calendar": None},
+            "solved_at": None,
+            "reopens": 0,
+        },
+        "created_at": "2025-07-15T00:00:00Z",
+        "updated_at": _ts(day, minute),
+    }
     t.update(kw)
     return t
 
@@ -81,13 +100,17 @@ def test_interval_export_lands_items_and_keeps_unknown_fields(wh):
         assert (t.rows_read, t.rows_landed) == (25, 25)
         assert con.execute("select location, reason from quarantine.helpdesk_users_rejects").fetchall() == [
             # page 2 (users 6..10) was asked for with the cursor after user 5 (updated 02:30); user 7 is item 1
-            (f"users cursor={encode_cursor(int(datetime(2025, 8, 1, 2, 30, tzinfo=UTC).timestamp()), 5)} item 1",
-             "bad created_at (31/07/2025)")]
+            (
+                f"users cursor={encode_cursor(int(datetime(2025, 8, 1, 2, 30, tzinfo=UTC).timestamp()), 5)} item 1",
+                "bad created_at (31/07/2025)",
+            )
+        ]
         assert con.execute("select _extra from raw.helpdesk_users where id = 9").fetchall() == [('{"locale":"ko-KR"}',)]
         assert con.execute("select _extra from raw.helpdesk_users where id = 8").fetchall() == [(None,)]
-        assert con.execute("select tags, via->>'channel', metric_set->'reply_time_in_minutes'->>'calendar', "
-                           "priority from raw.helpdesk_tickets where id = 501").fetchall() == [
-            ('["vip"]', "email", "30", "normal")]
+        assert con.execute(
+            "select tags, via->>'channel', metric_set->'reply_time_in_minutes'->>'calendar', "
+            "priority from raw.helpdesk_tickets where id = 501"
+        ).fetchall() == [('["vip"]', "email", "30", "normal")]
         # next interval: the new version of user 3 and the day-2 items; the export resumes from the cursor (the
         # only other request is the volume probe: the export since the newest landed items, not from the start)
         n_before = len(srv.request_log)
@@ -98,7 +121,9 @@ def test_interval_export_lands_items_and_keeps_unknown_fields(wh):
     assert res2.tables["helpdesk_users"].rows_landed == 2
     assert res2.tables["helpdesk_tickets"].rows_landed == 3
     assert con.execute("select email from raw.helpdesk_users where id = 3 order by updated_at").fetchall() == [
-        ("User3@Example.com",), ("new3@example.com",)]
+        ("User3@Example.com",),
+        ("new3@example.com",),
+    ]
 
 
 def test_reruns_add_nothing_and_leave_the_warehouse_identical(wh):
@@ -143,8 +168,9 @@ def test_exhausted_retries_fail_clearly_keep_landed_pages_and_resume(wh, caplog)
     assert con.execute("select count(*) from raw.helpdesk_users").fetchall() == [(14,)]  # 15 read, 1 quarantined
     cursor = con.execute("select value from ops.extract_state where key = 'users.cursor'").fetchall()[0][0]
     assert f"cursor={cursor}" in msg
-    assert con.execute("select rows_landed from ops.extraction_log where run_id = 'broken' "
-                       "and \"table\" = 'helpdesk_users'").fetchall() == [(14,)]
+    assert con.execute(
+        "select rows_landed from ops.extraction_log where run_id = 'broken' and \"table\" = 'helpdesk_users'"
+    ).fetchall() == [(14,)]
     # a rerun against a healthy server resumes from that cursor and ends where a clean run ends
     with serve_helpdesk(_data(), token=TOKEN, page_size=5) as srv:
         extract_helpdesk(con, settings, run_id="resume", interval_end=DAY2_END, base_url=srv.base_url)

@@ -28,8 +28,15 @@ def _land(con, table: str, rows: list[dict], run_id: str = "r1"):
     data = {n: pa.array([r.get(n) for r in rows], pa.string()) for n in names}
     data["_ord"] = pa.array(range(len(rows)), pa.int64())
     data["_loc"] = pa.array([r.get("_loc", f"row{i}") for i, r in enumerate(rows)], pa.string())
-    sql = typed_query(table, {n: f't."{n}"' for n in names}, from_sql="_in t", source_sql="'test'",
-                      raw_sql="_loc", loc_sql="_loc", ord_sql="_ord")
+    sql = typed_query(
+        table,
+        {n: f't."{n}"' for n in names},
+        from_sql="_in t",
+        source_sql="'test'",
+        raw_sql="_loc",
+        loc_sql="_loc",
+        ord_sql="_ord",
+    )
     con.register("_in", pa.table(data))
     with utc_session(con), batch_transaction(con):
         counts = merge_batch(con, table, sql, system="test", run_id=run_id)
@@ -63,12 +70,16 @@ def test_timestamps_in_every_contract_format_parse_to_utc(con, text, expected):
 
 
 def test_untypable_values_are_quarantined_with_reason_and_location(con):
-    counts = _land(con, "shop_orders", [
-        {"id": "1", "updated_at": "2025-08-01T00:00:00Z", "total": "12.50"},
-        {"id": "2", "updated_at": "2025-08-01T00:00:00Z", "total": "twelve", "_loc": "orders:id=2"},
-        {"id": "3", "updated_at": "yesterday", "_loc": "orders:id=3"},
-        {"id": None, "updated_at": "2025-08-01T00:00:00Z", "_loc": "orders:id=?"},
-    ])
+    counts = _land(
+        con,
+        "shop_orders",
+        [
+            {"id": "1", "updated_at": "2025-08-01T00:00:00Z", "total": "12.50"},
+            {"id": "2", "updated_at": "2025-08-01T00:00:00Z", "total": "twelve", "_loc": "orders:id=2"},
+            {"id": "3", "updated_at": "yesterday", "_loc": "orders:id=3"},
+            {"id": None, "updated_at": "2025-08-01T00:00:00Z", "_loc": "orders:id=?"},
+        ],
+    )
     assert (counts.rows_read, counts.rows_landed, counts.rows_quarantined, counts.rows_duplicate) == (4, 1, 3, 0)
     rejects = con.execute("select location, reason from quarantine.shop_orders_rejects order by 1").fetchall()
     assert rejects == [
@@ -77,8 +88,11 @@ def test_untypable_values_are_quarantined_with_reason_and_location(con):
         ("orders:id=?", "missing id"),
     ]
     # the same rejects read again are duplicates, not new quarantine rows
-    again = _land(con, "shop_orders", [{"id": "2", "updated_at": "2025-08-01T00:00:00Z", "total": "twelve",
-                                        "_loc": "orders:id=2"}])
+    again = _land(
+        con,
+        "shop_orders",
+        [{"id": "2", "updated_at": "2025-08-01T00:00:00Z", "total": "twelve", "_loc": "orders:id=2"}],
+    )
     assert (again.rows_quarantined, again.rows_duplicate) == (0, 1)
     assert con.execute("select count(*) from quarantine.shop_orders_rejects").fetchall() == [(3,)]
 
@@ -108,7 +122,9 @@ def test_events_keep_the_first_copy_of_an_event_id(con):
     c = _land(con, "esp_events", [retry, {"sg_event_id": "e2", "event": "click", "timestamp": "101"}])
     assert (c.rows_read, c.rows_landed, c.rows_duplicate) == (2, 1, 1)
     assert con.execute("select sg_event_id, email from raw.esp_events order by 1").fetchall() == [
-        ("e1", "a@x.com"), ("e2", None)]
+        ("e1", "a@x.com"),
+        ("e2", None),
+    ]
 
 
 def test_contact_version_keeps_first_snapshot_date(con):
@@ -116,11 +132,17 @@ def test_contact_version_keeps_first_snapshot_date(con):
     _land(con, "esp_contacts", [{**v, "snapshot_date": "2025-08-01"}])
     c = _land(con, "esp_contacts", [{**v, "snapshot_date": "2025-08-02"}])
     assert (c.rows_landed, c.rows_duplicate) == (0, 1)
-    unsub = {"contact_id": "c1", "status": "unsubscribed", "updated_at": "2025-08-02T10:00:00Z",
-             "snapshot_date": "2025-08-03"}
+    unsub = {
+        "contact_id": "c1",
+        "status": "unsubscribed",
+        "updated_at": "2025-08-02T10:00:00Z",
+        "snapshot_date": "2025-08-03",
+    }
     assert _land(con, "esp_contacts", [unsub]).rows_landed == 1
     assert con.execute("select status, snapshot_date from raw.esp_contacts order by updated_at").fetchall() == [
-        ("subscribed", date(2025, 8, 1)), ("unsubscribed", date(2025, 8, 3))]
+        ("subscribed", date(2025, 8, 1)),
+        ("unsubscribed", date(2025, 8, 3)),
+    ]
 
 
 def test_state_is_only_rewritten_when_it_changes(con):

@@ -39,22 +39,55 @@ def _dataset():
     for i in range(1, 41):
         first, last = names[i % len(names)]
         upd = T0 + timedelta(minutes=37 * i, microseconds=123457 * i % 1_000_000)
-        customers.append((i, f" User{i}@Example.com " if i % 3 else "", first, last,
-                          "+82 10 1234 5678" if i % 4 == 0 else None, "KR", i % 2 == 0, T0, upd))
+        customers.append(
+            (
+                i,
+                f" User{i}@Example.com " if i % 3 else "",
+                first,
+                last,
+                "+82 10 1234 5678" if i % 4 == 0 else None,
+                "KR",
+                i % 2 == 0,
+                T0,
+                upd,
+            )
+        )
     orders, items = [], []
     for i in range(1, 61):
         sub = Decimal(f"{i * 7}.{i % 100:02d}")
         upd = T0 + timedelta(minutes=23 * i, microseconds=7 * i)
-        orders.append((1000 + i, None if i % 5 == 0 else (i % 40) + 1, "g@x.com" if i % 5 == 0 else None, None,
-                       "refunded" if i % 7 == 0 else "paid", ["USD", "KRW", "THB"][i % 3], sub, Decimal("0.00"),
-                       Decimal("2.50"), Decimal("0.10"), sub + Decimal("2.60"),
-                       sub if i % 7 == 0 else Decimal("0.00"), "WELCOME" if i % 6 == 0 else None, "esp", "email",
-                       f"cmp_{i % 4}", T0, upd, upd if i % 11 == 0 else None))
+        orders.append(
+            (
+                1000 + i,
+                None if i % 5 == 0 else (i % 40) + 1,
+                "g@x.com" if i % 5 == 0 else None,
+                None,
+                "refunded" if i % 7 == 0 else "paid",
+                ["USD", "KRW", "THB"][i % 3],
+                sub,
+                Decimal("0.00"),
+                Decimal("2.50"),
+                Decimal("0.10"),
+                sub + Decimal("2.60"),
+                sub if i % 7 == 0 else Decimal("0.00"),
+                "WELCOME" if i % 6 == 0 else None,
+                "esp",
+                "email",
+                f"cmp_{i % 4}",
+                T0,
+                upd,
+                upd if i % 11 == 0 else None,
+            )
+        )
         for k in range(i % 3 + 1):
-            items.append((100_000 + i * 10 + k, 1000 + i, f"SKU-{k}", f"Item {k}", "home", k + 1,
-                          Decimal(f"{k + 1}.99")))
-    fx = [(date(2025, 8, 1) + timedelta(days=d), c, Decimal(r)) for d in range(3)
-          for c, r in (("KRW", "0.00072000"), ("THB", "0.02812345"), ("USD", "1"))]
+            items.append(
+                (100_000 + i * 10 + k, 1000 + i, f"SKU-{k}", f"Item {k}", "home", k + 1, Decimal(f"{k + 1}.99"))
+            )
+    fx = [
+        (date(2025, 8, 1) + timedelta(days=d), c, Decimal(r))
+        for d in range(3)
+        for c, r in (("KRW", "0.00072000"), ("THB", "0.02812345"), ("USD", "1"))
+    ]
     return customers, orders, items, fx
 
 
@@ -97,11 +130,13 @@ def _fill_pg(url, customers, orders, items, fx):
 def test_postgres_gives_the_same_raw_rows_as_sqlite(tmp_path, pg_db):
     customers, orders, items, fx = _dataset()
     _fill_pg(pg_db, customers, orders, items, fx)
-    write_shop(tmp_path / "shop.db",
-               customers=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(customers)],
-               orders=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(orders)],
-               items=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(items)],
-               fx=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(fx)])
+    write_shop(
+        tmp_path / "shop.db",
+        customers=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(customers)],
+        orders=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(orders)],
+        items=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(items)],
+        fx=[tuple(_sqlite_value(v, i) for v in r) for i, r in enumerate(fx)],
+    )
     end = datetime(2025, 8, 1, 18)  # cuts through both customers and orders
     lite = make_settings(tmp_path, extra={"orders_batch_rows": 16})
     pg = make_settings(tmp_path, orders_db_url=pg_db, extra={"orders_batch_rows": 16})
@@ -119,22 +154,27 @@ def test_postgres_gives_the_same_raw_rows_as_sqlite(tmp_path, pg_db):
     for table in expected:
         assert raw_rows(con_pg, table) == raw_rows(con_lite, table), table
     # spot check the typed values themselves
-    assert con_pg.execute("select first_name, updated_at, accepts_marketing from raw.shop_customers "
-                          "where id = 2").fetchall() == [("伟", datetime(2025, 8, 1, 1, 14, 0, 246914), True)]
+    assert con_pg.execute(
+        "select first_name, updated_at, accepts_marketing from raw.shop_customers where id = 2"
+    ).fetchall() == [("伟", datetime(2025, 8, 1, 1, 14, 0, 246914), True)]
     assert con_pg.execute("select total, customer_id from raw.shop_orders where id = 1005").fetchall() == [
-        (Decimal("37.65"), None)]
+        (Decimal("37.65"), None)
+    ]
     assert con_pg.execute("select email from raw.shop_customers where id = 3").fetchall() == [("",)]
 
     # incremental on PostgreSQL: the next interval reads only what changed, and a re-run adds nothing
     eng = sa.create_engine(pg_db)
     with eng.begin() as c:
-        c.exec_driver_sql("update orders set status = 'cancelled', updated_at = '2025-08-01 17:30:00+00' "
-                          "where id = 1001")  # committed late: 8 min before the watermark (17:38)
+        c.exec_driver_sql(
+            "update orders set status = 'cancelled', updated_at = '2025-08-01 17:30:00+00' where id = 1001"
+        )  # committed late: 8 min before the watermark (17:38)
     eng.dispose()
     r2 = extract_orders(con_pg, pg, run_id="r2", interval_end=datetime(2025, 8, 2))
     assert r2.tables["shop_orders"].rows_landed == 60 - 46 + 1
     assert con_pg.execute("select status from raw.shop_orders where id = 1001 order by updated_at").fetchall() == [
-        ("paid",), ("cancelled",)]
+        ("paid",),
+        ("cancelled",),
+    ]
     r3 = extract_orders(con_pg, pg, run_id="r3", interval_end=datetime(2025, 8, 2))
     assert r3.rows_landed == 0
     con_lite.close()

@@ -29,8 +29,11 @@ def warehouse_state_without_meta(state: dict) -> dict:
 def _pass_checks(con, run_id: str) -> None:
     """What a passing raw gate leaves behind for a run (one row per expectation; one is enough here)."""
     ensure_check_results(con)
-    con.execute("insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
-                "values (?, 'raw', 'raw_shop_orders', 'x', 'error', true, now())", [run_id])
+    con.execute(
+        "insert into ops.check_results (run_id, gate, suite, expectation, severity, success, checked_at) "
+        "values (?, 'raw', 'raw_shop_orders', 'x', 'error', true, now())",
+        [run_id],
+    )
 
 
 def _extract_all(con, settings, run_id: str, end: datetime) -> None:
@@ -47,8 +50,13 @@ def sources(tmp_path):
 
 def _day2_changes(tmp_path) -> None:
     """Day 2 at the sources: a new order, a changed one, a new event file and a changed snapshot."""
-    write_shop(tmp_path / "shop.db", orders=[_order(20, 1, 10.0, "2025-08-02T08:00:00Z"),
-                                             _order(11, None, 19.99, "2025-08-02T09:00:00Z", status="refunded")])
+    write_shop(
+        tmp_path / "shop.db",
+        orders=[
+            _order(20, 1, 10.0, "2025-08-02T08:00:00Z"),
+            _order(11, None, 19.99, "2025-08-02T09:00:00Z", status="refunded"),
+        ],
+    )
     write_gz(tmp_path / "esp" / "events/dt=2025-08-02/hour=05/part-0001.jsonl.gz", [ev("e20", "open")])
 
 
@@ -91,8 +99,9 @@ def test_only_unchecked_runs_roll_back_and_a_state_key_returns_to_its_value_befo
     extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)  # never checked (its transform failed)
     write_shop(tmp / "shop.db", orders=[_order(30, 2, 7.0, "2025-08-03T08:00:00Z", currency="THB")])
     extract_orders(con, settings, run_id="r3", interval_end=DAY3_END)
-    assert con.execute("select count(*) from ops.extract_state_history where run_id in ('r2', 'r3')"
-                       ).fetchall()[0][0] >= 2  # the watermark moved in both runs
+    assert (
+        con.execute("select count(*) from ops.extract_state_history where run_id in ('r2', 'r3')").fetchall()[0][0] >= 2
+    )  # the watermark moved in both runs
 
     undone = rollback_runs(con, unvalidated_runs(con), by="r3")
     assert undone.runs == ["r2", "r3"]

@@ -44,8 +44,27 @@ def _customer(i: int) -> tuple:
 
 
 def _order(i: int) -> tuple:
-    return (100 + i, i, None, None, "paid", "USD", 10, 0, 0, 0, 10, 0, None, None, None, None,
-            "2025-08-01T00:00:00Z", f"2025-08-01T0{i}:30:00Z", None)
+    return (
+        100 + i,
+        i,
+        None,
+        None,
+        "paid",
+        "USD",
+        10,
+        0,
+        0,
+        0,
+        10,
+        0,
+        None,
+        None,
+        None,
+        None,
+        "2025-08-01T00:00:00Z",
+        f"2025-08-01T0{i}:30:00Z",
+        None,
+    )
 
 
 def _counts(con, table: str) -> int:
@@ -54,16 +73,24 @@ def _counts(con, table: str) -> int:
 
 # ---------------------------------------------------------------- extra columns are kept
 
+
 def test_extra_sqlite_columns_land_in_extra_whatever_their_names(tmp_path):
     db = tmp_path / "shop.db"
-    write_shop(db, customers=[_customer(1), _customer(2)], orders=[_order(1)],
-               items=[(7, 101, "S", "p", "c", 1, 2.5)], fx=[("2025-08-01", "USD", 1)])
+    write_shop(
+        db,
+        customers=[_customer(1), _customer(2)],
+        orders=[_order(1)],
+        items=[(7, 101, "S", "p", "c", 1, 2.5)],
+        fx=[("2025-08-01", "USD", 1)],
+    )
     shop = sqlite3.connect(db)
     for name in ODD_NAMES:
         shop.execute(f'alter table customers add column "{name.replace(chr(34), chr(34) * 2)}" text')
     quoted = ['"' + n.replace('"', '""') + '"' for n in ODD_NAMES]
-    shop.execute(f"update customers set {', '.join(f'{q} = ?' for q in quoted)} where id = 1",
-                 [f"value of {n}" for n in ODD_NAMES])
+    shop.execute(
+        f"update customers set {', '.join(f'{q} = ?' for q in quoted)} where id = 1",
+        [f"value of {n}" for n in ODD_NAMES],
+    )
     for table in ("orders", "order_items", "fx_rates"):
         shop.execute(f"alter table {table} add column loyalty_points integer")
     shop.execute("update orders set loyalty_points = 12")
@@ -77,36 +104,64 @@ def test_extra_sqlite_columns_land_in_extra_whatever_their_names(tmp_path):
     assert extra == {n: f"value of {n}" for n in ODD_NAMES}
     # the known columns are untouched by the odd names
     assert con.execute("select email, updated_at from raw.shop_customers where id = 1").fetchall() == [
-        ("c1@x.com", datetime(2025, 8, 1, 1))]
+        ("c1@x.com", datetime(2025, 8, 1, 1))
+    ]
     assert json.loads(con.execute("select _extra from raw.shop_orders").fetchall()[0][0]) == {"loyalty_points": "12"}
     assert json.loads(con.execute("select _extra from raw.shop_order_items").fetchall()[0][0]) == {
-        "loyalty_points": None}
+        "loyalty_points": None
+    }
     con.close()
 
 
 def test_extra_helpdesk_fields_land_in_extra(tmp_path):
-    users = [{"id": 1, "name": "Kim", "email": None, "phone": None, "role": "end-user", "external_id": None,
-              "created_at": "2025-07-01T00:00:00Z", "updated_at": "2025-08-01T01:00:00Z",
-              "user_fields": {"tier": "gold", "tags": [1, 2]}, "locale": "ko-KR"}]
-    tickets = [{"id": 9, "requester_id": 1, "assignee_id": None, "subject": "Hi", "status": "open",
-                "priority": None, "via": {"channel": "web"}, "tags": [], "satisfaction_rating": None,
-                "metric_set": None, "created_at": "2025-07-01T00:00:00Z", "updated_at": "2025-08-01T02:00:00Z",
-                "custom_fields": [{"id": 5, "value": "x"}]}]
+    users = [
+        {
+            "id": 1,
+            "name": "Kim",
+            "email": None,
+            "phone": None,
+            "role": "end-user",
+            "external_id": None,
+            "created_at": "2025-07-01T00:00:00Z",
+            "updated_at": "2025-08-01T01:00:00Z",
+            "user_fields": {"tier": "gold", "tags": [1, 2]},
+            "locale": "ko-KR",
+        }
+    ]
+    tickets = [
+        {
+            "id": 9,
+            "requester_id": 1,
+            "assignee_id": None,
+            "subject": "Hi",
+            "status": "open",
+            "priority": None,
+            "via": {"channel": "web"},
+            "tags": [],
+            "satisfaction_rating": None,
+            "metric_set": None,
+            "created_at": "2025-07-01T00:00:00Z",
+            "updated_at": "2025-08-01T02:00:00Z",
+            "custom_fields": [{"id": 5, "value": "x"}],
+        }
+    ]
     settings = make_settings(tmp_path, extra=FAST)
     con = connect(tmp_path / "wh.duckdb", settings)
     with serve_helpdesk(HelpdeskData(users=users, tickets=tickets), token=TOKEN) as srv:
         res = extract_helpdesk(con, settings, run_id="r1", interval_end=END, base_url=srv.base_url)
     assert res.rows_landed == 2 and res.rows_quarantined == 0
     assert json.loads(con.execute("select _extra from raw.helpdesk_users").fetchall()[0][0]) == {
-        "user_fields": {"tier": "gold", "tags": [1, 2]}, "locale": "ko-KR"}
+        "user_fields": {"tier": "gold", "tags": [1, 2]},
+        "locale": "ko-KR",
+    }
     assert json.loads(con.execute("select _extra from raw.helpdesk_tickets").fetchall()[0][0]) == {
-        "custom_fields": [{"id": 5, "value": "x"}]}
+        "custom_fields": [{"id": 5, "value": "x"}]
+    }
     con.close()
 
 
 def _event(eid: str, **kw) -> dict:
-    return {"email": "a@x.com", "timestamp": 1754010000, "event": "open", "sg_event_id": eid, "campaign_id": "k1",
-            **kw}
+    return {"email": "a@x.com", "timestamp": 1754010000, "event": "open", "sg_event_id": eid, "campaign_id": "k1", **kw}
 
 
 def _write_events(root: Path, name: str, events: list[dict], hour: int = 1) -> None:
@@ -120,10 +175,10 @@ def test_extra_esp_fields_and_csv_columns_land_in_extra(tmp_path):
     _write_events(root, "a.jsonl.gz", [_event("e1", geo={"country": "KR"}, tls=1), _event("e2")])
     for kind, text in {
         "contacts/contacts_20250801.csv": "contact_id,email,first_name,last_name,status,created_at,updated_at,vip\n"
-                                          "c1,a@x.com,A,B,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z,yes\n",
+        "c1,a@x.com,A,B,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z,yes\n",
         "campaigns/campaigns_20250801.csv": "campaign_id,name,subject,send_at,target_segment,holdout_pct,cost,"
-                                            "cost_currency,owner,name\n"
-                                            "k1,Sale,Hi,2025-08-01T00:00:00Z,all,10,5,USD,kim,Second name\n",
+        "cost_currency,owner,name\n"
+        "k1,Sale,Hi,2025-08-01T00:00:00Z,all,10,5,USD,kim,Second name\n",
         "audiences/k1.csv": "email,group,score\na@x.com,treatment,0.7\n",
     }.items():
         (root / kind).parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +187,10 @@ def test_extra_esp_fields_and_csv_columns_land_in_extra(tmp_path):
     con = connect(tmp_path / "wh.duckdb", settings)
     res = extract_esp(con, settings, run_id="r1", interval_end=END)
     assert res.rows_quarantined == 0 and res.rows_landed == 5
-    extras = {t: con.execute(f"select _extra from raw.{t} order by all").fetchall()
-              for t in ("esp_events", "esp_contacts", "esp_campaigns", "esp_audiences")}
+    extras = {
+        t: con.execute(f"select _extra from raw.{t} order by all").fetchall()
+        for t in ("esp_events", "esp_contacts", "esp_campaigns", "esp_audiences")
+    }
     assert json.loads(extras["esp_events"][0][0]) == {"geo": {"country": "KR"}, "tls": 1}
     assert extras["esp_events"][1] == (None,)
     assert json.loads(extras["esp_contacts"][0][0]) == {"vip": "yes"}
@@ -146,17 +203,26 @@ def test_extra_esp_fields_and_csv_columns_land_in_extra(tmp_path):
 
 # ---------------------------------------------------------------- required columns going missing
 
-@pytest.mark.parametrize("table, drop, column", [
-    ("orders", "updated_at", "updated_at"),
-    ("customers", "id", "id"),
-    ("order_items", "order_id", "order_id"),
-    ("fx_rates", "currency", "currency"),
-    ("order_items", None, "id, order_id"),  # the whole table is gone
-])
+
+@pytest.mark.parametrize(
+    "table, drop, column",
+    [
+        ("orders", "updated_at", "updated_at"),
+        ("customers", "id", "id"),
+        ("order_items", "order_id", "order_id"),
+        ("fx_rates", "currency", "currency"),
+        ("order_items", None, "id, order_id"),  # the whole table is gone
+    ],
+)
 def test_a_required_sqlite_column_missing_stops_before_anything_lands(tmp_path, table, drop, column):
     db = tmp_path / "shop.db"
-    write_shop(db, customers=[_customer(1)], orders=[_order(1)], items=[(7, 101, "S", "p", "c", 1, 2.5)],
-               fx=[("2025-08-01", "USD", 1)])
+    write_shop(
+        db,
+        customers=[_customer(1)],
+        orders=[_order(1)],
+        items=[(7, 101, "S", "p", "c", 1, 2.5)],
+        fx=[("2025-08-01", "USD", 1)],
+    )
     shop = sqlite3.connect(db)
     if drop:
         shop.execute(f"alter table {table} rename column {drop} to {drop}_renamed")
@@ -178,8 +244,11 @@ def test_a_required_sqlite_column_missing_stops_before_anything_lands(tmp_path, 
 
 
 def test_an_optional_sqlite_column_missing_lands_nulls_with_a_warning(tmp_path, caplog):
-    write_shop(tmp_path / "shop.db", ddl=SHOP_DDL.replace(" phone text,\n    country text,", " country text,"),
-               customers=[(1, "a@x.com", "A", "B", "KR", 1, "2025-08-01T00:00:00Z", "2025-08-01T01:00:00Z")])
+    write_shop(
+        tmp_path / "shop.db",
+        ddl=SHOP_DDL.replace(" phone text,\n    country text,", " country text,"),
+        customers=[(1, "a@x.com", "A", "B", "KR", 1, "2025-08-01T00:00:00Z", "2025-08-01T01:00:00Z")],
+    )
     settings = make_settings(tmp_path)
     con = connect(tmp_path / "wh.duckdb", settings)
     res = extract_orders(con, settings, run_id="r1", interval_end=END)
@@ -197,14 +266,23 @@ def test_helpdesk_page_without_a_required_field_stops_and_keeps_the_cursor_befor
 
     page0 = export_page("users", [user(1), user(2)], 0, False)
     # the helpdesk renamed updated_at: no item of the next page has it
-    page1 = export_page("users", [user(3, updated_at=None, updatedAt="2025-08-01T03:00:00Z"),
-                                  user(4, updated_at=None, updatedAt="2025-08-01T04:00:00Z")], 1, True)
+    page1 = export_page(
+        "users",
+        [
+            user(3, updated_at=None, updatedAt="2025-08-01T03:00:00Z"),
+            user(4, updated_at=None, updatedAt="2025-08-01T04:00:00Z"),
+        ],
+        1,
+        True,
+    )
     settings = make_settings(tmp_path, extra=FAST)
     con = connect(tmp_path / "wh.duckdb", settings)
     with PageServer({"users": [page0, page1], "tickets": []}) as srv, pytest.raises(SchemaDriftError) as err:
         extract_helpdesk(con, settings, run_id="r1", interval_end=END, base_url=srv.base_url)
-    assert str(err.value).startswith("helpdesk: the helpdesk users page at cursor=p1: none of its 2 records has the "
-                                     "field updated_at (required by the helpdesk contract for helpdesk_users)")
+    assert str(err.value).startswith(
+        "helpdesk: the helpdesk users page at cursor=p1: none of its 2 records has the "
+        "field updated_at (required by the helpdesk contract for helpdesk_users)"
+    )
     # the first page landed and its cursor is kept; nothing of the drifted page landed or was quarantined
     assert con.execute("select id from raw.helpdesk_users order by id").fetchall() == [(1,), (2,)]
     assert _counts(con, "quarantine.helpdesk_users_rejects") == 0
@@ -226,17 +304,33 @@ def test_a_single_item_without_a_required_field_is_only_quarantined(tmp_path):
 CONTACTS = "contact_id,email,first_name,last_name,status,created_at,updated_at\n"
 
 
-@pytest.mark.parametrize("rel, text, message", [
-    ("contacts/contacts_20250801.csv", "email,first_name,last_name,status,created_at,updated_at\n"
-     "a@x.com,A,B,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z\n",
-     "esp: contacts/contacts_20250801.csv has no column contact_id (required by the esp contract for esp_contacts)"),
-    ("audiences/k1.csv", "email,grp\na@x.com,treatment\n",
-     "esp: audiences/k1.csv has no column group (required by the esp contract for esp_audiences)"),
-    ("campaigns/campaigns_20250801.csv", "name,subject\nSale,Hi\n",
-     "esp: campaigns/campaigns_20250801.csv has no column campaign_id (required"),
-    ("contacts/contacts_20250801.csv", b"contact_id,\xffemail\nc1,a@x.com\n",
-     "esp: contacts/contacts_20250801.csv: the header line (1) is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "rel, text, message",
+    [
+        (
+            "contacts/contacts_20250801.csv",
+            "email,first_name,last_name,status,created_at,updated_at\n"
+            "a@x.com,A,B,subscribed,2025-07-01T00:00:00Z,2025-07-01T00:00:00Z\n",
+            "esp: contacts/contacts_20250801.csv has no column contact_id"
+            " (required by the esp contract for esp_contacts)",
+        ),
+        (
+            "audiences/k1.csv",
+            "email,grp\na@x.com,treatment\n",
+            "esp: audiences/k1.csv has no column group (required by the esp contract for esp_audiences)",
+        ),
+        (
+            "campaigns/campaigns_20250801.csv",
+            "name,subject\nSale,Hi\n",
+            "esp: campaigns/campaigns_20250801.csv has no column campaign_id (required",
+        ),
+        (
+            "contacts/contacts_20250801.csv",
+            b"contact_id,\xffemail\nc1,a@x.com\n",
+            "esp: contacts/contacts_20250801.csv: the header line (1) is not valid UTF-8",
+        ),
+    ],
+)
 def test_a_csv_export_without_a_required_column_stops_the_extraction(tmp_path, rel, text, message):
     root = tmp_path / "esp"
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -259,8 +353,10 @@ def test_an_events_file_without_a_required_field_stops_and_is_read_again_once_fi
     con = connect(tmp_path / "wh.duckdb", settings)
     with pytest.raises(SchemaDriftError) as err:
         extract_esp(con, settings, run_id="r1", interval_end=END)
-    assert str(err.value).startswith("esp: the events file events/dt=2025-08-01/hour=01/b.jsonl.gz: none of its 2 "
-                                     "records has the field timestamp (required by the esp contract for esp_events)")
+    assert str(err.value).startswith(
+        "esp: the events file events/dt=2025-08-01/hour=01/b.jsonl.gz: none of its 2 "
+        "records has the field timestamp (required by the esp contract for esp_events)"
+    )
     assert con.execute("select sg_event_id from raw.esp_events order by 1").fetchall() == [("e1",), ("e2",)]
     assert _counts(con, "quarantine.esp_events_rejects") == 0
     _write_events(root, "b.jsonl.gz", [_event("e3"), _event("e4")], hour=1)  # the ESP fixed its export
@@ -277,12 +373,12 @@ def test_an_optional_csv_column_missing_lands_nulls(tmp_path):
     con = connect(tmp_path / "wh.duckdb", settings)
     res = extract_esp(con, settings, run_id="r1", interval_end=END)
     assert res.rows_landed == 1
-    assert con.execute("select contact_id, status, first_name from raw.esp_contacts").fetchall() == [
-        ("c1", None, None)]
+    assert con.execute("select contact_id, status, first_name from raw.esp_contacts").fetchall() == [("c1", None, None)]
     con.close()
 
 
 # ---------------------------------------------------------------- end to end
+
 
 @pytest.mark.slow
 def test_rapport_run_stops_on_a_dropped_required_column_and_keeps_the_published_file(tmp_path_factory, tmp_path):

@@ -29,6 +29,7 @@ DAY2_END = datetime(2025, 8, 3)
 
 # ---------------------------------------------------------------- ESP: files that disappeared
 
+
 @pytest.fixture
 def esp(tmp_path):
     build_tree(tmp_path / "esp")
@@ -48,7 +49,8 @@ def test_an_emptied_esp_root_stops_before_anything_lands(esp):
         extract_esp(con, settings, run_id="r2", interval_end=DAY2_END)
     assert str(err.value).startswith(
         f"esp: RAPPORT_ESP_ROOT ({root}) holds 0 of the 6 export files earlier runs loaded (audiences/ 0 of 1, "
-        "campaigns/ 0 of 1, contacts/ 0 of 2, events/ 0 of 2) (100% fewer): is the folder unmounted")
+        "campaigns/ 0 of 1, contacts/ 0 of 2, events/ 0 of 2) (100% fewer): is the folder unmounted"
+    )
     assert "RAPPORT_VOLUME_DROP_ERROR_PCT (now 100)" in str(err.value)
     assert isinstance(err.value, FatalSourceError)  # not retried
     assert con.execute("select count(*) from ops.extraction_log where run_id = 'r2'").fetchall() == [(4,)]
@@ -59,9 +61,13 @@ def test_a_vanished_export_folder_is_an_error_a_few_missing_files_a_warning(esp)
     (root / "events/dt=2025-08-01/hour=09/part-0002.jsonl.gz").unlink()  # 1 of 6 files: 17% fewer
     res = extract_esp(con, settings, run_id="r2", interval_end=DAY1_END)
     assert [(f.severity, f.message) for f in res.findings] == [
-        ("warn", f"RAPPORT_ESP_ROOT ({root}) holds 5 of the 6 export files earlier runs loaded (events/ 1 of 2) "
-                 "(17% fewer, RAPPORT_VOLUME_DROP_WARN_PCT=10): is the folder unmounted, or were files removed? "
-                 "Restore them and rerun")]
+        (
+            "warn",
+            f"RAPPORT_ESP_ROOT ({root}) holds 5 of the 6 export files earlier runs loaded (events/ 1 of 2) "
+            "(17% fewer, RAPPORT_VOLUME_DROP_WARN_PCT=10): is the folder unmounted, or were files removed? "
+            "Restore them and rerun",
+        )
+    ]
     shutil.rmtree(root / "audiences")  # a whole kind gone: 2 of 6 missing overall, but audiences/ holds none
     with pytest.raises(SourceCheckError, match=r"holds 4 of the 6 .*audiences/ 0 of 1, events/ 1 of 2"):
         extract_esp(con, settings, run_id="r3", interval_end=DAY1_END)
@@ -69,15 +75,38 @@ def test_a_vanished_export_folder_is_an_error_a_few_missing_files_a_warning(esp)
 
 # ---------------------------------------------------------------- orders: emptied tables, future dates
 
+
 def _order(oid: int, updated: str, total: float = 10.0) -> tuple:
-    return (oid, None, f"o{oid}@example.com", None, "paid", "USD", total, 0, 0, 0, total, 0, None, None, None,
-            None, "2025-08-01T00:00:00Z", updated, None)
+    return (
+        oid,
+        None,
+        f"o{oid}@example.com",
+        None,
+        "paid",
+        "USD",
+        total,
+        0,
+        0,
+        0,
+        total,
+        0,
+        None,
+        None,
+        None,
+        None,
+        "2025-08-01T00:00:00Z",
+        updated,
+        None,
+    )
 
 
 @pytest.fixture
 def shop(tmp_path):
-    write_shop(tmp_path / "shop.db", orders=[_order(i, f"2025-08-01T0{i}:00:00Z") for i in range(1, 5)],
-               fx=[("2025-08-01", "USD", 1)])
+    write_shop(
+        tmp_path / "shop.db",
+        orders=[_order(i, f"2025-08-01T0{i}:00:00Z") for i in range(1, 5)],
+        fx=[("2025-08-01", "USD", 1)],
+    )
     settings = make_settings(tmp_path)
     con = connect(tmp_path / "wh.duckdb", settings)
     extract_orders(con, settings, run_id="r1", interval_end=DAY1_END)
@@ -97,8 +126,10 @@ def test_an_emptied_orders_table_stops_the_run(shop):
     _delete_orders(tmp, "true")
     with pytest.raises(SourceCheckError) as err:
         extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)
-    assert str(err.value).startswith("orders: table orders holds 0 rows, 4 were landed before (100% fewer): was "
-                                     "it emptied, or is RAPPORT_ORDERS_DB_URL another copy?")
+    assert str(err.value).startswith(
+        "orders: table orders holds 0 rows, 4 were landed before (100% fewer): was "
+        "it emptied, or is RAPPORT_ORDERS_DB_URL another copy?"
+    )
 
 
 @pytest.mark.parametrize("error_pct, outcome", [(100, "warn"), (25, "error"), (26, "warn")])
@@ -112,7 +143,8 @@ def test_a_shrunken_table_warns_or_stops_by_the_setting(shop, error_pct, outcome
         return
     res = extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)
     assert [(f.severity, f.message.split(" (")[0]) for f in res.findings] == [
-        ("warn", "table orders holds 3 rows, 4 were landed before")]
+        ("warn", "table orders holds 3 rows, 4 were landed before")
+    ]
 
 
 def test_a_future_dated_order_is_quarantined_counted_once_and_never_moves_the_watermark(shop):
@@ -123,10 +155,16 @@ def test_a_future_dated_order_is_quarantined_counted_once_and_never_moves_the_wa
         assert res.future_dated == expected_new
         assert res.tables["shop_orders"].rows_quarantined == expected_new
     rejects = con.execute("select reason, location from quarantine.shop_orders_rejects").fetchall()
-    assert rejects == [(f"{FUTURE_REASON}: updated_at more than RAPPORT_CLOCK_SKEW_MINUTES=60 after the "
-                        "extraction; it lands once that time has come", "orders:id=9")]
+    assert rejects == [
+        (
+            f"{FUTURE_REASON}: updated_at more than RAPPORT_CLOCK_SKEW_MINUTES=60 after the "
+            "extraction; it lands once that time has come",
+            "orders:id=9",
+        )
+    ]
     assert con.execute("select value from ops.extract_state where key = 'orders.updated_at'").fetchall() == [
-        ("2025-08-02 01:00:00",)]  # order 5's, not 2099
+        ("2025-08-02 01:00:00",)
+    ]  # order 5's, not 2099
     assert con.execute("select count(*) from raw.shop_orders where id = 9").fetchall() == [(0,)]
 
 
@@ -134,8 +172,13 @@ def test_a_future_dated_order_is_quarantined_counted_once_and_never_moves_the_wa
 def test_how_far_ahead_is_the_future_is_the_clock_skew_setting(shop, skew_minutes, future):
     tmp, _settings, con = shop
     now = datetime.now(UTC)
-    write_shop(tmp / "shop.db", orders=[_order(8, f"{now + timedelta(minutes=30):%Y-%m-%dT%H:%M:%SZ}"),
-                                        _order(9, f"{now + timedelta(minutes=90):%Y-%m-%dT%H:%M:%SZ}")])
+    write_shop(
+        tmp / "shop.db",
+        orders=[
+            _order(8, f"{now + timedelta(minutes=30):%Y-%m-%dT%H:%M:%SZ}"),
+            _order(9, f"{now + timedelta(minutes=90):%Y-%m-%dT%H:%M:%SZ}"),
+        ],
+    )
     res = extract_orders(con, make_settings(tmp, clock_skew_minutes=skew_minutes), run_id="r2", interval_end=now)
     assert res.future_dated == future
     # not dated in the future: past the interval, so it waits for a later one (neither landed nor quarantined)
@@ -145,6 +188,7 @@ def test_how_far_ahead_is_the_future_is_the_clock_skew_setting(shop, skew_minute
 
 # ---------------------------------------------------------------- helpdesk: nothing returned, future items
 
+
 def test_a_helpdesk_returning_nothing_stops_the_run(tmp_path):
     settings = make_settings(tmp_path)
     con = connect(tmp_path / "wh.duckdb", settings)
@@ -153,9 +197,11 @@ def test_a_helpdesk_returning_nothing_stops_the_run(tmp_path):
     with serve_helpdesk(HelpdeskData(), token=TOKEN) as empty, pytest.raises(SourceCheckError) as err:
         extract_helpdesk(con, settings, run_id="r2", interval_end=DAY2_END, base_url=empty.base_url)
     # 40 users landed (user 7 was quarantined); the 200 newest reach back to the oldest (day 1, 00:30)
-    assert str(err.value).startswith("helpdesk: the export of users since 2025-08-01 00:30 UTC returned none of "
-                                     "the 40 users earlier runs landed from then on (100% fewer): is "
-                                     "RAPPORT_HELPDESK_URL the right helpdesk")
+    assert str(err.value).startswith(
+        "helpdesk: the export of users since 2025-08-01 00:30 UTC returned none of "
+        "the 40 users earlier runs landed from then on (100% fewer): is "
+        "RAPPORT_HELPDESK_URL the right helpdesk"
+    )
     assert con.execute("select count(*) from raw.helpdesk_users where _run_id = 'r2'").fetchall() == [(0,)]
     con.close()
 
@@ -171,8 +217,12 @@ def test_a_helpdesk_missing_some_items_warns(tmp_path):
     with serve_helpdesk(fewer, token=TOKEN) as srv:
         res = extract_helpdesk(con, settings, run_id="r2", interval_end=DAY2_END, base_url=srv.base_url)
     assert [(f.severity, f.message.split(" (")[0]) for f in res.findings] == [
-        ("warn", "the export of users since 2025-08-01 00:30 UTC returned 35 of the 40 users earlier runs landed "
-                 "from then on")]
+        (
+            "warn",
+            "the export of users since 2025-08-01 00:30 UTC returned 35 of the 40 users earlier runs landed "
+            "from then on",
+        )
+    ]
     con.close()
 
 
@@ -191,13 +241,15 @@ def test_a_future_dated_helpdesk_item_is_quarantined_and_keeps_the_cursor(tmp_pa
     assert res.future_dated == 0  # read again, a duplicate rejection
     assert con.execute("select count(*) from raw.helpdesk_users where id = 42").fetchall() == [(1,)]
     assert con.execute("select count(*) from raw.helpdesk_users where id = 99").fetchall() == [(0,)]
-    assert con.execute("select location from quarantine.helpdesk_users_rejects where starts_with(reason, ?)",
-                       [FUTURE_REASON]).fetchall() == [("users id=99",)]
+    assert con.execute(
+        "select location from quarantine.helpdesk_users_rejects where starts_with(reason, ?)", [FUTURE_REASON]
+    ).fetchall() == [("users id=99",)]
     assert con.execute("select value from ops.extract_state where key = 'users.cursor'").fetchall() == [(cursor,)]
     con.close()
 
 
 # ---------------------------------------------------------------- freshness
+
 
 @pytest.fixture
 def raw():
@@ -209,14 +261,19 @@ def raw():
 
 
 def test_freshness_compares_the_newest_record_with_the_interval_end(raw, tmp_path):
-    raw.execute("insert into raw.helpdesk_tickets (id, updated_at, _run_id, _extracted_at) values "
-                "(1, '2026-01-01 00:00:00', 'r', now()), (2, '2025-12-30 00:00:00', 'r', now())")
+    raw.execute(
+        "insert into raw.helpdesk_tickets (id, updated_at, _run_id, _extracted_at) values "
+        "(1, '2026-01-01 00:00:00', 'r', now()), (2, '2025-12-30 00:00:00', 'r', now())"
+    )
     settings = make_settings(tmp_path)  # warn after 72 h, error after 336 h
     assert freshness_findings(raw, settings, "helpdesk", datetime(2026, 1, 4, 0, 0)) == []  # 72 h: not more
     [warn] = freshness_findings(raw, settings, "helpdesk", datetime(2026, 1, 4, 1, 0))
-    assert (warn.severity, warn.message) == ("warn", "no new data for 3.0 days: the newest record is from "
-                                             "2026-01-01 00:00 UTC, the data interval ends 2026-01-04 01:00 UTC "
-                                             "(RAPPORT_FRESHNESS_WARN_HOURS=72)")
+    assert (warn.severity, warn.message) == (
+        "warn",
+        "no new data for 3.0 days: the newest record is from "
+        "2026-01-01 00:00 UTC, the data interval ends 2026-01-04 01:00 UTC "
+        "(RAPPORT_FRESHNESS_WARN_HOURS=72)",
+    )
     [error] = freshness_findings(raw, settings, "helpdesk", datetime(2026, 1, 15, 1, 0))
     assert error.severity == "error" and "RAPPORT_FRESHNESS_ERROR_HOURS=336" in error.message
     assert "does RAPPORT_HELPDESK_URL still receive data?" in error.message
@@ -225,8 +282,10 @@ def test_freshness_compares_the_newest_record_with_the_interval_end(raw, tmp_pat
 
 
 def test_esp_freshness_is_the_date_of_the_newest_export_file(raw, tmp_path):
-    raw.execute("insert into ops.esp_manifest (path) values ('contacts/contacts_20260101.csv'), "
-                "('events/dt=2026-01-02/hour=5/part-0000.jsonl.gz'), ('audiences/cmp.csv')")
+    raw.execute(
+        "insert into ops.esp_manifest (path) values ('contacts/contacts_20260101.csv'), "
+        "('events/dt=2026-01-02/hour=5/part-0000.jsonl.gz'), ('audiences/cmp.csv')"
+    )
     settings = make_settings(tmp_path, freshness_warn_hours=1)
     assert freshness_findings(raw, settings, "esp", datetime(2026, 1, 2, 7)) == []  # the hour ended 06:00
     [warn] = freshness_findings(raw, settings, "esp", datetime(2026, 1, 2, 7, 1))
@@ -235,12 +294,19 @@ def test_esp_freshness_is_the_date_of_the_newest_export_file(raw, tmp_path):
 
 def test_a_source_never_landed_is_a_warning(raw, tmp_path):
     [warn] = freshness_findings(raw, make_settings(tmp_path), "orders", datetime(2026, 1, 1))
-    assert (warn.severity, warn.message) == ("warn", "nothing has been landed from this source yet: is "
-                                             "RAPPORT_ORDERS_DB_URL right?")
+    assert (warn.severity, warn.message) == (
+        "warn",
+        "nothing has been landed from this source yet: is RAPPORT_ORDERS_DB_URL right?",
+    )
 
 
-@given(landed=st.integers(1, 10_000), held=st.integers(0, 10_000), more=st.integers(0, 10_000),
-       warn=st.floats(0, 100), error=st.floats(0, 101))
+@given(
+    landed=st.integers(1, 10_000),
+    held=st.integers(0, 10_000),
+    more=st.integers(0, 10_000),
+    warn=st.floats(0, 100),
+    error=st.floats(0, 101),
+)
 def test_holding_more_never_makes_a_drop_worse(tmp_path_factory, landed, held, more, warn, error):
     settings = make_settings(tmp_path_factory.getbasetemp(), volume_drop_warn_pct=warn, volume_drop_error_pct=error)
     rank = {None: 0, "warn": 1, "error": 2}

@@ -42,8 +42,12 @@ from rapport.extractors.orders import extract_orders
 
 END = datetime(2025, 8, 2)
 PG_PASSWORD = "S3cr3t-pg-pass"
-FAST = {"helpdesk_retry_base_s": 0.001, "helpdesk_retry_max_s": 0.01, "orders_connect_base_s": 0.001,
-        "esp_root_base_s": 0.001}
+FAST = {
+    "helpdesk_retry_base_s": 0.001,
+    "helpdesk_retry_max_s": 0.01,
+    "orders_connect_base_s": 0.001,
+    "esp_root_base_s": 0.001,
+}
 
 
 @pytest.fixture
@@ -59,6 +63,7 @@ def _no_secret(text: str, *secrets: str) -> None:
 
 # ---------------------------------------------------------------- helpdesk
 
+
 def test_helpdesk_with_nothing_listening_fails_after_bounded_attempts(tmp_path, quiet_retries):
     port = closed_port()
     settings = make_settings(tmp_path, extra={**FAST, "helpdesk_retry_attempts": 4})
@@ -68,8 +73,10 @@ def test_helpdesk_with_nothing_listening_fails_after_bounded_attempts(tmp_path, 
         extract_helpdesk(con, settings, run_id="r", interval_end=END, base_url=f"http://127.0.0.1:{port}")
     assert time.monotonic() - t0 < 10
     msg = str(err.value)
-    assert msg.startswith(f"helpdesk unavailable at http://127.0.0.1:{port} after 4 attempts: GET "
-                          "/api/v2/incremental/users/cursor.json at start_time=0 (last error: ConnectError")
+    assert msg.startswith(
+        f"helpdesk unavailable at http://127.0.0.1:{port} after 4 attempts: GET "
+        "/api/v2/incremental/users/cursor.json at start_time=0 (last error: ConnectError"
+    )
     assert isinstance(err.value, SourceUnavailableError)
     assert quiet_retries.text.count("attempt ") == 3  # three retries logged, then the fourth attempt failed
     _no_secret(msg + quiet_retries.text, TOKEN)
@@ -109,8 +116,9 @@ def test_helpdesk_url_credentials_are_masked(tmp_path, quiet_retries):
     settings = make_settings(tmp_path, extra={**FAST, "helpdesk_retry_attempts": 2})
     con = connect(tmp_path / "wh.duckdb", settings)
     with pytest.raises(HelpdeskUnavailableError) as err:
-        extract_helpdesk(con, settings, run_id="r", interval_end=END,
-                         base_url=f"http://admin:hunter2-secret@127.0.0.1:{port}/")
+        extract_helpdesk(
+            con, settings, run_id="r", interval_end=END, base_url=f"http://admin:hunter2-secret@127.0.0.1:{port}/"
+        )
     assert f"helpdesk unavailable at http://***@127.0.0.1:{port} after 2 attempts" in str(err.value)
     _no_secret(str(err.value) + quiet_retries.text, "hunter2-secret", TOKEN)
     con.close()
@@ -118,25 +126,30 @@ def test_helpdesk_url_credentials_are_masked(tmp_path, quiet_retries):
 
 # ---------------------------------------------------------------- orders database
 
+
 def test_missing_sqlite_file_fails_at_once_naming_the_setting(tmp_path, quiet_retries):
     db = tmp_path / "gone" / "shop.db"
     settings = make_settings(tmp_path, orders_db_url=f"sqlite:///{db}", extra={**FAST, "orders_connect_attempts": 3})
     con = connect(tmp_path / "wh.duckdb", settings)
     with pytest.raises(SourceConfigError) as err:
         extract_orders(con, settings, run_id="r", interval_end=END)
-    assert str(err.value).startswith(f"orders database not found: {db} (RAPPORT_ORDERS_DB_URL): point "
-                                     "RAPPORT_ORDERS_DB_URL at the shop's database")
+    assert str(err.value).startswith(
+        f"orders database not found: {db} (RAPPORT_ORDERS_DB_URL): point RAPPORT_ORDERS_DB_URL at the shop's database"
+    )
     assert isinstance(err.value, FatalSourceError)  # the DAG fails the task without Airflow's retries
     assert "attempt" not in quiet_retries.text  # nor retried here: a missing file does not come back
     assert not db.parent.exists()  # read-only: nothing is created
     con.close()
 
 
-@pytest.mark.parametrize("url, says", [
-    ("mysql://shop@db/shop", "unsupported orders database 'mysql'"),
-    ("not a url", "is not a database URL"),
-    ("sqlite://", "needs a file path"),
-])
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("mysql://shop@db/shop", "unsupported orders database 'mysql'"),
+        ("not a url", "is not a database URL"),
+        ("sqlite://", "needs a file path"),
+    ],
+)
 def test_an_unusable_orders_url_fails_at_once_naming_the_setting(tmp_path, url, says):
     settings = make_settings(tmp_path, orders_db_url=url)
     con = connect(tmp_path / "wh.duckdb", settings)
@@ -166,8 +179,10 @@ def test_a_file_that_is_not_a_database_fails_clearly(tmp_path):
     (tmp_path / "shop.db").write_bytes(b"this is not a SQLite database" * 40)
     settings = make_settings(tmp_path, extra={**FAST, "orders_connect_attempts": 2})
     con = connect(tmp_path / "wh.duckdb", settings)
-    with pytest.raises(SourceUnavailableError, match="orders database unavailable at sqlite:///.*after 2 attempts.*"
-                                                     "file is not a database"):
+    with pytest.raises(
+        SourceUnavailableError,
+        match="orders database unavailable at sqlite:///.*after 2 attempts.*file is not a database",
+    ):
         extract_orders(con, settings, run_id="r", interval_end=END)
     con.close()
 
@@ -182,11 +197,17 @@ sys.stdin.read()
 
 
 def test_a_database_locked_by_a_writer_is_retried_then_read_once_released(tmp_path):
-    write_shop(tmp_path / "shop.db", customers=[(1, "a@x.com", "A", "B", None, "KR", 1, "2025-08-01T00:00:00Z",
-                                                 "2025-08-01T01:00:00Z")])
+    write_shop(
+        tmp_path / "shop.db",
+        customers=[(1, "a@x.com", "A", "B", None, "KR", 1, "2025-08-01T00:00:00Z", "2025-08-01T01:00:00Z")],
+    )
     # another process holds an exclusive lock (SQLite's locks are per process: it has to be another one)
-    writer = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / "shop.db")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(tmp_path / "shop.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     settings = make_settings(tmp_path, extra={**FAST, "orders_connect_attempts": 3})
     con = connect(tmp_path / "wh.duckdb", settings)
     try:
@@ -207,8 +228,10 @@ def test_postgresql_on_a_closed_port_fails_without_leaking_the_password(tmp_path
     with pytest.raises(SourceUnavailableError) as err:
         extract_orders(con, settings, run_id="r", interval_end=END)
     msg = str(err.value)
-    assert msg.startswith(f"orders database unavailable at postgresql+psycopg://rapport:***@127.0.0.1:{port}/shop "
-                          "after 3 attempts: OperationalError")
+    assert msg.startswith(
+        f"orders database unavailable at postgresql+psycopg://rapport:***@127.0.0.1:{port}/shop "
+        "after 3 attempts: OperationalError"
+    )
     assert "refused" in msg.lower()
     assert quiet_retries.text.count("attempt ") == 2
     _no_secret(msg + quiet_retries.text + repr(err.value) + repr(settings), PG_PASSWORD)
@@ -218,14 +241,17 @@ def test_postgresql_on_a_closed_port_fails_without_leaking_the_password(tmp_path
 
 # ---------------------------------------------------------------- ESP exports
 
+
 def test_missing_esp_root_fails_after_bounded_attempts(tmp_path):
     root = tmp_path / "mnt" / "esp"
     settings = make_settings(tmp_path, esp_root=root, extra={**FAST, "esp_root_attempts": 3})
     con = connect(tmp_path / "wh.duckdb", settings)
     with pytest.raises(SourceNotFoundError) as err:
         extract_esp(con, settings, run_id="r", interval_end=END)
-    assert str(err.value) == (f"esp unavailable at {root} after 3 attempts: FileNotFoundError: ESP export root "
-                              f"not found: {root} (RAPPORT_ESP_ROOT)")
+    assert str(err.value) == (
+        f"esp unavailable at {root} after 3 attempts: FileNotFoundError: ESP export root "
+        f"not found: {root} (RAPPORT_ESP_ROOT)"
+    )
     con.close()
 
 
@@ -259,6 +285,7 @@ def test_retry_source_retries_transient_errors_and_not_fatal_ones():
 
 
 # ---------------------------------------------------------------- end to end
+
 
 def _published_files(wh: Path) -> dict[str, str]:
     out = {}

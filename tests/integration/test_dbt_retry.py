@@ -75,7 +75,7 @@ def retried(tmp_path_factory):
     out = proc.stdout + proc.stderr
     marker = [line for line in out.splitlines() if line.startswith("STATES ")]
     assert proc.returncode == 0 and marker, out[-6000:]
-    return json.loads(marker[-1][len("STATES "):]), out.split("=== RETRY ===", 1)[1], base / "warehouse"
+    return json.loads(marker[-1][len("STATES ") :]), out.split("=== RETRY ===", 1)[1], base / "warehouse"
 
 
 def test_the_broken_model_fails_the_marts_task_only(retried):

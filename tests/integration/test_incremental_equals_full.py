@@ -57,7 +57,6 @@ dbt_build(load_settings(), run_id=sys.argv[1], as_of=date.fromisoformat(sys.argv
 """
 
 
-
 def _env(wh: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
     env.update({"RAPPORT_WAREHOUSE_DIR": str(wh), "DO_NOT_TRACK": "1"})
@@ -124,7 +123,8 @@ def days(tmp_path_factory):
     new_log = new_log[len(logged) :] if new_log.startswith(logged) else new_log  # dbt may rotate its log
     day2["customers_computed"] = [int(n) for n in re.findall(r"\bcustomers: incremental, recomputing (\d+) ", new_log)]
     day2["orders_computed"] = [
-        int(n) for n in re.findall(r"int_orders_enriched: incremental, recomputing (\d+) orders", new_log)]
+        int(n) for n in re.findall(r"int_orders_enriched: incremental, recomputing (\d+) orders", new_log)
+    ]
     with duckdb.connect(str(_work(wh)), read_only=True) as con:
         day2["ids_computed"] = con.execute(
             "select count(*) filter (where last_assigned_run_id = ?), count(*) "

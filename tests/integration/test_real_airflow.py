@@ -49,6 +49,8 @@ def _settle_clock() -> None:
         time.sleep((midnight - now).total_seconds() + 5)
     TODAY = datetime.now(UTC).date()
     YESTERDAY = TODAY - timedelta(days=1)
+
+
 TOKEN = "tok-" + secrets.token_hex(12)
 
 
@@ -63,8 +65,24 @@ def stack(tmp_path_factory):
     warehouse = base / "warehouse"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
     env.update({"RAPPORT_WAREHOUSE_DIR": str(warehouse), "DO_NOT_TRACK": "1"})
-    gen = subprocess.run([sys.executable, "-m", "rapport.cli", "generate", "--people", "200", "--seed", "3",
-                          "--end", YESTERDAY.isoformat()], env=env, capture_output=True, text=True, timeout=600)
+    gen = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rapport.cli",
+            "generate",
+            "--people",
+            "200",
+            "--seed",
+            "3",
+            "--end",
+            YESTERDAY.isoformat(),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert gen.returncode == 0, gen.stdout + gen.stderr
     # the manifest the dag-processor renders the dbt tasks from
     manifest = subprocess.run([sys.executable, "-m", "rapport.orchestration.dbt_tasks", "--if-stale"], env=env,

@@ -37,8 +37,10 @@ def test_table_differences_finds_a_changed_row_and_ignores_build_times_and_float
             con.execute("create schema marts")
             for i in range(31):  # the helper insists on a warehouse-sized set of tables
                 con.execute(f"create table marts.t{i} as select 1 as id, 'x' as v")
-            con.execute("create table marts.changed as select * from (values (1, 'a'), (2, ?)) t(id, v)",
-                        ["b" if k == 0 else "c"])
+            con.execute(
+                "create table marts.changed as select * from (values (1, 'a'), (2, ?)) t(id, v)",
+                ["b" if k == 0 else "c"],
+            )
             con.execute("create table marts.timed as select 1 as id, now() + to_seconds(?) as built_at", [k])
             con.execute("create table marts.summed as select 1 as id, ? as total", [0.1 + 0.2 if k else 0.3])
     assert table_differences(*files, ("marts",), {"marts.timed": "built_at"}) == {"marts.changed": (1, 1)}

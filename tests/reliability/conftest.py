@@ -93,8 +93,9 @@ def _mount_tmpfs(path: Path, size_bytes: int) -> None:
     except OSError as exc:  # no mount(8) at all
         error = str(exc)
     if error:
-        reason = (f"!!! cannot mount a tmpfs here ({error}; needs root or CAP_SYS_ADMIN): the disk-full "
-                  "tests did NOT run !!!")
+        reason = (
+            f"!!! cannot mount a tmpfs here ({error}; needs root or CAP_SYS_ADMIN): the disk-full tests did NOT run !!!"
+        )
         warnings.warn(reason, stacklevel=2)
         pytest.skip(reason)
 
@@ -114,4 +115,3 @@ def tmpfs() -> Iterator[Any]:
     for path in reversed(mounted):
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)  # busy: detach it anyway
-

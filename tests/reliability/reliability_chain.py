@@ -126,7 +126,7 @@ def run_chain(tasks: list[PipelineTask], reference: Any, workdir: Path) -> Chain
     # The rerun after a kill: the first later run of the chain that got to the killed task (parallel extracts
     # run in any order, so the next run may have been killed before it reached it).
     for i, (label, _proc) in enumerate(runs[:-1]):
-        later = (p.states().get(label) for _, p in runs[i + 1:])
+        later = (p.states().get(label) for _, p in runs[i + 1 :])
         chain.kills[label].rerun_states = {label: next((s for s in later if s), "never reached")}
     chain.published_diff = (differences(reference.published, published_fingerprints(published))
                             if published.exists() else {"published file": "missing"})  # fmt: skip
@@ -160,7 +160,9 @@ def assert_kill_recovered(chain: Chain, task_id: str) -> None:
     # checked the marts from these very rows (rapport.pipeline.reuse): the published marts are compared below
     not_success = {t: s for t, s in chain.final_states.items() if s != "success"}
     assert all(s == "skipped" and t.startswith("dbt.") for t, s in not_success.items()), (
-        chain.final_states, chain.final_output)
+        chain.final_states,
+        chain.final_output,
+    )
     assert chain.published_diff == {}, f"published marts differ from the clean run's: {chain.published_diff}"
     assert chain.raw_diff == {}, f"raw tables differ from the clean run's: {chain.raw_diff}"
     assert chain.raw_duplicates == {}, chain.raw_duplicates

@@ -185,7 +185,7 @@ def _live_members(pgid: int) -> list[int]:
         except OSError:
             continue  # exited meanwhile
         # pid (comm) state ppid pgrp ...: comm may contain spaces, so split after its closing parenthesis
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(stat.parent.name))
     return members

@@ -45,11 +45,12 @@ def _duckdb_text(path: Path, parquet: bool = False) -> Iterator[str]:
                 yield row
             return
         con.execute(f"attach '{path}' as f (read_only)")
-        tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = 'f'"
-        ).fetchall() + con.execute(
-            "select schema_name, view_name from duckdb_views() where database_name = 'f' and not internal"
-        ).fetchall()
+        tables = (
+            con.execute("select schema_name, table_name from duckdb_tables() where database_name = 'f'").fetchall()
+            + con.execute(
+                "select schema_name, view_name from duckdb_views() where database_name = 'f' and not internal"
+            ).fetchall()
+        )
         for schema, table in tables:
             rel = f'f."{schema}"."{table}"'
             for (row,) in con.execute(f"select cast(t as varchar) from {rel} t").fetchall():

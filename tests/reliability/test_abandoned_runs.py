@@ -17,13 +17,19 @@ def test_running_rows_are_closed_as_failed_and_others_kept(tmp_path):
     con = duckdb.connect(str(settings.work_db))
     con.execute("create schema ops")
     con.execute("create table ops.runs (run_id varchar, started_at timestamp, status varchar, error varchar)")
-    con.execute("insert into ops.runs values ('killed', now(), 'running', null), ('ok', now(), 'success', null), "
-                "('broke', now(), 'failed', 'task x failed'), ('killed2', now(), 'running', null)")
+    con.execute(
+        "insert into ops.runs values ('killed', now(), 'running', null), ('ok', now(), 'success', null), "
+        "('broke', now(), 'failed', 'task x failed'), ('killed2', now(), 'running', null)"
+    )
     con.close()
     assert close_abandoned_runs(settings) == ["killed", "killed2"]
     con = duckdb.connect(str(settings.work_db), read_only=True)
     rows = {r[0]: r[1:] for r in con.execute("select run_id, status, error from ops.runs").fetchall()}
     con.close()
-    assert rows == {"killed": ("failed", ABANDONED), "killed2": ("failed", ABANDONED), "ok": ("success", None),
-                    "broke": ("failed", "task x failed")}
+    assert rows == {
+        "killed": ("failed", ABANDONED),
+        "killed2": ("failed", ABANDONED),
+        "ok": ("success", None),
+        "broke": ("failed", "task x failed"),
+    }
     assert close_abandoned_runs(settings) == []

@@ -26,4 +26,3 @@ def chains(reference, tmp_path_factory):
 @pytest.mark.parametrize(("chain_index", "task_id"), TARGETS, ids=[t for _, t in TARGETS])
 def test_killed_inside_the_task_then_rerun_equals_a_clean_run(chains, chain_index, task_id):
     assert_kill_recovered(chains[chain_index], task_id)
-

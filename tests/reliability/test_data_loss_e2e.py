@@ -35,8 +35,13 @@ DASHED = "-dash.lee@example.com"  # valid (RFC 5322 atext), and a formula to a s
 
 
 def _run(wh: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*RAPPORT, "run", "--interval-end", SECOND_END], env=clean_env(wh, **env),
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [*RAPPORT, "run", "--interval-end", SECOND_END],
+        env=clean_env(wh, **env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _outputs(wh: Path) -> dict[str, str]:
@@ -65,11 +70,13 @@ def _query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def _last_run(wh: Path, columns: str) -> tuple:
-    return _query(wh / "work" / "rapport_work.duckdb",
-                  f"select {columns} from ops.runs order by started_at desc limit 1")[0]
+    return _query(
+        wh / "work" / "rapport_work.duckdb", f"select {columns} from ops.runs order by started_at desc limit 1"
+    )[0]
 
 
 # ---------------------------------------------------------------- sources that lost their data
+
 
 def test_emptied_sources_stop_the_run_naming_each_source_and_the_setting(copy):
     before = _outputs(copy)
@@ -119,6 +126,7 @@ def test_a_missing_orders_database_fails_at_once_naming_the_setting(copy):
 
 # ---------------------------------------------------------------- hostile records that must be kept
 
+
 def _write_csv(path: Path, rows: list[list[str]]) -> None:
     """A CSV as a Windows tool writes it: UTF-8 with a byte-order mark, CRLF line ends."""
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
@@ -159,24 +167,29 @@ def test_hostile_records_are_quarantined_or_loaded_and_counted(copy, reference):
     shop = sqlite3.connect(demo / "shop.db")
     _insert_order(shop, 990001, "2026-11-01T10:00:00Z", "2099-01-01T00:00:00Z", "future@example.com")
     _insert_order(shop, 990002, backdated, backdated, "late.commit@example.com")
-    shop.execute("insert into customers values (990003, ?, 'Eve', 'Il', null, 'US', 1, '2026-11-01T09:00:00Z', "
-                 "'2026-11-01T09:00:00Z')", [HOSTILE])
+    shop.execute(
+        "insert into customers values (990003, ?, 'Eve', 'Il', null, 'US', 1, '2026-11-01T09:00:00Z', "
+        "'2026-11-01T09:00:00Z')",
+        [HOSTILE],
+    )
     shop.commit()
     shop.close()
 
     esp = demo / "esp"
     contacts = _read_csv(sorted((esp / "contacts").glob("contacts_*.csv"))[-1])
-    contacts += [["c-hostile", HOSTILE, "Eve", "Il", "subscribed", "2026-11-01T08:00:00Z", "2026-11-01T08:00:00Z"],
-                 ["c-dashed", DASHED, "Dash", "Lee", "subscribed", "2026-11-01T08:00:00Z", "2026-11-01T08:00:00Z"]]
+    contacts += [
+        ["c-hostile", HOSTILE, "Eve", "Il", "subscribed", "2026-11-01T08:00:00Z", "2026-11-01T08:00:00Z"],
+        ["c-dashed", DASHED, "Dash", "Lee", "subscribed", "2026-11-01T08:00:00Z", "2026-11-01T08:00:00Z"],
+    ]
     _write_csv(esp / "contacts" / "contacts_20261101.csv", contacts)
-    _write_csv(esp / "campaigns" / "campaigns_20261101.csv",
-               _read_csv(sorted((esp / "campaigns").glob("campaigns_*.csv"))[-1]))
+    _write_csv(
+        esp / "campaigns" / "campaigns_20261101.csv", _read_csv(sorted((esp / "campaigns").glob("campaigns_*.csv"))[-1])
+    )
     template = _an_event(esp)
     events = [dict(template, sg_event_id=f"bom-{i}", timestamp=1793523600 + i) for i in range(2)]  # 11-01 09:00
     part = esp / "events" / "dt=2026-11-01" / "hour=09"
     part.mkdir(parents=True)
-    (part / "part-0000.jsonl").write_bytes(
-        b"\xef\xbb\xbf" + b"".join(json.dumps(e).encode() + b"\r\n" for e in events))
+    (part / "part-0000.jsonl").write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(e).encode() + b"\r\n" for e in events))
 
     proc = _run(copy, RAPPORT_FRESHNESS_WARN_HOURS="1")
     assert proc.returncode == 0, proc.stdout + log_tail(copy)
@@ -190,33 +203,50 @@ def test_hostile_records_are_quarantined_or_loaded_and_counted(copy, reference):
     # the late commit: loaded by the reconciliation and counted
     assert _query(work, "select count(*) from raw.shop_orders where id = 990002") == [(1,)]
     published = copy / "published" / "rapport.duckdb"
-    run = _query(published, "select orders_future_dated, orders_reconciled, orders_quarantined, orders_warnings, "
-                            "helpdesk_warnings, esp_warnings from ops.runs order by started_at desc limit 1")[0]
+    run = _query(
+        published,
+        "select orders_future_dated, orders_reconciled, orders_quarantined, orders_warnings, "
+        "helpdesk_warnings, esp_warnings from ops.runs order by started_at desc limit 1",
+    )[0]
     assert run[:2] == (1, 1) and run[2] >= 1, run
-    assert ("; 1 dated in the future (quarantined); 1 committed after the look-back (found by the "
-            "reconciliation)") in proc.stdout
+    assert (
+        "; 1 dated in the future (quarantined); 1 committed after the look-back (found by the reconciliation)"
+    ) in proc.stdout
 
     # BOM and CRLF: every event and every contact of the new files landed, nothing from them was quarantined
     assert _query(work, "select count(*) from raw.esp_events where sg_event_id like 'bom-%'") == [(2,)]
-    assert _query(work, "select count(*) from raw.esp_contacts where contact_id in ('c-hostile', 'c-dashed')") == [
-        (2,)]
+    assert _query(work, "select count(*) from raw.esp_contacts where contact_id in ('c-hostile', 'c-dashed')") == [(2,)]
     for table in ("esp_events", "esp_contacts", "esp_campaigns"):
-        assert _query(work, f"select location, reason from quarantine.{table}_rejects where location like "
-                            "'%20261101%' or location like '%2026-11-01%'") == [], table
+        assert (
+            _query(
+                work,
+                f"select location, reason from quarantine.{table}_rejects where location like "
+                "'%20261101%' or location like '%2026-11-01%'",
+            )
+            == []
+        ), table
 
     # the formula address: no identifier (the shop customer and the ESP contact stay apart), never exported,
     # counted once per source in the quality mart; the valid dashed address is exported unchanged
-    ids = dict(_query(published, "select source_id, customer_id from marts.customer_identities "
-                                 "where source_id in ('990003', 'c-hostile')"))
+    ids = dict(
+        _query(
+            published,
+            "select source_id, customer_id from marts.customer_identities where source_id in ('990003', 'c-hostile')",
+        )
+    )
     assert len(ids) == 2 and ids["990003"] != ids["c-hostile"], ids
     cells = [cell for path in (copy / "audiences").glob("*.csv") for row in _read_csv(path) for cell in row]
     assert not [c for c in cells if "HYPERLINK" in c.upper()]
     assert DASHED in cells
     quality = "select source, invalid_emails from marts.email_address_quality order by source"
-    before, after = dict(_query(reference.warehouse / "published" / "rapport.duckdb", quality)), dict(
-        _query(published, quality))
+    before, after = (
+        dict(_query(reference.warehouse / "published" / "rapport.duckdb", quality)),
+        dict(_query(published, quality)),
+    )
     assert {s: after[s] - before.get(s, 0) for s in after if after[s] != before.get(s, 0)} == {
-        "esp.contact": 1, "orders.customer": 1}
+        "esp.contact": 1,
+        "orders.customer": 1,
+    }
 
     # the stale sources (one hour allowed): a warning in the terminal, in ops.runs and in the report
     for source, warning in zip(("orders", "helpdesk", "esp"), run[3:], strict=True):

@@ -151,5 +151,6 @@ def test_second_run_and_backfill_refuse_to_start_while_a_run_is_active(reference
     assert [p.name.split("-")[0] for p in (wh / "logs").glob("*.log")] == ["run"]
     assert "failed" not in first.states().values(), first.states()
     assert {"start_run", "extract_orders", "extract_helpdesk", "extract_esp"} <= {
-        t for t, state in first.states().items() if state == "success"}
+        t for t, state in first.states().items() if state == "success"
+    }
     assert held_locks(wh) == []

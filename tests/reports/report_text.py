@@ -80,8 +80,16 @@ class _Parser(HTMLParser):
         for _, _, buffer in self.stack:
             if buffer is not None:
                 buffer.append(text)
-        self.pieces.append(Piece(text.strip(), tag, any(t == "svg" for t, _, _ in self.stack), in_data, lang,
-                                 family.group(1).strip() if family else None))
+        self.pieces.append(
+            Piece(
+                text.strip(),
+                tag,
+                any(t == "svg" for t, _, _ in self.stack),
+                in_data,
+                lang,
+                family.group(1).strip() if family else None,
+            )
+        )
 
     def handle_data(self, data: str) -> None:
         tag = self.stack[-1][0] if self.stack else ""

@@ -30,8 +30,14 @@ needs_chromium = pytest.mark.skipif(
     "Run scripts/install_chromium.sh (CI does this before pytest). !!!",
 )
 EXPECTED_CHARTS = {
-    "segments", "concentration", "lifecycle", "migrations", "segment_history", "campaign_rates",
-    "campaign_lift", "segment_lift",
+    "segments",
+    "concentration",
+    "lifecycle",
+    "migrations",
+    "segment_history",
+    "campaign_rates",
+    "campaign_lift",
+    "segment_lift",
 }
 # One printed page per section of the template, in this order (the fixture is small enough for each).
 PAGE_HEADINGS = [
@@ -60,7 +66,8 @@ class Browser:
         assert CHROMIUM is not None
         self.proc = subprocess.Popen(
             chromium_command(CHROMIUM, profile, "--remote-debugging-port=0", "about:blank"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = profile / "DevToolsActivePort"  # Chromium writes the port it picked here
         deadline = time.monotonic() + timeout
@@ -103,8 +110,10 @@ class Browser:
     def open(self, url: str, width: int = 1100, height: int = 900) -> None:
         for domain in ("Page", "Runtime", "Log"):
             self.page(f"{domain}.enable")
-        self.page("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.page(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.events.clear()
         self.page("Page.navigate", {"url": url})
         deadline = time.monotonic() + self.timeout
@@ -271,7 +280,11 @@ def test_report_in_headless_chromium(rendered: SimpleNamespace, tmp_path: Path, 
     assert "e***@example.com" in text and "evil.sender@example.com" not in text
     # the campaign decisions, by what was learned, in words, nothing wider than its page
     assert [verdict for verdict, _ in decisions["rows"]] == [
-        "increased", "decreased", "no_effect", "too_small", "too_small"
+        "increased",
+        "decreased",
+        "no_effect",
+        "too_small",
+        "too_small",
     ]
     assert decisions["rows"][3][1] == (
         "too small to tell: this test could only have detected a lift above 4.4 pts; holding out 25% of the same "

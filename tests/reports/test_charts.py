@@ -12,11 +12,22 @@ from rapport.reports.data import Campaign, SegmentLift
 
 def _campaign(cid: str, name: str, lift: float | None, lo: float | None, hi: float | None) -> Campaign:
     return Campaign(
-        campaign_id=cid, name=name, send_at=datetime(2025, 6, 1), treatment_size=100,
-        control_size=10 if lift is not None else 0, open_rate=0.4, click_rate=0.1,
-        conversion_rate=0.05, control_conversion_rate=0.03 if lift is not None else None,
-        attributed_revenue_usd=300.0, lift_abs=lift, lift_ci_low=lo, lift_ci_high=hi,
-        incremental_revenue_usd=None, cost_usd=None, roi=None,
+        campaign_id=cid,
+        name=name,
+        send_at=datetime(2025, 6, 1),
+        treatment_size=100,
+        control_size=10 if lift is not None else 0,
+        open_rate=0.4,
+        click_rate=0.1,
+        conversion_rate=0.05,
+        control_conversion_rate=0.03 if lift is not None else None,
+        attributed_revenue_usd=300.0,
+        lift_abs=lift,
+        lift_ci_low=lo,
+        lift_ci_high=hi,
+        incremental_revenue_usd=None,
+        cost_usd=None,
+        roi=None,
     )
 
 
@@ -35,8 +46,12 @@ def _ids_and_refs(svg: str) -> tuple[list[str], set[str]]:
 
 def test_every_chart_is_inline_svg_with_prefixed_resolvable_ids() -> None:
     made = [
-        charts.segments_chart([{"rfm_segment": "Champions", "customers": 3, "revenue_share": 0.6},
-                               {"rfm_segment": "Hibernating", "customers": 5, "revenue_share": 0.4}]),
+        charts.segments_chart(
+            [
+                {"rfm_segment": "Champions", "customers": 3, "revenue_share": 0.6},
+                {"rfm_segment": "Hibernating", "customers": 5, "revenue_share": 0.4},
+            ]
+        ),
         charts.concentration_chart(0.58),
         charts.lifecycle_chart([("new", 1), ("active", 4)]),
         charts.campaign_rates_chart(CAMPAIGNS),

@@ -45,7 +45,12 @@ def test_customer_base(con: duckdb.DuckDBPyConnection) -> None:
     assert base.top_20pct_revenue_share == pytest.approx(5000 / 8600)
     assert (base.high_tier_customers, base.buying_customers) == (2, 10)
     assert base.lifecycle == [
-        ("prospect", 2), ("new", 1), ("active", 4), ("reactivated", 0), ("at_risk", 3), ("churned", 2)
+        ("prospect", 2),
+        ("new", 1),
+        ("active", 4),
+        ("reactivated", 0),
+        ("at_risk", 3),
+        ("churned", 2),
     ]
     assert [s["rfm_segment"] for s in base.segments[:3]] == ["Champions", "Cannot Lose Them", "Loyal Customers"]
     assert sum(s["customers"] for s in base.segments) == 12
@@ -54,10 +59,20 @@ def test_customer_base(con: duckdb.DuckDBPyConnection) -> None:
 def test_campaigns_ranked_by_revenue_with_the_published_decisions(con: duckdb.DuckDBPyConnection, facts) -> None:
     campaigns = load_campaigns(con).campaigns
     assert [c.campaign_id for c in campaigns] == [
-        "cmp_spring", "cmp_flash", "cmp_summer", "cmp_vip", "cmp_hostile", "cmp_winback"
+        "cmp_spring",
+        "cmp_flash",
+        "cmp_summer",
+        "cmp_vip",
+        "cmp_hostile",
+        "cmp_winback",
     ]
     assert [c.verdict for c in campaigns] == [
-        "increased", "too_small", "no_effect", "no_holdout", "too_small", "decreased"
+        "increased",
+        "too_small",
+        "no_effect",
+        "no_holdout",
+        "too_small",
+        "decreased",
     ]
     assert [c.roi_known for c in campaigns] == [True, True, True, False, False, True]
     assert campaigns[4].name == facts.hostile_campaign
@@ -81,8 +96,12 @@ def test_files_published_before_the_decisions_get_the_same_verdicts(tmp_path: Pa
     with duckdb.connect(str(path), read_only=True) as c:
         by_id = {x.campaign_id: x for x in load_campaigns(c).campaigns}
     assert {k: x.verdict for k, x in by_id.items()} == {
-        "cmp_spring": "increased", "cmp_flash": "too_small", "cmp_summer": "no_effect", "cmp_vip": "no_holdout",
-        "cmp_hostile": "too_small", "cmp_winback": "decreased",
+        "cmp_spring": "increased",
+        "cmp_flash": "too_small",
+        "cmp_summer": "no_effect",
+        "cmp_vip": "no_holdout",
+        "cmp_hostile": "too_small",
+        "cmp_winback": "decreased",
     }
     assert (by_id["cmp_spring"].treatment_buyers, by_id["cmp_spring"].control_buyers) == (60, 8)
     assert by_id["cmp_vip"].control_buyers is None

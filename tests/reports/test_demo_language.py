@@ -29,9 +29,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
     env.update(RAPPORT_WAREHOUSE_DIR=str(wh), RAPPORT_REPORT_LANGUAGE="ko", DO_NOT_TRACK="1")
     run = subprocess.run(
-        [sys.executable, "-m", "rapport.cli", "demo", "--people", "120", "--seed", "5", "--end", "2026-10-31",
-         "--interval-end", "2026-11-01T00:00:00", "--language", "th"],
-        env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "rapport.cli",
+            "demo",
+            "--people",
+            "120",
+            "--seed",
+            "5",
+            "--end",
+            "2026-10-31",
+            "--interval-end",
+            "2026-11-01T00:00:00",
+            "--language",
+            "th",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "findfont" not in run.stdout + run.stderr  # matplotlib's font chatter stays out of the terminal
@@ -40,10 +57,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _data(wh: Path) -> tuple[list[str], list[str]]:
     with duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True) as con:
-        names = [r[0] for r in con.execute("select coalesce(name, campaign_id) from marts.campaign_performance")
-                 .fetchall()]
-        people = [r[0] for r in con.execute("select full_name from marts.customers where full_name is not null")
-                  .fetchall()]
+        names = [
+            r[0] for r in con.execute("select coalesce(name, campaign_id) from marts.campaign_performance").fetchall()
+        ]
+        people = [
+            r[0] for r in con.execute("select full_name from marts.customers where full_name is not null").fetchall()
+        ]
     return names, people
 
 
@@ -73,8 +92,15 @@ def test_demo_writes_the_report_in_the_language_asked_for(demo: Path) -> None:
 
 def test_same_demo_data_in_korean(demo: Path, tmp_path: Path) -> None:
     campaigns, _ = _data(demo)
-    paths = render_report(demo / "published" / "rapport.duckdb", tmp_path, run_id="again", as_of=_as_of(demo),
-                          audiences_dir=demo / "audiences", pdf=False, language="ko")
+    paths = render_report(
+        demo / "published" / "rapport.duckdb",
+        tmp_path,
+        run_id="again",
+        as_of=_as_of(demo),
+        audiences_dir=demo / "audiences",
+        pdf=False,
+        language="ko",
+    )
     _check(paths.html.read_text(encoding="utf-8"), "ko", campaigns)
 
 

@@ -35,8 +35,15 @@ def test_mask_emails_inside_free_text() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(8600, "$8,600"), (268.75, "$269"), (50, "$50.00"), (12345, "$12.3K"), (4_560_000, "$4.56M"),
-     (-300, "-$300"), (None, "–")],
+    [
+        (8600, "$8,600"),
+        (268.75, "$269"),
+        (50, "$50.00"),
+        (12345, "$12.3K"),
+        (4_560_000, "$4.56M"),
+        (-300, "-$300"),
+        (None, "–"),
+    ],
 )
 def test_money(value: float | None, text: str) -> None:
     assert money(value) == text

@@ -79,9 +79,12 @@ def test_unusable_previous_file_falls_back(tmp_path: Path, caplog: pytest.LogCap
 
 def test_card_tones_follow_what_is_good_news() -> None:
     base = Baseline({"revenue_usd": 8300.0, "at_risk_customers": 2.0, "new_customers": 1.0}, "p", None, "history")
-    by_key = {c.metric.key: c for c in cards(
-        {"revenue_usd": 8600.0, "at_risk_customers": 3.0, "new_customers": 1.0, "buying_customers": 10.0}, base
-    )}
+    by_key = {
+        c.metric.key: c
+        for c in cards(
+            {"revenue_usd": 8600.0, "at_risk_customers": 3.0, "new_customers": 1.0, "buying_customers": 10.0}, base
+        )
+    }
     assert by_key["revenue_usd"].tone == "good"
     assert by_key["revenue_usd"].change == pytest.approx(300)
     assert by_key["revenue_usd"].change_ratio == pytest.approx(300 / 8300)

@@ -32,14 +32,40 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SECTIONS = 10  # one printed page per <section class="page">
 # Hand-written: the headings and footers a reader of each printed report must find.
 PRINTED = {
-    "ko": ["고객과 캠페인", "한눈에 보기", "고객 현황", "캠페인: 메일이 구매로 이어졌는가?", "캠페인: 테스트별 결과",
-           "읽는 법", "표본이 작아 판단 불가", "지금 챙겨야 할 고객", "지금 챙겨야 할 고객: 예측", "이탈 위험 매출",
-           "재구매 가능성이 높은 고객", "이 보고서에 대하여", "10쪽 중 1쪽", "10쪽 중 10쪽",
-           "rapport 마케팅 보고서"],
-    "th": ["ลูกค้าและแคมเปญ", "สรุปภาพรวม", "ฐานลูกค้า", "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ",
-           "วิธีอ่าน", "ยอดขายเพิ่มขึ้น", "ลูกค้าที่ควรดูแลตอนนี้", "ลูกค้าที่ควรดูแลตอนนี้: การคาดการณ์",
-           "รายได้ที่เสี่ยงสูญเสีย", "ลูกค้าที่มีแนวโน้มจะซื้ออีก", "เกี่ยวกับรายงานนี้", "หน้า 1 จาก 10", "หน้า 10 จาก 10",
-           "รายงานการตลาด rapport"],
+    "ko": [
+        "고객과 캠페인",
+        "한눈에 보기",
+        "고객 현황",
+        "캠페인: 메일이 구매로 이어졌는가?",
+        "캠페인: 테스트별 결과",
+        "읽는 법",
+        "표본이 작아 판단 불가",
+        "지금 챙겨야 할 고객",
+        "지금 챙겨야 할 고객: 예측",
+        "이탈 위험 매출",
+        "재구매 가능성이 높은 고객",
+        "이 보고서에 대하여",
+        "10쪽 중 1쪽",
+        "10쪽 중 10쪽",
+        "rapport 마케팅 보고서",
+    ],
+    "th": [
+        "ลูกค้าและแคมเปญ",
+        "สรุปภาพรวม",
+        "ฐานลูกค้า",
+        "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่",
+        "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ",
+        "วิธีอ่าน",
+        "ยอดขายเพิ่มขึ้น",
+        "ลูกค้าที่ควรดูแลตอนนี้",
+        "ลูกค้าที่ควรดูแลตอนนี้: การคาดการณ์",
+        "รายได้ที่เสี่ยงสูญเสีย",
+        "ลูกค้าที่มีแนวโน้มจะซื้ออีก",
+        "เกี่ยวกับรายงานนี้",
+        "หน้า 1 จาก 10",
+        "หน้า 10 จาก 10",
+        "รายงานการตลาด rapport",
+    ],
 }
 OWN_FONT = {"ko": "NanumGothic", "th": "NotoSansThai-Regular"}  # PostScript names in the PDF
 CHINESE_FONT = "WenQuanYiMicroHei"
@@ -129,7 +155,7 @@ def _overlaps(texts: list[dict]) -> list[tuple[str, str]]:
         for chart in {t["chart"] for t in texts}:
             ticks = [t for t in texts if t["chart"] == chart and t["tick"] == axis and t["right"] > t["left"]]
             for i, a in enumerate(ticks):
-                for b in ticks[i + 1:]:
+                for b in ticks[i + 1 :]:
                     w = min(a["right"], b["right"]) - max(a["left"], b["left"])
                     h = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
                     if w > 1 and h > 1:
@@ -164,8 +190,11 @@ def test_the_line_break_check_sees_broken_thai_words(tmp_path: Path) -> None:
     """The check above can fail: with `word-break: break-all` Chromium splits Thai words."""
     page = tmp_path / "broken.html"
     text = "ลูกค้าที่ให้คะแนนความพึงพอใจว่าไม่ดีภายในหนึ่งร้อยแปดสิบวันที่ผ่านมา " * 3
-    page.write_text(f'<html lang="th"><body><table><tr><td style="width:90px;word-break:break-all">{text}</td>'
-                    f'</tr></table></body></html>', encoding="utf-8")
+    page.write_text(
+        f'<html lang="th"><body><table><tr><td style="width:90px;word-break:break-all">{text}</td>'
+        f"</tr></table></body></html>",
+        encoding="utf-8",
+    )
     browser = harness.Browser()
     try:
         browser.open(page.as_uri(), width=400)

@@ -127,7 +127,9 @@ def test_date_patterns_are_the_locales_usual_forms() -> None:
     assert formats("en").longdate(d) == "30 June 2025"  # as before the report had languages
     stamp = datetime(2025, 5, 31, 1, 5)
     assert [formats(c).stamp(stamp) for c in ("en", "ko", "th")] == [
-        "2025-05-31 01:05", "2025. 5. 31. 01:05", "31 พ.ค. 2025 01:05"
+        "2025-05-31 01:05",
+        "2025. 5. 31. 01:05",
+        "31 พ.ค. 2025 01:05",
     ]
 
 

@@ -18,12 +18,32 @@ from rapport.reports.render import render_report
 LOCALES = {"ko": "ko_KR", "th": "th_TH"}
 # Hand-written: what a reader of each report must see (reports/locale/GLOSSARY.md).
 HEADINGS = {
-    "ko": ["고객과 캠페인", "고객 현황", "고객 현황: 생애주기와 이동", "캠페인", "캠페인: 메일이 구매로 이어졌는가?",
-           "캠페인: 테스트별 결과", "캠페인: 어떤 세그먼트가 반응했나", "지금 챙겨야 할 고객",
-           "지금 챙겨야 할 고객: 예측", "오디언스 파일", "이 보고서에 대하여"],
-    "th": ["ลูกค้าและแคมเปญ", "ฐานลูกค้า", "ฐานลูกค้า: ช่วงวงจรชีวิตและการย้ายกลุ่ม", "แคมเปญ",
-           "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่", "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ", "แคมเปญ: กลุ่มลูกค้าใดตอบสนอง", "ลูกค้าที่ควรดูแลตอนนี้",
-           "ลูกค้าที่ควรดูแลตอนนี้: การคาดการณ์", "ไฟล์รายชื่อกลุ่มเป้าหมาย", "เกี่ยวกับรายงานนี้"],
+    "ko": [
+        "고객과 캠페인",
+        "고객 현황",
+        "고객 현황: 생애주기와 이동",
+        "캠페인",
+        "캠페인: 메일이 구매로 이어졌는가?",
+        "캠페인: 테스트별 결과",
+        "캠페인: 어떤 세그먼트가 반응했나",
+        "지금 챙겨야 할 고객",
+        "지금 챙겨야 할 고객: 예측",
+        "오디언스 파일",
+        "이 보고서에 대하여",
+    ],
+    "th": [
+        "ลูกค้าและแคมเปญ",
+        "ฐานลูกค้า",
+        "ฐานลูกค้า: ช่วงวงจรชีวิตและการย้ายกลุ่ม",
+        "แคมเปญ",
+        "แคมเปญ: อีเมลทำให้คนซื้อหรือไม่",
+        "แคมเปญ: ผลการทดสอบแต่ละแคมเปญ",
+        "แคมเปญ: กลุ่มลูกค้าใดตอบสนอง",
+        "ลูกค้าที่ควรดูแลตอนนี้",
+        "ลูกค้าที่ควรดูแลตอนนี้: การคาดการณ์",
+        "ไฟล์รายชื่อกลุ่มเป้าหมาย",
+        "เกี่ยวกับรายงานนี้",
+    ],
 }
 
 
@@ -33,8 +53,12 @@ def test_no_english_left(intl_reports, intl, code: str) -> None:
     assert page.html_lang == code
     assert untranslated_words(page, in_charts(page, intl.campaign_names)) == []
     headings = [p.text for p in page.pieces if p.tag in ("h1", "h2")]
-    assert headings == HEADINGS[code][:1] + ["한눈에 보기" if code == "ko" else "สรุปภาพรวม",
-                                            "주요 지표" if code == "ko" else "ตัวเลขสำคัญ"] + HEADINGS[code][1:]
+    assert (
+        headings
+        == HEADINGS[code][:1]
+        + ["한눈에 보기" if code == "ko" else "สรุปภาพรวม", "주요 지표" if code == "ko" else "ตัวเลขสำคัญ"]
+        + HEADINGS[code][1:]
+    )
 
 
 def test_the_scan_finds_english(intl_reports, intl) -> None:
@@ -52,11 +76,24 @@ def test_what_is_left_as_data_is_data(intl_reports, intl, code: str) -> None:
     page = parse(intl_reports[code].html)
     people = {p[1] for p in intl.people} | {p[3] for p in intl.people}
     segments = {f"({s})" for s in SEGMENT_NAMES}
-    other = {"rapport", "marts.segment_migrations", "run_cur", "run_prev", "champions.csv", "at_risk.csv",
-             "docs/predictions.md"}
+    other = {
+        "rapport",
+        "marts.segment_migrations",
+        "run_cur",
+        "run_prev",
+        "champions.csv",
+        "at_risk.csv",
+        "docs/predictions.md",
+    }
     for value in page.data_values:
-        assert (value in people or value in intl.campaign_names or value in segments or value in other
-                or MASKED_EMAIL.fullmatch(value) or value.endswith(("audiences", ".csv"))), value
+        assert (
+            value in people
+            or value in intl.campaign_names
+            or value in segments
+            or value in other
+            or MASKED_EMAIL.fullmatch(value)
+            or value.endswith(("audiences", ".csv"))
+        ), value
 
 
 @pytest.mark.parametrize("code", ["ko", "th"])
@@ -112,8 +149,9 @@ def test_charts_name_the_languages_fonts(intl_reports) -> None:
 def test_names_in_translated_sentences_stay_escaped(make_published_db, tmp_path, facts) -> None:
     """A highlight naming a campaign: the name is data (translate="no") and still escaped."""
     worked = [(c[0], facts.hostile_campaign if c[0] == "cmp_spring" else c[1], *c[2:]) for c in facts.campaigns]
-    paths = render_report(make_published_db(campaigns=worked), tmp_path, run_id="run_cur", as_of=facts.as_of,
-                          pdf=False, language="th")
+    paths = render_report(
+        make_published_db(campaigns=worked), tmp_path, run_id="run_cur", as_of=facts.as_of, pdf=False, language="th"
+    )
     html = paths.html.read_text(encoding="utf-8")
     assert "<script" not in html
     assert '“<span class="name" translate="no">&lt;script&gt;alert(1)&lt;/script&gt; &amp; =HYPERLINK' in html

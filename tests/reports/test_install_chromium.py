@@ -32,7 +32,9 @@ def fake_bin(tmp_path: Path) -> Path:
     fonts = tmp_path / "fonts"  # one file per installed font family: what the stub fc-list reports
     fonts.mkdir()
     # apt-get records its arguments; `install` puts the packages "on the system" (stub files).
-    _stub(bin_dir / "apt-get", f"""echo "$*" >> {log}
+    _stub(
+        bin_dir / "apt-get",
+        f"""echo "$*" >> {log}
 if [ "$1" = install ]; then
   for p in "$@"; do
     case "$p" in
@@ -46,11 +48,15 @@ if [ "$1" = install ]; then
     esac
   done
 fi
-exit 0""")
+exit 0""",
+    )
     _stub(bin_dir / "sudo", 'exec "$@"')
-    _stub(bin_dir / "fc-list", f"""family="${{1#:family=}}"
+    _stub(
+        bin_dir / "fc-list",
+        f"""family="${{1#:family=}}"
 [ -e "{fonts}/$family" ] && echo "$family"
-exit 0""")
+exit 0""",
+    )
     return bin_dir
 
 
@@ -71,7 +77,12 @@ def test_installs_what_is_missing_after_an_update(fake_bin: Path) -> None:
     calls = _apt_calls(fake_bin)
     assert calls[0].startswith("update")
     assert calls[1].startswith("install") and calls[1].split()[-7:] == [
-        "chromium", "fonts-noto-core", "fonts-nanum", "fonts-wqy-microhei", "fonts-noto-cjk", "fonts-dejavu-core",
+        "chromium",
+        "fonts-noto-core",
+        "fonts-nanum",
+        "fonts-wqy-microhei",
+        "fonts-noto-cjk",
+        "fonts-dejavu-core",
         "poppler-utils",
     ]
 

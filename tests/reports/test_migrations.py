@@ -24,8 +24,13 @@ def test_from_the_mart(published_db: Path) -> None:
     assert not migrations.first_snapshot
     assert (migrations.moved, migrations.arrived, migrations.left, migrations.stayed) == (10, 5, 0, 10)
     assert migrations.net == [
-        ("New Customers", 5), ("Champions", 3), ("Hibernating", 3), ("Cannot Lose Them", 1),
-        ("Loyal Customers", -2), ("Potential Loyalists", -2), ("At Risk", -3),
+        ("New Customers", 5),
+        ("Champions", 3),
+        ("Hibernating", 3),
+        ("Cannot Lose Them", 1),
+        ("Loyal Customers", -2),
+        ("Potential Loyalists", -2),
+        ("At Risk", -3),
     ]
     assert migrations.flows[0] == {"from_segment": "(new)", "to_segment": "New Customers", "customers": 5}
     assert all(f["from_segment"] != f["to_segment"] for f in migrations.flows)
@@ -47,15 +52,18 @@ def test_from_the_previous_published_file(make_published_db, facts) -> None:
     migrations, _ = _load(current, previous)
     assert migrations is not None and migrations.source == "the previous published file"
     assert {(f["from_segment"], f["to_segment"], f["customers"]) for f in migrations.flows} == {
-        ("Loyal Customers", "Champions", 1), ("(new)", "New Customers", 1), ("No Purchases", "(gone)", 1),
+        ("Loyal Customers", "Champions", 1),
+        ("(new)", "New Customers", 1),
+        ("No Purchases", "(gone)", 1),
     }
     assert (migrations.moved, migrations.arrived, migrations.left, migrations.stayed) == (1, 1, 1, 9)
 
 
 def test_first_run_has_nothing_to_compare(make_published_db) -> None:
     # dbt's first run: one history date, so from_date is null and everyone comes from "(absent)"
-    path = make_published_db(migrations=[("(absent)", "Champions", 3), ("(absent)", "At Risk", 2)],
-                             migration_dates=(None, date(2025, 6, 30)))
+    path = make_published_db(
+        migrations=[("(absent)", "Champions", 3), ("(absent)", "At Risk", 2)], migration_dates=(None, date(2025, 6, 30))
+    )
     migrations, _ = _load(path)
     assert migrations is not None and migrations.first_snapshot
     assert (migrations.arrived, migrations.from_date) == (5, None)

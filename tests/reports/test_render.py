@@ -13,8 +13,14 @@ import pytest
 from rapport.reports.render import render_report
 
 ALL_CHARTS = {
-    "segments", "concentration", "lifecycle", "migrations", "segment_history", "campaign_rates",
-    "campaign_lift", "segment_lift",
+    "segments",
+    "concentration",
+    "lifecycle",
+    "migrations",
+    "segment_history",
+    "campaign_rates",
+    "campaign_lift",
+    "segment_lift",
 }
 
 

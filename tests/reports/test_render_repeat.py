@@ -51,8 +51,9 @@ render_report(Path(sys.argv[1]), Path(sys.argv[2]), run_id="run_cur", as_of=date
 def test_rendered_again_in_one_process_equals_a_fresh_process(full_report, tmp_path: Path, facts) -> None:
     db = full_report.out_dir.parent / "rapport.duckdb"  # conftest's full fixture, rendered once already
     audiences = full_report.audiences_dir
-    again = render_report(db, tmp_path / "again", run_id="run_cur", as_of=facts.as_of, audiences_dir=audiences,
-                          pdf=False).html.read_text(encoding="utf-8")
+    again = render_report(
+        db, tmp_path / "again", run_id="run_cur", as_of=facts.as_of, audiences_dir=audiences, pdf=False
+    ).html.read_text(encoding="utf-8")
     subprocess.run([sys.executable, "-c", FRESH, str(db), str(tmp_path / "fresh"), str(audiences)], check=True)
     fresh = (tmp_path / "fresh" / "rapport_report_2025-06-30.html").read_text(encoding="utf-8")
     assert "<made>" in _without_the_time_it_was_made(fresh)

@@ -16,8 +16,10 @@ def test_warnings_of_the_run_are_listed_escaped_and_masked(make_published_db, tm
     with duckdb.connect(str(db)) as con:
         con.execute("alter table ops.runs add column esp_warnings varchar")
         con.execute("alter table ops.runs add column helpdesk_warnings varchar")
-        con.execute("update ops.runs set esp_warnings = ?, helpdesk_warnings = ? where run_id = 'run_cur'",
-                    [f"{WARNING}\n<b>2 files</b> of ops@shop.example gone", None])
+        con.execute(
+            "update ops.runs set esp_warnings = ?, helpdesk_warnings = ? where run_id = 'run_cur'",
+            [f"{WARNING}\n<b>2 files</b> of ops@shop.example gone", None],
+        )
         con.execute("update ops.runs set helpdesk_warnings = 'an old warning' where run_id = 'run_prev'")
     html = render_report(db, tmp_path / "r", run_id="run_cur", as_of=date(2025, 6, 30), pdf=False).html.read_text()
     assert "Source warnings" in html
@@ -27,6 +29,7 @@ def test_warnings_of_the_run_are_listed_escaped_and_masked(make_published_db, tm
 
 
 def test_no_warnings_no_section(make_published_db, tmp_path):
-    html = render_report(make_published_db(), tmp_path / "r", run_id="run_cur", as_of=date(2025, 6, 30),
-                         pdf=False).html.read_text()
+    html = render_report(
+        make_published_db(), tmp_path / "r", run_id="run_cur", as_of=date(2025, 6, 30), pdf=False
+    ).html.read_text()
     assert "Source warnings" not in html

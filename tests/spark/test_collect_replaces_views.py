@@ -31,8 +31,9 @@ def settings(tmp_path):
         con.execute("create schema raw")
         con.execute("create table raw.shop_customers (id bigint)")
         con.execute("create schema intermediate")
-        con.execute("create table intermediate.pairs as select 'esp.contact' as source, 'old' as source_id, "
-                    "'c0' as customer_id")
+        con.execute(
+            "create table intermediate.pairs as select 'esp.contact' as source, 'old' as source_id, 'c0' as customer_id"
+        )
         con.execute("create schema marts")
         # what an earlier DuckDB build left: the mart as a view, and a mart that is a table on both engines
         con.execute("create view marts.customer_identities as select * from intermediate.pairs")
@@ -48,8 +49,11 @@ def settings(tmp_path):
     warehouse = spark_warehouse(settings)
     with duckdb.connect() as con:
         for name, sql in (
-            ("customer_identities", "select * from (values ('orders.customer', '7', 'c1'), "
-                                    "('helpdesk.user', '9', 'c1')) t(source, source_id, customer_id)"),
+            (
+                "customer_identities",
+                "select * from (values ('orders.customer', '7', 'c1'), "
+                "('helpdesk.user', '9', 'c1')) t(source, source_id, customer_id)",
+            ),
             ("customers", "select 'c1' as customer_id"),
         ):
             directory = warehouse / "marts.db" / name

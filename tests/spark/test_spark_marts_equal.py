@@ -121,8 +121,10 @@ def runs(tmp_path_factory) -> dict[str, Any]:
             "insert into marts.segment_history by name "
             "(select * replace (date '2000-01-01' as as_of_date) from marts.segment_history limit 1)"
         )
-        con.execute("insert into marts.segment_history_dates by name "
-                    "(select date '2000-01-01' as as_of_date, 'old' as run_id, 1 as customers)")
+        con.execute(
+            "insert into marts.segment_history_dates by name "
+            "(select date '2000-01-01' as as_of_date, 'old' as run_id, 1 as customers)"
+        )
         for sql in LANDED:
             con.execute(sql)
     started = time.monotonic()
