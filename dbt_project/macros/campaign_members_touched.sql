@@ -102,10 +102,9 @@
     where scopes.scope_id <> 'as_of'
 {%- endmacro %}
 
-{# The statement writing the touched campaigns (a). #}
-{% macro campaign_members_touched_campaigns_statement(state) -%}
+{# A query, one column campaign_id: the touched campaigns (a). #}
+{% macro campaign_members_touched_campaigns_sql(state) -%}
     {%- set since = rapport.increment_since() -%}
-    create or replace table {{ state.touched_campaigns }} as
     with campaigns_now as (
         {{ rapport.campaign_members_campaigns_sql() }}
     ),
@@ -157,12 +156,12 @@
         select *, false from segments_now)
 {%- endmacro %}
 
-{# The statement writing the other touched members (b)-(e), after the touched campaigns and the changes. #}
-{% macro campaign_members_touched_statement(state) -%}
+{# A query, columns campaign_id, audience_group, recipient_key: the other touched members (b)-(e); it reads
+   the touched campaigns and the changes, written before it runs. #}
+{% macro campaign_members_touched_sql(state) -%}
     {#- the watermark as a literal: the ids' scan then skips the row groups no build wrote since -#}
     {%- set watermark = run_query('select cast(max(last_assigned_at) as ' ~ dbt.type_string() ~ ') from '
         ~ state.assignments).columns[0].values()[0] -%}
-    create or replace table {{ state.touched }} as
     with campaigns as (
         {{ rapport.campaign_members_campaigns_sql() }}
     ),
@@ -251,22 +250,16 @@
     {%- if is_incremental() and not flags.EMPTY -%}
         {%- set state = rapport.campaign_members_touched_relations() -%}
         {%- if state -%}
-            {%- do run_query(rapport.campaign_members_touched_campaigns_statement(state)) -%}
+            {#- the changes first: the touched members read them (the touched campaigns do not) -#}
             {%- for statement in rapport.campaign_members_changes_statements(state).split(';') -%}
                 {%- do run_query(statement) -%}
             {%- endfor -%}
-            {%- do run_query(rapport.campaign_members_touched_statement(state)) -%}
-            {%- set counts = run_query('select (select count(*) from ' ~ state.touched_campaigns ~ '), (select count(*) from '
-                ~ state.touched ~ ')').rows[0] -%}
-            {%- do log('int_campaign_members: incremental, recomputing ' ~ counts[0] ~ ' campaigns and '
-                ~ counts[1] ~ ' other members', info=true) -%}
-            delete from {{ this }} as m
-            where m.campaign_id in (select t.campaign_id from {{ state.touched_campaigns }} as t)
-                or exists (
-                    select 1 from {{ state.touched }} as t
-                    where t.campaign_id = m.campaign_id and t.audience_group = m.audience_group
-                        and t.recipient_key = m.recipient_key
-                )
+            {{ rapport.list_touched_keys([
+                    (state.touched_campaigns, ['campaign_id'], rapport.campaign_members_touched_campaigns_sql(state)),
+                    (state.touched, ['campaign_id', 'audience_group', 'recipient_key'],
+                        rapport.campaign_members_touched_sql(state))
+                ], 'int_campaign_members: incremental, recomputing {} campaigns and {} other members',
+                delete_from=this) }}
         {%- else -%}
             delete from {{ this }}
         {%- endif -%}

@@ -141,16 +141,14 @@
     {%- if is_incremental() and not flags.EMPTY -%}
         {%- set touched = rapport.customers_touched_relation() -%}
         {%- if touched -%}
-            {%- do run_query('create or replace table ' ~ touched ~ ' as select distinct customer_id from ('
-                ~ rapport.customers_touched_sql() ~ ') as touched') -%}
-            {%- set count = run_query('select count(*) from ' ~ touched).columns[0].values()[0] -%}
-            {%- do log('customers: incremental, recomputing ' ~ count ~ ' customers', info=true) -%}
-            delete from {{ this }}
-            where customer_id in (select t.customer_id from {{ touched }} as t)
-                or customer_id not in (
+            {%- set no_longer_current -%}
+                customer_id not in (
                     select a.customer_id from {{ ref('int_customer_ids_assigned') }} as a
                     where a.is_current and a.customer_id is not null
                 )
+            {%- endset -%}
+            {{ rapport.list_touched_keys([(touched, ['customer_id'], rapport.customers_touched_sql())],
+                'customers: incremental, recomputing {} customers', delete_from=this, also_delete=no_longer_current) }}
         {%- else -%}
             delete from {{ this }}
         {%- endif -%}

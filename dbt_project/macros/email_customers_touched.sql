@@ -129,12 +129,8 @@
     {%- if is_incremental() and not flags.EMPTY -%}
         {%- set touched = rapport.email_customers_touched_relation() -%}
         {%- if touched -%}
-            {%- do run_query('create or replace table ' ~ touched ~ ' as select distinct email_normalized from ('
-                ~ rapport.email_customers_touched_sql() ~ ') as touched') -%}
-            {%- set count = run_query('select count(*) from ' ~ touched).columns[0].values()[0] -%}
-            {%- do log('int_email_customers: incremental by email, recomputing ' ~ count ~ ' emails', info=true) -%}
-            delete from {{ this }}
-            where email_normalized in (select t.email_normalized from {{ touched }} as t)
+            {{ rapport.list_touched_keys([(touched, ['email_normalized'], rapport.email_customers_touched_sql())],
+                'int_email_customers: incremental by email, recomputing {} emails', delete_from=this) }}
         {%- else -%}
             delete from {{ this }}
         {%- endif -%}

@@ -171,10 +171,9 @@
         {%- set reason = rapport.orders_full_reason() -%}
         {%- if reason is none -%}
             {%- set state = rapport.orders_state_relations() -%}
-            {%- do run_query('create or replace table ' ~ state.touched ~ ' as select distinct order_id from ('
-                ~ rapport.orders_touched_sql(state) ~ ') as touched') -%}
-            {%- set count = run_query('select count(*) from ' ~ state.touched).columns[0].values()[0] -%}
-            {%- do log('int_orders_enriched: incremental, recomputing ' ~ count ~ ' orders', info=true) -%}
+            {#- no delete: delete+insert on order_id replaces the rows of the orders the model returns -#}
+            {%- do rapport.list_touched_keys([(state.touched, ['order_id'], rapport.orders_touched_sql(state))],
+                'int_orders_enriched: incremental, recomputing {} orders') -%}
         {%- else -%}
             {%- do log('int_orders_enriched: building every order (' ~ reason ~ ')', info=true) -%}
         {%- endif -%}
