@@ -22,6 +22,22 @@ from typing import Any
 FIRST_FREE_FD = 10  # pipe ends are moved at or above this, clear of 0-4, before they are placed on 3 and 4
 
 
+def inherited_fds() -> list[int]:
+    """This process's descriptors above stdio that a child would inherit (DuckDB opens its database files
+    without close-on-exec): the browser gets them closed, as subprocess's `close_fds` does, so no browser
+    process holds a warehouse file open."""
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    found = []
+    for name in os.listdir(fd_dir):
+        fd = int(name)
+        try:
+            if fd > 2 and os.get_inheritable(fd):
+                found.append(fd)
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+    return found
+
+
 class DevToolsError(RuntimeError):
     """Chromium exited, failed a command or did not answer in time; the message says which."""
 
@@ -42,6 +58,7 @@ class DevToolsPipe:
                 command,
                 os.environ,
                 file_actions=[
+                    *((os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds()),
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                     (os.POSIX_SPAWN_OPEN, 2, str(stderr_path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),

@@ -4,6 +4,7 @@ With Chromium: the PDF is the one `chromium --print-to-pdf --no-pdf-header-foote
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -107,3 +108,19 @@ def test_a_missing_page_is_reported_not_printed(tmp_path: Path) -> None:
     with PdfPrinter() as printer, pytest.raises(ChromiumUnavailable):
         printer.print(tmp_path / "missing.html", tmp_path / "missing.pdf")
     assert not (tmp_path / "missing.pdf").exists()
+
+
+def test_the_browser_inherits_no_open_file_but_its_two_pipes(tmp_path: Path) -> None:
+    # DuckDB opens its database files without close-on-exec: a browser must not keep the warehouse open
+    opened = os.open(tmp_path / "warehouse.duckdb", os.O_RDWR | os.O_CREAT)
+    held = fcntl.fcntl(opened, fcntl.F_DUPFD, 100)  # high: clear of the descriptor sh reads its script from
+    os.close(opened)
+    os.set_inheritable(held, True)
+    listing = tmp_path / "fds.txt"
+    try:
+        pipe = DevToolsPipe([str(_fake_chromium(tmp_path, f"ls /proc/$$/fd > {listing}"))], tmp_path / "stderr.log")
+        pipe.close()  # waits for the script to exit
+    finally:
+        os.close(held)
+    fds = {int(name) for name in listing.read_text().split()}
+    assert held not in fds and {0, 1, 2, 3, 4} <= fds
