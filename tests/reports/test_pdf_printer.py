@@ -43,16 +43,34 @@ def test_a_chromium_that_fails_to_start_costs_the_pdf_only(
     assert not list(out.glob(".*"))
 
 
-def test_a_chromium_that_never_answers_times_out_and_is_stopped(tmp_path: Path) -> None:
-    # `exec`: the pipe's process is the sleeper itself, which ignores the protocol and Browser.close
-    pipe = DevToolsPipe([str(_fake_chromium(tmp_path, "exec sleep 60"))], tmp_path / "stderr.log")
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan waits for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_a_chromium_that_never_answers_times_out_and_is_stopped_with_its_helpers(tmp_path: Path) -> None:
+    # the "browser" ignores the protocol; a helper it started must stop with it (Chromium's renderers, zygote)
+    helper = tmp_path / "helper.pid"
+    fake = _fake_chromium(tmp_path, f"sleep 60 & echo $! > {helper}; exec sleep 60")
+    pipe = DevToolsPipe([str(fake)], tmp_path / "stderr.log")
     started = time.monotonic()
     with pytest.raises(DevToolsError, match="did not answer in time"):
         pipe.call("Target.createTarget", {"url": "about:blank"}, deadline=time.monotonic() + 0.5)
-    pipe.close(timeout_s=0.5)
+    while not helper.exists() or not helper.read_text().strip():
+        time.sleep(0.02)
+    helper_pid = int(helper.read_text())
+    assert _running(helper_pid)
+    pipe.close()
     assert time.monotonic() - started < 5
     with pytest.raises(ProcessLookupError):  # killed and reaped: no such process any more
         os.kill(pipe.pid, 0)
+    deadline = time.monotonic() + 5
+    while _running(helper_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _running(helper_pid)
 
 
 CHROMIUM = find_chromium()
@@ -119,7 +137,10 @@ def test_the_browser_inherits_no_open_file_but_its_two_pipes(tmp_path: Path) -> 
     listing = tmp_path / "fds.txt"
     try:
         pipe = DevToolsPipe([str(_fake_chromium(tmp_path, f"ls /proc/$$/fd > {listing}"))], tmp_path / "stderr.log")
-        pipe.close()  # waits for the script to exit
+        deadline = time.monotonic() + 10
+        while pipe.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pipe.close()
     finally:
         os.close(held)
     fds = {int(name) for name in listing.read_text().split()}
