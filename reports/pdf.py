@@ -60,6 +60,14 @@ def chromium_command(binary: str, profile_dir: Path, *extra: str) -> list[str]:
     return [binary, *HEADLESS_FLAGS, f"--user-data-dir={profile_dir}", *extra]
 
 
+def profile_parent() -> str | None:
+    """Where the browser's throw-away profile goes: a RAM disk when there is one (None: the temp directory).
+    Chromium writes ~190 files into a new profile; deleting them took 0.5 s on the benchmark machine's disk,
+    1 ms in /dev/shm."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 # what `--print-to-pdf --no-pdf-header-footer` asks of Page.printToPDF
 PRINT_PARAMETERS = {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False}
 
@@ -81,7 +89,9 @@ class PdfPrinter:
                 + " on PATH); run scripts/install_chromium.sh"
             )
             return
-        self._tmp = tempfile.TemporaryDirectory(prefix="rapport-chromium-", ignore_cleanup_errors=True)
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="rapport-chromium-", dir=profile_parent(), ignore_cleanup_errors=True
+        )
         tmp = Path(self._tmp.name)
         try:
             self._pipe = DevToolsPipe(

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rapport.reports.devtools_pipe import DevToolsError, DevToolsPipe
-from rapport.reports.pdf import ChromiumUnavailable, PdfPrinter, chromium_command, find_chromium
+from rapport.reports.pdf import ChromiumUnavailable, PdfPrinter, chromium_command, find_chromium, profile_parent
 from rapport.reports.render import render_report
 
 
@@ -105,6 +106,9 @@ def test_the_pdf_is_what_chromiums_print_to_pdf_prints(tmp_path: Path) -> None:
     with PdfPrinter() as printer:  # one browser, two prints: each on its own page
         for page in pages:
             printer.print(page, page.with_suffix(".pdf"))
+        profiles = set(Path(profile_parent() or tempfile.gettempdir()).glob("rapport-chromium-*"))
+        assert profiles  # the browser's profile, on the RAM disk where there is one
+    assert not profiles & set(Path(profile_parent() or tempfile.gettempdir()).glob("rapport-chromium-*"))
     for page in pages:
         expected = tmp_path / f"{page.stem}-cli.pdf"
         assert CHROMIUM is not None
