@@ -141,10 +141,11 @@ def render_report(
         record_history(out_dir, history, run_id=run_id, as_of=as_of, values=values)
         log.info("marketer report (%s) written to %s in %.1f s", code, html_path, time.monotonic() - started)
 
-        pdf_path = html_path.with_suffix(".pdf") if printer is not None else None
+        pdf_path: Path | None = None
         if printer is not None:
             try:
-                printer.print(html_path, pdf_path)
+                printer.print(html_path, html_path.with_suffix(".pdf"))
+                pdf_path = html_path.with_suffix(".pdf")
                 copy_atomic(pdf_path, out_dir / "latest.pdf")
                 log.info("marketer report PDF written to %s", pdf_path)
             except ChromiumUnavailable as exc:
