@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -65,7 +67,7 @@ from rapport.reports.headline import (
 from rapport.reports.i18n import DEFAULT_LANGUAGE, check_language
 from rapport.reports.markup import page_margins_css, template_helpers
 from rapport.reports.migrations import load_migrations, load_segment_history
-from rapport.reports.pdf import ChromiumUnavailable, print_to_pdf
+from rapport.reports.pdf import ChromiumUnavailable, PdfPrinter
 from rapport.reports.prediction_data import (
     BACKTEST_ORDERS_ERROR,
     BACKTEST_PEOPLE,
@@ -123,9 +125,52 @@ def render_report(
     """`language`: en, ko or th (RAPPORT_REPORT_LANGUAGE); amounts stay US dollars in every language."""
     started = time.monotonic()
     code = check_language(language, "language")
-    fmt = formats(code)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out_dir)
+    # Chromium starts now and prints once the HTML is written: its start overlaps the reading and the charts
+    with PdfPrinter() if pdf else nullcontext() as printer:
+        html_path, values, history = _write_html(
+            published_db,
+            out_dir,
+            code,
+            run_id=run_id,
+            as_of=as_of,
+            audiences_dir=audiences_dir,
+            previous_db=previous_db,
+        )
+        record_history(out_dir, history, run_id=run_id, as_of=as_of, values=values)
+        log.info("marketer report (%s) written to %s in %.1f s", code, html_path, time.monotonic() - started)
+
+        pdf_path: Path | None = None
+        if printer is not None:
+            try:
+                printer.print(html_path, html_path.with_suffix(".pdf"))
+                pdf_path = html_path.with_suffix(".pdf")
+                copy_atomic(pdf_path, out_dir / "latest.pdf")
+                log.info("marketer report PDF written to %s", pdf_path)
+            except ChromiumUnavailable as exc:
+                log.warning("marketer report: NO PDF this run, the HTML report is complete at %s. %s", html_path, exc)
+                pdf_path = None
+    if pdf_path is None:
+        # An older PDF beside a newer HTML would show different numbers under the same name.
+        html_path.with_suffix(".pdf").unlink(missing_ok=True)
+        (out_dir / "latest.pdf").unlink(missing_ok=True)
+    return ReportPaths(html_path, pdf_path)
+
+
+def _write_html(
+    published_db: Path,
+    out_dir: Path,
+    code: str,
+    *,
+    run_id: str,
+    as_of: date,
+    audiences_dir: Path | None,
+    previous_db: Path | None,
+) -> tuple[Path, dict[str, float | None], list[dict[str, Any]]]:
+    """Read the published file, draw the charts and write the HTML report (and latest.html); return its path,
+    the headline values and the report history, for `record_history`."""
+    fmt = formats(code)
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         columns = relation_columns(con)
@@ -214,23 +259,7 @@ def render_report(
     html_path = out_dir / f"rapport_report_{as_of.isoformat()}.html"
     write_atomic(html_path, html.encode("utf-8"))
     copy_atomic(html_path, out_dir / "latest.html")
-    record_history(out_dir, history, run_id=run_id, as_of=as_of, values=values)
-    log.info("marketer report (%s) written to %s in %.1f s", code, html_path, time.monotonic() - started)
-
-    pdf_path = html_path.with_suffix(".pdf") if pdf else None
-    if pdf_path is not None:
-        try:
-            print_to_pdf(html_path, pdf_path)
-            copy_atomic(pdf_path, out_dir / "latest.pdf")
-            log.info("marketer report PDF written to %s", pdf_path)
-        except ChromiumUnavailable as exc:
-            log.warning("marketer report: NO PDF this run, the HTML report is complete at %s. %s", html_path, exc)
-            pdf_path = None
-    if pdf_path is None:
-        # An older PDF beside a newer HTML would show different numbers under the same name.
-        html_path.with_suffix(".pdf").unlink(missing_ok=True)
-        (out_dir / "latest.pdf").unlink(missing_ok=True)
-    return ReportPaths(html_path, pdf_path)
+    return html_path, values, history
 
 
 def _lists_and_files(

@@ -1,6 +1,6 @@
 """The report step imports what it runs: not the prediction models (numpy/scipy fits, pandas), which it only
-reads the results of (rapport.predictions.config holds the names and settings it needs); nor scipy.stats, which
-only a holdout plan needs (rapport.experiments.planning imports it when it plans one: issue 16, 0.9 s)."""
+reads the results of (rapport.predictions.config holds the names and settings it needs); nor scipy.stats, not even
+to plan a holdout for a campaign too small to tell (the standard library's normal quantile does: issue 16, 0.9 s)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ def test_the_report_and_audience_modules_do_not_import_the_models() -> None:
         "import sys, rapport.reports.render, rapport.publishing.audiences; "
         "print(sorted(m for m in ('pandas', 'rapport.predictions.score', 'rapport.predictions.step', 'scipy', "
         "'scipy.stats') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_planning_a_holdout_imports_no_scipy() -> None:
+    # what the report does for a campaign too small to tell (reports/decisions.py: better_holdout)
+    code = (
+        "import sys; from rapport.experiments.planning import plan_holdout; plan_holdout(20000, 0.03, 0.01); "
+        "print(sorted(m for m in ('scipy', 'scipy.stats') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
