@@ -8,8 +8,9 @@ threshold crossed: recency ranks stay, ann's and ben's first orders are past 30 
 helpdesk user with dan's address and ben's shop id (external_id 2) lands: ben's and dan's records become
 one customer, whose other id leaves.
 
-The expected log is computed here with pandas from the snapshots each build computed (customer_segments
-after the build), running the dates once each in date order; it is compared with the model's table.
+The expected log is computed with pandas (tests/segment_history_logs.py) from the snapshots each build
+computed (customer_segments after the build), running the dates once each in date order; it is compared with
+the model's table.
 
 The state table (intermediate.segment_history__state, what a run for the latest recorded date reads instead
 of the whole log) is checked on another warehouse: in-order days, a re-run, a backfill, a merge and a forget,
