@@ -75,17 +75,18 @@
 {%- endmacro %}
 
 
-{# A timestamp as ISO 8601 text to the second, `YYYY-MM-DDTHH:MM:SS`. #}
-{% macro iso_seconds_text(expr) -%}
-    {{ return(adapter.dispatch('iso_seconds_text', 'rapport')(expr)) }}
+{# A timestamp as ISO 8601 text to the microsecond, `YYYY-MM-DDTHH:MM:SS.ffffff` (both engines keep
+   microseconds: two instants give two texts). #}
+{% macro iso_micros_text(expr) -%}
+    {{ return(adapter.dispatch('iso_micros_text', 'rapport')(expr)) }}
 {%- endmacro %}
 
-{% macro default__iso_seconds_text(expr) -%}
-    strftime({{ expr }}, '%Y-%m-%dT%H:%M:%S')
+{% macro default__iso_micros_text(expr) -%}
+    strftime({{ expr }}, '%Y-%m-%dT%H:%M:%S.%f')
 {%- endmacro %}
 
-{% macro spark__iso_seconds_text(expr) -%}
-    date_format({{ expr }}, "yyyy-MM-dd'T'HH:mm:ss")
+{% macro spark__iso_micros_text(expr) -%}
+    date_format({{ expr }}, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
 {%- endmacro %}
 
 

@@ -83,9 +83,11 @@
   O(customers) rows, not the whole log, `intermediate.segment_history__state` keeps, for the state date S,
   each customer's latest log row before S and their row at S (if any): the state before a date after S is
   each customer's latest row there, the state before S their row before it. `segment_history__state_dates`
-  is the registry (segment_history_dates: as_of_date, run_id) as it was when the state was written; S is its
-  latest date. A date recorded or recomputed since by a build that did not keep the state (a crash between
-  the registry and the log, another engine) differs there, and the build reads the whole log instead.
+  is the registry (segment_history_dates: as_of_date, run_id, recorded_at) as it was when the log and the
+  state were written; S is its latest date. A date recorded or recomputed since by a build that did not keep
+  the state (another engine) differs there, and the build reads the whole log instead; a registration whose
+  log rows were never written (a build stopped between the registry and the log) is undone by the next build
+  of the registry (macros/segment_history_unwritten.sql).
   Written in the log's transaction (the strategy above); rebuilt from the log whenever a build reads the whole
   log; dropped with the log (pre-hook). `rapport forget` deletes the person's rows from it like from every
   derived table (rapport.privacy.database.delete_derived). No times are kept, so a rebuild with the same run
@@ -198,10 +200,10 @@
     insert into {{ kept.state }} ({{ column_list }})
     select {{ column_list }} from {{ batch }};
     create or replace table {{ kept.dates }} as
-    select as_of_date, run_id from {{ ref('segment_history_dates') }};
+    select as_of_date, run_id, recorded_at from {{ ref('segment_history_dates') }};
     {%- else %}
     create or replace table {{ kept.dates }} as
-    select as_of_date, run_id from {{ ref('segment_history_dates') }};
+    select as_of_date, run_id, recorded_at from {{ ref('segment_history_dates') }};
     create or replace table {{ kept.state }} as
     with latest_before_state_date as (
         select {{ column_list }}
@@ -340,6 +342,24 @@
     {%- set previous = rapport.segment_history_previous(relation) -%}
     {%- do run_query('drop table if exists ' ~ previous) -%}
     {%- do run_query(create_table_as(False, previous, 'select * from ' ~ relation)) -%}
+{%- endmacro %}
+
+
+{# Post-hook: drop the copy of the previous log once the build has rewritten the log (Spark). It is only the
+   overwrite's input: the working DuckDB file holds the log of record and sends it to Spark again after a
+   failed build (rapport.transform.spark_exchange), so the copy restores nothing and would double the log's
+   Parquet. A build that fails before this leaves it; the next build's pre-hook replaces it. #}
+{% macro segment_history_drop_previous() -%}
+    {{ return(adapter.dispatch('segment_history_drop_previous', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro default__segment_history_drop_previous() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro spark__segment_history_drop_previous() -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {{ return('drop table if exists ' ~ rapport.segment_history_previous(this)) }}
 {%- endmacro %}
 
 

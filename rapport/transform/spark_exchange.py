@@ -179,6 +179,24 @@ def _drop_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
         con.execute(f"drop view {schema}.{name}")
 
 
+# State that DuckDB builds keep beside a model (in the schema of the model named second) and Spark builds do
+# not write: once Spark's table replaced the model's, it describes an older table.
+_DUCKDB_ONLY_STATE = {
+    "segment_history": ("int_segment_scopes", ["segment_history__state", "segment_history__state_dates"]),
+}
+
+
+def _drop_duckdb_only_state(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any], collected: list[str]) -> None:
+    """Drop the DuckDB-only state of the models just collected: a later DuckDB build rebuilds it from the
+    table. Kept, the segment history's registry copy would make that build undo the dates Spark recorded
+    (macros/segment_history_unwritten.sql)."""
+    schemas = {n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for model, (beside, tables) in _DUCKDB_ONLY_STATE.items():
+        if model in schemas and f"{schemas[model]}.{model}" in collected and beside in schemas:
+            for table in tables:
+                con.execute(f"drop table if exists {schemas[beside]}.{table}")
+
+
 def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str]:
     """Every model table Spark holds into the working file (one transaction), typed as the DuckDB build types
     it; returns the `schema.table` names brought back."""
@@ -214,6 +232,7 @@ def collect_from_spark(settings: Settings, manifest: dict[str, Any]) -> list[str
             _drop_view(con, schema, name)
             con.execute(f"create or replace table {schema}.{name} as select {select} from {source}")
             collected.append(f"{schema}.{name}")
+        _drop_duckdb_only_state(con, manifest, collected)
         con.execute("commit")
         marks = {
             f"{n['schema']}.{n['alias']}": _fingerprint(con, f"{n['schema']}.{n['alias']}")

@@ -8,8 +8,9 @@ threshold crossed: recency ranks stay, ann's and ben's first orders are past 30 
 helpdesk user with dan's address and ben's shop id (external_id 2) lands: ben's and dan's records become
 one customer, whose other id leaves.
 
-The expected log is computed here with pandas from the snapshots each build computed (customer_segments
-after the build), running the dates once each in date order; it is compared with the model's table.
+The expected log is computed with pandas (tests/segment_history_logs.py) from the snapshots each build
+computed (customer_segments after the build), running the dates once each in date order; it is compared with
+the model's table.
 
 The state table (intermediate.segment_history__state, what a run for the latest recorded date reads instead
 of the whole log) is checked on another warehouse: in-order days, a re-run, a backfill, a merge and a forget,
@@ -24,64 +25,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from segment_history_logs import LOG, SELECT, STATE, expected_log, normalised, read_log, read_snapshot, seed
 
 pytestmark = pytest.mark.slow  # six dbt builds (~10 s each)
 
-SELECT = ["+segment_history", "+segment_migrations", "+segment_history_dates"]
 D1, D2, E, D3 = date(2025, 2, 1), date(2025, 2, 20), date(2025, 2, 21), date(2025, 3, 1)
-STATE = ["rfm_segment", "lifecycle_stage", "value_tier", "engagement_tier", "support_health", "r_score",
-         "f_score", "m_score", "frequency", "monetary_usd", "last_order_date"]  # fmt: skip
-LOG = ["as_of_date", "customer_id", "change", *STATE]
-
-
-def _snapshot(wh: Any) -> pd.DataFrame:
-    """The state the build just computed (its as-of date's snapshot), read from customer_segments."""
-    with duckdb.connect(str(wh.path), read_only=True) as con:
-        return con.execute(
-            f"select customer_id, {', '.join(STATE[:-1])}, cast(last_order_at as date) as last_order_date "
-            "from marts.customer_segments"
-        ).df()
-
-
-def _log(wh: Any) -> pd.DataFrame:
-    with duckdb.connect(str(wh.path), read_only=True) as con:
-        log = con.execute(f"select {', '.join(LOG)}, run_id from marts.segment_history").df()
-    log["as_of_date"] = pd.to_datetime(log["as_of_date"]).dt.date
-    return log
-
-
-def _expected_log(snapshots: dict[date, pd.DataFrame]) -> pd.DataFrame:
-    """Each date diffed against the previous date's snapshot, in date order (independent of the model)."""
-    rows: list[dict[str, Any]] = []
-    before: dict[str, dict[str, Any]] = {}
-    for as_of in sorted(snapshots):
-        after = {r["customer_id"]: r for r in snapshots[as_of].to_dict("records")}
-        for cid in sorted(before.keys() | after.keys()):
-            if cid not in before:
-                rows.append({"as_of_date": as_of, "customer_id": cid, "change": "entered",
-                             **{c: after[cid][c] for c in STATE}})  # fmt: skip
-            elif cid not in after:
-                rows.append({"as_of_date": as_of, "customer_id": cid, "change": "left", **dict.fromkeys(STATE)})
-            elif any(not _same(before[cid][c], after[cid][c]) for c in STATE):
-                rows.append({"as_of_date": as_of, "customer_id": cid, "change": "changed",
-                             **{c: after[cid][c] for c in STATE}})  # fmt: skip
-        before = after
-    return _normalised(pd.DataFrame(rows, columns=LOG))
-
-
-def _same(a: Any, b: Any) -> bool:
-    return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
-
-
-def _normalised(df: pd.DataFrame) -> pd.DataFrame:
-    out = df[LOG].copy()
-    out["as_of_date"] = pd.to_datetime(out["as_of_date"]).dt.date
-    out["last_order_date"] = pd.to_datetime(out["last_order_date"]).dt.date
-    for c in ("r_score", "f_score", "m_score", "frequency"):
-        out[c] = out[c].astype("Int64")
-    out["monetary_usd"] = out["monetary_usd"].astype(float)
-    out = out.astype({c: object for c in LOG}).where(out.notna(), None)
-    return out.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
 
 
 def _state_at(log: pd.DataFrame, as_of: date) -> pd.DataFrame:
@@ -91,38 +39,19 @@ def _state_at(log: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return latest[latest["change"] != "left"].drop(columns=["as_of_date", "change"])
 
 
-def _seed(wh: Any, rows: Any, *, ann_orders_again: bool) -> None:
-    """ann, ben and cat in the shop; ann orders on 01-10 (and on 03-05 when `ann_orders_again`), ben on 01-20
-    and 02-15, dan (a guest) on 01-05."""
-    wh.insert("shop_customers", [rows.shop_customer(1, email="ann@x.com"), rows.shop_customer(2, email="ben@x.com"),
-                                 rows.shop_customer(3, email="cat@x.com")])  # fmt: skip
-    o = rows.shop_order
-    orders = [
-        o(10, customer_id=1, total=100, created_at="2025-01-10 12:00:00", updated_at="2025-01-10 12:00:00"),
-        o(20, customer_id=2, total=20, created_at="2025-01-20 12:00:00", updated_at="2025-01-20 12:00:00"),
-        o(21, customer_id=2, total=30, created_at="2025-02-15 12:00:00", updated_at="2025-02-15 12:00:00"),
-        o(30, email="dan@x.com", total=50, created_at="2025-01-05 12:00:00", updated_at="2025-01-05 12:00:00"),
-    ]  # fmt: skip
-    if ann_orders_again:
-        orders.append(
-            o(11, customer_id=1, total=40, created_at="2025-03-05 12:00:00", updated_at="2025-03-05 12:00:00")
-        )
-    wh.insert("shop_orders", orders)
-
-
 @pytest.fixture(scope="module")
 def history(make_warehouse, rows) -> dict[str, Any]:
     wh = make_warehouse("segment_history")
-    _seed(wh, rows, ann_orders_again=False)
+    seed(wh, rows, ann_orders_again=False)
     snapshots: dict[date, pd.DataFrame] = {}
     logs: dict[str, pd.DataFrame] = {}
     expected: dict[str, pd.DataFrame] = {}
 
     def build(as_of: date, run_id: str) -> None:
         wh.build(as_of=as_of, run_id=run_id, select=SELECT)
-        snapshots[as_of] = _snapshot(wh)
-        logs[run_id] = _log(wh)
-        expected[run_id] = _expected_log(snapshots)
+        snapshots[as_of] = read_snapshot(wh)
+        logs[run_id] = read_log(wh)
+        expected[run_id] = expected_log(snapshots)
 
     build(E, "r-e")
     build(D1, "r-d1")  # before a recorded date: E is re-diffed against D1
@@ -147,7 +76,7 @@ def test_the_log_equals_the_in_order_log_after_every_build(history):
     """Out of order (E, then D1 before it, then D2 between), a re-run, and a merge: after each build the
     table equals the log of running the dates once each in date order with their last snapshots."""
     for run_id, log in history["logs"].items():
-        pd.testing.assert_frame_equal(_normalised(log), history["expected"][run_id], obj=f"after {run_id}")
+        pd.testing.assert_frame_equal(normalised(log), history["expected"][run_id], obj=f"after {run_id}")
 
 
 def test_a_date_whose_changes_vanish_loses_its_rows(history):
@@ -162,7 +91,7 @@ def test_a_date_whose_changes_vanish_loses_its_rows(history):
 
 
 def test_unchanged_customer_has_one_row_and_a_change_one_more(history):
-    log = _normalised(history["logs"]["r-d1b"])
+    log = normalised(history["logs"]["r-d1b"])
     cat = log[log["customer_id"] == history["ids"]["cat"]]
     assert cat[["as_of_date", "change", "rfm_segment", "frequency"]].values.tolist() == [
         [D1, "entered", "No Purchases", 0]
@@ -177,13 +106,13 @@ def test_unchanged_customer_has_one_row_and_a_change_one_more(history):
 
 def test_the_re_run_of_a_date_rewrites_only_its_rows_and_the_next_dates(history):
     before, after = history["logs"]["r-d2"], history["logs"]["r-d1b"]
-    pd.testing.assert_frame_equal(_normalised(before), _normalised(after))
+    pd.testing.assert_frame_equal(normalised(before), normalised(after))
     assert set(after[after["as_of_date"] == D1]["run_id"]) == {"r-d1b"}
     assert set(after[after["as_of_date"] == D2]["run_id"]) == {"r-d1b"}  # re-diffed: the run that wrote them
 
 
 def test_a_merged_id_leaves_with_a_null_state(history):
-    log = _normalised(history["logs"]["r-d3"])
+    log = normalised(history["logs"]["r-d3"])
     left = log[(log["as_of_date"] == D3) & (log["change"] == "left")]
     assert len(left) == 1
     assert left[STATE].isna().all(axis=None)
@@ -197,10 +126,10 @@ def test_a_merged_id_leaves_with_a_null_state(history):
 
 
 def test_the_state_at_each_recorded_date_is_that_dates_snapshot(history):
-    log = _normalised(history["logs"]["r-d3"])
+    log = normalised(history["logs"]["r-d3"])
     for as_of, snapshot in history["snapshots"].items():
         got = _state_at(log, as_of).sort_values("customer_id").reset_index(drop=True)
-        want = _normalised(snapshot.assign(as_of_date=as_of, change="x")).drop(columns=["as_of_date", "change"])
+        want = normalised(snapshot.assign(as_of_date=as_of, change="x")).drop(columns=["as_of_date", "change"])
         pd.testing.assert_frame_equal(got, want.sort_values("customer_id").reset_index(drop=True), obj=str(as_of))
 
 
@@ -299,14 +228,14 @@ def _kept_state(wh: Any) -> tuple[date, pd.DataFrame] | None:
             return None
         [(state_date,)] = con.execute(f"select max(as_of_date) from {STATE_TABLE}_dates").fetchall()
         rows = con.execute(f"select {', '.join(LOG)} from {STATE_TABLE}").df()
-    return state_date, _normalised(rows)
+    return state_date, normalised(rows)
 
 
 def _expected_state(log: pd.DataFrame, state_date: date) -> pd.DataFrame:
     """Each customer's latest row before the state date, and their row at it (from a log, in pandas)."""
     before = log[log["as_of_date"] < state_date].sort_values("as_of_date").groupby("customer_id").tail(1)
     at = log[log["as_of_date"] == state_date]
-    return _normalised(pd.concat([before, at]))
+    return normalised(pd.concat([before, at]))
 
 
 @pytest.fixture(scope="module")
@@ -318,20 +247,20 @@ def kept(make_warehouse, rows) -> dict[str, Any]:
     from rapport.privacy.store import KEY_ENV
 
     wh = make_warehouse("segment_history_state")
-    _seed(wh, rows, ann_orders_again=True)
+    seed(wh, rows, ann_orders_again=True)
     snapshots: dict[date, pd.DataFrame] = {}
     forgotten: set[str] = set()
     out: dict[str, dict[str, Any]] = {}
 
     def build(as_of: date, run_id: str) -> None:
         wh.build(as_of=as_of, run_id=run_id, select=SELECT)
-        snapshots[as_of] = _snapshot(wh)
+        snapshots[as_of] = read_snapshot(wh)
         record(run_id)
         out[run_id]["reads_state"] = _reads_state(wh)
 
     def record(name: str) -> None:
         kept_snapshots = {d: s[~s["customer_id"].isin(forgotten)] for d, s in snapshots.items()}
-        out[name] = {"log": _normalised(_log(wh)), "expected": _expected_log(kept_snapshots),
+        out[name] = {"log": normalised(read_log(wh)), "expected": expected_log(kept_snapshots),
                      "state": _kept_state(wh), "latest_recorded": max(snapshots)}  # fmt: skip
 
     build(F1, "f1")  # the first build: no table yet; it writes the state (post-hook)

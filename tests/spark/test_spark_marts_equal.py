@@ -84,6 +84,7 @@ LANDED = [
     """insert into raw.esp_events select * replace ('late-' || sg_event_id as sg_event_id, 'rebuild' as _run_id,
        now()::timestamp as _extracted_at) from raw.esp_events qualify row_number() over (order by sg_event_id) = 1""",
 ]
+KEPT_STATE = ["intermediate.segment_history__state", "intermediate.segment_history__state_dates"]
 IDS = "select record_id, customer_id, is_current, first_assigned_run_id from intermediate.int_customer_ids_assigned"
 
 
@@ -127,6 +128,10 @@ def runs(tmp_path_factory) -> dict[str, Any]:
         )
         for sql in LANDED:
             con.execute(sql)
+        # the state a DuckDB build keeps beside the history (registry copy and latest rows), as if the
+        # engine had been DuckDB before: a collected Spark build must drop it (it describes the older log)
+        for table in KEPT_STATE:
+            con.execute(f"create table {table} as select * from marts.segment_history_dates")
     started = time.monotonic()
     rebuild = subprocess.Popen([sys.executable, "-c", REBUILD, str(as_of), ",".join(INCREMENTAL)], text=True,
                                env={**env, "RAPPORT_WAREHOUSE_DIR": str(spark), "RAPPORT_ENGINE": "spark"},
@@ -248,3 +253,19 @@ def test_the_incremental_staging_models_read_what_landed_on_spark(runs):
                            "(select count(*) from staging.stg_esp__events where _run_id = 'rebuild')")  # fmt: skip
     orders, raw_orders, events, raw_events, late = counts[0]
     assert (orders, events, late) == (raw_orders, raw_events, 1)
+
+
+def test_the_spark_builds_leave_no_copy_of_the_previous_log(runs):
+    """The second build's segment_history rewrote the log from a copy of the previous one
+    (segment_history__previous) and dropped the copy once done: Spark's warehouse holds the log, not the copy."""
+    tables = runs["spark"] / "spark" / "warehouse"
+    assert [p.name for p in tables.glob("*.db/segment_history")] == ["segment_history"]
+    assert list(tables.glob("*.db/segment_history__previous")) == []
+
+
+def test_collecting_a_spark_build_drops_the_duckdb_only_history_state(runs):
+    """The working file held a DuckDB build's state beside the history before the second build; collecting
+    Spark's history dropped it (kept, its registry copy would make the next DuckDB build undo Spark's dates)."""
+    names = ", ".join(f"'{t.split('.')[1]}'" for t in KEPT_STATE)
+    kept = _query(runs["spark"], f"select count(*) from duckdb_tables() where table_name in ({names})")
+    assert kept == [(0,)]

@@ -81,9 +81,9 @@ with cases as (
         '2025-01-01 03:00:00'
     union all
     select
-        'timestamp as ISO text to the second',
-        {{ iso_seconds_text("cast('2025-03-01 09:05:07' as timestamp)") }},
-        '2025-03-01T09:05:07'
+        'timestamp as ISO text to the microsecond',
+        {{ iso_micros_text("cast('2025-03-01 09:05:07.2' as timestamp)") }},
+        '2025-03-01T09:05:07.200000'
     union all
     select
         'JSON text at a path',

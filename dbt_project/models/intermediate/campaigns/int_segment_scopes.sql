@@ -3,7 +3,9 @@
 --                          orders created on or before that date count.
 --   'send:<send_at>'       one per distinct campaign send time, for campaign_segment_performance: the
 --                          segment as of the day before the send, from orders created before send_at only
---                          (no leakage from the future).
+--                          (no leakage from the future). send_at is written to the microsecond (both
+--                          engines' precision): two sends within one second are two cutoffs (an order
+--                          between them counts for the later one only), so two scopes.
 -- Every RFM input is computed per scope by int_segment_rfm, so both uses share one definition.
 {%- set as_of = var('as_of', none) or modules.datetime.datetime.utcnow().date().isoformat() %}
 
@@ -22,7 +24,7 @@ send_times as (
 
 send_scopes as (
     select
-        'send:' || {{ iso_seconds_text('send_at') }} as scope_id,
+        'send:' || {{ iso_micros_text('send_at') }} as scope_id,
         cast(cast(send_at as date) - interval 1 day as date) as as_of_date,
         send_at as cutoff_at
     from send_times

@@ -20,7 +20,10 @@
         materialized='incremental',
         incremental_strategy=rapport.segment_history_strategy(),
         pre_hook="{{ rapport.segment_history_prepare() }}",
-        post_hook="{{ rapport.segment_history_state_if_missing() }}",
+        post_hook=[
+            "{{ rapport.segment_history_state_if_missing() }}",
+            "{{ rapport.segment_history_drop_previous() }}",
+        ],
         on_schema_change='append_new_columns',
         full_refresh=false
     )

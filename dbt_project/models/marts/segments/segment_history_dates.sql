@@ -2,11 +2,14 @@
 -- its snapshot held. Built before segment_history, which reads the next recorded date from it. A run replaces
 -- its own date's row (delete+insert on as_of_date; Spark: insert_overwrite of the date's partition).
 -- full_refresh=false: like segment_history, it cannot be rebuilt from the sources.
+-- A date a stopped build registered without its log rows is unregistered first, in this model's transaction
+-- (pre-hook, DuckDB: macros/segment_history_unwritten.sql), so the registry lists only dates the log holds.
 {{
     config(
         materialized='incremental',
         unique_key='as_of_date',
         incremental_strategy=rapport.incremental_replace_strategy(),
+        pre_hook="{{ rapport.segment_history_dates_undo_unwritten() }}",
         partition_by=['as_of_date'],
         on_schema_change='append_new_columns',
         full_refresh=false
