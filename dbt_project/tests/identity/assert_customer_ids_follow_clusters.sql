@@ -51,10 +51,11 @@ records_off_their_cluster as (
             'current id held by records of several clusters' as problem
         from current_ids as i
         -- null-safe, as the groups are
-        where exists (
-            select 1 from written_since as w
-            where w.customer_id is not distinct from i.customer_id
-        )
+        where
+            exists (
+                select 1 from written_since as w
+                where w.customer_id is not distinct from i.customer_id
+            )
         group by customer_id
         having count(distinct anchor_record_id) > 1
     ),
@@ -64,10 +65,11 @@ records_off_their_cluster as (
             anchor_record_id as subject,
             'cluster holding several current ids' as problem
         from current_ids as i
-        where exists (
-            select 1 from written_since as w
-            where w.anchor_record_id is not distinct from i.anchor_record_id
-        )
+        where
+            exists (
+                select 1 from written_since as w
+                where w.anchor_record_id is not distinct from i.anchor_record_id
+            )
         group by anchor_record_id
         having count(distinct customer_id) > 1
     )
