@@ -2,7 +2,7 @@
 -- exactly once in customer_identities, and customer_identities holds nothing else.
 -- One grouped pass over both sides (a key fails when it appears other than once in customer_identities or
 -- not among the expected records; a null source or source_id matches nothing, so it fails too) instead of
--- a join and an anti-join: ~20% less CPU at 1M people (docs/quality.md "dbt tests on a day build").
+-- a join and an anti-join: ~20% less CPU at 1M people (docs/quality.md "Whole tests, less work").
 with expected as (
     select
         'orders.customer' as source,
