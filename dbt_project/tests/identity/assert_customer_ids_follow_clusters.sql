@@ -43,36 +43,66 @@ records_off_their_cluster as (
     where c.anchor_record_id is distinct from i.anchor_record_id
 ),
 
-ids_on_several_anchors as (
-    select
-        customer_id as subject,
-        'current id held by records of several clusters' as problem
-    from current_ids as i
-    {%- if written %}
-        -- null-safe, as the groups are
-        where exists (
-            select 1 from written_since as w
-            where w.customer_id is not distinct from i.customer_id
-        )
-    {%- endif %}
-    group by customer_id
-    having count(distinct anchor_record_id) > 1
-),
+{%- if written %}
 
-anchors_with_several_ids as (
-    select
-        anchor_record_id as subject,
-        'cluster holding several current ids' as problem
-    from current_ids as i
-    {%- if written %}
-        where exists (
-            select 1 from written_since as w
-            where w.anchor_record_id is not distinct from i.anchor_record_id
-        )
-    {%- endif %}
-    group by anchor_record_id
-    having count(distinct customer_id) > 1
-)
+    ids_on_several_anchors as (
+        select
+            customer_id as subject,
+            'current id held by records of several clusters' as problem
+        from current_ids as i
+        -- null-safe, as the groups are
+        where
+            exists (
+                select 1 from written_since as w
+                where w.customer_id is not distinct from i.customer_id
+            )
+        group by customer_id
+        having count(distinct anchor_record_id) > 1
+    ),
+
+    anchors_with_several_ids as (
+        select
+            anchor_record_id as subject,
+            'cluster holding several current ids' as problem
+        from current_ids as i
+        where
+            exists (
+                select 1 from written_since as w
+                where w.anchor_record_id is not distinct from i.anchor_record_id
+            )
+        group by anchor_record_id
+        having count(distinct customer_id) > 1
+    )
+{%- else %}
+
+    -- every row: the distinct (id, anchor) pairs once (~1M of 5.8M rows at 1M people), then per id the
+    -- anchors and per anchor the ids among them; count() of the non-null values of distinct pairs is the
+    -- count(distinct) of each group, at about half the CPU of two distinct aggregates over every row
+    id_anchor_pairs as (
+        select distinct
+            customer_id,
+            anchor_record_id
+        from current_ids
+    ),
+
+    ids_on_several_anchors as (
+        select
+            customer_id as subject,
+            'current id held by records of several clusters' as problem
+        from id_anchor_pairs
+        group by customer_id
+        having count(anchor_record_id) > 1
+    ),
+
+    anchors_with_several_ids as (
+        select
+            anchor_record_id as subject,
+            'cluster holding several current ids' as problem
+        from id_anchor_pairs
+        group by anchor_record_id
+        having count(customer_id) > 1
+    )
+{%- endif %}
 
 select * from records_off_their_cluster
 union all

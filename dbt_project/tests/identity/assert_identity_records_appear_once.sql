@@ -1,5 +1,8 @@
 -- Every source record (recomputed here from staging, independently of int_identity_records_unioned) appears
 -- exactly once in customer_identities, and customer_identities holds nothing else.
+-- One grouped pass over both sides (a key fails when it appears other than once in customer_identities or
+-- not among the expected records; a null source or source_id matches nothing, so it fails too) instead of
+-- a join and an anti-join: ~20% less CPU at 1M people (docs/quality.md "Whole tests, less work").
 with expected as (
     select
         'orders.customer' as source,
@@ -35,29 +38,31 @@ with expected as (
     from {{ ref('stg_esp__audiences') }}
 ),
 
-actual as (
+-- every expected record and every row of customer_identities, each counted on its side
+both_sides as (
     select
         source,
         source_id,
-        count(*) as n
+        1 as expected_rows,
+        0 as identity_rows
+    from expected
+    union all
+    select
+        source,
+        source_id,
+        0 as expected_rows,
+        1 as identity_rows
     from {{ ref('customer_identities') }}
-    group by source, source_id
 )
 
 select
-    e.source,
-    e.source_id,
-    coalesce(a.n, 0) as appearances
-from expected as e
-left join actual as a on e.source = a.source and e.source_id = a.source_id
-where coalesce(a.n, 0) != 1
-union all
-select
-    a.source,
-    a.source_id,
-    a.n as appearances
-from actual as a
-where not exists (
-    select 1 from expected as e
-    where e.source = a.source and e.source_id = a.source_id
-)
+    source,
+    source_id,
+    sum(identity_rows) as appearances
+from both_sides
+group by source, source_id
+having
+    sum(identity_rows) != 1
+    or sum(expected_rows) = 0
+    or source is null
+    or source_id is null
