@@ -29,16 +29,19 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 # GX imports its SQL and Spark integrations whenever SQLAlchemy and PySpark are installed (Airflow brings the
-# one, the Spark extra the other), though the gates validate pandas frames only: ~0.45 s of CPU in every
-# process that validates (a fifth of GX's import; docs/quality.md). GX supports their absence (both are
-# optional extras of great-expectations), so they are hidden while it imports.
+# one, the Spark extra the other), though the gates validate pandas frames only: ~0.45 s of CPU, a fifth of GX's
+# import, in a process that has loaded neither (an Airflow task has SQLAlchemy already: only PySpark's share is
+# saved there; docs/quality.md). GX supports their absence (both are optional extras of great-expectations), so
+# they are hidden while it imports.
 UNUSED_INTEGRATIONS = ("pyspark", "sqlalchemy")
 
 
 @contextmanager
 def _not_importable(modules: tuple[str, ...]) -> Iterator[None]:
     """`modules` raise ImportError inside the block (a None entry in sys.modules), and import normally after
-    it. One already imported is left as it is: the code that imported it, and GX, go on using it."""
+    it. One already imported is left as it is: the code that imported it, and GX, go on using it. The entries
+    are process-wide: a thread importing one of them during the block would get ImportError (the raw gate's
+    frame export, which runs beside GX's import, imports neither)."""
     hidden = [m for m in modules if m not in sys.modules]
     for m in hidden:
         sys.modules[m] = None  # type: ignore[assignment]
