@@ -44,3 +44,28 @@ def test_a_config_cut_short_by_a_kill_is_set_aside_and_the_gate_runs_again(tmp_p
         assert len(list(config.parent.glob("great_expectations.yml.broken-*"))) == i, "the cut file is kept aside"
         assert b"data_docs_sites" in config.read_bytes()
     con.close()
+
+
+def test_a_gate_rewrites_the_config_only_when_a_setting_differs(tmp_path):
+    """A gate saves great_expectations.yml only when its Data Docs site or flags differ from the stored ones (a
+    new or moved warehouse): a config left alone cannot be cut short, and a gate is spared the rewrite."""
+    settings = settings_for(tmp_path / "warehouse")
+    con = duckdb.connect(str(tmp_path / "warehouse" / "work.duckdb"))
+    land_clean_sources(con, "r0")
+    run_raw_checks(con, settings, run_id="r0", interval_end=END)
+    config = tmp_path / "warehouse" / "gx" / "great_expectations.yml"
+    written, stat = config.read_bytes(), config.stat()
+
+    _new_process()
+    run_raw_checks(con, settings, run_id="r1", interval_end=END)
+    assert config.stat().st_mtime_ns == stat.st_mtime_ns
+    assert config.read_bytes() == written
+
+    # a warehouse moved here from elsewhere: its stored site points at the old Data Docs folder
+    docs = str(tmp_path / "warehouse" / "data_docs")
+    config.write_text(written.decode().replace(docs, "/elsewhere/data_docs"), encoding="utf-8")
+    _new_process()
+    run_raw_checks(con, settings, run_id="r2", interval_end=END)
+    con.close()
+    assert "/elsewhere" not in config.read_text(encoding="utf-8")
+    assert docs in config.read_text(encoding="utf-8")
