@@ -1,10 +1,10 @@
 {#
-  A dbt command that builds (run, build, seed, snapshot) changes the marts the pipeline last built and checked
-  (rapport.transform.build_state): this on-run-start hook forgets that state, so the next `rapport run` builds
-  and checks again instead of reusing (and publishing) marts it did not check. rapport's own builds clear it
-  too (runner.invalidate, the Airflow interceptor); this covers any other dbt invocation, e.g. a
-  `dbt build --vars ...` run by hand against the working file. Commands that only read (test, compile,
-  docs) leave it.
+  A dbt command that builds (run, build, seed, snapshot, clone; a retry of one) changes the marts the
+  pipeline last built and checked (rapport.transform.build_state): this on-run-start hook forgets that state,
+  so the next `rapport run` builds and checks again instead of reusing (and publishing) marts it did not
+  check. rapport's own builds clear it too (runner.invalidate, the Airflow interceptor); this covers any other
+  dbt invocation, e.g. a `dbt build --vars ...` run by hand against the working file. Commands that only
+  read (test, compile, docs) leave it.
 #}
 {% macro forget_reuse_state() -%}
     {{ return(adapter.dispatch('forget_reuse_state', 'rapport')()) }}
@@ -13,7 +13,7 @@
 {# Runs the delete itself and commits: the hook's own SQL would run in the transaction the relation lookup
    opened, which dbt then rolls back. Returns no SQL. #}
 {% macro default__forget_reuse_state() -%}
-    {%- if execute and flags.WHICH in ('run', 'build', 'seed', 'snapshot') -%}
+    {%- if execute and flags.WHICH in ('run', 'build', 'seed', 'snapshot', 'clone', 'retry') -%}
         {%- set state = adapter.get_relation(database=target.database, schema='ops', identifier='build_state') -%}
         {%- if state is not none -%}
             {%- call statement('forget_reuse_state') -%}
