@@ -173,8 +173,25 @@ def offending_predicate(expectation_type: str, kwargs: dict, params: dict[str, o
     if expectation_type == "expect_column_pair_values_a_to_be_greater_than_b":
         op = ">=" if kw.get("or_equal") else ">"
         a, b = _q(kw["column_A"]), _q(kw["column_B"])
-        return f"{a} is not null and {b} is not null and not ({a} {op} {b})"
+        return _pair_predicate(a, b, f"not ({a} {op} {b})", kw.get("ignore_row_if", "both_values_are_missing"))
     return None
+
+
+def _missing(col: str) -> str:
+    # GX reads the frame with pandas, where NaN is missing too; DuckDB reads it as a number
+    return f"({col} is null or {col}::varchar = 'nan')"
+
+
+def _pair_predicate(a: str, b: str, failed: str, ignore_row_if: str) -> str:
+    """GX skips the rows `ignore_row_if` names and finds every other row with a missing value unexpected (a
+    comparison with a missing value is false), so those rows are offending too."""
+    either = f"{_missing(a)} or {_missing(b)}"
+    if ignore_row_if == "either_value_is_missing":
+        return f"not ({either}) and {failed}"
+    compared = f"({either} or {failed})"
+    if ignore_row_if == "neither":
+        return compared
+    return f"not ({_missing(a)} and {_missing(b)}) and {compared}"
 
 
 def sample_offending_rows(

@@ -40,7 +40,15 @@ from rapport.core.config import Settings
 from rapport.extractors.coerce import columns, json_type_checks, quote, typed_query
 from rapport.extractors.contract import check_columns, check_json_drift
 from rapport.extractors.errors import retry_source
-from rapport.extractors.esp_file_stats import FileRead, FileStat, load_stats, read_file, record_stats, unchanged_unread
+from rapport.extractors.esp_file_stats import (
+    FileRead,
+    FileStat,
+    forget_missing,
+    load_stats,
+    read_file,
+    record_stats,
+    unchanged_unread,
+)
 from rapport.extractors.esp_files import (
     TABLE_OF_KIND,
     EspFile,
@@ -208,6 +216,8 @@ def extract_esp(
             base_s=float(extra.get("esp_root_base_s", ROOT_BASE_S)),
         )
         ex.check(filter(None, [missing_files(settings, manifest)]))
+        # after the check: an unmounted or emptied root stops the run above and keeps its files' cache rows
+        forgotten = forget_missing(con, settings.esp_root, stats)
         for f in files:
             if unchanged_unread(f, manifest, stats):
                 skipped += 1
@@ -230,5 +240,5 @@ def extract_esp(
         if batch:
             batch.land(con, run_id, counts[TABLE_OF_KIND[batch.kind]])
         record_stats(con, remember)  # one statement: atomic on its own
-    log.info("ESP: %d files already loaded and unchanged", skipped)
+    log.info("ESP: %d files already loaded and unchanged; %d gone files forgotten", skipped, forgotten)
     return ex.result()

@@ -13,7 +13,9 @@ cache (an older rapport) or dropped by a rollback.
 The cache is not state: the manifest is. Losing it, or any row of it, costs one read of the files
 concerned. A stat is remembered only when it is trustworthy: unchanged across the read, and older than
 RACY_S before the read began (a file modified within the clock tick of its last stat could change again
-with the same size and time; git calls such entries "racy" and re-checks them).
+with the same size and time; git calls such entries "racy" and re-checks them). Rows of files no longer under
+the export root (deleted, renamed, moved away) are dropped when the root is read (`forget_missing`); a file
+that exists keeps its row, due at the interval or not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +63,18 @@ Stats = dict[str, tuple[FileStat, str]]  # path -> (stat, sha256) when that cont
 def load_stats(con: duckdb.DuckDBPyConnection) -> Stats:
     rows = con.execute("select path, size, mtime_ns, ctime_ns, sha256 from ops.esp_file_stats").fetchall()
     return {p: (FileStat(s, m, c), sha) for p, s, m, c, sha in rows}
+
+
+def forget_missing(con: duckdb.DuckDBPyConnection, root: Path, stats: Stats) -> int:
+    """Delete the cache rows (`stats`, paths relative to `root`) of files no longer under `root`; their number.
+
+    Without this the cache only grew: every file ever exported kept a row after it was deleted or replaced
+    by one of another name. Checked per row against the file system, not against the files due at this
+    interval, so an earlier interval (a backfill) never drops the rows of later files."""
+    gone = [p for p in stats if not (root / p).is_file()]
+    if gone:
+        con.execute("delete from ops.esp_file_stats where path in (select unnest(?::varchar[]))", [gone])
+    return len(gone)
 
 
 def unchanged_unread(f: EspFile, manifest: Manifest, stats: Stats) -> bool:

@@ -3,7 +3,11 @@ nothing else; the recorded state of each output; the reuse decision of rapport.p
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,6 +16,7 @@ from rapport.core.run_context import RunContext
 from rapport.extractors.schemas import raw_ddl
 from rapport.pipeline.reuse import reusable_marts
 from rapport.transform import build_state
+from rapport.transform.project import DBT_PROJECT_DIR
 
 AS_OF = date(2026, 3, 1)
 ENV = {"RAPPORT_HELPDESK_URL": "http://127.0.0.1:1234"}
@@ -136,3 +141,45 @@ def test_marts_are_reused_only_for_exactly_their_inputs_and_never_on_a_full_refr
     assert reusable_marts(con, RunContext.create("run-2", as_of=AS_OF, full_refresh=True)) is None
     con.execute("delete from raw.shop_orders")
     assert reusable_marts(con, ctx) is None
+
+
+def _dbt_by_hand(work_db: Path, scratch: Path, *command: str) -> None:
+    """The dbt command line, as a user runs it against the working file (not through rapport)."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "RAPPORT_WORK_DB": str(work_db)}
+    args = [str(dbt), *command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs")]  # fmt: skip
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_a_dbt_build_run_by_hand_makes_the_next_run_build_and_check_again(tmp_path, monkeypatch):
+    """`dbt run` outside rapport (e.g. `dbt build --vars ...` against the working file, docs/identity.md)
+    changes the marts without touching the inputs: the project's on-run-start hook forgets the reuse state,
+    so the next run's mart checks are not skipped as "unchanged". A `dbt test` changes nothing and keeps it."""
+    monkeypatch.setattr(build_state.os, "environ", dict(ENV))
+    work_db = tmp_path / "work.duckdb"
+    with duckdb.connect(str(work_db)) as c:
+        for stmt in raw_ddl():
+            c.execute(stmt)
+    ctx = RunContext.create("run-2", as_of=AS_OF)
+
+    def record_checked_marts() -> None:
+        with duckdb.connect(str(work_db)) as c:
+            for step in ("marts", "report", "docs"):
+                build_state.record(c, step, build_state.inputs_fingerprint(c, as_of=AS_OF), "run-1")
+            assert reusable_marts(c, ctx) is not None
+
+    record_checked_marts()
+    _dbt_by_hand(work_db, tmp_path, "run", "--select", "stg_shop__fx_rates")
+    with duckdb.connect(str(work_db)) as c:
+        assert c.execute("select count(*) from staging.stg_shop__fx_rates").fetchall() == [(0,)]  # it built
+        assert reusable_marts(c, ctx) is None
+        kept = {s: build_state.recorded(c, s) for s in ("marts", "report", "docs")}
+    assert kept["marts"] is None and kept["report"] is None and kept["docs"] is not None
+
+    record_checked_marts()
+    _dbt_by_hand(work_db, tmp_path, "test", "--select", "stg_shop__fx_rates")
+    with duckdb.connect(str(work_db)) as c:
+        assert reusable_marts(c, ctx) is not None  # tests only read: the checked marts stay reusable

@@ -7,7 +7,8 @@
   history) that belong to the person, recognised by column name (customer_id, record_id, order_id, ...).
 - `sweep`: every remaining spelling of the person's emails and phones in any text column of any table is
   replaced by "[erased]" (a checkout email on someone else's order, a check's sample of offending rows).
-- `compact`: rewrite the file, since DuckDB leaves deleted rows' bytes in freed blocks.
+- `compact`: rewrite the file, since DuckDB leaves deleted rows' bytes in freed blocks; the copy replaces
+  the file only when it holds the same tables, row counts and views (`copy_differences`).
 """
 
 from __future__ import annotations
@@ -287,34 +288,77 @@ def _inventory(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, 
     ]
 
 
+def _views(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[tuple[str, str], str]:
+    """(schema, view) -> its definition. DuckDB stores a view's references to its own database without the
+    database name, so a faithful copy holds the same text."""
+    rows = con.execute(
+        "select schema_name, view_name, sql from duckdb_views() where database_name = ? and not internal",
+        [catalog],
+    ).fetchall()
+    return {(schema, name): sql for schema, name, sql in rows}
+
+
+def copy_differences(con: duckdb.DuckDBPyConnection, original: str, copy: str) -> list[str]:
+    """What the database `copy` lacks or holds otherwise than `original` (both attached to `con`): base
+    tables and their row counts, views and their definitions (a lost view, such as marts.customer_identities,
+    would leave the published marts without it). Empty when the copy is faithful."""
+    tables, copied = _inventory(con, original), dict(((s, t), n) for s, t, n in _inventory(con, copy))
+    found = [
+        f"table {s}.{t}: {n} rows, {copied[(s, t)]} in the copy" if (s, t) in copied else f"table {s}.{t} missing"
+        for s, t, n in tables
+        if copied.get((s, t)) != n
+    ]
+    found += [f"table {s}.{t} not in the original" for s, t in sorted(set(copied) - {(s, t) for s, t, _n in tables})]
+    views, copied_views = _views(con, original), _views(con, copy)
+    for key in sorted(set(views) | set(copied_views)):
+        name = ".".join(key)
+        if key not in copied_views:
+            found.append(f"view {name} missing")
+        elif key not in views:
+            found.append(f"view {name} not in the original")
+        elif views[key] != copied_views[key]:
+            found.append(f"view {name} defined otherwise")
+    return found
+
+
+def _copy_database(con: duckdb.DuckDBPyConnection, original: str, copy: str) -> None:
+    con.execute(f"copy from database {_q(original)} to {_q(copy)}")
+
+
 def compact(settings: Settings) -> bool:
     """Rewrite the working file so the deleted rows' bytes are gone, not just unreferenced.
 
-    The copy is checked (same tables, same row counts) before it replaces the file; False (and the file left
-    as it was) if it differs.
+    The copy is checked (same tables with the same row counts, same views with the same definitions) before
+    it replaces the file; False (a warning naming the differences, and the file left as it was) if it differs.
     """
     work = settings.work_db
     tmp = work.with_name(f".{work.name}.compact")
     with writer_lock(settings):
         tmp.unlink(missing_ok=True)
-        con = connect(work, settings)
         try:
-            con.execute("checkpoint")
-            db = con.execute("select current_database()").fetchall()[0][0]
-            con.execute(f"attach '{tmp}' as erasure_compacted")
+            con = connect(work, settings)
             try:
-                con.execute(f"copy from database {_q(db)} to erasure_compacted")
-                same = _inventory(con, db) == _inventory(con, "erasure_compacted")
-                con.execute("checkpoint erasure_compacted")
+                con.execute("checkpoint")
+                db = con.execute("select current_database()").fetchall()[0][0]
+                con.execute(f"attach '{tmp}' as erasure_compacted")
+                try:
+                    _copy_database(con, db, "erasure_compacted")
+                    differences = copy_differences(con, db, "erasure_compacted")
+                    con.execute("checkpoint erasure_compacted")
+                finally:
+                    con.execute("detach erasure_compacted")
             finally:
-                con.execute("detach erasure_compacted")
+                con.close()
+            if differences:
+                log.warning(
+                    "compacting %s: the copy differs from the original (%s); keeping the original",
+                    work,
+                    "; ".join(differences),
+                )
+                return False
+            os.replace(tmp, work)
         finally:
-            con.close()
-        if not same:
-            log.warning("compacting %s: the copy differs from the original; keeping the original", work)
-            tmp.unlink(missing_ok=True)
-            return False
-        os.replace(tmp, work)
+            tmp.unlink(missing_ok=True)  # a copy that failed or differed (after os.replace, nothing is there)
         fd = os.open(work.parent, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -5,6 +5,8 @@ rows below, and bad rows no run wrote (edited in place after a passing gate) fai
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 from expectation_helpers import build_clean_marts, land_clean_sources, settings_for
@@ -109,6 +111,13 @@ def test_each_bad_row_fails_its_expectation_with_the_counts_of_the_whole_mart(co
         ("mart_customers", "expect_column_pair_values_a_to_be_greater_than_b(last_order_at,first_order_at)")
     ] == (2, 1)
     assert failed[("mart_customer_segments", "expect_column_values_to_be_between(r_score)")] == (2, 1)
+    samples = dict(
+        con.execute("select expectation, sample from ops.check_results where run_id = 'm1' and not success").fetchall()
+    )
+    # the row with the missing last order is the sample (p1's first order from build_clean_marts)
+    assert json.loads(samples["expect_column_pair_values_a_to_be_greater_than_b(last_order_at,first_order_at)"]) == [
+        {"customer_id": "p1", "last_order_at": None, "first_order_at": "2026-01-05 10:00:00"}
+    ]
     assert failed[("mart_customer_segments", "expect_column_unique_value_count_to_be_between(as_of_date)")] == (
         None,
         None,

@@ -115,6 +115,35 @@ def test_offending_rows_are_the_ones_the_expectation_objects_to(frame, etype, kw
     assert sorted(r["id"] for r in rows) == ids
 
 
+@pytest.fixture
+def pair_frame(tmp_path) -> Path:
+    path = tmp_path / "pair.parquet"
+    duckdb.execute(f"""copy (select * from (values
+        (1, 5.0, 1.0), (2, 1.0, 5.0), (3, null, 1.0), (4, 1.0, null), (5, null, null), (6, 'nan'::double, 1.0))
+        t(id, a, b)) to '{path}' (format parquet)""")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ignore_row_if", "ids"),
+    [
+        # GX skips rows with both values missing and finds a comparison with one missing value (null or NaN)
+        # false; these ids are the rows GX 1.24 itself reported unexpected on this frame in each mode
+        (None, [2, 3, 4, 6]),
+        ("both_values_are_missing", [2, 3, 4, 6]),
+        ("either_value_is_missing", [2]),
+        ("neither", [2, 3, 4, 5, 6]),
+    ],
+)
+def test_a_pair_with_a_missing_value_is_sampled_as_gx_counts_it(pair_frame, ignore_row_if, ids):
+    kwargs = {"column_A": "a", "column_B": "b", "or_equal": True}
+    if ignore_row_if:
+        kwargs["ignore_row_if"] = ignore_row_if
+    expectation = {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": kwargs}
+    rows = sample_offending_rows(duckdb.connect(), pair_frame, ("id",), expectation, {}, ("id", "a", "b"))
+    assert sorted(r["id"] for r in rows) == ids
+
+
 def test_table_level_expectations_have_no_row_sample():
     assert offending_predicate("expect_table_row_count_to_equal", {"value": 1}, {}) is None
     assert offending_predicate("expect_table_columns_to_match_set", {"column_set": ["a"]}, {}) is None

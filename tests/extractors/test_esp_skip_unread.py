@@ -13,6 +13,7 @@ from extract_helpers import connect, make_settings
 
 from rapport.extractors import esp as esp_module
 from rapport.extractors import esp_file_stats
+from rapport.extractors.errors import SourceCheckError
 from rapport.extractors.esp import extract_esp
 
 END = datetime(2025, 8, 2)
@@ -128,3 +129,45 @@ def test_files_modified_just_now_are_not_remembered(esp):
     reads.clear()
     extract_esp(con, settings, run_id="r2", interval_end=END)
     assert sorted(reads) == [SNAPSHOT, EVENTS]
+
+
+EVENTS_2 = "events/dt=2025-08-01/hour=10/part-0001.jsonl"
+LATER = "contacts/contacts_20250803.csv"  # due only at an interval ending on or after 2025-08-03
+
+
+def _cached(con) -> list[str]:  # type: ignore[no-untyped-def]
+    return [p for (p,) in con.execute("select path from ops.esp_file_stats order by path").fetchall()]
+
+
+def test_files_removed_or_renamed_between_runs_leave_no_cache_rows(esp, settled, tmp_path):
+    root, _settings, con, reads = esp
+    # removing one of two event files is within the volume-drop limits (no warning stops the run)
+    settings = make_settings(tmp_path, volume_drop_warn_pct=100.0)
+    (root / EVENTS_2).parent.mkdir(parents=True)
+    (root / EVENTS_2).write_text(EVENT_LINES[0].replace('"e1"', '"e2"') + "\n")
+    (root / LATER).write_text("\n".join([HEADER, ROWS[0]]) + "\n")
+    extract_esp(con, settings, run_id="r1", interval_end=datetime(2025, 8, 3))
+    assert _cached(con) == [SNAPSHOT, LATER, EVENTS, EVENTS_2]
+
+    (root / EVENTS_2).unlink()
+    renamed = "contacts/contacts_20250731.csv"
+    (root / SNAPSHOT).rename(root / renamed)
+    reads.clear()
+    # an earlier interval (a backfill): LATER is not due but still exists, so its row stays
+    extract_esp(con, settings, run_id="r2", interval_end=END)
+    assert reads == [renamed]  # the renamed file is new to the manifest; the unchanged events file is skipped
+    assert _cached(con) == [renamed, LATER, EVENTS]
+
+    reads.clear()
+    extract_esp(con, settings, run_id="r3", interval_end=datetime(2025, 8, 3))
+    assert reads == []  # every file left is remembered and unchanged: skipped unread
+    assert _cached(con) == [renamed, LATER, EVENTS]
+
+
+def test_an_emptied_export_root_stops_the_run_and_keeps_the_cache(esp, settled):
+    root, settings, con, reads = esp
+    extract_esp(con, settings, run_id="r1", interval_end=END)
+    shutil.rmtree(root / "events")
+    with pytest.raises(SourceCheckError, match="export files earlier"):
+        extract_esp(con, settings, run_id="r2", interval_end=END)
+    assert _cached(con) == [SNAPSHOT, EVENTS]
