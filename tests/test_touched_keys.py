@@ -20,7 +20,7 @@ def con() -> Any:
         yield con
 
 
-def _render(con: Any, call: str) -> tuple[str, list[str]]:
+def _render(con: Any, call: str, **names: Any) -> tuple[str, list[str]]:
     """The SQL `call` renders, and the lines it logged; its run_query runs on `con`."""
     logged: list[str] = []
 
@@ -32,7 +32,7 @@ def _render(con: Any, call: str) -> tuple[str, list[str]]:
         logged.append(message)
         return ""
 
-    return render_macro("touched_keys.sql", call, {"run_query": run_query, "log": log}), logged
+    return render_macro("touched_keys.sql", call, {"run_query": run_query, "log": log, **names}), logged
 
 
 def test_two_lists_one_by_a_key_column_one_by_several(con) -> None:
@@ -83,3 +83,25 @@ def test_without_a_table_to_delete_from_it_lists_logs_and_renders_nothing(con) -
     assert sql == ""
     assert con.execute("select * from touched").fetchall() == [(7,)]
     assert logged == ["int_orders_enriched: incremental, recomputing 1 orders"]
+
+
+class _TempRelation:
+    """A dbt relation in DuckDB's temp catalog, as customers' engagement-only list is."""
+
+    database = "temp"
+
+    def __str__(self) -> str:
+        return '"temp"."main"."scratch_list"'
+
+
+def test_a_list_in_the_temp_catalog_is_a_temporary_table(con) -> None:
+    # DuckDB refuses `create table temp.main.x` ("Only TEMPORARY table names can use the temp catalog")
+    _, logged = _render(
+        con,
+        """list_touched_keys([(scratch, ['k'], "select 4 as k union all select 4")], 'listed {}')""",
+        scratch=_TempRelation(),
+    )
+    assert logged == ["listed 1"]
+    assert con.execute("select temporary from duckdb_tables() where table_name = 'scratch_list'").fetchall() == [
+        (True,)
+    ]

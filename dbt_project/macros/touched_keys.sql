@@ -7,7 +7,8 @@
 
   list_touched_keys(lists, log_message, delete_from=none, also_delete=none):
   - lists: (relation, key_columns, touched_sql) triples, written in order (a later touched_sql may read an
-    earlier list): `create or replace table <relation> as select distinct <key_columns> from (<touched_sql>)`;
+    earlier list): `create or replace table <relation> as select distinct <key_columns> from (<touched_sql>)`
+    (a `temp table` when the relation is in DuckDB's `temp` catalog: one build's scratch, no checkpoint);
   - log_message: logged with the lists' row counts in place of its `{}`s, in order (tests match these lines);
   - delete_from: the table to delete the listed keys' rows from (the model's `this`); none when the model's
     strategy replaces them (int_orders_enriched: delete+insert on its key), and then it renders nothing;
@@ -22,7 +23,8 @@
     {%- set counts = [] -%}
     {%- for relation, key_columns, touched_sql in lists -%}
         {#- the parenthesis on a line of its own: a touched_sql ending in a -- comment still closes -#}
-        {%- do run_query('create or replace table ' ~ relation ~ ' as select distinct ' ~ key_columns | join(', ')
+        {%- set kind = 'temp table' if relation.database == 'temp' else 'table' -%}
+        {%- do run_query('create or replace ' ~ kind ~ ' ' ~ relation ~ ' as select distinct ' ~ key_columns | join(', ')
             ~ ' from (' ~ touched_sql ~ '\n) as touched') -%}
         {%- do counts.append(run_query('select count(*) from ' ~ relation).columns[0].values()[0]) -%}
     {%- endfor -%}

@@ -11,12 +11,12 @@ that each mechanism of the touched set is the only one that sees it:
 - day 1, nothing of these customers' records changes: order 205 lands for customer 1 (P); a late EUR rate
   for 2025-01-05 (1.2) reprices R's order; ticket 303 is solved (user 12) and ticket 304 moves from user 13
   to user 15; a click on q@x (Q); customers 6 and 7 land with m@x: m@x is rejected, S's clusters and ids
-  do not change but its primary email becomes h14@x. Recomputed, hand-counted: P, R, S, 12, 13, 15, Q and
-  the new customers 6 and 7: 9 of 12.
+  do not change but its primary email becomes h14@x. Recomputed, hand-counted: P, R, S, 12, 13, 15 and
+  the new customers 6 and 7 whole (8), Q's engagement only (its records did not change): 9 of 12.
 - day 2: customer 3 takes u13@x (R and helpdesk user 13 merge, one id leaves); helpdesk user 11 takes
   p11@x (P splits, ticket 301 follows user 11); customer 10 leaves e@x (back to 2 accounts: customers 8 and
   9 merge and the e@x event becomes theirs). Recomputed: R+13, the two parts of P, 8+9 and customer 10: 5
-  of 11.
+  of 11, all whole (no event landed).
 
 Five dbt builds of the models under customers, about 45 s on 2 shared cores.
 """
@@ -24,11 +24,14 @@ Five dbt builds of the models under customers, about 45 s on 2 shared cores.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
 import pytest
 from dbt_nodes import full_rebuild_differences, incremental_build
+
+from rapport.transform.runner import dbt_dirs
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +47,13 @@ SHOWN = ("primary_email", "order_count", "lifetime_revenue_usd", "ticket_count",
          "emails_delivered", "unique_clicks", "identity_records")  # fmt: skip
 
 
-def _build(wh: Any, run_id: str, since: str) -> int:
-    """Incremental dbt build reading what landed after `since`; returns how many customers it recomputed."""
-    return incremental_build(
+LOGGED = r"\bcustomers: incremental, recomputing (\d+) customers and the engagement of (\d+) more"
+
+
+def _build(wh: Any, run_id: str, since: str) -> tuple[int, int]:
+    """Incremental dbt build reading what landed after `since`; returns how many customers it recomputed
+    whole, and of how many more only the engagement columns."""
+    whole = incremental_build(
         wh,
         run_id,
         since,
@@ -55,6 +62,9 @@ def _build(wh: Any, run_id: str, since: str) -> int:
         dbt_vars=VARS,
         logged=r"\bcustomers: incremental, recomputing (\d+) customers",
     )
+    found = re.findall(LOGGED, (dbt_dirs(wh.settings)[1] / "dbt.log").read_text())
+    assert int(found[-1][0]) == whole
+    return whole, int(found[-1][1])
 
 
 def _full_rebuild_differences(wh: Any, run_id: str, root: Any) -> tuple[int, int]:
@@ -140,7 +150,7 @@ def test_day1_untouched_customers_whose_rows_change(days) -> None:
     # untouched customers keep their rows
     for record in ("orders.customer:8", "orders.customer:9", "orders.customer:10"):
         assert after[record] == before[record]
-    assert days["recomputed1"] == 9
+    assert days["recomputed1"] == (8, 1)  # Q's engagement only
     assert days["diff1"] == (0, 0)
 
 
@@ -161,5 +171,5 @@ def test_day2_merge_split_and_an_email_back_under_the_limit(days) -> None:
     assert (before["orders.customer:8"]["emails_delivered"], after["orders.customer:8"]["emails_delivered"]) == (0, 1)
     assert after["orders.customer:10"]["emails_delivered"] == 0
     assert days["customers2"] == 11
-    assert days["recomputed2"] == 5
+    assert days["recomputed2"] == (5, 0)
     assert days["diff2"] == (0, 0)

@@ -26,7 +26,7 @@ with campaigns as (
     {{ campaign_members_campaigns_sql() }}
 ),
 
-audience_rows as (
+audience_rows_all as (
     select
         audience_member_id,
         campaign_id,
@@ -34,20 +34,44 @@ audience_rows as (
         lower(trim(email)) as recipient_key,
         lower(trim(audience_group)) as audience_group
     from {{ ref('stg_esp__audiences') }}
-    where
-        email is not null
-        {%- if touched %}
-            and (
-                campaign_id in (select t.campaign_id from {{ touched_campaigns }} as t)
-                or exists (
-                    select 1 from {{ touched }} as t
-                    where
-                        t.campaign_id = stg_esp__audiences.campaign_id
-                        and t.audience_group = lower(trim(stg_esp__audiences.audience_group))
-                        and t.recipient_key = lower(trim(stg_esp__audiences.email))
-                )
-            )
-        {%- endif %}
+    where email is not null
+),
+
+-- by member (DuckDB): the touched campaigns' rows, and the touched members' by a join to their list (a
+-- distinct list): an `or exists` over every row made DuckDB group all 3.97M rows by their key (issue 16)
+audience_rows as (
+    {%- if touched %}
+        select
+            audience_member_id,
+            campaign_id,
+            email,
+            recipient_key,
+            audience_group
+        from audience_rows_all
+        where campaign_id in (select t.campaign_id from {{ touched_campaigns }} as t)
+        union all
+        select
+            a.audience_member_id,
+            a.campaign_id,
+            a.email,
+            a.recipient_key,
+            a.audience_group
+        from audience_rows_all as a
+        inner join {{ touched }} as t
+            on
+                a.campaign_id = t.campaign_id
+                and a.audience_group = t.audience_group
+                and a.recipient_key = t.recipient_key
+        where a.campaign_id not in (select tc.campaign_id from {{ touched_campaigns }} as tc)
+    {%- else %}
+        select
+            audience_member_id,
+            campaign_id,
+            email,
+            recipient_key,
+            audience_group
+        from audience_rows_all
+    {%- endif %}
 ),
 
 -- the intermediate form of marts.customer_identities (this layer builds before the marts); an audience

@@ -7,12 +7,15 @@
 -- The unified customer table: one row per real person (stitched identity cluster), marts.md contract.
 -- Incremental on DuckDB (macros/customers_touched.sql, docs/marts-incremental.md): a build recomputes the
 -- customers whose row can differ from the last build's only; its pre-hook deletes their rows and those of
--- the customer ids no longer current. A plain table on Spark.
+-- the customer ids no longer current, and writes the engagement columns (macros/customer_engagement.sql) of
+-- the customers whose engagement alone can have changed. A plain table on Spark.
 -- depends_on: {{ ref('stg_shop__customers') }} {{ ref('stg_shop__orders') }} {{ ref('stg_helpdesk__users') }}
 -- depends_on: {{ ref('stg_esp__audiences') }} {{ ref('stg_shop__fx_rates') }}
 -- depends_on: {{ source('shop', 'shop_orders') }}
 -- depends_on: {{ source('esp', 'esp_campaigns') }} {{ source('helpdesk', 'helpdesk_tickets') }}
+-- depends_on: {{ ref('stg_esp__events') }} {{ ref('int_email_customers') }}
 {%- set touched = rapport.customers_touched_relation() %}
+{%- set engagement_table = rapport.customers_engagement_relation() %}
 
 with assignments as (
     select
@@ -123,33 +126,13 @@ email_statuses as (
     group by r.customer_id
 ),
 
--- one row per customer and campaign first, then counted: three distinct counts over the events would each
--- group them again (issue 16: 1.8M events for a 1M-person day's touched customers)
-engagement_campaigns as (
-    select
-        ec.customer_id,
-        e.campaign_id,
-        bool_or(e.event = 'delivered') as is_delivered,
-        bool_or(e.is_human_open) as is_human_opened,
-        bool_or(e.event = 'click') as is_clicked,
-        max(e.event_at) filter (where e.is_human_open or e.event = 'click') as last_engaged_at
-    from {{ ref('stg_esp__events') }} as e
-    inner join {{ ref('int_email_customers') }} as ec on e.email_normalized = ec.email_normalized
-    {%- if touched %}
-        where ec.customer_id in (select t.customer_id from {{ touched }} as t)
-    {%- endif %}
-    group by ec.customer_id, e.campaign_id
-),
-
+-- on DuckDB by customer the pre-hook has computed it already (for these and the engagement-only customers)
 engagement as (
-    select
-        customer_id,
-        count(campaign_id) filter (where is_delivered) as emails_delivered,
-        count(campaign_id) filter (where is_human_opened) as unique_human_opens,
-        count(campaign_id) filter (where is_clicked) as unique_clicks,
-        max(last_engaged_at) as last_engaged_at
-    from engagement_campaigns
-    group by customer_id
+    {%- if engagement_table %}
+        select * from {{ engagement_table }}
+    {%- else %}
+        {{ rapport.customer_engagement() }}
+    {%- endif %}
 )
 
 select
