@@ -43,11 +43,8 @@
     {%- elif rapport.table_exists_now(kept.dates) and 'recorded_at' in (
         adapter.get_columns_in_relation(kept.dates) | map(attribute='name') | map('lower') | list) -%}
         {#- a registry row is the log's when the kept registry has the same run and time for its date -#}
-        {%- set unwritten_sql -%}
-            select registry.as_of_date, registry.run_id
-            from {{ this }} as registry
-            where
-                registry.as_of_date <> {{ run_date }}
+        {%- set not_logged -%}
+            registry.as_of_date <> {{ run_date }}
                 and not exists (
                     select 1 from {{ kept.dates }} as kept_dates
                     where
@@ -56,17 +53,14 @@
                         and kept_dates.recorded_at is not distinct from registry.recorded_at
                 )
         {%- endset -%}
+        {%- set unwritten_sql -%}
+            select registry.as_of_date, registry.run_id
+            from {{ this }} as registry
+            where {{ not_logged }}
+        {%- endset -%}
         {%- set undo_sql -%}
             delete from {{ this }} as registry
-            where
-                registry.as_of_date <> {{ run_date }}
-                and not exists (
-                    select 1 from {{ kept.dates }} as kept_dates
-                    where
-                        kept_dates.as_of_date = registry.as_of_date
-                        and kept_dates.run_id is not distinct from registry.run_id
-                        and kept_dates.recorded_at is not distinct from registry.recorded_at
-                );
+            where {{ not_logged }};
             insert into {{ this }} (as_of_date, run_id, recorded_at, customers)
             select
                 kept_dates.as_of_date,
