@@ -78,6 +78,7 @@ class PdfPrinter:
     ChromiumUnavailable, so a caller that starts the printer early still writes its HTML first."""
 
     def __init__(self) -> None:
+        self.work_dir: Path | None = None  # the browser's throw-away profile and log, removed by close()
         self._error: str | None = None
         self._pipe: DevToolsPipe | None = None
         self._page: int | None = None  # id of the command that opens the page to print in
@@ -92,7 +93,7 @@ class PdfPrinter:
         self._tmp = tempfile.TemporaryDirectory(
             prefix="rapport-chromium-", dir=profile_parent(), ignore_cleanup_errors=True
         )
-        tmp = Path(self._tmp.name)
+        tmp = self.work_dir = Path(self._tmp.name)
         try:
             self._pipe = DevToolsPipe(
                 chromium_command(binary, tmp / "profile", "--remote-debugging-pipe", "about:blank"),

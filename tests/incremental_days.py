@@ -11,6 +11,8 @@ BUILD_TIMES = {
     "marts.customer_id_history": "first_assigned_at, last_assigned_at, retired_at",
     "marts.segment_history": "recorded_at",
     "marts.segment_history_dates": "recorded_at",
+    # the log step's copy of the registry (it keeps recorded_at to tell an unwritten registration)
+    "intermediate.segment_history__state_dates": "recorded_at",
     # the ids' latest build time that marts.customers last read (its increment's watermark)
     "intermediate.customers__seen_assignments": "last_assigned_at",
     # and the one int_campaign_members last read

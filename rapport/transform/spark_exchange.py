@@ -190,7 +190,7 @@ def _drop_duckdb_only_state(con: duckdb.DuckDBPyConnection, manifest: dict[str, 
     """Drop the DuckDB-only state of the models just collected: a later DuckDB build rebuilds it from the
     table. Kept, the segment history's registry copy would make that build undo the dates Spark recorded
     (macros/segment_history_unwritten.sql)."""
-    schemas = {n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    schemas = {n["alias"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     for model, (beside, tables) in _DUCKDB_ONLY_STATE.items():
         if model in schemas and f"{schemas[model]}.{model}" in collected and beside in schemas:
             for table in tables:

@@ -106,9 +106,12 @@ def test_the_pdf_is_what_chromiums_print_to_pdf_prints(tmp_path: Path) -> None:
     with PdfPrinter() as printer:  # one browser, two prints: each on its own page
         for page in pages:
             printer.print(page, page.with_suffix(".pdf"))
-        profiles = set(Path(profile_parent() or tempfile.gettempdir()).glob("rapport-chromium-*"))
-        assert profiles  # the browser's profile, on the RAM disk where there is one
-    assert not profiles & set(Path(profile_parent() or tempfile.gettempdir()).glob("rapport-chromium-*"))
+        # the browser's profile, on the RAM disk where there is one (other test workers may run browsers too:
+        # only this printer's directory is looked at)
+        own = printer.work_dir
+        assert own is not None and (own / "profile").is_dir()
+        assert own.parent == Path(profile_parent() or tempfile.gettempdir())
+    assert not own.exists()
     for page in pages:
         expected = tmp_path / f"{page.stem}-cli.pdf"
         assert CHROMIUM is not None
