@@ -12,7 +12,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADING = "# Pipeline stages by size (`bench/run.py`, issue 9)"
-GROUPS = ("generate", "pipeline", "floors", "transform", "dlt", "dag", "incremental")  # as in bench/run.py
+# the stage groups of bench/run.py and the pipeline steps in order (bench/run.py and bench/stage_worker.py use these)
+GROUPS = ("generate", "pipeline", "floors", "transform", "dlt", "dag", "incremental")
 PIPELINE = (
     "start_run",
     "extract_orders",

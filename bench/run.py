@@ -42,23 +42,9 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from results_md import render_section, update_results  # noqa: E402
+from results_md import GROUPS, PIPELINE, render_section, update_results  # noqa: E402
 
 SIZES = {"tiny": 300, "demo": 3_000, "small": 10_000, "medium": 100_000, "large": 1_000_000}
-GROUPS = ("generate", "pipeline", "floors", "transform", "dlt", "dag", "incremental")
-PIPELINE = (
-    "start_run",
-    "extract_orders",
-    "extract_helpdesk",
-    "extract_esp",
-    "check_raw",
-    "transform",
-    "predict",
-    "check_marts",
-    "publish",
-    "report",
-    "finish_run",
-)
 END = date(2026, 6, 30)  # last day of generated history: fixed, so every run measures the same data
 T1 = datetime.combine(END + timedelta(days=1), datetime.min.time())  # full load's interval end
 T2 = T1 + timedelta(days=1)  # the incremental day's
