@@ -15,9 +15,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from test_browser import CHROMIUM, needs_chromium  # one marker, one loud reason when Chromium is missing
 
 from rapport.reports.devtools_pipe import DevToolsError, DevToolsPipe
-from rapport.reports.pdf import ChromiumUnavailable, PdfPrinter, chromium_command, find_chromium, profile_parent
+from rapport.reports.pdf import ChromiumUnavailable, PdfPrinter, chromium_command, profile_parent
 from rapport.reports.render import render_report
 
 
@@ -73,11 +74,6 @@ def test_a_chromium_that_never_answers_times_out_and_is_stopped_with_its_helpers
         time.sleep(0.02)
     assert not _running(helper_pid)
 
-
-CHROMIUM = find_chromium()
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="!!! Chromium is NOT installed (scripts/install_chromium.sh) !!!"
-)
 
 # Two A4 pages with the report's kind of content: page CSS, coloured backgrounds, an inline SVG, non-Latin text.
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Printer check</title><style>
