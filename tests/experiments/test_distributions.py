@@ -67,3 +67,33 @@ def test_registering_the_udfs_does_not_import_scipy_stats() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_equal_to_scipy_stats_bit_for_bit() -> None:
+    """scipy.stats is the reference: its norm.cdf/norm.ppf/t.ppf, on a grid with both tails, fractional and huge
+    degrees of freedom, give exactly the UDFs' values."""
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(16)
+    xs = [*rng.normal(0, 3, 200), -38.5, -8.0, 0.0, 1e-300, 8.0, 38.5]
+    ps = [*rng.uniform(0, 1, 200), 1e-300, 1e-12, 0.5, 1 - 1e-12, 0.975]
+    dfs = [*rng.uniform(0.05, 50, 50), 1.0, 2.5, 1e6, 1e12]
+    assert [norm_cdf(x) for x in xs] == [float(stats.norm.cdf(x)) for x in xs]
+    assert [norm_ppf(p) for p in ps] == [float(stats.norm.ppf(p)) for p in ps]
+    assert [t_ppf(p, df) for p in ps[::5] for df in dfs] == [float(stats.t.ppf(p, df)) for p in ps[::5] for df in dfs]
+
+
+def test_computing_statistics_does_not_import_scipy_stats() -> None:
+    """The campaign statistics' dbt model calls the UDFs in every build: they must not pull in scipy.stats
+    (~0.4 s of CPU beyond scipy.special)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, duckdb; from rapport.transform.udfs import register; con = duckdb.connect(); register(con); "
+        "con.execute('select rapport_norm_cdf(1.0), rapport_norm_ppf(0.9), rapport_t_ppf(0.95, 4.5)').fetchall(); "
+        "print('scipy.stats' in sys.modules, 'scipy.special' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
