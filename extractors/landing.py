@@ -23,6 +23,7 @@ import duckdb
 
 from rapport.extractors import schemas
 from rapport.extractors.coerce import columns, natural_key, quote, sql_str
+from rapport.extractors.errors import LandingCountsError
 
 
 @dataclass
@@ -238,7 +239,14 @@ def merge_batch(
         rows_quarantined=rej_new,
         rows_duplicate=(n_rej - rej_new) + (n_valid - n_cand) + n_dup,
     )
-    assert counts.reconciles, (table, counts)
+    if not counts.reconciles:  # not an assert: `python -O` would drop it, and its message would say nothing
+        raise LandingCountsError(
+            f"landing raw.{table}: the batch's counts do not reconcile: read {counts.rows_read} should equal "
+            f"landed {counts.rows_landed} + quarantined {counts.rows_quarantined} + duplicate "
+            f"{counts.rows_duplicate} (= {counts.rows_landed + counts.rows_quarantined + counts.rows_duplicate}); "
+            "nothing of this batch was landed (its transaction is rolled back). This is a bug in rapport: "
+            "please report it with this message"
+        )
     return counts
 
 
