@@ -50,6 +50,12 @@ class SourceCheckError(FatalSourceError):
     freshness window (`source_health`): the message names the source, what was expected and the setting."""
 
 
+class LandingCountsError(FatalSourceError, RuntimeError):
+    """A batch's counts do not reconcile (read = landed + quarantined + duplicate): rapport lost track of some
+    rows, a bug rather than a source problem. Raised inside the batch's transaction, so nothing of the batch
+    (rows, rejects, state) is landed; a retry would count the same batch the same way, so it is not retried."""
+
+
 def redact_url(url: str) -> str:
     """The URL for messages and logs: a database URL with its password masked; an HTTP URL with all of its
     userinfo masked (APIs put tokens in the user part too)."""

@@ -58,6 +58,7 @@ from rapport.extractors.esp_files import (
     event_lines,
     load_manifest,
     record_manifest,
+    regular_records,
 )
 from rapport.extractors.extraction import extraction
 from rapport.extractors.landing import ExtractResult, TableCounts, Timer, merge_batch, utc_now
@@ -150,13 +151,13 @@ class _Batch:
 
 
 def _decode_file(f: EspFile, data: bytes, first_ord: int) -> tuple[pa.Table, int]:
-    dec = decode(data, f.rel)
     if f.kind == "events":
-        part = event_lines(f, dec, first_ord)
+        part = event_lines(f, decode(data, f.rel), first_ord)
         blank = pc.sum(pc.match_substring_regex(part.column("line"), _BLANK)).as_py() or 0
         return part, part.num_rows - blank
     known = [c.name for c in columns(f.table) if c.name != FROM_NAME[f.kind]]
-    part, header = csv_records(f, dec, known, first_ord)
+    regular = regular_records(f, data, known, first_ord)  # the usual snapshot: no decoding to text
+    part, header = regular or csv_records(f, decode(data, f.rel), known, first_ord)
     if header is not None:
         check_columns(SOURCE, f.rel, f.table, header, supplied=[FROM_NAME[f.kind]])
     value = str(f.snapshot_date) if f.kind != "audiences" else f.campaign_id

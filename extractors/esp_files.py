@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rapport.extractors.csv_fast import regular_csv
+from rapport.extractors.csv_fast import regular_csv, regular_csv_bytes
 from rapport.extractors.errors import SchemaDriftError
 
 log = logging.getLogger(__name__)
@@ -319,6 +319,18 @@ def csv_records(f: EspFile, dec: Decoded, known: list[str], first_ord: int) -> t
             "_ord": pa.array(np.arange(first_ord, first_ord + n, dtype=np.int64)),
         }
     ), (header if header_seen else None)
+
+
+def regular_records(f: EspFile, data: bytes, known: list[str], first_ord: int) -> tuple[pa.Table, list[str]] | None:
+    """`csv_records(f, decode(data, f.rel), known, first_ord)` for a regular file in plain UTF-8, parsed from its
+    bytes without decoding them to text (`csv_fast.regular_csv_bytes`); None for any other file. A file that
+    `decode` would change (gzip, a byte-order mark) is left to it."""
+    if data[:2] == b"\x1f\x8b" or data.startswith(tuple(bom for bom, _name in _BOMS)):
+        return None
+    regular = regular_csv_bytes(data)
+    if regular is None:
+        return None
+    return _regular_records(f, *regular, known, first_ord), regular[0]
 
 
 def _known_columns(

@@ -23,6 +23,7 @@ import duckdb
 
 from rapport.extractors import schemas
 from rapport.extractors.coerce import columns, natural_key, quote, sql_str
+from rapport.extractors.errors import LandingCountsError
 
 
 @dataclass
@@ -212,13 +213,16 @@ def merge_batch(
         stale = f"when c.{quote(rule.newer_by)} < t.{quote(rule.newer_by)} then 'dup'" if rule.newer_by else ""
         wanted = [*key, *cmp_cols, *([rule.newer_by] if rule.newer_by else [])]
         cmp_select = ", ".join(quote(c) for c in dict.fromkeys(wanted))
+        # _cls holds the classification only (row, key, state): the candidates are most often a whole daily
+        # snapshot of which few rows changed, and a copy of every candidate's columns cost more than the join
         con.execute(
             f"""create or replace temp table _cls as
-                select c.*, case when t._hit is null then 'new'
-                                 when {same} then 'dup'
-                                 {"when true then 'dup'" if rule.keep_first else ""}
-                                 {stale}
-                                 else 'changed' end as _state
+                select c._ord, {", ".join(f"c.{quote(k)}" for k in key)},
+                       case when t._hit is null then 'new'
+                            when {same} then 'dup'
+                            {"when true then 'dup'" if rule.keep_first else ""}
+                            {stale}
+                            else 'changed' end as _state
                 from _cand c
                 left join (select {cmp_select}, true as _hit from raw.{table}) t on {_key_match(key, "c", "t")}"""
         )
@@ -229,8 +233,12 @@ def merge_batch(
             con.execute(
                 f"delete from raw.{table} t using _cls c where c._state = 'changed' and {_key_match(key, 'c', 't')}"
             )
+        written = ", ".join(f"c.{quote(c)}" for c in cols)
         landed = con.execute(
-            f"{insert} from _cls where _state in ('new', 'changed')", [run_id, extracted_at]
+            f"insert into raw.{table} ({data}, _run_id, _extracted_at, _source, _extra) "
+            f"select {written}, ?, ?, c._source, c._extra from _cand c join _cls s on c._ord = s._ord "
+            "where s._state in ('new', 'changed')",
+            [run_id, extracted_at],
         ).fetchall()[0][0]
     counts = TableCounts(
         rows_read=n_read,
@@ -238,7 +246,14 @@ def merge_batch(
         rows_quarantined=rej_new,
         rows_duplicate=(n_rej - rej_new) + (n_valid - n_cand) + n_dup,
     )
-    assert counts.reconciles, (table, counts)
+    if not counts.reconciles:  # not an assert: `python -O` would drop it, and its message would say nothing
+        raise LandingCountsError(
+            f"landing raw.{table}: the batch's counts do not reconcile: read {counts.rows_read} should equal "
+            f"landed {counts.rows_landed} + quarantined {counts.rows_quarantined} + duplicate "
+            f"{counts.rows_duplicate} (= {counts.rows_landed + counts.rows_quarantined + counts.rows_duplicate}); "
+            "nothing of this batch was landed (its transaction is rolled back). This is a bug in rapport: "
+            "please report it with this message"
+        )
     return counts
 
 

@@ -180,11 +180,12 @@ def table_drops(con: duckdb.DuckDBPyConnection, src: SqlSource, settings: Settin
         landed = con.execute(f"select count(*) from (select distinct {keys} from raw.{raw_table})").fetchall()[0][0]
         if not landed:
             continue
+        held = src.count(table)  # once: a count(*) of the whole table (~60 ms for 1M orders)
         found = volume_finding(
             settings,
             SOURCE,
-            f"table {table} holds {src.count(table)} rows, {landed} were landed before",
-            src.count(table),
+            f"table {table} holds {held} rows, {landed} were landed before",
+            held,
             landed,
             "was it emptied, or is RAPPORT_ORDERS_DB_URL another copy? Fix it and rerun",
         )

@@ -4,6 +4,7 @@ reader, and every irregular file left to the careful reader."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pyarrow as pa
 import pytest
 
 from rapport.extractors import esp_files
-from rapport.extractors.csv_fast import regular_csv
-from rapport.extractors.esp_files import Decoded, EspFile, csv_records
+from rapport.extractors.csv_fast import regular_csv, regular_csv_bytes
+from rapport.extractors.esp_files import Decoded, EspFile, csv_records, decode, regular_records
 
 F = EspFile("contacts", "contacts/contacts_20250801.csv", Path("/nowhere"))
 KNOWN = ["contact_id", "email", "first_name", "last_name", "status", "created_at", "updated_at"]
@@ -112,3 +113,69 @@ def test_a_regular_file_gives_the_careful_readers_table(monkeypatch):
     assert fast.schema == slow.schema
     assert fast.combine_chunks().equals(slow.combine_chunks())
     assert isinstance(fast.column("_extra"), pa.ChunkedArray) and fast.num_rows == 2_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b\n1,2\n3,4\n",
+        "a,b\n1,2\n3,4",
+        "a,b,a,c\n1,2,3,4\n,,,\n",
+        "contact_id,email,x\nc1, spaced ,\u00e9\u0301\nc2,\u2028,\x0c\n",
+        "\u00e9t\u00e9 ,\u314e\nx,\U0001f600\n",  # a header and fields beyond ASCII
+    ],
+)
+def test_a_regular_file_read_from_its_bytes_is_read_as_from_its_text(text):
+    got, want = regular_csv_bytes(text.encode("utf-8")), regular_csv(text)
+    assert want is not None and got is not None
+    assert got[0] == want[0]
+    assert [c.to_pylist() for c in got[1]] == [c.to_pylist() for c in want[1]]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'a,b\n1,"2,3"\n',  # a quoted field
+        b"a,b\r\n1,2\r\n",  # CRLF: decode() turns it into LF first, so the text reader sees a regular file
+        b"a,b\n1,2\n\n3,4\n",  # a blank line
+        b"a,b\n1,2,3\n",  # a long row
+        b"a\n1\n",  # one column
+        b"",
+        b"a,b\n1,\xff\n",  # invalid UTF-8 in a field
+        b"a,\xed\xa0\x80\n1,2\n",  # invalid UTF-8 (a surrogate) in the header, which Arrow's reader skips
+        b"a,b\n\xc0\xaf,2\n",  # an overlong encoding
+    ],
+)
+def test_irregular_or_undecodable_bytes_are_left_to_the_careful_reader(data):
+    assert regular_csv_bytes(data) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbfcontact_id,email\nc1,a@x.com\n",  # a UTF-8 byte-order mark: decode() drops it
+        "contact_id,email\nc1,a@x.com\n".encode("utf-16"),  # decoded from UTF-16 by decode()
+        gzip.compress(b"contact_id,email\nc1,a@x.com\n", mtime=0),  # gunzipped by decode()
+    ],
+)
+def test_files_that_decode_changes_are_not_read_from_their_bytes(data):
+    assert regular_records(F, data, KNOWN, 0) is None
+    table, header = csv_records(F, decode(data, F.rel), KNOWN, 0)  # what the extractor does instead
+    assert header == ["contact_id", "email"]
+    assert table.column("contact_id").to_pylist() == ["c1"]
+
+
+def test_records_from_the_bytes_are_the_careful_readers_table(monkeypatch):
+    rows = [
+        f"c{i},p{i}@example.com,이름{i},,{'subscribed' if i % 3 else 'cleaned'},2025-07-01T00:00:00Z,"
+        f"2025-07-{1 + i % 28:02d}T00:00:00Z,extra{i}"
+        for i in range(2_000)
+    ]
+    data = ("\n".join([",".join(KNOWN) + ",owner", *rows]) + "\n").encode("utf-8")
+    got = regular_records(F, data, KNOWN, 7)
+    assert got is not None
+    monkeypatch.setattr(esp_files, "regular_csv", lambda _text: None)  # the careful reader alone
+    slow, slow_header = csv_records(F, decode(data, F.rel), KNOWN, 7)
+    assert got[1] == slow_header
+    assert got[0].schema == slow.schema
+    assert got[0].combine_chunks().equals(slow.combine_chunks())

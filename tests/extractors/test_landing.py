@@ -23,7 +23,13 @@ def con():
 
 
 def _land(con, table: str, rows: list[dict], run_id: str = "r1"):
-    """Land text rows through the same typed_query/merge_batch path the extractors use."""
+    """Land text rows through the same typed_query/merge_batch path the extractors use, in one batch."""
+    with batch_transaction(con):
+        return _merge(con, table, rows, run_id)
+
+
+def _merge(con, table: str, rows: list[dict], run_id: str):
+    """merge_batch of text rows, in the caller's transaction."""
     names = [c.name for c in columns(table)]
     data = {n: pa.array([r.get(n) for r in rows], pa.string()) for n in names}
     data["_ord"] = pa.array(range(len(rows)), pa.int64())
@@ -38,10 +44,11 @@ def _land(con, table: str, rows: list[dict], run_id: str = "r1"):
         ord_sql="_ord",
     )
     con.register("_in", pa.table(data))
-    with utc_session(con), batch_transaction(con):
-        counts = merge_batch(con, table, sql, system="test", run_id=run_id)
-    con.unregister("_in")
-    return counts
+    try:
+        with utc_session(con):
+            return merge_batch(con, table, sql, system="test", run_id=run_id)
+    finally:
+        con.unregister("_in")
 
 
 def test_columns_follow_schemas():
@@ -163,3 +170,34 @@ def test_failed_batch_rolls_back_rows_and_state(con):
         raise RuntimeError("boom")
     assert get_state(con, "orders", "k") is None
     assert con.execute("select count(*) from raw.shop_fx_rates").fetchall() == [(0,)]
+
+
+def test_counts_that_do_not_reconcile_stop_the_batch_and_land_nothing(con, monkeypatch):
+    from rapport.extractors import landing
+    from rapport.extractors.errors import FatalSourceError, LandingCountsError
+
+    _land(con, "shop_orders", [{"id": "1", "updated_at": "2025-08-01T00:00:00Z"}])
+    before = con.execute("select * from raw.shop_orders").fetchall()
+    real = landing.TableCounts
+
+    def off_by_one(**kw):  # one row read more than the batch accounts for, as a lost row would be
+        return real(**{**kw, "rows_read": kw["rows_read"] + 1})
+
+    monkeypatch.setattr(landing, "TableCounts", off_by_one)
+    batch = [
+        {"id": "1", "updated_at": "2025-08-01T00:00:00Z"},  # a duplicate
+        {"id": "2", "updated_at": "2025-08-01T00:00:00Z"},  # new
+        {"id": "3", "updated_at": "never", "_loc": "orders:id=3"},  # quarantined
+    ]
+    with pytest.raises(LandingCountsError) as err, batch_transaction(con):
+        put_state(con, "orders", "orders.updated_at", "2025-08-01 00:00:00", "r2")
+        _merge(con, "shop_orders", batch, "r2")
+    assert isinstance(err.value, FatalSourceError)  # a retry would count the same batch the same way
+    assert str(err.value).startswith(
+        "landing raw.shop_orders: the batch's counts do not reconcile: read 4 should equal landed 1 + "
+        "quarantined 1 + duplicate 1 (= 3); nothing of this batch was landed"
+    )
+    # the whole batch rolled back: rows, rejects and the state written in its transaction
+    assert con.execute("select * from raw.shop_orders").fetchall() == before
+    assert con.execute("select count(*) from quarantine.shop_orders_rejects").fetchall() == [(0,)]
+    assert get_state(con, "orders", "orders.updated_at") is None

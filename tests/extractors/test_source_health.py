@@ -147,6 +147,19 @@ def test_a_shrunken_table_warns_or_stops_by_the_setting(shop, error_pct, outcome
     ]
 
 
+def test_each_orders_table_is_counted_once_per_run(shop, monkeypatch):
+    # a count(*) of a whole source table (~60 ms for 1M orders): the volume check needs one per landed table
+    from rapport.extractors.sql_source import SqliteSource
+
+    tmp, settings, con = shop
+    counted: list[str] = []
+    real = SqliteSource.count
+    monkeypatch.setattr(SqliteSource, "count", lambda self, table: counted.append(table) or real(self, table))
+    extract_orders(con, settings, run_id="r2", interval_end=DAY2_END)
+    landed = [t for t in ("customers", "orders", "order_items", "fx_rates") if t in counted]
+    assert sorted(counted) == sorted(landed) and len(counted) == len(set(counted)) >= 2
+
+
 def test_a_future_dated_order_is_quarantined_counted_once_and_never_moves_the_watermark(shop):
     tmp, settings, con = shop
     write_shop(tmp / "shop.db", orders=[_order(9, "2099-01-01T00:00:00Z"), _order(5, "2025-08-02T01:00:00Z")])
