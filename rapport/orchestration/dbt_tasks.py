@@ -78,10 +78,11 @@ def generate_manifest(manifest: Path | None = None, project_dir: Path | None = N
     dbt's partial-parse state is kept beside the manifest (`partial_parse.msgpack`) and handed to the next
     parse, so regenerating after an edit re-reads only the changed files (about 1 s instead of 4 here). Each
     parse works on its own copy and the state is replaced atomically: two processes regenerating at once do
-    not share a half-written file. Parsing opens no database: RAPPORT_WORK_DB is set to a fixed placeholder
-    path, because dbt starts its parse over when the profile's database path changes.
+    not share a half-written file. Parsing opens no database: it runs with the profile's placeholders of
+    rapport.transform.manifests.parse_environment and the target the dbt tasks run, as a build's parse does,
+    so its state is also shared with the first build of a fresh warehouse (manifests.shared_state).
     """
-    from dbt.cli.main import dbtRunner
+    from rapport.transform.manifests import DEFAULT_DATABASE_FILE, parse_project
 
     manifest = manifest or manifest_path()
     project_dir = project_dir or DBT_PROJECT_DIR
@@ -92,19 +93,20 @@ def generate_manifest(manifest: Path | None = None, project_dir: Path | None = N
     if state.exists():
         shutil.copyfile(state, scratch / "target" / state.name)
     env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "RAPPORT_WORK_DB": str(manifest.parent / "parse.duckdb")}  # fmt: skip
+           "RAPPORT_WORK_DB": str(manifest.parent / DEFAULT_DATABASE_FILE)}  # fmt: skip
     try:
         with _environ(env):
+            target = dbt_target()
             args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-                    "--target-path", str(scratch / "target"), "--log-path", str(scratch / "logs"),
+                    "--profile", PROFILE_NAME, "--target", target, "--log-path", str(scratch / "logs"),
                     "--quiet", "--no-use-colors"]  # fmt: skip
-            result = dbtRunner().invoke(args)
+            result = parse_project(project_dir, args, scratch / "target")
         if not result.success:
             raise RuntimeError(f"dbt parse failed: {result.exception or 'see the messages above'}")
-        for name, target in (("manifest.json", manifest), (state.name, state)):
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        for name, target_file in (("manifest.json", manifest), (state.name, state)):
+            tmp = target_file.with_name(f".{target_file.name}.{os.getpid()}.tmp")
             shutil.copyfile(scratch / "target" / name, tmp)
-            os.replace(tmp, target)  # readers (a DAG parse) see the old or the new file, never half of one
+            os.replace(tmp, target_file)  # readers (a DAG parse) see the old or the new file, never half of one
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("wrote the dbt manifest %s", manifest)
