@@ -39,8 +39,10 @@ STORAGE_VERSION = "v1.4.0"
 _DB_TEMP_GLOB = ".rapport.*.duckdb.tmp*"  # the new file and DuckDB's .wal beside it
 _PARQUET_TEMP_GLOB = ".*.parquet.tmp"
 # A copied file keeps deleted rows and dropped tables' free blocks: past this many times the size of the last
-# file written afresh, the next publish writes afresh again (a choice of method: the rows are the same).
+# file written afresh (plus some blocks: small files grow by whole blocks), the next publish writes afresh again
+# (a choice of method: the rows are the same).
 MAX_GROWTH = 1.5
+GROWTH_SLACK = 32 << 20
 
 
 class PublishError(RuntimeError):
@@ -75,7 +77,12 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) 
         tables = [f"{schema}.{name}" for schema in PUBLISHED_SCHEMAS for name in tables_in(con, schema, views=True)]
         built = None
         if previous is not None:
-            built = build_from_previous(con, settings.published_db, tmp, run_id, tables, previous, marts_build)
+            try:
+                built = build_from_previous(con, settings.published_db, tmp, run_id, tables, previous, marts_build)
+            except duckdb.Error as exc:  # e.g. a previous file whose catalog reads but whose data does not
+                if _no_space(exc):
+                    raise
+                built = None
             if built is None:  # the previous file is no fit: write afresh
                 _discard([tmp, Path(f"{tmp}.wal")])
         fresh = built is None
@@ -116,7 +123,9 @@ def _previous_state(settings: Settings, erasures: str) -> publish_state.PublishS
     state = publish_state.load(settings.published_dir, settings.published_db, STORAGE_VERSION)
     if state is None or state.erasures != erasures:  # an erasure since: its rows' bytes must not survive
         return None
-    if settings.published_db.stat().st_size > MAX_GROWTH * state.full_size:  # deleted rows and free blocks
+    if (
+        settings.published_db.stat().st_size > MAX_GROWTH * state.full_size + GROWTH_SLACK
+    ):  # deleted rows and free blocks
         return None
     return state
 
