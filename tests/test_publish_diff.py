@@ -152,6 +152,8 @@ def test_difference_publish_equals_a_fresh_publish_over_two_days(settings, tmp_p
         assert result.how["marts.value_concentration"] == "kept"
         assert result.how["quarantine.esp_events_rejects"] == "kept"
         assert result.how["marts.segment_summary"] == "rewritten"  # small, and changed
+        header = settings.published_db.read_bytes()[:20]
+        assert int.from_bytes(header[12:20], "little") <= 67  # still v1.4.0 storage: DuckDB 1.x opens it
         con.execute("checkpoint")
         fresh = _fresh_publish(settings, tmp_path, f"day{day}")
         assert _differences(fresh, settings.published_dir) == {}

@@ -114,7 +114,9 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) 
         if stale.name not in wanted:
             stale.unlink()
     _fsync_dir(parquet_dir)
-    _save_state(con, settings, built, fresh, previous, marts_build, erasures)
+    # Published already: a state that cannot be written (a full disk) only makes the next publish write afresh.
+    with contextlib.suppress(OSError):
+        _save_state(con, settings, built, fresh, previous, marts_build, erasures)
     return PublishResult(settings.published_db, parquet_dir, built.tables, dict(built.how))
 
 
