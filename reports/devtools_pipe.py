@@ -118,6 +118,14 @@ class DevToolsPipe:
             if "method" in message:
                 self._events.append(message)
 
+    def take_events(self, session: str) -> list[dict[str, Any]]:
+        """The events of `session` kept so far (they arrived while a reply was awaited), in arrival order; they are
+        no longer kept. For a caller that looks at everything a page reported (console messages, exceptions)
+        rather than waiting for one event."""
+        taken = [message for message in self._events if message.get("sessionId") == session]
+        self._events = [message for message in self._events if message.get("sessionId") != session]
+        return taken
+
     def close(self) -> None:
         """Stop the browser and every process it started (its own process group) at once, and release the pipes.
 

@@ -22,6 +22,7 @@ from rapport.core.config import load_settings
 from rapport.core.warehouse import RunInProgress
 from rapport.extractors.landing import ensure_schema
 from rapport.orchestration.forget import ForgetError, forget, recount_segment_history_dates, regenerated_files
+from rapport.privacy import database
 from rapport.privacy.database import Person, delete_derived, patterns, sweep
 from rapport.privacy.files import scrub_files
 from rapport.privacy.keep import keep_erased
@@ -525,6 +526,34 @@ def test_cli_exit_codes(raw_only, capsys):
     assert cli.main(["forget", "--email", "leo.nguyen@gmail.com"]) == 0
     out = capsys.readouterr().out
     assert "raw.shop_customers" in out and "recorded in ops.erasures" in out
+
+
+def test_a_rewrite_that_differs_says_what_differed_and_a_rerun_retries_it(raw_only, monkeypatch, capsys):
+    real_copy = database._copy_database
+
+    def copy_that_differs(con, original, copy):  # type: ignore[no-untyped-def]
+        real_copy(con, original, copy)
+        con.execute(f"delete from {copy}.raw.esp_events")  # ana@example.com's, the one left after P's 2
+        for n in range(4):  # four tables the original lacks: five differences in all
+            con.execute(f"create table {copy}.raw.extra_{n} (x int)")
+
+    monkeypatch.setattr(database, "_copy_database", copy_that_differs)
+    before = raw_only.work_db.stat().st_ino
+    assert cli.main(["forget", "--email", "leo.nguyen@gmail.com"]) == 1
+    out = capsys.readouterr().out
+    problem = (
+        f"PROBLEM: the working file {raw_only.work_db} was not rewritten: its rewritten copy differed from it "
+        "(table raw.esp_events: 1 rows, 0 in the copy; table raw.extra_0 not in the original; table raw.extra_1 "
+        "not in the original; 2 more in the logged warning) and was thrown away. The erased rows are deleted, "
+        "but their bytes may linger in the file's free space until DuckDB reuses it. Run the same `rapport "
+        "forget` again to retry the rewrite; if the copy differs again, report it with this message."
+    )
+    assert problem in " ".join(out.split())  # the terminal's lines joined
+    assert raw_only.work_db.stat().st_ino == before  # the file was kept
+    monkeypatch.setattr(database, "_copy_database", real_copy)
+    again = forget(raw_only, ["leo.nguyen@gmail.com"])
+    assert again.status == {"leo.nguyen@gmail.com": "already erased"} and again.problems == []
+    assert raw_only.work_db.stat().st_ino != before  # rewritten this time
 
 
 def test_forget_refuses_an_address_that_is_not_an_email(raw_only):

@@ -80,6 +80,12 @@ class ForgetResult:
         return sum(self.removed.values())
 
     @property
+    def anyone_erased(self) -> bool:
+        """Someone was erased, now or by an earlier forget: the working file is rewritten and everything
+        republished, also on a rerun, which so mends an earlier forget whose rewrite or republishing failed."""
+        return bool(self.removed_total) or "already erased" in self.status.values()
+
+    @property
     def unmatched(self) -> list[str]:
         return [a for a, s in self.status.items() if s == "unmatched"]
 
@@ -103,8 +109,7 @@ def forget(
             result = _erase_in_warehouse(settings, addresses, normalised, erasure_id, dry_run)
         except SharedAddress as exc:
             raise ForgetError(str(exc)) from None
-        # Also for an address erased before: a rerun mends an earlier forget whose republishing failed.
-        if not dry_run and (result.removed_total or "already erased" in result.status.values()):
+        if not dry_run and result.anyone_erased:
             with quiet_terminal(log_file) if log_file else nullcontext():
                 _republish(settings, result)
         # files are scrubbed even when nothing matched in the warehouse: logs may mention any address
@@ -199,11 +204,23 @@ def _erase_in_warehouse(
             con.rollback()
             raise
     result.person = person
-    if not dry_run and result.removed_total and not compact(settings):
-        result.problems.append(
-            "the working file could not be rewritten; deleted rows may linger in its free space until DuckDB reuses it"
-        )
+    if not dry_run and result.anyone_erased and (differences := compact(settings)):
+        result.problems.append(not_rewritten(settings.work_db, differences))
     return result
+
+
+def not_rewritten(work_db: Path, differences: list[str], shown: int = 3) -> str:
+    """The problem of a working file whose rewritten copy differed from it (rapport.privacy.database.compact):
+    what differed (the first `shown` differences, each with its counts), what it means and what to do."""
+    listed = "; ".join(differences[:shown])
+    if len(differences) > shown:
+        listed += f"; {len(differences) - shown} more in the logged warning"
+    return (
+        f"the working file {work_db} was not rewritten: its rewritten copy differed from it ({listed}) and was "
+        "thrown away. The erased rows are deleted, but their bytes may linger in the file's free space until "
+        "DuckDB reuses it. Run the same `rapport forget` again to retry the rewrite; if the copy differs again, "
+        "report it with this message."
+    )
 
 
 def recount_segment_history_dates(con: duckdb.DuckDBPyConnection) -> None:

@@ -325,11 +325,12 @@ def _copy_database(con: duckdb.DuckDBPyConnection, original: str, copy: str) -> 
     con.execute(f"copy from database {_q(original)} to {_q(copy)}")
 
 
-def compact(settings: Settings) -> bool:
+def compact(settings: Settings) -> list[str]:
     """Rewrite the working file so the deleted rows' bytes are gone, not just unreferenced.
 
     The copy is checked (same tables with the same row counts, same views with the same definitions) before
-    it replaces the file; False (a warning naming the differences, and the file left as it was) if it differs.
+    it replaces the file. Returns the differences (`copy_differences`) that kept it from replacing the file
+    (also logged as a warning; the file is left as it was): empty when the file was rewritten.
     """
     work = settings.work_db
     tmp = work.with_name(f".{work.name}.compact")
@@ -355,7 +356,7 @@ def compact(settings: Settings) -> bool:
                     work,
                     "; ".join(differences),
                 )
-                return False
+                return differences
             os.replace(tmp, work)
         finally:
             tmp.unlink(missing_ok=True)  # a copy that failed or differed (after os.replace, nothing is there)
@@ -364,4 +365,4 @@ def compact(settings: Settings) -> bool:
             os.fsync(fd)
         finally:
             os.close(fd)
-    return True
+    return []

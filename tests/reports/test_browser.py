@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
 import tempfile
 import time
 from datetime import date
@@ -19,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from rapport.reports.pdf import chromium_command, find_chromium
+from rapport.reports.devtools_pipe import DevToolsPipe
+from rapport.reports.pdf import chromium_command, find_chromium, profile_parent
 
 pytestmark = pytest.mark.slow
 
@@ -55,57 +55,33 @@ PAGE_HEADINGS = [
 
 
 class Browser:
-    """A minimal Chrome DevTools Protocol client: one page; events are kept while waiting for replies."""
+    """One page of a headless Chromium, driven through the report's own DevTools client (DevToolsPipe, which
+    prints the PDF): open a page, evaluate, screenshot, and what the page reported (events kept while waiting
+    for replies)."""
 
     def __init__(self, timeout: float = 30.0) -> None:
-        from websockets.sync.client import connect
-
-        # Chromium helper processes may still write the profile while it is removed: ignore that race.
-        self._tmp = tempfile.TemporaryDirectory(prefix="rapport-cdp-", ignore_cleanup_errors=True)
-        profile = Path(self._tmp.name) / "profile"
         assert CHROMIUM is not None
-        self.proc = subprocess.Popen(
-            chromium_command(CHROMIUM, profile, "--remote-debugging-port=0", "about:blank"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        port_file = profile / "DevToolsActivePort"  # Chromium writes the port it picked here
-        deadline = time.monotonic() + timeout
-        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError("Chromium did not open its DevTools port")
-            time.sleep(0.05)
-        port, path = port_file.read_text().splitlines()[:2]
+        # Chromium helper processes may still write the profile while it is removed: ignore that race.
+        self._tmp = tempfile.TemporaryDirectory(prefix="rapport-cdp-", dir=profile_parent(), ignore_cleanup_errors=True)
+        work = Path(self._tmp.name)
         self.timeout = timeout
-        self.ws = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout)
         self.events: list[dict[str, Any]] = []
-        self._next_id = 0
-        target = self._send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self._send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.pipe = DevToolsPipe(
+            chromium_command(CHROMIUM, work / "profile", "--remote-debugging-pipe", "about:blank"), work / "stderr.log"
+        )
+        try:
+            target = self.pipe.call("Target.createTarget", {"url": "about:blank"}, deadline=self._deadline())
+            attached = {"targetId": target["targetId"], "flatten": True}
+            self.session = self.pipe.call("Target.attachToTarget", attached, deadline=self._deadline())["sessionId"]
+        except BaseException:
+            self.close()
+            raise
 
-    def _recv(self, deadline: float) -> dict[str, Any]:
-        msg = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
-        if "method" in msg:
-            self.events.append(msg)
-        return msg
-
-    def _send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> Any:
-        self._next_id += 1
-        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        self.ws.send(json.dumps(msg))
-        deadline = time.monotonic() + self.timeout
-        while True:
-            reply = self._recv(deadline)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
+    def _deadline(self) -> float:
+        return time.monotonic() + self.timeout
 
     def page(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        return self._send(method, params, self.session)
+        return self.pipe.call(method, params, session=self.session, deadline=self._deadline())
 
     def open(self, url: str, width: int = 1100, height: int = 900) -> None:
         for domain in ("Page", "Runtime", "Log"):
@@ -114,11 +90,10 @@ class Browser:
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
+        self.pipe.take_events(self.session)  # what about:blank reported is not the page's
         self.events.clear()
         self.page("Page.navigate", {"url": url})
-        deadline = time.monotonic() + self.timeout
-        while not any(e["method"] == "Page.loadEventFired" for e in self.events):
-            self._recv(deadline)
+        self.pipe.event("Page.loadEventFired", self.session, self._deadline())
         self.page("Runtime.evaluate", {"expression": "1"})  # drain events queued during load
 
     def evaluate(self, expression: str) -> Any:
@@ -135,6 +110,7 @@ class Browser:
 
     def problems(self) -> list[str]:
         """Uncaught exceptions, console errors, browser-logged errors (failed loads, CSP), dialogs."""
+        self.events += self.pipe.take_events(self.session)
         out = []
         for e in self.events:
             method, p = e["method"], e.get("params", {})
@@ -149,14 +125,7 @@ class Browser:
         return out
 
     def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
-            self.ws.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.pipe.close()
         self._tmp.cleanup()
 
 

@@ -5,6 +5,7 @@ With Chromium: the PDF is the one `chromium --print-to-pdf --no-pdf-header-foote
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import re
@@ -148,3 +149,25 @@ def test_the_browser_inherits_no_open_file_but_its_two_pipes(tmp_path: Path) -> 
         os.close(held)
     fds = {int(name) for name in listing.read_text().split()}
     assert held not in fds and {0, 1, 2, 3, 4} <= fds
+
+
+def test_events_that_arrive_before_a_reply_are_kept_per_session_and_handed_over_once(tmp_path: Path) -> None:
+    # a "browser" that writes two events of page session s1, one of s2 and one of the browser (no session), then
+    # the reply to command 1; the reply's reader keeps the events for take_events (the browser tests' problems)
+    messages = [
+        {"method": "Runtime.consoleAPICalled", "sessionId": "s1", "params": {"type": "error"}},
+        {"method": "Log.entryAdded", "sessionId": "s2", "params": {}},
+        {"method": "Target.targetCreated", "params": {}},
+        {"method": "Runtime.exceptionThrown", "sessionId": "s1", "params": {}},
+        {"id": 1, "result": {"ok": True}},
+    ]
+    script = tmp_path / "messages"
+    script.write_bytes(b"".join(json.dumps(m).encode() + b"\0" for m in messages))
+    pipe = DevToolsPipe([str(_fake_chromium(tmp_path, f"cat {script} >&4; exec sleep 60"))], tmp_path / "stderr.log")
+    try:
+        assert pipe.call("Runtime.evaluate", session="s1", deadline=time.monotonic() + 10) == {"ok": True}
+        assert [m["method"] for m in pipe.take_events("s1")] == ["Runtime.consoleAPICalled", "Runtime.exceptionThrown"]
+        assert pipe.take_events("s1") == []  # handed over once
+        assert [m["method"] for m in pipe.take_events("s2")] == ["Log.entryAdded"]
+    finally:
+        pipe.close()
