@@ -67,7 +67,10 @@ def test_later_tasks_of_the_same_run_reuse_its_plan(con) -> None:
     [
         ({"full_refresh": True}, "--full-refresh"),
         ({"engine": "spark"}, "the engine changed (duckdb -> spark)"),
-        ({"overrides": {"max_identifier_fanout": 3}}, "the dbt project, the UDFs or the dbt vars changed"),
+        (
+            {"overrides": {"max_identifier_fanout": 3}},
+            "the dbt project, the UDFs, their libraries or the dbt vars changed",
+        ),
     ],
 )
 def test_what_makes_a_build_read_everything(con, kwargs, reason) -> None:
@@ -86,3 +89,22 @@ def test_rolling_back_rows_a_build_read_makes_the_next_build_read_everything(con
     assert increments.plan(con, run_id="r3", engine="duckdb").reason == "incremental"
     rollback_runs(con, ["r1"], by="r3")  # the build had read r1's rows
     assert increments.plan(con, run_id="r4", engine="duckdb").reason == "no complete incremental build yet"
+
+
+@pytest.mark.parametrize("library", ["phonenumbers", "email-validator", "scipy", "duckdb"])
+def test_upgrading_a_library_the_models_compute_with_makes_a_build_read_everything(con, monkeypatch, library) -> None:
+    """A new phonenumbers release re-assigns number ranges: rows built before it must not keep the old answers."""
+    increments.plan(con, run_id="r1", engine="duckdb")
+    increments.commit(con, "r1")
+    _land(con, "r2", T2)
+    real = increments._installed_version
+    monkeypatch.setattr(increments, "_installed_version", lambda name: "99.0" if name == library else real(name))
+    plan = increments.plan(con, run_id="r2", engine="duckdb")
+    assert (plan.since, plan.reason) == (None, "the dbt project, the UDFs, their libraries or the dbt vars changed")
+
+
+def test_installed_versions_are_read_from_the_environment() -> None:
+    import importlib.metadata
+
+    assert increments._installed_version("duckdb") == importlib.metadata.version("duckdb")
+    assert increments._installed_version("no-such-package-rapport") is None

@@ -10,7 +10,8 @@ starts. The ledger `ops.transform_increments` keeps both:
 
 A build reads everything (`since` null, dbt's `--full-refresh`) when there is no committed build, when
 `--full-refresh` is asked for, when the engine or what computes the models changed since (the dbt project's
-files, the UDFs, vars passed on top of the project's), and after rows a build had read were deleted from raw
+files, the UDFs and the versions of the libraries they and DuckDB compute with, vars passed on top of the
+project's), and after rows a build had read were deleted from raw
 (`forget_if_read`: a raw-check rollback of an earlier run, an erasure), since an incremental model only ever
 hears of keys whose rows landed. The ledger is only ever a reason to read more: a build that fails or is
 killed commits nothing, and the next one reads again from the last committed `batch_at` (the models are
@@ -20,6 +21,7 @@ idempotent for rows read twice).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +36,9 @@ from rapport.transform.project import files_fingerprint, project_fingerprint
 
 # Code whose change changes what the models compute, beside the dbt project: the UDFs they call.
 _UDF_CODE = ("rapport/transform/udfs.py", "rapport/experiments/distributions.py")
+# ... and the libraries that compute values: the UDFs' (a new phonenumbers release re-assigns number ranges)
+# and DuckDB itself. An upgrade makes the next build read everything, so old rows do not keep old results.
+_VALUE_LIBRARIES = ("phonenumbers", "email-validator", "scipy", "duckdb")
 _DDL = """create table if not exists ops.transform_increments (
     state varchar primary key, batch_at timestamp, since timestamp, logic varchar, engine varchar,
     reason varchar, run_id varchar, recorded_at timestamp)"""
@@ -61,8 +66,16 @@ def logic_fingerprint(overrides: Mapping[str, Any] | None = None) -> str:
     """What computes the models: the dbt project's files, the UDFs' code and vars given on top of the project's."""
     udfs = files_fingerprint([PROJECT_ROOT / p for p in _UDF_CODE if (PROJECT_ROOT / p).exists()], PROJECT_ROOT)
     extra = {k: v for k, v in (overrides or {}).items() if k not in ("as_of", "run_id", "since", "batch_at")}
-    text = json.dumps([project_fingerprint(), udfs, extra], sort_keys=True, default=str)
+    libraries = {name: _installed_version(name) for name in _VALUE_LIBRARIES}
+    text = json.dumps([project_fingerprint(), udfs, extra, libraries], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def latest_load(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -114,7 +127,7 @@ def plan(
     elif committed["engine"] != engine:
         reason = f"the engine changed ({committed['engine']} -> {engine})"
     elif committed["logic"] != logic:
-        reason = "the dbt project, the UDFs or the dbt vars changed"
+        reason = "the dbt project, the UDFs, their libraries or the dbt vars changed"
     else:
         reason = "incremental"
     since = committed["batch_at"] if reason == "incremental" and committed else None
