@@ -36,7 +36,7 @@ from typing import Any
 
 from rapport.core.config import engine_from
 from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
-from rapport.transform.dbt_invocation import _environ
+from rapport.transform.dbt_invocation import environ_set
 from rapport.transform.project import DBT_PROJECT_DIR, project_files
 from rapport.transform.runner import release_duckdb
 
@@ -95,7 +95,7 @@ def generate_manifest(manifest: Path | None = None, project_dir: Path | None = N
     env = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
            "RAPPORT_WORK_DB": str(manifest.parent / DEFAULT_DATABASE_FILE)}  # fmt: skip
     try:
-        with _environ(env):
+        with environ_set(env):
             target = dbt_target()
             args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
                     "--profile", PROFILE_NAME, "--target", target, "--log-path", str(scratch / "logs"),

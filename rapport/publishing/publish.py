@@ -32,7 +32,15 @@ import duckdb
 from rapport.core.config import Settings
 from rapport.core.warehouse import tables_in
 from rapport.publishing import publish_state
-from rapport.publishing.publish_diff import Built, build_from_previous, columns, copy_runs, create_copy, rel
+from rapport.publishing.publish_diff import (
+    Built,
+    build_from_previous,
+    columns,
+    copy_runs,
+    create_copy,
+    detached_after,
+    rel,
+)
 
 PUBLISHED_SCHEMAS = ("marts", "quarantine")
 STORAGE_VERSION = "v1.4.0"
@@ -170,7 +178,7 @@ def _parquet_path(parquet_dir: Path, table: str) -> Path:
 def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, tables: list[str]) -> Built:
     """Write the new published file at `tmp` afresh, checkpointed and detached."""
     con.execute(f"attach '{tmp}' as pub (storage_version '{STORAGE_VERSION}')")
-    try:
+    with detached_after(con):
         for schema in PUBLISHED_SCHEMAS:
             con.execute(f"create schema if not exists pub.{schema}")
         for table in tables:
@@ -178,11 +186,6 @@ def _build(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, tables: list[
         con.execute("create schema if not exists pub.ops")
         copy_runs(con, run_id)
         con.execute("checkpoint pub")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # a failed checkpoint may have invalidated it already
-            con.execute("detach pub")
-        raise
-    con.execute("detach pub")
     everything = [*tables, "ops.runs"]
     return Built(everything, set(everything), how=dict.fromkeys(everything, "written"))
 
@@ -193,16 +196,11 @@ def _stage_parquet(
     """One hidden temp Parquet file per table of the new file `db`; returns (temp file, final path) pairs."""
     staged: list[tuple[Path, Path]] = []
     con.execute(f"attach '{db}' as pub (read_only)")
-    try:
+    with detached_after(con):
         for table in tables:
             tmp = parquet_dir / f".{table}.{tag}.parquet.tmp"
             staged.append((tmp, _parquet_path(parquet_dir, table)))
             con.execute(f"copy (select * from pub.{rel(table)}) to '{tmp}' (format parquet)")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("detach pub")
-        raise
-    con.execute("detach pub")
     return staged
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,16 +102,24 @@ def build_from_previous(
         con.execute(f"attach '{tmp}' as pub")
     except duckdb.Error:
         return None
-    try:
+    with detached_after(con):
         built = _fill(con, run_id, tables, state, marts_build)
         if built is not None:
             con.execute("checkpoint pub")
+    return built
+
+
+@contextlib.contextmanager
+def detached_after(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Detach the attached `pub` after the block, also when it fails (then quietly: a failed checkpoint may
+    have invalidated it already, and the block's error is the one to raise)."""
+    try:
+        yield
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("detach pub")
         raise
     con.execute("detach pub")
-    return built
 
 
 def _fill(

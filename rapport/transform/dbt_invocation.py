@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,10 +49,15 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    # dbt reads env_var() from os.environ at invocation time; restore the caller's environment after.
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+def environ_set(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """os.environ with `changes` (None: unset) for the block, the caller's values restored after: dbt reads
+    env_var() from os.environ at invocation and at parse time."""
+    saved = {k: os.environ.get(k) for k in changes}
+    for key, value in changes.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -91,7 +96,7 @@ def invoke(
         "--no-use-colors",  # plain text in logs and in TransformError messages
         *(extra_args or []),
     ]  # fmt: skip
-    with _environ({**dbt_env(settings), **(env or {})}):
+    with environ_set({**dbt_env(settings), **(env or {})}):
         # parsed once for all commands of a run with the same target and vars (rapport.transform.manifests)
         manifest = (
             None

@@ -33,11 +33,12 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from rapport.transform.dbt_invocation import environ_set
 from rapport.transform.project import project_fingerprint
 
 log = logging.getLogger("rapport.transform.manifests")
@@ -139,24 +140,6 @@ def parse_environment(env: Mapping[str, str], profiles_yml: Path) -> dict[str, s
     return changes
 
 
-@contextmanager
-def _environ_changed(changes: Mapping[str, str | None]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in changes}
-    for key, value in changes.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
 def shared_state(project_dir: Path, parse_args: Sequence[str]) -> Path:
     """Where the checkout keeps the newest parse state (with parse_environment) for every warehouse: under
     the project's git-ignored target/, one per profile, target and vars (dbt parses in full when they
@@ -213,7 +196,7 @@ def parse_project(project_dir: Path, parse_args: list[str], target_path: Path) -
     shared = shared_state(project_dir, parse_args)
     args = [*parse_args, "--target-path", str(target_path)]
     seed_state(shared, target_path)
-    with _environ_changed(changes):
+    with environ_set(changes):
         result = dbtRunner().invoke(args)
     manifest = result.result if result.success else None
     used = sorted(set(changes) & set(getattr(manifest, "env_vars", None) or {}))

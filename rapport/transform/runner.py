@@ -18,9 +18,9 @@ from rapport.transform import increments
 from rapport.transform.dbt_invocation import (  # noqa: F401
     DBT_PROJECT_DIR,
     TransformError,
-    _environ,
     dbt_dirs,
     dbt_env,
+    environ_set,
     invoke,
     release_duckdb,
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rapport.core.config import load_settings
-from rapport.transform.runner import DBT_PROJECT_DIR, _environ, dbt_env, release_duckdb
+from rapport.transform.runner import DBT_PROJECT_DIR, dbt_env, environ_set, release_duckdb
 
 pytestmark = pytest.mark.slow  # one small dbt run (~10 s)
 
@@ -42,7 +42,7 @@ def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
     project = _project(tmp_path / "project")
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"})
     env = {**dbt_env(settings), "RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"}
-    with _environ(env):
+    with environ_set(env):
         try:
             res = dbtRunner().invoke([
                 "run", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR),
