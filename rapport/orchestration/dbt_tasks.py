@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from rapport.core.config import engine_from
+from rapport.core.environ import environ_set
 from rapport.orchestration.dbt_retry import UNSUCCESSFUL, narrow_layer_retry, save_run_results
-from rapport.transform.dbt_invocation import environ_set
 from rapport.transform.project import DBT_PROJECT_DIR, project_files
 from rapport.transform.runner import release_duckdb
 

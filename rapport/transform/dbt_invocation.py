@@ -7,13 +7,11 @@ Target and log paths go under `{warehouse_dir}/dbt/` so the source tree stays cl
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 from rapport.core.config import Settings
+from rapport.core.environ import environ_set
 from rapport.transform.project import DBT_PROJECT_DIR
 
 
@@ -46,26 +44,6 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "RAPPORT_DUCKDB_TEMP_DIR": str(settings.temp_dir),
         "RAPPORT_SPARK_MASTER": settings.spark_master,
     }
-
-
-@contextmanager
-def environ_set(changes: Mapping[str, str | None]) -> Iterator[None]:
-    """os.environ with `changes` (None: unset) for the block, the caller's values restored after: dbt reads
-    env_var() from os.environ at invocation and at parse time."""
-    saved = {k: os.environ.get(k) for k in changes}
-    for key, value in changes.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def invoke(

@@ -38,7 +38,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from rapport.transform.dbt_invocation import environ_set
+from rapport.core.environ import environ_set
 from rapport.transform.project import project_fingerprint
 
 log = logging.getLogger("rapport.transform.manifests")
