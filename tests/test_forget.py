@@ -543,7 +543,7 @@ def test_a_rewrite_that_differs_says_what_differed_and_a_rerun_retries_it(raw_on
     out = capsys.readouterr().out
     problem = (
         f"PROBLEM: the working file {raw_only.work_db} was not rewritten: its rewritten copy differed from it "
-        "(table raw.esp_events: 1 rows, 0 in the copy; table raw.extra_0 not in the original; table raw.extra_1 "
+        "(table raw.esp_events: 1 row, 0 in the copy; table raw.extra_0 not in the original; table raw.extra_1 "
         "not in the original; 2 more in the logged warning) and was thrown away. The erased rows are deleted, "
         "but their bytes may linger in the file's free space until DuckDB reuses it. Run the same `rapport "
         "forget` again to retry the rewrite; if the copy differs again, report it with this message."

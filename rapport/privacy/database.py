@@ -304,7 +304,9 @@ def copy_differences(con: duckdb.DuckDBPyConnection, original: str, copy: str) -
     would leave the published marts without it). Empty when the copy is faithful."""
     tables, copied = _inventory(con, original), dict(((s, t), n) for s, t, n in _inventory(con, copy))
     found = [
-        f"table {s}.{t}: {n} rows, {copied[(s, t)]} in the copy" if (s, t) in copied else f"table {s}.{t} missing"
+        f"table {s}.{t}: {n} {'row' if n == 1 else 'rows'}, {copied[(s, t)]} in the copy"
+        if (s, t) in copied
+        else f"table {s}.{t} missing"
         for s, t, n in tables
         if copied.get((s, t)) != n
     ]
