@@ -1,7 +1,7 @@
 """rapport's stage benchmark (issue 9): every pipeline stage, its baselines and peers, at one size.
 
     .venv/bin/python bench/run.py --size small|medium|large [--stages generate,pipeline,...]
-        [--workdir /tmp/bench-SIZE] [--results bench/RESULTS.md] [--keep]
+        [--workdir /tmp/bench-SIZE] [--results bench/RESULTS.md] [--keep] [--days N]
 
 For the size's number of people (tiny 300, small 10k, medium 100k, large 1M; or --people N) it measures, each
 stage in its own child process (wall time of the stage and peak resident memory of that process tree):
@@ -18,7 +18,9 @@ stage in its own child process (wall time of the stage and peak resident memory 
   first task's code;
 - incremental: 1% new and 1% changed records added to the sources (bench/incremental.py), then the pipeline
   stages again on the warehouse of `pipeline`; with `dag`, also the whole DAG again on the warehouse of `dag`
-  (the 1% day as a user runs it: one process, compared with the first `rapport run`).
+  (the 1% day as a user runs it: one process, compared with the first `rapport run`). With `--days N`, N such
+  days in a row (stage keys `inc_`, `inc2_`, ...): the first day after a full run differs from a day after a
+  day (what a daily schedule runs) in what the scoped tests and the publish by difference can skip.
 The helpdesk is the demo server in its own process (the "remote" API; its memory is not a stage's).
 Results go to WORKDIR/results.json and, as one section per size, to --results.
 """
@@ -42,7 +44,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from results_md import GROUPS, PIPELINE, render_section, update_results  # noqa: E402
+from results_md import GROUPS, PIPELINE, day_prefix, render_section, update_results  # noqa: E402
 
 SIZES = {"tiny": 300, "demo": 3_000, "small": 10_000, "medium": 100_000, "large": 1_000_000}
 END = date(2026, 6, 30)  # last day of generated history: fixed, so every run measures the same data
@@ -177,6 +179,19 @@ class Bench:
             if step == "extract_esp" and not prefix:  # raw only: the transform comparison starts from here
                 _copy_warehouse(self.dir / "wh", self.dir / "wh-raw")
 
+    def incremental_day(self, day: int) -> None:
+        """Add the day's 1% new + 1% changed records to the sources, then run the pipeline's steps on them.
+
+        The helpdesk server must be stopped (its files change)."""
+        start, end = T1 + timedelta(days=day - 1), T1 + timedelta(days=day)
+        mutate = "mutate" if day == 1 else f"mutate{day}"
+        seed = self.seed + day - 1  # another day's records, not the first day's again
+        self.run(
+            mutate, "mutate", src=str(self.src), share=0.01, seed=seed, start=start.isoformat(), end=end.isoformat()
+        )
+        self.start_server()
+        self.pipeline(day_prefix(day), "bench-incremental" if day == 1 else f"bench-incremental-{day}", end)
+
     def transform_comparison(self, repeat: int) -> None:
         """dbt build of the two marts and the hand-written floor, alternately `repeat` times, each dbt build on
         a fresh copy of the raw-only warehouse (no identity state: a first build, as the floor computes)."""
@@ -240,6 +255,7 @@ def run_bench(
     profile: set[str] | None = None,
     max_rss_mb: float = 12_288,
     repeat: int = 1,
+    days: int = 1,
 ) -> dict[str, Any]:
     b = Bench(workdir, people, seed, memory_limit, timeout, profile, max_rss_mb)
     meta: dict[str, Any] = {
@@ -298,9 +314,7 @@ def run_bench(
                 )
         if "incremental" in groups and "error" not in b.stages.get("transform", {"error": 1}):
             b.stop_server()
-            b.run("mutate", "mutate", src=str(b.src), share=0.01, seed=seed, start=T1.isoformat(), end=T2.isoformat())
-            b.start_server()
-            b.pipeline("inc_", "bench-incremental", T2)
+            b.incremental_day(1)
             if "error" not in b.stages.get("dag_unchanged", {"error": 1}):
                 # the same day as a user runs it: one `rapport run` process, every task in-process (imports,
                 # dbt's parse and Great Expectations' context paid once, as in the first run it is compared with)
@@ -312,6 +326,13 @@ def run_bench(
                     as_of=T2.date().isoformat(),
                     log_file=str(workdir / "logs" / "dag-airflow.log"),
                 )
+            # the days after it: a day after a day is what a daily schedule runs (the first day after a full
+            # run is the only one whose `since` is the full build's)
+            for day in range(2, days + 1):
+                if any("error" in b.stages.get(f"{day_prefix(day - 1)}{k}", {"error": 1}) for k in PIPELINE):
+                    break
+                b.stop_server()
+                b.incremental_day(day)
         shutil.rmtree(workdir / "wh-dag", ignore_errors=True)
     finally:
         b.stop_server()
@@ -350,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the dbt-vs-floor comparison this many times, alternating (ratios use the fastest)",
     )
     ap.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        help="with the incremental stages: this many 1%% days in a row (each with its own new records)",
+    )
+    ap.add_argument(
         "--render",
         type=Path,
         default=None,
@@ -379,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         profile={k.strip() for k in a.profile.split(",") if k.strip()},
         max_rss_mb=a.max_rss_mb,
         repeat=a.repeat,
+        days=a.days,
     )
     out["meta"]["note"] = a.note
     (workdir / "results.json").write_text(json.dumps(out, indent=1, default=str))

@@ -44,7 +44,7 @@ from rapport.demo.orders import (
     _utm,
     settle_times,
 )
-from rapport.demo.shop import BASE_USD_PER_UNIT, CURRENCIES, _nullable, row_styles
+from rapport.demo.shop import BASE_USD_PER_UNIT, CURRENCIES, _nullable, item_rows, order_rows, row_styles
 
 P_FIRST_ORDER_SAME_DAY = 0.3  # a new customer's first order on the day they sign up
 P_ACCOUNT_EMAIL = 0.9  # account orders mostly carry the account's address (as in the base)
@@ -437,46 +437,8 @@ def _new_orders(
 
 def _insert_orders(con: sqlite3.Connection, o: pd.DataFrame, items: pd.DataFrame) -> None:
     created = iso_variants(o["created_ts"].to_numpy(), o["style"].to_numpy())
-    money = {
-        k: (o[k].to_numpy() / 100).tolist()
-        for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
-    }
-    cust = [None if v < 0 else int(v) for v in o["customer_id"].to_numpy()]
     con.executemany(
         "insert or replace into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        zip(
-            o["id"].tolist(),
-            cust,
-            _nullable(o["email"]),
-            _nullable(o["phone"]),
-            o["status"].tolist(),
-            o["currency"].tolist(),
-            money["subtotal"],
-            money["discount_total"],
-            money["shipping_total"],
-            money["tax_total"],
-            money["total"],
-            money["refunded_total"],
-            _nullable(o["discount_code"]),
-            _nullable(o["utm_source"]),
-            _nullable(o["utm_medium"]),
-            _nullable(o["utm_campaign"]),
-            list(created),
-            list(created),
-            [None] * len(o),
-            strict=True,
-        ),
+        order_rows(o, list(created), list(created), [None] * len(o)),
     )
-    con.executemany(
-        "insert or replace into order_items values (?,?,?,?,?,?,?)",
-        zip(
-            items["id"].tolist(),
-            items["order_id"].tolist(),
-            items["sku"].tolist(),
-            items["product_name"].tolist(),
-            items["category"].tolist(),
-            items["quantity"].tolist(),
-            (items["unit_price"].to_numpy() / 100).tolist(),
-            strict=True,
-        ),
-    )
+    con.executemany("insert or replace into order_items values (?,?,?,?,?,?,?)", item_rows(items))

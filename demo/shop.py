@@ -7,6 +7,7 @@ the SQLite file layout (sources.md section 1).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,46 @@ def _nullable(values: pd.Series) -> list:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else v for v in arr]
 
 
+def order_rows(o: pd.DataFrame, created: list, updated: list, cancelled: list) -> Iterator[tuple]:
+    """The `orders` table's rows, in its column order, from the generator's frame (amounts in cents)."""
+    money = [
+        (o[k].to_numpy() / 100).tolist()
+        for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
+    ]
+    cust = [None if v < 0 else int(v) for v in o["customer_id"].to_numpy()]
+    return zip(
+        o["id"].tolist(),
+        cust,
+        _nullable(o["email"]),
+        _nullable(o["phone"]),
+        o["status"].tolist(),
+        o["currency"].tolist(),
+        *money,
+        _nullable(o["discount_code"]),
+        _nullable(o["utm_source"]),
+        _nullable(o["utm_medium"]),
+        _nullable(o["utm_campaign"]),
+        created,
+        updated,
+        cancelled,
+        strict=True,
+    )
+
+
+def item_rows(items: pd.DataFrame) -> Iterator[tuple]:
+    """The `order_items` table's rows, in its column order (unit price in cents in the frame)."""
+    return zip(
+        items["id"].tolist(),
+        items["order_id"].tolist(),
+        items["sku"].tolist(),
+        items["product_name"].tolist(),
+        items["category"].tolist(),
+        items["quantity"].tolist(),
+        (items["unit_price"].to_numpy() / 100).tolist(),
+        strict=True,
+    )
+
+
 def write_shop_db(
     path: Path, customers: pd.DataFrame, orders: pd.DataFrame, items: pd.DataFrame, fx: pd.DataFrame
 ) -> None:
@@ -169,49 +210,16 @@ def write_shop_db(
         cancelled = orders["cancelled_ts"].to_numpy()
         cancelled_s = iso_variants(np.where(cancelled > 0, cancelled, 0), os_)
         cancelled_s[cancelled <= 0] = None
-        money = {
-            k: (orders[k].to_numpy() / 100).tolist()
-            for k in ("subtotal", "discount_total", "shipping_total", "tax_total", "total", "refunded_total")
-        }
-        cust = [None if v < 0 else int(v) for v in orders["customer_id"].to_numpy()]
         con.executemany(
             "insert into orders values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            zip(
-                orders["id"].tolist(),
-                cust,
-                _nullable(orders["email"]),
-                _nullable(orders["phone"]),
-                orders["status"].tolist(),
-                orders["currency"].tolist(),
-                money["subtotal"],
-                money["discount_total"],
-                money["shipping_total"],
-                money["tax_total"],
-                money["total"],
-                money["refunded_total"],
-                _nullable(orders["discount_code"]),
-                _nullable(orders["utm_source"]),
-                _nullable(orders["utm_medium"]),
-                _nullable(orders["utm_campaign"]),
+            order_rows(
+                orders,
                 iso_variants(orders["created_ts"].to_numpy(), os_).tolist(),
                 iso_variants(orders["updated_ts"].to_numpy(), os_).tolist(),
                 cancelled_s.tolist(),
-                strict=True,
             ),
         )
-        con.executemany(
-            "insert into order_items values (?,?,?,?,?,?,?)",
-            zip(
-                items["id"].tolist(),
-                items["order_id"].tolist(),
-                items["sku"].tolist(),
-                items["product_name"].tolist(),
-                items["category"].tolist(),
-                items["quantity"].tolist(),
-                (items["unit_price"].to_numpy() / 100).tolist(),
-                strict=True,
-            ),
-        )
+        con.executemany("insert into order_items values (?,?,?,?,?,?,?)", item_rows(items))
         con.executemany(
             "insert into fx_rates values (?,?,?)",
             zip(fx["rate_date"].tolist(), fx["currency"].tolist(), fx["usd_per_unit"].tolist(), strict=True),

@@ -165,3 +165,29 @@ def test_floor_comparison_finds_a_changed_value_and_a_missing_row(tmp_path):
         "identical": False,
     }
     assert res["campaign_performance"]["identical"] is True
+
+
+def test_a_second_incremental_day_gets_its_own_rows_sum_and_ratio():
+    md = _load("results_md")
+    stages = {k: _rec(10.0) for k in PIPELINE}  # full run: 110 s
+    stages |= {f"inc_{k}": _rec(2.0) for k in PIPELINE}  # first day: 22 s, 0.20
+    stages |= {f"inc2_{k}": _rec(0.5) for k in PIPELINE}  # the day after: 5.5 s, 0.05
+    stages["mutate2"] = _rec(3.0)
+    stages["inc2_extract_esp"] = _rec(0.5, read=7, landed=5, quarantined=1, duplicate=1, tables={})
+    rows = {r["name"]: r for r in md.ratios(stages)}
+    first = rows["incremental day (1% new + 1% changed) / full run"]
+    second = rows["incremental day 2 (the day after day 1) (1% new + 1% changed) / full run"]
+    assert first["ratio"] == pytest.approx(0.20) and first["met"] is False
+    assert second["ratio"] == pytest.approx(0.05) and second["met"] is True
+    out = {
+        "meta": {"size": "tiny", "people": 300, "groups": ["pipeline", "incremental"], "started": "s", "finished": "f"}
+        | {"memory_limit": "4GB", "load_start": [1, 1, 1], "load_end": [1, 1, 1]},
+        "stages": stages,
+    }
+    text = md.render_section(out)
+    assert "| **sum of the incremental stages** | **22.0** |" in text
+    assert "| **sum of the incremental day 2 stages** | **5.5** |" in text
+    assert "| incremental day 2: extract ESP (files) | 0.5 | 100 | read 7, landed 5, quarantined 1," in text
+    assert "| incremental day 2: add 1% new + 1% changed records (not timed as pipeline) | 3.0 |" in text
+    # day 2's rows come after day 1's
+    assert text.index("incremental: finish run") < text.index("incremental day 2: start run")

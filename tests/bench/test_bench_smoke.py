@@ -63,13 +63,14 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n## An earlier section\n\nkept as it is\n")
     workdir = tmp_path / "bench-tiny"
-    code = run.main(["--size", "tiny", "--people", "300", "--workdir", str(workdir), "--results", str(results)])
+    argv = ["--size", "tiny", "--people", "300", "--workdir", str(workdir), "--results", str(results), "--days", "2"]
+    code = run.main(argv)
 
     out = json.loads((workdir / "results.json").read_text())
     stages = out["stages"]
     failed = {k: v["error"][:500] for k, v in stages.items() if "error" in v}
     assert code == 0 and not failed, failed
-    expected = OTHERS + PIPELINE + [f"inc_{k}" for k in PIPELINE]
+    expected = OTHERS + ["mutate2"] + PIPELINE + [f"{p}{k}" for p in ("inc_", "inc2_") for k in PIPELINE]
     assert sorted(stages) == sorted(expected)
     for key in expected:
         assert stages[key]["seconds"] > 0 and stages[key]["peak_rss_mb"] > 0, key
@@ -79,15 +80,19 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
     assert set(compare) == {"customers", "campaign_performance"}
     assert all(c["identical"] and c["rows_floor"] > 0 for c in compare.values()), compare
     # the incremental day reached every extractor, and only part of what the full load landed is new
+    # (and so did the second day's, with records of its own: new keys, not the first day's again)
     for source in ("orders", "helpdesk", "esp"):
-        full, inc = stages[f"extract_{source}"]["result"], stages[f"inc_extract_{source}"]["result"]
-        assert 0 < inc["landed"] < full["landed"], (source, full, inc)
+        full = stages[f"extract_{source}"]["result"]
+        for day in ("inc_", "inc2_"):
+            inc = stages[f"{day}extract_{source}"]["result"]
+            assert 0 < inc["landed"] < full["landed"], (source, day, full, inc)
+            assert inc["duplicate"] < inc["read"], (source, day, inc)
     # the dlt peer loaded rows from every source
     assert all(stages[f"dlt_{s}"]["result"]["rows_total"] > 0 for s in ("orders", "helpdesk", "esp"))
 
     rows = results_md.ratios(stages)
     ratios = [r for r in rows if not r.get("no_baseline")]
-    assert len(ratios) == 14 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
+    assert len(ratios) == 15 and all(r["ratio"] is not None and r["met"] in (True, False) for r in ratios), rows
     first_task = [r for r in rows if r.get("no_baseline")]  # time to first task, both runs
     assert len(first_task) == 2 and all(r["num"] > 0 for r in first_task), first_task
     # the second run found nothing new: its dbt tasks were skipped
@@ -110,6 +115,8 @@ def test_stage_benchmark_runs_end_to_end_on_a_tiny_dataset(tmp_path):
         "with nothing new / first run",
         "time to first task",
         "incremental day as one `rapport run`",
+        "incremental day 2 (the day after day 1)",
+        "sum of the incremental day 2 stages",
     ):
         assert label in section, label
     assert "not run" not in section and "| failed" not in section and "not included" not in section
