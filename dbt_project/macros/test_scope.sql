@@ -15,11 +15,15 @@
   * touched values: the row's (identifier_type, identifier_value) is listed for this `since` in the list
     int_identity_identifiers_unpivoted keeps (macros/identity_touched.sql), whose post-hook lists every value
     the records it rewrote carry now; a marker row there (the table was rebuilt in full) means no scope.
-  * written at: the row's `written_at_column`, the start of the build that wrote it (dbt's run_started_at in
-    UTC, which the model writes on every row the test reads), is later than `since`: every build after the
-    last passing one started after that build's batch_at (the latest landing, UTC wall clock), so its rows
-    are selected, and so are the passing build's own. When that selects more than a quarter of the tested
-    rows (the first day after a full build), no scope: checking every row is cheaper there than the join.
+  * written at: the row's `written_at_column`, the start of the dbt invocation that wrote it (dbt's
+    run_started_at in UTC, which the model writes on every row the test reads), is later than the var
+    `written_after`: the latest such time in the table when the last passing build completed (recorded by
+    rapport.transform.increments.commit), so every row of its state is at or before it and every row written
+    since comes from a later invocation, hence later (the same clock). Without `written_after` (a ledger
+    written before it existed, or no such table then), later than `since`: every build after the last passing
+    one started after that build's batch_at (the latest landing, UTC wall clock), so its rows are selected,
+    and so are the passing build's own. When the scope selects more than a quarter of the tested rows, no
+    scope: checking every row is cheaper there than the join.
 
   The condition reads the tested model's columns as `scoped.<column>`.
 
@@ -58,7 +62,10 @@
         {#- `model`: the tested rows (with the test's `where`); a column scan, ~0.05 s at 1M people. A null
             time (no build writes one) is selected too, so the scope needs no not_null test of its own. -#}
         {%- set column = 'scoped.' ~ written_at_column -%}
-        {%- set written = '(' ~ column ~ ' > ' ~ since_sql ~ ' or ' ~ column ~ ' is null)' -%}
+        {%- set written_after = var('written_after', none) -%}
+        {%- set after_sql = since_sql if written_after is none or written_after == ''
+            else "cast('" ~ written_after ~ "' as timestamp)" -%}
+        {%- set written = '(' ~ column ~ ' > ' ~ after_sql ~ ' or ' ~ column ~ ' is null)' -%}
         {%- set counts = run_query('select count(*) filter (where ' ~ written ~ '), count(*) from (select * from '
             ~ model ~ ') as scoped') -%}
         {%- if counts.columns[0].values()[0] * 4 > counts.columns[1].values()[0] -%}{{ return(none) }}{%- endif -%}

@@ -6,7 +6,10 @@ starts. The ledger `ops.transform_increments` keeps both:
 
 - `pending`: the plan of the build under way, written when its first dbt command starts; every later command
   of the same run (the Airflow layer tasks, a retry of one of them) builds with the same vars;
-- `committed`: the plan of the last build that completed (`commit`), whose `batch_at` is the next `since`.
+- `committed`: the plan of the last build that completed (`commit`), whose `batch_at` is the next `since`,
+  and whose `written_through` (the latest build time in int_customer_ids_assigned when it completed) is the
+  next `written_after`: the scoped dbt tests of the stable ids check only pairs stamped later
+  (docs/quality.md "Written since, by build time").
 
 A build reads everything (`since` null, dbt's `--full-refresh`) when there is no committed build, when
 `--full-refresh` is asked for, when the engine or what computes the models changed since (the dbt project's
@@ -42,6 +45,14 @@ _VALUE_LIBRARIES = ("phonenumbers", "email-validator", "scipy", "duckdb")
 _DDL = """create table if not exists ops.transform_increments (
     state varchar primary key, batch_at timestamp, since timestamp, logic varchar, engine varchar,
     reason varchar, run_id varchar, recorded_at timestamp)"""
+# Added later (a ledger written before has neither: its next build tests from `since`, as it did then).
+# written_after: the plan's bound for the stable ids' scoped tests (the committed build's written_through);
+# written_through: set when the build completes, the latest last_assigned_at of its state.
+_ADDED_COLUMNS = ("written_after", "written_through")
+# The build times a passing build's state holds at most: (table, column) written with dbt's run_started_at.
+_WRITTEN_AT = ("int_customer_ids_assigned", "last_assigned_at")
+# vars the runner sets for every build (not the project's logic)
+_RUNNER_VARS = ("as_of", "run_id", "since", "batch_at", "written_after")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class Plan:
     since: datetime | None
     batch_at: datetime | None
     reason: str  # why the build reads everything, or "incremental"
+    # the latest build time of the ids' pairs when the last passing build completed (None: unknown, the
+    # scoped tests use `since`); only with `since`
+    written_after: datetime | None = None
 
     @property
     def full_refresh(self) -> bool:
@@ -59,13 +73,16 @@ class Plan:
     def dbt_vars(self) -> dict[str, str | None]:
         # batch_at stays in the ledger only: rows landing during the build are read by this build and the
         # next (the models are idempotent for rows read twice), so the models need no upper bound.
-        return {"since": self.since.isoformat(sep=" ") if self.since else None}
+        dbt_vars = {"since": self.since.isoformat(sep=" ") if self.since else None}
+        if self.since and self.written_after:
+            dbt_vars["written_after"] = self.written_after.isoformat(sep=" ")
+        return dbt_vars
 
 
 def logic_fingerprint(overrides: Mapping[str, Any] | None = None) -> str:
     """What computes the models: the dbt project's files, the UDFs' code and vars given on top of the project's."""
     udfs = files_fingerprint([PROJECT_ROOT / p for p in _UDF_CODE if (PROJECT_ROOT / p).exists()], PROJECT_ROOT)
-    extra = {k: v for k, v in (overrides or {}).items() if k not in ("as_of", "run_id", "since", "batch_at")}
+    extra = {k: v for k, v in (overrides or {}).items() if k not in _RUNNER_VARS}
     libraries = {name: _installed_version(name) for name in _VALUE_LIBRARIES}
     text = json.dumps([project_fingerprint(), udfs, extra, libraries], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -93,6 +110,16 @@ def latest_load(con: duckdb.DuckDBPyConnection) -> datetime | None:
 def _ensure(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists ops")
     con.execute(_DDL)
+    have = {
+        name
+        for (name,) in con.execute(
+            """select column_name from information_schema.columns where table_catalog = current_database()
+               and table_schema = 'ops' and table_name = 'transform_increments'"""
+        ).fetchall()
+    }
+    for column in _ADDED_COLUMNS:
+        if column not in have:  # a ledger of an earlier version
+            con.execute(f"alter table ops.transform_increments add column {column} timestamp")
 
 
 def _row(con: duckdb.DuckDBPyConnection, state: str) -> dict[str, Any] | None:
@@ -117,7 +144,7 @@ def plan(
     if continue_pending:
         pending = _row(con, "pending")
         if pending and pending["run_id"] == run_id:
-            return Plan(pending["since"], pending["batch_at"], pending["reason"])
+            return Plan(pending["since"], pending["batch_at"], pending["reason"], pending["written_after"])
     logic = logic_fingerprint(overrides)
     committed = _row(con, "committed")
     if full_refresh:
@@ -130,25 +157,50 @@ def plan(
         reason = "the dbt project, the UDFs, their libraries or the dbt vars changed"
     else:
         reason = "incremental"
-    since = committed["batch_at"] if reason == "incremental" and committed else None
-    result = Plan(since, latest_load(con) or since, reason)
+    incremental = reason == "incremental" and committed is not None
+    since = committed["batch_at"] if incremental and committed else None
+    written_after = committed["written_through"] if incremental and committed else None
+    result = Plan(since, latest_load(con) or since, reason, written_after)
     con.execute("delete from ops.transform_increments where state = 'pending'")
     con.execute(
-        f"insert into ops.transform_increments values ('pending', ?, ?, ?, ?, ?, ?, {UTC_NOW})",
-        [result.batch_at, result.since, logic, engine, reason, run_id],
+        "insert into ops.transform_increments (state, batch_at, since, logic, engine, reason, run_id, "
+        f"recorded_at, written_after) values ('pending', ?, ?, ?, ?, ?, ?, {UTC_NOW}, ?)",
+        [result.batch_at, result.since, logic, engine, reason, run_id, written_after],
     )
     return result
 
 
 def commit(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
-    """The pending build of `run_id` completed: the next build reads what landed after its batch_at."""
+    """The pending build of `run_id` completed: the next build reads what landed after its batch_at, and its
+    scoped tests of the ids check the pairs stamped after the latest build time there is now."""
     pending = _row(con, "pending")
     if not pending or pending["run_id"] != run_id:
         return False
+    written_through = latest_written_at(con)
     con.execute("delete from ops.transform_increments where state = 'committed'")
-    con.execute(f"update ops.transform_increments set state = 'committed', recorded_at = {UTC_NOW} "
-                "where state = 'pending'")  # fmt: skip
+    con.execute(f"update ops.transform_increments set state = 'committed', recorded_at = {UTC_NOW}, "
+                "written_through = ? where state = 'pending'", [written_through])  # fmt: skip
     return True
+
+
+def latest_written_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The latest build time (`last_assigned_at`) in int_customer_ids_assigned, in whichever schema dbt built
+    it (None: no such table, or no stamped row).
+
+    Read when a build completes, every pair there passed that build's tests (a whole check, or a scoped one
+    over the pairs stamped after the previous bound); a pair written later carries the start of a later dbt
+    invocation (run_started_at, the same clock), hence a later time. Retired pairs keep older stamps: the max
+    over every row is the same bound."""
+    table, column = _WRITTEN_AT
+    schemas = con.execute(
+        """select table_schema from information_schema.columns
+           where table_catalog = current_database() and table_name = ? and column_name = ?""",
+        [table, column],
+    ).fetchall()
+    if not schemas:
+        return None
+    union = " union all ".join(f'select max("{column}") as t from "{schema}"."{table}"' for (schema,) in schemas)
+    return con.execute(f"select max(t) from ({union})").fetchall()[0][0]
 
 
 def drop_pending(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,12 +1,12 @@
 """Parse the dbt project once per process, and across runs only what changed, not once per dbt command.
 
-Every dbt command parses the project first (about 3-5 s here, most of a small build's time). dbt's own
-partial parsing starts over whenever `--vars` change, and every run passes its own `run_id`, `as_of` and
-`since`. So the project is parsed without those three (RUN_VARS): they are used only in the models' SQL,
-which dbt renders again for each command with that command's vars, never in a ref, source or config that
-parsing records (tests/dbt/test_manifest_reuse.py compares the two parses). The parse's files stay under
-the warehouse's dbt directory, so dbt's partial parsing reuses them in the next run (about 0.8 s instead of
-3), and a `rapport run` invokes dbt four times (three layers, docs) with one parse: the first invocation
+Every dbt command parses the project first (about 3-5 s here, most of a small build's time). dbt's own partial
+parsing starts over whenever `--vars` change, and every run passes its own `run_id`, `as_of`, `since` and
+`written_after`. So the project is parsed without those (RUN_VARS): they are used only in the models' and
+tests' SQL, which dbt renders again for each command with that command's vars, never in a ref, source or
+config that parsing records (tests/dbt/test_manifest_reuse.py compares the two parses). The parse's files stay
+under the warehouse's dbt directory, so dbt's partial parsing reuses them in the next run (about 0.8 s instead
+of 3), and a `rapport run` invokes dbt four times (three layers, docs) with one parse: the first invocation
 parses and the others get the parsed manifest (`dbtRunner(manifest=...)`).
 
 The cache key is what dbt itself would re-parse for: the project's files, the profile, target and the
@@ -47,7 +47,7 @@ _lock = threading.Lock()
 _cache: dict[str, tuple[dict[str, Any], Any]] = {}  # key -> (key parts, Manifest); one entry: the current run's
 _VALUE_FLAGS = ("--profiles-dir", "--profile", "--target", "--vars")
 # vars that change with every run and that only the models' SQL reads (rendered per command, not parsed)
-RUN_VARS = ("as_of", "run_id", "since")
+RUN_VARS = ("as_of", "run_id", "since", "written_after")
 # profiles.yml's database path: in a parse, a placeholder path with the same file name (parse_environment)
 _DATABASE_PATH_VARS = ("RAPPORT_WORK_DB",)
 DEFAULT_DATABASE_FILE = "rapport_work.duckdb"  # rapport.core.config.Settings.work_db's name
