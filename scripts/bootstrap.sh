@@ -87,8 +87,10 @@ case "$cmd" in
     say "running the test suite"
     # Two workers, one test file each at a time (module fixtures stay per file): most slow tests wait on
     # subprocesses (Airflow, dbt, Chromium, PostgreSQL), so this roughly halves the wall time on 2 cores.
+    # --no-loadscope-reorder: files start in collection order, which tests/conftest.py sets to the longest first
+    # (tests/ci_order.py); xdist's own order (most tests first) left the long one-test files to run last, alone.
     # the slowest tests are listed at the end: where CI's 40 minutes go
-    if [ "$#" -eq 0 ]; then set -- -n 2 --dist loadfile --durations=25; fi
+    if [ "$#" -eq 0 ]; then set -- -n 2 --dist loadfile --no-loadscope-reorder --durations=25; fi
     exec .venv/bin/pytest "$@" ;;
   *)
     echo "usage: bash scripts/bootstrap.sh {demo|test|setup} [args]" >&2

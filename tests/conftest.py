@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ci_order import durations_lines, longest_files_first, read_durations, seconds_per_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +52,29 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run(["bash", str(script), "stop", pg_dir], capture_output=True, timeout=120)
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest test files first (tests/ci_order.py): with CI's two workers the long ones no longer run last."""
+    items[:] = longest_files_first(items, read_durations())
+
+
+# (nodeid, seconds) of every test phase this process saw: with xdist the controller sees every worker's reports
+_PHASES: list[tuple[str, float]] = []
+# shorter files are left out of the printed list: where they go hardly matters
+PRINT_AT_LEAST_SECONDS = 5.0
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _PHASES.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Seconds per test file, in tests/ci_durations.txt's format: a CI log then holds the list's next version."""
+    lines = durations_lines(seconds_per_file(_PHASES), PRINT_AT_LEAST_SECONDS)
+    if lines and config.getoption("durations") is not None:
+        terminalreporter.write_sep(
+            "=", f"seconds per test file (>= {PRINT_AT_LEAST_SECONDS:.0f} s; tests/ci_durations.txt)"
+        )
+        for line in lines:
+            terminalreporter.write_line(line)
