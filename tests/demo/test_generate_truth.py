@@ -8,7 +8,6 @@ import gzip
 import json
 import math
 import sqlite3
-import time
 from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
@@ -249,12 +248,11 @@ def test_campaign_truth(out: Path) -> None:
 
 
 @pytest.mark.slow
-def test_default_size_speed_and_conversions_match_the_model(tmp_path: Path) -> None:
-    """At the default size: fast enough, audiences of useful size, and the conversions the data shows
-    agree with the expected rates the ground truth claims (a check of the exact-uplift model)."""
-    t0 = time.perf_counter()
+def test_default_size_conversions_match_the_model(tmp_path: Path) -> None:
+    """At the default size: audiences of useful size, and the conversions the data shows agree with the
+    expected rates the ground truth claims (a check of the exact-uplift model). Generation's speed is
+    bench/run.py's `generate` stage."""
     s = generate(tmp_path, people=3000, seed=7, end=date(2025, 9, 15))
-    assert time.perf_counter() - t0 < 60
     truth = pd.read_parquet(tmp_path / "ground_truth/campaigns.parquet")
     sizes = truth["treatment_size"] + truth["control_size"]
     assert sizes.median() >= 300 and sizes.max() >= 1000

@@ -148,10 +148,9 @@ def test_no_chromium_keeps_the_html_and_warns(
     assert not (out / "latest.pdf").exists()  # a stale PDF would not match latest.html
 
 
-def test_thousands_of_customers_render_in_seconds(make_published_db, tmp_path: Path) -> None:
-    """5,000 customers and 30 campaigns: the report stays fast and the long lists stay capped."""
-    import time
-
+def test_thousands_of_customers_keep_the_long_lists_capped(make_published_db, tmp_path: Path) -> None:
+    """5,000 customers and 32 campaigns: the long lists stay capped and say so (the report's speed is
+    measured by bench/run.py's report stage, not here)."""
     import duckdb
 
     path = make_published_db(people=[])
@@ -186,9 +185,7 @@ def test_thousands_of_customers_render_in_seconds(make_published_db, tmp_path: P
             "sum(c.lifetime_revenue_usd) / 2000000, avg(c.avg_order_value_usd) from marts.customer_segments s "
             "join marts.customers c using (customer_id) group by all"
         )
-    started = time.monotonic()
     _, html = _render(path, tmp_path / "reports")
-    assert time.monotonic() - started < 15  # a few seconds here; generous for a loaded CI machine
     assert "the 15 who spent most are shown" in html
     assert "32 campaigns, ranked by revenue after the email; the top 12 are shown." in html
     board = html.split('<table class="leaderboard">', 1)[1].split("</table>", 1)[0]
