@@ -122,7 +122,7 @@ def _figure(
     font_log = logging.getLogger("matplotlib.font_manager")
     level = font_log.level
     font_log.setLevel(logging.ERROR)
-    with mpl.rc_context(rc), warnings.catch_warnings(), fonts_found_once():
+    with mpl.rc_context(rc), warnings.catch_warnings():
         # Without the fonts installed, missing glyphs only affect layout estimates; the browser draws the text.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig = Figure(figsize=(width_in, height_in), layout="constrained")
@@ -131,42 +131,6 @@ def _figure(
             yield fig, axes
         finally:
             font_log.setLevel(level)
-
-
-@contextmanager
-def fonts_found_once() -> Iterator[None]:
-    """For the block: matplotlib looks up the font files of each text's properties once, not at every measure.
-
-    Every label matplotlib measures or draws asks its font manager for the files of the label's properties: one
-    `findfont` per family of the stack (7), each rebuilding a key from eleven rcParams before its own cache.
-    At a million people that was 30,000 look-ups, a quarter of the charts' CPU time, for a handful of distinct
-    answers. Inside the block (one figure: the rcParams and the installed fonts do not change) the answer for
-    properties equal by matplotlib's own definition (the one its cache uses) is kept, so the files, the layout
-    and the SVG are the same. Without the method (another matplotlib) nothing is kept."""
-    from matplotlib import font_manager
-
-    manager = font_manager.fontManager
-    find = getattr(manager, "_find_fonts_by_props", None)
-    if find is None or "_find_fonts_by_props" in vars(manager):  # another matplotlib, or already inside a block
-        yield
-        return
-    found: dict[tuple[Any, ...], list[Any]] = {}
-
-    def find_once(
-        prop: Any, fontext: str = "ttf", directory: Any = None, fallback_to_default: bool = True, **kwargs: Any
-    ) -> list[Any]:
-        key = (prop, fontext, directory, fallback_to_default, tuple(sorted(kwargs.items())))
-        if key not in found:
-            # a copy: the caller's properties may change after this call, the key must not
-            frozen = prop.copy() if isinstance(prop, font_manager.FontProperties) else prop
-            found[(frozen, *key[1:])] = find(prop, fontext, directory, fallback_to_default, **kwargs)
-        return list(found[key])
-
-    manager._find_fonts_by_props = find_once
-    try:
-        yield
-    finally:
-        del manager._find_fonts_by_props
 
 
 def _to_chart(fig: Figure, name: str, title: str) -> Chart:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
-
-import pytest
 
 from rapport.reports import charts
 from rapport.reports.data import Campaign, SegmentLift
@@ -122,66 +118,3 @@ def test_campaigns_sharing_a_name_keep_separate_bars() -> None:
     svg = str(charts.campaign_rates_chart(twins).svg)  # type: ignore[union-attr]
     assert "2026-09 Autumn Edit (1 Jun)" in svg and "2026-09 Autumn Edit (20 Sep)" in svg
     assert svg.count("40.0%") == 3  # one open-rate bar per campaign, none merged
-
-
-def _segments_and_campaign_charts() -> list[str]:
-    """Charts with bold titles, small labels and tick labels: several distinct font properties."""
-    made = [
-        charts.segments_chart(
-            [
-                {"rfm_segment": "Champions", "customers": 3, "revenue_share": 0.6},
-                {"rfm_segment": "Hibernating", "customers": 5, "revenue_share": 0.4},
-            ]
-        ),
-        charts.concentration_chart(0.58),
-        charts.campaign_rates_chart(CAMPAIGNS),
-    ]
-    return [str(c.svg) for c in made if c is not None]
-
-
-def test_fonts_found_once_draws_the_same_svg_with_fewer_font_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
-    from matplotlib import font_manager
-
-    manager = font_manager.fontManager
-    calls = {"n": 0}
-    real_findfont = manager.findfont
-
-    def counting_findfont(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        return real_findfont(*args, **kwargs)
-
-    monkeypatch.setattr(manager, "findfont", counting_findfont)
-    with_memo = _segments_and_campaign_charts()
-    memo_calls = calls["n"]
-    assert "_find_fonts_by_props" not in vars(manager)  # the font manager is as it was after each chart
-
-    calls["n"] = 0
-    monkeypatch.setattr(charts, "fonts_found_once", nullcontext)
-    without_memo = _segments_and_campaign_charts()
-
-    assert with_memo == without_memo  # the same fonts found: the same layout and text, byte for byte
-    # without it every measure of every label asks again for each family of the stack; with it each distinct
-    # font (regular and bold, a few sizes) of each chart is looked up once
-    assert calls["n"] > 10 * memo_calls > 0
-
-
-def test_fonts_found_once_keeps_answers_per_properties() -> None:
-    """Properties matplotlib tells apart (weight, size) get their own answer; a caller changing its properties
-    after a look-up does not change the kept answer's key."""
-    from matplotlib import font_manager
-
-    manager = font_manager.fontManager
-    regular = font_manager.FontProperties(family=["DejaVu Sans"], weight="normal")
-    bold = font_manager.FontProperties(family=["DejaVu Sans"], weight="bold")
-    expected_regular = manager._find_fonts_by_props(regular)
-    expected_bold = manager._find_fonts_by_props(bold)
-    assert expected_regular != expected_bold  # DejaVu Sans Bold is matplotlib's own font file
-    with charts.fonts_found_once():
-        assert manager._find_fonts_by_props(regular) == expected_regular
-        assert manager._find_fonts_by_props(bold) == expected_bold
-        mutable = font_manager.FontProperties(family=["DejaVu Sans"], weight="normal")
-        assert manager._find_fonts_by_props(mutable) == expected_regular
-        mutable.set_weight("bold")
-        assert manager._find_fonts_by_props(mutable) == expected_bold
-        assert manager._find_fonts_by_props(regular) == expected_regular
-    assert "_find_fonts_by_props" not in vars(manager)
