@@ -23,7 +23,9 @@ rfm as (
     where scope_id = 'as_of'
 ),
 
--- clicks and human opens (privacy-proxy prefetches are not engagement), resolved to stitched customers
+-- clicks and human opens (privacy-proxy prefetches are not engagement), resolved to stitched customers.
+-- The window (event date in [as-of - N days, as-of]) is a range of event_at, not a date cast and a datediff of
+-- every event: DuckDB filters the 9.3M events' timestamps before reading their addresses (issue 16)
 engagement_events as (
     select
         email_customers.customer_id,
@@ -35,9 +37,8 @@ engagement_events as (
     cross join run_scope
     where
         (events.event = 'click' or (events.event = 'open' and not coalesce(events.sg_machine_open, false)))
-        and cast(events.event_at as date) <= run_scope.as_of_date
-        and {{ dbt.datediff('cast(events.event_at as date)', 'run_scope.as_of_date', 'day') }}
-        <= {{ engagement_days }}
+        and events.event_at < cast(run_scope.as_of_date + interval 1 day as timestamp)
+        and events.event_at >= cast(run_scope.as_of_date - interval {{ engagement_days }} day as timestamp)
     group by email_customers.customer_id
 ),
 
