@@ -11,11 +11,11 @@
 {% macro normalized_email(expr) -%}
     {#- coalesce: DuckDB 2.0 fails to bind this expression when constant folding sees an all-null input
         ("BindBuiltinScalarFunction did not return a BoundFunctionExpression"); '' gives null below anyway. -#}
-    {%- set e = rapport.email_cleaned(expr) -%}
+    {%- set e = email_cleaned(expr) -%}
     {%- set domain = "split_part(" ~ e ~ ", '@', 2)" -%}
-    {%- set is_gmail = rapport.email_is_gmail(domain) -%}
-    {%- set local_untagged = rapport.email_local_untagged("split_part(" ~ e ~ ", '@', 1)", domain) -%}
-    {{ rapport.email_key(e, rapport.email_local_final(local_untagged, is_gmail), domain, is_gmail) }}
+    {%- set is_gmail = email_is_gmail(domain) -%}
+    {%- set local_untagged = email_local_untagged("split_part(" ~ e ~ ", '@', 1)", domain) -%}
+    {{ email_key(e, email_local_final(local_untagged, is_gmail), domain, is_gmail) }}
 {%- endmacro %}
 
 {# The steps of normalized_email, each an expression of the previous ones: normalized_email nests them into
@@ -60,7 +60,7 @@
 {% macro normalized_emails(relation, column='email') -%}
     select
         email,
-        {{ rapport.email_key('cleaned', 'local_final', 'domain', 'is_gmail') }} as email_normalized,
+        {{ email_key('cleaned', 'local_final', 'domain', 'is_gmail') }} as email_normalized,
         email_is_valid
     from (
         select
@@ -68,15 +68,15 @@
             cleaned,
             domain,
             is_gmail,
-            {{ rapport.email_local_final('local_untagged', 'is_gmail') }} as local_final,
+            {{ email_local_final('local_untagged', 'is_gmail') }} as local_final,
             email_is_valid
         from (
             select
                 email,
                 cleaned,
                 domain,
-                {{ rapport.email_is_gmail('domain') }} as is_gmail,
-                {{ rapport.email_local_untagged('local_part', 'domain') }} as local_untagged,
+                {{ email_is_gmail('domain') }} as is_gmail,
+                {{ email_local_untagged('local_part', 'domain') }} as local_untagged,
                 email_is_valid
             from (
                 select
@@ -88,7 +88,7 @@
                 from (
                     select
                         email,
-                        {{ rapport.email_cleaned('email') }} as cleaned
+                        {{ email_cleaned('email') }} as cleaned
                     from (
                         select distinct {{ column }} as email from {{ relation }} where {{ column }} is not null
                     ) as addresses
