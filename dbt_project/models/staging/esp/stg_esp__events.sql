@@ -5,19 +5,25 @@
 -- Incremental (macros/incremental.sql): events never change, so a build appends the rows landed after the
 -- latest one this table holds (its own high-water mark: a build repeated after a crash appends nothing twice).
 {%- set since = rapport.increment_since() %}
-
-with landed as (
-    select *
-    from {{ source('esp', 'esp_events') }}
+{%- set raw = source('esp', 'esp_events') %}
+{%- set landed_where -%}
     {%- if since %}
         where _extracted_at > (
             select coalesce(max(built._extracted_at), cast('1900-01-01' as timestamp)) from {{ this }} as built
         )
     {%- endif %}
+{%- endset %}
+
+with landed as (
+    select *
+    from {{ raw }}
+    {{- landed_where }}
 ),
 
+-- the addresses read the landed rows' email column again, not `landed`: DuckDB materialises a CTE read twice,
+-- a copy of every landed event (a third of this model's time at 100k people)
 emails as (
-    {{ normalized_emails('landed') }}
+    {{ normalized_emails('(select email from ' ~ raw ~ landed_where ~ ') as landed_emails') }}
 )
 
 select
