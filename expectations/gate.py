@@ -3,7 +3,7 @@
     from rapport.expectations.gate import run_raw_checks, run_mart_checks, CheckFailed
 
 Importing this module is cheap: Great Expectations is imported inside the validating functions only
-(through `gx_runner`, in a thread while the gate's frames are exported). Both gates build one frame per
+(through `gx_runner`; by the raw gate in a thread while its frames are exported). Both gates build one frame per
 suite with DuckDB through `con`, validate all of them in one GX checkpoint (Data Docs under
 `{warehouse}/data_docs/`), write one `ops.check_results` row per expectation, and raise `CheckFailed` when
 an error-severity expectation failed. Warnings are recorded and returned in the `CheckSummary`.
@@ -89,17 +89,17 @@ def run_mart_checks(
     """
     ensure_check_results(con)
     specs = suites_for("mart")
-    # the frames are built (which imports the prediction code's settings) before GX's import starts beside their
-    # export, as in the raw gate: two threads importing one package at once is best avoided
+    # GX imported after the export, not beside it as in the raw gate: building the mart frames imports the
+    # prediction code (numpy, scipy, pandas), which GX's import also imports; two threads importing one package
+    # at once is best avoided
     frames = [mart_frame(s, candidates=not whole_frames) for s in specs]
-    with _gx_imported_meanwhile() as runner:
-        return _run_gate(con, settings, "mart", specs, frames, runner, run_id=run_id, params={})
+    return _run_gate(con, settings, "mart", specs, frames, None, run_id=run_id, params={})
 
 
 @contextmanager
 def _gx_imported_meanwhile() -> Iterator[Future[ModuleType]]:
-    """`gx_runner` (Great Expectations: 3-4 s to import, a gate's largest part at 100k people) imported in a
-    thread while the gate's frames are queried and exported: DuckDB releases the GIL while it works, and
+    """`gx_runner` (Great Expectations: 3-4 s to import, the raw gate's largest part at 100k people) imported in a
+    thread while the raw gate's frames are queried and exported: DuckDB releases the GIL while it works, and
     those queries import nothing. Only a gate that validates something imports it. The import's
     `warnings.catch_warnings` swaps the process's warning filters for its duration; the frame queries neither
     change them nor rely on a warning being shown."""
