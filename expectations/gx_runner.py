@@ -56,8 +56,14 @@ def _not_importable(modules: tuple[str, ...]) -> Iterator[None]:
 with warnings.catch_warnings(), _not_importable(UNUSED_INTEGRATIONS):
     warnings.simplefilter("ignore")
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.checkpoint import Checkpoint, UpdateDataDocsAction
+    from great_expectations.core.freshness_diagnostics import (
+        CheckpointFreshnessDiagnostics,
+        ValidationDefinitionFreshnessDiagnostics,
+    )
+    from great_expectations.core.owner_resolution import owner_from_batch_definition
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.core.validation_definition import ValidationDefinition
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
     from great_expectations.exceptions import DataContextError
@@ -306,6 +312,40 @@ def _one_batch_in_memory() -> Iterator[None]:
             m._batch_cache.clear()
 
 
+@contextmanager
+def _registered_as_fresh(checkpoint: Checkpoint) -> Iterator[None]:
+    """Before running a checkpoint, and again before each of its validation definitions, GX checks that the
+    objects in memory equal the stored ones: it reads back and parses the checkpoint, and each validation
+    definition with its suite and batch definition, from their files, four times per definition per run
+    (~0.5 s of CPU per gate at 100k people, docs/quality.md). `_checkpoint` has just made the store hold these
+    very objects (loaded from it, or added to it, in this process), and the gate validates what they hold in
+    memory (the suites built from `expectations/suites/`). So for this checkpoint and its own definitions the
+    check is taken as passed, provided each was added to the store (has an id, as GX requires); any other
+    object is checked by GX as before."""
+    ours = {id(checkpoint), *(id(vd) for vd in checkpoint.validation_definitions)}
+    checkpoint_is_fresh, definition_is_fresh = Checkpoint.is_fresh, ValidationDefinition.is_fresh
+
+    def checkpoint_fresh(self: Checkpoint) -> CheckpointFreshnessDiagnostics:
+        if id(self) in ours and self.id:
+            return CheckpointFreshnessDiagnostics(errors=[])
+        return checkpoint_is_fresh(self)
+
+    def definition_fresh(self: ValidationDefinition) -> ValidationDefinitionFreshnessDiagnostics:
+        if id(self) in ours and self.id and self.suite.id and self.data.id:
+            # what GX's own check does first: the suite resolves through the definition's context
+            self._record_suite_owner(owner_from_batch_definition(self.data))
+            return ValidationDefinitionFreshnessDiagnostics(errors=[])
+        return definition_is_fresh(self)
+
+    Checkpoint.is_fresh = checkpoint_fresh  # type: ignore[method-assign]
+    ValidationDefinition.is_fresh = definition_fresh  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Checkpoint.is_fresh = checkpoint_is_fresh  # type: ignore[method-assign]
+        ValidationDefinition.is_fresh = definition_is_fresh  # type: ignore[method-assign]
+
+
 def _prune_history(base: Path, keep: int) -> None:
     """Keep the newest `keep` run directories per suite: `base/<suite>/<run_name>/<run_time>/...`."""
     if not base.is_dir():
@@ -406,7 +446,7 @@ def validate(
         checkpoint = _checkpoint(warehouse_dir, gate, specs, frame_paths)
         _suite_pages_due.clear()
         _suite_pages_due.update(s.name for s in specs if _suite_page_due(warehouse_dir.resolve(), s.name))
-        with _one_batch_in_memory():
+        with _one_batch_in_memory(), _registered_as_fresh(checkpoint):
             result = checkpoint.run(
                 expectation_parameters=dict(params),
                 run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(UTC)),

@@ -363,3 +363,37 @@ def test_emptied_columns_are_usually_filled_columns_empty_in_this_run(con):
     # first_name was never filled, so its absence says nothing; status was always filled
     assert v["run_rows"] == 25 and v["emptied_columns"] == "status"
     assert _volume(con, run_id="old")["esp_contacts"]["emptied_columns"] is None
+
+
+def _contacts(con, prefix: str, n: int, run_id: str, *, status_filled: int) -> None:
+    """`n` contacts landed by `run_id`, the first `status_filled` of them with a status."""
+    rows = [
+        {
+            "contact_id": f"{prefix}{i}",
+            "email": f"{prefix}{i}@example.com",
+            "status": "subscribed" if i < status_filled else None,
+            "created_at": "2026-01-01",
+            "updated_at": "2026-01-01",
+            "snapshot_date": "2026-01-02",
+        }
+        for i in range(n)
+    ]
+    land(con, "esp_contacts", rows, run_id)
+
+
+@pytest.mark.parametrize(
+    ("earlier_filled", "run_rows", "expected"),
+    [
+        (20, 20, "status"),  # filled in exactly half of the 40 earlier rows: reported
+        (19, 20, None),  # in fewer than half: its absence says nothing
+        (40, 19, None),  # a run of fewer than 20 rows is too small to judge
+    ],
+)
+def test_emptied_columns_at_the_bounds(con, earlier_filled, run_rows, expected):
+    """The bounds of the emptied-column rule (MIN_EMPTIED_ROWS = 20 rows of this run, at least half of the earlier
+    rows filled), which the frame now reads in two steps (this run's rows, then the earlier rows of the columns
+    the run left empty)."""
+    _contacts(con, "o", 40, "old", status_filled=earlier_filled)
+    _contacts(con, "n", run_rows, "now", status_filled=0)
+    v = _volume(con)["esp_contacts"]
+    assert (v["run_rows"], v["emptied_columns"]) == (run_rows, expected)
