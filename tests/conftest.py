@@ -54,6 +54,15 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis' default 200 ms deadline per example is a timing assertion: on a loaded 2-core machine it
+    # fails properties that hold. Speed is measured by bench/, not by tests.
+    from hypothesis import settings
+
+    settings.register_profile("rapport", deadline=None)
+    settings.load_profile("rapport")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest test files first (tests/ci_order.py): with CI's two workers the long ones no longer run last."""
     items[:] = longest_files_first(items, read_durations())
