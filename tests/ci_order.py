@@ -26,6 +26,9 @@ DURATIONS_FILE = Path(__file__).resolve().parent / "ci_durations.txt"
 SLOW_MARKERS = frozenset({"slow", "spark", "postgres", "bench"})
 # a guess for a slow file nobody has timed yet: about the median of the listed slow files
 UNLISTED_SLOW_SECONDS = 20.0
+# files that keep both cores busy by themselves (Spark's JVM beside dbt; the backfill's two Airflow processes):
+# two of them at once slowed each other by 160-190 s each in CI (2026-12-07), so they never start together
+BOTH_CORES = frozenset({"tests/spark/test_spark_marts_equal.py", "tests/integration/test_backfill.py"})
 
 
 class Marker(Protocol):
@@ -66,8 +69,26 @@ def longest_files_first(items: Sequence[Item], durations: dict[str, float]) -> l
             seconds[file] = max(seconds.get(file, 0.0), UNLISTED_SLOW_SECONDS)
         else:
             seconds.setdefault(file, 0.0)
+    files = sorted(seconds, key=lambda f: (-seconds[f], first_seen[f]))
+    position = {f: i for i, f in enumerate(keep_apart(files, seconds, BOTH_CORES))}
     # sorted() is stable: within a file the items keep their collection order
-    return sorted(items, key=lambda item: (-seconds[file_of(item.nodeid)], first_seen[file_of(item.nodeid)]))
+    return sorted(items, key=lambda item: position[file_of(item.nodeid)])
+
+
+def keep_apart(files: list[str], seconds: dict[str, float], heavy: frozenset[str]) -> list[str]:
+    """`files` (longest first) with each of the `heavy` ones placed after other files adding up to at least
+    the previous heavy one's seconds: with two workers, the other worker is then still busy with those when
+    the first heavy file ends, so the next heavy file starts on the worker it frees, after it."""
+    queue = [f for f in files if f in heavy]
+    out: list[str] = []
+    needed = gap = 0.0
+    for f in (f for f in files if f not in heavy):
+        if queue and gap >= needed:
+            out.append(queue.pop(0))
+            needed, gap = seconds[out[-1]], 0.0
+        out.append(f)
+        gap += seconds[f]
+    return out + queue
 
 
 def seconds_per_file(reports: Iterable[tuple[str, float]]) -> dict[str, float]:

@@ -10,6 +10,7 @@ from ci_order import (
     DURATIONS_FILE,
     UNLISTED_SLOW_SECONDS,
     durations_lines,
+    keep_apart,
     longest_files_first,
     read_durations,
     seconds_per_file,
@@ -75,3 +76,17 @@ def test_the_printed_list_sums_every_phase_per_file_longest_first():
     assert list(totals) == ["tests/b.py", "tests/a.py", "tests/c.py"]
     # the format read_durations reads; c (under 5 s) left out
     assert durations_lines(totals, 5.0) == ["10 tests/b.py", "6 tests/a.py"]
+
+
+def test_files_that_use_both_cores_never_start_together():
+    seconds = {"h1": 300.0, "a": 331.0, "h2": 170.0, "b": 240.0, "c": 100.0, "d": 5.0}
+    files = sorted(seconds, key=lambda f: -seconds[f])  # a, h1, b, h2, c, d
+    order = keep_apart(files, seconds, frozenset({"h1", "h2"}))
+    # h1 first; h2 only after other files that outlast h1 (a: 331 >= 300), the rest longest first
+    assert order == ["h1", "a", "h2", "b", "c", "d"]
+    # a heavy file whose gap can never be filled goes last rather than beside the first
+    assert keep_apart(["h1", "h2", "d"], {"h1": 300.0, "h2": 170.0, "d": 5.0}, frozenset({"h1", "h2"})) == [
+        "h1",
+        "d",
+        "h2",
+    ]
