@@ -247,7 +247,8 @@ def render_section(out: dict[str, Any]) -> str:
         f"Load average (1/5/15 min) at the start {_load(meta['load_start'])}, at the end "
         f"{_load(meta['load_end'])}: the machine is shared with other work, so compare the ratios (measured "
         f"in the same run) rather than absolute times across runs. Command: `.venv/bin/python bench/run.py "
-        f"--size {size}{' --stages ' + ','.join(meta['groups']) if partial else ''}`.",
+        f"--size {size}{' --stages ' + ','.join(meta['groups']) if partial else ''}"
+        f"{' --days ' + str(meta['days']) if meta.get('days', 1) > 1 else ''}`.",
         "",
     ]
     c = meta.get("counts", {})

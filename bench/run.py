@@ -265,6 +265,7 @@ def run_bench(
         "groups": groups,
         "end": END.isoformat(),
         "memory_limit": memory_limit,
+        "days": days,
         "started": datetime.now().isoformat(timespec="seconds"),
         "load_start": os.getloadavg(),
     }

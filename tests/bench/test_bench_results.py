@@ -181,10 +181,11 @@ def test_a_second_incremental_day_gets_its_own_rows_sum_and_ratio():
     assert second["ratio"] == pytest.approx(0.05) and second["met"] is True
     out = {
         "meta": {"size": "tiny", "people": 300, "groups": ["pipeline", "incremental"], "started": "s", "finished": "f"}
-        | {"memory_limit": "4GB", "load_start": [1, 1, 1], "load_end": [1, 1, 1]},
+        | {"memory_limit": "4GB", "load_start": [1, 1, 1], "load_end": [1, 1, 1], "days": 2},
         "stages": stages,
     }
     text = md.render_section(out)
+    assert "--stages pipeline,incremental --days 2`." in text
     assert "| **sum of the incremental stages** | **22.0** |" in text
     assert "| **sum of the incremental day 2 stages** | **5.5** |" in text
     assert "| incremental day 2: extract ESP (files) | 0.5 | 100 | read 7, landed 5, quarantined 1," in text
