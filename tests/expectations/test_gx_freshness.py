@@ -22,6 +22,18 @@ pytestmark = pytest.mark.slow
 END = datetime(2026, 3, 1)
 
 
+@pytest.fixture
+def raw_checked(tmp_path):
+    """A warehouse whose raw gate ran once on clean sources: (warehouse dir, the raw suites, their frames dir)."""
+    warehouse = tmp_path / "warehouse"
+    settings = settings_for(warehouse)  # makes the directory
+    con = duckdb.connect(str(warehouse / "work.duckdb"))
+    land_clean_sources(con, "r0")
+    run_raw_checks(con, settings, run_id="r0", interval_end=END)
+    yield warehouse, suites_for("raw"), warehouse / "gx" / "frames" / "raw"
+    con.close()
+
+
 def _gx_says_fresh(checkpoint) -> bool:
     """GX's own check (the one the gate skips): every object read back from the store equals the one in memory."""
     with gx_runner.warnings.catch_warnings():
@@ -29,14 +41,8 @@ def _gx_says_fresh(checkpoint) -> bool:
         return checkpoint.is_fresh().success and all(vd.is_fresh().success for vd in checkpoint.validation_definitions)
 
 
-def test_the_checkpoint_a_gate_registers_is_the_one_gx_stored(tmp_path):
-    warehouse = tmp_path / "warehouse"
-    settings = settings_for(warehouse)
-    con = duckdb.connect(str(warehouse / "work.duckdb"))
-    land_clean_sources(con, "r0")
-    run_raw_checks(con, settings, run_id="r0", interval_end=END)
-    specs = suites_for("raw")
-    frames = warehouse / "gx" / "frames" / "raw"
+def test_the_checkpoint_a_gate_registers_is_the_one_gx_stored(raw_checked):
+    warehouse, specs, frames = raw_checked
     paths: dict[str, tuple[Path, ...]] = {s.name: (frames / f"{s.name}.parquet",) for s in specs}
 
     cached = gx_runner._checkpoint(warehouse, "raw", specs, paths)  # the gate's, kept by this process
@@ -49,17 +55,10 @@ def test_the_checkpoint_a_gate_registers_is_the_one_gx_stored(tmp_path):
     relaid = gx_runner._checkpoint(warehouse, "raw", specs, {**paths, one: (paths[one][0], paths[one][0])})
     assert len(relaid.validation_definitions) == len(specs) + 1
     assert _gx_says_fresh(relaid)
-    con.close()
 
 
-def test_only_the_registered_checkpoint_is_taken_as_fresh_and_only_meanwhile(tmp_path):
-    warehouse = tmp_path / "warehouse"
-    settings = settings_for(warehouse)
-    con = duckdb.connect(str(warehouse / "work.duckdb"))
-    land_clean_sources(con, "r0")
-    run_raw_checks(con, settings, run_id="r0", interval_end=END)
-    specs = suites_for("raw")
-    frames = warehouse / "gx" / "frames" / "raw"
+def test_only_the_registered_checkpoint_is_taken_as_fresh_and_only_meanwhile(raw_checked):
+    warehouse, specs, frames = raw_checked
     checkpoint = gx_runner._checkpoint(
         warehouse, "raw", specs, {s.name: (frames / f"{s.name}.parquet",) for s in specs}
     )
@@ -78,4 +77,3 @@ def test_only_the_registered_checkpoint_is_taken_as_fresh_and_only_meanwhile(tmp
         assert not stale.is_fresh().success
     assert gx_runner.Checkpoint.is_fresh is gx_checkpoint_check
     assert gx_runner.ValidationDefinition.is_fresh is gx_definition_check
-    con.close()
