@@ -76,14 +76,23 @@ case "$cmd" in
     say "running: rapport demo $*"
     exec .venv/bin/rapport demo "$@" ;;
   test)
+    # Servers the tests need, from Debian's packages, installed while uv installs the Python packages: both
+    # mostly wait on downloads, and on a fresh machine each takes a minute or more. A failure here is
+    # reported; the tests that need the missing server then skip loudly, and nothing else does.
+    servers_log=$(mktemp)
+    (
+      bash scripts/install_chromium.sh || say "WARNING: Chromium could not be installed; report browser tests will skip"
+      bash scripts/install_java.sh >/dev/null || say "WARNING: Java 17 could not be installed; Spark tests will skip"
+      bash scripts/start_postgres.sh install-only || say "WARNING: PostgreSQL could not be installed; postgres tests will skip"
+    ) > "$servers_log" 2>&1 &
+    servers=$!
     # the spark extra too (requirements-spark.lock: dbt-spark, pyspark), for the tests that build on Spark
     # shellcheck disable=SC2046
     setup $(locks_for test)
-    # Servers the tests need, from Debian's packages. A failure here is reported; the tests that need the
-    # missing server then skip loudly, and nothing else does.
-    bash scripts/install_chromium.sh || say "WARNING: Chromium could not be installed; report browser tests will skip"
-    bash scripts/install_java.sh >/dev/null || say "WARNING: Java 17 could not be installed; Spark tests will skip"
-    bash scripts/start_postgres.sh install-only || say "WARNING: PostgreSQL could not be installed; postgres tests will skip"
+    say "waiting for the test servers' packages (Chromium, Java 17, PostgreSQL)"
+    wait "$servers" || true
+    cat "$servers_log"
+    rm -f "$servers_log"
     say "running the test suite"
     # Two workers, one test file each at a time (module fixtures stay per file): most slow tests wait on
     # subprocesses (Airflow, dbt, Chromium, PostgreSQL), so this roughly halves the wall time on 2 cores.
