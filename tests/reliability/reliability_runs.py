@@ -108,11 +108,15 @@ class RapportProcess:
 
     def wait_for(self, kind: str, task_id: str, timeout: float) -> TaskEvent | None:
         """The first `kind` event of `task_id`, or None when the run ends (or `timeout` passes) without one."""
+        return self.wait_for_any(kind, {task_id}, timeout)
+
+    def wait_for_any(self, kind: str, task_ids: set[str], timeout: float) -> TaskEvent | None:
+        """The first `kind` event of any of `task_ids`, or None when the run ends (or `timeout` passes) first."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for event in self.events:
-                    if event.kind == kind and event.task_id == task_id:
+                    if event.kind == kind and event.task_id in task_ids:
                         return event
                 left = deadline - time.monotonic()
                 if self._events_done or left <= 0:
@@ -276,34 +280,37 @@ def _kill_cost(task: PipelineTask) -> float:
 
 
 def plan_chains(tasks: list[PipelineTask], shards: int = 2) -> list[list[list[PipelineTask]]]:
-    """Group the kill targets into chains, and the chains into `shards` (one test file each).
+    """Group the kill targets into one chain per shard (one test file each), in pipeline order.
 
     A chain is one warehouse: a run killed inside its first task, the next run (the rerun of the same
     interval) killed inside its second task, and so on, then one run to the end, compared with an
     uninterrupted run. Each kill's rerun therefore runs every task up to the next kill point, and the last
-    one runs everything: one whole run per chain instead of one per task keeps the matrix in budget.
+    one runs everything. What a chain costs is mostly its runs' start-up (~9 CPU s each) and, once per
+    chain, a whole dbt build: one chain per shard, so as few whole builds as there are test files.
 
-    Every source-landing task (extract) starts a chain of its own, on a fresh warehouse, so each extract is
-    killed while it still has the whole source to land (in a chain, an earlier run may already have landed
-    it). The other tasks are spread so the shards cost about the same; each chain keeps pipeline order.
+    All source-landing tasks (extracts) go into the first chain, one after the other. `rapport run` starts
+    them in no fixed order, so that chain kills whichever extract not killed yet starts first
+    (reliability_crash_chain): each extract is killed in its very first execution, while it still has the
+    whole source to land (each kill asserts it). The other tasks are cut in pipeline order between the
+    chains so they cost about the same; the last chain then holds the tasks after the mart checks, whose
+    runs reuse the marts an earlier run of the chain built and checked (rapport.pipeline.reuse), so its
+    final run is a short one too.
     """
-    sources = [t for t in tasks if t.lands_source]
-    chains: list[list[PipelineTask]] = [[t] for t in sources] or [[]]
-    chain_shard = [i % shards for i in range(len(chains))]
+    sources = sorted((t for t in tasks if t.lands_source), key=lambda t: t.position)
+    others = sorted((t for t in tasks if not t.lands_source), key=lambda t: t.position)
 
-    def chain_cost(i: int) -> float:
-        return FULL_RUN_S + sum(_kill_cost(t) for t in chains[i])
+    def cost(chain: list[PipelineTask]) -> float:
+        return FULL_RUN_S + sum(_kill_cost(t) for t in chain)
 
-    def shard_cost(s: int) -> float:
-        return sum(chain_cost(i) for i in range(len(chains)) if chain_shard[i] == s)
-
-    for task in sorted((t for t in tasks if not t.lands_source), key=_kill_cost, reverse=True):
-        shard = min(range(shards), key=lambda s: (shard_cost(s), s))
-        mine = [i for i in range(len(chains)) if chain_shard[i] == shard]
-        if not mine:  # fewer sources than shards: this shard gets a chain without an extract
-            chains.append([])
-            chain_shard.append(shard)
-            mine = [len(chains) - 1]
-        chains[min(mine, key=lambda i: (chain_cost(i), i))].append(task)
-    return [[sorted(chains[i], key=lambda t: t.position) for i in range(len(chains)) if chain_shard[i] == s]
-            for s in range(shards)]  # fmt: skip
+    # Cut `others` into `shards` consecutive slices, the first joined by the sources: each slice takes tasks
+    # while it stays under an even share of what is left (the last takes the rest).
+    chains: list[list[PipelineTask]] = []
+    rest = list(others)
+    for shard in range(shards):
+        chain = list(sources) if shard == 0 else []
+        left = shards - shard
+        share = (cost(chain) + sum(_kill_cost(t) for t in rest) + (left - 1) * FULL_RUN_S) / left
+        while rest and (left == 1 or cost([*chain, rest[0]]) <= share):
+            chain.append(rest.pop(0))
+        chains.append(sorted(chain, key=lambda t: t.position))
+    return [[chain] for chain in chains]

@@ -1,14 +1,15 @@
-"""Crash anywhere, first half of the tasks: SIGKILL `rapport run` inside a task, rerun the same interval, and
-get exactly the marts and raw rows of an uninterrupted run, with no lock left held.
+"""Crash anywhere, the sources and the first tasks: SIGKILL `rapport run` inside a task, rerun the same
+interval, and get exactly the marts and raw rows of an uninterrupted run, with no lock left held.
 
 The tasks come from the DAG files (reliability_runs.pipeline_tasks); reliability_runs.plan_chains splits them
-between this file and test_crash_matrix_b.py so the two xdist workers share the load.
+in pipeline order between this file and test_crash_matrix_b.py (one chain of kills each), so the two xdist
+workers share the load. This chain holds every extract, each killed in its first execution.
 """
 
 from __future__ import annotations
 
 import pytest
-from reliability_chain import assert_kill_recovered, run_chain
+from reliability_crash_chain import assert_kill_recovered, run_chain
 from reliability_runs import pipeline_tasks, plan_chains
 
 pytestmark = pytest.mark.slow

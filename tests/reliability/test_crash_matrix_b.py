@@ -1,14 +1,15 @@
-"""Crash anywhere, second half of the tasks: SIGKILL `rapport run` inside a task, rerun the same interval, and
-get exactly the marts and raw rows of an uninterrupted run, with no lock left held.
+"""Crash anywhere, the last tasks: SIGKILL `rapport run` inside a task, rerun the same interval, and get
+exactly the marts and raw rows of an uninterrupted run, with no lock left held.
 
 The tasks come from the DAG files (reliability_runs.pipeline_tasks); reliability_runs.plan_chains splits them
-between test_crash_matrix_a.py and this file so the two xdist workers share the load.
+in pipeline order between test_crash_matrix_a.py and this file (one chain of kills each), so the two xdist
+workers share the load.
 """
 
 from __future__ import annotations
 
 import pytest
-from reliability_chain import assert_kill_recovered, run_chain
+from reliability_crash_chain import assert_kill_recovered, run_chain
 from reliability_runs import pipeline_tasks, plan_chains
 
 pytestmark = pytest.mark.slow
