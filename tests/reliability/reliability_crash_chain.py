@@ -2,10 +2,8 @@
 
 See `reliability_runs.plan_chains` for why kills are chained. Per kill this records where it landed and what
 the warehouse looked like right after (locks, duplicate raw keys, the published file); per chain, how the
-final rerun ended and what it published.
-
-(This replaces reliability_chain.py: the extracts of a chain are killed in whichever order the run starts
-them, each in its first execution, so that one chain can hold all of them.)
+final rerun ended and what it published. The extracts of a chain are killed in whichever order the run
+starts them, each in its first execution, so that one chain can hold all of them.
 """
 
 from __future__ import annotations
