@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -26,13 +25,12 @@ import duckdb
 import phonenumbers
 import pytest
 import yaml
+from shared_demo import clean_env, shared_demo
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 RAPPORT = [sys.executable, "-m", "rapport.cli"]
-END = "2026-10-31"
-INTERVAL_END = "2026-11-01T00:00:00"
 LATER_END = "2026-11-02T00:00:00"
 PLUS_DOMAINS = set(
     yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]["plus_address_domains"]
@@ -339,13 +337,12 @@ def _leave_spark_copies(wh: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory):
-    wh = tmp_path_factory.mktemp("forget") / "warehouse"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(wh)
-    gen = _run(["generate", "--people", "250", "--seed", "5", "--end", END], env)
-    assert gen.returncode == 0, gen.stdout + gen.stderr
-    run = _run(["run", "--interval-end", INTERVAL_END], env)
-    assert run.returncode == 0, run.stdout + run.stderr
+    # A copy of the session's shared demo (tests/shared_demo.py): `rapport demo` for 120 people ending 2026-10-31,
+    # one run whose interval ends 2026-11-01, as a process; the same as `generate` then `run`. The claims are
+    # about one person's records and everybody else's rows, so the demo's size does not matter as long as it
+    # holds a person in all three sources (`_choose` fails the test if none fits).
+    wh = shared_demo(tmp_path_factory).copy_to(tmp_path_factory.mktemp("forget") / "warehouse")
+    env = clean_env(wh)
     person = _choose(_people(wh / "demo"))
     before_customers = customers(wh)
     pub = duckdb.connect(str(wh / "published" / "rapport.duckdb"), read_only=True)

@@ -1,26 +1,29 @@
 """Runs that land nothing new reuse what was built; `--full-refresh` rebuilds it and leaves extraction alone.
 
-On a small demo, in one child process (Airflow's configuration is per process), the real DAGs in-process:
-1. a first run builds everything;
+On a small demo:
+1. a first run builds everything: the session's shared demo (tests/shared_demo.py, a `rapport demo` process
+   running the same in-process DAGs as `run_dag`), copied here, its printed task states and file times read;
+then in one child process (Airflow's configuration is per process), the real DAGs in-process:
 2. a second run of the same day with nothing new skips the raw checks, dbt, the mart checks, dbt docs and
    the report, and still publishes: the published marts are byte-for-byte those of run 1 and the published
    `ops.runs` records both runs;
 3. a full-refresh run of the same day rebuilds every model and output from the same landed rows: the same
    marts as run 1 (apart from the columns naming the run that wrote a row), the same raw rows and
    extractor state.
-Slow: three in-process runs (the second is short).
+Slow: two in-process runs here (the first of them is short), on the shared demo's first.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from shared_demo import LANGUAGE, clean_env, shared_demo
 from test_backfill import _tables, table_differences  # the published-marts comparison of the backfill test
 
 pytestmark = pytest.mark.slow
@@ -33,11 +36,11 @@ from rapport.orchestration.local_runner import run_dag
 
 settings = load_settings()
 log = settings.logs_dir / "runs.log"
-end = datetime(2026, 11, 1, tzinfo=UTC)
+end = datetime(2026, 11, 1, tzinfo=UTC)  # the shared demo's run ended its interval there
 outputs = [settings.reports_dir / "latest.html", settings.published_dir / "dbt_docs" / "index.html"]
 out = []
-for i, full_refresh in enumerate([False, False, True], start=1):
-    o = run_dag(settings, interval_end=end + timedelta(hours=i), log_file=log, full_refresh=full_refresh)
+for i, full_refresh in [(2, False), (3, True)]:
+    o = run_dag(settings, interval_end=end + timedelta(hours=i - 1), log_file=log, full_refresh=full_refresh)
     snap = settings.warehouse_dir.parent / f"after-{i}"
     shutil.copytree(settings.published_dir, snap / "published")
     shutil.copy(settings.work_db, snap / "work.duckdb")
@@ -45,20 +48,28 @@ for i, full_refresh in enumerate([False, False, True], start=1):
                 "mtimes": [p.stat().st_mtime_ns for p in outputs]})
 print(json.dumps(out))
 """
+OUTPUTS = ("reports/latest.html", "published/dbt_docs/index.html")  # the driver's `outputs`, in its order
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("reuse")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(base / "warehouse")
-    gen = subprocess.run([sys.executable, "-m", "rapport.cli", "generate", "--people", "120", "--seed", "5",
-                          "--end", "2026-10-31"], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert gen.returncode == 0, gen.stdout + gen.stderr
+    built = shared_demo(tmp_path_factory)
+    wh = built.copy_to(base / "warehouse")
+    # run 1 is the shared demo's run: its outcome as the driver records the others'
+    snap = base / "after-1"
+    shutil.copytree(wh / "published", snap / "published")
+    shutil.copy(wh / "work" / "rapport_work.duckdb", snap / "work.duckdb")
+    with duckdb.connect(str(wh / "work" / "rapport_work.duckdb"), read_only=True) as con:  # its final status
+        [(run_id, status)] = con.execute("select run_id, status from ops.runs").fetchall()
+    first = {"run_id": run_id, "state": status, "states": built.task_states(),
+             "mtimes": [(wh / p).stat().st_mtime_ns for p in OUTPUTS]}  # fmt: skip
+    # the same configuration as run 1 (the report language is one of the inputs a reuse must match)
+    env = {**clean_env(wh), "RAPPORT_REPORT_LANGUAGE": LANGUAGE}
     run = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=1800)
-    log = base / "warehouse" / "logs" / "runs.log"
+    log = wh / "logs" / "runs.log"
     assert run.returncode == 0, run.stderr[-3000:] + (log.read_text()[-4000:] if log.exists() else "")
-    return base, json.loads(run.stdout.strip().splitlines()[-1])
+    return base, [first, *json.loads(run.stdout.strip().splitlines()[-1])]
 
 
 def _published(base: Path, i: int) -> duckdb.DuckDBPyConnection:

@@ -2,21 +2,21 @@
 option overrides the variable) through the real Airflow DAG; the same published demo data rendered in
 Korean. Demo names are Korean, Thai, Chinese and English: none may lack a glyph, no English may remain.
 
-One small demo (120 people, ~2-3 minutes): the only test here that runs the pipeline.
+One small demo (120 people, ~2-3 minutes), the session's shared one (tests/shared_demo.py): the forget and
+reuse tests copy the same warehouse instead of building their own. Only read here, never changed.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 from report_fonts import MISSING, gaps
 from report_text import in_charts, parse, untranslated_words
+from shared_demo import ENV_LANGUAGE, LANGUAGE, shared_demo
 
 from rapport.reports.render import render_report
 
@@ -25,34 +25,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wh = tmp_path_factory.mktemp("demo_language") / "warehouse"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update(RAPPORT_WAREHOUSE_DIR=str(wh), RAPPORT_REPORT_LANGUAGE="ko", DO_NOT_TRACK="1")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rapport.cli",
-            "demo",
-            "--people",
-            "120",
-            "--seed",
-            "5",
-            "--end",
-            "2026-10-31",
-            "--interval-end",
-            "2026-11-01T00:00:00",
-            "--language",
-            "th",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "findfont" not in run.stdout + run.stderr  # matplotlib's font chatter stays out of the terminal
-    return wh
+    # The session's shared demo (tests/shared_demo.py) is exactly this file's run: `rapport demo --people 120
+    # ... --language th` with RAPPORT_REPORT_LANGUAGE=ko set. Built here if no other file built it first.
+    built = shared_demo(tmp_path_factory)
+    assert (LANGUAGE, ENV_LANGUAGE) == ("th", "ko")  # the option (th) must override the variable (ko)
+    assert "findfont" not in built.output  # matplotlib's font chatter stays out of the terminal
+    return built.warehouse
 
 
 def _data(wh: Path) -> tuple[list[str], list[str]]:

@@ -1,0 +1,79 @@
+"""One small demo warehouse per test session, built by whichever xdist worker asks first; the others wait for
+it and read or copy it (the pattern of tests/reliability/conftest.py's reference run).
+
+The build is what a user types first: `rapport demo --people 120 --seed 5 --end 2026-10-31 --interval-end
+2026-11-01T00:00:00 --language th` with RAPPORT_REPORT_LANGUAGE=ko set (the option overrides the variable),
+a real `rapport` process running the real DAGs. Each of these files used to make it (or the same
+generate + run) for itself:
+- tests/reports/test_demo_language.py reads it as it is (the Thai report, the published marts);
+- tests/e2e/test_forget_e2e.py erases a person on a copy of it;
+- tests/integration/test_reuse_runs.py takes it as its first run and runs again on a copy.
+Nobody writes to the shared warehouse itself: a test that changes anything works on `copy_to(...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+DEMO_ARGS = ["--people", "120", "--seed", "5", "--end", "2026-10-31", "--interval-end", "2026-11-01T00:00:00"]
+LANGUAGE = "th"  # --language, over RAPPORT_REPORT_LANGUAGE=ko in the environment
+ENV_LANGUAGE = "ko"
+
+
+def clean_env(warehouse: Path) -> dict[str, str]:
+    """This process's environment without any RAPPORT_* or Airflow setting, on `warehouse`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
+    env.update(RAPPORT_WAREHOUSE_DIR=str(warehouse), DO_NOT_TRACK="1")
+    return env
+
+
+@dataclass(frozen=True)
+class SharedDemo:
+    warehouse: Path  # read only: copy it before changing anything
+    output: str  # the demo command's stdout, then its stderr
+
+    def copy_to(self, dest: Path) -> Path:
+        """A private copy of the warehouse (file times kept: copytree copies with copy2)."""
+        shutil.copytree(self.warehouse, dest)
+        return dest
+
+    def task_states(self) -> dict[str, str]:
+        """The run's task states as the command printed them (`  task_id   state` lines), in run order."""
+        return dict(re.findall(r"^\[rapport [\d:]+\]   ([a-z_.]+) +([a-z_]+)$", self.output, flags=re.M))
+
+
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory all xdist workers of this session share (the parent of the workers' own base temp dirs)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _build(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    wh = root / "warehouse"
+    env = {**clean_env(wh), "RAPPORT_REPORT_LANGUAGE": ENV_LANGUAGE}
+    cmd = [sys.executable, "-m", "rapport.cli", "demo", *DEMO_ARGS, "--language", LANGUAGE]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    output = run.stdout + run.stderr
+    logs = sorted((wh / "logs").glob("run-*.log"))
+    tail = logs[-1].read_text(errors="replace")[-4000:] if logs else ""
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:] + tail
+    (root / "output.txt").write_text(output, encoding="utf-8")  # written last: its presence means built
+
+
+def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> SharedDemo:
+    """The session's demo warehouse, built on first use."""
+    root = _shared_dir(tmp_path_factory) / "rapport-shared-demo"
+    with FileLock(str(root) + ".lock"):
+        if not (root / "output.txt").exists():
+            _build(root)
+    return SharedDemo(root / "warehouse", (root / "output.txt").read_text(encoding="utf-8"))
