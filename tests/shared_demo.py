@@ -1,5 +1,5 @@
 """One small demo warehouse per test session, built by whichever xdist worker asks first; the others wait for
-it and read or copy it (the pattern of tests/reliability/conftest.py's reference run).
+it and read or copy it (tests/shared_builds.py).
 
 The build is what a user types first: `rapport demo --people 120 --seed 5 --end 2026-10-31 --interval-end
 2026-11-01T00:00:00 --language th` with RAPPORT_REPORT_LANGUAGE=ko set (the option overrides the variable),
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from shared_builds import shared_build
 
 DEMO_ARGS = ["--people", "120", "--seed", "5", "--end", "2026-10-31", "--interval-end", "2026-11-01T00:00:00"]
 LANGUAGE = "th"  # --language, over RAPPORT_REPORT_LANGUAGE=ko in the environment
@@ -51,14 +51,7 @@ class SharedDemo:
         return dict(re.findall(r"^\[rapport [\d:]+\]   ([a-z_.]+) +([a-z_]+)$", self.output, flags=re.M))
 
 
-def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory all xdist workers of this session share (the parent of the workers' own base temp dirs)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 def _build(root: Path) -> None:
-    shutil.rmtree(root, ignore_errors=True)
     wh = root / "warehouse"
     env = {**clean_env(wh), "RAPPORT_REPORT_LANGUAGE": ENV_LANGUAGE}
     cmd = [sys.executable, "-m", "rapport.cli", "demo", *DEMO_ARGS, "--language", LANGUAGE]
@@ -67,13 +60,10 @@ def _build(root: Path) -> None:
     logs = sorted((wh / "logs").glob("run-*.log"))
     tail = logs[-1].read_text(errors="replace")[-4000:] if logs else ""
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:] + tail
-    (root / "output.txt").write_text(output, encoding="utf-8")  # written last: its presence means built
+    (root / "output.txt").write_text(output, encoding="utf-8")
 
 
 def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> SharedDemo:
-    """The session's demo warehouse, built on first use."""
-    root = _shared_dir(tmp_path_factory) / "rapport-shared-demo"
-    with FileLock(str(root) + ".lock"):
-        if not (root / "output.txt").exists():
-            _build(root)
+    """The session's demo warehouse, built on first use (tests/shared_builds.py)."""
+    root = shared_build(tmp_path_factory, "rapport-shared-demo", _build)
     return SharedDemo(root / "warehouse", (root / "output.txt").read_text(encoding="utf-8"))

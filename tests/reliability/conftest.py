@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import warnings
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 from reliability_checks import held_locks, published_fingerprints, raw_duplicates, raw_fingerprints
 from reliability_runs import DEMO_ARGS, INTERVAL_END, RAPPORT, clean_env, log_tail, run_to_end
+from shared_builds import shared_build
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,7 @@ class Reference:
         return wh
 
 
-def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory all xdist workers of this session share (the parent of the workers' own base temp dirs)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 def _build_reference(root: Path) -> None:
-    shutil.rmtree(root, ignore_errors=True)
     wh = root / "warehouse"
     env = clean_env(wh)
     gen = subprocess.run([*RAPPORT, "generate", *DEMO_ARGS], env=env, capture_output=True, text=True, timeout=300)
@@ -72,10 +64,7 @@ def _build_reference(root: Path) -> None:
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """Built once per session, whichever xdist worker asks first; the others wait for it and reuse it."""
-    root = _shared_dir(tmp_path_factory) / "rapport-reference"
-    with FileLock(str(root) + ".lock"):
-        if not (root / "reference.json").exists():
-            _build_reference(root)
+    root = shared_build(tmp_path_factory, "rapport-reference", _build_reference)
     data = json.loads((root / "reference.json").read_text())
     return Reference(root / "warehouse", data["published"], data["raw"], data["durations"], data["tasks_run"])
 
