@@ -16,6 +16,7 @@ that the data is never what takes the time.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 import pytest
 
 from rapport.transform.spark import java_available
@@ -50,8 +52,23 @@ def _rapport(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen, what: str, warehouse: Path) -> None:
-    out, _ = proc.communicate(timeout=1800)
+    try:
+        out, _ = proc.communicate(timeout=1800)
+    except subprocess.TimeoutExpired:
+        # a run over time is stopped with its JVM and Python workers: left running, they hold both cores
+        # for the rest of the suite
+        _kill(proc)
+        out, _ = proc.communicate()
+        pytest.fail(f"{what}: over 1800 s: {out[-6000:]}{_log_tail(warehouse)}")
     assert proc.returncode == 0, f"{what}: {out[-6000:]}{_log_tail(warehouse)}"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    proc.kill()
 
 
 def _log_tail(warehouse: Path) -> str:
@@ -108,8 +125,13 @@ def runs(tmp_path_factory) -> dict[str, Any]:
                          {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouse), "RAPPORT_ENGINE": engine})
         for engine, warehouse in warehouses.items()
     }  # fmt: skip
-    for engine, proc in procs.items():
-        _finish(proc, f"rapport run on {engine}", warehouses[engine])
+    try:
+        for engine, proc in procs.items():
+            _finish(proc, f"rapport run on {engine}", warehouses[engine])
+    finally:  # one run failed: the other is not waited for, nor left running
+        for proc in procs.values():
+            if proc.poll() is None:
+                _kill(proc)
     print(f"rapport run on both engines: {time.monotonic() - started:.0f} s")
     spark = warehouses["spark"]
     [(as_of,)] = _query(spark, "select max(as_of_date) from ops.runs")
