@@ -51,8 +51,12 @@ def _shared_compile(
     return _compiled[key]
 
 
+# on import, not in main(): sqlfluff's `--processes N` workers are spawned interpreters that import this file
+# (as __mp_main__) and then lint their share of the files with the same sharing
+jinja2.Environment.compile = _shared_compile  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> None:
-    jinja2.Environment.compile = _shared_compile  # type: ignore[method-assign]
     from sqlfluff.cli.commands import cli
 
     cli(argv, prog_name="sqlfluff")
