@@ -233,11 +233,6 @@ def export_page(kind: str, items_json: list[bytes], index: int, last: bool) -> b
     return b'{"' + kind.encode() + b'": [' + b", ".join(items_json) + b"], " + tail
 
 
-DEMO_END = "2026-10-31"
-DEMO_INTERVAL_END = "2026-11-01T00:00:00"
-_demo_cache: dict[str, Path] = {}
-
-
 def cli_env(wh: Path, **extra: str) -> dict[str, str]:
     """The environment of a `rapport` process on warehouse `wh`, free of the caller's RAPPORT_*/AIRFLOW*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
@@ -259,18 +254,10 @@ def sha256(path: Path) -> str:
 
 
 def published_demo(tmp_path_factory, dest: Path) -> Path:
-    """A copy, at `dest`, of a warehouse after the small demo of tests/e2e (`rapport generate --people 400
-    --seed 11` and one clean `rapport run`), built once per test process: a published file to protect."""
-    import shutil
+    """A copy, at `dest`, of the small demo warehouse of tests/demo_builds.py (`rapport generate --people 400
+    --seed 11` and one clean `rapport run`), built once per test session: a published file to protect."""
+    from demo_builds import copy_of_demo
 
-    if "clean" not in _demo_cache:
-        wh = tmp_path_factory.mktemp("published-demo") / "warehouse"
-        env = cli_env(wh)
-        gen = rapport(["generate", "--people", "400", "--seed", "11", "--end", DEMO_END], env)
-        assert gen.returncode == 0, gen.stdout + gen.stderr
-        run = rapport(["run", "--interval-end", DEMO_INTERVAL_END], env)
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert (wh / "published" / "rapport.duckdb").exists()
-        _demo_cache["clean"] = wh
-    shutil.copytree(_demo_cache["clean"], dest)
-    return dest
+    wh = copy_of_demo(tmp_path_factory, dest)
+    assert (wh / "published" / "rapport.duckdb").exists()
+    return wh
