@@ -6,7 +6,8 @@ DuckDB connection. Two such transactions that delete or update the same rows, or
 conflict (DuckDB's optimistic concurrency: "Conflict on tuple deletion", "Catalog write-write conflict"); a
 node that reads a table another node writes without depending on it reads it before or after, by chance.
 
-One small demo warehouse (300 people, 2 months, built with the default of two threads), a later day landed by hand
+One small demo warehouse (300 people, 2 months, built with the default of two threads: a copy of the session's
+build, tests/demo300_build.py), a later day landed by hand
 (tests/incremental_days.py's HAND_EDITS: a refund, a late event and audience row, a
 solved ticket, an unsubscribe, two accounts merging, so the incremental identity models and customers
 recompute what they touched through their hook-kept lists), then copies of it built with 1 and 4 threads:
@@ -23,18 +24,18 @@ About 2 minutes on 2 cores.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from demo300_build import DAY, demo300_copy, demo_env
 from incremental_days import BUILD_TIMES, HAND_EDITS
 from row_equality import table_differences
 
@@ -43,8 +44,6 @@ from rapport.transform.runner import dbt_dirs
 
 pytestmark = pytest.mark.slow
 
-RAPPORT = [sys.executable, "-m", "rapport.cli"]
-DAY = date(2026, 11, 1)
 HAND_RUN = "manual__threads"
 SCHEMAS = ("staging", "intermediate", "marts")
 # when a build wrote a row (wall clock): the copies build the same day one after the other, so the records
@@ -67,12 +66,8 @@ _RELATION = re.compile(r'\b"?(staging|intermediate|marts|raw|quarantine|ops)"?\.
 _COMMENT = re.compile(r"/\*.*?\*/|--.*$")  # SQL comments name relations too (`marts.customers` in prose)
 
 
-def _env(wh: Path, threads: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update({"RAPPORT_WAREHOUSE_DIR": str(wh), "DO_NOT_TRACK": "1"})
-    if threads is not None:
-        env["RAPPORT_DBT_THREADS"] = threads
-    return env
+def _env(wh: Path, threads: str) -> dict[str, str]:
+    return {**demo_env(wh), "RAPPORT_DBT_THREADS": threads}
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
@@ -184,9 +179,9 @@ def unordered_sharing(manifest: dict, touched: dict[tuple[str, str], set[str]]) 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     root = tmp_path_factory.mktemp("threads")
-    wh = root / "demo"
-    _run([*RAPPORT, "demo", "--people", "300", "--months", "2", "--end", DAY.isoformat(),
-          "--interval-end", f"{DAY.isoformat()}T00:00:00"], _env(wh, None))  # fmt: skip
+    # built with the default threads (no RAPPORT_DBT_THREADS): a copy of the session's demo build, the same
+    # `rapport demo` this file ran itself before; its dbt log came with the copy
+    wh = demo300_copy(tmp_path_factory, root / "demo")
     default_log = _log(wh).read_text()
     with duckdb.connect(str(_work(wh))) as con:
         for sql in HAND_EDITS:

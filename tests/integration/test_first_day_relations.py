@@ -6,7 +6,8 @@ incremental build creates (a state table, a change list, a scratch table left be
 first day after a full run and makes that day pay for the docs (~5 s at 1M people): the segment history's
 state tables did until the first build wrote them too (72c5264).
 
-A small demo warehouse (300 people, 2 months) gets a full run (`rapport demo`); then raw rows are landed by
+A small demo warehouse (300 people, 2 months) gets a full run (`rapport demo`: a copy of the session's build,
+tests/demo300_build.py); then raw rows are landed by
 hand for changed records (a refund, a late ESP event and audience row, a solved ticket, an unsubscribe, two
 shop accounts that merge: tests/incremental_days.py) and the demo continues one day (`rapport demo --end
 D+1`: new orders and people, status changes), through the real pipeline. Its build must have been
@@ -14,44 +15,27 @@ incremental and have read the hand-landed rows; the relations and columns outsid
 the full run left (read here from information_schema, not through docs_fingerprint), and the docs must
 still be the ones the full run recorded.
 
-About 1 minute on 2 cores (two pipeline runs).
+About 1 minute on 2 cores (two pipeline runs; one when another file already built the shared demo).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from demo300_build import DAY, demo300_copy, run_demo
 from incremental_days import HAND_EDITS, HAND_LANDED
 
 pytestmark = pytest.mark.slow
 
-RAPPORT = [sys.executable, "-m", "rapport.cli"]
-DAY = date(2026, 11, 1)
 HAND_RUN = "manual__hand-edits"
 
 # what dbt's documentation shows of the warehouse: every relation and column outside ops and the catalogs
 CATALOG = """select table_schema, table_name, column_name, data_type from information_schema.columns
              where table_catalog = current_database()
                and table_schema not in ('information_schema', 'pg_catalog', 'ops')"""
-
-
-def _env(wh: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update({"RAPPORT_WAREHOUSE_DIR": str(wh), "DO_NOT_TRACK": "1"})
-    return env
-
-
-def _demo(wh: Path, day: date) -> None:
-    proc = subprocess.run([*RAPPORT, "demo", "--people", "300", "--months", "2", "--end", day.isoformat(),
-                           "--interval-end", f"{day.isoformat()}T00:00:00"],
-                          env=_env(wh), capture_output=True, text=True, timeout=1200)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 
 def _state(wh: Path) -> dict[str, object]:
@@ -77,13 +61,13 @@ def _relations(catalog: set[tuple[str, str, str, str]]) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def first_day(tmp_path_factory):
-    wh = tmp_path_factory.mktemp("firstday") / "warehouse"
-    _demo(wh, DAY)
+    # the full run: a copy of the session's demo build (the same `rapport demo` this file ran itself before)
+    wh = demo300_copy(tmp_path_factory, tmp_path_factory.mktemp("firstday") / "warehouse")
     full = _state(wh)
     with duckdb.connect(str(wh / "work" / "rapport_work.duckdb")) as con:
         for sql in HAND_EDITS:
             assert con.execute(sql.format(run=HAND_RUN)).fetchone()[0] == 1, sql
-    _demo(wh, DAY + timedelta(days=1))
+    run_demo(wh, DAY + timedelta(days=1))
     return full, _state(wh)
 
 

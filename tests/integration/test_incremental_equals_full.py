@@ -1,6 +1,7 @@
 """Issue #16 phase 2, "Done when": daily incremental builds give the same tables as a full rebuild.
 
-One small demo warehouse (300 people, 2 months) is built, then:
+One small demo warehouse (300 people, 2 months) is built (a copy of the session's build, tests/demo300_build.py),
+then:
 - day 1: the demo continues one day (`rapport demo --end D+1`: new orders and people, order status changes,
   new ESP events and audiences) and the real pipeline builds incrementally;
 - day 2: raw rows landed by hand for what the demo does not make on a given day: an old order's status
@@ -17,13 +18,13 @@ build computed only the clusters whose id can change (checked: few on day 2) and
 
 Each day's build must have been incremental (the ledger ops.transform_increments says so, and the staging
 tables hold the hand-landed rows), so the test fails if the increments were silently turned off.
-About 3 minutes on 2 cores (two pipeline runs, one incremental and two full dbt builds).
+About 3 minutes on 2 cores (two pipeline runs, one incremental and two full dbt builds; one pipeline run less
+when another file already built the shared demo).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from demo300_build import DAY, demo300_copy, demo_env, run_demo
 from incremental_days import BUILD_TIMES, HAND_EDITS, HAND_LANDED
 from row_equality import table_differences
 
@@ -41,8 +43,6 @@ from rapport.transform.runner import dbt_dirs
 
 pytestmark = pytest.mark.slow
 
-RAPPORT = [sys.executable, "-m", "rapport.cli"]
-DAY = date(2026, 11, 1)
 SCHEMAS = ("staging", "intermediate", "marts")
 HAND_RUN = "manual__hand-edits"
 
@@ -57,24 +57,13 @@ dbt_build(load_settings(), run_id=sys.argv[1], as_of=date.fromisoformat(sys.argv
 """
 
 
-def _env(wh: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update({"RAPPORT_WAREHOUSE_DIR": str(wh), "DO_NOT_TRACK": "1"})
-    return env
-
-
 def _run(args: list[str], env: dict[str, str]) -> None:
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 
-def _demo(wh: Path, day: date) -> None:
-    _run([*RAPPORT, "demo", "--people", "300", "--months", "2", "--end", day.isoformat(),
-          "--interval-end", f"{day.isoformat()}T00:00:00"], _env(wh))  # fmt: skip
-
-
 def _build(wh: Path, run_id: str, as_of: date, *, full: bool) -> None:
-    _run([sys.executable, "-c", BUILD, run_id, as_of.isoformat(), "full" if full else "incremental"], _env(wh))
+    _run([sys.executable, "-c", BUILD, run_id, as_of.isoformat(), "full" if full else "incremental"], demo_env(wh))
 
 
 def _work(wh: Path) -> Path:
@@ -104,10 +93,10 @@ def _differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def days(tmp_path_factory):
     root = tmp_path_factory.mktemp("incr")
-    wh, copy = root / "warehouse", root / "rebuilt"
-    _demo(wh, DAY)
+    # the full run: a copy of the session's demo build (the same `rapport demo` this file ran itself before)
+    wh, copy = demo300_copy(tmp_path_factory, root / "warehouse"), root / "rebuilt"
     assert _ledger(wh)["since"] is None  # the first build reads everything
-    _demo(wh, DAY + timedelta(days=1))
+    run_demo(wh, DAY + timedelta(days=1))
     day1 = _ledger(wh)
     _full_rebuild(wh, copy, str(day1["run_id"]), DAY + timedelta(days=1))
     diff1 = _differences(_work(wh), _work(copy))
