@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-pytestmark = pytest.mark.slow  # per seed: generate, extract, dbt build (~10 s CPU together)
+pytestmark = pytest.mark.slow  # per seed: generate, extract, dbt build (~15 s CPU together)
 
 SEEDS = (7, 11, 23)
 PEOPLE = 3000
