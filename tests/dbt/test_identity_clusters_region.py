@@ -11,21 +11,16 @@ merges, splits, vanished records, a record left without an edge):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from test_identity_incremental import DAY0_LOADED, VARS, _full_rebuild_differences, _incremental_build
+from test_identity_incremental import DAY0_LOADED, _full_rebuild_differences, _incremental_build, day_zero_build
 
 pytestmark = pytest.mark.slow
 
 DAY1 = "2025-07-01 00:00:00"
 DAY2 = "2025-07-02 00:00:00"
 REGION = "intermediate.int_identity_labels__region"
-
-
-def _day0(wh: Any) -> None:
-    wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
 
 
 def _anchors(wh: Any) -> dict[str, str]:
@@ -42,7 +37,7 @@ def test_an_anchor_moving_without_an_edge_change_moves_for_the_whole_cluster(
     sc = rows.shop_customer
     wh.insert("shop_customers", [sc(1, email="a@x.com"), sc(2, email="b@x.com", created_at="2024-06-01 00:00:00")])
     wh.insert("esp_contacts", [rows.esp_contact("b1", email="b@x.com")])
-    _day0(wh)
+    day_zero_build(wh)
     assert _anchors(wh) == {"orders.customer:1": "orders.customer:1", "orders.customer:2": "esp.contact:b1",
                             "esp.contact:b1": "esp.contact:b1"}  # fmt: skip
 
@@ -52,7 +47,7 @@ def test_an_anchor_moving_without_an_edge_change_moves_for_the_whole_cluster(
     assert _anchors(wh) == {"orders.customer:1": "orders.customer:1", "orders.customer:2": "orders.customer:2",
                             "esp.contact:b1": "orders.customer:2"}  # fmt: skip
     assert wh.query(f"select count(*) from {REGION}") == [(0,)]  # consumed
-    assert _full_rebuild_differences(wh, "d1", tmp_path_factory.mktemp("anchor-moves-full")) == {}
+    assert _full_rebuild_differences(wh, "d1", tmp_path_factory.mktemp("anchor-moves-full"), data_tests=False) == {}
 
 
 def test_a_region_the_clusters_did_not_consume_waits_for_them(make_warehouse, rows, tmp_path_factory) -> None:
@@ -65,7 +60,7 @@ def test_a_region_the_clusters_did_not_consume_waits_for_them(make_warehouse, ro
     sc, hu = rows.shop_customer, rows.helpdesk_user
     wh.insert("shop_customers", [sc(1, email="a@x.com"), sc(2, email="b@x.com")])
     wh.insert("helpdesk_users", [hu(10, email="a@x.com", created_at="2023-01-01 00:00:00")])
-    _day0(wh)
+    day_zero_build(wh)
     assert _anchors(wh)["orders.customer:1"] == "helpdesk.user:10"
 
     wh.insert("helpdesk_users", [hu(10, email="b@x.com", created_at="2023-01-01 00:00:00",
@@ -79,4 +74,4 @@ def test_a_region_the_clusters_did_not_consume_waits_for_them(make_warehouse, ro
     assert _anchors(wh) == {"orders.customer:1": "orders.customer:1", "orders.customer:2": "helpdesk.user:10",
                             "helpdesk.user:10": "helpdesk.user:10", "esp.contact:e1": "esp.contact:e1"}  # fmt: skip
     assert wh.query(f"select count(*) from {REGION}") == [(0,)]
-    assert _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("region-waits-full")) == {}
+    assert _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("region-waits-full"), data_tests=False) == {}

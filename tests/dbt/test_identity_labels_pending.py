@@ -15,7 +15,6 @@ Three hand-made histories (max_identifier_fanout 2), each equal to a `--full-ref
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,13 @@ from typing import Any
 
 import duckdb
 import pytest
-from test_identity_incremental import DAY0_LOADED, VARS, _clusters, _full_rebuild_differences, _incremental_build
+from test_identity_incremental import (
+    DAY0_LOADED,
+    _clusters,
+    _full_rebuild_differences,
+    _incremental_build,
+    day_zero_build,
+)
 
 from rapport.orchestration.forget import forget
 from rapport.privacy.store import KEY_ENV
@@ -36,10 +41,6 @@ DAY2 = "2025-07-02 00:00:00"
 BEFORE = "intermediate.int_identity_edges_filtered__before"
 LABELS = "select node, label from intermediate.int_identity_labels order by node"
 REGION = "intermediate.int_identity_labels__region"
-
-
-def _day0(wh: Any) -> None:
-    wh.build(run_id="d0", extra_args=["--vars", json.dumps(VARS), "--indirect-selection", "cautious"])
 
 
 @contextmanager
@@ -76,7 +77,7 @@ def test_edges_built_without_the_labels_keep_the_image_the_labels_saw(make_wareh
     sc, hu = rows.shop_customer, rows.helpdesk_user
     wh.insert("shop_customers", [sc(1, email="a@x.com"), sc(2, email="b@x.com")])
     wh.insert("helpdesk_users", [hu(10, email="a@x.com")])
-    _day0(wh)
+    day_zero_build(wh)
     keys = dict(wh.query("select record_id, record_key from intermediate.int_identity_records_unioned"))
     c1, h10 = keys["orders.customer:1"], keys["helpdesk.user:10"]
 
@@ -94,7 +95,10 @@ def test_edges_built_without_the_labels_keep_the_image_the_labels_saw(make_wareh
     assert _last_labelling(wh) == "incremental 0 2"
     assert _clusters(wh) == {frozenset({r}) for r in ("orders.customer:1", "orders.customer:2", "helpdesk.user:10")}
     assert wh.query(f"select count(*) from {BEFORE}") == [(0,)]
-    assert _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("edges-without-labels-full")) == {}
+    assert (
+        _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("edges-without-labels-full"), data_tests=False)
+        == {}
+    )
 
 
 def test_a_build_dying_between_the_labels_and_the_clear_leaves_both_as_they_were(
@@ -108,7 +112,7 @@ def test_a_build_dying_between_the_labels_and_the_clear_leaves_both_as_they_were
     wh = make_warehouse("labels-crash")
     sc = rows.shop_customer
     wh.insert("shop_customers", [sc(3, email="shared@x.com"), sc(4, email="shared@x.com"), sc(5, email="e@x.com")])
-    _day0(wh)
+    day_zero_build(wh)
     labels0 = wh.query(LABELS)
     assert len(labels0) == 2
     region0 = wh.query(f"select node from {REGION}")
@@ -133,7 +137,7 @@ def test_a_build_dying_between_the_labels_and_the_clear_leaves_both_as_they_were
     _incremental_build(wh, "d2", DAY0_LOADED)
     assert _clusters(wh) == {frozenset({"orders.customer:3", "orders.customer:4"}),
                              frozenset({"orders.customer:5"}), frozenset({"orders.customer:6"})}  # fmt: skip
-    assert _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("labels-crash-full")) == {}
+    assert _full_rebuild_differences(wh, "d2", tmp_path_factory.mktemp("labels-crash-full"), data_tests=False) == {}
 
 
 def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
@@ -147,7 +151,7 @@ def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
     wh.insert("shop_customers", [rows.shop_customer(1, email="a@x.com"), rows.shop_customer(2, email="b@x.com")])
     wh.insert("helpdesk_users", [rows.helpdesk_user(10, email="a@x.com")])
     wh.insert("esp_contacts", [rows.esp_contact("b1", email="b@x.com")])
-    _day0(wh)
+    day_zero_build(wh)
 
     result = forget(wh.settings, ["b@x.com"])
     assert result.status == {"b@x.com": "erased"}
@@ -163,4 +167,4 @@ def test_an_erasure_drops_the_labels_state_and_the_next_build_labels_in_full(
     _incremental_build(wh, "d1", DAY0_LOADED, clusters_by_region=False)  # the region went with the labels
     assert _last_labelling(wh) == "full"
     assert _clusters(wh) == {frozenset({"orders.customer:1", "helpdesk.user:10", "orders.guest_order:102"})}
-    assert _full_rebuild_differences(wh, "d1", tmp_path_factory.mktemp("labels-erasure-full")) == {}
+    assert _full_rebuild_differences(wh, "d1", tmp_path_factory.mktemp("labels-erasure-full"), data_tests=False) == {}
