@@ -45,12 +45,6 @@ RUN_TIME_COLUMNS = {
     "first_assigned_run_id", "last_assigned_run_id", "run_id",
 }  # fmt: skip
 REL_TOL = 1e-9
-# The Spark processes' JVM with the client compiler only and the serial collector, for this test only
-# (profiles.yml sets no JVM flags: production keeps the JVM's defaults). The test's hundreds of one-second
-# queries on tiny tables never run long enough to repay C2's compilations, which on 2 cores take CPU from the
-# queries themselves (a probe of rapport's session with 50 such statements: 66.8 -> 40.3 JVM CPU seconds).
-# Compiler and collector change how fast the JVM runs, never what Spark computes.
-JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def _rapport(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -118,8 +112,7 @@ def runs(tmp_path_factory) -> dict[str, Any]:
     if not java_available():
         pytest.skip("no Java 17 (bash scripts/install_java.sh installs it)")
     base = tmp_path_factory.mktemp("engines")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RAPPORT_", "AIRFLOW", "PYSPARK", "SPARK", "JAVA_TOOL_OPTIONS"))}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW", "PYSPARK", "SPARK"))}
     warehouses = {engine: base / engine for engine in ENGINES}
     generate = _rapport(["generate", "--people", PEOPLE, "--seed", SEED, "--end", END],
                         {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouses["duckdb"])})  # fmt: skip
@@ -129,8 +122,7 @@ def runs(tmp_path_factory) -> dict[str, Any]:
     started = time.monotonic()
     procs = {
         engine: _rapport(["run", "--interval-end", INTERVAL_END],
-                         {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouse), "RAPPORT_ENGINE": engine,
-                          **({"JAVA_TOOL_OPTIONS": JVM_OPTIONS} if engine == "spark" else {})})
+                         {**env, "RAPPORT_WAREHOUSE_DIR": str(warehouse), "RAPPORT_ENGINE": engine})
         for engine, warehouse in warehouses.items()
     }  # fmt: skip
     try:
@@ -164,8 +156,7 @@ def runs(tmp_path_factory) -> dict[str, Any]:
             con.execute(f"create table {table} as select * from marts.segment_history_dates")
     started = time.monotonic()
     rebuild = subprocess.Popen([sys.executable, "-c", REBUILD, str(as_of), ",".join(INCREMENTAL)], text=True,
-                               env={**env, "RAPPORT_WAREHOUSE_DIR": str(spark), "RAPPORT_ENGINE": "spark",
-                                    "JAVA_TOOL_OPTIONS": JVM_OPTIONS},
+                               env={**env, "RAPPORT_WAREHOUSE_DIR": str(spark), "RAPPORT_ENGINE": "spark"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     _finish(rebuild, "second build on Spark", spark)
     print(f"second build on Spark: {time.monotonic() - started:.0f} s")
