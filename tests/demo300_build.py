@@ -10,24 +10,17 @@ demo writes nothing outside its warehouse directory, and a copied warehouse cont
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
+from demo_builds import cli_env as demo_env
 from shared_builds import copy_of
 
 DAY = date(2026, 11, 1)
 NAME = "demo300-2026-11-01"
-
-
-def demo_env(wh: Path) -> dict[str, str]:
-    """The environment of a `rapport` process on warehouse `wh`: none of the caller's RAPPORT_/AIRFLOW settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update({"RAPPORT_WAREHOUSE_DIR": str(wh), "DO_NOT_TRACK": "1"})
-    return env
 
 
 def run_demo(wh: Path, day: date) -> None:

@@ -34,7 +34,7 @@ RUN_RECORD = "first-run.json"
 def cli_env(wh: Path, **extra: str) -> dict[str, str]:
     """The environment of a `rapport` process on warehouse `wh`, free of the caller's RAPPORT_*/AIRFLOW*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(wh)
+    env.update(RAPPORT_WAREHOUSE_DIR=str(wh), DO_NOT_TRACK="1")
     env.update(extra)
     return env
 

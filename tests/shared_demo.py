@@ -13,7 +13,6 @@ Nobody writes to the shared warehouse itself: a test that changes anything works
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,18 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from demo_builds import cli_env as clean_env
 from shared_builds import shared_build
 
 DEMO_ARGS = ["--people", "120", "--seed", "5", "--end", "2026-10-31", "--interval-end", "2026-11-01T00:00:00"]
 LANGUAGE = "th"  # --language, over RAPPORT_REPORT_LANGUAGE=ko in the environment
 ENV_LANGUAGE = "ko"
-
-
-def clean_env(warehouse: Path) -> dict[str, str]:
-    """This process's environment without any RAPPORT_* or Airflow setting, on `warehouse`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env.update(RAPPORT_WAREHOUSE_DIR=str(warehouse), DO_NOT_TRACK="1")
-    return env
 
 
 @dataclass(frozen=True)

@@ -233,14 +233,6 @@ def export_page(kind: str, items_json: list[bytes], index: int, last: bool) -> b
     return b'{"' + kind.encode() + b'": [' + b", ".join(items_json) + b"], " + tail
 
 
-def cli_env(wh: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `rapport` process on warehouse `wh`, free of the caller's RAPPORT_*/AIRFLOW*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(wh)
-    env.update(extra)
-    return env
-
-
 def rapport(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rapport.cli", *args], env=env, capture_output=True, text=True, timeout=timeout

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from demo_builds import cli_env
 from extract_helpers import (
     SHOP_DDL,
     TOKEN,
     PageServer,
-    cli_env,
     connect,
     export_page,
     make_settings,

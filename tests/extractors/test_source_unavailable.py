@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from demo_builds import cli_env
 from extract_helpers import (
     TOKEN,
     PageServer,
-    cli_env,
     closed_port,
     connect,
     make_settings,
