@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from demo_builds import cli_env as clean_env
+from demo_builds import log_tail, rapport
 from shared_builds import shared_build
 
 DEMO_ARGS = ["--people", "120", "--seed", "5", "--end", "2026-10-31", "--interval-end", "2026-11-01T00:00:00"]
@@ -47,13 +46,9 @@ class SharedDemo:
 def _build(root: Path) -> None:
     wh = root / "warehouse"
     env = {**clean_env(wh), "RAPPORT_REPORT_LANGUAGE": ENV_LANGUAGE}
-    cmd = [sys.executable, "-m", "rapport.cli", "demo", *DEMO_ARGS, "--language", LANGUAGE]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-    output = run.stdout + run.stderr
-    logs = sorted((wh / "logs").glob("run-*.log"))
-    tail = logs[-1].read_text(errors="replace")[-4000:] if logs else ""
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:] + tail
-    (root / "output.txt").write_text(output, encoding="utf-8")
+    run = rapport(["demo", *DEMO_ARGS, "--language", LANGUAGE], env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:] + log_tail(wh, 4000)
+    (root / "output.txt").write_text(run.stdout + run.stderr, encoding="utf-8")
 
 
 def shared_demo(tmp_path_factory: pytest.TempPathFactory) -> SharedDemo:

@@ -233,12 +233,6 @@ def export_page(kind: str, items_json: list[bytes], index: int, last: bool) -> b
     return b'{"' + kind.encode() + b'": [' + b", ".join(items_json) + b"], " + tail
 
 
-def rapport(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rapport.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
 def sha256(path: Path) -> str:
     import hashlib
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from demo_builds import cli_env
+from demo_builds import cli_env, rapport
 from extract_helpers import (
     SHOP_DDL,
     TOKEN,
@@ -22,7 +22,6 @@ from extract_helpers import (
     export_page,
     make_settings,
     published_demo,
-    rapport,
     sha256,
     write_shop,
 )

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from demo_builds import cli_env
+from demo_builds import cli_env, rapport
 from extract_helpers import (
     TOKEN,
     PageServer,
@@ -21,7 +21,6 @@ from extract_helpers import (
     connect,
     make_settings,
     published_demo,
-    rapport,
     sha256,
     write_shop,
 )
