@@ -53,6 +53,9 @@ class Settings:
     freshness_error_hours: float = 336  # ... the run stops (0: never)
     volume_drop_warn_pct: float = 10  # a source holding this much less than was landed from it: a warning
     volume_drop_error_pct: float = 100  # ... the run stops (100: only when it holds nothing)
+    # per-run files (run logs, status markers, a failed run's saved dbt results) and the in-process Airflow
+    # metadata of runs older than the newest this many are deleted (0: keep everything; docs/operations.md)
+    keep_runs: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -158,6 +161,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         freshness_error_hours=_number(env, "RAPPORT_FRESHNESS_ERROR_HOURS", 336, float),
         volume_drop_warn_pct=_number(env, "RAPPORT_VOLUME_DROP_WARN_PCT", 10, float),
         volume_drop_error_pct=_number(env, "RAPPORT_VOLUME_DROP_ERROR_PCT", 100, float),
+        keep_runs=int(_number(env, "RAPPORT_KEEP_RUNS", 30)),
         report_language=check_language(env.get("RAPPORT_REPORT_LANGUAGE")),
         engine=engine_from(env),
         spark_master=spark_master,

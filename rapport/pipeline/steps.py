@@ -40,6 +40,15 @@ def start_run(settings: Settings, ctx: RunContext) -> None:
             f"as_of_date) values (?, {UTC_NOW}, 'running', ?, ?, ?)",
             [ctx.run_id, ctx.interval_start, ctx.interval_end, ctx.as_of],
         )
+    # Files written once per run (logs, status markers, saved dbt results) of runs before the newest
+    # RAPPORT_KEEP_RUNS: 365 runs a year would otherwise pile up (rapport.pipeline.retention). Housekeeping:
+    # a file that cannot be deleted is left for the next run, never a reason to stop this one.
+    from rapport.pipeline.retention import prune_run_files
+
+    try:
+        prune_run_files(settings, current_run_id=ctx.run_id)
+    except OSError as exc:
+        log.warning("could not delete the files of old runs: %s", exc)
 
 
 @contextmanager
