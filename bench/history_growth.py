@@ -10,6 +10,12 @@ files held per warehouse folder, the Airflow metadata DB's rows per table and th
 Day i continues the demo's sources to `first_end + i` (rapport.demo.prepare: new customers, orders, tickets,
 events of that day; not timed) and then runs `rapport run --interval-end <first_end + i + 1>T00:00`
 timed with /usr/bin/time. One JSON line per day goes to `--out`.
+
+`--trial` instead runs one day on a scratch copy of the warehouse (deleted afterwards), so that warehouses of
+different histories (bench/inflate_history.py) and settings can be compared in alternation, pair after pair:
+
+    .venv/bin/python bench/history_growth.py --warehouse /tmp/histgrow-x/year --first-end 2026-11-01 \
+        --trial --label year-keep0 --env RAPPORT_KEEP_RUNS=0 --out /tmp/histgrow-x/trials.jsonl
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +47,20 @@ def folder_usage(warehouse: Path) -> dict[str, dict[str, int]]:
             "files": len(paths),
         }
     return usage
+
+
+def validations_per_suite(warehouse: Path) -> dict[str, int]:
+    """The most stored validation runs of any suite, in GX's store and in Data Docs (gx_runner keeps 30)."""
+    out = {}
+    for name, base in (
+        ("gx", warehouse / "gx" / "uncommitted" / "validations"),
+        ("data_docs", warehouse / "data_docs" / "validations"),
+    ):
+        suites = [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+        out[name] = max((sum(1 for r in s.iterdir() for _ in r.iterdir()) for s in suites), default=0)
+    index = warehouse / "data_docs" / "index.html"
+    out["index_links"] = index.read_text().count("validations/") if index.exists() else 0
+    return out
 
 
 def metadata_rows(db: Path) -> dict[str, int]:
@@ -108,21 +129,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--first-end", type=date.fromisoformat, required=True, help="the demo's first --end")
     parser.add_argument("--start-day", type=int, default=1, help="first day number to run (1: first_end + 1)")
-    parser.add_argument("--days", type=int, required=True)
+    parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--trial", action="store_true", help="run day --start-day once on a scratch copy")
+    parser.add_argument("--label", default="", help="a name for the trial's record")
+    parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE settings for the run")
     args = parser.parse_args(argv)
     warehouse = args.warehouse.resolve()
+    if args.trial:
+        scratch = warehouse.parent / f"trial-{os.getpid()}" / "wh"
+        shutil.copytree(warehouse, scratch, symlinks=True)
+        try:
+            return _days(args, scratch, 1, {"label": args.label, "env": args.env})
+        finally:
+            shutil.rmtree(scratch.parent, ignore_errors=True)
+    return _days(args, warehouse, args.days, {})
+
+
+def _days(args: argparse.Namespace, warehouse: Path, days: int, extra: dict[str, Any]) -> int:
     env = {**os.environ, "RAPPORT_WAREHOUSE_DIR": str(warehouse), "DO_NOT_TRACK": "1"}
     for var in ("RAPPORT_ORDERS_DB_URL", "RAPPORT_HELPDESK_URL", "RAPPORT_HELPDESK_TOKEN", "RAPPORT_ESP_ROOT"):
         env.pop(var, None)
+    env.update(dict(item.split("=", 1) for item in getattr(args, "env", [])))
     with open(args.out, "a") as out:
-        for i in range(args.start_day, args.start_day + args.days):
-            record = {"day": i, **run_day(warehouse, args.first_end + timedelta(days=i), env)}
+        for i in range(args.start_day, args.start_day + days):
+            record = {"day": i, **extra, **run_day(warehouse, args.first_end + timedelta(days=i), env)}
             airflow_db = warehouse / "airflow" / "airflow.db"
             record["tasks"] = task_durations(airflow_db)
             record["metadata_rows"] = metadata_rows(airflow_db)
             record["ops_rows"] = ops_rows(warehouse / "work" / "rapport_work.duckdb")
             record["usage"] = folder_usage(warehouse)
+            record["validations"] = validations_per_suite(warehouse)
             out.write(json.dumps(record) + "\n")
             out.flush()
             print(f"day {i}: rc {record['rc']} cpu {record['cpu_s']} s wall {record['wall_s']} s", flush=True)

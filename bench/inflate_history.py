@@ -7,8 +7,9 @@ The newest pipeline run is copied `--runs` times under new run ids, each copy da
   rendered fields, task history, audit log rows and asset events;
 - `ops.runs`, `ops.check_results`, `ops.extraction_log`, `ops.extract_state_history`, `ops.prediction_fits`
   rows of that run;
-- per-run files: the newest `logs/run-*.log`, `runs/<run>.json`, Great Expectations' stored validation
-  results and their Data Docs pages, and the report of the as-of date (`reports/rapport_report_<date>.*`).
+- per-run files: the newest `logs/run-*.log`, `runs/<run>.json` and the report of the as-of date
+  (`reports/rapport_report_<date>.*`); Great Expectations' stored validation results and their Data Docs
+  pages up to the 29 earlier runs a steady state holds (expectations/gx_runner.py prunes the rest).
 
 What a real year adds that this does not: the data itself (raw, quarantine and mart rows, ESP files) and
 the working DuckDB file's growth from rewriting tables; measure those with real runs (bench/history_growth.py).
@@ -161,7 +162,8 @@ def inflate_files(wh: Path, run_id: str, runs: int) -> None:
                 target = wh / "reports" / f"rapport_report_{last_day - (k + len(reports)) * DAY}{suffix}"
                 if source.exists() and not target.exists():
                     shutil.copy2(source, target)
-    # Great Expectations: the newest validation of each suite, under older run names and times
+    # Great Expectations: the newest validation of each suite, under older run names and times; at most as
+    # many as a steady state holds (gx_runner keeps the newest 30 per suite, this run's included)
     for base in (wh / "gx" / "uncommitted" / "validations", wh / "data_docs" / "validations"):
         for suite in (p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
             times = sorted((t for r in suite.iterdir() for t in r.iterdir()), key=lambda p: p.name)
@@ -169,7 +171,7 @@ def inflate_files(wh: Path, run_id: str, runs: int) -> None:
                 continue
             newest = times[-1]
             when = datetime.strptime(newest.name[:15], "%Y%m%dT%H%M%S")
-            for k in range(1, runs + 1):
+            for k in range(1, min(runs, 29) + 1):
                 target = suite / f"{newest.parent.name}~past{k:03d}" / f"{when - k * DAY:%Y%m%dT%H%M%S}.000000Z"
                 if not target.exists():
                     shutil.copytree(newest, target)

@@ -54,8 +54,9 @@ def metadata_state(pool: str | None) -> tuple[str | None, bool]:
 
 
 def ensure_metadata_db() -> bool:
-    """Migrate the metadata DB if its schema is behind, and create the warehouse pool if it is missing.
-    Returns whether a migration ran."""
+    """Migrate the metadata DB if its schema is behind, create the warehouse pool if it is missing and delete
+    the records of runs before the newest RAPPORT_KEEP_RUNS (`clean_metadata_history`). Returns whether a
+    migration ran."""
     from rapport.orchestration.dag_policy import warehouse_pool
 
     pool = warehouse_pool()
@@ -71,7 +72,10 @@ def ensure_metadata_db() -> bool:
 
         # dag.test() ignores pools; created anyway so this metadata DB matches a deployment's.
         Pool.create_or_update_pool(pool, 1, "rapport: one writer of the working DuckDB file", False)
-    clean_metadata_history()
+    try:
+        clean_metadata_history()
+    except Exception as exc:  # noqa: BLE001 (housekeeping: never a reason not to run; retried next run)
+        log.warning("could not delete Airflow's records of old runs: %s: %s", type(exc).__name__, exc)
     return migrate
 
 
