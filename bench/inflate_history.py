@@ -84,7 +84,7 @@ def inflate_metadata(db: Path, runs: int) -> dict[str, str]:
             con, "select * from asset_event where source_dag_id = ? and source_run_id = ?", (dag_id, run["run_id"])
         )
         consumed = _rows(con, "select * from dagrun_asset_event where dag_run_id = ?", (run["id"],))
-        for k in range(1, runs + 1):
+        for k in range(runs, 0, -1):  # oldest first: ids grow with time, as Airflow's do
             run_id = f"{run['run_id']}~past{k:03d}"
             copy = {c: (_shift(v, k) if c in stamps["dag_run"] else v) for c, v in run.items() if c != "id"}
             new_id = _insert(con, "dag_run", {**copy, "run_id": run_id})

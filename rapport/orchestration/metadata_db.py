@@ -109,13 +109,18 @@ def history_cutoffs(keep: int) -> tuple[datetime, datetime] | None:
             ),
             {"keep": keep},
         ).fetchone()
-    if row is None or row[0] is None or row[1] is None:
-        return None
-    by_start, by_wall_clock = _as_datetime(row[0]), _as_datetime(row[1])
-    # Cleaning dag_run also cleans its dependent task_instance by start date, which is wall-clock time: a
-    # start-date cut-off in the future of a kept run's tasks (logical dates ahead of the clock) must not
-    # reach them, so it is never later than the wall-clock one.
-    return min(by_start, by_wall_clock), by_wall_clock
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        by_start, by_wall_clock = _as_datetime(row[0]), _as_datetime(row[1])
+        # Cleaning dag_run also cleans its dependent task_instance by start date, which is wall-clock time: a
+        # start-date cut-off in the future of a kept run's tasks (logical dates ahead of the clock) must not
+        # reach them, so it is never later than the wall-clock one.
+        by_start = min(by_start, by_wall_clock)
+        # no dag run before it (the extra runs are recent ones for old dates, a backfill's): nothing to delete
+        older = text("select count(*) from dag_run where start_date < :start")
+        if not con.execute(older, {"start": by_start.strftime("%Y-%m-%d %H:%M:%S.%f")}).scalar():
+            return None
+    return by_start, by_wall_clock
 
 
 def _as_datetime(value: Any) -> datetime:

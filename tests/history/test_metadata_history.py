@@ -30,10 +30,10 @@ from rapport.orchestration import metadata_db
 metadata_db.ensure_metadata_db()
 
 
-def add_run(con, dag_id, n, day, hour):
+def add_run(con, dag_id, n, day, hour, month=6):
     run_id = f"{dag_id}_{n}"
     wall = f"2026-12-01 {hour:02d}:00:00.000000"
-    logical = f"2026-06-{day:02d} 00:00:00.000000"
+    logical = f"2026-{month:02d}-{day:02d} 00:00:00.000000"
     run = con.execute(
         text("insert into dag_run (dag_id, run_id, run_type, run_after, logical_date, start_date, created_at, "
              "clear_number, span_status) values (:d, :r, 'manual', :l, :l, :l, :w, 0, 'not_started') returning id"),
@@ -78,6 +78,17 @@ with settings.engine.connect() as con:
     archives = "select count(*) from sqlite_master where name like '_airflow_deleted%'"
     out["archives"] = con.execute(text(archives)).scalar()
 out["everything_kept"] = metadata_db.clean_metadata_history(0)
+with settings.engine.begin() as con:
+    for n in (7, 8):
+        add_run(con, "rapport_daily", n, n, n)
+out["again"] = metadata_db.clean_metadata_history(3)
+with settings.engine.begin() as con:
+    out["after_again"] = counts(con)["runs"]
+    for n, day in ((9, 1), (10, 2)):  # a backfill: made now, for logical dates before all the others
+        add_run(con, "rapport_daily", n, day, n, month=5)
+out["backfill"] = metadata_db.clean_metadata_history(3)
+with settings.engine.connect() as con:
+    out["after_backfill"] = counts(con)["runs"]
 print(json.dumps(out))
 """
 
@@ -98,3 +109,11 @@ def test_the_records_of_all_but_the_newest_runs_are_deleted(tmp_path):
     assert out["after"] == {"runs": kept, "task_instance": 10, "xcom": 10, "log": 10, "asset_event": 5}
     assert out["archives"] == 0
     assert out["everything_kept"] is False
+    # two more daily runs: the newest 3 of rapport_daily (6-8) and the 2 of rapport_transform (June 5 and 6)
+    # are kept, and what started before the oldest of them (June 5): daily run 4 goes
+    assert out["again"] is True
+    assert out["after_again"] == sorted(["rapport_daily_5", "rapport_daily_6", "rapport_daily_7", "rapport_daily_8",
+                                         "rapport_transform_1", "rapport_transform_2"])  # fmt: skip
+    # a backfill's runs (made last, for May 1 and 2) are the newest: no run started before them, none goes
+    assert out["backfill"] is False
+    assert len(out["after_backfill"]) == 8
