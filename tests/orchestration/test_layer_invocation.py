@@ -33,6 +33,11 @@ class _Cycle:
         self.me = self
 
 
+def _frozen(obj: object) -> bool:
+    """Whether `obj` is in the collector's permanent generation (gc.get_objects() lists only the others)."""
+    return gc.is_tracked(obj) and id(obj) not in {id(o) for o in gc.get_objects()}
+
+
 def _run_results(elapsed: float) -> Any:
     from dbt.artifacts.schemas.run import RunExecutionResult
 
@@ -44,12 +49,14 @@ class _FakeRunner:
     """dbt's runner as run_dbt_runner sees it: records the arguments, returns a real result object."""
 
     calls: list[list[str]] = []
+    frozen_while_running: list[int] = []
 
     def __init__(self, manifest: Any = None, callbacks: Any = None) -> None:
         pass
 
     def invoke(self, args: list[str]) -> Any:
         _FakeRunner.calls.append(list(args))
+        _FakeRunner.frozen_while_running.append(gc.get_freeze_count())
         return SimpleNamespace(success=True, exception=None, result=_run_results(4.25))
 
 
@@ -88,14 +95,22 @@ def test_a_dbt_that_could_not_run_leaves_no_run_results(tmp_path, monkeypatch):
     assert not (cwd / "target" / "run_results.json").exists()
 
 
-def test_a_layer_freezes_what_survives_its_collection(tmp_path, monkeypatch):
-    survivor = [[] for _ in range(2_000)]  # tracked objects that outlive the layer
-    garbage = _Cycle()
-    dead = weakref.ref(garbage)
-    del garbage
-    _layer_call(tmp_path, monkeypatch, _FakeRunner)
-    assert dead() is None  # collected (cosmos's cleanup), not frozen
-    assert gc.get_freeze_count() >= len(survivor)
+def test_a_layer_freezes_what_it_starts_with_and_what_survives_its_collection(tmp_path, monkeypatch):
+    _FakeRunner.frozen_while_running = []
+    before = [[] for _ in range(2_000)]  # tracked objects that outlive the layer
+
+    class Runner(_FakeRunner):
+        def invoke(self, args: list[str]) -> Any:
+            result = super().invoke(args)
+            garbage = _Cycle()  # made and dropped by the command: for cosmos's cleanup to collect
+            Runner.dead = weakref.ref(garbage)
+            Runner.made = [[] for _ in range(3_000)]  # made by the command, outlives it
+            return result
+
+    _layer_call(tmp_path, monkeypatch, Runner)
+    assert _FakeRunner.frozen_while_running[0] >= len(before)
+    assert Runner.dead() is None  # collected, not frozen
+    assert _frozen(Runner.made) and _frozen(before)
 
 
 def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
