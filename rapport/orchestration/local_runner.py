@@ -195,8 +195,8 @@ def _long_lived_frozen() -> Iterator[None]:
     Airflow, the DAGs and the modules loaded before the first task (over 500,000 objects) live as long as
     the process; left in the collector's generations, every full collection walks them again: cosmos
     collects after each dbt command, Python whenever enough new objects pile up (0.3 s or more each in
-    `rapport run`). `gc.freeze()` moves them out of its way (the dbt layer tasks freeze again after their
-    collections: rapport.orchestration.dbt_operators). Unfrozen at the end, so that a later run in the same
+    `rapport run`). `gc.freeze()` moves them out of its way (the dbt layer tasks freeze again before and
+    after each dbt command: rapport.orchestration.dbt_operators). Unfrozen at the end, so that a later run in the same
     process (tests, a daily loop) collects what this one left, as without it.
     """
     gc.freeze()
