@@ -264,3 +264,46 @@ def test_layer_selections_are_read_once_per_manifest_version(tmp_path, monkeypat
     assert dbt_tasks.cached_layer_selections(manifest) == first and len(calls) == 1
     manifest.write_text(manifest.read_text().replace("stg_orders", "stg_order_lines"))  # a new manifest
     assert dbt_tasks.cached_layer_selections(manifest) != first and len(calls) == 2
+
+
+def test_later_dbt_tasks_of_a_dag_run_take_the_first_ones_check_and_plan(tmp_path, monkeypatch):
+    import duckdb
+
+    from rapport.core import warehouse
+    from rapport.core.config import load_settings
+    from rapport.extractors.schemas import raw_ddl
+    from rapport.transform import build_state
+
+    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
+    work = load_settings().work_db
+    work.parent.mkdir(parents=True)
+    with duckdb.connect(str(work)) as con:
+        for stmt in raw_ddl():
+            con.execute(stmt)
+        build_state.record(con, "marts", "built before", "r0")
+    opened: list[str] = []
+    real_open = warehouse.open_warehouse
+
+    def open_warehouse(*args, **kwargs):
+        opened.append("open")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(warehouse, "open_warehouse", open_warehouse)
+    conf = {"interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-31"}
+    context = _context("airflow_run_1", 1, conf)
+    ops = [_Operator(task_id=f"dbt.{layer}", vars=None, env=None, select=layer, dbt_cmd_flags=[], base_cmd=["build"])
+           for layer in ("staging", "intermediate", "marts")]  # fmt: skip
+    inject_run_context(context, ops[0])
+    first_opens = len(opened)
+    assert first_opens == 2  # the reuse check (then the marts are forgotten) and the plan
+    with duckdb.connect(str(work)) as con:
+        assert build_state.recorded(con, "marts") is None
+    for op in ops[1:]:
+        inject_run_context(context, op)
+    assert len(opened) == first_opens  # the same DAG run's later layers: no second look
+    assert ops[2].vars == ops[0].vars == {"as_of": "2026-10-31", "run_id": "airflow_run_1", "since": None}
+    assert ops[2].dbt_cmd_flags == ops[0].dbt_cmd_flags == ["--exclude-resource-type", "unit_test", "--full-refresh"]
+    # another DAG run (a new attempt of the transform, say) checks again
+    inject_run_context(_context("airflow_run_2", 1, {**conf, "run_id": "airflow_run_1"}), ops[1])
+    assert len(opened) == first_opens + 2

@@ -143,8 +143,11 @@ def inject_run_context(context: Any, operator: Any) -> None:
 
     settings = task_settings()
     ctx = run_context(context, settings)
-    _skip_or_invalidate(settings, ctx, operator.task_id)
-    increment = _increment(settings, ctx)
+    increment = _checked_by_an_earlier_task(context, settings, ctx)
+    if increment is None:
+        _skip_or_invalidate(settings, ctx, operator.task_id)
+        increment = _increment(settings, ctx)
+        _remember_checked(context, settings, ctx, increment)
     operator.vars = {**(operator.vars or {}), "as_of": ctx.as_of.isoformat(), "run_id": ctx.run_id,
                      **increment.dbt_vars()}  # fmt: skip
     operator.env = {**(operator.env or {}), **dbt_env(settings)}
@@ -166,6 +169,29 @@ def inject_run_context(context: Any, operator: Any) -> None:
 
     operator.rapport_started = time.monotonic()
     progress(f"dbt {_label(operator.task_id)} ...")
+
+
+# The build plan of the DAG run whose dbt task last ran in this process, once that task had checked that the
+# marts were not reusable and forgotten them (`rapport run` runs all the layers of a run in one process). The
+# tasks after it in the same DAG run would find the same: nothing but the dbt tasks runs between them, they
+# record no build state (the marts stay forgotten), and the plan stays pending for the run (committed by
+# `predict`, after them). So they skip the two openings of the working file and their queries. A task
+# of another DAG run, or in another process (a deployment's task), checks for itself.
+_checked: dict[tuple[str, str, str, str], Any] = {}
+
+
+def _checked_key(context: Any, settings: Any, ctx: Any) -> tuple[str, str, str, str]:
+    dag_run = context["dag_run"]
+    return (str(getattr(dag_run, "dag_id", "")), str(dag_run.run_id), str(settings.work_db), ctx.run_id)
+
+
+def _checked_by_an_earlier_task(context: Any, settings: Any, ctx: Any) -> Any:
+    return _checked.get(_checked_key(context, settings, ctx))
+
+
+def _remember_checked(context: Any, settings: Any, ctx: Any, increment: Any) -> None:
+    _checked.clear()  # one DAG run at a time
+    _checked[_checked_key(context, settings, ctx)] = increment
 
 
 def _without_managed(flags: list[str]) -> list[str]:
