@@ -7,11 +7,7 @@ Target and log paths go under `{warehouse_dir}/dbt/` so the source tree stays cl
 
 from __future__ import annotations
 
-import gc
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rapport.core.config import Settings
@@ -65,6 +61,7 @@ def invoke(
     """
     from dbt.cli.main import dbtRunner
 
+    from rapport.transform.heap import frozen_heap
     from rapport.transform.manifests import parsed_manifest
 
     default_target_path, logs = dbt_dirs(settings, target)
@@ -93,36 +90,6 @@ def invoke(
     if result.exception is not None:
         raise TransformError(f"dbt {command[0]} could not run: {result.exception}") from result.exception
     return result
-
-
-_frozen_lock = threading.Lock()
-_frozen_depth = 0
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Python's cyclic garbage collector leaves the objects alive on entry alone until the block ends.
-
-    A dbt command allocates a Jinja context (with a generator for each of the project's ~750 macros) and a
-    handful of events per node, so the collector runs hundreds of times per build, and each of its full
-    collections walked every object of the process, the parsed manifest and every imported module
-    included: ~0.14 s each, about 1 s of CPU in a 100,000-person day build (issue 16; bench/RESULTS.md
-    "Incremental day", 2026-12-07). Frozen (`gc.freeze`), those objects are skipped; they go back to the
-    collector's oldest generation when the outermost block ends (`gc.unfreeze`), so nothing is kept longer
-    than the dbt command. What dbt computes is unchanged: only when unreachable cycles are freed.
-    """
-    global _frozen_depth
-    with _frozen_lock:
-        if _frozen_depth == 0:
-            gc.freeze()
-        _frozen_depth += 1
-    try:
-        yield
-    finally:
-        with _frozen_lock:
-            _frozen_depth -= 1
-            if _frozen_depth == 0:
-                gc.unfreeze()
 
 
 def release_duckdb() -> None:

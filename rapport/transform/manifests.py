@@ -191,7 +191,7 @@ def parse_project(project_dir: Path, parse_args: list[str], target_path: Path) -
     (the manifest's env_vars), the parse is done again in the real environment and not shared."""
     from dbt.cli.main import dbtRunner
 
-    from rapport.transform.dbt_invocation import frozen_heap
+    from rapport.transform.heap import frozen_heap
 
     profiles = Path(_flag_values(parse_args).get("--profiles-dir", project_dir)) / "profiles.yml"
     changes = parse_environment(os.environ, profiles)

@@ -1,4 +1,4 @@
-"""rapport.transform.dbt_invocation.frozen_heap: the objects alive when a dbt command starts are left out of
+"""rapport.transform.heap.frozen_heap: the objects alive when a dbt command starts are left out of
 the garbage collector's passes during the command, and handed back to it after, also when the command fails."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from rapport.transform.dbt_invocation import frozen_heap
+from rapport.transform.heap import frozen_heap
 
 
 def test_objects_alive_on_entry_are_frozen_and_given_back() -> None:
