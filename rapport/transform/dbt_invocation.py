@@ -61,6 +61,7 @@ def invoke(
     """
     from dbt.cli.main import dbtRunner
 
+    from rapport.transform.heap import frozen_heap
     from rapport.transform.manifests import parsed_manifest
 
     default_target_path, logs = dbt_dirs(settings, target)
@@ -82,7 +83,8 @@ def invoke(
             else parsed_manifest(DBT_PROJECT_DIR, args, (target_path or default_target_path).parent / f"parse-{target}")
         )
         try:
-            result = dbtRunner(manifest=manifest).invoke(args)
+            with frozen_heap():
+                result = dbtRunner(manifest=manifest).invoke(args)
         finally:
             release_duckdb()
     if result.exception is not None:

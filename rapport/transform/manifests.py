@@ -191,12 +191,14 @@ def parse_project(project_dir: Path, parse_args: list[str], target_path: Path) -
     (the manifest's env_vars), the parse is done again in the real environment and not shared."""
     from dbt.cli.main import dbtRunner
 
+    from rapport.transform.heap import frozen_heap
+
     profiles = Path(_flag_values(parse_args).get("--profiles-dir", project_dir)) / "profiles.yml"
     changes = parse_environment(os.environ, profiles)
     shared = shared_state(project_dir, parse_args)
     args = [*parse_args, "--target-path", str(target_path)]
     seed_state(shared, target_path)
-    with environ_set(changes):
+    with environ_set(changes), frozen_heap():
         result = dbtRunner().invoke(args)
     manifest = result.result if result.success else None
     used = sorted(set(changes) & set(getattr(manifest, "env_vars", None) or {}))
@@ -204,7 +206,8 @@ def parse_project(project_dir: Path, parse_args: list[str], target_path: Path) -
         log.warning("the dbt project reads %s, which profiles.yml reads too: parsed with the real values",
                     ", ".join(used))  # fmt: skip
         (target_path / STATE_FILE).unlink(missing_ok=True)  # parsed with the placeholders
-        return dbtRunner().invoke(args)
+        with frozen_heap():
+            return dbtRunner().invoke(args)
     if manifest is not None:
         share_state(target_path, shared)
     return result
