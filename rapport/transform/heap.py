@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 _frozen_lock = threading.Lock()
 _frozen_depth = 0
+_gives_back = False  # whether the outermost block froze an unfrozen heap (and so unfreezes it)
 
 
 @contextmanager
@@ -22,10 +23,13 @@ def frozen_heap() -> Iterator[None]:
     "Incremental day", 2026-12-07). Frozen (`gc.freeze`), those objects are skipped; they go back to the
     collector's oldest generation when the outermost block ends (`gc.unfreeze`), so nothing is kept longer
     than the dbt command. What dbt computes is unchanged: only when unreachable cycles are freed.
+    A heap already frozen on entry (the in-process runner freezes what it loaded for a whole `rapport run`:
+    rapport.orchestration.local_runner) is left frozen: its owner gives it back.
     """
-    global _frozen_depth
+    global _frozen_depth, _gives_back
     with _frozen_lock:
         if _frozen_depth == 0:
+            _gives_back = gc.get_freeze_count() == 0
             gc.freeze()
         _frozen_depth += 1
     try:
@@ -33,5 +37,5 @@ def frozen_heap() -> Iterator[None]:
     finally:
         with _frozen_lock:
             _frozen_depth -= 1
-            if _frozen_depth == 0:
+            if _frozen_depth == 0 and _gives_back:
                 gc.unfreeze()

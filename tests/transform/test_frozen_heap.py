@@ -27,3 +27,15 @@ def test_given_back_when_the_command_fails() -> None:
         assert gc.get_freeze_count() > 0
         raise RuntimeError("dbt failed")
     assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_frozen_by_its_caller_stays_frozen() -> None:
+    """The in-process runner freezes for the whole run: a dbt command inside it must not unfreeze that."""
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with frozen_heap():
+            assert gc.get_freeze_count() >= before
+        assert gc.get_freeze_count() >= before > 0
+    finally:
+        gc.unfreeze()
