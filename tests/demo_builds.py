@@ -46,6 +46,14 @@ def rapport(args: list[str], env: dict[str, str], timeout: int = 1200) -> subpro
     )
 
 
+def python_json(code: str, wh: Path, timeout: int = 600) -> dict:
+    """Run `python -c code` on warehouse `wh` (cli_env) and return the JSON object its last line prints: for
+    drivers that must start Airflow in a clean process of their own."""
+    run = subprocess.run([sys.executable, "-c", code], env=cli_env(wh), capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def log_tail(wh: Path, chars: int = 6000) -> str:
     """The end of the warehouse's latest run log (for assertion messages)."""
     logs = sorted((wh / "logs").glob("run-*.log"))

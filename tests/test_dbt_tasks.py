@@ -224,9 +224,10 @@ def test_interceptor_leaves_unit_tests_out_and_passes_full_refresh_to_build_comm
     assert freshness.dbt_cmd_flags == []  # `dbt source freshness` takes neither flag
 
 
-def test_interceptor_skips_dbt_when_nothing_changed_and_forgets_the_marts_otherwise(tmp_path, monkeypatch):
+def _work_db_with_marts_built_by_r0(tmp_path, monkeypatch, fingerprint):
+    """A working DuckDB file with the raw tables and marts recorded as built by run r0 from `fingerprint(con)`;
+    the warehouse points at it and no Airflow connection is defined. Returns the file's path."""
     import duckdb
-    from airflow.sdk.exceptions import AirflowSkipException
 
     from rapport.core.config import load_settings
     from rapport.extractors.schemas import raw_ddl
@@ -239,7 +240,19 @@ def test_interceptor_skips_dbt_when_nothing_changed_and_forgets_the_marts_otherw
     with duckdb.connect(str(work)) as con:
         for stmt in raw_ddl():
             con.execute(stmt)
-        build_state.record(con, "marts", build_state.inputs_fingerprint(con, as_of=date(2026, 10, 31)), "r0")
+        build_state.record(con, "marts", fingerprint(con), "r0")
+    return work
+
+
+def test_interceptor_skips_dbt_when_nothing_changed_and_forgets_the_marts_otherwise(tmp_path, monkeypatch):
+    import duckdb
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from rapport.transform import build_state
+
+    work = _work_db_with_marts_built_by_r0(
+        tmp_path, monkeypatch, lambda con: build_state.inputs_fingerprint(con, as_of=date(2026, 10, 31))
+    )
     conf = {"interval_end": "2026-11-01T00:00:00", "as_of": "2026-10-31"}
     op = _Operator(task_id="dbt.staging", vars=None, env=None, select="s", dbt_cmd_flags=[], base_cmd=["build"])
     with pytest.raises(AirflowSkipException, match="nothing changed since run r0"):
@@ -270,18 +283,9 @@ def test_later_dbt_tasks_of_a_dag_run_take_the_first_ones_check_and_plan(tmp_pat
     import duckdb
 
     from rapport.core import warehouse
-    from rapport.core.config import load_settings
-    from rapport.extractors.schemas import raw_ddl
     from rapport.transform import build_state
 
-    monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path))
-    monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
-    work = load_settings().work_db
-    work.parent.mkdir(parents=True)
-    with duckdb.connect(str(work)) as con:
-        for stmt in raw_ddl():
-            con.execute(stmt)
-        build_state.record(con, "marts", "built before", "r0")
+    work = _work_db_with_marts_built_by_r0(tmp_path, monkeypatch, lambda con: "built before")
     opened: list[str] = []
     real_open = warehouse.open_warehouse
 

@@ -5,12 +5,8 @@ temporary warehouse. Slow: the first migration creates the whole schema (seconds
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from demo_builds import python_json
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +39,6 @@ print(json.dumps(out))
 
 
 def test_metadata_db_is_migrated_when_new_or_behind_and_left_alone_otherwise(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(tmp_path)
-    run = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = python_json(DRIVER, tmp_path)
     assert out == {"head_is_alembics": True, "fresh": True, "again": False, "pool_deleted": False,
                    "pool_back": True, "older": True, "migrations": 1}  # fmt: skip

@@ -8,12 +8,8 @@ backfill. Slow: the migration creates the whole schema."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from demo_builds import python_json
 
 pytestmark = pytest.mark.slow
 
@@ -94,11 +90,7 @@ print(json.dumps(out))
 
 
 def test_the_records_of_all_but_the_newest_runs_are_deleted(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "AIRFLOW"))}
-    env["RAPPORT_WAREHOUSE_DIR"] = str(tmp_path)
-    run = subprocess.run([sys.executable, "-c", DRIVER], env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    out = python_json(DRIVER, tmp_path)
     four = [f"rapport_daily_{n}" for n in range(1, 5)]
     assert out["four_kept"] is False
     assert out["after_four"] == {"runs": four, "task_instance": 8, "xcom": 8, "log": 8, "asset_event": 4}
