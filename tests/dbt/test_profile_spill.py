@@ -59,3 +59,44 @@ def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
 
     with duckdb.connect(str(settings.work_db), read_only=True) as con:
         assert con.execute("select n from main.b_after").fetchall() == [(2_000_000,)]
+
+
+SETTINGS_PROBE = """{{ config(materialized='table') }}
+select current_setting('threads') as threads, current_setting('memory_limit') as memory_limit,
+    current_setting('preserve_insertion_order') as preserve_insertion_order
+"""
+
+
+def test_every_node_runs_with_the_profiles_duckdb_limits(tmp_path: Path) -> None:
+    """profiles.yml sets DuckDB's threads, memory limit and insertion order once, when dbt opens the database:
+    nodes on later cursors of both dbt threads still run with them."""
+    from dbt.cli.main import dbtRunner
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: settings_probe\nversion: '1.0'\nconfig-version: 2\nprofile: rapport\nmodel-paths: [models]\n"
+    )
+    for i in range(6):
+        (project / "models" / f"probe_{i}.sql").write_text(SETTINGS_PROBE)
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh")})
+    env = {**dbt_env(settings), "RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "300MB"}
+    with environ_set(env):
+        try:
+            res = dbtRunner().invoke([
+                "run", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+                "--threads", "2",
+            ])  # fmt: skip
+        finally:
+            release_duckdb()
+    assert res.success, res.exception
+
+    import duckdb
+
+    with duckdb.connect(str(settings.work_db), read_only=True) as con:
+        rows = {con.execute(f"select * from main.probe_{i}").fetchone() for i in range(6)}
+    assert len(rows) == 1
+    threads, memory_limit, preserve_insertion_order = rows.pop()
+    assert str(threads) == "1" and str(preserve_insertion_order).lower() == "false"
+    assert memory_limit.replace(" ", "") in ("286.1MiB", "300.0MB", "300MB")  # DuckDB prints it in its own units
