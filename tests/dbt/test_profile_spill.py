@@ -36,21 +36,26 @@ def _project(root: Path) -> Path:
     return root
 
 
-def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
+def _dbt_run(project: Path, settings, env: dict[str, str], tmp_path: Path, threads: int):
+    """`dbt run` of `project` with rapport's profiles.yml, in this process, with `env` set."""
     from dbt.cli.main import dbtRunner
 
-    project = _project(tmp_path / "project")
-    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"})
-    env = {**dbt_env(settings), "RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"}
-    with environ_set(env):
+    with environ_set({**dbt_env(settings), **env}):
         try:
-            res = dbtRunner().invoke([
+            return dbtRunner().invoke([
                 "run", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR),
                 "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-                "--threads", "1",
+                "--threads", str(threads),
             ])  # fmt: skip
         finally:
             release_duckdb()
+
+
+def test_models_after_a_spill_still_run(tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"})
+    env = {"RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "40MB"}
+    res = _dbt_run(project, settings, env, tmp_path, threads=1)
     statuses = {r.node.name: (str(r.status), r.message) for r in res.result.results} if res.result else {}
     assert res.success, (res.exception, statuses)
     assert set(statuses) == {"a_spill", "b_after", "c_after"}
@@ -70,8 +75,6 @@ select current_setting('threads') as threads, current_setting('memory_limit') as
 def test_every_node_runs_with_the_profiles_duckdb_limits(tmp_path: Path) -> None:
     """profiles.yml sets DuckDB's threads, memory limit and insertion order once, when dbt opens the database:
     nodes on later cursors of both dbt threads still run with them."""
-    from dbt.cli.main import dbtRunner
-
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)
     (project / "dbt_project.yml").write_text(
@@ -80,16 +83,8 @@ def test_every_node_runs_with_the_profiles_duckdb_limits(tmp_path: Path) -> None
     for i in range(6):
         (project / "models" / f"probe_{i}.sql").write_text(SETTINGS_PROBE)
     settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh")})
-    env = {**dbt_env(settings), "RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "300MB"}
-    with environ_set(env):
-        try:
-            res = dbtRunner().invoke([
-                "run", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT_DIR),
-                "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-                "--threads", "2",
-            ])  # fmt: skip
-        finally:
-            release_duckdb()
+    env = {"RAPPORT_DUCKDB_THREADS": "1", "RAPPORT_DUCKDB_MEMORY_LIMIT": "300MB"}
+    res = _dbt_run(project, settings, env, tmp_path, threads=2)
     assert res.success, res.exception
 
     import duckdb
