@@ -175,6 +175,7 @@ def _utc(ts: datetime) -> datetime:
 
 def _load_dags() -> dict[str, Any]:
     from rapport.orchestration.dbt_tasks import ensure_manifest
+    from rapport.orchestration.execution_api import prepare_execution_api
     from rapport.orchestration.metadata_db import ensure_metadata_db
 
     # Before the DAG files are parsed: they render the dbt tasks from this manifest.
@@ -185,7 +186,11 @@ def _load_dags() -> dict[str, Any]:
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"the DAG files failed to import: {bag.import_errors}")
-    return {dag_id: bag.get_dag(dag_id) for dag_id in (DAG_ID, TRANSFORM_DAG_ID)}
+    dags = {dag_id: bag.get_dag(dag_id) for dag_id in (DAG_ID, TRANSFORM_DAG_ID)}
+    # The server the tasks' Task SDK clients call, with the routes of their API version only; built before
+    # the runs freeze what is loaded (it lives as long as the process)
+    prepare_execution_api()
+    return dags
 
 
 @contextmanager
