@@ -192,7 +192,6 @@ def transform(settings: Settings, ctx: RunContext) -> None:
 
 
 def predict(settings: Settings, ctx: RunContext) -> dict[str, Any]:
-    from rapport.predictions.step import predict as predict_customers
     from rapport.transform.increments import commit
 
     with step("customer predictions"):
@@ -203,6 +202,9 @@ def predict(settings: Settings, ctx: RunContext) -> dict[str, Any]:
         if unchanged:  # the marts, predictions included, are those built from these very inputs
             progress(f"  customer predictions skipped: {unchanged}")
             return {"skipped": "unchanged"}
+        # imported only now: the models import scipy (~0.3 s), which a run that reuses the marts does not need
+        from rapport.predictions.step import predict as predict_customers
+
         # the step opens the file itself (like dbt); the lock keeps other rapport processes out meanwhile
         with writer_lock(settings):
             summary = predict_customers(settings, ctx)

@@ -45,7 +45,8 @@ for i, full_refresh in [(2, False), (3, True)]:
     shutil.copytree(settings.published_dir, snap / "published")
     shutil.copy(settings.work_db, snap / "work.duckdb")
     out.append({"run_id": o.run_id, "state": o.state, "states": o.task_states,
-                "mtimes": [p.stat().st_mtime_ns for p in outputs]})
+                "mtimes": [p.stat().st_mtime_ns for p in outputs],
+                "fitted": "rapport.predictions.step" in sys.modules})
 print(json.dumps(out))
 """
 OUTPUTS = ("reports/latest.html", "published/dbt_docs/index.html")  # the driver's `outputs`, in its order
@@ -95,6 +96,12 @@ def test_every_run_succeeds_and_only_the_second_skips_dbt(runs):
         assert {t: r["states"][t] for t in DBT} == dict.fromkeys(DBT, expected), (i, r["states"])
         others = {t: s for t, s in r["states"].items() if t not in DBT}
         assert set(others.values()) == {"success"}, (i, others)
+
+
+def test_a_run_with_nothing_new_does_not_load_the_prediction_models(runs):
+    _, out = runs
+    # run 2 is the child process's first: nothing before it imported the models (scipy); run 3 refits
+    assert [r.get("fitted") for r in out[1:]] == [False, True]
 
 
 def test_a_run_with_nothing_new_republishes_the_same_marts_and_records_itself(runs):
