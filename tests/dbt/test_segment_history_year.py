@@ -94,8 +94,8 @@ def test_default_dates_are_read_from_the_state_table_with_the_same_rows(year: di
     }
     for name, (from_date, to_date) in want.items():
         migrations, read_state = out[name]
-        assert read_state, name
         assert migrations == _expected(snapshots, from_date, to_date), name
+        assert read_state, name
 
 
 def test_other_dates_and_a_state_that_is_not_the_logs_read_the_whole_log(year: dict[str, Any]) -> None:
@@ -107,8 +107,8 @@ def test_other_dates_and_a_state_that_is_not_the_logs_read_the_whole_log(year: d
     }
     for name, (from_date, to_date) in want.items():
         migrations, read_state = out[name]
-        assert not read_state, name
         assert migrations == _expected(snapshots, from_date, to_date), name
+        assert not read_state, name
     # the dates' changes this relies on: a customer whose latest row before F4 is after F2 (the state table
     # alone could not tell their segment on F2)
     assert year["wh"].query("select count(*) from marts.segment_history where as_of_date in (?, ?)", [F3, F4])[0][0]
