@@ -267,6 +267,7 @@ def stage_publish(wh: Path, old_code: Path | None) -> dict[str, Any]:
             "publish_diff_old", old_code / "rapport/publishing/publish_diff.py"
         )
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules["publish_diff_old"] = module  # (its dataclasses look their module up)
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         publishing.build_from_previous = module.build_from_previous  # type: ignore[attr-defined]
     with open_warehouse(settings) as con:
