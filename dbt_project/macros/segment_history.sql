@@ -435,3 +435,111 @@
         {{ relation ~ '.' if relation }}{{ column }}{{ ',\n        ' if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#
+  segment_migrations (issue 16): its two dates chosen from the registry (vars segment_migration_to_date,
+  segment_migration_from_date: a var names a calendar date and the latest recorded date on or before it is
+  used; the defaults are the latest recorded date and the one before it): a subquery of one row (to_date,
+  from_date), to select from. The model and segment_migrations_reads_state both choose with it.
+#}
+{% macro segment_migrations_chosen_dates(registry) -%}
+    {%- set from_var = var('segment_migration_from_date', none) -%}
+    {%- set to_var = var('segment_migration_to_date', none) -%}
+    (
+        select
+            chosen_to.to_date,
+            (
+                select max(history_dates.as_of_date)
+                from {{ registry }} as history_dates
+                where
+                    history_dates.as_of_date < chosen_to.to_date
+                    {%- if from_var %}
+                        and history_dates.as_of_date <= cast('{{ from_var }}' as date)
+                    {%- endif %}
+            ) as from_date
+        from (
+            select max(history_dates.as_of_date) as to_date
+            from {{ registry }} as history_dates
+            {%- if to_var %}
+                where history_dates.as_of_date <= cast('{{ to_var }}' as date)
+            {%- endif %}
+        ) as chosen_to
+    ) as chosen_dates
+{%- endmacro %}
+
+
+{#
+  Where segment_migrations finds the states at its two dates: in the state table (true) or the whole log.
+  The state table holds each customer's latest log row before the state date S and their row at S
+  (segment_history_state_update), and S is the latest recorded date when the kept registry is the registry
+  (as_of_date, run_id, recorded_at: the log and the state were written together by the build that recorded the
+  registry as it is; a build stopped since, a Spark build or an earlier form differs or drops it). The log has
+  rows only at recorded dates, so when the chosen dates are S and the recorded date before it (the defaults
+  on a day's run), each customer's latest row on or before either date is in the state table, and the
+  migrations' query over it gives what it gives over the whole log; ~1.1M rows at 1M people, not the whole
+  history (~33M after a year). Any other dates (the vars), a state that is not the log's, --empty, a unit
+  test or Spark: the whole log.
+#}
+{% macro segment_migrations_reads_state() -%}
+    {{ return(adapter.dispatch('segment_migrations_reads_state', 'rapport')()) }}
+{%- endmacro %}
+
+{% macro spark__segment_migrations_reads_state() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{% macro default__segment_migrations_reads_state() -%}
+    {%- if not execute or flags.EMPTY or model.resource_type == 'unit_test' -%}{{ return(false) }}{%- endif -%}
+    {%- set kept = rapport.segment_history_state_relations() -%}
+    {%- if not (rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates)) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if 'recorded_at' not in (adapter.get_columns_in_relation(kept.dates) | map(attribute='name') | map('lower')
+        | list) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set registry = ref('segment_history_dates') -%}
+    {%- set check_sql -%}
+        with registry_differences as (
+            select count(*) as differences
+            from (
+                (
+                    select as_of_date, run_id, recorded_at from {{ registry }}
+                    except
+                    select as_of_date, run_id, recorded_at from {{ kept.dates }}
+                )
+                union all
+                (
+                    select as_of_date, run_id, recorded_at from {{ kept.dates }}
+                    except
+                    select as_of_date, run_id, recorded_at from {{ registry }}
+                )
+            ) as differing
+        ),
+
+        state_dates as (
+            select
+                max(as_of_date) as state_date,
+                max(as_of_date) filter (
+                    where as_of_date < (select max(kept_dates.as_of_date) from {{ kept.dates }} as kept_dates)
+                ) as date_before
+            from {{ kept.dates }}
+        ),
+
+        chosen_dates as (
+            select to_date, from_date from {{ rapport.segment_migrations_chosen_dates(registry) }}
+        )
+
+        select coalesce(
+            registry_differences.differences = 0
+            and chosen_dates.to_date = state_dates.state_date
+            and chosen_dates.from_date is not distinct from state_dates.date_before,
+            false
+        )
+        from registry_differences
+        cross join state_dates
+        cross join chosen_dates
+    {%- endset -%}
+    {{ return(run_query(check_sql).columns[0].values()[0] == true) }}
+{%- endmacro %}

@@ -4,6 +4,10 @@ written into it (rapport.publishing.publish calls this when the previous publish
 Per table, decided exactly:
 - the marts, when the working warehouse holds the very marts build the previous file was published from
   (rapport.transform.build_state's fingerprint and run, which any dbt build clears first): kept;
+- a table in `DATED` (a log a build rewrites by whole dates, stamping each row it writes: segment_history,
+  which grows by a day's changes every day): only the dates whose rows can differ from the copy's, found by
+  their row count and their first and last stamp on each side, are replaced (their old rows deleted, the
+  working relation's inserted); the other dates are not read (`_dated_difference`);
 - a table with a key in `KEYS` (the large marts a day changes in part): an exact difference on the key. One
   full outer join of the working relation with the copy lists every old row without an identical partner
   (by its rowid) and every new row without one; those old rows are deleted and those new rows inserted. That
@@ -36,6 +40,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "marts.customers": ("customer_id",),
     "marts.segment_history": ("as_of_date", "customer_id"),
 }
+# Logs written by whole dates (issue 16): table -> (date column, written-at column). Every build that writes a
+# date deletes all its rows and inserts the new ones, each stamped with that build's time (macros
+# segment_history.sql: the strategy's delete of the replaced dates, the model's recorded_at = now()).
+DATED: dict[str, tuple[str, str]] = {"marts.segment_history": ("as_of_date", "recorded_at")}
 SMALL_ROWS = 50_000
 # A difference touching more than this share of the rows is dearer than a fresh copy (a choice of method,
 # not of result: both give the working relation's rows).
@@ -145,9 +153,12 @@ def _fill(
     built = Built(everything, set())
     for table in tables:
         previous_unique = state.tables[table].unique_key
+        names = {c for c, _ in new_columns[table]}
         if same_marts and table.startswith("marts."):
             built.how[table], built.unique_key[table] = "kept", previous_unique
-        elif set(KEYS.get(table, ("",))) <= {c for c, _ in new_columns[table]}:
+        elif table in DATED and set(DATED[table]) <= names:
+            _dated_difference(con, built, table, DATED[table], new_columns[table], previous_unique)
+        elif set(KEYS.get(table, ("",))) <= names:
             _difference(con, built, table, KEYS[table], new_columns[table], previous_unique)
         elif _small_and_equal(con, table, new_columns[table]):
             built.how[table], built.unique_key[table] = "kept", previous_unique
@@ -239,6 +250,78 @@ def _difference(
             built.changed.add(table)
     finally:
         con.execute("drop table if exists pubdiff_rows")
+
+
+def _date_signatures(relation: str, date: str, written: str) -> str:
+    return (
+        f"select {date} as as_of, count(*) as n, min({written}) as first_written, max({written}) as last_written "
+        f"from {relation} group by {date}"
+    )
+
+
+def _dated_difference(
+    con: duckdb.DuckDBPyConnection,
+    built: Built,
+    table: str,
+    dated: tuple[str, str],
+    cols: list[list[str]],
+    previous_unique: bool | None,
+) -> None:
+    """Replace in the copy the rows of the dates whose rows can differ from the working relation's.
+
+    A build writes a date whole: it deletes the date's rows and inserts the new ones, all stamped with its one
+    time (`dated`'s written-at column), and no two builds share a time; rows leave otherwise only through
+    `rapport forget` (after which the file is written afresh) or a Spark build, which writes every row back as
+    it was. So a date's rows are those of the last build that wrote it, and two versions of a date with the
+    same row count and the same first and last stamp are the same rows: per date, those three are compared
+    (a pass over two columns of each side, no join of the rows), and only the dates where they differ are
+    deleted from the copy and inserted from the working relation. Their rows are written whole, so the result
+    is the working relation whatever its key holds; the row counts are checked as in `_difference`.
+    """
+    old = f"pub.{rel(table)}"
+    date, written = (quote(c) for c in dated)
+    date_type = dict((c, t) for c, t in cols)[dated[0]]
+    differing = con.execute(
+        f"""with new_dates as ({_date_signatures(rel(table), date, written)}),
+            old_dates as ({_date_signatures(old, date, written)})
+            select coalesce(n.as_of, o.as_of) as as_of, coalesce(n.n, 0) + coalesce(o.n, 0) as touched_rows
+            from new_dates as n
+            full outer join old_dates as o on n.as_of is not distinct from o.as_of
+            where n.n is distinct from o.n
+                or n.first_written is distinct from o.first_written
+                or n.last_written is distinct from o.last_written
+            order by as_of"""
+    ).fetchall()
+    new_rows = _count(con, rel(table))
+    if not differing:
+        if _count(con, old) != new_rows:  # cannot happen when every date's count agrees; checked all the same
+            _rewrite(con, built, table)
+            return
+        built.how[table], built.unique_key[table] = "kept", previous_unique
+        return
+    if sum(n for _, n in differing) > REWRITE_SHARE * max(new_rows, 1):
+        _rewrite(con, built, table)
+        return
+    listed = [d for d, _ in differing if d is not None]
+    literals = ", ".join(f"cast('{d}' as {date_type})" for d in listed)
+    parts = [f"{date} in ({literals})"] if listed else []
+    if len(listed) < len(differing):  # a null date
+        parts.append(f"{date} is null")
+    # literals: the scans skip the row groups of every other date (their zone maps)
+    where = " or ".join(parts)
+    names = ", ".join(quote(c) for c, _ in cols)
+    con.execute(f"delete from {old} where {where}")
+    con.execute(f"insert into {old} ({names}) select {names} from {rel(table)} where {where}")
+    if _count(con, old) != new_rows:
+        _rewrite(con, built, table)
+        return
+    key = KEYS.get(table)
+    # the copy's key stays unique when it was and the inserted dates' rows are (no date's rows meet another's)
+    built.unique_key[table] = (
+        _key_unique(con, f"(select * from {rel(table)} where {where})", key) if key and previous_unique else None
+    )
+    built.how[table] = "difference by date"
+    built.changed.add(table)
 
 
 def _small_and_equal(con: duckdb.DuckDBPyConnection, table: str, cols: list[list[str]]) -> bool:

@@ -1,11 +1,17 @@
 -- How customers moved between rfm_segments from one recorded as-of date of segment_history to a later one
 -- ("how many Champions became At Risk"). Dates: var `segment_migration_to_date` (default: the latest
 -- as-of date in the history) and var `segment_migration_from_date` (default: the latest date before it);
--- a var names a calendar date and the latest history date on or before it is used.
+-- a var names a calendar date and the latest history date on or before it is used
+-- (macro segment_migrations_chosen_dates).
 -- Customers present on only one of the two dates move from or to '(absent)'. segment_history is a change
 -- log: the state at a date is each customer's latest row on or before it, unless that row is 'left'.
-{%- set from_var = var('segment_migration_from_date', none) %}
-{%- set to_var = var('segment_migration_to_date', none) %}
+-- With the default dates (a day's run) those rows are read from the log's state table
+-- (intermediate.segment_history__state: each customer's latest rows), not the whole log, which grows by a
+-- day's changes every day (issue 16; macro segment_migrations_reads_state says when that holds).
+-- depends_on: {{ ref('segment_history') }}, {{ ref('int_segment_scopes') }} (where the state table is)
+{%- set reads_state = rapport.segment_migrations_reads_state() %}
+{%- set history_rows = rapport.segment_history_state_relations().state if reads_state is sameas true
+    else ref('segment_history') %}
 
 with history as (
     select
@@ -13,30 +19,23 @@ with history as (
         customer_id,
         change,
         rfm_segment
-    from {{ ref('segment_history') }}
+    from {{ history_rows }}
 ),
 
-history_dates as (
-    select as_of_date from {{ ref('segment_history_dates') }}
+-- one row: to_date and from_date, chosen among the recorded dates (the vars: macro segment_migrations_chosen_dates)
+chosen_dates as (
+    select
+        to_date,
+        from_date
+    from {{ rapport.segment_migrations_chosen_dates(ref('segment_history_dates')) }}
 ),
 
 chosen_to as (
-    select max(as_of_date) as to_date
-    from history_dates
-    {%- if to_var %}
-        where as_of_date <= cast('{{ to_var }}' as date)
-    {%- endif %}
+    select to_date from chosen_dates
 ),
 
 chosen_from as (
-    select max(history_dates.as_of_date) as from_date
-    from history_dates
-    cross join chosen_to
-    where
-        history_dates.as_of_date < chosen_to.to_date
-        {%- if from_var %}
-            and history_dates.as_of_date <= cast('{{ from_var }}' as date)
-        {%- endif %}
+    select from_date from chosen_dates
 ),
 
 latest_before as (
