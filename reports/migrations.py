@@ -167,19 +167,44 @@ def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[
 
 
 def _sizes_from_changes(has_dates: bool) -> str:
-    """Customers per segment at each of the latest recorded dates, from the change log: each row adds its
+    """Customers per segment at each of the latest recorded dates, from the change log: each customer's
+    state on the first of those dates (their latest row on or before it), then each later row adds its
     customer to their new segment and takes them out of the one their previous row put them in; a date's
-    sizes are the sums of those moves up to it (one pass over the log, not a state per date)."""
+    sizes are the sums of those moves up to it. The log grows by a day's changes every day (issue 16):
+    the rows before the first date are read once by one grouping per customer, and only the rows after it
+    are ordered per customer (a window over the whole log was 23 s of CPU at 1M people with a year)."""
     dates = "marts.segment_history_dates" if has_dates else "(select distinct as_of_date from marts.segment_history)"
     return f"""
-        with rows_with_previous as (
+        with recent_dates as (
+            select as_of_date from {dates} order by as_of_date desc limit ?
+        ),
+        first_date as (
+            select min(as_of_date) as as_of_date from recent_dates
+        ),
+        state_on_first_date as (
+            -- one row per customer and date in the log (its key), so the latest row is unambiguous
+            select
+                first_date.as_of_date,
+                history.customer_id,
+                arg_max(history.change, history.as_of_date) as change,
+                arg_max(history.rfm_segment, history.as_of_date) as rfm_segment
+            from marts.segment_history as history
+            inner join first_date on history.as_of_date <= first_date.as_of_date
+            group by all
+        ),
+        rows_after_first_date as (
+            select history.as_of_date, history.customer_id, history.change, history.rfm_segment
+            from marts.segment_history as history
+            inner join first_date on history.as_of_date > first_date.as_of_date
+        ),
+        rows_with_previous as (
             select
                 as_of_date,
                 change,
                 rfm_segment,
                 lag(change) over (partition by customer_id order by as_of_date) as previous_change,
                 lag(rfm_segment) over (partition by customer_id order by as_of_date) as previous_segment
-            from marts.segment_history
+            from (select * from state_on_first_date union all by name select * from rows_after_first_date)
         ),
         moves as (
             select as_of_date, rfm_segment, 1 as n from rows_with_previous where change <> 'left'
@@ -189,9 +214,6 @@ def _sizes_from_changes(has_dates: bool) -> str:
         ),
         moves_per_date as (
             select as_of_date, rfm_segment, sum(n) as n from moves group by all
-        ),
-        recent_dates as (
-            select as_of_date from {dates} order by as_of_date desc limit ?
         )
         select recent_dates.as_of_date, moves_per_date.rfm_segment, sum(moves_per_date.n) as n
         from recent_dates
