@@ -34,13 +34,18 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
         from dbt.cli.main import dbtRunner
 
         from rapport.orchestration.task_context import task_settings
+        from rapport.transform.dbt_invocation import dbt_log_args
         from rapport.transform.heap import frozen_heap
         from rapport.transform.manifests import parsed_manifest
         from rapport.transform.runner import dbt_dirs
 
         args = command[1:]  # without the dbt executable
         settings = task_settings()
-        scratch = dbt_dirs(settings)[0].parent / "parse"
+        target_path, logs = dbt_dirs(settings)
+        scratch = target_path.parent / "parse"
+        # dbt's log file where rapport's other dbt commands write theirs (docs/operations.md), not in cosmos's
+        # temporary project copy, deleted when the task ends; at RAPPORT_DBT_LOG_LEVEL
+        log_args = ["--log-path", str(logs), *dbt_log_args(settings)]
         with change_working_directory(cwd), environ(env):
             manifest = parsed_manifest(Path(self.project_dir), args, scratch)
             # What the command starts with lives on after it (Airflow's, Great Expectations' and dbt's modules
@@ -52,7 +57,7 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
             with frozen_heap(keep_frozen=True):
                 runner = dbtRunner(manifest=manifest, callbacks=self._dbt_runner_callbacks)
                 try:
-                    result = runner.invoke([*args, NO_WRITE_JSON])
+                    result = runner.invoke([*args, *log_args, NO_WRITE_JSON])
                 finally:
                     _cleanup_dbt_adapters()  # as cosmos does: adapters hold semaphores between commands
         write_run_results(result, Path(cwd))

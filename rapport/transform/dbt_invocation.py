@@ -30,6 +30,13 @@ def dbt_dirs(settings: Settings, target: str = "work") -> tuple[Path, Path]:
     return base / ("target" if target == "work" else f"target-{target}"), base / "logs"
 
 
+def dbt_log_args(settings: Settings) -> list[str]:
+    """The level of dbt's log file, RAPPORT_DBT_LOG_LEVEL (dbt's own default is debug: every statement it sends,
+    5,860 lines and ~0.7 s of CPU in a 100k-person day build, bench/RESULTS.md; at info the file keeps each
+    node's start and end, warnings, errors and what the models log). For every in-process dbt build."""
+    return ["--log-level-file", settings.dbt_log_level]
+
+
 def dbt_env(settings: Settings) -> dict[str, str]:
     """Environment profiles.yml reads; every dbt invocation of rapport (here and the Airflow tasks) uses it."""
     settings.work_db.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +79,7 @@ def invoke(
         "--target", target,
         "--target-path", str(target_path or default_target_path),
         "--log-path", str(logs),
+        *dbt_log_args(settings),
         "--no-use-colors",  # plain text in logs and in TransformError messages
         *(extra_args or []),
     ]  # fmt: skip
