@@ -1,6 +1,6 @@
 """dbt's log file (dbt/logs/dbt.log) at RAPPORT_DBT_LOG_LEVEL: at the default, info, it still has what a user
 debugging a failed run needs (each node's start and end, the error with the database's message) and none of
-the debug events (every statement dbt sends: ~0.7 s of CPU in a 100k-person day build); at debug it has the
+the debug events (every statement dbt sends: 19,521 lines in a 100k-person day build against 546); at debug it has the
 statements too. Real builds of one staging model on a hand-made warehouse."""
 
 from __future__ import annotations
