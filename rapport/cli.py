@@ -50,6 +50,7 @@ SETTINGS_HELP: tuple[tuple[str, str], ...] = (
     ("RAPPORT_FRESHNESS_ERROR_HOURS", "no new data from a source for longer: the run stops (336; 0: off)"),
     ("RAPPORT_VOLUME_DROP_WARN_PCT", "a source holding this % less than was landed from it: a warning (10)"),
     ("RAPPORT_VOLUME_DROP_ERROR_PCT", "... the run stops (100: when it holds nothing)"),
+    ("RAPPORT_DBT_LOG_LEVEL", "dbt's log file dbt/logs/dbt.log: info, or debug for every SQL statement (info)"),
     ("RAPPORT_CHECK_CHUNK_ROWS", "rows a data check validates at once (2000000)"),
     ("RAPPORT_KEEP_RUNS", "per-run logs, markers and Airflow records of the newest N runs are kept (30; 0: all)"),
     ("RAPPORT_REPORT_LANGUAGE", "language of the marketer report: en, ko or th (en; --language overrides it)"),

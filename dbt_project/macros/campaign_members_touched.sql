@@ -35,10 +35,7 @@
     {#- a dbt unit test renders the model with no relation of its own (`this` is none): the full SQL -#}
     {%- if this is none or not (is_incremental() and rapport.increment_since()) -%}{{ return(false) }}{%- endif -%}
     {%- set state = rapport.campaign_members_state_relations() -%}
-    {%- for kind in ['assignments', 'campaigns', 'orders', 'segments'] -%}
-        {%- if not rapport.table_exists_now(state[kind]) -%}{{ return(false) }}{%- endif -%}
-    {%- endfor -%}
-    {{ return(true) }}
+    {{ return(rapport.all_tables_exist_now([state.assignments, state.campaigns, state.orders, state.segments])) }}
 {%- endmacro %}
 
 {% macro spark__campaign_members_by_member() -%}
@@ -321,7 +318,7 @@
         create or replace table {{ state.assignments }} as
         select max(last_assigned_at) as last_assigned_at from {{ ref('int_customer_ids_assigned') }};
         create or replace table {{ state.campaigns }} as {{ rapport.campaign_members_campaigns_sql() }};
-        {%- if rapport.table_exists_now(state.changed_orders) and rapport.table_exists_now(state.changed_segments) %}
+        {%- if rapport.all_tables_exist_now([state.changed_orders, state.changed_segments]) %}
         -- a build by member: the copies become today's by their changes (order_id, and (cutoff_at, customer_id),
         -- are keys of both sides)
         delete from {{ state.orders }}

@@ -25,7 +25,7 @@
 {% macro default__customers_by_customer() -%}
     {%- if not (is_incremental() and rapport.increment_since()) -%}{{ return(false) }}{%- endif -%}
     {%- set state = rapport.customers_state_relations() -%}
-    {{ return(rapport.table_exists_now(state.assignments) and rapport.table_exists_now(state.rejected)) }}
+    {{ return(rapport.all_tables_exist_now([state.assignments, state.rejected])) }}
 {%- endmacro %}
 
 {% macro spark__customers_by_customer() -%}

@@ -30,7 +30,7 @@
     {#- a dbt unit test renders the model with no relation of its own (`this` is none): the full SQL -#}
     {%- if this is none or not (is_incremental() and rapport.increment_since()) -%}{{ return(false) }}{%- endif -%}
     {%- set state = rapport.email_customers_state_relations() -%}
-    {{ return(rapport.table_exists_now(state.assignments) and rapport.table_exists_now(state.rejected)) }}
+    {{ return(rapport.all_tables_exist_now([state.assignments, state.rejected])) }}
 {%- endmacro %}
 
 {% macro spark__email_customers_by_email() -%}

@@ -42,10 +42,10 @@
 {# Why an incremental build with `since` must still compute every order (missing or empty state), or none. #}
 {% macro orders_full_reason() -%}
     {%- set state = rapport.orders_state_relations() -%}
-    {%- for kind in ['assignments', 'fx'] -%}
-        {%- if not rapport.table_exists_now(state[kind]) -%}
-            {{ return('no kept state ' ~ state[kind].identifier) }}
-        {%- endif -%}
+    {%- set kept = [state.assignments, state.fx] -%}
+    {%- set exist = rapport.tables_exist_now(kept) -%}
+    {%- for relation in kept -%}
+        {%- if not exist[loop.index0] -%}{{ return('no kept state ' ~ relation.identifier) }}{%- endif -%}
     {%- endfor -%}
     {%- if rapport.orders_watermark(state) is none -%}
         {{ return('no ids watermark kept') }}

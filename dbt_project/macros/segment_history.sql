@@ -130,7 +130,7 @@
         {{ return(whole_log) }}
     {%- endif -%}
     {%- set kept = rapport.segment_history_state_relations() -%}
-    {%- if not (rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates)) -%}
+    {%- if not rapport.all_tables_exist_now([kept.state, kept.dates]) -%}
         {{ return(whole_log) }}
     {%- endif -%}
     {%- set found = run_query(rapport.segment_history_plan_sql(kept.dates)).rows -%}
@@ -236,7 +236,7 @@
 {% macro default__segment_history_state_if_missing() -%}
     {%- if not execute or flags.EMPTY or model.resource_type == 'unit_test' -%}{{ return('') }}{%- endif -%}
     {%- set kept = rapport.segment_history_state_relations() -%}
-    {%- if rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates) -%}
+    {%- if rapport.all_tables_exist_now([kept.state, kept.dates]) -%}
         {{ return('') }}
     {%- endif -%}
     {{ return(rapport.segment_history_state_update({'reads_state': false, 'run_date': none}, this, none)) }}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +34,32 @@ class DbtLayerBuildOperator(DbtBuildLocalOperator):
         from dbt.cli.main import dbtRunner
 
         from rapport.orchestration.task_context import task_settings
+        from rapport.transform.dbt_invocation import dbt_log_args
+        from rapport.transform.heap import frozen_heap
         from rapport.transform.manifests import parsed_manifest
         from rapport.transform.runner import dbt_dirs
 
         args = command[1:]  # without the dbt executable
-        scratch = dbt_dirs(task_settings())[0].parent / "parse"
+        settings = task_settings()
+        target_path, logs = dbt_dirs(settings)
+        scratch = target_path.parent / "parse"
+        # dbt's log file where rapport's other dbt commands write theirs (docs/operations.md), not in cosmos's
+        # temporary project copy, deleted when the task ends; at RAPPORT_DBT_LOG_LEVEL
+        log_args = ["--log-path", str(logs), *dbt_log_args(settings)]
         with change_working_directory(cwd), environ(env):
             manifest = parsed_manifest(Path(self.project_dir), args, scratch)
             # What the command starts with lives on after it (Airflow's, Great Expectations' and dbt's modules
             # and objects, the parsed manifest: over a million objects in `rapport run`). Frozen, the full
             # collections during the command (Python's, as objects pile up) and after it (cosmos's cleanup)
-            # do not walk it again: 0.3-0.8 s of CPU each. The in-process runner unfreezes at the end of its
+            # do not walk it again: 0.3-0.8 s of CPU each. Kept frozen after it, with what survived cosmos's
+            # collection, for the tasks after this one: the in-process runner unfreezes at the end of its
             # runs (local_runner); a deployment's task process ends with its task.
-            gc.freeze()
-            runner = dbtRunner(manifest=manifest, callbacks=self._dbt_runner_callbacks)
-            try:
-                result = runner.invoke([*args, NO_WRITE_JSON])
-            finally:
-                _cleanup_dbt_adapters()  # as cosmos does: adapters hold semaphores between commands
-                gc.freeze()  # what survived that collection, for the collections of the tasks after this one
+            with frozen_heap(keep_frozen=True):
+                runner = dbtRunner(manifest=manifest, callbacks=self._dbt_runner_callbacks)
+                try:
+                    result = runner.invoke([*args, *log_args, NO_WRITE_JSON])
+                finally:
+                    _cleanup_dbt_adapters()  # as cosmos does: adapters hold semaphores between commands
         write_run_results(result, Path(cwd))
         return result
 

@@ -67,7 +67,8 @@ _COMMENT = re.compile(r"/\*.*?\*/|--.*$")  # SQL comments name relations too (`m
 
 
 def _env(wh: Path, threads: str) -> dict[str, str]:
-    return {**demo_env(wh), "RAPPORT_DBT_THREADS": threads}
+    # at debug, dbt's log file has every statement with its node (touched_relations)
+    return {**demo_env(wh), "RAPPORT_DBT_THREADS": threads, "RAPPORT_DBT_LOG_LEVEL": "debug"}
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:

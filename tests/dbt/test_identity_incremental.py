@@ -43,6 +43,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -89,11 +90,14 @@ def _incremental_build(
     clusters_by_region: bool = True,
 ) -> None:
     """dbt build without --full-refresh (selective builds never commit the ledger, so dbt_build would
-    rebuild in full), reading what landed after `since`: the labels start from the last build's state."""
+    rebuild in full), reading what landed after `since`: the labels start from the last build's state.
+    dbt's log file at debug (RAPPORT_DBT_LOG_LEVEL): the tests read lines only it has."""
     dbt_vars = json.dumps({"as_of": AS_OF.isoformat(), "run_id": run_id, "since": since, **VARS, **(extra_vars or {})})
     command = ["build", "--vars", dbt_vars, "--select", *select, "--exclude-resource-type", "unit_test",
                "--indirect-selection", "cautious"]  # fmt: skip
-    raise_on_failures(wh.settings, invoke(wh.settings, command), "build")
+    # at debug, dbt's log has what the labels' materialization logs (_relabelled) and the statements it sends
+    settings = replace(wh.settings, dbt_log_level="debug")
+    raise_on_failures(settings, invoke(settings, command), "build")
     # the records, the fan-out and the edges were recomputed for what was touched only (not a full select)
     results = json.loads((dbt_dirs(wh.settings)[0] / "run_results.json").read_text())["results"]
     code = {r["unique_id"].split(".")[-1]: r.get("compiled_code") or "" for r in results}

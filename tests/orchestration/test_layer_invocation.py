@@ -62,6 +62,7 @@ class _FakeRunner:
 
 def _layer_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: type) -> tuple[Any, Path]:
     monkeypatch.setenv("RAPPORT_WAREHOUSE_DIR", str(tmp_path / "wh"))
+    monkeypatch.delenv("RAPPORT_DBT_LOG_LEVEL", raising=False)
     monkeypatch.setattr("rapport.orchestration.connections.airflow_connection_getter", lambda: lambda conn_id: None)
     monkeypatch.setattr("rapport.transform.manifests.parsed_manifest", lambda *args: None)
     monkeypatch.setattr("dbt.cli.main.dbtRunner", runner)
@@ -76,13 +77,34 @@ def _layer_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: type) -
 def test_a_layer_asks_dbt_for_no_artifacts_and_writes_the_run_results_it_reads(tmp_path, monkeypatch):
     _FakeRunner.calls = []
     result, cwd = _layer_call(tmp_path, monkeypatch, _FakeRunner)
-    assert _FakeRunner.calls == [["build", "--select", "stg_orders", NO_WRITE_JSON]]
+    logs = str(tmp_path / "wh" / "dbt" / "logs")
+    assert _FakeRunner.calls == [
+        ["build", "--select", "stg_orders", "--log-path", logs, "--log-level-file", "info", NO_WRITE_JSON]
+    ]
     # where cosmos's callback (rapport.orchestration.dbt_tasks.after_dbt) reads it, as dbt writes it
     written = json.loads((cwd / "target" / "run_results.json").read_text())
     assert written["results"] == [] and written["elapsed_time"] == 4.25
     assert written["metadata"]["dbt_schema_version"].endswith("/run-results/v6.json")
     assert result.result.elapsed_time == 4.25
     assert sorted(p.name for p in (cwd / "target").iterdir()) == ["run_results.json"]
+
+
+def test_a_layer_logs_to_the_warehouse_at_the_level_asked(tmp_path, monkeypatch):
+    """dbt's log file goes where rapport's other dbt commands write theirs, not into cosmos's temporary
+    project copy (deleted with the task), at RAPPORT_DBT_LOG_LEVEL."""
+    _FakeRunner.calls = []
+    monkeypatch.setattr("rapport.orchestration.task_context.task_settings", _debug_settings(tmp_path))
+    _layer_call(tmp_path, monkeypatch, _FakeRunner)
+    [args] = _FakeRunner.calls
+    assert args[args.index("--log-level-file") + 1] == "debug"
+    assert args[args.index("--log-path") + 1] == str(tmp_path / "wh" / "dbt" / "logs")
+
+
+def _debug_settings(tmp_path: Path) -> Any:
+    from rapport.core.config import load_settings
+
+    settings = load_settings({"RAPPORT_WAREHOUSE_DIR": str(tmp_path / "wh"), "RAPPORT_DBT_LOG_LEVEL": "DEBUG"})
+    return lambda: settings
 
 
 def test_a_dbt_that_could_not_run_leaves_no_run_results(tmp_path, monkeypatch):
