@@ -492,7 +492,7 @@
 {% macro default__segment_migrations_reads_state() -%}
     {%- if not execute or flags.EMPTY or model.resource_type == 'unit_test' -%}{{ return(false) }}{%- endif -%}
     {%- set kept = rapport.segment_history_state_relations() -%}
-    {%- if not (rapport.table_exists_now(kept.state) and rapport.table_exists_now(kept.dates)) -%}
+    {%- if not rapport.all_tables_exist_now([kept.state, kept.dates]) -%}
         {{ return(false) }}
     {%- endif -%}
     {%- if 'recorded_at' not in (adapter.get_columns_in_relation(kept.dates) | map(attribute='name') | map('lower')
