@@ -196,3 +196,14 @@ def test_a_kept_size_that_no_longer_matches_is_not_used(tmp_path: Path, change: 
         cache.write_text("{not json")
     assert log.dates[-HISTORY_POINTS] == first_shown
     _check(log.rows, log.dates, cache)
+
+
+def test_rows_without_a_customer_id_are_one_customer_on_the_kept_path_too(tmp_path: Path) -> None:
+    """The whole-log query groups rows without a customer id as one customer: so must the day's moves (a join that
+    drops them would count the day's row of that 'customer' without taking it out of its earlier segment)."""
+    cache = tmp_path / segment_sizes.CACHE_FILE
+    log = _year(HISTORY_POINTS + 2)
+    log.build(log.dates[-1] + timedelta(days=1), {None: "Champions"})
+    _check(log.rows, log.dates, cache)
+    log.build(log.dates[-1] + timedelta(days=1), {None: "At Risk"})  # read from the kept sizes plus this day's moves
+    _check(log.rows, log.dates, cache)
