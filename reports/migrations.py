@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from rapport.reports.data import fetch_dicts, whole
+from rapport.reports.segment_sizes import sizes_at_dates
 
 log = logging.getLogger("rapport.reports")
 
@@ -130,15 +131,28 @@ def load_migrations(
     return None
 
 
-def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]]) -> SegmentHistory | None:
+def load_segment_history(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, set[str]], cache: Path | None = None
+) -> SegmentHistory | None:
     """Segment sizes at the latest recorded as-of dates. marts.segment_history is a change log (a row where a
     customer's state changed, `change` 'left' when the id went); a file published before that holds one row
-    per customer and date, or per date and segment with a `customers` count."""
+    per customer and date, or per date and segment with a `customers` count. `cache`: where the sizes are kept
+    from one report to the next (rapport.reports.segment_sizes; None: computed from the whole log)."""
     cols = columns.get("marts.segment_history")
     if cols is None or not {"as_of_date", "rfm_segment"} <= cols:
         return None
     if "change" in cols:
-        rows = fetch_dicts(con, _sizes_from_changes("marts.segment_history_dates" in columns), [HISTORY_POINTS])
+        has_dates = "marts.segment_history_dates" in columns
+
+        def whole_log() -> list[dict]:
+            return fetch_dicts(con, _sizes_from_changes(has_dates), [HISTORY_POINTS])
+
+        keyed = cache if {"recorded_at", "customer_id"} <= cols else None
+        recent = _recent_dates(con, has_dates) if keyed is not None else []
+        if keyed is None or any(d is None for d in recent) or len(set(recent)) < len(recent):
+            rows = whole_log()  # the keyed path covers dated, distinct dates only
+        else:
+            rows = sizes_at_dates(con, sorted(recent), whole_log, keyed)
     else:
         measure = "sum(customers)" if "customers" in cols else "count(*)"
         rows = fetch_dicts(
@@ -166,6 +180,17 @@ def load_segment_history(con: duckdb.DuckDBPyConnection, columns: dict[str, set[
     return SegmentHistory(dates, series)
 
 
+def _recent_dates(con: duckdb.DuckDBPyConnection, has_dates: bool) -> list[Any]:
+    """The dates `_sizes_from_changes` shows (its `recent_dates`), latest first."""
+    dates = "marts.segment_history_dates" if has_dates else "(select distinct as_of_date from marts.segment_history)"
+    return [
+        d
+        for (d,) in con.execute(
+            f"select as_of_date from {dates} order by as_of_date desc limit ?", [HISTORY_POINTS]
+        ).fetchall()
+    ]
+
+
 def _sizes_from_changes(has_dates: bool) -> str:
     """Customers per segment at each of the latest recorded dates, from the change log: each customer's
     state on the first of those dates (their latest row on or before it), then each later row adds its
@@ -186,8 +211,8 @@ def _sizes_from_changes(has_dates: bool) -> str:
             select
                 first_date.as_of_date,
                 history.customer_id,
-                arg_max(history.change, history.as_of_date) as change,
-                arg_max(history.rfm_segment, history.as_of_date) as rfm_segment
+                arg_max_null(history.change, history.as_of_date) as change,
+                arg_max_null(history.rfm_segment, history.as_of_date) as rfm_segment
             from marts.segment_history as history
             inner join first_date on history.as_of_date <= first_date.as_of_date
             group by all

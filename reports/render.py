@@ -77,6 +77,7 @@ from rapport.reports.prediction_data import (
     Predictions,
     load_predictions,
 )
+from rapport.reports.segment_sizes import CACHE_FILE as SIZES_CACHE
 
 log = logging.getLogger("rapport.reports")
 
@@ -179,7 +180,8 @@ def _write_html(
         base = load_customer_base(con)
         campaigns = load_campaigns(con)
         migrations = load_migrations(con, columns, previous_db)
-        segment_history = load_segment_history(con, columns)
+        # the sizes of earlier dates are kept beside the reports: a day reads the day's changes of the log
+        segment_history = load_segment_history(con, columns, out_dir / SIZES_CACHE)
         run = load_run_info(con, columns, run_id)
         # What the charts do not need is read meanwhile: DuckDB and file reads release the GIL that matplotlib
         # holds (at 1M people the lists and the audience files took 1.3 s, the charts 1.5 s, one after the other).
