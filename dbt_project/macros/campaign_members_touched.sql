@@ -247,8 +247,6 @@
     ),
 
     -- (e) before: the customer the last build gave a member of (b)
-    -- (the semi join on the recipient key first: it hashes the few reassigned keys, where the join alone
-    -- hashed every member of the table to probe it with them)
     reassigned_before as (
         select m.campaign_id, m.customer_id
         from old_members as m
@@ -257,7 +255,6 @@
                 m.campaign_id = r.campaign_id
                 and m.audience_group = r.audience_group
                 and m.recipient_key = r.recipient_key
-        where m.recipient_key in (select rk.recipient_key from reassigned_members as rk)
     ),
 
     -- (c), (d) and (e): every (campaign, customer) whose members are touched; (e) asks for the members of the
@@ -278,7 +275,6 @@
     select m.campaign_id, m.audience_group, m.recipient_key
     from old_members as m
     inner join every_touched_customer as t on m.campaign_id = t.campaign_id and m.customer_id = t.customer_id
-    where m.customer_id in (select tc.customer_id from every_touched_customer as tc)
 {%- endmacro %}
 
 {# Pre-hook: list the touched members and delete their rows; with no `since` (or no kept state) delete every

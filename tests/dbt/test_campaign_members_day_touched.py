@@ -2,11 +2,11 @@
 `campaign_members_touched_sql`; the letters are docs/identity-day-costs.md section 7's), rendered as dbt renders
 it on DuckDB (tests/macro_render.py) and run on a plain DuckDB connection over hand-made tables.
 
-The list reads the old members twice, each time through a semi join on a few keys first (the reassigned
-recipients' keys for (e), the touched customers for the final lookup; docs/segments_and_campaigns.md "What a
-day's build recomputes here"). The fixture has a member that passes each semi join but not the join behind it
-(the reassigned recipient in another campaign, a touched customer's member in another campaign), and one
-member per branch (b)-(e) that must be listed. Expected rows are hand-written from the rows below."""
+The list reads the old members twice: by the reassigned recipients' keys for (e), and by the touched
+(campaign, customer) pairs for the final lookup. The fixture has one member per branch (b)-(e) that must be
+listed, and members that share a key with a touched one but not the whole join key (the reassigned recipient
+in another campaign, a touched customer's member in another campaign without a change there), which must not
+be. Expected rows are hand-written from the rows below."""
 
 from __future__ import annotations
 

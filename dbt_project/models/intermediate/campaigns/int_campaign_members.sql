@@ -81,13 +81,7 @@ audience_identities as (
         source_id,
         customer_id
     from {{ ref('int_customer_ids_assigned') }}
-    where
-        source = 'esp.audience_member' and is_current
-        {%- if touched %}
-            -- by member: the touched rows' ids only, by a semi join that hashes those few rows (the left join
-            -- below hashed every current audience id, 3.97M at 1M people, to probe it with a few thousand)
-            and source_id in (select r.audience_member_id from audience_rows as r)
-        {%- endif %}
+    where source = 'esp.audience_member' and is_current
 ),
 
 -- How (cost): a member is a group of audience rows by (campaign, recipient key, group), but nearly every
@@ -180,21 +174,8 @@ shared_customers as (
     having count(*) > 1
 ),
 
--- by member (DuckDB): the valid orders and the send-scope segments of the touched members' customers only,
--- by semi joins that hash those few customers; the joins below would otherwise hash every valid order and
--- every send-scope segment (2.4M at 1M people) to probe them with a few thousand members
 valid_orders as (
-    {%- if touched %}
-        select
-            o.order_id,
-            o.customer_id,
-            o.created_at,
-            o.net_revenue_usd
-        from ({{ valid_customer_orders() }}) as o
-        where o.customer_id in (select cm.customer_id from campaign_members as cm)
-    {%- else %}
-        {{ valid_customer_orders() }}
-    {%- endif %}
+    {{ valid_customer_orders() }}
 ),
 
 -- the customer's valid orders from the pre-period's start to the holdout window's end, split at send_at
@@ -218,16 +199,7 @@ member_orders as (
 ),
 
 pre_send_segments as (
-    {%- if touched %}
-        select
-            s.cutoff_at,
-            s.customer_id,
-            s.rfm_segment
-        from ({{ campaign_members_send_segments_sql() }}) as s
-        where s.customer_id in (select cm.customer_id from campaign_members as cm)
-    {%- else %}
-        {{ campaign_members_send_segments_sql() }}
-    {%- endif %}
+    {{ campaign_members_send_segments_sql() }}
 )
 
 select
